@@ -1,0 +1,157 @@
+//! Finding the bearer credential in a request (RFC 6750 §2.1, and WebSocket upgrades).
+
+/// Longest credential accepted, in bytes; anything longer is refused before it is hashed.
+pub const MAX_CREDENTIAL_LEN: usize = 1024;
+
+/// The WebSocket subprotocol prefix that carries a credential: `bearer.<base64url(token)>`,
+/// since browsers cannot set headers on a WebSocket upgrade.
+pub const WEBSOCKET_PROTOCOL_PREFIX: &str = "bearer.";
+
+/// Why a presented credential could not even be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BearerError {
+    /// `Authorization` with a scheme other than `Bearer`.
+    NotBearer,
+    /// `Bearer` with nothing after it, or whitespace inside.
+    Malformed,
+    /// Longer than [`MAX_CREDENTIAL_LEN`].
+    TooLong,
+    /// A `bearer.` subprotocol whose value is not base64url of a UTF-8 token.
+    BadProtocolEncoding,
+}
+
+impl core::fmt::Display for BearerError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            BearerError::NotBearer => "the Authorization header must use the Bearer scheme: `Authorization: Bearer <token>`",
+            BearerError::Malformed => "the Authorization header must be `Bearer <token>` with one token and no spaces in it",
+            BearerError::TooLong => "the credential is too long to be a token",
+            BearerError::BadProtocolEncoding => "the `bearer.` WebSocket subprotocol must carry the token as unpadded base64url",
+        })
+    }
+}
+
+/// The token in an `Authorization` header value. The scheme is case-insensitive (RFC 9110 §11.1).
+pub fn from_authorization(value: &str) -> Result<&str, BearerError> {
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(BearerError::NotBearer);
+    }
+    let token = rest.trim_matches(' ');
+    if token.is_empty() || token.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(BearerError::Malformed);
+    }
+    if token.len() > MAX_CREDENTIAL_LEN {
+        return Err(BearerError::TooLong);
+    }
+    Ok(token)
+}
+
+/// The token in a `Sec-WebSocket-Protocol` header value, if one of its comma-separated
+/// protocols is `bearer.<base64url(token)>`.
+pub fn from_websocket_protocols(value: &str) -> Option<Result<String, BearerError>> {
+    let encoded = value
+        .split(',')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix(WEBSOCKET_PROTOCOL_PREFIX))?;
+    if encoded.len() > MAX_CREDENTIAL_LEN * 4 / 3 + 4 {
+        return Some(Err(BearerError::TooLong));
+    }
+    Some(
+        base64url_decode(encoded)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .filter(|t| !t.is_empty() && !t.contains(|c: char| c.is_whitespace() || c.is_control()))
+            .ok_or(BearerError::BadProtocolEncoding),
+    )
+}
+
+/// Decodes unpadded (or padded) base64url; `None` on any other character.
+pub fn base64url_decode(input: &str) -> Option<Vec<u8>> {
+    let input = input.trim_end_matches('=');
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for b in input.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // A lone trailing symbol (6 bits) cannot end a valid encoding.
+    (input.len() % 4 != 1).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_bearer_tokens_case_insensitively() {
+        assert_eq!(from_authorization("Bearer abc"), Ok("abc"));
+        assert_eq!(from_authorization("bearer abc"), Ok("abc"));
+        assert_eq!(from_authorization("BEARER  abc "), Ok("abc"));
+    }
+
+    #[test]
+    fn refuses_other_schemes_and_malformed_values() {
+        assert_eq!(
+            from_authorization("Basic dXNlcjpwYXNz"),
+            Err(BearerError::NotBearer)
+        );
+        assert_eq!(from_authorization("Token abc"), Err(BearerError::NotBearer));
+        assert_eq!(from_authorization("abc"), Err(BearerError::NotBearer));
+        assert_eq!(from_authorization("Bearer"), Err(BearerError::Malformed));
+        assert_eq!(from_authorization("Bearer "), Err(BearerError::Malformed));
+        assert_eq!(
+            from_authorization("Bearer a b"),
+            Err(BearerError::Malformed)
+        );
+        assert_eq!(
+            from_authorization("Bearer a\tb"),
+            Err(BearerError::Malformed)
+        );
+        let long = format!("Bearer {}", "a".repeat(MAX_CREDENTIAL_LEN + 1));
+        assert_eq!(from_authorization(&long), Err(BearerError::TooLong));
+    }
+
+    #[test]
+    fn reads_the_websocket_subprotocol_among_others() {
+        // base64url("eas_x") = "ZWFzX3g"
+        assert_eq!(
+            from_websocket_protocols("chat, bearer.ZWFzX3g"),
+            Some(Ok("eas_x".to_owned()))
+        );
+        assert_eq!(from_websocket_protocols("chat, superchat"), None);
+        assert_eq!(
+            from_websocket_protocols("bearer.***"),
+            Some(Err(BearerError::BadProtocolEncoding))
+        );
+        assert_eq!(
+            from_websocket_protocols("bearer."),
+            Some(Err(BearerError::BadProtocolEncoding))
+        );
+    }
+
+    #[test]
+    fn base64url_decodes_standard_vectors() {
+        assert_eq!(base64url_decode("").unwrap(), b"");
+        assert_eq!(base64url_decode("Zg").unwrap(), b"f");
+        assert_eq!(base64url_decode("Zm8").unwrap(), b"fo");
+        assert_eq!(base64url_decode("Zm9v").unwrap(), b"foo");
+        assert_eq!(base64url_decode("Zm9vYg==").unwrap(), b"foob");
+        assert_eq!(base64url_decode("-_8").unwrap(), [0xfb, 0xff]);
+        assert!(base64url_decode("Zm9vY").is_none());
+        assert!(base64url_decode("Zm+v").is_none());
+    }
+}

@@ -1,0 +1,212 @@
+//! Hashing, constant-time comparison and key derivation from the root secret.
+
+use core::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Lower-case hex SHA-256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
+}
+
+/// Compares two secrets (or hashes of secrets) in time independent of where they differ.
+///
+/// Only the length can leak, and every caller compares values of a fixed, public length.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// HMAC-SHA256 of `message` under `key`.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// The SHA-256 of a token, as stored in D1 and KV in place of the token itself.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash(String);
+
+impl TokenHash {
+    /// Hashes a presented or freshly minted token.
+    pub fn of(token: &str) -> Self {
+        Self(sha256_hex(token.as_bytes()))
+    }
+
+    /// Accepts a stored or configured hash: exactly 64 hex digits (normalised to lower case).
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| Self(hex.to_ascii_lowercase()))
+    }
+
+    /// The lower-case hex form.
+    pub fn as_hex(&self) -> &str {
+        &self.0
+    }
+
+    /// Constant-time equality, for comparing a presented token's hash with a configured one.
+    pub fn ct_eq(&self, other: &TokenHash) -> bool {
+        constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash({}…)", &self.0[..8])
+    }
+}
+
+/// The minimum length of `SECRET`, in bytes: 256 bits.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// `SECRET`, the root key every other key is derived from. Never printed.
+#[derive(Clone)]
+pub struct RootSecret(Vec<u8>);
+
+/// A 256-bit key derived from the root secret for one purpose. Never printed.
+#[derive(Clone)]
+pub struct DerivedKey([u8; 32]);
+
+/// What a derived key is for; each purpose has its own label, so keys never cross purposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose<'a> {
+    /// Signs the tags of one project's service tokens.
+    ServiceTokens { project: &'a str },
+    /// Signs access tokens (JWTs).
+    AccessTokens,
+    /// Signs cookies.
+    Cookies,
+}
+
+impl RootSecret {
+    /// Accepts `SECRET` when it has at least [`MIN_SECRET_BYTES`] bytes.
+    pub fn new(secret: &str) -> Option<Self> {
+        (secret.len() >= MIN_SECRET_BYTES).then(|| Self(secret.as_bytes().to_vec()))
+    }
+
+    /// Derives the key for `purpose`: HMAC-SHA256(SECRET, label), with a distinct label per
+    /// purpose (and per project for service tokens), so one key never serves two uses.
+    pub fn derive(&self, purpose: KeyPurpose<'_>) -> DerivedKey {
+        let label = match purpose {
+            KeyPurpose::ServiceTokens { project } => {
+                format!("edgeauth/v1/service-tokens/project/{project}")
+            }
+            KeyPurpose::AccessTokens => "edgeauth/v1/access-tokens".to_owned(),
+            KeyPurpose::Cookies => "edgeauth/v1/cookies".to_owned(),
+        };
+        DerivedKey(hmac_sha256(&self.0, label.as_bytes()))
+    }
+}
+
+impl DerivedKey {
+    /// HMAC-SHA256 of `message` under this key.
+    pub fn sign(&self, message: &[u8]) -> [u8; 32] {
+        hmac_sha256(&self.0, message)
+    }
+
+    /// The raw key bytes, for handing to a signature library.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RootSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RootSecret(<redacted>)")
+    }
+}
+
+impl fmt::Debug for DerivedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DerivedKey(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_matches_the_standard_vector() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231_case_2() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn constant_time_eq_compares_contents_and_length() {
+        assert!(constant_time_eq(b"same", b"same"));
+        assert!(!constant_time_eq(b"same", b"sama"));
+        assert!(!constant_time_eq(b"same", b"same!"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn token_hash_accepts_only_64_hex_digits() {
+        let h = TokenHash::of("tok");
+        assert_eq!(TokenHash::from_hex(h.as_hex()), Some(h.clone()));
+        assert_eq!(
+            TokenHash::from_hex(&h.as_hex().to_uppercase()).map(|x| x.ct_eq(&h)),
+            Some(true)
+        );
+        assert!(TokenHash::from_hex("abc").is_none());
+        assert!(TokenHash::from_hex(&"g".repeat(64)).is_none());
+        assert!(!format!("{h:?}").contains(h.as_hex()));
+    }
+
+    #[test]
+    fn secret_must_have_32_bytes() {
+        assert!(RootSecret::new(&"x".repeat(31)).is_none());
+        assert!(RootSecret::new(&"x".repeat(32)).is_some());
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_project_and_secret() {
+        let s = RootSecret::new(&"k".repeat(32)).unwrap();
+        let t = RootSecret::new(&"K".repeat(32)).unwrap();
+        let a = s.derive(KeyPurpose::ServiceTokens { project: "a" });
+        let b = s.derive(KeyPurpose::ServiceTokens { project: "b" });
+        let a_again = s.derive(KeyPurpose::ServiceTokens { project: "a" });
+        let access = s.derive(KeyPurpose::AccessTokens);
+        let cookies = s.derive(KeyPurpose::Cookies);
+        let other = t.derive(KeyPurpose::ServiceTokens { project: "a" });
+        assert_eq!(a.as_bytes(), a_again.as_bytes());
+        for k in [&b, &access, &cookies, &other] {
+            assert_ne!(a.as_bytes(), k.as_bytes());
+        }
+        assert_ne!(access.as_bytes(), cookies.as_bytes());
+    }
+
+    #[test]
+    fn secrets_redact_themselves_in_debug() {
+        let s = RootSecret::new("super-secret-value-that-is-long-enough").unwrap();
+        let k = s.derive(KeyPurpose::Cookies);
+        assert_eq!(format!("{s:?}"), "RootSecret(<redacted>)");
+        assert_eq!(format!("{k:?}"), "DerivedKey(<redacted>)");
+    }
+}

@@ -1,0 +1,32 @@
+//! edgeauth-core: the rules of edgeauth, with no I/O.
+//!
+//! Everything here compiles for the host and for wasm32 and is pinned down by unit tests:
+//! token formats and checksums, hashing and constant-time comparison, key derivation from the
+//! root secret, workspace patterns, project names, configuration parsing, credential
+//! extraction and the authorization policy. The Worker translates HTTP to calls on this crate.
+
+pub mod base62;
+pub mod bearer;
+pub mod config;
+pub mod crypto;
+pub mod policy;
+pub mod project;
+pub mod service_token;
+pub mod time;
+pub mod token;
+pub mod workspace;
+
+pub use config::{Config, ConfigProblem};
+pub use crypto::{constant_time_eq, sha256_hex, RootSecret, TokenHash};
+pub use policy::{Principal, PrincipalKind};
+pub use project::ProjectName;
+pub use token::{TokenError, TokenKind};
+pub use workspace::{Scope, WorkspaceName, WorkspacePattern};
+
+/// A source of cryptographically secure random bytes, supplied by the runtime.
+///
+/// `core` does no I/O, so the Worker passes its CSPRNG (Web Crypto through `getrandom`) in.
+pub trait Entropy {
+    /// Fills `buf` with random bytes.
+    fn fill(&mut self, buf: &mut [u8]);
+}

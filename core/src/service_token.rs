@@ -1,0 +1,173 @@
+//! The rules for creating a service token, independent of HTTP and storage.
+
+use serde_json::{Map, Value};
+
+use crate::time::DAY_MS;
+use crate::workspace::Scope;
+
+/// Longest token name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+/// Longest lifetime a client may ask for, in days (ten years).
+pub const MAX_EXPIRES_IN_DAYS: i64 = 3650;
+
+/// A validated `POST /api/service-tokens` body:
+/// `{"name": "CI", "workspaces": ["production/*"], "expires_in_days": 90}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewServiceToken {
+    /// 1 to 100 characters, no control characters, surrounding whitespace trimmed.
+    pub name: String,
+    /// The workspaces the token may act on.
+    pub scope: Scope,
+    /// Lifetime in days, 1 to 3650, or none (until revoked).
+    pub expires_in_days: Option<i64>,
+}
+
+impl NewServiceToken {
+    /// Validates a parsed JSON body, explaining the first problem in terms a client can fix.
+    pub fn from_json(body: &Value) -> Result<Self, String> {
+        let object = body
+            .as_object()
+            .ok_or("the body must be a JSON object like {\"name\": \"CI\", \"workspaces\": [\"production/*\"]}")?;
+        reject_unknown_fields(object, &["name", "workspaces", "expires_in_days"])?;
+        let name = token_name(object.get("name"))?;
+        let workspaces = match object.get("workspaces") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().ok_or("`workspaces` must be an array of strings"))
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(_) => {
+                return Err(
+                    "`workspaces` must be an array of strings, e.g. [\"production/*\"]".into(),
+                )
+            }
+            None => return Err("`workspaces` is required, e.g. [\"production/*\"]".into()),
+        };
+        let scope = Scope::parse(&workspaces)?;
+        let expires_in_days = expires_in_days(object.get("expires_in_days"))?;
+        Ok(Self {
+            name,
+            scope,
+            expires_in_days,
+        })
+    }
+
+    /// When a token created at `now_ms` expires, if it does.
+    pub fn expires_at_ms(&self, now_ms: i64) -> Option<i64> {
+        self.expires_in_days.map(|days| now_ms + days * DAY_MS)
+    }
+}
+
+/// Refuses fields outside `known`, so a typo (`expires_in_day`) is not silently ignored.
+pub fn reject_unknown_fields(object: &Map<String, Value>, known: &[&str]) -> Result<(), String> {
+    match object.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(format!(
+            "unknown field `{}`; expected {}",
+            unknown.escape_default(),
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A token name: a string of 1 to 100 characters without control characters.
+pub fn token_name(value: Option<&Value>) -> Result<String, String> {
+    let name = match value {
+        Some(Value::String(s)) => s.trim(),
+        Some(_) => return Err("`name` must be a string".into()),
+        None => return Err("`name` is required, e.g. \"CI\"".into()),
+    };
+    if name.is_empty() {
+        return Err("`name` cannot be empty".into());
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(format!("`name` is at most {MAX_NAME_CHARS} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("`name` cannot contain control characters".into());
+    }
+    Ok(name.to_owned())
+}
+
+/// An optional lifetime: a whole number of days from 1 to 3650, or null/absent.
+pub fn expires_in_days(value: Option<&Value>) -> Result<Option<i64>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(days) if (1..=MAX_EXPIRES_IN_DAYS).contains(&days) => Ok(Some(days)),
+            _ => Err(format!(
+                "`expires_in_days` must be a whole number from 1 to {MAX_EXPIRES_IN_DAYS}, or omitted for no expiry"
+            )),
+        },
+        Some(_) => Err("`expires_in_days` must be a number of days, e.g. 90".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_valid_body_is_accepted() {
+        let t = NewServiceToken::from_json(
+            &json!({"name": "  CI  ", "workspaces": ["production/*"], "expires_in_days": 90}),
+        )
+        .unwrap();
+        assert_eq!(t.name, "CI");
+        assert_eq!(t.scope.to_strings(), ["production/*"]);
+        assert_eq!(t.expires_at_ms(1000), Some(1000 + 90 * DAY_MS));
+        let t = NewServiceToken::from_json(&json!({"name": "x", "workspaces": ["*"]})).unwrap();
+        assert_eq!(t.expires_at_ms(1000), None);
+    }
+
+    #[test]
+    fn every_bad_body_is_refused_with_a_message() {
+        let long = "n".repeat(101);
+        for (body, says) in [
+            (json!([]), "JSON object"),
+            (json!({"workspaces": ["a"]}), "`name` is required"),
+            (
+                json!({"name": 5, "workspaces": ["a"]}),
+                "`name` must be a string",
+            ),
+            (json!({"name": " ", "workspaces": ["a"]}), "cannot be empty"),
+            (json!({"name": long, "workspaces": ["a"]}), "at most 100"),
+            (json!({"name": "a\u{7}b", "workspaces": ["a"]}), "control"),
+            (json!({"name": "x"}), "`workspaces` is required"),
+            (json!({"name": "x", "workspaces": "a"}), "array of strings"),
+            (json!({"name": "x", "workspaces": [1]}), "array of strings"),
+            (json!({"name": "x", "workspaces": []}), "at least one"),
+            (
+                json!({"name": "x", "workspaces": ["a//b"]}),
+                "empty segment",
+            ),
+            (
+                json!({"name": "x", "workspaces": ["a"], "expires_in_days": "ten"}),
+                "number of days",
+            ),
+            (
+                json!({"name": "x", "workspaces": ["a"], "expires_in_days": 0}),
+                "from 1 to 3650",
+            ),
+            (
+                json!({"name": "x", "workspaces": ["a"], "expires_in_days": 3651}),
+                "from 1 to 3650",
+            ),
+            (
+                json!({"name": "x", "workspaces": ["a"], "expires_in_days": 1.5}),
+                "whole number",
+            ),
+            (
+                json!({"name": "x", "workspaces": ["a"], "expires_in_day": 1}),
+                "unknown field `expires_in_day`",
+            ),
+        ] {
+            let err = NewServiceToken::from_json(&body).unwrap_err();
+            assert!(err.contains(says), "{body}: {err}");
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Formats of the tokens edgeauth mints, and their offline checks.
+//!
+//! Every minted token is `<kind prefix><base62 entropy>[<base62 tag>]<base62 checksum>`, in the
+//! manner of GitHub's tokens: the prefix tells a reader (and a secret scanner) what it is, the
+//! entropy makes it unguessable, and a CRC32 checksum lets anyone reject a mistyped or
+//! truncated token without a storage read. Service tokens also carry a tag, the first 128
+//! bits of an HMAC under their project's key, so a forged token or one from another project
+//! is rejected with no storage read either. Only the SHA-256 of a token and its first
+//! [`DISPLAY_PREFIX_CHARS`] characters are ever stored.
+
+use core::fmt;
+
+use crate::base62;
+use crate::crypto::{constant_time_eq, DerivedKey, TokenHash};
+use crate::Entropy;
+
+/// Base62 symbols of entropy in every minted token: 43 × log2(62) ≈ 256 bits.
+pub const ENTROPY_CHARS: usize = 43;
+/// Base62 symbols of a service token's tag: 22 symbols hold 128 bits.
+pub const TAG_CHARS: usize = 22;
+/// Base62 symbols of the checksum: 6 symbols hold a CRC32.
+pub const CHECKSUM_CHARS: usize = 6;
+/// Characters of a token kept for display (`eas_` and 8 more): enough to tell tokens apart,
+/// far too few to guess the rest.
+pub const DISPLAY_PREFIX_CHARS: usize = 12;
+const PREFIX_CHARS: usize = 4;
+
+/// The kinds of token edgeauth mints, told apart by their prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A workspace-scoped token for automation, bound to one project (`eas_`).
+    Service,
+    /// A user-owned API token (`eau_`).
+    User,
+    /// A device-flow refresh token (`ear_`); never a bearer credential on the API.
+    Refresh,
+}
+
+impl TokenKind {
+    const ALL: [TokenKind; 3] = [TokenKind::Service, TokenKind::User, TokenKind::Refresh];
+
+    /// The prefix every token of this kind starts with.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            TokenKind::Service => "eas_",
+            TokenKind::User => "eau_",
+            TokenKind::Refresh => "ear_",
+        }
+    }
+
+    /// Total length of a token of this kind.
+    pub const fn len(self) -> usize {
+        match self {
+            TokenKind::Service => PREFIX_CHARS + ENTROPY_CHARS + TAG_CHARS + CHECKSUM_CHARS,
+            TokenKind::User | TokenKind::Refresh => PREFIX_CHARS + ENTROPY_CHARS + CHECKSUM_CHARS,
+        }
+    }
+
+    /// The kind a token claims by its prefix, if any.
+    pub fn of(token: &str) -> Option<TokenKind> {
+        Self::ALL
+            .into_iter()
+            .find(|k| token.starts_with(k.prefix()))
+    }
+}
+
+/// Why a presented token was rejected before any storage read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// No known prefix.
+    UnknownKind,
+    /// Known prefix but wrong length or characters.
+    Malformed(TokenKind),
+    /// Well formed, but the checksum does not match.
+    Checksum(TokenKind),
+    /// A service token whose tag does not verify under the project's key.
+    WrongProject,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenError::UnknownKind => f.write_str("the token is not one this server issued"),
+            TokenError::Malformed(kind) => write!(
+                f,
+                "the token starts like a {} token but has the wrong length or characters; copy it again in full",
+                kind.noun()
+            ),
+            TokenError::Checksum(kind) => write!(
+                f,
+                "the {} token's checksum does not match: it was mistyped or truncated",
+                kind.noun()
+            ),
+            TokenError::WrongProject => f.write_str(
+                "the service token was not issued for this project (check X-Project or ?project=)",
+            ),
+        }
+    }
+}
+
+impl TokenKind {
+    fn noun(self) -> &'static str {
+        match self {
+            TokenKind::Service => "service",
+            TokenKind::User => "user API",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+}
+
+/// A freshly minted token: the plaintext (shown once), its hash and display prefix (stored).
+pub struct MintedToken {
+    plaintext: String,
+    hash: TokenHash,
+}
+
+impl MintedToken {
+    fn new(plaintext: String) -> Self {
+        let hash = TokenHash::of(&plaintext);
+        Self { plaintext, hash }
+    }
+
+    /// The token itself, for the creation response only.
+    pub fn plaintext(&self) -> &str {
+        &self.plaintext
+    }
+
+    /// What storage keeps in place of the token.
+    pub fn hash(&self) -> &TokenHash {
+        &self.hash
+    }
+
+    /// The first characters, kept to let people tell tokens apart.
+    pub fn display_prefix(&self) -> &str {
+        &self.plaintext[..DISPLAY_PREFIX_CHARS]
+    }
+}
+
+impl fmt::Debug for MintedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MintedToken({}…)", self.display_prefix())
+    }
+}
+
+/// Mints a user API token or refresh token: prefix, 256 bits, checksum.
+pub fn mint_opaque(kind: TokenKind, entropy: &mut dyn Entropy) -> MintedToken {
+    debug_assert_ne!(
+        kind,
+        TokenKind::Service,
+        "service tokens need a project key"
+    );
+    with_checksum(format!(
+        "{}{}",
+        kind.prefix(),
+        base62::random(ENTROPY_CHARS, entropy)
+    ))
+}
+
+/// Mints a service token for the project whose key is `project_key`.
+pub fn mint_service(project_key: &DerivedKey, entropy: &mut dyn Entropy) -> MintedToken {
+    let body = format!(
+        "{}{}",
+        TokenKind::Service.prefix(),
+        base62::random(ENTROPY_CHARS, entropy)
+    );
+    let tag = service_tag(project_key, &body);
+    with_checksum(body + &tag)
+}
+
+/// Checks a presented token's prefix, shape and checksum: the checks anyone can make offline.
+pub fn check_format(token: &str) -> Result<TokenKind, TokenError> {
+    let kind = TokenKind::of(token).ok_or(TokenError::UnknownKind)?;
+    if token.len() != kind.len() || !base62::is_base62(&token[PREFIX_CHARS..]) {
+        return Err(TokenError::Malformed(kind));
+    }
+    let (body, checksum) = token.split_at(token.len() - CHECKSUM_CHARS);
+    if !constant_time_eq(checksum.as_bytes(), checksum_of(body).as_bytes()) {
+        return Err(TokenError::Checksum(kind));
+    }
+    Ok(kind)
+}
+
+/// Checks a well-formed service token's tag against its project's key, in constant time.
+pub fn verify_service_tag(token: &str, project_key: &DerivedKey) -> Result<(), TokenError> {
+    debug_assert_eq!(check_format(token), Ok(TokenKind::Service));
+    let body_end = PREFIX_CHARS + ENTROPY_CHARS;
+    let tag = &token[body_end..body_end + TAG_CHARS];
+    let expected = service_tag(project_key, &token[..body_end]);
+    if constant_time_eq(tag.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(TokenError::WrongProject)
+    }
+}
+
+fn service_tag(project_key: &DerivedKey, body: &str) -> String {
+    let mac = project_key.sign(body.as_bytes());
+    let first_128 = u128::from_be_bytes(mac[..16].try_into().expect("16 bytes"));
+    base62::encode_fixed(first_128, TAG_CHARS)
+}
+
+fn checksum_of(body: &str) -> String {
+    base62::encode_fixed(crc32fast::hash(body.as_bytes()) as u128, CHECKSUM_CHARS)
+}
+
+fn with_checksum(body: String) -> MintedToken {
+    let checksum = checksum_of(&body);
+    MintedToken::new(body + &checksum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base62::tests::TestEntropy;
+    use crate::crypto::{KeyPurpose, RootSecret};
+
+    fn key(project: &str) -> DerivedKey {
+        RootSecret::new(&"s".repeat(40))
+            .unwrap()
+            .derive(KeyPurpose::ServiceTokens { project })
+    }
+
+    #[test]
+    fn minted_tokens_have_their_documented_shape() {
+        let mut e = TestEntropy(1);
+        let s = mint_service(&key("p"), &mut e);
+        let u = mint_opaque(TokenKind::User, &mut e);
+        let r = mint_opaque(TokenKind::Refresh, &mut e);
+        assert!(s.plaintext().starts_with("eas_") && s.plaintext().len() == 75);
+        assert!(u.plaintext().starts_with("eau_") && u.plaintext().len() == 53);
+        assert!(r.plaintext().starts_with("ear_") && r.plaintext().len() == 53);
+        assert_eq!(s.display_prefix(), &s.plaintext()[..12]);
+        assert_eq!(s.hash(), &TokenHash::of(s.plaintext()));
+        assert_eq!(check_format(s.plaintext()), Ok(TokenKind::Service));
+        assert_eq!(check_format(u.plaintext()), Ok(TokenKind::User));
+        assert_eq!(check_format(r.plaintext()), Ok(TokenKind::Refresh));
+        assert_eq!(verify_service_tag(s.plaintext(), &key("p")), Ok(()));
+    }
+
+    #[test]
+    fn checksum_is_crc32_in_six_base62_symbols() {
+        let body = "eau_".to_owned() + &"a".repeat(43);
+        let expected = base62::encode_fixed(crc32fast::hash(body.as_bytes()) as u128, 6);
+        assert_eq!(
+            check_format(&(body.clone() + &expected)),
+            Ok(TokenKind::User)
+        );
+    }
+
+    #[test]
+    fn every_single_character_change_is_caught_offline() {
+        let token = mint_service(&key("p"), &mut TestEntropy(9));
+        let t = token.plaintext();
+        for i in 4..t.len() {
+            let mut bytes = t.as_bytes().to_vec();
+            bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+            let changed = String::from_utf8(bytes).unwrap();
+            assert!(
+                check_format(&changed).is_err() || verify_service_tag(&changed, &key("p")).is_err(),
+                "change at {i} went unnoticed"
+            );
+        }
+    }
+
+    #[test]
+    fn mistyped_truncated_and_foreign_tokens_are_rejected() {
+        let t = mint_opaque(TokenKind::User, &mut TestEntropy(3));
+        let p = t.plaintext();
+        assert_eq!(
+            check_format(&p[..52]),
+            Err(TokenError::Malformed(TokenKind::User))
+        );
+        assert_eq!(
+            check_format(&format!("{p}x")),
+            Err(TokenError::Malformed(TokenKind::User))
+        );
+        assert_eq!(
+            check_format(&p.replacen("eau_", "eax_", 1)),
+            Err(TokenError::UnknownKind)
+        );
+        let mut swapped = p.to_owned();
+        swapped.replace_range(10..11, if &p[10..11] == "Q" { "R" } else { "Q" });
+        assert_eq!(
+            check_format(&swapped),
+            Err(TokenError::Checksum(TokenKind::User))
+        );
+        let mut punctuated = p.to_owned();
+        punctuated.replace_range(20..21, "-");
+        assert_eq!(
+            check_format(&punctuated),
+            Err(TokenError::Malformed(TokenKind::User))
+        );
+        assert_eq!(check_format(""), Err(TokenError::UnknownKind));
+        assert_eq!(
+            check_format("eas_é"),
+            Err(TokenError::Malformed(TokenKind::Service))
+        );
+    }
+
+    #[test]
+    fn a_service_token_is_valid_only_in_its_project() {
+        let t = mint_service(&key("alpha"), &mut TestEntropy(5));
+        assert_eq!(verify_service_tag(t.plaintext(), &key("alpha")), Ok(()));
+        assert_eq!(
+            verify_service_tag(t.plaintext(), &key("beta")),
+            Err(TokenError::WrongProject)
+        );
+    }
+
+    #[test]
+    fn a_forged_tag_with_a_valid_checksum_fails_verification() {
+        let t = mint_service(&key("p"), &mut TestEntropy(11));
+        let body_and_tag = &t.plaintext()[..t.plaintext().len() - CHECKSUM_CHARS];
+        let mut forged = body_and_tag.to_owned();
+        forged.replace_range(50..51, if &forged[50..51] == "A" { "B" } else { "A" });
+        let forged = with_checksum(forged);
+        assert_eq!(check_format(forged.plaintext()), Ok(TokenKind::Service));
+        assert_eq!(
+            verify_service_tag(forged.plaintext(), &key("p")),
+            Err(TokenError::WrongProject)
+        );
+    }
+
+    #[test]
+    fn minted_tokens_do_not_repeat_and_do_not_print() {
+        let mut e = TestEntropy(77);
+        let a = mint_opaque(TokenKind::User, &mut e);
+        let b = mint_opaque(TokenKind::User, &mut e);
+        assert_ne!(a.plaintext(), b.plaintext());
+        assert!(!format!("{a:?}").contains(a.plaintext()));
+    }
+}
