@@ -101,7 +101,7 @@ pub(crate) mod tests {
             fn fill(&mut self, buf: &mut [u8]) {
                 for b in buf {
                     self.0 = self.0.wrapping_add(1);
-                    *b = if self.0 % 2 == 0 { 250 } else { 61 };
+                    *b = if self.0.is_multiple_of(2) { 250 } else { 61 };
                 }
             }
         }

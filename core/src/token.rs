@@ -49,7 +49,7 @@ impl TokenKind {
     }
 
     /// Total length of a token of this kind.
-    pub const fn len(self) -> usize {
+    pub const fn token_len(self) -> usize {
         match self {
             TokenKind::Service => PREFIX_CHARS + ENTROPY_CHARS + TAG_CHARS + CHECKSUM_CHARS,
             TokenKind::User | TokenKind::Refresh => PREFIX_CHARS + ENTROPY_CHARS + CHECKSUM_CHARS,
@@ -170,7 +170,7 @@ pub fn mint_service(project_key: &DerivedKey, entropy: &mut dyn Entropy) -> Mint
 /// Checks a presented token's prefix, shape and checksum: the checks anyone can make offline.
 pub fn check_format(token: &str) -> Result<TokenKind, TokenError> {
     let kind = TokenKind::of(token).ok_or(TokenError::UnknownKind)?;
-    if token.len() != kind.len() || !base62::is_base62(&token[PREFIX_CHARS..]) {
+    if token.len() != kind.token_len() || !base62::is_base62(&token[PREFIX_CHARS..]) {
         return Err(TokenError::Malformed(kind));
     }
     let (body, checksum) = token.split_at(token.len() - CHECKSUM_CHARS);
