@@ -1,6 +1,117 @@
-use worker::*;
+//! edgeauth's Worker: routes HTTP requests through the one authentication pipeline to the
+//! handlers, and turns every outcome into a JSON response. The rules live in `edgeauth-core`.
+
+mod auth;
+mod db;
+mod error;
+mod http;
+mod service_tokens;
+mod status;
+
+use edgeauth_core::{Config, ConfigProblem, Entropy};
+use worker::{event, Context, D1Database, Env, Method, Request, Response};
+
+use crate::error::ApiError;
+
+/// The CSPRNG of the runtime (Web Crypto `getRandomValues`, through `getrandom`).
+pub struct WebCrypto;
+
+impl Entropy for WebCrypto {
+    fn fill(&mut self, buf: &mut [u8]) {
+        getrandom::fill(buf).expect("the runtime's CSPRNG is available");
+    }
+}
+
+/// Now, in Unix milliseconds, from the runtime clock (`SystemTime` panics on wasm32).
+pub fn now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
+}
+
+/// The D1 binding `DB`.
+pub fn database(env: &Env) -> Result<D1Database, ApiError> {
+    env.d1("DB").map_err(|e| {
+        ApiError::Misconfigured(vec![format!(
+            "DB: the D1 binding is missing from the Worker's configuration ({e})"
+        )])
+    })
+}
+
+/// The endpoints, matched on path, then method.
+enum Route {
+    Healthz,
+    Capabilities,
+    Whoami,
+    Check,
+    CreateServiceToken,
+    ListServiceTokens,
+    RevokeServiceToken(String),
+}
+
+fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
+    let read = matches!(method, Method::Get | Method::Head);
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (route, allow) = match segments.as_slice() {
+        ["healthz"] => (read.then_some(Route::Healthz), "GET, HEAD"),
+        ["api", "auth", "capabilities"] => (read.then_some(Route::Capabilities), "GET, HEAD"),
+        ["api", "auth", "whoami"] => (read.then_some(Route::Whoami), "GET, HEAD"),
+        ["api", "auth", "check"] => (read.then_some(Route::Check), "GET, HEAD"),
+        ["api", "service-tokens"] => (
+            match method {
+                Method::Get | Method::Head => Some(Route::ListServiceTokens),
+                Method::Post => Some(Route::CreateServiceToken),
+                _ => None,
+            },
+            "GET, HEAD, POST",
+        ),
+        ["api", "service-tokens", id] if !id.is_empty() => (
+            (*method == Method::Delete).then(|| Route::RevokeServiceToken((*id).to_owned())),
+            "DELETE",
+        ),
+        _ => {
+            return Err(ApiError::NotFound(format!(
+                "no endpoint at `{}`; see the API reference in the README",
+                path.escape_default()
+            )))
+        }
+    };
+    route.ok_or(ApiError::MethodNotAllowed(allow))
+}
+
+async fn handle(
+    req: Request,
+    config: Result<Config, Vec<ConfigProblem>>,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Response, ApiError> {
+    let route = route(&req.method(), &req.path())?;
+    if let Route::Healthz = route {
+        return Ok(status::healthz(&config));
+    }
+    let url = req.url()?;
+    let caller = auth::authenticate(&req, &url, config?, env, ctx).await?;
+    match route {
+        Route::Healthz => unreachable!("answered before authentication"),
+        Route::Capabilities => Ok(status::capabilities(&caller)),
+        Route::Whoami => status::whoami(&caller),
+        Route::Check => status::check(&caller, &url),
+        Route::CreateServiceToken => service_tokens::create(req, &caller, env).await,
+        Route::ListServiceTokens => service_tokens::list(&caller, env).await,
+        Route::RevokeServiceToken(id) => service_tokens::revoke(&id, &caller, env).await,
+    }
+}
 
 #[event(fetch)]
-async fn fetch(_req: Request, _env: Env, _ctx: Context) -> Result<Response> {
-    Response::ok("edgeauth placeholder")
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let config = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()));
+    let auth_disabled = config.as_ref().is_ok_and(|c| c.auth_disabled);
+    let mut response = handle(req, config, &env, &ctx)
+        .await
+        .unwrap_or_else(ApiError::into_response);
+    // Answers about credentials are never cached by browsers or proxies.
+    http::set_header(&mut response, "Cache-Control", "no-store");
+    http::set_header(&mut response, "X-Content-Type-Options", "nosniff");
+    if auth_disabled {
+        http::set_header(&mut response, "X-Edgeauth-Auth", "disabled");
+    }
+    Ok(response)
 }

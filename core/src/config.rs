@@ -10,6 +10,9 @@ use core::fmt;
 use crate::crypto::{RootSecret, TokenHash};
 use crate::project::ProjectName;
 
+/// The project used when neither the request nor `DEFAULT_PROJECT` names one.
+pub const DEFAULT_PROJECT: &str = "default";
+
 /// Shortest accepted `SUPER_TOKEN`: 16 characters.
 pub const MIN_SUPER_TOKEN_LEN: usize = 16;
 
@@ -37,8 +40,8 @@ pub struct Config {
     pub super_token_hash: Option<TokenHash>,
     /// `SECRET`, the root of every derived key.
     pub secret: Option<RootSecret>,
-    /// `DEFAULT_PROJECT`, used when a request names none.
-    pub default_project: Option<ProjectName>,
+    /// `DEFAULT_PROJECT` (default `default`), used when a request names no project.
+    pub default_project: ProjectName,
     /// `PUBLIC_READS` (default true): read endpoints need no credential.
     pub public_reads: bool,
 }
@@ -111,12 +114,12 @@ impl Config {
             secret
         });
 
-        let default_project = get("DEFAULT_PROJECT").and_then(|p| match ProjectName::parse(&p) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                problem("DEFAULT_PROJECT", e);
-                None
-            }
+        let default_project = ProjectName::parse(
+            get("DEFAULT_PROJECT").as_deref().unwrap_or(DEFAULT_PROJECT),
+        )
+        .unwrap_or_else(|e| {
+            problem("DEFAULT_PROJECT", e);
+            ProjectName::parse(DEFAULT_PROJECT).expect("the default is valid")
         });
 
         if problems.is_empty() {
@@ -181,6 +184,7 @@ mod tests {
         let c = config(&[]).unwrap();
         assert!(!c.auth_disabled && c.public_reads);
         assert!(c.super_token_hash.is_none() && c.secret.is_none());
+        assert_eq!(c.default_project.as_str(), "default");
     }
 
     #[test]

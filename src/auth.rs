@@ -1,0 +1,117 @@
+//! The one place a request becomes a principal: project selection, credential extraction,
+//! and verification of every kind of credential.
+//!
+//! Order matters for cost: the super token is one hash comparison; every minted token's
+//! prefix and checksum are checked offline, and a service token's per-project tag too,
+//! before any storage read, so forged and mistyped tokens never reach D1.
+
+use edgeauth_core::bearer;
+use edgeauth_core::config::is_loopback_host;
+use edgeauth_core::token::{self, TokenKind};
+use edgeauth_core::{Config, Principal, ProjectName, TokenHash};
+use worker::{Context, Env, Request, Url};
+
+use crate::error::ApiError;
+use crate::http::header;
+use crate::service_tokens;
+
+/// What every handler gets: validated settings, the project, and who is asking.
+pub struct Caller {
+    pub config: Config,
+    pub project: ProjectName,
+    /// `None` when no credential was sent (and authentication is on).
+    pub principal: Option<Principal>,
+}
+
+impl Caller {
+    /// The principal, or 401 when the request carried no credential.
+    pub fn require_principal(&self) -> Result<&Principal, ApiError> {
+        self.principal.as_ref().ok_or(ApiError::CredentialRequired)
+    }
+}
+
+/// Authenticates a request: fails closed on an unsafe `AUTH_DISABLED`, picks the project,
+/// and verifies the credential if one was presented (a bad one is always 401).
+pub async fn authenticate(
+    req: &Request,
+    url: &Url,
+    config: Config,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Caller, ApiError> {
+    if config.auth_disabled && !url.host_str().is_some_and(is_loopback_host) {
+        return Err(ApiError::Misconfigured(vec![format!(
+            "AUTH_DISABLED: authentication can be disabled only when the server is reached on a loopback host (127.0.0.1, ::1, localhost), not on `{}`; unset AUTH_DISABLED",
+            url.host_str().unwrap_or("")
+        )]));
+    }
+    let project = select_project(req, url, &config)?;
+    let principal = if config.auth_disabled {
+        Some(Principal::anonymous(project.clone()))
+    } else {
+        match credential(req)? {
+            Some(token) => Some(verify(&token, &config, &project, env, ctx).await?),
+            None => None,
+        }
+    };
+    Ok(Caller {
+        config,
+        project,
+        principal,
+    })
+}
+
+/// The project: `X-Project`, else `?project=`, else `DEFAULT_PROJECT`.
+fn select_project(req: &Request, url: &Url, config: &Config) -> Result<ProjectName, ApiError> {
+    let named = header(req, "X-Project").or_else(|| {
+        url.query_pairs()
+            .find(|(k, _)| k == "project")
+            .map(|(_, v)| v.into_owned())
+    });
+    match named {
+        Some(name) => ProjectName::parse(name.trim()).map_err(ApiError::BadRequest),
+        None => Ok(config.default_project.clone()),
+    }
+}
+
+/// The presented credential: `Authorization: Bearer`, else a `bearer.` WebSocket subprotocol.
+fn credential(req: &Request) -> Result<Option<String>, ApiError> {
+    let invalid = |e: bearer::BearerError| ApiError::InvalidCredential(e.to_string());
+    if let Some(value) = header(req, "Authorization") {
+        return bearer::from_authorization(&value)
+            .map(|t| Some(t.to_owned()))
+            .map_err(invalid);
+    }
+    match header(req, "Sec-WebSocket-Protocol").and_then(|v| bearer::from_websocket_protocols(&v)) {
+        Some(result) => result.map(Some).map_err(invalid),
+        None => Ok(None),
+    }
+}
+
+async fn verify(
+    token: &str,
+    config: &Config,
+    project: &ProjectName,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Principal, ApiError> {
+    let hash = TokenHash::of(token);
+    if config
+        .super_token_hash
+        .as_ref()
+        .is_some_and(|expected| hash.ct_eq(expected))
+    {
+        return Ok(Principal::super_token(project.clone()));
+    }
+    let kind = token::check_format(token).map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
+    match kind {
+        TokenKind::Service => service_tokens::verify(token, &hash, config, project, env, ctx).await,
+        TokenKind::User => Err(ApiError::InvalidCredential(
+            "user API tokens are not enabled on this server yet".into(),
+        )),
+        TokenKind::Refresh => Err(ApiError::InvalidCredential(
+            "a refresh token is not a bearer credential; exchange it at POST /api/auth/token"
+                .into(),
+        )),
+    }
+}

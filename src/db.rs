@@ -1,0 +1,193 @@
+//! D1 storage of service tokens and audit events. Each record type keeps its queries here,
+//! so the storage story of a type is in one place. Times are Unix milliseconds.
+
+use edgeauth_core::{Scope, TokenHash};
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::error::ApiError;
+
+/// A stored service token: everything but the token, which is never stored.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceTokenRecord {
+    pub id: String,
+    pub project: String,
+    pub name: String,
+    /// JSON array of patterns.
+    pub workspaces: String,
+    pub display_prefix: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, project, name, workspaces, display_prefix, created_at, created_by, \
+                       expires_at, last_used_at, revoked_at";
+
+/// Most tokens one listing returns.
+pub const LIST_LIMIT: u32 = 1000;
+
+fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+// Unix milliseconds fit exactly in an f64 (below 2^53), which is how D1 receives numbers.
+fn millis(ms: i64) -> JsValue {
+    JsValue::from_f64(ms as f64)
+}
+
+fn optional_millis(ms: Option<i64>) -> JsValue {
+    ms.map_or(JsValue::NULL, millis)
+}
+
+impl ServiceTokenRecord {
+    /// The token's scope, as stored.
+    pub fn scope(&self) -> Result<Scope, ApiError> {
+        let patterns: Vec<String> = serde_json::from_str(&self.workspaces)
+            .map_err(|e| ApiError::Internal(format!("service token {}: {e}", self.id)))?;
+        Scope::parse(&patterns)
+            .map_err(|e| ApiError::Internal(format!("service token {}: {e}", self.id)))
+    }
+
+    /// True when the token has an expiry and it has passed.
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now_ms)
+    }
+
+    /// Looks a presented token up by its hash.
+    pub async fn find_by_hash(
+        db: &D1Database,
+        hash: &TokenHash,
+    ) -> Result<Option<Self>, ApiError> {
+        Ok(db
+            .prepare(format!(
+                "SELECT {COLUMNS} FROM service_tokens WHERE token_hash = ?1"
+            ))
+            .bind(&[text(hash.as_hex())])?
+            .first::<Self>(None)
+            .await?)
+    }
+
+    /// A token of `project` by id, revoked or not.
+    pub async fn find(db: &D1Database, project: &str, id: &str) -> Result<Option<Self>, ApiError> {
+        Ok(db
+            .prepare(format!(
+                "SELECT {COLUMNS} FROM service_tokens WHERE id = ?1 AND project = ?2"
+            ))
+            .bind(&[text(id), text(project)])?
+            .first::<Self>(None)
+            .await?)
+    }
+
+    /// The project's tokens that are not revoked, newest first.
+    pub async fn list_active(db: &D1Database, project: &str) -> Result<Vec<Self>, ApiError> {
+        Ok(db
+            .prepare(format!(
+                "SELECT {COLUMNS} FROM service_tokens WHERE project = ?1 AND revoked_at IS NULL \
+                 ORDER BY created_at DESC, id DESC LIMIT {LIST_LIMIT}"
+            ))
+            .bind(&[text(project)])?
+            .all()
+            .await?
+            .results::<Self>()?)
+    }
+
+    /// Stores a new token and its audit event in one batch.
+    pub async fn insert(
+        &self,
+        db: &D1Database,
+        hash: &TokenHash,
+        audit: AuditEvent<'_>,
+    ) -> Result<(), ApiError> {
+        let insert = db
+            .prepare(
+                "INSERT INTO service_tokens (id, project, name, workspaces, token_hash, \
+                 display_prefix, created_at, created_by, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .bind(&[
+                text(&self.id),
+                text(&self.project),
+                text(&self.name),
+                text(&self.workspaces),
+                text(hash.as_hex()),
+                text(&self.display_prefix),
+                millis(self.created_at),
+                text(&self.created_by),
+                optional_millis(self.expires_at),
+            ])?;
+        db.batch(vec![insert, audit.statement(db)?]).await?;
+        Ok(())
+    }
+
+    /// Marks the token revoked (if it is not already), with its audit event, in one batch.
+    /// Returns false when another request revoked it first.
+    pub async fn revoke(
+        &self,
+        db: &D1Database,
+        now_ms: i64,
+        audit: AuditEvent<'_>,
+    ) -> Result<bool, ApiError> {
+        let update = db
+            .prepare(
+                "UPDATE service_tokens SET revoked_at = ?1 \
+                 WHERE id = ?2 AND project = ?3 AND revoked_at IS NULL",
+            )
+            .bind(&[millis(now_ms), text(&self.id), text(&self.project)])?;
+        let results = db.batch(vec![update, audit.statement(db)?]).await?;
+        let changed = results
+            .first()
+            .and_then(|r| r.meta().ok().flatten())
+            .and_then(|m| m.changes)
+            .unwrap_or(0);
+        Ok(changed > 0)
+    }
+
+    /// The statement that records a use, when the last recorded one is older than
+    /// `stale_before_ms` (so verification stays a read almost always).
+    pub fn touch(
+        db: &D1Database,
+        id: &str,
+        now_ms: i64,
+        stale_before_ms: i64,
+    ) -> Result<D1PreparedStatement, ApiError> {
+        Ok(db
+            .prepare(
+                "UPDATE service_tokens SET last_used_at = ?1 \
+                 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
+            )
+            .bind(&[millis(now_ms), text(id), millis(stale_before_ms)])?)
+    }
+}
+
+/// Something done to a credential, recorded with the change itself.
+pub struct AuditEvent<'a> {
+    pub at: i64,
+    pub project: &'a str,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub subject: &'a str,
+    /// JSON without secrets.
+    pub detail: String,
+}
+
+impl AuditEvent<'_> {
+    fn statement(&self, db: &D1Database) -> Result<D1PreparedStatement, ApiError> {
+        Ok(db
+            .prepare(
+                "INSERT INTO audit_events (at, project, actor, action, subject, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .bind(&[
+                millis(self.at),
+                text(self.project),
+                text(self.actor),
+                text(self.action),
+                text(self.subject),
+                text(&self.detail),
+            ])?)
+    }
+}

@@ -1,0 +1,148 @@
+//! The one error type of the Worker, and the one error body: `{"error": code, "message": text}`.
+//!
+//! Every failure a client can cause is a 4xx whose message says what to fix. Internal causes
+//! (a D1 failure, a JS exception) are logged and answered with a generic 500 that never
+//! carries their text.
+
+use edgeauth_core::ConfigProblem;
+use serde_json::json;
+use worker::Response;
+
+use crate::http;
+
+/// Why a request failed.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: a field is missing, of the wrong type or out of range.
+    BadRequest(String),
+    /// 400: the body is not JSON.
+    InvalidJson(String),
+    /// 401 without a credential where one is needed.
+    CredentialRequired,
+    /// 401 for a credential that is not valid; the text says why.
+    InvalidCredential(String),
+    /// 403: a valid credential whose scope does not cover the request.
+    Forbidden(String),
+    /// 404.
+    NotFound(String),
+    /// 405, with the methods the path allows.
+    MethodNotAllowed(&'static str),
+    /// 413.
+    PayloadTooLarge,
+    /// 415.
+    UnsupportedMediaType,
+    /// 501: a feature whose setting is absent.
+    NotConfigured(String),
+    /// 503: settings that are present but unusable, or unsafe for this host.
+    Misconfigured(Vec<String>),
+    /// 500: logged, never shown.
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP response for this error.
+    pub fn into_response(self) -> Response {
+        // RFC 6750 §3: a bare challenge when no credential was sent, `invalid_token` when a
+        // bad one was, `insufficient_scope` when it did not cover the request.
+        let mut extra_header: Option<(&str, String)> = None;
+        let (status, code, message) = match self {
+            ApiError::BadRequest(m) => (400, "bad_request", m),
+            ApiError::InvalidJson(m) => (400, "invalid_json", m),
+            ApiError::CredentialRequired => {
+                extra_header = Some(("WWW-Authenticate", r#"Bearer realm="edgeauth""#.into()));
+                (
+                    401,
+                    "unauthorized",
+                    "this endpoint needs a credential: send `Authorization: Bearer <token>`"
+                        .to_owned(),
+                )
+            }
+            ApiError::InvalidCredential(m) => {
+                extra_header = Some((
+                    "WWW-Authenticate",
+                    format!(
+                        r#"Bearer realm="edgeauth", error="invalid_token", error_description="{}""#,
+                        quoted_string_safe(&m)
+                    ),
+                ));
+                (401, "unauthorized", m)
+            }
+            ApiError::Forbidden(m) => {
+                extra_header = Some((
+                    "WWW-Authenticate",
+                    r#"Bearer realm="edgeauth", error="insufficient_scope""#.into(),
+                ));
+                (403, "forbidden", m)
+            }
+            ApiError::NotFound(m) => (404, "not_found", m),
+            ApiError::MethodNotAllowed(allow) => {
+                extra_header = Some(("Allow", allow.to_owned()));
+                (
+                    405,
+                    "method_not_allowed",
+                    format!("this path accepts {allow}"),
+                )
+            }
+            ApiError::PayloadTooLarge => (
+                413,
+                "payload_too_large",
+                format!(
+                    "request bodies are limited to {} bytes",
+                    http::MAX_BODY_BYTES
+                ),
+            ),
+            ApiError::UnsupportedMediaType => (
+                415,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`".to_owned(),
+            ),
+            ApiError::NotConfigured(m) => (501, "not_configured", m),
+            ApiError::Misconfigured(problems) => (
+                503,
+                "misconfigured",
+                format!(
+                    "the server's configuration needs fixing by its operator: {}",
+                    problems.join("; ")
+                ),
+            ),
+            ApiError::Internal(cause) => {
+                worker::console_error!("internal error: {cause}");
+                (
+                    500,
+                    "internal",
+                    "the server failed to answer; try again, and report it if it persists"
+                        .to_owned(),
+                )
+            }
+        };
+        let mut response = http::json(status, &json!({ "error": code, "message": message }));
+        if let Some((name, value)) = extra_header {
+            http::set_header(&mut response, name, &value);
+        }
+        response
+    }
+}
+
+impl From<worker::Error> for ApiError {
+    fn from(e: worker::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<Vec<ConfigProblem>> for ApiError {
+    fn from(problems: Vec<ConfigProblem>) -> Self {
+        ApiError::Misconfigured(problems.iter().map(ToString::to_string).collect())
+    }
+}
+
+/// Keeps a message inside an RFC 9110 quoted-string: printable ASCII without `"` or `\`.
+fn quoted_string_safe(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '?',
+        })
+        .collect()
+}

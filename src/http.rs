@@ -1,0 +1,67 @@
+//! Small HTTP translations shared by every handler: JSON bodies in and out, headers.
+
+use serde::Serialize;
+use serde_json::Value;
+use worker::{Request, Response};
+
+use crate::error::ApiError;
+
+/// Largest request body accepted, in bytes; larger ones answer 413.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A JSON response with `status`. Serialising a `serde_json::Value` or a plain struct cannot
+/// fail, so this returns a `Response` rather than a `Result`.
+pub fn json<T: Serialize>(status: u16, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = Response::from_bytes(bytes)
+        .unwrap_or_else(|_| Response::empty().expect("an empty response"))
+        .with_status(status);
+    set_header(&mut response, "Content-Type", "application/json");
+    response
+}
+
+/// 204 No Content.
+pub fn no_content() -> Response {
+    Response::empty()
+        .expect("an empty response")
+        .with_status(204)
+}
+
+/// Sets a header on a response we built (its headers are mutable, so this cannot fail for
+/// valid ASCII names and values, which are all this Worker writes).
+pub fn set_header(response: &mut Response, name: &str, value: &str) {
+    if let Err(e) = response.headers_mut().set(name, value) {
+        worker::console_error!("could not set header {name}: {e}");
+    }
+}
+
+/// A request header, or `None` when absent.
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// Reads a JSON body: `application/json`, at most [`MAX_BODY_BYTES`], well-formed.
+pub async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
+    let declared_len = header(req, "Content-Length").and_then(|v| v.trim().parse::<usize>().ok());
+    if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let is_json = header(req, "Content-Type").is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let bytes = req.bytes().await?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::InvalidJson(format!(
+            "the body is not valid JSON ({}); send an object like {{\"name\": \"CI\"}}",
+            e
+        ))
+    })
+}

@@ -1,0 +1,221 @@
+//! Service tokens: workspace-scoped tokens of one project, for CI and workers.
+//! `POST /api/service-tokens`, `GET /api/service-tokens`, `DELETE /api/service-tokens/{id}`,
+//! and their verification as bearer credentials.
+
+use edgeauth_core::base62;
+use edgeauth_core::crypto::{DerivedKey, KeyPurpose};
+use edgeauth_core::service_token::NewServiceToken;
+use edgeauth_core::time::rfc3339;
+use edgeauth_core::token::{self};
+use edgeauth_core::{Config, Principal, PrincipalKind, ProjectName, TokenHash};
+use serde_json::{json, Value};
+use worker::{Context, Env, Request, Response};
+
+use crate::auth::Caller;
+use crate::db::{AuditEvent, ServiceTokenRecord};
+use crate::error::ApiError;
+use crate::{database, http, now_ms, WebCrypto};
+
+/// `last_used_at` is rewritten at most this often per token, so verification stays a read.
+const LAST_USED_GRANULARITY_MS: i64 = 5 * 60 * 1000;
+
+fn project_key(config: &Config, project: &ProjectName) -> Result<DerivedKey, ApiError> {
+    let secret = config.secret.as_ref().ok_or_else(|| {
+        ApiError::NotConfigured(
+            "service tokens need the SECRET setting (at least 32 bytes, e.g. `openssl rand -hex 32`); the operator has not set it".into(),
+        )
+    })?;
+    Ok(secret.derive(KeyPurpose::ServiceTokens {
+        project: project.as_str(),
+    }))
+}
+
+/// Verifies a service token whose format and checksum already passed: the project's tag
+/// offline, then one D1 read for revocation and expiry.
+pub async fn verify(
+    token: &str,
+    hash: &TokenHash,
+    config: &Config,
+    project: &ProjectName,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Principal, ApiError> {
+    token::verify_service_tag(token, &project_key(config, project)?)
+        .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
+    let db = database(env)?;
+    let record = ServiceTokenRecord::find_by_hash(&db, hash)
+        .await?
+        .filter(|r| r.project == project.as_str())
+        .ok_or_else(|| {
+            ApiError::InvalidCredential(
+                "the service token is not known here: it was revoked and removed, or never issued"
+                    .into(),
+            )
+        })?;
+    let now = now_ms();
+    if record.revoked_at.is_some() {
+        return Err(ApiError::InvalidCredential(
+            "the service token was revoked; create a new one".into(),
+        ));
+    }
+    if let Some(expired_at) = record.expires_at.filter(|_| record.is_expired(now)) {
+        return Err(ApiError::InvalidCredential(format!(
+            "the service token expired at {}; create a new one",
+            rfc3339(expired_at)
+        )));
+    }
+    if record
+        .last_used_at
+        .is_none_or(|at| at < now - LAST_USED_GRANULARITY_MS)
+    {
+        let touch =
+            ServiceTokenRecord::touch(&db, &record.id, now, now - LAST_USED_GRANULARITY_MS)?;
+        ctx.wait_until(async move {
+            if let Err(e) = touch.run().await {
+                worker::console_error!("could not record a service token's last use: {e}");
+            }
+        });
+    }
+    Ok(Principal {
+        kind: PrincipalKind::Service,
+        name: record.name.clone(),
+        project: project.clone(),
+        scope: record.scope()?,
+        token_id: Some(record.id),
+        expires_at_ms: record.expires_at,
+    })
+}
+
+/// How a principal is named in `created_by` and the audit log.
+fn actor(principal: &Principal) -> String {
+    match &principal.token_id {
+        Some(id) => format!("{}:{id}", principal.kind.as_str()),
+        None => principal.kind.as_str().to_owned(),
+    }
+}
+
+fn view(record: &ServiceTokenRecord, now: i64) -> Result<Value, ApiError> {
+    Ok(json!({
+        "id": record.id,
+        "name": record.name,
+        "project": record.project,
+        "workspaces": record.scope()?.to_strings(),
+        "prefix": record.display_prefix,
+        "created_at": rfc3339(record.created_at),
+        "created_by": record.created_by,
+        "expires_at": record.expires_at.map(rfc3339),
+        "last_used_at": record.last_used_at.map(rfc3339),
+        "expired": record.is_expired(now),
+    }))
+}
+
+/// `POST /api/service-tokens`: mints a token no broader than its creator.
+pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    let principal = caller.require_principal()?;
+    let key = project_key(&caller.config, &caller.project)?;
+    let body = http::read_json(&mut req).await?;
+    let new = NewServiceToken::from_json(&body).map_err(ApiError::BadRequest)?;
+    if !principal.may_manage(&new.scope) {
+        return Err(ApiError::Forbidden(format!(
+            "your credential covers {}, which does not include all of {}; a new token cannot be broader than its creator",
+            principal.scope.to_strings().join(", "),
+            new.scope.to_strings().join(", ")
+        )));
+    }
+    let now = now_ms();
+    let minted = token::mint_service(&key, &mut WebCrypto);
+    let record = ServiceTokenRecord {
+        id: format!("st_{}", base62::random(20, &mut WebCrypto)),
+        project: caller.project.as_str().to_owned(),
+        name: new.name.clone(),
+        workspaces: serde_json::to_string(&new.scope.to_strings())
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        display_prefix: minted.display_prefix().to_owned(),
+        created_at: now,
+        created_by: actor(principal),
+        expires_at: new.expires_at_ms(now),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    let db = database(env)?;
+    let actor = actor(principal);
+    record
+        .insert(
+            &db,
+            minted.hash(),
+            AuditEvent {
+                at: now,
+                project: &record.project,
+                actor: &actor,
+                action: "service_token.create",
+                subject: &record.id,
+                detail: json!({"name": record.name, "workspaces": new.scope.to_strings(),
+                               "prefix": record.display_prefix})
+                .to_string(),
+            },
+        )
+        .await?;
+    let mut body = view(&record, now)?;
+    body["token"] = Value::from(minted.plaintext());
+    Ok(http::json(201, &body))
+}
+
+/// `GET /api/service-tokens`: the project's live tokens the caller's scope covers.
+pub async fn list(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    let principal = caller.require_principal()?;
+    project_key(&caller.config, &caller.project)?;
+    let now = now_ms();
+    let mut tokens = Vec::new();
+    for record in ServiceTokenRecord::list_active(&database(env)?, caller.project.as_str()).await? {
+        if principal.may_manage(&record.scope()?) {
+            tokens.push(view(&record, now)?);
+        }
+    }
+    Ok(http::json(200, &json!({ "service_tokens": tokens })))
+}
+
+/// `DELETE /api/service-tokens/{id}`: revokes at once; the next verification anywhere fails.
+pub async fn revoke(id: &str, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    let principal = caller.require_principal()?;
+    project_key(&caller.config, &caller.project)?;
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "no live service token `{}` in project `{}`",
+            id.escape_default(),
+            caller.project
+        ))
+    };
+    let db = database(env)?;
+    let record = ServiceTokenRecord::find(&db, caller.project.as_str(), id)
+        .await?
+        .filter(|r| r.revoked_at.is_none())
+        .ok_or_else(not_found)?;
+    if !principal.may_manage(&record.scope()?) {
+        return Err(ApiError::Forbidden(format!(
+            "your credential does not cover the workspaces of `{}` ({})",
+            record.id,
+            record.scope()?.to_strings().join(", ")
+        )));
+    }
+    let now = now_ms();
+    let actor = actor(principal);
+    let revoked = record
+        .revoke(
+            &db,
+            now,
+            AuditEvent {
+                at: now,
+                project: &record.project,
+                actor: &actor,
+                action: "service_token.revoke",
+                subject: &record.id,
+                detail: json!({"prefix": record.display_prefix}).to_string(),
+            },
+        )
+        .await?;
+    if revoked {
+        Ok(http::no_content())
+    } else {
+        Err(not_found())
+    }
+}

@@ -1,0 +1,107 @@
+//! `GET /healthz`, `GET /api/auth/capabilities`, `GET /api/auth/whoami`, `GET /api/auth/check`.
+
+use edgeauth_core::time::rfc3339;
+use edgeauth_core::{Config, ConfigProblem, PrincipalKind, WorkspaceName};
+use serde_json::json;
+use worker::{Response, Url};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::http;
+
+/// Liveness and configuration problems, by setting name; never a value.
+pub fn healthz(config: &Result<Config, Vec<ConfigProblem>>) -> Response {
+    match config {
+        Ok(_) => http::json(200, &json!({"status": "ok", "problems": []})),
+        Err(problems) => http::json(
+            503,
+            &json!({
+                "status": "misconfigured",
+                "problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            }),
+        ),
+    }
+}
+
+/// What this server offers and what the caller can do; anyone may ask.
+pub fn capabilities(caller: &Caller) -> Response {
+    let principal = caller.principal.as_ref();
+    http::json(
+        200,
+        &json!({
+            "signed_in": principal.is_some_and(|p| p.kind != PrincipalKind::Anonymous),
+            "kind": principal.map(|p| p.kind.as_str()),
+            "auth_disabled": caller.config.auth_disabled,
+            "public_reads": caller.config.public_reads,
+            "project": caller.project.as_str(),
+            "login_methods": {"oidc": false, "cli_loopback": false, "device": false},
+            "service_tokens": caller.config.secret.is_some(),
+            "can_write": principal.is_some(),
+        }),
+    )
+}
+
+/// Who the credential is: kind, name, project, workspaces, expiry.
+pub fn whoami(caller: &Caller) -> Result<Response, ApiError> {
+    let p = caller.require_principal()?;
+    Ok(http::json(
+        200,
+        &json!({
+            "kind": p.kind.as_str(),
+            "name": p.name,
+            "project": p.project.as_str(),
+            "workspaces": p.scope.to_strings(),
+            "token_id": p.token_id,
+            "expires_at": p.expires_at_ms.map(rfc3339),
+            "auth_disabled": caller.config.auth_disabled,
+        }),
+    ))
+}
+
+/// `GET /api/auth/check?workspace=W&access=read|write`: may the caller act on workspace W?
+/// For an API behind edgeauth. Reads are public when `PUBLIC_READS`, else need any valid
+/// credential; writes need a credential whose scope covers W. 200 when allowed, else 401/403.
+pub fn check(caller: &Caller, url: &Url) -> Result<Response, ApiError> {
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let workspace = param("workspace").ok_or_else(|| {
+        ApiError::BadRequest("give the workspace to check: `?workspace=production/eu`".into())
+    })?;
+    let workspace = WorkspaceName::parse(&workspace).map_err(ApiError::BadRequest)?;
+    let access = param("access").unwrap_or_else(|| "read".into());
+    let principal = caller.principal.as_ref();
+    match access.as_str() {
+        "read" if principal.is_none() && !caller.config.public_reads => {
+            return Err(ApiError::CredentialRequired)
+        }
+        "read" => {}
+        "write" => {
+            let p = caller.require_principal()?;
+            if !p.scope.allows(&workspace) {
+                return Err(ApiError::Forbidden(format!(
+                    "your credential covers {}, not the workspace `{}`",
+                    p.scope.to_strings().join(", "),
+                    workspace.as_str()
+                )));
+            }
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "`access` must be `read` or `write`".into(),
+            ))
+        }
+    }
+    Ok(http::json(
+        200,
+        &json!({
+            "allowed": true,
+            "workspace": workspace.as_str(),
+            "access": access,
+            "project": caller.project.as_str(),
+            "kind": principal.map(|p| p.kind.as_str()),
+        }),
+    ))
+}
