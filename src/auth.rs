@@ -103,7 +103,8 @@ async fn verify(
     {
         return Ok(Principal::super_token(project.clone()));
     }
-    let kind = token::check_format(token).map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
+    let kind =
+        token::check_format(token).map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
     match kind {
         TokenKind::Service => service_tokens::verify(token, &hash, config, project, env, ctx).await,
         TokenKind::User => Err(ApiError::InvalidCredential(

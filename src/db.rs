@@ -58,10 +58,7 @@ impl ServiceTokenRecord {
     }
 
     /// Looks a presented token up by its hash.
-    pub async fn find_by_hash(
-        db: &D1Database,
-        hash: &TokenHash,
-    ) -> Result<Option<Self>, ApiError> {
+    pub async fn find_by_hash(db: &D1Database, hash: &TokenHash) -> Result<Option<Self>, ApiError> {
         Ok(db
             .prepare(format!(
                 "SELECT {COLUMNS} FROM service_tokens WHERE token_hash = ?1"

@@ -115,3 +115,52 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     }
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(method: Method, path: &str) -> Result<&'static str, String> {
+        match route(&method, path) {
+            Ok(Route::Healthz) => Ok("healthz"),
+            Ok(Route::Capabilities) => Ok("capabilities"),
+            Ok(Route::Whoami) => Ok("whoami"),
+            Ok(Route::Check) => Ok("check"),
+            Ok(Route::CreateServiceToken) => Ok("create"),
+            Ok(Route::ListServiceTokens) => Ok("list"),
+            Ok(Route::RevokeServiceToken(_)) => Ok("revoke"),
+            Err(ApiError::NotFound(_)) => Err("404".into()),
+            Err(ApiError::MethodNotAllowed(allow)) => Err(format!("405 {allow}")),
+            Err(other) => Err(format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn routes_match_path_then_method() {
+        assert_eq!(status_of(Method::Get, "/healthz"), Ok("healthz"));
+        assert_eq!(status_of(Method::Head, "/api/auth/whoami"), Ok("whoami"));
+        assert_eq!(status_of(Method::Post, "/api/service-tokens"), Ok("create"));
+        assert_eq!(status_of(Method::Get, "/api/service-tokens"), Ok("list"));
+        assert_eq!(
+            status_of(Method::Delete, "/api/service-tokens/st_x"),
+            Ok("revoke")
+        );
+        assert_eq!(
+            status_of(Method::Put, "/api/service-tokens"),
+            Err("405 GET, HEAD, POST".into())
+        );
+        assert_eq!(
+            status_of(Method::Get, "/api/service-tokens/st_x"),
+            Err("405 DELETE".into())
+        );
+        assert_eq!(
+            status_of(Method::Delete, "/api/service-tokens/"),
+            Err("404".into())
+        );
+        assert_eq!(
+            status_of(Method::Get, "/api/service-tokens/a/b"),
+            Err("404".into())
+        );
+        assert_eq!(status_of(Method::Get, "/nope"), Err("404".into()));
+    }
+}

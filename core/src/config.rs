@@ -114,13 +114,12 @@ impl Config {
             secret
         });
 
-        let default_project = ProjectName::parse(
-            get("DEFAULT_PROJECT").as_deref().unwrap_or(DEFAULT_PROJECT),
-        )
-        .unwrap_or_else(|e| {
-            problem("DEFAULT_PROJECT", e);
-            ProjectName::parse(DEFAULT_PROJECT).expect("the default is valid")
-        });
+        let default_project =
+            ProjectName::parse(get("DEFAULT_PROJECT").as_deref().unwrap_or(DEFAULT_PROJECT))
+                .unwrap_or_else(|e| {
+                    problem("DEFAULT_PROJECT", e);
+                    ProjectName::parse(DEFAULT_PROJECT).expect("the default is valid")
+                });
 
         if problems.is_empty() {
             Ok(Config {
