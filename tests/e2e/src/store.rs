@@ -1,0 +1,211 @@
+//! What an instance has persisted: its local D1 database (SQLite files that `wrangler dev`
+//! keeps under `<persist>/v3/d1/`) and every other file of its state.
+//!
+//! The Worker has the database open while the tests run, and workerd's D1 does not wait on a
+//! lock: a test holding one makes a concurrent Worker write fail with SQLITE_BUSY (a 500).
+//! So reads go to a snapshot (a copy of the files, never locked), and the one write, in
+//! [`set_service_token_expires_at`], is kept short, retried while busy, and used only by a
+//! test that runs alone in its own test binary.
+
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+
+const BUSY_PATIENCE: Duration = Duration::from_secs(10);
+
+/// A `service_tokens` row, as stored (times in Unix milliseconds).
+#[derive(Debug, Clone)]
+pub struct StoredServiceToken {
+    pub id: String,
+    pub project: String,
+    pub name: String,
+    /// JSON text of the patterns.
+    pub workspaces: String,
+    pub token_hash: String,
+    pub display_prefix: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// The local D1 databases of an instance that hold a `service_tokens` table.
+pub fn d1_databases(persist: &Path) -> Vec<PathBuf> {
+    let root = persist.join("v3").join("d1");
+    let candidates: Vec<PathBuf> = files_under(&root)
+        .into_iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "sqlite")
+                && p.file_name().is_some_and(|n| n != "metadata.sqlite")
+        })
+        .collect();
+    let databases: Vec<PathBuf> = candidates
+        .iter()
+        .filter(|path| {
+            with_snapshot(path, |db| {
+                db.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'service_tokens'",
+                    [],
+                    |row| row.get::<_, i64>(0),
+                )
+            }) > 0
+        })
+        .cloned()
+        .collect();
+    assert!(
+        !databases.is_empty(),
+        "no local D1 database with a service_tokens table under {} (found {candidates:?}); \
+         were the migrations applied by scripts/test?",
+        root.display()
+    );
+    databases
+}
+
+/// The stored row of service token `id`, if any database of the instance has one.
+pub fn stored_service_token(persist: &Path, id: &str) -> Option<StoredServiceToken> {
+    d1_databases(persist).iter().find_map(|path| {
+        with_snapshot(path, |db| {
+            db.query_row(
+                "SELECT id, project, name, workspaces, token_hash, display_prefix, created_at,
+                        expires_at, last_used_at, revoked_at
+                 FROM service_tokens WHERE id = ?1",
+                [id],
+                |row| {
+                    Ok(StoredServiceToken {
+                        id: row.get(0)?,
+                        project: row.get(1)?,
+                        name: row.get(2)?,
+                        workspaces: row.get(3)?,
+                        token_hash: row.get(4)?,
+                        display_prefix: row.get(5)?,
+                        created_at: row.get(6)?,
+                        expires_at: row.get(7)?,
+                        last_used_at: row.get(8)?,
+                        revoked_at: row.get(9)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    })
+}
+
+/// Sets a service token's `expires_at` directly in D1: the only way to test expiry without
+/// waiting days.
+pub fn set_service_token_expires_at(persist: &Path, id: &str, expires_at_ms: i64) {
+    let updated: usize = d1_databases(persist)
+        .iter()
+        .map(|path| {
+            with_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE, |db| {
+                db.execute(
+                    "UPDATE service_tokens SET expires_at = ?1 WHERE id = ?2",
+                    rusqlite::params![expires_at_ms, id],
+                )
+            })
+        })
+        .sum();
+    assert_eq!(updated, 1, "expected to update exactly one row for {id}");
+}
+
+/// Runs `query` on a private copy of the SQLite database at `path` (with its journal or
+/// WAL), so that reading never takes a lock the Worker could trip over. A copy torn by a
+/// concurrent write fails to open or query; it is taken again.
+pub fn with_snapshot<T>(
+    path: &Path,
+    mut query: impl FnMut(&Connection) -> rusqlite::Result<T>,
+) -> T {
+    let file_name = path
+        .file_name()
+        .expect("a file")
+        .to_string_lossy()
+        .into_owned();
+    let mut last_error = None;
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let copy = dir.path().join(&file_name);
+        std::fs::copy(path, &copy).unwrap_or_else(|e| panic!("copy {}: {e}", path.display()));
+        for suffix in ["-wal", "-journal"] {
+            let side = PathBuf::from(format!("{}{suffix}", path.display()));
+            if side.exists() {
+                // It may vanish between the check and the copy; then there is nothing to copy.
+                let _ = std::fs::copy(&side, format!("{}{suffix}", copy.display()));
+            }
+        }
+        let attempt = Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .and_then(|db| query(&db));
+        match attempt {
+            Ok(value) => return value,
+            Err(e) => last_error = Some(e),
+        }
+        sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "SQLite snapshot of {}: {}",
+        path.display(),
+        last_error.expect("an error")
+    );
+}
+
+/// Runs `query` on the SQLite file at `path`, retrying while it is busy or locked.
+pub fn with_connection<T>(
+    path: &Path,
+    flags: OpenFlags,
+    mut query: impl FnMut(&Connection) -> rusqlite::Result<T>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        let attempt = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .and_then(|db| {
+                db.busy_timeout(Duration::from_millis(500))?;
+                query(&db)
+            });
+        match attempt {
+            Ok(value) => return value,
+            Err(e) if is_busy(&e) && started.elapsed() < BUSY_PATIENCE => {
+                sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("SQLite {}: {e}", path.display()),
+        }
+    }
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Every regular file under `root`, recursively (none if `root` does not exist).
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(path),
+                Ok(t) if t.is_file() => files.push(path),
+                _ => {}
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The files under `root` whose bytes contain `needle`.
+pub fn files_containing(root: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    files_under(root)
+        .into_iter()
+        .filter(|path| {
+            // A file may vanish (a rotated journal) between listing and reading.
+            std::fs::read(path).is_ok_and(|bytes| crate::http::contains(&bytes, needle))
+        })
+        .collect()
+}
