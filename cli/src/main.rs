@@ -1,1 +1,35 @@
-fn main() {}
+//! `edgeauth`: the command-line client of edgeauth.
+//!
+//! Modules: [`args`] (the command-line surface), [`config`] (where the server, project and token
+//! come from), [`credentials`] (the file `edgeauth login` writes), [`client`] (HTTP and the
+//! mapping of failures to exit codes), [`commands`], [`output`] (tables), [`error`] (the exit
+//! code table), [`secret`] (a token that redacts itself).
+
+mod args;
+mod client;
+mod commands;
+mod config;
+mod credentials;
+mod error;
+mod output;
+mod secret;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    let mut io = commands::Io {
+        out: &mut stdout.lock(),
+        err: &mut stderr.lock(),
+    };
+    match commands::run(cli, &mut io) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = io.out.flush();
+            let _ = writeln!(io.err, "{e}");
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The command-line surface, as clap parses it. Help texts here are the user documentation.
+
+use crate::config::{validate_project, validate_token, ServerUrl};
+use crate::error::EXIT_CODES_HELP;
+use crate::secret::Secret;
+use clap::{Args, Parser, Subcommand};
+
+const LONG_ABOUT: &str = "\
+edgeauth: authentication and API tokens for an HTTP API.
+
+Settings are taken from the first place that has them:
+  server   --server, EDGEAUTH_SERVER, `server` in edgeauth.toml (required)
+  project  --project, EDGEAUTH_PROJECT, `project` in edgeauth.toml
+           (none: the server's default project)
+  token    --token, EDGEAUTH_TOKEN, `token` in edgeauth.toml, then the
+           credentials stored by `edgeauth login` for that server
+
+edgeauth.toml is looked for in the current directory and then in each parent
+directory; the first one found is used. Its keys are server, project and
+token, all optional. Empty environment variables count as unset.
+
+Stored credentials live in $EDGEAUTH_CONFIG_DIR/credentials.json, or by default
+in <user config dir>/edgeauth/credentials.json (~/.config/edgeauth on Linux).
+
+Human output is meant for reading; use --json for scripts: it prints the
+server's JSON response. Errors go to stderr as `error: …` and `hint: …`
+lines; the exit code says what kind of failure it was. Times are UTC.";
+
+const SHORT_AFTER: &str = "Exit codes: 0 ok, 1 failure, 2 usage, 3 unauthorized, 4 forbidden, \
+5 not found, 6 unreachable, 7 server error, 8 local configuration (details: --help)";
+
+const CREATE_LONG: &str = "\
+Create a service token for the project.
+
+The new token's secret is shown once and never again. Without --json, a
+summary goes to stderr and the token alone, on one line, to stdout, so that
+
+  TOKEN=$(edgeauth service-token create --name CI --workspaces 'production/*')
+
+captures only the token. With --json, the server's response (which includes
+the token in its `token` field) goes to stdout.
+
+Workspace patterns: `*` (everything), an exact name (`staging`), or `name/*`
+(everything strictly below `name`). A token's scope can never be broader than
+the scope of the credential that creates it.";
+
+const LIST_LONG: &str = "\
+List the project's service tokens (revoked ones are not shown; secrets never are).
+
+Columns: ID, NAME, PREFIX, WORKSPACES (comma-separated), CREATED, LAST USED,
+EXPIRES, all times in UTC to the minute; `—` means none (never used, never
+expires); an expired token shows `(expired)` after its expiry. With no tokens,
+stdout is empty and stderr says `no service tokens`.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "edgeauth",
+    version,
+    about = "edgeauth: authentication and API tokens for an HTTP API",
+    long_about = LONG_ABOUT,
+    after_help = SHORT_AFTER,
+    after_long_help = EXIT_CODES_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Server base URL, e.g. https://auth.example.com [env: EDGEAUTH_SERVER]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "URL", value_parser = parse_server)]
+    pub server: Option<String>,
+    /// Project to act in (sent as X-Project) [env: EDGEAUTH_PROJECT]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "NAME", value_parser = parse_project)]
+    pub project: Option<String>,
+    /// Bearer token; prefer EDGEAUTH_TOKEN, as flags are visible to other local users [env: EDGEAUTH_TOKEN]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "TOKEN", value_parser = TokenParser)]
+    pub token: Option<Secret>,
+    /// Print the server's JSON instead of human-readable text
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show who the resolved credential is: kind, name, project, workspaces, expiry
+    #[command(
+        long_about = "Show who the resolved credential is: kind, name, project, workspaces, expiry.\n\n\
+            Human output is one line, e.g.\n  \
+            service token \"CI\" (st_…) in project default; workspaces: production/*; expires never"
+    )]
+    Whoami,
+    /// Create, list and revoke the project's service tokens
+    #[command(subcommand)]
+    ServiceToken(ServiceTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceTokenCommand {
+    /// Create a service token; its secret is printed once, alone on stdout
+    #[command(long_about = CREATE_LONG)]
+    Create(CreateServiceToken),
+    /// List the project's service tokens
+    #[command(long_about = LIST_LONG)]
+    List,
+    /// Revoke a service token by its id (st_…); prints `revoked <id>`
+    #[command(
+        long_about = "Revoke a service token by its id (st_…, from `edgeauth service-token list`).\n\n\
+            Prints `revoked <id>`; with --json, {\"revoked\": \"<id>\"}. It takes effect at once."
+    )]
+    Revoke {
+        /// The token's id, e.g. st_…
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateServiceToken {
+    /// A name for the token, e.g. CI (1 to 100 characters)
+    #[arg(long)]
+    pub name: String,
+    /// Workspace patterns, comma-separated; the flag may be repeated
+    #[arg(long, required = true, value_name = "PATTERNS", value_delimiter = ',', value_parser = parse_workspace_pattern)]
+    pub workspaces: Vec<String>,
+    /// Expire the token after this many days (1 to 3650); default: never
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub expires_in_days: Option<u32>,
+}
+
+fn parse_server(s: &str) -> Result<String, String> {
+    ServerUrl::parse(s).map(|u| u.as_str().to_owned())
+}
+
+fn parse_project(s: &str) -> Result<String, String> {
+    validate_project(s).map(|()| s.to_owned())
+}
+
+/// Parses `--token` without ever repeating the value: clap's own validation errors quote the
+/// rejected value, so this parser builds its error by hand.
+#[derive(Clone)]
+struct TokenParser;
+
+impl clap::builder::TypedValueParser for TokenParser {
+    type Value = Secret;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Secret, clap::Error> {
+        let invalid = |why: &str| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidValue,
+                format!("the value of --token {why}\n"),
+            )
+        };
+        let value = value
+            .to_str()
+            .ok_or_else(|| invalid("is not valid UTF-8"))?;
+        validate_token(value).map_err(|e| invalid(&e))?;
+        Ok(Secret::new(value))
+    }
+}
+
+fn parse_workspace_pattern(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        Err("empty workspace pattern (check for a stray comma)".to_owned())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("edgeauth").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_subcommand() {
+        let cli = parse(&["--server", "http://127.0.0.1:8787/", "whoami", "--json"]).unwrap();
+        assert_eq!(cli.global.server.as_deref(), Some("http://127.0.0.1:8787"));
+        assert!(cli.global.json);
+        let cli = parse(&["service-token", "list", "--project", "demo", "--token", "t"]).unwrap();
+        assert_eq!(cli.global.project.as_deref(), Some("demo"));
+        assert_eq!(cli.global.token.unwrap().expose(), "t");
+    }
+
+    #[test]
+    fn workspaces_split_on_commas_and_repeat() {
+        let cli = parse(&[
+            "service-token",
+            "create",
+            "--name",
+            "CI",
+            "--workspaces",
+            "production/*, staging",
+            "--workspaces",
+            "dev",
+        ])
+        .unwrap();
+        let Command::ServiceToken(ServiceTokenCommand::Create(create)) = cli.command else {
+            panic!("not create");
+        };
+        assert_eq!(create.workspaces, ["production/*", "staging", "dev"]);
+        assert_eq!(create.expires_in_days, None);
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        for args in [
+            &["service-token", "create", "--name", "CI"][..],
+            &[
+                "service-token",
+                "create",
+                "--name",
+                "CI",
+                "--workspaces",
+                "a,,b",
+            ],
+            &[
+                "service-token",
+                "create",
+                "--name",
+                "CI",
+                "--workspaces",
+                "a",
+                "--expires-in-days",
+                "0",
+            ],
+            &[
+                "service-token",
+                "create",
+                "--name",
+                "CI",
+                "--workspaces",
+                "a",
+                "--expires-in-days",
+                "3651",
+            ],
+            &["--project", "Bad_Name", "whoami"],
+            &["--server", "ftp://x", "whoami"],
+            &["service-token", "revoke"],
+            &["nonsense"],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_token_flag_is_not_echoed() {
+        let err = parse(&["--token", "secret with spaces", "whoami"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(!err.to_string().contains("secret with spaces"), "{err}");
+    }
+}

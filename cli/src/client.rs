@@ -1,0 +1,483 @@
+//! HTTP to the edgeauth server, and the mapping of every failure to a [`CliError`].
+//!
+//! Every request carries `Accept: application/json`, `User-Agent: edgeauth-cli/<version>`,
+//! `Authorization: Bearer <token>` when a token was resolved and `X-Project: <name>` when a
+//! project was. Each request has a 30 s overall timeout. Redirects are not followed (an API
+//! that redirects is a wrong server URL, and following would hand the token to another URL).
+//!
+//! Status mapping: 2xx → success; 401 → exit 3; 403 → 4; 404 → 5; 5xx and 3xx → 7; other
+//! 4xx → 1; network failures → 6. The error text is the server's `message`.
+
+use crate::config::{ResolvedToken, ServerUrl, Settings, Source};
+use crate::error::{CliError, ExitStatus};
+use crate::output::sanitize;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::time::Duration;
+use ureq::{Agent, RequestBuilder};
+
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_BODY: u64 = 1024 * 1024;
+
+pub fn user_agent() -> String {
+    format!("edgeauth-cli/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// A successful (2xx) response.
+#[derive(Debug)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+impl ApiResponse {
+    /// The body as any JSON value (for `--json`).
+    pub fn json(&self) -> Result<serde_json::Value, CliError> {
+        self.parse()
+    }
+
+    /// The body as the type a command expects.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, CliError> {
+        serde_json::from_str(&self.body).map_err(|e| {
+            CliError::new(
+                ExitStatus::ServerError,
+                format!("unexpected response from the server ({}): {e}", self.status),
+            )
+            .with_hint(
+                "check that the server URL points at an edgeauth server of a matching version",
+            )
+        })
+    }
+}
+
+/// The server's error body.
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: String,
+    message: Option<String>,
+}
+
+pub struct ApiClient {
+    agent: Agent,
+    server: ServerUrl,
+    server_source: Source,
+    project: Option<String>,
+    token: Option<ResolvedToken>,
+}
+
+impl ApiClient {
+    pub fn new(settings: &Settings) -> ApiClient {
+        let agent: Agent = Agent::config_builder()
+            .timeout_global(Some(TIMEOUT))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .user_agent(user_agent())
+            .accept("application/json")
+            .build()
+            .into();
+        ApiClient {
+            agent,
+            server: settings.server.clone(),
+            server_source: settings.server_source.clone(),
+            project: settings.project.clone(),
+            token: settings.token.clone(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Result<ApiResponse, CliError> {
+        let request = self.headers(self.agent.get(self.server.join(path)));
+        self.finish(request.call())
+    }
+
+    pub fn delete(&self, path: &str) -> Result<ApiResponse, CliError> {
+        let request = self.headers(self.agent.delete(self.server.join(path)));
+        self.finish(request.call())
+    }
+
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Result<ApiResponse, CliError> {
+        let request = self
+            .headers(self.agent.post(self.server.join(path)))
+            .content_type("application/json");
+        self.finish(request.send(body.to_string()))
+    }
+
+    fn headers<B>(&self, mut request: RequestBuilder<B>) -> RequestBuilder<B> {
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {}", token.secret.expose()));
+        }
+        if let Some(project) = &self.project {
+            request = request.header("X-Project", project);
+        }
+        request
+    }
+
+    fn finish(
+        &self,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<ApiResponse, CliError> {
+        let mut response = result.map_err(|e| self.transport_error(e))?;
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(sanitize);
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_string()
+            .map_err(|e| self.transport_error(e))?;
+        if (200..300).contains(&status) {
+            Ok(ApiResponse { status, body })
+        } else {
+            Err(self.status_error(status, &body, location.as_deref()))
+        }
+    }
+
+    fn transport_error(&self, e: ureq::Error) -> CliError {
+        use std::io::ErrorKind;
+        let server = &self.server;
+        let source = self.server_source.describe("server");
+        let unreachable = |why: String| {
+            CliError::new(
+                ExitStatus::Unreachable,
+                format!("cannot reach {server}: is it running? ({why})"),
+            )
+            .with_hint(format!("check the server URL (it came from {source})"))
+        };
+        let tls_failed = |why: String| {
+            CliError::new(
+                ExitStatus::Unreachable,
+                format!("cannot reach {server}: the TLS handshake failed ({why})"),
+            )
+            .with_hint(format!(
+                "check the server URL (it came from {source}); a local server usually speaks http://, not https://"
+            ))
+        };
+        match e {
+            ureq::Error::Io(io) => match io.kind() {
+                ErrorKind::ConnectionRefused => unreachable("connection refused".into()),
+                ErrorKind::TimedOut => unreachable("timed out".into()),
+                // rustls reports a handshake failure as invalid data on the socket.
+                ErrorKind::InvalidData if server.as_str().starts_with("https:") => {
+                    tls_failed(io.to_string())
+                }
+                _ => unreachable(io.to_string()),
+            },
+            ureq::Error::HostNotFound => unreachable("host not found".into()),
+            ureq::Error::ConnectionFailed => unreachable("connection failed".into()),
+            ureq::Error::Timeout(_) => {
+                unreachable(format!("no answer within {} s", TIMEOUT.as_secs()))
+            }
+            ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_) => {
+                tls_failed(e.to_string())
+            }
+            ureq::Error::Protocol(_) | ureq::Error::BodyExceedsLimit(_) => CliError::new(
+                ExitStatus::ServerError,
+                format!("unexpected response from {server}: {e}"),
+            ),
+            other => CliError::new(
+                ExitStatus::Failure,
+                format!("request to {server} failed: {other}"),
+            ),
+        }
+    }
+
+    fn status_error(&self, status: u16, body: &str, location: Option<&str>) -> CliError {
+        let parsed = serde_json::from_str::<ErrorBody>(body).ok();
+        let code = parsed
+            .as_ref()
+            .map(|b| b.error.as_str())
+            .unwrap_or_default();
+        let message = match &parsed {
+            Some(ErrorBody {
+                message: Some(m), ..
+            }) => sanitize(m),
+            Some(b) => format!("the server answered {status} {}", sanitize(&b.error)),
+            None => format!("the server answered {status} (not an edgeauth error body)"),
+        };
+        let error = |status: ExitStatus| CliError::new(status, message.clone());
+        match status {
+            300..=399 => CliError::new(
+                ExitStatus::ServerError,
+                format!(
+                    "the server answered {status}, a redirect to {}",
+                    location.unwrap_or("nowhere")
+                ),
+            )
+            .with_hint(format!(
+                "point edgeauth at the API itself (the server URL came from {}); maybe https:// instead of http://?",
+                self.server_source.describe("server")
+            )),
+            401 => error(ExitStatus::Unauthorized).with_hint(self.unauthorized_hint()),
+            403 => error(ExitStatus::Forbidden).with_hint(
+                "the credential's workspace scope does not cover this request; see it with `edgeauth whoami`, or use a token whose scope does (the super token covers everything)",
+            ),
+            404 => error(ExitStatus::NotFound),
+            501 if code == "not_configured" => error(ExitStatus::ServerError).with_hint(
+                "the server's SECRET is unset: its operator must set SECRET (at least 32 bytes), e.g. `wrangler secret put SECRET`, or in .dev.vars locally",
+            ),
+            503 if code == "misconfigured" => error(ExitStatus::ServerError).with_hint(format!(
+                "the server is misconfigured; its operator can see the problems at {}",
+                self.server.join("/healthz")
+            )),
+            500..=599 => error(ExitStatus::ServerError)
+                .with_hint("the server failed; try again later, or ask its operator to check its logs"),
+            _ => error(ExitStatus::Failure),
+        }
+    }
+
+    fn unauthorized_hint(&self) -> String {
+        match &self.token {
+            None => "this needs a credential: pass --token, set EDGEAUTH_TOKEN or `token` in edgeauth.toml, or run `edgeauth login`".to_owned(),
+            Some(ResolvedToken { source: source @ Source::StoredCredentials(_), .. }) => format!(
+                "the token from {} was not accepted; run `edgeauth login` again",
+                source.describe("token")
+            ),
+            Some(ResolvedToken { source, .. }) => format!(
+                "check the token (--token, EDGEAUTH_TOKEN, edgeauth.toml) or run `edgeauth login`; the token in use came from {}",
+                source.describe("token")
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::secret::Secret;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    /// One canned HTTP response on a loopback port; returns the base URL and a handle that
+    /// yields the raw request that was received.
+    pub(crate) fn serve_once(
+        status: u16,
+        headers: &str,
+        body: &str,
+    ) -> (String, std::thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let response = format!(
+            "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n{body}",
+            body.len()
+        );
+        let handle = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut request = String::new();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                request.push_str(&line);
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            request.push_str(&String::from_utf8(body).unwrap());
+            reader.get_mut().write_all(response.as_bytes()).unwrap();
+            request
+        });
+        (url, handle)
+    }
+
+    fn client(url: &str, project: Option<&str>, token: Option<(&str, Source)>) -> ApiClient {
+        ApiClient::new(&Settings {
+            server: ServerUrl::parse(url).unwrap(),
+            server_source: Source::Flag,
+            project: project.map(str::to_owned),
+            token: token.map(|(t, source)| ResolvedToken {
+                secret: Secret::new(t),
+                source,
+            }),
+            warnings: vec![],
+        })
+    }
+
+    #[test]
+    fn requests_carry_the_documented_headers() {
+        let (url, server) = serve_once(200, "", r#"{"kind":"super"}"#);
+        let c = client(&url, Some("demo"), Some(("eas_tok", Source::Env)));
+        let response = c.get("/api/auth/whoami").unwrap();
+        assert_eq!(response.json().unwrap()["kind"], "super");
+        let request = server.join().unwrap().to_ascii_lowercase();
+        assert!(
+            request.starts_with("get /api/auth/whoami http/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.contains("authorization: bearer eas_tok\r\n"),
+            "{request}"
+        );
+        assert!(request.contains("x-project: demo\r\n"), "{request}");
+        assert!(
+            request.contains("accept: application/json\r\n"),
+            "{request}"
+        );
+        let ua = format!("user-agent: edgeauth-cli/{}\r\n", env!("CARGO_PKG_VERSION"));
+        assert!(request.contains(&ua), "{request}");
+    }
+
+    #[test]
+    fn no_token_and_no_project_send_no_headers_for_them() {
+        let (url, server) = serve_once(200, "", "{}");
+        client(&url, None, None).get("/api/auth/whoami").unwrap();
+        let request = server.join().unwrap().to_ascii_lowercase();
+        assert!(!request.contains("authorization:"), "{request}");
+        assert!(!request.contains("x-project:"), "{request}");
+    }
+
+    #[test]
+    fn post_sends_json() {
+        let (url, server) = serve_once(201, "", "{}");
+        let body = serde_json::json!({"name": "CI", "workspaces": ["production/*"]});
+        client(&url, None, None)
+            .post_json("/api/service-tokens", &body)
+            .unwrap();
+        let request = server.join().unwrap();
+        assert!(
+            request.starts_with("POST /api/service-tokens "),
+            "{request}"
+        );
+        assert!(request
+            .to_ascii_lowercase()
+            .contains("content-type: application/json\r\n"));
+        assert!(
+            request.ends_with(r#"{"name":"CI","workspaces":["production/*"]}"#),
+            "{request}"
+        );
+    }
+
+    fn status_of(status: u16, body: &str, token: Option<(&str, Source)>) -> CliError {
+        let (url, server) = serve_once(status, "", body);
+        let err = client(&url, None, token).get("/x").unwrap_err();
+        server.join().unwrap();
+        assert!(!err.to_string().contains("eas_tok"), "{err}");
+        err
+    }
+
+    #[test]
+    fn statuses_map_to_exit_codes_and_hints() {
+        let e = status_of(
+            401,
+            r#"{"error":"unauthorized","message":"the token was revoked"}"#,
+            Some(("eas_tok", Source::Env)),
+        );
+        assert_eq!(e.status, ExitStatus::Unauthorized);
+        assert_eq!(e.message, "the token was revoked");
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.contains("EDGEAUTH_TOKEN") && hint.contains("edgeauth login"),
+            "{hint}"
+        );
+
+        let e = status_of(401, r#"{"error":"unauthorized","message":"m"}"#, None);
+        assert!(e.hint.unwrap().contains("needs a credential"));
+
+        let e = status_of(
+            401,
+            r#"{"error":"unauthorized","message":"m"}"#,
+            Some((
+                "eas_tok",
+                Source::StoredCredentials("/c/credentials.json".into()),
+            )),
+        );
+        assert!(e.hint.unwrap().contains("run `edgeauth login` again"));
+
+        let e = status_of(403, r#"{"error":"forbidden","message":"scope"}"#, None);
+        assert_eq!(e.status, ExitStatus::Forbidden);
+        assert!(e.hint.unwrap().contains("scope"));
+
+        let e = status_of(
+            404,
+            r#"{"error":"not_found","message":"no such token"}"#,
+            None,
+        );
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (ExitStatus::NotFound, "no such token")
+        );
+
+        let e = status_of(
+            501,
+            r#"{"error":"not_configured","message":"set SECRET"}"#,
+            None,
+        );
+        assert_eq!(e.status, ExitStatus::ServerError);
+        assert!(e.hint.unwrap().contains("SECRET is unset"));
+
+        let e = status_of(503, r#"{"error":"misconfigured","message":"x"}"#, None);
+        assert!(e.hint.unwrap().contains("/healthz"));
+
+        let e = status_of(502, "<html>bad gateway</html>", None);
+        assert_eq!(e.status, ExitStatus::ServerError);
+        assert!(e.message.contains("502"), "{}", e.message);
+
+        let e = status_of(
+            400,
+            r#"{"error":"bad_request","message":"name is empty"}"#,
+            None,
+        );
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (ExitStatus::Failure, "name is empty")
+        );
+    }
+
+    #[test]
+    fn redirects_are_not_followed() {
+        let (url, server) = serve_once(301, "location: https://elsewhere.example.com/\r\n", "");
+        let err = client(&url, None, Some(("eas_tok", Source::Flag)))
+            .get("/api/auth/whoami")
+            .unwrap_err();
+        server.join().unwrap();
+        assert_eq!(err.status, ExitStatus::ServerError);
+        assert!(
+            err.message.contains("https://elsewhere.example.com/"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn a_2xx_body_that_is_not_json_is_an_unexpected_response() {
+        let (url, server) = serve_once(200, "", "<html></html>");
+        let response = client(&url, None, None).get("/x").unwrap();
+        server.join().unwrap();
+        assert_eq!(response.json().unwrap_err().status, ExitStatus::ServerError);
+    }
+
+    #[test]
+    fn connection_refused_is_unreachable() {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let err = client(&url, None, None).get("/x").unwrap_err();
+        assert_eq!(err.status, ExitStatus::Unreachable);
+        assert_eq!(
+            err.message,
+            format!("cannot reach {url}: is it running? (connection refused)")
+        );
+        assert!(err.hint.unwrap().contains("--server"));
+    }
+
+    #[test]
+    fn server_messages_cannot_inject_terminal_escapes() {
+        let e = status_of(
+            400,
+            r#"{"error":"bad_request","message":"x\u001b[2Jy"}"#,
+            None,
+        );
+        assert!(!e.message.contains('\x1b'));
+    }
+}

@@ -1,0 +1,64 @@
+//! One module per command; each turns the server's answer into the documented output.
+//!
+//! Output contract: results go to stdout, everything meant only for a person (summaries,
+//! warnings, errors) goes to stderr. With `--json`, stdout is the server's JSON.
+
+mod service_tokens;
+mod whoami;
+
+use crate::args::{Cli, Command, ServiceTokenCommand};
+use crate::client::ApiClient;
+use crate::config::{self, Environment, Flags};
+use crate::error::CliError;
+use std::io::Write;
+
+/// Where a command writes.
+pub struct Io<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+}
+
+/// What every command gets: a client for the resolved server, and the output mode.
+pub struct Context {
+    pub client: ApiClient,
+    pub json: bool,
+}
+
+/// Resolves settings from the process environment and working directory, then runs the command.
+pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
+    let env = Environment::from_process()?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| CliError::config(format!("cannot read the working directory: {e}")))?;
+    let flags = Flags {
+        server: cli.global.server,
+        project: cli.global.project,
+        token: cli.global.token,
+    };
+    let settings = config::resolve(&flags, &env, &cwd)?;
+    for warning in &settings.warnings {
+        writeln!(io.err, "warning: {warning}")?;
+    }
+    let ctx = Context {
+        client: ApiClient::new(&settings),
+        json: cli.global.json,
+    };
+    match cli.command {
+        Command::Whoami => whoami::run(&ctx, io),
+        Command::ServiceToken(ServiceTokenCommand::Create(args)) => {
+            service_tokens::create(&ctx, io, &args)
+        }
+        Command::ServiceToken(ServiceTokenCommand::List) => service_tokens::list(&ctx, io),
+        Command::ServiceToken(ServiceTokenCommand::Revoke { id }) => {
+            service_tokens::revoke(&ctx, io, &id)
+        }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> CliError {
+        CliError::new(
+            crate::error::ExitStatus::Failure,
+            format!("cannot write output: {e}"),
+        )
+    }
+}

@@ -1,0 +1,739 @@
+//! Where the server, project and token come from.
+//!
+//! Each setting is taken from the first of these that has it:
+//!
+//! | setting | 1 | 2 | 3 | 4 | otherwise |
+//! |---|---|---|---|---|---|
+//! | server  | `--server`  | `EDGEAUTH_SERVER`  | `server` in edgeauth.toml  | — | error (exit 8) |
+//! | project | `--project` | `EDGEAUTH_PROJECT` | `project` in edgeauth.toml | — | none: no `X-Project` header, the server's default project |
+//! | token   | `--token`   | `EDGEAUTH_TOKEN`   | `token` in edgeauth.toml   | credentials stored for that server | none: no `Authorization` header |
+//!
+//! `edgeauth.toml` is looked for in the working directory, then in each parent up to the root;
+//! the first one found is the only one read. Its keys are `server`, `project` and `token`, all
+//! optional; any other key is an error that names the file. An empty environment variable
+//! counts as unset. Stored credentials are looked up under the normalised server URL (see
+//! [`ServerUrl`]) in the credentials directory: `$EDGEAUTH_CONFIG_DIR` if set, else
+//! `<user config dir>/edgeauth` (`~/.config/edgeauth` on Linux).
+//!
+//! [`resolve`] takes the environment and working directory as parameters, so tests never touch
+//! the process environment.
+
+use crate::credentials;
+use crate::error::CliError;
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The name of the per-directory configuration file.
+pub const CONFIG_FILE_NAME: &str = "edgeauth.toml";
+
+/// A server base URL in its one normal form, which is also the key of stored credentials:
+/// scheme and host lower-cased, the scheme's default port dropped, no trailing slash.
+/// Only `http` and `https` are accepted; userinfo, query and fragment are rejected. A path is
+/// kept (case and all) so a server mounted under a prefix works.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServerUrl(String);
+
+impl ServerUrl {
+    pub fn parse(input: &str) -> Result<ServerUrl, String> {
+        let input = input.trim();
+        let (scheme, rest) = input.split_once("://").ok_or_else(|| {
+            format!("`{input}` is not a URL; expected e.g. https://auth.example.com")
+        })?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => "80",
+            "https" => "443",
+            _ => return Err(format!("`{input}` must start with http:// or https://")),
+        };
+        if rest.contains(['?', '#']) {
+            return Err(format!("`{input}` must not have a query or fragment"));
+        }
+        if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("`{input}` contains whitespace"));
+        }
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.contains('@') {
+            return Err(format!(
+                "`{input}` must not contain a user name or password"
+            ));
+        }
+        let authority = authority.to_ascii_lowercase();
+        // The port is whatever follows the last ':' outside an IPv6 literal's brackets.
+        let (host, port) = match authority.rfind(':') {
+            Some(i) if !authority[i..].contains(']') => {
+                (&authority[..i], Some(&authority[i + 1..]))
+            }
+            _ => (authority.as_str(), None),
+        };
+        if host.is_empty() || host == "[]" {
+            return Err(format!("`{input}` has no host"));
+        }
+        let port = match port {
+            Some(p) if p.parse::<u16>().map_or(true, |n| n == 0) => {
+                return Err(format!("`{input}` has an invalid port"))
+            }
+            Some(p) if p == default_port => None,
+            other => other,
+        };
+        let path = path.trim_end_matches('/');
+        let mut url = format!("{scheme}://{host}");
+        if let Some(port) = port {
+            url.push(':');
+            url.push_str(port);
+        }
+        url.push_str(path);
+        Ok(ServerUrl(url))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL of an API path such as `/api/auth/whoami`.
+    pub fn join(&self, path: &str) -> String {
+        debug_assert!(path.starts_with('/'));
+        format!("{}{}", self.0, path)
+    }
+
+    /// Whether bearer tokens sent to this server would cross the network in the clear.
+    fn is_plain_http_off_loopback(&self) -> bool {
+        let Some(rest) = self.0.strip_prefix("http://") else {
+            return false;
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host = match authority.rfind(':') {
+            Some(i) if !authority[i..].contains(']') => &authority[..i],
+            _ => authority,
+        };
+        !(host == "localhost" || host == "[::1]" || host.starts_with("127."))
+    }
+}
+
+impl fmt::Display for ServerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The project-name rule of the server: `[a-z0-9][a-z0-9-]{0,62}`.
+pub fn validate_project(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if first_ok && rest_ok && name.len() <= 63 {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a project name: use 1 to 63 of a-z, 0-9 and '-', not starting with '-'"
+        ))
+    }
+}
+
+/// A token must be visible ASCII to travel in an `Authorization` header. The message never
+/// repeats the token.
+pub fn validate_token(token: &str) -> Result<(), String> {
+    if token.is_empty() {
+        Err("is empty".to_owned())
+    } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        Err("contains spaces, control or non-ASCII characters".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+/// Where a setting came from; used in messages so the user knows what to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Flag,
+    Env,
+    ConfigFile(PathBuf),
+    StoredCredentials(PathBuf),
+}
+
+impl Source {
+    /// How to name this source for the setting `key` (`server`, `project`, `token`).
+    pub fn describe(&self, key: &str) -> String {
+        match self {
+            Source::Flag => format!("--{key}"),
+            Source::Env => format!("EDGEAUTH_{}", key.to_ascii_uppercase()),
+            Source::ConfigFile(path) => format!("`{key}` in {}", path.display()),
+            Source::StoredCredentials(path) => {
+                format!(
+                    "the credentials stored by `edgeauth login` in {}",
+                    path.display()
+                )
+            }
+        }
+    }
+}
+
+/// The global command-line options, before resolution.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub server: Option<String>,
+    pub project: Option<String>,
+    pub token: Option<Secret>,
+}
+
+/// The process environment as far as the CLI reads it.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    pub server: Option<String>,
+    pub project: Option<String>,
+    pub token: Option<Secret>,
+    /// `EDGEAUTH_CONFIG_DIR`.
+    pub config_dir: Option<PathBuf>,
+    /// The platform's user configuration directory (`dirs::config_dir`).
+    pub user_config_dir: Option<PathBuf>,
+}
+
+impl Environment {
+    /// Reads `EDGEAUTH_SERVER`, `EDGEAUTH_PROJECT`, `EDGEAUTH_TOKEN` and `EDGEAUTH_CONFIG_DIR`;
+    /// empty values count as unset.
+    pub fn from_process() -> Result<Environment, CliError> {
+        fn var(name: &str) -> Result<Option<String>, CliError> {
+            match std::env::var(name) {
+                Ok(v) if v.is_empty() => Ok(None),
+                Ok(v) => Ok(Some(v)),
+                Err(std::env::VarError::NotPresent) => Ok(None),
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    Err(CliError::config(format!("{name} is not valid UTF-8")))
+                }
+            }
+        }
+        Ok(Environment {
+            server: var("EDGEAUTH_SERVER")?,
+            project: var("EDGEAUTH_PROJECT")?,
+            token: var("EDGEAUTH_TOKEN")?.map(Secret::new),
+            config_dir: std::env::var_os("EDGEAUTH_CONFIG_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            user_config_dir: dirs::config_dir(),
+        })
+    }
+
+    /// The directory holding `credentials.json`, if one can be named.
+    pub fn credentials_dir(&self) -> Option<PathBuf> {
+        self.config_dir
+            .clone()
+            .or_else(|| self.user_config_dir.as_ref().map(|d| d.join("edgeauth")))
+    }
+}
+
+/// The contents of an `edgeauth.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub server: Option<String>,
+    pub project: Option<String>,
+    pub token: Option<Secret>,
+}
+
+/// The nearest `edgeauth.toml` at or above `cwd`, parsed; `None` if there is none.
+pub fn find_config_file(cwd: &Path) -> Result<Option<(PathBuf, ConfigFile)>, CliError> {
+    for dir in cwd.ancestors() {
+        let path = dir.join(CONFIG_FILE_NAME);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let file = toml::from_str::<ConfigFile>(&text).map_err(|e| {
+                    CliError::config(format!("{} is not valid: {}", path.display(), e.message()))
+                        .with_hint("its keys are `server`, `project` and `token` (all strings)")
+                })?;
+                return Ok(Some((path, file)));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            // A directory that happens to be named edgeauth.toml is not a config file.
+            Err(_) if path.is_dir() => continue,
+            Err(e) => {
+                return Err(CliError::config(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A token together with where it came from (for hints after a 401).
+#[derive(Debug, Clone)]
+pub struct ResolvedToken {
+    pub secret: Secret,
+    pub source: Source,
+}
+
+/// Everything a command needs to talk to the server.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerUrl,
+    pub server_source: Source,
+    pub project: Option<String>,
+    pub token: Option<ResolvedToken>,
+    /// Things worth telling the user on stderr (a loose credentials file, plain http).
+    pub warnings: Vec<String>,
+}
+
+/// Applies the order in the module doc.
+pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings, CliError> {
+    let file = find_config_file(cwd)?;
+    let (file_path, file) = match &file {
+        Some((path, file)) => (Some(path.clone()), Some(file)),
+        None => (None, None),
+    };
+    let file_source = || Source::ConfigFile(file_path.clone().unwrap_or_default());
+    let pick = |flag: &Option<String>, env: &Option<String>, file: Option<&String>| {
+        flag.clone()
+            .map(|v| (v, Source::Flag))
+            .or_else(|| env.clone().map(|v| (v, Source::Env)))
+            .or_else(|| file.cloned().map(|v| (v, file_source())))
+    };
+
+    let (server, server_source) = pick(
+        &flags.server,
+        &env.server,
+        file.and_then(|f| f.server.as_ref()),
+    )
+    .ok_or_else(|| {
+        CliError::config("no server given").with_hint(
+            "pass --server URL, set EDGEAUTH_SERVER, or put `server = \"https://…\"` in an edgeauth.toml in this directory or a parent",
+        )
+    })?;
+    let server = ServerUrl::parse(&server).map_err(|e| {
+        CliError::config(format!(
+            "bad server URL from {}: {e}",
+            server_source.describe("server")
+        ))
+    })?;
+
+    let project = pick(
+        &flags.project,
+        &env.project,
+        file.and_then(|f| f.project.as_ref()),
+    );
+    if let Some((name, source)) = &project {
+        validate_project(name).map_err(|e| {
+            CliError::config(format!(
+                "bad project from {}: {e}",
+                source.describe("project")
+            ))
+        })?;
+    }
+
+    let mut warnings = Vec::new();
+    if server.is_plain_http_off_loopback() {
+        warnings.push(format!(
+            "{server} uses plain http off loopback: tokens would cross the network unencrypted; use https"
+        ));
+    }
+
+    let explicit_token = flags
+        .token
+        .clone()
+        .map(|t| (t, Source::Flag))
+        .or_else(|| env.token.clone().map(|t| (t, Source::Env)))
+        .or_else(|| {
+            file.and_then(|f| f.token.clone())
+                .map(|t| (t, file_source()))
+        });
+    let token = match explicit_token {
+        Some((secret, source)) => Some(ResolvedToken { secret, source }),
+        None => stored_token(&server, env, &mut warnings)?,
+    };
+    if let Some(token) = &token {
+        validate_token(token.secret.expose()).map_err(|e| {
+            CliError::config(format!(
+                "the token from {} {e}",
+                token.source.describe("token")
+            ))
+        })?;
+    }
+
+    Ok(Settings {
+        server,
+        server_source,
+        project: project.map(|(name, _)| name),
+        token,
+        warnings,
+    })
+}
+
+fn stored_token(
+    server: &ServerUrl,
+    env: &Environment,
+    warnings: &mut Vec<String>,
+) -> Result<Option<ResolvedToken>, CliError> {
+    let Some(dir) = env.credentials_dir() else {
+        return Ok(None);
+    };
+    let store = credentials::load(&dir)?;
+    let path = credentials::file_path(&dir);
+    if store.get(server).is_some() {
+        warnings.extend(credentials::permission_warning(&path));
+    }
+    Ok(store.get(server).map(|cred| ResolvedToken {
+        secret: cred.token.clone(),
+        source: Source::StoredCredentials(path),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::{CredentialStore, StoredCredential};
+
+    fn url(s: &str) -> String {
+        ServerUrl::parse(s).unwrap().as_str().to_owned()
+    }
+
+    #[test]
+    fn server_urls_are_normalised() {
+        assert_eq!(url("https://Auth.Example.COM/"), "https://auth.example.com");
+        assert_eq!(
+            url("HTTPS://auth.example.com:443//"),
+            "https://auth.example.com"
+        );
+        assert_eq!(url("http://127.0.0.1:8787/"), "http://127.0.0.1:8787");
+        assert_eq!(url("http://localhost:80"), "http://localhost");
+        assert_eq!(
+            url("https://example.com:8443/Auth/"),
+            "https://example.com:8443/Auth"
+        );
+        assert_eq!(url("http://[::1]:8787"), "http://[::1]:8787");
+        assert_eq!(url("http://[::1]"), "http://[::1]");
+        assert_eq!(url("  https://example.com  "), "https://example.com");
+    }
+
+    #[test]
+    fn bad_server_urls_are_rejected() {
+        for bad in [
+            "example.com",
+            "ftp://example.com",
+            "https://",
+            "https:///path",
+            "https://user:pw@example.com",
+            "https://example.com/?x=1",
+            "https://example.com/#frag",
+            "https://example.com:0",
+            "https://example.com:99999",
+            "https://example.com:abc",
+            "https://exa mple.com",
+        ] {
+            assert!(ServerUrl::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn join_appends_api_paths() {
+        let server = ServerUrl::parse("https://example.com/edge/").unwrap();
+        assert_eq!(
+            server.join("/api/auth/whoami"),
+            "https://example.com/edge/api/auth/whoami"
+        );
+    }
+
+    #[test]
+    fn project_names_follow_the_server_rule() {
+        for good in ["default", "a", "0", "my-project-2", &"a".repeat(63)] {
+            assert!(validate_project(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-a", "A", "my_project", "a b", &"a".repeat(64), "é"] {
+            assert!(validate_project(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn token_validation_never_echoes_the_token() {
+        let err = validate_token("eas_secret with space").unwrap_err();
+        assert!(!err.contains("secret"));
+        assert!(validate_token("").is_err());
+        assert!(validate_token("eas_ok\n").is_err());
+        assert!(validate_token("eas_AbC123").is_ok());
+    }
+
+    struct Fixture {
+        _root: tempfile::TempDir,
+        base: PathBuf,
+        config_dir: PathBuf,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let root = tempfile::tempdir().unwrap();
+            let base = root.path().join("proj");
+            let config_dir = root.path().join("config");
+            std::fs::create_dir_all(base.join("a/b/c")).unwrap();
+            Fixture {
+                _root: root,
+                base,
+                config_dir,
+            }
+        }
+
+        fn env(&self) -> Environment {
+            Environment {
+                config_dir: Some(self.config_dir.clone()),
+                ..Environment::default()
+            }
+        }
+
+        fn write_toml(&self, rel: &str, text: &str) -> PathBuf {
+            let path = self.base.join(rel).join(CONFIG_FILE_NAME);
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+
+        fn store(&self, server: &str, token: &str) {
+            let mut store = CredentialStore::default();
+            store.insert(
+                &ServerUrl::parse(server).unwrap(),
+                StoredCredential::new(Secret::new(token), "user"),
+            );
+            credentials::save(&self.config_dir, &store).unwrap();
+        }
+    }
+
+    fn token_of(settings: &Settings) -> (&str, &Source) {
+        let t = settings.token.as_ref().expect("a token");
+        (t.secret.expose(), &t.source)
+    }
+
+    #[test]
+    fn flag_beats_env_beats_toml_beats_stored() {
+        let fx = Fixture::new();
+        let toml = fx.write_toml(
+            "",
+            "server = \"http://127.0.0.1:1\"\nproject = \"fromtoml\"\ntoken = \"tok_toml\"\n",
+        );
+        fx.store("http://127.0.0.1:1", "tok_stored");
+        let flags = Flags {
+            server: Some("http://127.0.0.1:3".into()),
+            project: Some("fromflag".into()),
+            token: Some(Secret::new("tok_flag")),
+        };
+        let env = Environment {
+            server: Some("http://127.0.0.1:2".into()),
+            project: Some("fromenv".into()),
+            token: Some(Secret::new("tok_env")),
+            ..fx.env()
+        };
+        let cwd = fx.base.join("a/b/c");
+
+        let s = resolve(&flags, &env, &cwd).unwrap();
+        assert_eq!(s.server.as_str(), "http://127.0.0.1:3");
+        assert_eq!(s.server_source, Source::Flag);
+        assert_eq!(s.project.as_deref(), Some("fromflag"));
+        assert_eq!(token_of(&s), ("tok_flag", &Source::Flag));
+
+        let s = resolve(&Flags::default(), &env, &cwd).unwrap();
+        assert_eq!(s.server.as_str(), "http://127.0.0.1:2");
+        assert_eq!(s.server_source, Source::Env);
+        assert_eq!(s.project.as_deref(), Some("fromenv"));
+        assert_eq!(token_of(&s), ("tok_env", &Source::Env));
+
+        let s = resolve(&Flags::default(), &fx.env(), &cwd).unwrap();
+        assert_eq!(s.server.as_str(), "http://127.0.0.1:1");
+        assert_eq!(s.server_source, Source::ConfigFile(toml.clone()));
+        assert_eq!(s.project.as_deref(), Some("fromtoml"));
+        assert_eq!(
+            token_of(&s),
+            ("tok_toml", &Source::ConfigFile(toml.clone()))
+        );
+
+        // Without a token in the toml, the stored credential for that server is used.
+        fx.write_toml("", "server = \"HTTP://127.0.0.1:1/\"\n");
+        let s = resolve(&Flags::default(), &fx.env(), &cwd).unwrap();
+        assert_eq!(s.project, None);
+        let (token, source) = token_of(&s);
+        assert_eq!(token, "tok_stored");
+        assert!(matches!(source, Source::StoredCredentials(_)));
+    }
+
+    #[test]
+    fn stored_credentials_are_per_server() {
+        let fx = Fixture::new();
+        fx.store("https://other.example.com", "tok_other");
+        let flags = Flags {
+            server: Some("https://auth.example.com".into()),
+            ..Flags::default()
+        };
+        let s = resolve(&flags, &fx.env(), &fx.base).unwrap();
+        assert!(s.token.is_none());
+
+        fx.store("https://Auth.Example.com/", "tok_auth");
+        let s = resolve(&flags, &fx.env(), &fx.base).unwrap();
+        assert_eq!(token_of(&s).0, "tok_auth");
+    }
+
+    #[test]
+    fn env_only_and_no_token_anywhere() {
+        let fx = Fixture::new();
+        let env = Environment {
+            server: Some("https://auth.example.com".into()),
+            ..fx.env()
+        };
+        let s = resolve(&Flags::default(), &env, &fx.base).unwrap();
+        assert_eq!(s.server_source, Source::Env);
+        assert!(s.token.is_none());
+        assert!(s.project.is_none());
+        assert!(s.warnings.is_empty());
+    }
+
+    #[test]
+    fn the_nearest_toml_wins() {
+        let fx = Fixture::new();
+        fx.write_toml("", "server = \"https://outer.example.com\"\n");
+        let inner = fx.write_toml("a/b", "server = \"https://inner.example.com\"\n");
+        let env = fx.env();
+
+        let s = resolve(&Flags::default(), &env, &fx.base.join("a/b/c")).unwrap();
+        assert_eq!(s.server.as_str(), "https://inner.example.com");
+        assert_eq!(s.server_source, Source::ConfigFile(inner));
+
+        let s = resolve(&Flags::default(), &env, &fx.base.join("a")).unwrap();
+        assert_eq!(s.server.as_str(), "https://outer.example.com");
+
+        // The first file found is the only one read: the inner file has no project, and the
+        // outer one's is not merged in.
+        fx.write_toml(
+            "",
+            "server = \"https://outer.example.com\"\nproject = \"outer\"\n",
+        );
+        let s = resolve(&Flags::default(), &env, &fx.base.join("a/b/c")).unwrap();
+        assert_eq!(s.project, None);
+    }
+
+    #[test]
+    fn a_directory_named_like_the_file_is_skipped() {
+        let fx = Fixture::new();
+        fx.write_toml("", "server = \"https://outer.example.com\"\n");
+        std::fs::create_dir(fx.base.join("a").join(CONFIG_FILE_NAME)).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base.join("a/b")).unwrap();
+        assert_eq!(s.server.as_str(), "https://outer.example.com");
+    }
+
+    #[test]
+    fn unknown_toml_keys_are_an_error_naming_the_file() {
+        let fx = Fixture::new();
+        let path = fx.write_toml(
+            "a",
+            "server = \"https://x.example.com\"\nservr = \"typo\"\n",
+        );
+        let err = resolve(&Flags::default(), &fx.env(), &fx.base.join("a/b")).unwrap_err();
+        assert_eq!(err.status, crate::error::ExitStatus::Config);
+        assert!(
+            err.message.contains(&path.display().to_string()),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("servr"), "{}", err.message);
+    }
+
+    #[test]
+    fn malformed_toml_is_a_config_error() {
+        let fx = Fixture::new();
+        fx.write_toml("", "server = 42\n");
+        let err = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap_err();
+        assert_eq!(err.status, crate::error::ExitStatus::Config);
+        // A bad file is an error even when every setting is also given elsewhere.
+        let flags = Flags {
+            server: Some("https://x.example.com".into()),
+            ..Flags::default()
+        };
+        assert!(resolve(&flags, &fx.env(), &fx.base).is_err());
+    }
+
+    #[test]
+    fn no_server_is_a_config_error_with_a_hint() {
+        let fx = Fixture::new();
+        let err = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap_err();
+        assert_eq!(err.status, crate::error::ExitStatus::Config);
+        let hint = err.hint.unwrap();
+        assert!(hint.contains("--server") && hint.contains("EDGEAUTH_SERVER"));
+        assert!(hint.contains("edgeauth.toml"));
+    }
+
+    #[test]
+    fn bad_values_name_their_source() {
+        let fx = Fixture::new();
+        let path = fx.write_toml(
+            "",
+            "server = \"https://x.example.com\"\nproject = \"Bad_Name\"\n",
+        );
+        let err = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap_err();
+        assert!(
+            err.message.contains(&path.display().to_string()),
+            "{}",
+            err.message
+        );
+
+        let env = Environment {
+            server: Some("not a url".into()),
+            ..fx.env()
+        };
+        let err = resolve(&Flags::default(), &env, &fx.base).unwrap_err();
+        assert!(err.message.contains("EDGEAUTH_SERVER"), "{}", err.message);
+
+        fx.write_toml("", "server = \"https://x.example.com\"\n");
+        let env = Environment {
+            token: Some(Secret::new("tok en")),
+            ..fx.env()
+        };
+        let err = resolve(&Flags::default(), &env, &fx.base).unwrap_err();
+        assert!(err.message.contains("EDGEAUTH_TOKEN"), "{}", err.message);
+        assert!(!err.message.contains("tok en"));
+    }
+
+    #[test]
+    fn plain_http_off_loopback_warns() {
+        let fx = Fixture::new();
+        for (server, warns) in [
+            ("http://auth.example.com", true),
+            ("https://auth.example.com", false),
+            ("http://127.0.0.1:8787", false),
+            ("http://localhost:8787", false),
+            ("http://[::1]:8787", false),
+        ] {
+            let flags = Flags {
+                server: Some(server.into()),
+                ..Flags::default()
+            };
+            let s = resolve(&flags, &fx.env(), &fx.base).unwrap();
+            assert_eq!(!s.warnings.is_empty(), warns, "{server}");
+        }
+    }
+
+    #[test]
+    fn credentials_dir_prefers_the_env_override() {
+        let env = Environment {
+            config_dir: Some("/x/override".into()),
+            user_config_dir: Some("/home/u/.config".into()),
+            ..Environment::default()
+        };
+        assert_eq!(env.credentials_dir(), Some(PathBuf::from("/x/override")));
+        let env = Environment {
+            user_config_dir: Some("/home/u/.config".into()),
+            ..Environment::default()
+        };
+        assert_eq!(
+            env.credentials_dir(),
+            Some(PathBuf::from("/home/u/.config/edgeauth"))
+        );
+    }
+
+    #[test]
+    fn settings_debug_redacts_the_token() {
+        let fx = Fixture::new();
+        let flags = Flags {
+            server: Some("https://auth.example.com".into()),
+            token: Some(Secret::new("eas_verysecret")),
+            ..Flags::default()
+        };
+        let s = resolve(&flags, &fx.env(), &fx.base).unwrap();
+        let shown = format!("{s:?} {flags:?}");
+        assert!(!shown.contains("verysecret"), "{shown}");
+    }
+}

@@ -1,0 +1,459 @@
+//! The credentials `edgeauth login` stores, one per server.
+//!
+//! File: `<dir>/credentials.json`, where `<dir>` is `$EDGEAUTH_CONFIG_DIR` or
+//! `<user config dir>/edgeauth` (see [`crate::config`]):
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "servers": {
+//!     "https://auth.example.com": {"token": "eau_…", "kind": "user", "token_id": "ut_…",
+//!                                  "prefix": "eau_AbCdEfGh", "expires_at": null}
+//!   }
+//! }
+//! ```
+//!
+//! Keys are normalised server URLs ([`ServerUrl`]); a hand-edited key with a trailing slash or
+//! upper-case host still matches. Fields other than `token` and `kind` are optional, and fields
+//! this version does not know are kept when the file is rewritten.
+//!
+//! On Unix the directory is created 0700 and the file is always 0600. Saving is atomic: the
+//! new contents go to a temporary file in the same directory, created 0600 (never briefly
+//! wider), fsynced, then renamed over the old file, and the directory is fsynced; a reader sees
+//! the old file or the new one, never a mix, and a crash leaves no half-written credentials.
+
+use crate::config::ServerUrl;
+use crate::error::CliError;
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+pub const FILE_NAME: &str = "credentials.json";
+const VERSION: u32 = 1;
+
+pub fn file_path(dir: &Path) -> PathBuf {
+    dir.join(FILE_NAME)
+}
+
+/// One server's stored credential.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredCredential {
+    pub token: Secret,
+    /// `user` for a user API token; later kinds (e.g. device-flow access tokens) add their own.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Fields written by a newer version, kept as they are.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StoredCredential {
+    #[allow(
+        dead_code,
+        reason = "constructed by `edgeauth login`, a later issue; tested now"
+    )]
+    pub fn new(token: Secret, kind: impl Into<String>) -> StoredCredential {
+        StoredCredential {
+            token,
+            kind: kind.into(),
+            token_id: None,
+            prefix: None,
+            expires_at: None,
+            extra: serde_json::Map::new(),
+        }
+    }
+}
+
+impl fmt::Debug for StoredCredential {
+    /// Redacts the token, and shows only the names of unknown fields (they may be secrets).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredCredential")
+            .field("token", &self.token)
+            .field("kind", &self.kind)
+            .field("token_id", &self.token_id)
+            .field("prefix", &self.prefix)
+            .field("expires_at", &self.expires_at)
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The whole credentials file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialStore {
+    version: u32,
+    servers: BTreeMap<String, StoredCredential>,
+}
+
+impl Default for CredentialStore {
+    fn default() -> Self {
+        CredentialStore {
+            version: VERSION,
+            servers: BTreeMap::new(),
+        }
+    }
+}
+
+impl CredentialStore {
+    pub fn get(&self, server: &ServerUrl) -> Option<&StoredCredential> {
+        self.servers.get(server.as_str())
+    }
+
+    #[allow(
+        dead_code,
+        reason = "used by `edgeauth login`, a later issue; tested now"
+    )]
+    pub fn insert(&mut self, server: &ServerUrl, credential: StoredCredential) {
+        self.servers.insert(server.as_str().to_owned(), credential);
+    }
+
+    #[allow(
+        dead_code,
+        reason = "used by `edgeauth logout`, a later issue; tested now"
+    )]
+    pub fn remove(&mut self, server: &ServerUrl) -> Option<StoredCredential> {
+        self.servers.remove(server.as_str())
+    }
+
+    /// Re-keys entries by their normalised URL; keys that are not URLs are kept as written.
+    fn normalise_keys(&mut self) {
+        let servers = std::mem::take(&mut self.servers);
+        for (key, credential) in servers {
+            let key = ServerUrl::parse(&key).map_or(key, |url| url.as_str().to_owned());
+            self.servers.insert(key, credential);
+        }
+    }
+}
+
+fn bad_file(path: &Path, what: impl fmt::Display) -> CliError {
+    CliError::config(format!("{} {what}", path.display())).with_hint(format!(
+        "fix or delete {} and run `edgeauth login` again",
+        path.display()
+    ))
+}
+
+/// Reads `<dir>/credentials.json`; a missing file is an empty store.
+pub fn load(dir: &Path) -> Result<CredentialStore, CliError> {
+    let path = file_path(dir);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(CredentialStore::default()),
+        Err(e) => return Err(bad_file(&path, format_args!("cannot be read: {e}"))),
+    };
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    // serde_json's messages quote only positions and field names, never values.
+    let version = serde_json::from_str::<Versioned>(&text)
+        .map_err(|e| bad_file(&path, format_args!("is not a credentials file: {e}")))?
+        .version;
+    if version != VERSION {
+        return Err(CliError::config(format!(
+            "{} has version {version}; this edgeauth reads version {VERSION}",
+            path.display()
+        ))
+        .with_hint("upgrade edgeauth, or delete the file and run `edgeauth login` again"));
+    }
+    let mut store: CredentialStore = serde_json::from_str(&text)
+        .map_err(|e| bad_file(&path, format_args!("is not a credentials file: {e}")))?;
+    store.normalise_keys();
+    Ok(store)
+}
+
+/// Writes `<dir>/credentials.json` atomically with mode 0600, creating `<dir>` (0700) if needed.
+#[allow(
+    dead_code,
+    reason = "called by `edgeauth login`, a later issue; tested now"
+)]
+pub fn save(dir: &Path, store: &CredentialStore) -> Result<(), CliError> {
+    let path = file_path(dir);
+    let mut bytes = serde_json::to_vec_pretty(store).expect("credentials serialise");
+    bytes.push(b'\n');
+    create_private_dir(dir)
+        .and_then(|()| write_atomically(&path, &bytes))
+        .map_err(|e| CliError::config(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Creates `dir` and its missing parents; the directories it creates are 0700. An existing
+/// directory is left as it is (it may be one the user chose to share, e.g. via
+/// `EDGEAUTH_CONFIG_DIR`); the file's own 0600 mode protects it there.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir)?;
+        // The umask may have narrowed the mode; make it exactly 0700.
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)
+}
+
+/// Creates a new file that is 0600 from its first moment; fails if `path` exists.
+fn create_private_file(path: &Path) -> io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
+/// Temp file in the same directory (so the rename cannot cross file systems), fsync, rename,
+/// fsync the directory. The temp file is removed if anything fails before the rename.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let (tmp, mut file) = loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        match create_private_file(&tmp) {
+            Ok(file) => break (tmp, file),
+            // Left over from a crashed process that had the same pid: try the next name.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| {
+            drop(file);
+            fs::rename(&tmp, path)
+        });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    #[cfg(unix)]
+    fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// A warning if the credentials file can be read or written by group or others.
+pub fn permission_warning(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "{} is accessible to other users (mode {mode:03o}); run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ExitStatus;
+
+    fn server(s: &str) -> ServerUrl {
+        ServerUrl::parse(s).unwrap()
+    }
+
+    fn sample() -> CredentialStore {
+        let mut store = CredentialStore::default();
+        let mut cred = StoredCredential::new(Secret::new("eau_secretvalue"), "user");
+        cred.token_id = Some("ut_1".into());
+        cred.prefix = Some("eau_secretva".into());
+        store.insert(&server("https://auth.example.com"), cred);
+        store
+    }
+
+    #[test]
+    fn missing_file_is_an_empty_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = load(&dir.path().join("nope")).unwrap();
+        assert_eq!(store, CredentialStore::default());
+    }
+
+    #[test]
+    fn save_then_load_round_trips_and_writes_the_documented_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sample();
+        save(dir.path(), &store).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), store);
+
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(file_path(dir.path())).unwrap()).unwrap();
+        assert_eq!(json["version"], 1);
+        let entry = &json["servers"]["https://auth.example.com"];
+        assert_eq!(entry["token"], "eau_secretvalue");
+        assert_eq!(entry["kind"], "user");
+        assert_eq!(entry["token_id"], "ut_1");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn directory_is_0700_and_file_is_0600_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("config/edgeauth");
+        save(&dir, &sample()).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&file_path(&dir)), 0o600);
+
+        // A file that was loosened by hand is 0600 again after the next save.
+        fs::set_permissions(file_path(&dir), fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(permission_warning(&file_path(&dir)).is_some());
+        save(&dir, &sample()).unwrap();
+        assert_eq!(mode(&file_path(&dir)), 0o600);
+        assert!(permission_warning(&file_path(&dir)).is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn temp_files_are_private_from_creation() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.tmp");
+        let _file = create_private_file(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // It never reuses an existing file.
+        assert!(create_private_file(&path).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn save_replaces_the_file_by_rename_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), &CredentialStore::default()).unwrap();
+        let path = file_path(dir.path());
+        let before = fs::read_to_string(&path).unwrap();
+        // A hard link keeps the old inode: an in-place write would change what it reads,
+        // a rename does not.
+        let old = dir.path().join("old-inode");
+        fs::hard_link(&path, &old).unwrap();
+
+        save(dir.path(), &sample()).unwrap();
+        assert_eq!(fs::read_to_string(&old).unwrap(), before);
+        assert!(fs::read_to_string(&path)
+            .unwrap()
+            .contains("auth.example.com"));
+
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.ends_with(".tmp")),
+            "temp files left: {names:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_old_file_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), &sample()).unwrap();
+        let before = fs::read_to_string(file_path(dir.path())).unwrap();
+        // Make the rename fail: the target becomes a non-empty directory.
+        let blocked = dir.path().join("blocked");
+        fs::create_dir_all(blocked.join(FILE_NAME).join("x")).unwrap();
+        assert!(save(&blocked, &sample()).is_err());
+        assert!(fs::read_dir(&blocked).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp")));
+        assert_eq!(fs::read_to_string(file_path(dir.path())).unwrap(), before);
+    }
+
+    #[test]
+    fn keys_are_normalised_on_insert_and_on_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = CredentialStore::default();
+        store.insert(
+            &server("HTTPS://Auth.Example.com:443/"),
+            StoredCredential::new(Secret::new("t1"), "user"),
+        );
+        assert!(store.get(&server("https://auth.example.com")).is_some());
+
+        fs::write(
+            file_path(dir.path()),
+            r#"{"version":1,"servers":{"HTTP://LocalHost:8787/":{"token":"t2","kind":"user"},
+                "not a url":{"token":"t3","kind":"user"}}}"#,
+        )
+        .unwrap();
+        let mut store = load(dir.path()).unwrap();
+        let cred = store.get(&server("http://localhost:8787")).unwrap();
+        assert_eq!(cred.token.expose(), "t2");
+        // Unparseable keys survive a rewrite rather than being dropped.
+        assert!(store.servers.contains_key("not a url"));
+        assert!(store.remove(&server("http://localhost:8787/")).is_some());
+        assert!(store.get(&server("http://localhost:8787")).is_none());
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_and_not_shown_by_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            file_path(dir.path()),
+            r#"{"version":1,"servers":{"https://a.example.com":
+                {"token":"eau_tok","kind":"user","refresh_token":"ear_hidden"}}}"#,
+        )
+        .unwrap();
+        let store = load(dir.path()).unwrap();
+        let shown = format!("{store:?}");
+        assert!(
+            !shown.contains("eau_tok") && !shown.contains("ear_hidden"),
+            "{shown}"
+        );
+        assert!(shown.contains("refresh_token"));
+        save(dir.path(), &store).unwrap();
+        let text = fs::read_to_string(file_path(dir.path())).unwrap();
+        assert!(text.contains("ear_hidden"));
+    }
+
+    #[test]
+    fn bad_files_are_config_errors_that_do_not_echo_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        for text in [
+            "not json",
+            r#"{"version":1,"servers":{"https://a.example.com":{"token":"eau_leak"}}}"#,
+            r#"{"version":2,"servers":{}}"#,
+            r#"{"servers":{}}"#,
+        ] {
+            fs::write(file_path(dir.path()), text).unwrap();
+            let err = load(dir.path()).unwrap_err();
+            assert_eq!(err.status, ExitStatus::Config, "{text}");
+            assert!(err.message.contains(FILE_NAME), "{}", err.message);
+            assert!(!err.to_string().contains("eau_leak"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The one error type of the CLI and the exit codes it maps to.
+//!
+//! Every failure becomes a [`CliError`]: what went wrong (`message`, printed after `error: `),
+//! what to do next (`hint`, printed after `hint: `), and an [`ExitStatus`] that scripts can
+//! branch on. Messages never contain a token.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | any other failure (e.g. the server rejected the request as invalid: 400, 405, 413, 415) |
+//! | 2 | usage error: bad or missing flags or arguments (clap's own code) |
+//! | 3 | authentication required or invalid (HTTP 401) |
+//! | 4 | forbidden: the credential's scope does not cover the request (HTTP 403) |
+//! | 5 | not found (HTTP 404) |
+//! | 6 | server unreachable: connection refused, DNS failure, TLS failure, timeout |
+//! | 7 | server error or unexpected response: 5xx (incl. 501 `not_configured`, 503 `misconfigured`), a body that is not the JSON expected, a redirect |
+//! | 8 | local configuration error: no server set, bad `edgeauth.toml`, bad credentials file, bad `EDGEAUTH_*` value |
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// The exit codes; see the module doc for the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Failure = 1,
+    Usage = 2,
+    Unauthorized = 3,
+    Forbidden = 4,
+    NotFound = 5,
+    Unreachable = 6,
+    ServerError = 7,
+    Config = 8,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// The exit-code table as it appears at the end of `edgeauth --help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  other failure (e.g. the server rejected the request as invalid)
+  2  usage error (bad or missing flags or arguments)
+  3  authentication required or invalid (HTTP 401)
+  4  forbidden: the credential's scope does not cover the request (HTTP 403)
+  5  not found (HTTP 404)
+  6  server unreachable (connection refused, DNS, TLS, timeout)
+  7  server error or unexpected response (5xx, not the JSON expected)
+  8  local configuration error (no server, bad edgeauth.toml or credentials file)";
+
+/// A failure with its exit status and, where there is one, the next step for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    pub status: ExitStatus,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl CliError {
+    pub fn new(status: ExitStatus, message: impl Into<String>) -> Self {
+        CliError {
+            status,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn config(message: impl Into<String>) -> Self {
+        CliError::new(ExitStatus::Config, message)
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError::new(ExitStatus::Usage, message)
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.status.code())
+    }
+}
+
+impl fmt::Display for CliError {
+    /// The text printed to stderr: `error: …` and, on a second line, `hint: …`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\nhint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CliError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_the_documented_numbers() {
+        let table = [
+            (ExitStatus::Failure, 1),
+            (ExitStatus::Usage, 2),
+            (ExitStatus::Unauthorized, 3),
+            (ExitStatus::Forbidden, 4),
+            (ExitStatus::NotFound, 5),
+            (ExitStatus::Unreachable, 6),
+            (ExitStatus::ServerError, 7),
+            (ExitStatus::Config, 8),
+        ];
+        for (status, code) in table {
+            assert_eq!(status.code(), code);
+            assert!(EXIT_CODES_HELP.contains(&format!("  {code}  ")));
+        }
+    }
+
+    #[test]
+    fn display_puts_the_hint_on_its_own_line() {
+        let e = CliError::config("no server").with_hint("pass --server");
+        assert_eq!(e.to_string(), "error: no server\nhint: pass --server");
+    }
+}

@@ -1,0 +1,460 @@
+//! The `edgeauth` binary driven as a user would, against a canned HTTP server on loopback.
+//! Each run gets a cleared environment, its own working and config directories.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+/// A request as the stub saw it: method, path, lower-cased headers, body.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Answers every request with `respond(&request)`; records what it saw.
+struct Stub {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Stub {
+    fn start(respond: impl Fn(&Seen) -> (u16, String) + Send + 'static) -> Stub {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let mut reader = BufReader::new(stream);
+                let mut first = String::new();
+                if reader.read_line(&mut first).is_err() {
+                    continue;
+                }
+                let mut parts = first.split_whitespace();
+                let method = parts.next().unwrap_or_default().to_owned();
+                let path = parts.next().unwrap_or_default().to_owned();
+                let mut headers = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    let (n, v) = line.split_once(':').unwrap();
+                    headers.push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
+                }
+                let length = headers
+                    .iter()
+                    .find(|(n, _)| n == "content-length")
+                    .map_or(0, |(_, v)| v.parse().unwrap());
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let request = Seen {
+                    method,
+                    path,
+                    headers,
+                    body: String::from_utf8(body).unwrap(),
+                };
+                let (status, body) = respond(&request);
+                log.lock().unwrap().push(request);
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = reader.get_mut().write_all(response.as_bytes());
+            }
+        });
+        Stub { url, seen }
+    }
+
+    fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+struct Sandbox {
+    root: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("work/sub")).unwrap();
+        Sandbox { root }
+    }
+
+    fn work(&self) -> PathBuf {
+        self.root.path().join("work")
+    }
+
+    fn config_dir(&self) -> PathBuf {
+        self.root.path().join("config")
+    }
+
+    fn run(&self, cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_edgeauth"))
+            .args(args)
+            .current_dir(cwd)
+            .env_clear()
+            .env("EDGEAUTH_CONFIG_DIR", self.config_dir())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap()
+}
+
+const SECRET: &str = "eas_TopSecretTokenValue";
+
+const WHOAMI: &str = r#"{"kind":"service","name":"CI","project":"demo","workspaces":["production/*"],
+  "token_id":"st_abc","expires_at":null,"auth_disabled":false}"#;
+
+#[test]
+fn without_a_server_it_says_how_to_set_one() {
+    let sb = Sandbox::new();
+    let out = sb.run(&sb.work(), &[], &["whoami"]);
+    assert_eq!(code(&out), 8);
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: no server given\nhint: "), "{err}");
+    assert!(err.contains("EDGEAUTH_SERVER"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn whoami_uses_the_toml_above_the_working_directory_and_the_env_token() {
+    let stub = Stub::start(|_| (200, WHOAMI.into()));
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.work().join("edgeauth.toml"),
+        format!("server = \"{}/\"\nproject = \"demo\"\n", stub.url),
+    )
+    .unwrap();
+    let out = sb.run(
+        &sb.work().join("sub"),
+        &[("EDGEAUTH_TOKEN", SECRET)],
+        &["whoami"],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "service token \"CI\" (st_abc) in project demo; workspaces: production/*; expires never\n"
+    );
+    let seen = &stub.requests()[0];
+    assert_eq!(
+        (seen.method.as_str(), seen.path.as_str()),
+        ("GET", "/api/auth/whoami")
+    );
+    assert_eq!(
+        seen.header("authorization"),
+        Some(&*format!("Bearer {SECRET}"))
+    );
+    assert_eq!(seen.header("x-project"), Some("demo"));
+    assert_eq!(seen.header("accept"), Some("application/json"));
+    assert!(seen
+        .header("user-agent")
+        .unwrap()
+        .starts_with("edgeauth-cli/"));
+}
+
+#[test]
+fn whoami_json_prints_the_server_json() {
+    let stub = Stub::start(|_| (200, WHOAMI.into()));
+    let sb = Sandbox::new();
+    let out = sb.run(
+        &sb.work(),
+        &[("EDGEAUTH_SERVER", &stub.url)],
+        &["whoami", "--json"],
+    );
+    assert_eq!(code(&out), 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["token_id"], "st_abc");
+    assert!(stub.requests()[0].header("authorization").is_none());
+    assert!(stub.requests()[0].header("x-project").is_none());
+}
+
+#[test]
+fn the_stored_credential_for_the_server_is_used_last() {
+    let stub = Stub::start(|_| (200, WHOAMI.into()));
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.config_dir()).unwrap();
+    std::fs::write(
+        sb.config_dir().join("credentials.json"),
+        format!(
+            r#"{{"version":1,"servers":{{"{}":{{"token":"eau_stored","kind":"user"}}}}}}"#,
+            stub.url.to_uppercase().replace("HTTP://", "http://")
+        ),
+    )
+    .unwrap();
+    let server = format!("{}/", stub.url);
+    let out = sb.run(&sb.work(), &[], &["--server", &server, "whoami"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = sb.run(
+        &sb.work(),
+        &[],
+        &["whoami", "--server", &server, "--token", "eas_flag"],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let seen = stub.requests();
+    assert_eq!(seen[0].header("authorization"), Some("Bearer eau_stored"));
+    assert_eq!(seen[1].header("authorization"), Some("Bearer eas_flag"));
+}
+
+#[test]
+fn create_prints_the_token_alone_on_stdout_and_the_summary_on_stderr() {
+    let stub = Stub::start(|_| {
+        (
+            201,
+            format!(
+                r#"{{"id":"st_new","name":"CI","project":"default","workspaces":["production/*","staging"],
+                "prefix":"eas_TopSecre","created_at":"2026-11-24T10:00:00Z","expires_at":"2027-02-22T10:00:00Z",
+                "last_used_at":null,"token":"{SECRET}"}}"#
+            ),
+        )
+    });
+    let sb = Sandbox::new();
+    let out = sb.run(
+        &sb.work(),
+        &[
+            ("EDGEAUTH_SERVER", &stub.url),
+            ("EDGEAUTH_TOKEN", "eas_creator"),
+        ],
+        &[
+            "service-token",
+            "create",
+            "--name",
+            "CI",
+            "--workspaces",
+            "production/*, staging",
+            "--expires-in-days",
+            "90",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{SECRET}\n"));
+    let err = text(&out.stderr);
+    assert!(!err.contains(SECRET), "{err}");
+    assert!(err.contains("will not be shown again"), "{err}");
+    assert!(
+        err.contains("st_new") && err.contains("2027-02-22 10:00"),
+        "{err}"
+    );
+
+    let seen = &stub.requests()[0];
+    assert_eq!(
+        (seen.method.as_str(), seen.path.as_str()),
+        ("POST", "/api/service-tokens")
+    );
+    let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"name": "CI", "workspaces": ["production/*", "staging"], "expires_in_days": 90})
+    );
+}
+
+#[test]
+fn list_prints_a_table_and_empty_lists_say_so_on_stderr() {
+    let stub = Stub::start(|r| {
+        let body = if r.header("x-project") == Some("empty") {
+            r#"{"service_tokens":[]}"#
+        } else {
+            r#"{"service_tokens":[{"id":"st_1","name":"CI","project":"default","workspaces":["*"],
+               "prefix":"eas_AbCdEfGh","created_at":"2026-11-24T10:00:00Z","expires_at":null,
+               "last_used_at":null,"expired":false}]}"#
+        };
+        (200, body.into())
+    });
+    let sb = Sandbox::new();
+    let env = [("EDGEAUTH_SERVER", stub.url.as_str())];
+    let out = sb.run(&sb.work(), &env, &["service-token", "list"]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        text(&out.stdout),
+        "ID    NAME  PREFIX        WORKSPACES  CREATED           LAST USED  EXPIRES\n\
+         st_1  CI    eas_AbCdEfGh  *           2026-11-24 10:00  —          —\n"
+    );
+
+    let out = sb.run(
+        &sb.work(),
+        &env,
+        &["service-token", "list", "--project", "empty"],
+    );
+    assert_eq!(code(&out), 0);
+    assert!(out.stdout.is_empty());
+    assert_eq!(text(&out.stderr), "no service tokens\n");
+}
+
+#[test]
+fn revoke_prints_the_id_and_maps_404_to_exit_5() {
+    let stub = Stub::start(|r| match r.path.as_str() {
+        "/api/service-tokens/st_1" => (204, String::new()),
+        _ => (
+            404,
+            r#"{"error":"not_found","message":"no service token with that id"}"#.into(),
+        ),
+    });
+    let sb = Sandbox::new();
+    let env = [("EDGEAUTH_SERVER", stub.url.as_str())];
+    let out = sb.run(&sb.work(), &env, &["service-token", "revoke", "st_1"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "revoked st_1\n");
+    assert_eq!(stub.requests()[0].method, "DELETE");
+
+    let out = sb.run(
+        &sb.work(),
+        &env,
+        &["service-token", "revoke", "st_2", "--json"],
+    );
+    assert_eq!(code(&out), 5);
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: no service token with that id\nhint: "),
+        "{err}"
+    );
+
+    let out = sb.run(
+        &sb.work(),
+        &env,
+        &["service-token", "revoke", "st_1", "--json"],
+    );
+    assert_eq!(text(&out.stdout), "{\n  \"revoked\": \"st_1\"\n}\n");
+}
+
+#[test]
+fn a_rejected_token_exits_3_without_printing_it() {
+    let stub = Stub::start(|_| {
+        (
+            401,
+            r#"{"error":"unauthorized","message":"the token is not valid"}"#.into(),
+        )
+    });
+    let sb = Sandbox::new();
+    let out = sb.run(
+        &sb.work(),
+        &[("EDGEAUTH_SERVER", &stub.url), ("EDGEAUTH_TOKEN", SECRET)],
+        &["service-token", "list"],
+    );
+    assert_eq!(code(&out), 3);
+    let err = text(&out.stderr);
+    assert!(!err.contains(SECRET), "{err}");
+    assert!(
+        err.starts_with("error: the token is not valid\nhint: check the token"),
+        "{err}"
+    );
+}
+
+#[test]
+fn statuses_map_to_their_exit_codes() {
+    let stub = Stub::start(|r| match r.header("x-project") {
+        Some("forbidden") => (403, r#"{"error":"forbidden","message":"scope"}"#.into()),
+        Some("secretless") => (
+            501,
+            r#"{"error":"not_configured","message":"service tokens need SECRET"}"#.into(),
+        ),
+        Some("broken") => (500, "oops".into()),
+        _ => (
+            400,
+            r#"{"error":"bad_request","message":"name is empty"}"#.into(),
+        ),
+    });
+    let sb = Sandbox::new();
+    let env = [("EDGEAUTH_SERVER", stub.url.as_str())];
+    for (project, expected) in [
+        ("forbidden", 4),
+        ("secretless", 7),
+        ("broken", 7),
+        ("bad", 1),
+    ] {
+        let out = sb.run(
+            &sb.work(),
+            &env,
+            &["--project", project, "service-token", "list"],
+        );
+        assert_eq!(code(&out), expected, "{project}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn an_unreachable_server_exits_6() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sb = Sandbox::new();
+    let server = format!("http://127.0.0.1:{port}");
+    let out = sb.run(&sb.work(), &[("EDGEAUTH_SERVER", &server)], &["whoami"]);
+    assert_eq!(code(&out), 6);
+    assert!(text(&out.stderr).starts_with(&format!("error: cannot reach {server}: is it running?")));
+}
+
+#[test]
+fn configuration_and_usage_errors() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.work().join("edgeauth.toml"),
+        "server = \"http://127.0.0.1:1\"\nprojet = \"x\"\n",
+    )
+    .unwrap();
+    let out = sb.run(&sb.work().join("sub"), &[], &["whoami"]);
+    assert_eq!(code(&out), 8);
+    assert!(
+        text(&out.stderr).contains("edgeauth.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = sb.run(
+        sb.root.path(),
+        &[],
+        &["service-token", "create", "--name", "x"],
+    );
+    assert_eq!(code(&out), 2);
+
+    let out = sb.run(
+        sb.root.path(),
+        &[("EDGEAUTH_SERVER", "http://127.0.0.1:1")],
+        &["service-token", "revoke", SECRET],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(!text(&out.stderr).contains(SECRET));
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let sb = Sandbox::new();
+    let out = sb.run(&sb.work(), &[], &["--help"]);
+    assert_eq!(code(&out), 0);
+    let help = text(&out.stdout);
+    for line in [
+        "3  authentication required",
+        "8  local configuration error",
+        "EDGEAUTH_CONFIG_DIR",
+    ] {
+        assert!(help.contains(line), "{line}");
+    }
+    let out = sb.run(&sb.work(), &[], &["service-token", "create", "--help"]);
+    assert!(text(&out.stdout).contains("TOKEN=$(edgeauth service-token create"));
+}
