@@ -39,11 +39,8 @@ pub async fn authenticate(
     env: &Env,
     ctx: &Context,
 ) -> Result<Caller, ApiError> {
-    if config.auth_disabled && !url.host_str().is_some_and(is_loopback_host) {
-        return Err(ApiError::Misconfigured(vec![format!(
-            "AUTH_DISABLED: authentication can be disabled only when the server is reached on a loopback host (127.0.0.1, ::1, localhost), not on `{}`; unset AUTH_DISABLED",
-            url.host_str().unwrap_or("")
-        )]));
+    if let Some(problem) = unsafe_auth_disabled(&config, url) {
+        return Err(ApiError::Misconfigured(vec![problem]));
     }
     let project = select_project(req, url, &config)?;
     let principal = if config.auth_disabled {
@@ -58,6 +55,17 @@ pub async fn authenticate(
         config,
         project,
         principal,
+    })
+}
+
+/// `AUTH_DISABLED=true` reached on a host that is not loopback: the deployment must fail
+/// closed rather than run open.
+pub fn unsafe_auth_disabled(config: &Config, url: &Url) -> Option<String> {
+    (config.auth_disabled && !url.host_str().is_some_and(is_loopback_host)).then(|| {
+        format!(
+            "AUTH_DISABLED: authentication can be disabled only when the server is reached on a loopback host (127.0.0.1, ::1, localhost), not on `{}`; unset AUTH_DISABLED",
+            url.host_str().unwrap_or("")
+        )
     })
 }
 

@@ -84,10 +84,10 @@ async fn handle(
     ctx: &Context,
 ) -> Result<Response, ApiError> {
     let route = route(&req.method(), &req.path())?;
-    if let Route::Healthz = route {
-        return Ok(status::healthz(&config));
-    }
     let url = req.url()?;
+    if let Route::Healthz = route {
+        return Ok(status::healthz(&config, &url));
+    }
     let caller = auth::authenticate(&req, &url, config?, env, ctx).await?;
     match route {
         Route::Healthz => unreachable!("answered before authentication"),

@@ -5,21 +5,25 @@ use edgeauth_core::{Config, ConfigProblem, PrincipalKind, WorkspaceName};
 use serde_json::json;
 use worker::{Response, Url};
 
-use crate::auth::Caller;
+use crate::auth::{self, Caller};
 use crate::error::ApiError;
 use crate::http;
 
 /// Liveness and configuration problems, by setting name; never a value.
-pub fn healthz(config: &Result<Config, Vec<ConfigProblem>>) -> Response {
-    match config {
-        Ok(_) => http::json(200, &json!({"status": "ok", "problems": []})),
-        Err(problems) => http::json(
+pub fn healthz(config: &Result<Config, Vec<ConfigProblem>>, url: &Url) -> Response {
+    let problems: Vec<String> = match config {
+        Ok(config) => auth::unsafe_auth_disabled(config, url)
+            .into_iter()
+            .collect(),
+        Err(problems) => problems.iter().map(ToString::to_string).collect(),
+    };
+    if problems.is_empty() {
+        http::json(200, &json!({"status": "ok", "problems": []}))
+    } else {
+        http::json(
             503,
-            &json!({
-                "status": "misconfigured",
-                "problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            }),
-        ),
+            &json!({"status": "misconfigured", "problems": problems}),
+        )
     }
 }
 

@@ -400,7 +400,16 @@ fn auth_disabled_fails_closed_on_a_non_loopback_host() {
                 "the refusal names AUTH_DISABLED (Host: {host}):\n{response}"
             );
         }
+        // /healthz reports the same problem, so a monitor sees the deployment is unusable.
+        let health = noauth.get("/healthz").header("Host", host).send();
+        assert_eq!(health.status, 503, "{health}");
+        assert!(health.text().contains("AUTH_DISABLED"), "{health}");
     }
+    let health = noauth.get("/healthz").send();
+    assert_eq!(
+        health.status, 200,
+        "on loopback the same instance is healthy:\n{health}"
+    );
 }
 
 // ---- PUBLIC_READS=false ------------------------------------------------------------------
