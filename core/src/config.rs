@@ -44,6 +44,40 @@ pub struct Config {
     pub default_project: ProjectName,
     /// `PUBLIC_READS` (default true): read endpoints need no credential.
     pub public_reads: bool,
+    /// The identity provider, when `OIDC_ISSUER` is set.
+    pub oidc: Option<OidcSettings>,
+    /// `PUBLIC_URL`: the Worker's own origin, for redirects (`https://auth.example.com`).
+    pub public_url: Option<String>,
+}
+
+/// How to reach and trust the OIDC identity provider.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// `OIDC_ISSUER`: https, or http on a loopback host (local development).
+    pub issuer: String,
+    /// `OIDC_CLIENT_ID`.
+    pub client_id: String,
+    /// `OIDC_CLIENT_SECRET`; never printed.
+    pub client_secret: String,
+    /// `OIDC_SCOPES` (default `openid email profile`); must include `openid`.
+    pub scopes: Vec<String>,
+    /// `OIDC_TEAMS_CLAIM` (default `groups`): the ID-token claim that lists teams.
+    pub teams_claim: String,
+    /// `ALLOWED_TEAMS` (comma-separated): when non-empty, only members may sign in.
+    pub allowed_teams: Vec<String>,
+}
+
+impl fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .field("teams_claim", &self.teams_claim)
+            .field("allowed_teams", &self.allowed_teams)
+            .finish()
+    }
 }
 
 impl Config {
@@ -121,6 +155,73 @@ impl Config {
                     ProjectName::parse(DEFAULT_PROJECT).expect("the default is valid")
                 });
 
+        let public_url = get("PUBLIC_URL").and_then(|url| {
+            let url = url.trim().trim_end_matches('/').to_owned();
+            match origin_problem(&url) {
+                None => Some(url),
+                Some(why) => {
+                    problem(
+                        "PUBLIC_URL",
+                        format!("{why}, e.g. `https://auth.example.com`"),
+                    );
+                    None
+                }
+            }
+        });
+
+        let oidc = get("OIDC_ISSUER").and_then(|issuer| {
+            let issuer = issuer.trim().trim_end_matches('/').to_owned();
+            let mut valid = true;
+            let mut problem = |setting, message| {
+                valid = false;
+                problem(setting, message);
+            };
+            if let Some(why) = origin_problem_allowing_path(&issuer) {
+                problem(
+                    "OIDC_ISSUER",
+                    format!("{why}, e.g. `https://accounts.example.com`"),
+                );
+            }
+            let client_id = get("OIDC_CLIENT_ID").unwrap_or_default();
+            if client_id.is_empty() {
+                problem(
+                    "OIDC_CLIENT_ID",
+                    "is required when OIDC_ISSUER is set".into(),
+                );
+            }
+            let client_secret = get("OIDC_CLIENT_SECRET").unwrap_or_default();
+            if client_secret.is_empty() {
+                problem(
+                    "OIDC_CLIENT_SECRET",
+                    "is required when OIDC_ISSUER is set".into(),
+                );
+            }
+            let scopes: Vec<String> = get("OIDC_SCOPES")
+                .unwrap_or_else(|| "openid email profile".into())
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            if !scopes.iter().any(|s| s == "openid") {
+                problem("OIDC_SCOPES", "must include `openid`".into());
+            }
+            let teams_claim = get("OIDC_TEAMS_CLAIM").unwrap_or_else(|| "groups".into());
+            let allowed_teams = get("ALLOWED_TEAMS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect();
+            valid.then_some(OidcSettings {
+                issuer,
+                client_id,
+                client_secret,
+                scopes,
+                teams_claim: teams_claim.trim().to_owned(),
+                allowed_teams,
+            })
+        });
+
         if problems.is_empty() {
             Ok(Config {
                 auth_disabled,
@@ -128,10 +229,55 @@ impl Config {
                 secret,
                 default_project,
                 public_reads,
+                oidc,
+                public_url,
             })
         } else {
             Err(problems)
         }
+    }
+}
+
+/// Why `url` is not a bare origin (`https://host[:port]`, or `http://` on loopback), if it is not.
+fn origin_problem(url: &str) -> Option<&'static str> {
+    origin_problem_allowing_path(url).or_else(|| {
+        let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+        rest.contains('/')
+            .then_some("must be an origin without a path")
+    })
+}
+
+/// Like [`origin_problem`], but a path is allowed (some issuers have one).
+fn origin_problem_allowing_path(url: &str) -> Option<&'static str> {
+    let (scheme, rest) = match url.split_once("://") {
+        Some(parts) => parts,
+        None => return Some("must be an absolute URL"),
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty()
+        || authority.contains(['@', '?', '#', ' ', '\\'])
+        || url.contains(|c: char| c.is_whitespace() || c.is_control())
+    {
+        return Some("must be an absolute URL with a host and no user name, query or fragment");
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((host, tail)) => (host, tail.strip_prefix(':')),
+            None => return Some("has an unclosed `[` in its host"),
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Some("has a port that is not a number");
+    }
+    match scheme {
+        "https" => None,
+        "http" if is_loopback_host(host) => None,
+        "http" => Some("must use https (plain http is allowed only on a loopback host)"),
+        _ => Some("must be an https URL"),
     }
 }
 
@@ -236,6 +382,83 @@ mod tests {
             settings(config(&[("SUPER_TOKEN", "short")]).unwrap_err()),
             ["SUPER_TOKEN"]
         );
+    }
+
+    #[test]
+    fn oidc_settings_need_id_and_secret_and_a_safe_issuer() {
+        let c = config(&[
+            ("OIDC_ISSUER", "http://127.0.0.1:8788/"),
+            ("OIDC_CLIENT_ID", "edgeauth-local"),
+            ("OIDC_CLIENT_SECRET", "s3cret"),
+            ("OIDC_SCOPES", "openid email profile groups"),
+            ("ALLOWED_TEAMS", "edgeauth-team, other ,"),
+        ])
+        .unwrap();
+        let oidc = c.oidc.unwrap();
+        assert_eq!(oidc.issuer, "http://127.0.0.1:8788");
+        assert_eq!(oidc.teams_claim, "groups");
+        assert_eq!(oidc.allowed_teams, ["edgeauth-team", "other"]);
+        assert_eq!(oidc.scopes.len(), 4);
+        assert!(!format!("{oidc:?}").contains("s3cret"));
+        assert!(config(&[]).unwrap().oidc.is_none());
+
+        let problems = config(&[
+            ("OIDC_ISSUER", "http://idp.example.com"),
+            ("OIDC_SCOPES", "email"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            settings(problems),
+            [
+                "OIDC_ISSUER",
+                "OIDC_CLIENT_ID",
+                "OIDC_CLIENT_SECRET",
+                "OIDC_SCOPES"
+            ]
+        );
+        for bad in [
+            "idp.example.com",
+            "https://user@idp.example.com",
+            "ftp://idp.example.com",
+            "https://",
+        ] {
+            let problems = config(&[
+                ("OIDC_ISSUER", bad),
+                ("OIDC_CLIENT_ID", "x"),
+                ("OIDC_CLIENT_SECRET", "y"),
+            ]);
+            assert_eq!(settings(problems.unwrap_err()), ["OIDC_ISSUER"], "{bad}");
+        }
+        let with_path = config(&[
+            ("OIDC_ISSUER", "https://login.example.com/tenant/v2.0"),
+            ("OIDC_CLIENT_ID", "x"),
+            ("OIDC_CLIENT_SECRET", "y"),
+        ]);
+        assert!(with_path.unwrap().oidc.is_some());
+    }
+
+    #[test]
+    fn public_url_is_an_origin() {
+        assert_eq!(
+            config(&[("PUBLIC_URL", "https://auth.example.com/")])
+                .unwrap()
+                .public_url
+                .as_deref(),
+            Some("https://auth.example.com")
+        );
+        assert!(config(&[("PUBLIC_URL", "http://127.0.0.1:8787")]).is_ok());
+        assert!(config(&[("PUBLIC_URL", "http://[::1]:8787")]).is_ok());
+        for bad in [
+            "https://auth.example.com/app",
+            "http://auth.example.com",
+            "auth.example.com",
+        ] {
+            assert_eq!(
+                settings(config(&[("PUBLIC_URL", bad)]).unwrap_err()),
+                ["PUBLIC_URL"],
+                "{bad}"
+            );
+        }
     }
 
     #[test]
