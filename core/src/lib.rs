@@ -19,6 +19,7 @@ pub mod return_to;
 pub mod service_token;
 pub mod time;
 pub mod token;
+pub mod uri;
 pub mod workspace;
 
 pub use config::{Config, ConfigProblem};

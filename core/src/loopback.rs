@@ -194,28 +194,7 @@ fn check_uri_chars(part: &str, what: &str) -> Result<(), String> {
             i += 3;
             continue;
         }
-        let allowed = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'@'
-                    | b'/'
-                    | b'?'
-            );
+        let allowed = crate::uri::is_path_or_query_byte(b);
         if !allowed {
             return Err(format!(
                 "redirect_uri {what} contains `{}`, which is not allowed",

@@ -45,30 +45,7 @@ pub fn safe_return_to(input: &str) -> Option<String> {
 }
 
 fn is_uri_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'@'
-                | b'/'
-                | b'?'
-                | b'#'
-                | b'%'
-        )
+    crate::uri::is_path_or_query_byte(b) || matches!(b, b'#' | b'%')
 }
 
 /// `.` or `..`, also with any dot written `%2e` (WHATWG URL treats those as dots).
