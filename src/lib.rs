@@ -36,6 +36,21 @@ pub fn database(env: &Env) -> Result<D1Database, ApiError> {
     })
 }
 
+thread_local! {
+    static SETTINGS: std::cell::OnceCell<Result<Config, Vec<ConfigProblem>>> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// The validated settings, read from the environment once per isolate: vars and secrets are
+/// fixed for a deployment version (changing one deploys a new version, in new isolates), so
+/// the authentication path does not re-read and re-hash them on every request.
+fn settings(env: &Env) -> Result<Config, Vec<ConfigProblem>> {
+    SETTINGS.with(|cell| {
+        cell.get_or_init(|| Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string())))
+            .clone()
+    })
+}
+
 /// The endpoints, matched on path, then method.
 enum Route {
     Healthz,
@@ -102,7 +117,7 @@ async fn handle(
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let config = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()));
+    let config = settings(&env);
     let auth_disabled = config.as_ref().is_ok_and(|c| c.auth_disabled);
     let mut response = handle(req, config, &env, &ctx)
         .await
