@@ -35,6 +35,13 @@ pub enum ApiError {
     NotConfigured(String),
     /// 503: settings that are present but unusable, or unsafe for this host.
     Misconfigured(Vec<String>),
+    /// A refusal with its own status and error code, for the sign-in and OAuth endpoints
+    /// whose codes the API reference lists (`invalid_state`, `csrf_rejected`, …).
+    Refused {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
     /// 500: logged, never shown.
     Internal(String),
 }
@@ -105,6 +112,11 @@ impl ApiError {
                     problems.join("; ")
                 ),
             ),
+            ApiError::Refused {
+                status,
+                code,
+                message,
+            } => (status, code, message),
             ApiError::Internal(cause) => {
                 worker::console_error!("internal error: {cause}");
                 (
