@@ -7,13 +7,14 @@
 
 use edgeauth_core::bearer;
 use edgeauth_core::config::is_loopback_host;
+use edgeauth_core::session;
 use edgeauth_core::token::{self, TokenKind};
 use edgeauth_core::{Config, Principal, ProjectName, TokenHash};
-use worker::{Context, Env, Request, Url};
+use worker::{Context, Env, Method, Request, Url};
 
 use crate::error::ApiError;
-use crate::http::header;
-use crate::service_tokens;
+use crate::http::{self, header};
+use crate::{service_tokens, sessions, user_tokens};
 
 /// What every handler gets: validated settings, the project, and who is asking.
 pub struct Caller {
@@ -21,6 +22,8 @@ pub struct Caller {
     pub project: ProjectName,
     /// `None` when no credential was sent (and authentication is on).
     pub principal: Option<Principal>,
+    /// The hash of the session cookie, when the session authenticated the request.
+    pub session_hash: Option<TokenHash>,
 }
 
 impl Caller {
@@ -43,19 +46,81 @@ pub async fn authenticate(
         return Err(ApiError::Misconfigured(vec![problem]));
     }
     let project = select_project(req, url, &config)?;
+    let mut session_hash = None;
     let principal = if config.auth_disabled {
         Some(Principal::anonymous(project.clone()))
-    } else {
-        match credential(req)? {
-            Some(token) => Some(verify(&token, &config, &project, env, ctx).await?),
-            None => None,
+    } else if let Some(token) = credential(req)? {
+        // A bearer credential always wins over a cookie, and needs no CSRF check: a browser
+        // never attaches one on its own.
+        Some(verify(&token, &config, &project, env, ctx).await?)
+    } else if let Some((principal, hash)) =
+        sessions::principal(req, &config, url, &project, env).await?
+    {
+        if !matches!(req.method(), Method::Get | Method::Head | Method::Options) {
+            check_csrf(req, &config, url, &hash).await?;
         }
+        session_hash = Some(hash);
+        Some(principal)
+    } else {
+        None
     };
     Ok(Caller {
         config,
         project,
         principal,
+        session_hash,
     })
+}
+
+/// The server's own origin: `PUBLIC_URL`, else the request's (`http://127.0.0.1:8787`).
+pub fn own_origin(config: &Config, url: &Url) -> String {
+    match &config.public_url {
+        Some(public) => public.trim_end_matches('/').to_owned(),
+        None => url.origin().ascii_serialization(),
+    }
+}
+
+/// The first value of query parameter `name`.
+pub fn query_param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A state-changing request that a session cookie authenticated must come from our own
+/// origin and carry the session's CSRF token (header `X-CSRF-Token`, or the `csrf_token`
+/// field of an HTML form). SameSite=Lax alone would let a sibling origin on the same site
+/// (another port of 127.0.0.1, another subdomain) post with the cookie.
+async fn check_csrf(
+    req: &Request,
+    config: &Config,
+    url: &Url,
+    session_hash: &TokenHash,
+) -> Result<(), ApiError> {
+    let csrf = |message: &str| ApiError::Refused {
+        status: 403,
+        code: "csrf_rejected",
+        message: message.to_owned(),
+    };
+    if !session::same_origin(header(req, "Origin").as_deref(), &own_origin(config, url)) {
+        return Err(csrf(
+            "a request signed in by the session cookie must come from this server's own pages (its Origin header is missing or names another origin); scripts should send `Authorization: Bearer <token>` instead",
+        ));
+    }
+    let presented = match header(req, "X-CSRF-Token") {
+        Some(token) => token,
+        None if http::is_form(req) => http::form_field(req, "csrf_token")
+            .await?
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let key = sessions::cookie_key(config)?;
+    if !session::csrf_token_matches(&key, session_hash.as_hex(), presented.trim()) {
+        return Err(csrf(
+            "the CSRF token is missing or is not this session's: send the `X-CSRF-Token` header with the token from the page's `csrf-token` meta tag, or reload the page",
+        ));
+    }
+    Ok(())
 }
 
 /// `AUTH_DISABLED=true` reached on a host that is not loopback: the deployment must fail
@@ -71,11 +136,7 @@ pub fn unsafe_auth_disabled(config: &Config, url: &Url) -> Option<String> {
 
 /// The project: `X-Project`, else `?project=`, else `DEFAULT_PROJECT`.
 fn select_project(req: &Request, url: &Url, config: &Config) -> Result<ProjectName, ApiError> {
-    let named = header(req, "X-Project").or_else(|| {
-        url.query_pairs()
-            .find(|(k, _)| k == "project")
-            .map(|(_, v)| v.into_owned())
-    });
+    let named = header(req, "X-Project").or_else(|| query_param(url, "project"));
     match named {
         Some(name) => ProjectName::parse(name.trim()).map_err(ApiError::BadRequest),
         None => Ok(config.default_project.clone()),
@@ -115,9 +176,7 @@ async fn verify(
         token::check_format(token).map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
     match kind {
         TokenKind::Service => service_tokens::verify(token, &hash, config, project, env, ctx).await,
-        TokenKind::User => Err(ApiError::InvalidCredential(
-            "user API tokens are not enabled on this server yet".into(),
-        )),
+        TokenKind::User => user_tokens::verify(&hash, project, env, ctx).await,
         TokenKind::Refresh => Err(ApiError::InvalidCredential(
             "a refresh token is not a bearer credential; exchange it at POST /api/auth/token"
                 .into(),

@@ -65,3 +65,30 @@ pub async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
         ))
     })
 }
+
+/// Whether the body is an HTML form (`application/x-www-form-urlencoded`).
+pub fn is_form(req: &Request) -> bool {
+    header(req, "Content-Type").is_some_and(|ct| {
+        ct.split(';').next().is_some_and(|media| {
+            media
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+    })
+}
+
+/// A field of a URL-encoded form body, read from a clone so the handler can still read the
+/// body; at most [`MAX_BODY_BYTES`].
+pub async fn form_field(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
+    let declared_len = header(req, "Content-Length").and_then(|v| v.trim().parse::<usize>().ok());
+    if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let bytes = req.clone()?.bytes().await?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(url::form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned()))
+}

@@ -5,8 +5,11 @@ mod auth;
 mod db;
 mod error;
 mod http;
+mod oidc;
 mod service_tokens;
+mod sessions;
 mod status;
+mod user_tokens;
 
 use edgeauth_core::{Config, ConfigProblem, Entropy};
 use worker::{event, Context, D1Database, Env, Method, Request, Response};
@@ -60,6 +63,13 @@ enum Route {
     CreateServiceToken,
     ListServiceTokens,
     RevokeServiceToken(String),
+    Login,
+    Callback,
+    Logout,
+    UsersMe,
+    CreateUserToken,
+    ListUserTokens,
+    RevokeUserToken(String),
 }
 
 fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
@@ -80,6 +90,22 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         ),
         ["api", "service-tokens", id] if !id.is_empty() => (
             (*method == Method::Delete).then(|| Route::RevokeServiceToken((*id).to_owned())),
+            "DELETE",
+        ),
+        ["api", "auth", "login"] => (read.then_some(Route::Login), "GET, HEAD"),
+        ["api", "auth", "callback"] => (read.then_some(Route::Callback), "GET, HEAD"),
+        ["api", "auth", "logout"] => ((*method == Method::Post).then_some(Route::Logout), "POST"),
+        ["api", "users", "me"] => (read.then_some(Route::UsersMe), "GET, HEAD"),
+        ["api", "tokens"] => (
+            match method {
+                Method::Get | Method::Head => Some(Route::ListUserTokens),
+                Method::Post => Some(Route::CreateUserToken),
+                _ => None,
+            },
+            "GET, HEAD, POST",
+        ),
+        ["api", "tokens", id] if !id.is_empty() => (
+            (*method == Method::Delete).then(|| Route::RevokeUserToken((*id).to_owned())),
             "DELETE",
         ),
         _ => {
@@ -112,6 +138,13 @@ async fn handle(
         Route::CreateServiceToken => service_tokens::create(req, &caller, env).await,
         Route::ListServiceTokens => service_tokens::list(&caller, env).await,
         Route::RevokeServiceToken(id) => service_tokens::revoke(&id, &caller, env).await,
+        Route::Login => sessions::login(&url, &caller).await,
+        Route::Callback => sessions::callback(&req, &url, &caller, env).await,
+        Route::Logout => sessions::logout(&req, &url, &caller, env).await,
+        Route::UsersMe => user_tokens::me(&caller, env).await,
+        Route::CreateUserToken => user_tokens::create(req, &caller, env).await,
+        Route::ListUserTokens => user_tokens::list(&caller, env).await,
+        Route::RevokeUserToken(id) => user_tokens::revoke(&id, &caller, env).await,
     }
 }
 
@@ -144,6 +177,13 @@ mod tests {
             Ok(Route::CreateServiceToken) => Ok("create"),
             Ok(Route::ListServiceTokens) => Ok("list"),
             Ok(Route::RevokeServiceToken(_)) => Ok("revoke"),
+            Ok(Route::Login) => Ok("login"),
+            Ok(Route::Callback) => Ok("callback"),
+            Ok(Route::Logout) => Ok("logout"),
+            Ok(Route::UsersMe) => Ok("me"),
+            Ok(Route::CreateUserToken) => Ok("create user token"),
+            Ok(Route::ListUserTokens) => Ok("list user tokens"),
+            Ok(Route::RevokeUserToken(_)) => Ok("revoke user token"),
             Err(ApiError::NotFound(_)) => Err("404".into()),
             Err(ApiError::MethodNotAllowed(allow)) => Err(format!("405 {allow}")),
             Err(other) => Err(format!("{other:?}")),

@@ -83,6 +83,7 @@ pub async fn verify(
         scope: record.scope()?,
         token_id: Some(record.id),
         expires_at_ms: record.expires_at,
+        user_id: None,
     })
 }
 
@@ -145,7 +146,7 @@ pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             minted.hash(),
             AuditEvent {
                 at: now,
-                project: &record.project,
+                project: Some(&record.project),
                 actor: &actor,
                 action: "service_token.create",
                 subject: &record.id,
@@ -205,7 +206,7 @@ pub async fn revoke(id: &str, caller: &Caller, env: &Env) -> Result<Response, Ap
             now,
             AuditEvent {
                 at: now,
-                project: &record.project,
+                project: Some(&record.project),
                 actor: &actor,
                 action: "service_token.revoke",
                 subject: &record.id,

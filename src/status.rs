@@ -38,7 +38,11 @@ pub fn capabilities(caller: &Caller) -> Response {
             "auth_disabled": caller.config.auth_disabled,
             "public_reads": caller.config.public_reads,
             "project": caller.project.as_str(),
-            "login_methods": {"oidc": false, "cli_loopback": false, "device": false},
+            "login_methods": {
+                "oidc": caller.config.oidc.is_some() && caller.config.secret.is_some(),
+                "cli_loopback": false,
+                "device": false,
+            },
             "service_tokens": caller.config.secret.is_some(),
             "can_write": principal.is_some(),
         }),

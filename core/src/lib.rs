@@ -17,6 +17,7 @@ pub mod policy;
 pub mod project;
 pub mod return_to;
 pub mod service_token;
+pub mod session;
 pub mod time;
 pub mod token;
 pub mod uri;

@@ -12,6 +12,8 @@ pub enum PrincipalKind {
     Service,
     /// A user-owned API token.
     User,
+    /// A person's browser session (the session cookie).
+    Session,
     /// A short-lived access token from the device flow.
     Access,
     /// Nobody, with `AUTH_DISABLED=true` on loopback: everything.
@@ -25,6 +27,7 @@ impl PrincipalKind {
             PrincipalKind::Super => "super",
             PrincipalKind::Service => "service",
             PrincipalKind::User => "user",
+            PrincipalKind::Session => "session",
             PrincipalKind::Access => "access",
             PrincipalKind::Anonymous => "anonymous",
         }
@@ -46,6 +49,8 @@ pub struct Principal {
     pub token_id: Option<String>,
     /// When the credential stops working (Unix ms), if ever.
     pub expires_at_ms: Option<i64>,
+    /// The person behind it (`usr_…`), for sessions, user tokens and access tokens.
+    pub user_id: Option<String>,
 }
 
 impl Principal {
@@ -67,6 +72,18 @@ impl Principal {
             scope: Scope::all(),
             token_id: None,
             expires_at_ms: None,
+            user_id: None,
+        }
+    }
+
+    /// The person behind the credential, when it is one (a session, a user API token or an
+    /// access token); `None` for the super token, service tokens and anonymous.
+    pub fn person(&self) -> Option<&str> {
+        match self.kind {
+            PrincipalKind::Session | PrincipalKind::User | PrincipalKind::Access => {
+                self.user_id.as_deref()
+            }
+            _ => None,
         }
     }
 

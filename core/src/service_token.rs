@@ -30,19 +30,8 @@ impl NewServiceToken {
             .ok_or("the body must be a JSON object like {\"name\": \"CI\", \"workspaces\": [\"production/*\"]}")?;
         reject_unknown_fields(object, &["name", "workspaces", "expires_in_days"])?;
         let name = token_name(object.get("name"))?;
-        let workspaces = match object.get("workspaces") {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| v.as_str().ok_or("`workspaces` must be an array of strings"))
-                .collect::<Result<Vec<_>, _>>()?,
-            Some(_) => {
-                return Err(
-                    "`workspaces` must be an array of strings, e.g. [\"production/*\"]".into(),
-                )
-            }
-            None => return Err("`workspaces` is required, e.g. [\"production/*\"]".into()),
-        };
-        let scope = Scope::parse(&workspaces)?;
+        let scope = workspaces(object.get("workspaces"))?
+            .ok_or("`workspaces` is required, e.g. [\"production/*\"]")?;
         let expires_in_days = expires_in_days(object.get("expires_in_days"))?;
         Ok(Self {
             name,
@@ -54,6 +43,53 @@ impl NewServiceToken {
     /// When a token created at `now_ms` expires, if it does.
     pub fn expires_at_ms(&self, now_ms: i64) -> Option<i64> {
         self.expires_in_days.map(|days| now_ms + days * DAY_MS)
+    }
+}
+
+/// A validated `POST /api/tokens` body: `{"name": "laptop", "workspaces": ["*"],
+/// "expires_in_days": 30}`. A person's token covers every workspace unless narrowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUserToken {
+    /// 1 to 100 characters, no control characters, surrounding whitespace trimmed.
+    pub name: String,
+    /// The workspaces the token may act on (`*` when not given).
+    pub scope: Scope,
+    /// Lifetime in days, 1 to 3650, or none (until revoked).
+    pub expires_in_days: Option<i64>,
+}
+
+impl NewUserToken {
+    /// Validates a parsed JSON body, explaining the first problem in terms a client can fix.
+    pub fn from_json(body: &Value) -> Result<Self, String> {
+        let object = body
+            .as_object()
+            .ok_or("the body must be a JSON object like {\"name\": \"laptop\"}")?;
+        reject_unknown_fields(object, &["name", "workspaces", "expires_in_days"])?;
+        Ok(Self {
+            name: token_name(object.get("name"))?,
+            scope: workspaces(object.get("workspaces"))?.unwrap_or_else(Scope::all),
+            expires_in_days: expires_in_days(object.get("expires_in_days"))?,
+        })
+    }
+
+    /// When a token created at `now_ms` expires, if it does.
+    pub fn expires_at_ms(&self, now_ms: i64) -> Option<i64> {
+        self.expires_in_days.map(|days| now_ms + days * DAY_MS)
+    }
+}
+
+/// The optional `workspaces` field: an array of patterns.
+fn workspaces(value: Option<&Value>) -> Result<Option<Scope>, String> {
+    match value {
+        None => Ok(None),
+        Some(Value::Array(items)) => {
+            let patterns = items
+                .iter()
+                .map(|v| v.as_str().ok_or("`workspaces` must be an array of strings"))
+                .collect::<Result<Vec<_>, _>>()?;
+            Scope::parse(&patterns).map(Some)
+        }
+        Some(_) => Err("`workspaces` must be an array of strings, e.g. [\"production/*\"]".into()),
     }
 }
 
@@ -167,6 +203,33 @@ mod tests {
             ),
         ] {
             let err = NewServiceToken::from_json(&body).unwrap_err();
+            assert!(err.contains(says), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_user_token_covers_everything_unless_narrowed() {
+        let t = NewUserToken::from_json(&json!({"name": "laptop"})).unwrap();
+        assert_eq!(t.scope.to_strings(), ["*"]);
+        assert_eq!(t.expires_at_ms(0), None);
+        let t = NewUserToken::from_json(
+            &json!({"name": "ci", "workspaces": ["staging"], "expires_in_days": 7}),
+        )
+        .unwrap();
+        assert_eq!(t.scope.to_strings(), ["staging"]);
+        assert_eq!(t.expires_at_ms(0), Some(7 * DAY_MS));
+        for (body, says) in [
+            (json!("x"), "JSON object"),
+            (json!({}), "`name` is required"),
+            (json!({"name": "x", "workspaces": "*"}), "array of strings"),
+            (json!({"name": "x", "workspaces": [1]}), "array of strings"),
+            (
+                json!({"name": "x", "expires_in_days": 0}),
+                "expires_in_days",
+            ),
+            (json!({"name": "x", "scopes": []}), "scopes"),
+        ] {
+            let err = NewUserToken::from_json(&body).unwrap_err();
             assert!(err.contains(says), "{body}: {err}");
         }
     }

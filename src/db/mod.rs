@@ -1,4 +1,5 @@
-//! D1 storage of service tokens and audit events. Each record type keeps its queries here,
+//! D1 storage: service tokens and audit events here, people (users, sessions, user tokens)
+//! in `people`. Each record type keeps its queries here,
 //! so the storage story of a type is in one place. Times are Unix milliseconds.
 
 use edgeauth_core::{Scope, TokenHash};
@@ -7,6 +8,17 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::error::ApiError;
+
+mod people;
+pub use people::{SessionRecord, UserRecord, UserTokenRecord};
+
+/// The rows a write changed (0 when its condition did not hold).
+pub(crate) fn changes(result: Option<&worker::D1Result>) -> usize {
+    result
+        .and_then(|r| r.meta().ok().flatten())
+        .and_then(|m| m.changes)
+        .unwrap_or(0)
+}
 
 /// A stored service token: everything but the token, which is never stored.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,16 +42,16 @@ const COLUMNS: &str = "id, project, name, workspaces, display_prefix, created_at
 /// Most tokens one listing returns.
 pub const LIST_LIMIT: u32 = 1000;
 
-fn text(s: &str) -> JsValue {
+pub(crate) fn text(s: &str) -> JsValue {
     JsValue::from_str(s)
 }
 
 // Unix milliseconds fit exactly in an f64 (below 2^53), which is how D1 receives numbers.
-fn millis(ms: i64) -> JsValue {
+pub(crate) fn millis(ms: i64) -> JsValue {
     JsValue::from_f64(ms as f64)
 }
 
-fn optional_millis(ms: Option<i64>) -> JsValue {
+pub(crate) fn optional_millis(ms: Option<i64>) -> JsValue {
     ms.map_or(JsValue::NULL, millis)
 }
 
@@ -135,12 +147,7 @@ impl ServiceTokenRecord {
             )
             .bind(&[millis(now_ms), text(&self.id), text(&self.project)])?;
         let results = db.batch(vec![update, audit.statement(db)?]).await?;
-        let changed = results
-            .first()
-            .and_then(|r| r.meta().ok().flatten())
-            .and_then(|m| m.changes)
-            .unwrap_or(0);
-        Ok(changed > 0)
+        Ok(changes(results.first()) > 0)
     }
 
     /// The statement that records a use, when the last recorded one is older than
@@ -163,7 +170,8 @@ impl ServiceTokenRecord {
 /// Something done to a credential, recorded with the change itself.
 pub struct AuditEvent<'a> {
     pub at: i64,
-    pub project: &'a str,
+    /// The project acted in, when the subject belongs to one.
+    pub project: Option<&'a str>,
     pub actor: &'a str,
     pub action: &'a str,
     pub subject: &'a str,
@@ -172,7 +180,7 @@ pub struct AuditEvent<'a> {
 }
 
 impl AuditEvent<'_> {
-    fn statement(&self, db: &D1Database) -> Result<D1PreparedStatement, ApiError> {
+    pub(crate) fn statement(&self, db: &D1Database) -> Result<D1PreparedStatement, ApiError> {
         Ok(db
             .prepare(
                 "INSERT INTO audit_events (at, project, actor, action, subject, detail) \
@@ -180,7 +188,7 @@ impl AuditEvent<'_> {
             )
             .bind(&[
                 millis(self.at),
-                text(self.project),
+                self.project.map_or(JsValue::NULL, text),
                 text(self.actor),
                 text(self.action),
                 text(self.subject),

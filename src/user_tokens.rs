@@ -1,0 +1,229 @@
+//! A person's own API tokens and who they are: `GET/POST /api/tokens`,
+//! `DELETE /api/tokens/{id}`, `GET /api/users/me`, and user tokens as bearer credentials.
+
+use edgeauth_core::service_token::NewUserToken;
+use edgeauth_core::time::rfc3339;
+use edgeauth_core::token::{self, TokenKind};
+use edgeauth_core::{base62, Principal, PrincipalKind, ProjectName, TokenHash};
+use serde_json::{json, Value};
+use worker::{Context, Env, Request, Response};
+
+use crate::auth::Caller;
+use crate::db::{AuditEvent, UserRecord, UserTokenRecord};
+use crate::error::ApiError;
+use crate::{database, http, now_ms, WebCrypto};
+
+/// `last_used_at` is rewritten at most this often per token, so verification stays a read.
+const LAST_USED_GRANULARITY_MS: i64 = 5 * 60 * 1000;
+
+/// Verifies a user token whose format and checksum already passed: one D1 read for
+/// revocation, expiry and project.
+pub async fn verify(
+    hash: &TokenHash,
+    project: &ProjectName,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Principal, ApiError> {
+    let db = database(env)?;
+    let record = UserTokenRecord::find_by_hash(&db, hash)
+        .await?
+        .ok_or_else(|| {
+            ApiError::InvalidCredential(
+                "the user API token is not known here: it was never issued by this server".into(),
+            )
+        })?;
+    let now = now_ms();
+    if record.revoked_at.is_some() {
+        return Err(ApiError::InvalidCredential(
+            "the user API token was revoked; create a new one at /account or with `edgeauth token create`".into(),
+        ));
+    }
+    if let Some(expired_at) = record.expires_at.filter(|_| record.is_expired(now)) {
+        return Err(ApiError::InvalidCredential(format!(
+            "the user API token expired at {}; create a new one",
+            rfc3339(expired_at)
+        )));
+    }
+    if record.project != project.as_str() {
+        return Err(ApiError::InvalidCredential(format!(
+            "the user API token belongs to another project, not `{project}`; a token is valid only in the project it was created in"
+        )));
+    }
+    if record
+        .last_used_at
+        .is_none_or(|at| at < now - LAST_USED_GRANULARITY_MS)
+    {
+        let touch = UserTokenRecord::touch(&db, &record.id, now, now - LAST_USED_GRANULARITY_MS)?;
+        ctx.wait_until(async move {
+            if let Err(e) = touch.run().await {
+                worker::console_error!("could not record a user token's last use: {e}");
+            }
+        });
+    }
+    Ok(Principal {
+        kind: PrincipalKind::User,
+        name: record.name.clone(),
+        project: project.clone(),
+        scope: record.scope()?,
+        token_id: Some(record.id),
+        expires_at_ms: record.expires_at,
+        user_id: Some(record.user_id),
+    })
+}
+
+/// The person behind the caller's credential: 401 without one, 403 for credentials that are
+/// not a person's (super, service, anonymous).
+fn person(caller: &Caller) -> Result<(&Principal, &str), ApiError> {
+    let principal = caller.require_principal()?;
+    let user_id = principal.person().ok_or_else(|| {
+        ApiError::Forbidden(format!(
+            "a {} credential is not a person; user API tokens and /api/users/me need a signed-in person (a browser session, a user API token, or `edgeauth login`)",
+            principal.kind.as_str()
+        ))
+    })?;
+    Ok((principal, user_id))
+}
+
+fn view(record: &UserTokenRecord, now: i64) -> Result<Value, ApiError> {
+    Ok(json!({
+        "id": record.id,
+        "name": record.name,
+        "project": record.project,
+        "workspaces": record.scope()?.to_strings(),
+        "prefix": record.display_prefix,
+        "created_at": rfc3339(record.created_at),
+        "created_via": record.created_via,
+        "expires_at": record.expires_at.map(rfc3339),
+        "last_used_at": record.last_used_at.map(rfc3339),
+        "expired": record.is_expired(now),
+    }))
+}
+
+/// `POST /api/tokens`: mints a token for the caller, in the request's project, no broader
+/// than the caller.
+pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    let (principal, user_id) = person(caller)?;
+    let body = http::read_json(&mut req).await?;
+    let new = NewUserToken::from_json(&body).map_err(ApiError::BadRequest)?;
+    if !principal.may_manage(&new.scope) {
+        return Err(ApiError::Forbidden(format!(
+            "your credential covers {}, which does not include all of {}; a new token cannot be broader than its creator",
+            principal.scope.to_strings().join(", "),
+            new.scope.to_strings().join(", ")
+        )));
+    }
+    let now = now_ms();
+    let minted = token::mint_opaque(TokenKind::User, &mut WebCrypto);
+    let record = UserTokenRecord {
+        id: format!("ut_{}", base62::random(20, &mut WebCrypto)),
+        user_id: user_id.to_owned(),
+        project: caller.project.as_str().to_owned(),
+        name: new.name.clone(),
+        workspaces: serde_json::to_string(&new.scope.to_strings())
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        display_prefix: minted.display_prefix().to_owned(),
+        created_at: now,
+        created_via: principal.kind.as_str().to_owned(),
+        expires_at: new.expires_at_ms(now),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    let actor = format!("user:{user_id}");
+    record
+        .insert(
+            &database(env)?,
+            minted.hash(),
+            AuditEvent {
+                at: now,
+                project: Some(&record.project),
+                actor: &actor,
+                action: "user_token.create",
+                subject: &record.id,
+                detail: json!({"name": record.name, "workspaces": new.scope.to_strings(),
+                               "prefix": record.display_prefix, "via": record.created_via})
+                .to_string(),
+            },
+        )
+        .await?;
+    let mut body = view(&record, now)?;
+    body["token"] = Value::from(minted.plaintext());
+    Ok(http::json(201, &body))
+}
+
+/// `GET /api/tokens`: the caller's live tokens, in every project.
+pub async fn list(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    let (_, user_id) = person(caller)?;
+    let now = now_ms();
+    let tokens = UserTokenRecord::list_active(&database(env)?, user_id)
+        .await?
+        .iter()
+        .map(|record| view(record, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(http::json(200, &json!({ "tokens": tokens })))
+}
+
+/// `DELETE /api/tokens/{id}`: revokes one of the caller's tokens; anyone else's is 404, as
+/// if it did not exist.
+pub async fn revoke(id: &str, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    let (_, user_id) = person(caller)?;
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "you have no live API token `{}` (unknown, already revoked, or not yours)",
+            id.escape_default()
+        ))
+    };
+    let db = database(env)?;
+    let record = UserTokenRecord::find_owned(&db, user_id, id)
+        .await?
+        .filter(|r| r.revoked_at.is_none())
+        .ok_or_else(not_found)?;
+    let now = now_ms();
+    let actor = format!("user:{user_id}");
+    let revoked = record
+        .revoke(
+            &db,
+            now,
+            AuditEvent {
+                at: now,
+                project: Some(&record.project),
+                actor: &actor,
+                action: "user_token.revoke",
+                subject: &record.id,
+                detail: json!({"prefix": record.display_prefix}).to_string(),
+            },
+        )
+        .await?;
+    if revoked {
+        Ok(http::no_content())
+    } else {
+        Err(not_found())
+    }
+}
+
+/// `GET /api/users/me`: the signed-in person and how they authenticated.
+pub async fn me(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    let (principal, user_id) = person(caller)?;
+    let user = UserRecord::find(&database(env)?, user_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::InvalidCredential("the user of this credential no longer exists".into())
+        })?;
+    let authenticated_by = match principal.kind {
+        PrincipalKind::Session => "session",
+        PrincipalKind::Access => "access_token",
+        _ => "user_token",
+    };
+    Ok(http::json(
+        200,
+        &json!({
+            "id": user.id,
+            "email": user.email,
+            "name": user.name,
+            "teams": user.team_list(),
+            "issuer": user.issuer,
+            "authenticated_by": authenticated_by,
+            "token_id": (principal.kind != PrincipalKind::Session).then_some(principal.token_id.as_deref()).flatten(),
+            "project": caller.project.as_str(),
+        }),
+    ))
+}
