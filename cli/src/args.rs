@@ -48,9 +48,43 @@ const LIST_LONG: &str = "\
 List the project's service tokens (revoked ones are not shown; secrets never are).
 
 Columns: ID, NAME, PREFIX, WORKSPACES (comma-separated), CREATED, LAST USED,
-EXPIRES, all times in UTC to the minute; `—` means none (never used, never
-expires); an expired token shows `(expired)` after its expiry. With no tokens,
-stdout is empty and stderr says `no service tokens`.";
+EXPIRES, all times in UTC to the minute; `never` in LAST USED and EXPIRES for a
+token never used or one that never expires; an expired token shows `(expired)`
+after its expiry. With no tokens, stdout is empty and stderr says
+`no service tokens`.";
+
+const TOKEN_ABOUT: &str = "\
+Create, list and revoke your own user API tokens (eau_…).
+
+User tokens belong to a person: these commands need your own credential, from
+`edgeauth login` or one of your user tokens, not the super token or a service
+token (that is exit 4).";
+
+const TOKEN_CREATE_LONG: &str = "\
+Create a user API token for yourself, valid only in the project it is created
+in (--project, else the server's default).
+
+The new token's secret is shown once and never again. Without --json, a
+summary goes to stderr and the token alone, on one line, to stdout, so that
+
+  TOKEN=$(edgeauth token create --name laptop --expires-in-days 30)
+
+captures only the token. With --json, the server's response (which includes
+the token in its `token` field) goes to stdout.
+
+Without --workspaces the token gets `*`: everything your own credential may
+do. Patterns: `*`, an exact name (`staging`), or `name/*` (everything strictly
+below `name`); they must lie within your credential's scope.";
+
+const TOKEN_LIST_LONG: &str = "\
+List your user tokens, in every project (revoked ones are not shown; secrets
+never are).
+
+Columns: ID, NAME, PREFIX, PROJECT, WORKSPACES (comma-separated), CREATED,
+LAST USED, EXPIRES, all times in UTC to the minute; `never` in LAST USED and
+EXPIRES for a token never used or one that never expires; an expired token
+shows `(expired)` after its expiry. With no tokens, stdout is empty and stderr
+says `no user tokens`.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -94,9 +128,46 @@ pub enum Command {
             service token \"CI\" (st_…) in project default; workspaces: production/*; expires never"
     )]
     Whoami,
+    /// Create, list and revoke your own user API tokens
+    #[command(subcommand, long_about = TOKEN_ABOUT)]
+    Token(UserTokenCommand),
     /// Create, list and revoke the project's service tokens
     #[command(subcommand)]
     ServiceToken(ServiceTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserTokenCommand {
+    /// Create a user token; its secret is printed once, alone on stdout
+    #[command(long_about = TOKEN_CREATE_LONG)]
+    Create(CreateUserToken),
+    /// List your user tokens in every project
+    #[command(long_about = TOKEN_LIST_LONG)]
+    List,
+    /// Revoke one of your user tokens by its id (ut_…); prints `revoked <id>`
+    #[command(
+        long_about = "Revoke one of your user tokens by its id (ut_…, from `edgeauth token list`).\n\n\
+            Prints `revoked <id>`; with --json, {\"revoked\": \"<id>\"}. It takes effect at once.\n\
+            An id that is unknown, already revoked or not yours is not found (exit 5)."
+    )]
+    Revoke {
+        /// The token's id, e.g. ut_…
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateUserToken {
+    /// A name for the token, e.g. laptop (1 to 100 characters)
+    #[arg(long)]
+    pub name: String,
+    /// Workspace patterns, comma-separated; the flag may be repeated; default: *
+    #[arg(long, value_name = "PATTERNS", value_delimiter = ',', value_parser = parse_workspace_pattern)]
+    pub workspaces: Vec<String>,
+    /// Expire the token after this many days (1 to 3650); default: never
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub expires_in_days: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,6 +293,49 @@ mod tests {
     }
 
     #[test]
+    fn token_create_needs_only_a_name() {
+        let cli = parse(&["token", "create", "--name", "laptop"]).unwrap();
+        let Command::Token(UserTokenCommand::Create(create)) = cli.command else {
+            panic!("not token create");
+        };
+        assert_eq!(create.name, "laptop");
+        assert!(create.workspaces.is_empty());
+        assert_eq!(create.expires_in_days, None);
+
+        let cli = parse(&[
+            "token",
+            "create",
+            "--name",
+            "ci",
+            "--workspaces",
+            "staging, production/*",
+            "--expires-in-days",
+            "30",
+        ])
+        .unwrap();
+        let Command::Token(UserTokenCommand::Create(create)) = cli.command else {
+            panic!("not token create");
+        };
+        assert_eq!(create.workspaces, ["staging", "production/*"]);
+        assert_eq!(create.expires_in_days, Some(30));
+    }
+
+    #[test]
+    fn token_list_and_revoke() {
+        let cli = parse(&["token", "list", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Token(UserTokenCommand::List)
+        ));
+        assert!(cli.global.json);
+        let cli = parse(&["token", "revoke", "ut_1"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Token(UserTokenCommand::Revoke { id }) if id == "ut_1"
+        ));
+    }
+
+    #[test]
     fn usage_errors_exit_2() {
         for args in [
             &["service-token", "create", "--name", "CI"][..],
@@ -256,6 +370,12 @@ mod tests {
             &["--project", "Bad_Name", "whoami"],
             &["--server", "ftp://x", "whoami"],
             &["service-token", "revoke"],
+            &["token", "create"],
+            &["token", "create", "--name", "x", "--workspaces", ""],
+            &["token", "create", "--name", "x", "--expires-in-days", "0"],
+            &["token", "revoke"],
+            &["token", "revoke", "ut_1", "ut_2"],
+            &["token"],
             &["nonsense"],
         ] {
             let err = parse(args).unwrap_err();

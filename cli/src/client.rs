@@ -38,15 +38,26 @@ impl ApiResponse {
 
     /// The body as the type a command expects.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, CliError> {
-        serde_json::from_str(&self.body).map_err(|e| {
-            CliError::new(
-                ExitStatus::ServerError,
-                format!("unexpected response from the server ({}): {e}", self.status),
-            )
-            .with_hint(
-                "check that the server URL points at an edgeauth server of a matching version",
-            )
-        })
+        serde_json::from_str(&self.body).map_err(|e| self.unexpected(e))
+    }
+
+    /// One field of a JSON object body, e.g. the list under `"tokens"`; a missing field is an
+    /// unexpected response like any other mismatch.
+    pub fn parse_field<T: DeserializeOwned>(&self, field: &str) -> Result<T, CliError> {
+        let mut object: serde_json::Map<String, serde_json::Value> = self.parse()?;
+        let value = object.remove(field).unwrap_or_default();
+        serde_json::from_value(value).map_err(|e| self.unexpected(format!("`{field}`: {e}")))
+    }
+
+    fn unexpected(&self, why: impl std::fmt::Display) -> CliError {
+        CliError::new(
+            ExitStatus::ServerError,
+            format!(
+                "unexpected response from the server ({}): {why}",
+                self.status
+            ),
+        )
+        .with_hint("check that the server URL points at an edgeauth server of a matching version")
     }
 }
 
@@ -289,7 +300,11 @@ pub(crate) mod tests {
         (url, handle)
     }
 
-    fn client(url: &str, project: Option<&str>, token: Option<(&str, Source)>) -> ApiClient {
+    pub(crate) fn client(
+        url: &str,
+        project: Option<&str>,
+        token: Option<(&str, Source)>,
+    ) -> ApiClient {
         ApiClient::new(&Settings {
             server: ServerUrl::parse(url).unwrap(),
             server_source: Source::Flag,
@@ -445,6 +460,23 @@ pub(crate) mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn parse_field_reads_one_field_and_a_missing_one_is_unexpected() {
+        let response = ApiResponse {
+            status: 200,
+            body: r#"{"tokens":["a","b"],"other":1}"#.into(),
+        };
+        assert_eq!(
+            response.parse_field::<Vec<String>>("tokens").unwrap(),
+            ["a", "b"]
+        );
+        let e = response
+            .parse_field::<Vec<String>>("service_tokens")
+            .unwrap_err();
+        assert_eq!(e.status, ExitStatus::ServerError);
+        assert!(e.message.contains("`service_tokens`"), "{}", e.message);
     }
 
     #[test]

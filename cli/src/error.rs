@@ -10,7 +10,7 @@
 //! | 1 | any other failure (e.g. the server rejected the request as invalid: 400, 405, 413, 415) |
 //! | 2 | usage error: bad or missing flags or arguments (clap's own code) |
 //! | 3 | authentication required or invalid (HTTP 401) |
-//! | 4 | forbidden: the credential's scope does not cover the request (HTTP 403) |
+//! | 4 | forbidden: the credential may not do this (HTTP 403): its scope does not cover the request, or it is not a person's where one is needed (`edgeauth token`) |
 //! | 5 | not found (HTTP 404) |
 //! | 6 | server unreachable: connection refused, DNS failure, TLS failure, timeout |
 //! | 7 | server error or unexpected response: 5xx (incl. 501 `not_configured`, 503 `misconfigured`), a body that is not the JSON expected, a redirect |
@@ -45,7 +45,8 @@ Exit codes:
   1  other failure (e.g. the server rejected the request as invalid)
   2  usage error (bad or missing flags or arguments)
   3  authentication required or invalid (HTTP 401)
-  4  forbidden: the credential's scope does not cover the request (HTTP 403)
+  4  forbidden (HTTP 403): the credential's scope does not cover the request,
+     or `edgeauth token` was used without a person's credential
   5  not found (HTTP 404)
   6  server unreachable (connection refused, DNS, TLS, timeout)
   7  server error or unexpected response (5xx, not the JSON expected)

@@ -293,7 +293,7 @@ fn list_prints_a_table_and_empty_lists_say_so_on_stderr() {
     assert_eq!(
         text(&out.stdout),
         "ID    NAME  PREFIX        WORKSPACES  CREATED           LAST USED  EXPIRES\n\
-         st_1  CI    eas_AbCdEfGh  *           2026-11-24 10:00  —          —\n"
+         st_1  CI    eas_AbCdEfGh  *           2026-11-24 10:00  never      never\n"
     );
 
     let out = sb.run(
@@ -340,6 +340,229 @@ fn revoke_prints_the_id_and_maps_404_to_exit_5() {
         &["service-token", "revoke", "st_1", "--json"],
     );
     assert_eq!(text(&out.stdout), "{\n  \"revoked\": \"st_1\"\n}\n");
+}
+
+const USER_SECRET: &str = "eau_TopSecretUserTokenValue";
+
+#[test]
+fn token_create_sends_only_what_was_given_and_prints_the_token_alone() {
+    let stub = Stub::start(|r| {
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let workspaces = body
+            .get("workspaces")
+            .cloned()
+            .unwrap_or(serde_json::json!(["*"]));
+        (
+            201,
+            format!(
+                r#"{{"id":"ut_new","name":"laptop","project":"demo","workspaces":{workspaces},
+                "prefix":"eau_TopSecre","created_at":"2026-11-24T10:00:00Z","expires_at":null,
+                "last_used_at":null,"token":"{USER_SECRET}"}}"#
+            ),
+        )
+    });
+    let sb = Sandbox::new();
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_PROJECT", "demo"),
+        ("EDGEAUTH_TOKEN", "eau_creator"),
+    ];
+    let out = sb.run(&sb.work(), &env, &["token", "create", "--name", "laptop"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{USER_SECRET}\n"));
+    assert_eq!(
+        text(&out.stderr),
+        "created user token \"laptop\" (ut_new) in project demo\n\
+         ID      NAME    PREFIX        WORKSPACES  EXPIRES\n\
+         ut_new  laptop  eau_TopSecre  *           never\n\
+         The token is printed below (stdout) and will not be shown again: store it now.\n"
+    );
+    let seen = &stub.requests()[0];
+    assert_eq!(
+        (seen.method.as_str(), seen.path.as_str()),
+        ("POST", "/api/tokens")
+    );
+    assert_eq!(seen.header("x-project"), Some("demo"));
+    assert_eq!(seen.header("authorization"), Some("Bearer eau_creator"));
+    assert_eq!(seen.body, r#"{"name":"laptop"}"#);
+
+    let out = sb.run(
+        &sb.work(),
+        &env,
+        &[
+            "token",
+            "create",
+            "--name",
+            "laptop",
+            "--workspaces",
+            "staging,production/*",
+            "--expires-in-days",
+            "30",
+            "--json",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["token"], USER_SECRET);
+    assert_eq!(
+        printed["workspaces"],
+        serde_json::json!(["staging", "production/*"])
+    );
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let body: serde_json::Value = serde_json::from_str(&stub.requests()[1].body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"name": "laptop", "workspaces": ["staging", "production/*"], "expires_in_days": 30})
+    );
+}
+
+#[test]
+fn token_list_shows_every_project_and_empty_lists_say_so_on_stderr() {
+    let stub = Stub::start(|r| {
+        let body = if r.header("authorization") == Some("Bearer eau_empty") {
+            r#"{"tokens":[]}"#
+        } else {
+            r#"{"tokens":[
+              {"id":"ut_2","name":"ci","project":"demo","workspaces":["staging"],"prefix":"eau_AbCdEfGh",
+               "created_at":"2026-11-24T10:00:00Z","expires_at":"2026-12-24T10:00:00Z",
+               "last_used_at":"2026-11-25T08:00:00Z","expired":false},
+              {"id":"ut_1","name":"laptop","project":"default","workspaces":["*"],"prefix":"eau_ZyXwVuTs",
+               "created_at":"2026-01-01T00:00:00Z","expires_at":"2026-02-01T00:00:00Z",
+               "last_used_at":null,"expired":true}]}"#
+        };
+        (200, body.into())
+    });
+    let sb = Sandbox::new();
+    let out = sb.run(
+        &sb.work(),
+        &[
+            ("EDGEAUTH_SERVER", &stub.url),
+            ("EDGEAUTH_TOKEN", "eau_mine"),
+        ],
+        &["token", "list"],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "\
+ID    NAME    PREFIX        PROJECT  WORKSPACES  CREATED           LAST USED         EXPIRES
+ut_2  ci      eau_AbCdEfGh  demo     staging     2026-11-24 10:00  2026-11-25 08:00  2026-12-24 10:00
+ut_1  laptop  eau_ZyXwVuTs  default  *           2026-01-01 00:00  never             2026-02-01 00:00 (expired)
+"
+    );
+    assert!(out.stderr.is_empty());
+    let seen = &stub.requests()[0];
+    assert_eq!(
+        (seen.method.as_str(), seen.path.as_str()),
+        ("GET", "/api/tokens")
+    );
+
+    let out = sb.run(
+        &sb.work(),
+        &[
+            ("EDGEAUTH_SERVER", &stub.url),
+            ("EDGEAUTH_TOKEN", "eau_empty"),
+        ],
+        &["token", "list"],
+    );
+    assert_eq!(code(&out), 0);
+    assert!(out.stdout.is_empty());
+    assert_eq!(text(&out.stderr), "no user tokens\n");
+
+    let out = sb.run(
+        &sb.work(),
+        &[
+            ("EDGEAUTH_SERVER", &stub.url),
+            ("EDGEAUTH_TOKEN", "eau_empty"),
+        ],
+        &["token", "list", "--json"],
+    );
+    assert_eq!(text(&out.stdout), "{\n  \"tokens\": []\n}\n");
+}
+
+#[test]
+fn token_revoke_prints_the_id_and_an_unknown_id_exits_5() {
+    let stub = Stub::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("DELETE", "/api/tokens/ut_1") => (204, String::new()),
+        _ => (
+            404,
+            r#"{"error":"not_found","message":"no such token"}"#.into(),
+        ),
+    });
+    let sb = Sandbox::new();
+    let env = [("EDGEAUTH_SERVER", stub.url.as_str())];
+    let out = sb.run(&sb.work(), &env, &["token", "revoke", "ut_1"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "revoked ut_1\n");
+
+    let out = sb.run(&sb.work(), &env, &["token", "revoke", "ut_1", "--json"]);
+    assert_eq!(text(&out.stdout), "{\n  \"revoked\": \"ut_1\"\n}\n");
+
+    let out = sb.run(&sb.work(), &env, &["token", "revoke", "ut_other"]);
+    assert_eq!(code(&out), 5);
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        text(&out.stderr),
+        "error: no such token\n\
+         hint: ut_other is unknown, already revoked or not yours; see the ids with `edgeauth token list`\n"
+    );
+
+    let out = sb.run(&sb.work(), &env, &["token", "revoke", USER_SECRET]);
+    assert_eq!(code(&out), 2);
+    assert!(!text(&out.stderr).contains(USER_SECRET));
+    assert_eq!(stub.requests().len(), 3, "a pasted secret is never sent");
+}
+
+#[test]
+fn token_commands_with_a_service_or_super_token_exit_4_and_say_to_sign_in() {
+    let stub = Stub::start(|_| {
+        (
+            403,
+            r#"{"error":"forbidden","message":"user tokens belong to a person; a service token is not one"}"#
+                .into(),
+        )
+    });
+    let sb = Sandbox::new();
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_TOKEN", SECRET),
+    ];
+    for args in [
+        &["token", "list"][..],
+        &["token", "create", "--name", "x"],
+        &["token", "revoke", "ut_1"],
+    ] {
+        let out = sb.run(&sb.work(), &env, args);
+        assert_eq!(code(&out), 4, "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.starts_with(
+                "error: user tokens belong to a person; a service token is not one\nhint: user tokens belong to a person: sign in with `edgeauth login`"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains(SECRET), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn whoami_describes_a_user_token() {
+    let stub = Stub::start(|_| {
+        (
+            200,
+            r#"{"kind":"user","name":"laptop","project":"default","workspaces":["*"],
+                "token_id":"ut_abc","expires_at":"2026-12-01T08:30:00Z","auth_disabled":false}"#
+                .into(),
+        )
+    });
+    let sb = Sandbox::new();
+    let out = sb.run(&sb.work(), &[("EDGEAUTH_SERVER", &stub.url)], &["whoami"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "user token \"laptop\" (ut_abc) in project default; workspaces: *; expires 2026-12-01 08:30 UTC\n"
+    );
 }
 
 #[test]
@@ -457,4 +680,8 @@ fn help_documents_the_exit_codes() {
     }
     let out = sb.run(&sb.work(), &[], &["service-token", "create", "--help"]);
     assert!(text(&out.stdout).contains("TOKEN=$(edgeauth service-token create"));
+    let out = sb.run(&sb.work(), &[], &["token", "create", "--help"]);
+    assert!(text(&out.stdout).contains("TOKEN=$(edgeauth token create"));
+    let out = sb.run(&sb.work(), &[], &["token", "--help"]);
+    assert!(text(&out.stdout).contains("belong to a person"));
 }

@@ -1,12 +1,13 @@
-//! One module per command; each turns the server's answer into the documented output.
+//! One module per command or family of commands; each turns the server's answer into the
+//! documented output.
 //!
 //! Output contract: results go to stdout, everything meant only for a person (summaries,
 //! warnings, errors) goes to stderr. With `--json`, stdout is the server's JSON.
 
-mod service_tokens;
+mod tokens;
 mod whoami;
 
-use crate::args::{Cli, Command, ServiceTokenCommand};
+use crate::args::{Cli, Command, ServiceTokenCommand, UserTokenCommand};
 use crate::client::ApiClient;
 use crate::config::{self, Environment, Flags};
 use crate::error::CliError;
@@ -44,12 +45,23 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
     };
     match cli.command {
         Command::Whoami => whoami::run(&ctx, io),
-        Command::ServiceToken(ServiceTokenCommand::Create(args)) => {
-            service_tokens::create(&ctx, io, &args)
+        Command::Token(UserTokenCommand::Create(args)) => tokens::USER_TOKENS.create(
+            &ctx,
+            io,
+            &tokens::creation_body(&args.name, &args.workspaces, args.expires_in_days),
+        ),
+        Command::Token(UserTokenCommand::List) => tokens::USER_TOKENS.list(&ctx, io),
+        Command::Token(UserTokenCommand::Revoke { id }) => {
+            tokens::USER_TOKENS.revoke(&ctx, io, &id)
         }
-        Command::ServiceToken(ServiceTokenCommand::List) => service_tokens::list(&ctx, io),
+        Command::ServiceToken(ServiceTokenCommand::Create(args)) => tokens::SERVICE_TOKENS.create(
+            &ctx,
+            io,
+            &tokens::creation_body(&args.name, &args.workspaces, args.expires_in_days),
+        ),
+        Command::ServiceToken(ServiceTokenCommand::List) => tokens::SERVICE_TOKENS.list(&ctx, io),
         Command::ServiceToken(ServiceTokenCommand::Revoke { id }) => {
-            service_tokens::revoke(&ctx, io, &id)
+            tokens::SERVICE_TOKENS.revoke(&ctx, io, &id)
         }
     }
 }

@@ -43,11 +43,17 @@ pub fn run(ctx: &Context, io: &mut Io<'_>) -> Result<(), CliError> {
 
 /// One line, e.g.
 /// `service token "CI" (st_1) in project default; workspaces: production/*; expires never`.
+///
+/// The name is the token's own for `service` and `user` tokens, and the person's for a
+/// `session` or an `access` token, which have none of their own.
 pub fn describe(who: &Whoami) -> String {
     let clean = |s: &str| output::sanitize(s);
     let mut line = match (who.kind.as_str(), &who.name) {
         ("super", _) => "super token".to_owned(),
         ("anonymous", _) => "anonymous (authentication is disabled on this server)".to_owned(),
+        ("session", Some(name)) => format!("browser session of \"{}\"", clean(name)),
+        ("session", None) => "browser session".to_owned(),
+        ("access", Some(name)) => format!("access token of \"{}\"", clean(name)),
         (kind, Some(name)) => format!("{} token \"{}\"", clean(kind), clean(name)),
         (kind, None) => format!("{} token", clean(kind)),
     };
@@ -110,6 +116,39 @@ mod tests {
         assert_eq!(
             describe(&w),
             "user token \"laptop\" (ut_1) in project default; workspaces: a, b/*; expires 2026-12-01 08:30 UTC"
+        );
+    }
+
+    #[test]
+    fn a_persons_credentials_name_the_token_or_the_person() {
+        let w = who(
+            r#"{"kind":"user","name":"laptop","project":"default","workspaces":["*"],
+                "token_id":"ut_abc","expires_at":null,"auth_disabled":false}"#,
+        );
+        assert_eq!(
+            describe(&w),
+            "user token \"laptop\" (ut_abc) in project default; workspaces: *; expires never"
+        );
+        let w = who(
+            r#"{"kind":"session","name":"Demo User","project":"default","workspaces":["*"],
+                "token_id":null,"expires_at":"2026-11-25T10:00:00Z","auth_disabled":false}"#,
+        );
+        assert_eq!(
+            describe(&w),
+            "browser session of \"Demo User\" in project default; workspaces: *; expires 2026-11-25 10:00 UTC"
+        );
+        let w = who(r#"{"kind":"session","workspaces":["*"]}"#);
+        assert_eq!(
+            describe(&w),
+            "browser session; workspaces: *; expires never"
+        );
+        let w = who(
+            r#"{"kind":"access","name":"demo@example.test","project":"default","workspaces":["*"],
+                "expires_at":"2026-11-24T10:15:00Z"}"#,
+        );
+        assert_eq!(
+            describe(&w),
+            "access token of \"demo@example.test\" in project default; workspaces: *; expires 2026-11-24 10:15 UTC"
         );
     }
 

@@ -1,0 +1,537 @@
+//! `edgeauth token create|list|revoke` (/api/tokens, the caller's own user API tokens) and
+//! `edgeauth service-token create|list|revoke` (/api/service-tokens, a project's service tokens).
+//!
+//! The server keeps both kinds as a collection of the same shape (create with the secret shown
+//! once, list without secrets, revoke by id), so one create, one list and one revoke serve
+//! both, told apart by a [`TokenCollection`]: [`USER_TOKENS`] or [`SERVICE_TOKENS`].
+
+use super::{Context, Io};
+use crate::error::{CliError, ExitStatus};
+use crate::output::{self, sanitize, Table};
+use crate::secret::Secret;
+use serde::Deserialize;
+
+/// One server-side collection of tokens and how the CLI names it.
+#[derive(Debug)]
+pub struct TokenCollection {
+    /// How one token is called in messages: `service token`, `user token`.
+    pub noun: &'static str,
+    /// The collection's API path; a token is at `{path}/{id}`.
+    pub path: &'static str,
+    /// The field of the `GET {path}` response that holds the list.
+    pub list_field: &'static str,
+    /// The subcommand, for hints: `service-token`, `token`.
+    pub command: &'static str,
+    /// How ids start: `st_`, `ut_`.
+    pub id_prefix: &'static str,
+    /// Whether the list spans projects, and so shows a PROJECT column.
+    pub spans_projects: bool,
+    /// Why an id that looks right answers 404, after "unknown, ".
+    pub not_found_because: &'static str,
+    /// The collection needs a person's credential: a 403 then most likely means the super or a
+    /// service token was used, and the hint says so instead of speaking of scope.
+    pub person_only: bool,
+}
+
+/// `edgeauth token`: a person's own tokens, in every project.
+pub const USER_TOKENS: TokenCollection = TokenCollection {
+    noun: "user token",
+    path: "/api/tokens",
+    list_field: "tokens",
+    command: "token",
+    id_prefix: "ut_",
+    spans_projects: true,
+    not_found_because: "already revoked or not yours",
+    person_only: true,
+};
+
+/// `edgeauth service-token`: the tokens of the request's project.
+pub const SERVICE_TOKENS: TokenCollection = TokenCollection {
+    noun: "service token",
+    path: "/api/service-tokens",
+    list_field: "service_tokens",
+    command: "service-token",
+    id_prefix: "st_",
+    spans_projects: false,
+    not_found_because: "already revoked or in another project (--project)",
+    person_only: false,
+};
+
+/// A token as the server lists it (never with its secret).
+#[derive(Debug, Deserialize)]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub workspaces: Vec<String>,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub last_used_at: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub expired: bool,
+}
+
+/// The creation response: the listed fields plus the plaintext, shown once.
+#[derive(Debug, Deserialize)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub token: Token,
+    #[serde(rename = "token")]
+    pub secret: Secret,
+}
+
+/// What a table shows for a time that has not come: never used, never expires.
+const NEVER: &str = "never";
+
+const PERSON_ONLY_HINT: &str = "user tokens belong to a person: sign in with `edgeauth login`, or use one of your user tokens (eau_…), not the super token or a service token";
+
+/// The body of a creation request; no workspaces leaves the server's default.
+pub fn creation_body(
+    name: &str,
+    workspaces: &[String],
+    expires_in_days: Option<u32>,
+) -> serde_json::Value {
+    let mut body = serde_json::json!({ "name": name });
+    if !workspaces.is_empty() {
+        body["workspaces"] = workspaces.into();
+    }
+    if let Some(days) = expires_in_days {
+        body["expires_in_days"] = days.into();
+    }
+    body
+}
+
+impl TokenCollection {
+    /// POSTs `body`; prints the secret alone on stdout and a summary on stderr, or with
+    /// `--json` the whole response on stdout.
+    pub fn create(
+        &self,
+        ctx: &Context,
+        io: &mut Io<'_>,
+        body: &serde_json::Value,
+    ) -> Result<(), CliError> {
+        let response = ctx
+            .client
+            .post_json(self.path, body)
+            .map_err(|e| match e.status {
+                // A person's own credential is refused only for asking beyond its scope.
+                ExitStatus::Forbidden if self.person_only => e.with_hint(format!(
+                    "{PERSON_ONLY_HINT}; with your own credential, ask for workspaces within its scope (see `edgeauth whoami`)"
+                )),
+                _ => self.explain(e),
+            })?;
+        if ctx.json {
+            write!(io.out, "{}", output::json(&response.json()?))?;
+            return Ok(());
+        }
+        let created: CreatedToken = response.parse()?;
+        let t = &created.token;
+        let project = t.project.as_deref().map(sanitize);
+        writeln!(
+            io.err,
+            "created {} \"{}\" ({}){}",
+            self.noun,
+            sanitize(&t.name),
+            sanitize(&t.id),
+            project
+                .map(|p| format!(" in project {p}"))
+                .unwrap_or_default()
+        )?;
+        let mut table = Table::new(&["ID", "NAME", "PREFIX", "WORKSPACES", "EXPIRES"]);
+        table.push(vec![
+            sanitize(&t.id),
+            sanitize(&t.name),
+            prefix_cell(t),
+            sanitize(&t.workspaces.join(",")),
+            expires_cell(t),
+        ]);
+        write!(io.err, "{}", table.render())?;
+        writeln!(
+            io.err,
+            "The token is printed below (stdout) and will not be shown again: store it now."
+        )?;
+        io.err.flush()?;
+        writeln!(io.out, "{}", created.secret.expose())?;
+        Ok(())
+    }
+
+    /// GETs the list; prints [`TokenCollection::table`], or `no …s` on stderr when it is empty.
+    pub fn list(&self, ctx: &Context, io: &mut Io<'_>) -> Result<(), CliError> {
+        let response = ctx.client.get(self.path).map_err(|e| self.explain(e))?;
+        if ctx.json {
+            write!(io.out, "{}", output::json(&response.json()?))?;
+            return Ok(());
+        }
+        let tokens: Vec<Token> = response.parse_field(self.list_field)?;
+        if tokens.is_empty() {
+            writeln!(io.err, "no {}s", self.noun)?;
+        } else {
+            write!(io.out, "{}", self.table(&tokens).render())?;
+        }
+        Ok(())
+    }
+
+    /// The list table; the `list --help` of each command names its columns.
+    pub fn table(&self, tokens: &[Token]) -> Table {
+        let mut headers = vec!["ID", "NAME", "PREFIX"];
+        if self.spans_projects {
+            headers.push("PROJECT");
+        }
+        headers.extend(["WORKSPACES", "CREATED", "LAST USED", "EXPIRES"]);
+        let mut table = Table::new(&headers);
+        for t in tokens {
+            let mut row = vec![sanitize(&t.id), sanitize(&t.name), prefix_cell(t)];
+            if self.spans_projects {
+                row.push(
+                    t.project
+                        .as_deref()
+                        .map_or(output::NONE.to_owned(), sanitize),
+                );
+            }
+            row.extend([
+                sanitize(&t.workspaces.join(",")),
+                output::time(t.created_at.as_deref()),
+                t.last_used_at
+                    .as_deref()
+                    .map_or(NEVER.to_owned(), |at| output::time(Some(at))),
+                expires_cell(t),
+            ]);
+            table.push(row);
+        }
+        table
+    }
+
+    /// DELETEs `{path}/{id}`; prints `revoked ID`, or with `--json` `{"revoked": "ID"}`.
+    pub fn revoke(&self, ctx: &Context, io: &mut Io<'_>, id: &str) -> Result<(), CliError> {
+        self.check_id(id)?;
+        ctx.client
+            .delete(&format!("{}/{id}", self.path))
+            .map_err(|e| match e.status {
+                ExitStatus::NotFound => e.with_hint(format!(
+                    "{id} is unknown, {}; see the ids with `edgeauth {} list`",
+                    self.not_found_because, self.command
+                )),
+                _ => self.explain(e),
+            })?;
+        if ctx.json {
+            write!(
+                io.out,
+                "{}",
+                output::json(&serde_json::json!({"revoked": id}))
+            )?;
+        } else {
+            writeln!(io.out, "revoked {id}")?;
+        }
+        Ok(())
+    }
+
+    /// Hints for failures whose cause the collection knows better than the client.
+    fn explain(&self, e: CliError) -> CliError {
+        match e.status {
+            ExitStatus::Forbidden if self.person_only => e.with_hint(PERSON_ONLY_HINT),
+            ExitStatus::NotFound => e.with_hint(format!(
+                "the server has no {}: check that the server URL points at an edgeauth server with {}s",
+                self.path, self.noun
+            )),
+            _ => e,
+        }
+    }
+
+    /// Ids are path segments; a pasted secret is refused without being repeated or sent.
+    fn check_id(&self, id: &str) -> Result<(), CliError> {
+        let see_ids = format!("see the ids with `edgeauth {} list`", self.command);
+        if ["eas_", "eau_", "ear_"].iter().any(|p| id.starts_with(p)) {
+            return Err(
+                CliError::usage("that is a token, not a token id").with_hint(format!(
+                    "revoke by id ({}…): {see_ids}; if the token leaked, revoke it now",
+                    self.id_prefix
+                )),
+            );
+        }
+        let ok = !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(())
+        } else {
+            Err(CliError::usage(format!(
+                "`{}` is not a token id; ids look like {}…",
+                sanitize(id),
+                self.id_prefix
+            ))
+            .with_hint(see_ids))
+        }
+    }
+}
+
+fn prefix_cell(t: &Token) -> String {
+    t.prefix
+        .as_deref()
+        .map_or(output::NONE.to_owned(), sanitize)
+}
+
+fn expires_cell(t: &Token) -> String {
+    match (&t.expires_at, t.expired) {
+        (None, false) => NEVER.to_owned(),
+        (None, true) => "expired".to_owned(),
+        (Some(at), false) => output::time(Some(at)),
+        (Some(at), true) => format!("{} (expired)", output::time(Some(at))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::tests::{client, serve_once};
+    use crate::config::Source;
+
+    fn tokens(collection: &TokenCollection, json: &str) -> Vec<Token> {
+        let response = crate::client::ApiResponse {
+            status: 200,
+            body: json.to_owned(),
+        };
+        response.parse_field(collection.list_field).unwrap()
+    }
+
+    #[test]
+    fn service_token_table_matches_the_documented_layout() {
+        let list = tokens(
+            &SERVICE_TOKENS,
+            r#"{"service_tokens":[
+              {"id":"st_2","name":"deploy","project":"default","workspaces":["production/*","staging"],
+               "prefix":"eas_AbCdEfGh","created_at":"2026-11-24T10:00:00Z","expires_at":null,
+               "last_used_at":"2026-11-24T11:05:09Z","expired":false},
+              {"id":"st_1","name":"CI","project":"default","workspaces":["*"],
+               "prefix":"eas_ZyXwVuTs","created_at":"2026-01-01T00:00:00Z",
+               "expires_at":"2026-02-01T00:00:00Z","last_used_at":null,"expired":true}
+            ]}"#,
+        );
+        assert_eq!(
+            SERVICE_TOKENS.table(&list).render(),
+            "\
+ID    NAME    PREFIX        WORKSPACES            CREATED           LAST USED         EXPIRES
+st_2  deploy  eas_AbCdEfGh  production/*,staging  2026-11-24 10:00  2026-11-24 11:05  never
+st_1  CI      eas_ZyXwVuTs  *                     2026-01-01 00:00  never             2026-02-01 00:00 (expired)
+"
+        );
+    }
+
+    #[test]
+    fn user_token_table_shows_the_project_of_each_token() {
+        let list = tokens(
+            &USER_TOKENS,
+            r#"{"tokens":[
+              {"id":"ut_3","name":"laptop","project":"default","workspaces":["*"],
+               "prefix":"eau_AbCdEfGh","created_at":"2026-11-24T10:00:00Z","expires_at":null,
+               "last_used_at":null,"expired":false},
+              {"id":"ut_2","name":"ci","project":"demo","workspaces":["staging","production/*"],
+               "prefix":"eau_ZyXwVuTs","created_at":"2026-01-01T00:00:00Z",
+               "expires_at":"2026-12-31T23:59:59Z","last_used_at":"2026-03-04T05:06:07Z","expired":false},
+              {"id":"ut_1","name":"old","project":"default","workspaces":["*"],
+               "prefix":"eau_QwErTyUi","created_at":"2025-01-01T00:00:00Z",
+               "expires_at":"2025-02-01T00:00:00Z","last_used_at":null,"expired":true}
+            ]}"#,
+        );
+        assert_eq!(
+            USER_TOKENS.table(&list).render(),
+            "\
+ID    NAME    PREFIX        PROJECT  WORKSPACES            CREATED           LAST USED         EXPIRES
+ut_3  laptop  eau_AbCdEfGh  default  *                     2026-11-24 10:00  never             never
+ut_2  ci      eau_ZyXwVuTs  demo     staging,production/*  2026-01-01 00:00  2026-03-04 05:06  2026-12-31 23:59
+ut_1  old     eau_QwErTyUi  default  *                     2025-01-01 00:00  never             2025-02-01 00:00 (expired)
+"
+        );
+    }
+
+    #[test]
+    fn server_text_in_the_table_cannot_drive_the_terminal() {
+        let list = tokens(
+            &USER_TOKENS,
+            r#"{"tokens":[{"id":"ut_1","name":"x\u001b[2J","project":"p\n","workspaces":["*"]}]}"#,
+        );
+        let rendered = USER_TOKENS.table(&list).render();
+        assert!(!rendered.contains('\x1b'), "{rendered}");
+        assert_eq!(rendered.lines().count(), 2, "{rendered}");
+    }
+
+    #[test]
+    fn a_list_without_its_field_is_an_unexpected_response() {
+        let response = crate::client::ApiResponse {
+            status: 200,
+            body: r#"{"service_tokens":[]}"#.into(),
+        };
+        let e = response
+            .parse_field::<Vec<Token>>(USER_TOKENS.list_field)
+            .unwrap_err();
+        assert_eq!(e.status, ExitStatus::ServerError);
+    }
+
+    #[test]
+    fn created_token_parses_with_its_secret() {
+        let created: CreatedToken = serde_json::from_str(
+            r#"{"id":"ut_1","name":"laptop","project":"default","workspaces":["*"],
+                "prefix":"eau_AbCdEfGh","created_at":"2026-11-24T10:00:00Z","expires_at":null,
+                "last_used_at":null,"token":"eau_plaintext"}"#,
+        )
+        .unwrap();
+        assert_eq!(created.secret.expose(), "eau_plaintext");
+        assert_eq!(created.token.id, "ut_1");
+        assert!(!format!("{created:?}").contains("eau_plaintext"));
+    }
+
+    #[test]
+    fn creation_bodies_leave_out_what_was_not_given() {
+        assert_eq!(
+            creation_body("laptop", &[], None),
+            serde_json::json!({"name": "laptop"})
+        );
+        assert_eq!(
+            creation_body("CI", &["production/*".into(), "staging".into()], Some(90)),
+            serde_json::json!({"name": "CI", "workspaces": ["production/*", "staging"], "expires_in_days": 90})
+        );
+    }
+
+    #[test]
+    fn ids_are_checked_before_any_request() {
+        for collection in [&USER_TOKENS, &SERVICE_TOKENS] {
+            assert!(collection.check_id("ut_abc-DEF_123").is_ok());
+            for secret in ["eas_AbCdEfGhsecret", "eau_AbCdEfGhsecret", "ear_secret"] {
+                let e = collection.check_id(secret).unwrap_err();
+                assert_eq!(e.status, ExitStatus::Usage);
+                assert!(!e.to_string().contains("secret"), "{e}");
+                assert!(e.to_string().contains(collection.id_prefix), "{e}");
+            }
+            for bad in ["", "ut/../x", "ut 1", "ut?x"] {
+                let e = collection.check_id(bad).unwrap_err();
+                assert_eq!(e.status, ExitStatus::Usage, "{bad}");
+                let hint = e.hint.unwrap();
+                assert!(
+                    hint.contains(&format!("edgeauth {} list", collection.command)),
+                    "{hint}"
+                );
+            }
+        }
+    }
+
+    /// Runs `f` against a server that answers once with `status` and `body`; returns the
+    /// result, stdout, stderr and the raw request.
+    fn against(
+        status: u16,
+        body: &str,
+        f: impl FnOnce(&Context, &mut Io<'_>) -> Result<(), CliError>,
+    ) -> (Result<(), CliError>, String, String, String) {
+        let (url, server) = serve_once(status, "", body);
+        let ctx = Context {
+            client: client(&url, None, Some(("eas_tok", Source::Env))),
+            json: false,
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let result = f(
+            &ctx,
+            &mut Io {
+                out: &mut out,
+                err: &mut err,
+            },
+        );
+        let request = server.join().unwrap();
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+        (result, text(out), text(err), request)
+    }
+
+    const NOT_A_PERSON: &str = r#"{"error":"forbidden","message":"user tokens belong to a person; this is a service token"}"#;
+
+    #[test]
+    fn a_service_or_super_token_is_told_to_sign_in_as_a_person() {
+        let (result, out, _, _) = against(403, NOT_A_PERSON, |ctx, io| USER_TOKENS.list(ctx, io));
+        let e = result.unwrap_err();
+        assert_eq!(e.status, ExitStatus::Forbidden);
+        assert_eq!(
+            e.message,
+            "user tokens belong to a person; this is a service token"
+        );
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.contains("edgeauth login") && hint.contains("eau_"),
+            "{hint}"
+        );
+        assert!(out.is_empty());
+
+        let (result, _, _, _) = against(403, NOT_A_PERSON, |ctx, io| {
+            USER_TOKENS.create(ctx, io, &creation_body("x", &["a".into()], None))
+        });
+        let hint = result.unwrap_err().hint.unwrap();
+        assert!(
+            hint.contains("edgeauth login") && hint.contains("within its scope"),
+            "{hint}"
+        );
+
+        let (result, _, _, _) = against(403, NOT_A_PERSON, |ctx, io| {
+            USER_TOKENS.revoke(ctx, io, "ut_1")
+        });
+        assert_eq!(result.unwrap_err().status, ExitStatus::Forbidden);
+    }
+
+    #[test]
+    fn a_service_token_403_keeps_the_scope_hint() {
+        let (result, _, _, _) = against(
+            403,
+            r#"{"error":"forbidden","message":"scope"}"#,
+            |ctx, io| SERVICE_TOKENS.list(ctx, io),
+        );
+        let hint = result.unwrap_err().hint.unwrap();
+        assert!(hint.contains("workspace scope"), "{hint}");
+        assert!(!hint.contains("person"), "{hint}");
+    }
+
+    #[test]
+    fn revoking_an_unknown_id_exits_5_and_says_why() {
+        let (result, out, _, request) = against(
+            404,
+            r#"{"error":"not_found","message":"no such token"}"#,
+            |ctx, io| USER_TOKENS.revoke(ctx, io, "ut_gone"),
+        );
+        assert!(
+            request.starts_with("DELETE /api/tokens/ut_gone "),
+            "{request}"
+        );
+        let e = result.unwrap_err();
+        assert_eq!(e.status, ExitStatus::NotFound);
+        assert_eq!(
+            e.to_string(),
+            "error: no such token\n\
+             hint: ut_gone is unknown, already revoked or not yours; see the ids with `edgeauth token list`"
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn create_puts_the_secret_alone_on_stdout() {
+        let (result, out, err, request) = against(
+            201,
+            r#"{"id":"ut_1","name":"laptop","project":"default","workspaces":["*"],
+                "prefix":"eau_AbCdEfGh","created_at":"2026-11-24T10:00:00Z","expires_at":null,
+                "last_used_at":null,"token":"eau_plaintext"}"#,
+            |ctx, io| USER_TOKENS.create(ctx, io, &creation_body("laptop", &[], None)),
+        );
+        result.unwrap();
+        assert!(request.starts_with("POST /api/tokens "), "{request}");
+        assert!(request.ends_with(r#"{"name":"laptop"}"#), "{request}");
+        assert_eq!(out, "eau_plaintext\n");
+        assert_eq!(
+            err,
+            "created user token \"laptop\" (ut_1) in project default\n\
+             ID    NAME    PREFIX        WORKSPACES  EXPIRES\n\
+             ut_1  laptop  eau_AbCdEfGh  *           never\n\
+             The token is printed below (stdout) and will not be shown again: store it now.\n"
+        );
+    }
+}
