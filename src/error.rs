@@ -8,7 +8,7 @@ use edgeauth_core::ConfigProblem;
 use serde_json::json;
 use worker::Response;
 
-use crate::http;
+use crate::{account, http};
 
 /// Why a request failed.
 #[derive(Debug)]
@@ -47,11 +47,28 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The HTTP response for this error.
+    /// The HTTP response for this error: the JSON body.
     pub fn into_response(self) -> Response {
+        let (status, code, message, extra_header) = self.describe();
+        let mut response = http::json(status, &json!({ "error": code, "message": message }));
+        if let Some((name, value)) = extra_header {
+            http::set_header(&mut response, name, &value);
+        }
+        response
+    }
+
+    /// The same error as an HTML page, for a person's browser on the sign-in pages.
+    pub fn into_html_response(self) -> Response {
+        let (status, code, message, _) = self.describe();
+        account::page_response(status, account::error_html(status, code, &message))
+    }
+
+    /// Status, error code, message and an extra header (RFC 6750 challenge, `Allow`).
+    #[allow(clippy::type_complexity)]
+    fn describe(self) -> (u16, &'static str, String, Option<(&'static str, String)>) {
         // RFC 6750 §3: a bare challenge when no credential was sent, `invalid_token` when a
         // bad one was, `insufficient_scope` when it did not cover the request.
-        let mut extra_header: Option<(&str, String)> = None;
+        let mut extra_header: Option<(&'static str, String)> = None;
         let (status, code, message) = match self {
             ApiError::BadRequest(m) => (400, "bad_request", m),
             ApiError::InvalidJson(m) => (400, "invalid_json", m),
@@ -127,11 +144,7 @@ impl ApiError {
                 )
             }
         };
-        let mut response = http::json(status, &json!({ "error": code, "message": message }));
-        if let Some((name, value)) = extra_header {
-            http::set_header(&mut response, name, &value);
-        }
-        response
+        (status, code, message, extra_header)
     }
 }
 

@@ -1,6 +1,7 @@
 //! edgeauth's Worker: routes HTTP requests through the one authentication pipeline to the
 //! handlers, and turns every outcome into a JSON response. The rules live in `edgeauth-core`.
 
+mod account;
 mod auth;
 mod db;
 mod error;
@@ -70,6 +71,8 @@ enum Route {
     CreateUserToken,
     ListUserTokens,
     RevokeUserToken(String),
+    Account,
+    AccountAsset,
 }
 
 fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
@@ -92,6 +95,8 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             (*method == Method::Delete).then(|| Route::RevokeServiceToken((*id).to_owned())),
             "DELETE",
         ),
+        ["account"] => (read.then_some(Route::Account), "GET, HEAD"),
+        ["account.js"] | ["account.css"] => (read.then_some(Route::AccountAsset), "GET, HEAD"),
         ["api", "auth", "login"] => (read.then_some(Route::Login), "GET, HEAD"),
         ["api", "auth", "callback"] => (read.then_some(Route::Callback), "GET, HEAD"),
         ["api", "auth", "logout"] => ((*method == Method::Post).then_some(Route::Logout), "POST"),
@@ -126,12 +131,18 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let route = route(&req.method(), &req.path())?;
     let url = req.url()?;
-    if let Route::Healthz = route {
-        return Ok(status::healthz(&config, &url));
+    match route {
+        Route::Healthz => return Ok(status::healthz(&config, &url)),
+        Route::AccountAsset => {
+            return account::asset(url.path())
+                .ok_or_else(|| ApiError::NotFound("no such asset".into()))
+        }
+        _ => {}
     }
     let caller = auth::authenticate(&req, &url, config?, env, ctx).await?;
     match route {
-        Route::Healthz => unreachable!("answered before authentication"),
+        Route::Healthz | Route::AccountAsset => unreachable!("answered before authentication"),
+        Route::Account => sessions::account(&url, &caller, env).await,
         Route::Capabilities => Ok(status::capabilities(&caller)),
         Route::Whoami => status::whoami(&caller),
         Route::Check => status::check(&caller, &url),
@@ -148,13 +159,26 @@ async fn handle(
     }
 }
 
+/// A person's browser on a sign-in page: its errors are shown as a page, not JSON.
+fn is_browser_page(req: &Request) -> bool {
+    matches!(
+        req.path().as_str(),
+        "/account" | "/api/auth/login" | "/api/auth/callback"
+    ) && http::header(req, "Accept").is_some_and(|accept| accept.contains("text/html"))
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let config = settings(&env);
     let auth_disabled = config.as_ref().is_ok_and(|c| c.auth_disabled);
-    let mut response = handle(req, config, &env, &ctx)
-        .await
-        .unwrap_or_else(ApiError::into_response);
+    let html_errors = is_browser_page(&req);
+    let mut response = handle(req, config, &env, &ctx).await.unwrap_or_else(|e| {
+        if html_errors {
+            e.into_html_response()
+        } else {
+            e.into_response()
+        }
+    });
     // Answers about credentials are never cached by browsers or proxies.
     http::set_header(&mut response, "Cache-Control", "no-store");
     http::set_header(&mut response, "X-Content-Type-Options", "nosniff");
@@ -184,6 +208,8 @@ mod tests {
             Ok(Route::CreateUserToken) => Ok("create user token"),
             Ok(Route::ListUserTokens) => Ok("list user tokens"),
             Ok(Route::RevokeUserToken(_)) => Ok("revoke user token"),
+            Ok(Route::Account) => Ok("account"),
+            Ok(Route::AccountAsset) => Ok("asset"),
             Err(ApiError::NotFound(_)) => Err("404".into()),
             Err(ApiError::MethodNotAllowed(allow)) => Err(format!("405 {allow}")),
             Err(other) => Err(format!("{other:?}")),

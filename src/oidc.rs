@@ -1,50 +1,414 @@
-//! Placeholder until the OIDC client lands (discovery, JWKS, Web Crypto verification).
+//! The OpenID Connect relying party's I/O: discovery, the JWKS, the code exchange and the
+//! ID-token signature (Web Crypto). The rules are `edgeauth_core::oidc` and
+//! `edgeauth_core::id_token`; this module fetches, caches per isolate and maps failures to
+//! the error codes of the sign-in endpoints.
+//!
+//! Outbound requests time out after [`FETCH_TIMEOUT`], never follow redirects (a token request
+//! carries the client secret), and read at most [`MAX_ANSWER_BYTES`] before parsing.
+
+use std::cell::RefCell;
+use std::time::Duration;
 
 use edgeauth_core::config::OidcSettings;
-use edgeauth_core::id_token::{Expectations, Identity};
+use edgeauth_core::id_token::{self, ClaimError, Expectations, IdTokenAlg, Identity};
+use edgeauth_core::oidc::{self as rules, Jwks, TokenResponseError, VerificationKey};
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CryptoKey, SubtleCrypto, WorkerGlobalScope};
+use worker::{
+    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
+    Response, ResponseBody,
+};
+
+pub use edgeauth_core::oidc::{
+    authorization_url, expectations, AuthorizationRequest, ProviderMetadata,
+};
 
 use crate::error::ApiError;
+use crate::now_ms;
 
-pub struct ProviderMetadata;
+/// How long discovery documents and JWKS are reused within an isolate.
+const CACHE_TTL_MS: i64 = 10 * 60 * 1000;
+/// Longest wait for the provider, per request, body included.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest answer read from the provider.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-fn unavailable() -> ApiError {
-    ApiError::Refused {
-        status: 502,
-        code: "provider_unavailable",
-        message: "the OIDC client is not built yet".into(),
+/// A fetched document, for the isolate's lifetime or [`CACHE_TTL_MS`], whichever ends first.
+struct Cached<T> {
+    /// The URL or issuer it came from, so a changed setting never reuses it.
+    source: String,
+    fetched_ms: i64,
+    value: T,
+}
+
+impl<T> Cached<T> {
+    fn fresh_for(&self, source: &str, now_ms: i64) -> Option<&T> {
+        (self.source == source && now_ms - self.fetched_ms < CACHE_TTL_MS).then_some(&self.value)
     }
 }
 
-pub async fn provider(_: &OidcSettings) -> Result<ProviderMetadata, ApiError> {
-    Err(unavailable())
+thread_local! {
+    static PROVIDER: RefCell<Option<Cached<ProviderMetadata>>> = const { RefCell::new(None) };
+    static JWKS: RefCell<Option<Cached<Jwks>>> = const { RefCell::new(None) };
 }
 
-pub fn authorization_url(
-    _: &ProviderMetadata,
-    _: &OidcSettings,
-    _: &str,
-    _: &str,
-    _: &str,
-    _: &str,
-) -> String {
-    String::new()
+/// The provider's endpoints, from its discovery document (OIDC Discovery 1.0 §4), fetched at
+/// most every 10 minutes per isolate. A failed fetch is not cached.
+pub async fn provider(settings: &OidcSettings) -> Result<ProviderMetadata, ApiError> {
+    let now = now_ms();
+    let cached = PROVIDER.with(|cell| {
+        cell.borrow()
+            .as_ref()
+            .and_then(|c| c.fresh_for(&settings.issuer, now).cloned())
+    });
+    if let Some(metadata) = cached {
+        return Ok(metadata);
+    }
+    let url = rules::discovery_url(&settings.issuer);
+    let (status, body) = fetch("discovery document", &url, Method::Get, None, None).await?;
+    if status != 200 {
+        return Err(unavailable(format!(
+            "the identity provider's discovery document at {url} answered HTTP {status}; check OIDC_ISSUER, or try again later"
+        )));
+    }
+    let metadata = rules::parse_discovery(&body, &settings.issuer).map_err(|p| {
+        unavailable(format!(
+            "{p}; the operator must fix OIDC_ISSUER or the provider"
+        ))
+    })?;
+    PROVIDER.with(|cell| {
+        *cell.borrow_mut() = Some(Cached {
+            source: settings.issuer.clone(),
+            fetched_ms: now,
+            value: metadata.clone(),
+        })
+    });
+    Ok(metadata)
 }
 
+/// Exchanges an authorization code for the ID token at the token endpoint (RFC 6749 §4.1.3,
+/// RFC 7636 §4.5), authenticating with `client_secret_basic`.
 pub async fn exchange_code(
-    _: &OidcSettings,
-    _: &ProviderMetadata,
-    _: &str,
-    _: &str,
-    _: &str,
+    settings: &OidcSettings,
+    provider: &ProviderMetadata,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
 ) -> Result<String, ApiError> {
-    Err(unavailable())
+    let body = rules::token_request_body(code, redirect_uri, verifier);
+    let authorization = rules::client_secret_basic(&settings.client_id, &settings.client_secret);
+    let (status, answer) = fetch(
+        "token endpoint",
+        &provider.token_endpoint,
+        Method::Post,
+        Some(&authorization),
+        Some(body),
+    )
+    .await?;
+    rules::parse_token_response(status, &answer).map_err(|e| match e {
+        TokenResponseError::Rejected { error } => code_rejected(&error),
+        TokenResponseError::Unusable(p) => unavailable(format!("{p}; try again later")),
+    })
 }
 
+/// Verifies an ID token from the token endpoint and returns who signed in: the header's `alg`
+/// is allow-listed before any key is looked up, the key comes from the provider's JWKS (fetched
+/// again at most once when the `kid` is unknown, for key rotation), Web Crypto checks the
+/// signature, and `edgeauth_core::id_token::check_claims` checks the claims.
 pub async fn verify_id_token(
-    _: &OidcSettings,
-    _: &ProviderMetadata,
-    _: &str,
-    _: &Expectations,
+    provider: &ProviderMetadata,
+    id_token: &str,
+    expected: &Expectations,
 ) -> Result<Identity, ApiError> {
-    Err(unavailable())
+    let jws = rules::split_jws(id_token).map_err(|e| invalid_id_token(e.to_string()))?;
+    let alg = id_token::check_header(jws.alg()).map_err(claim_error)?;
+    let key = verification_key(provider, alg, jws.kid()).await?;
+    if jws.signature().len() != key.signature_len()
+        || !signature_verifies(&key, jws.signing_input(), jws.signature()).await?
+    {
+        return Err(invalid_id_token(
+            "the ID token's signature does not verify with the identity provider's key; sign in again, and report it if it persists".into(),
+        ));
+    }
+    id_token::check_claims(jws.claims(), expected).map_err(claim_error)
+}
+
+/// The key for `alg` and `kid`: from the cached JWKS, else from a fresh one (fetched at most
+/// once per call, so a token with an unknown `kid` costs one extra request, never a loop).
+async fn verification_key(
+    provider: &ProviderMetadata,
+    alg: IdTokenAlg,
+    kid: Option<&str>,
+) -> Result<VerificationKey, ApiError> {
+    let now = now_ms();
+    let from_cache = JWKS.with(|cell| {
+        cell.borrow()
+            .as_ref()
+            .and_then(|c| c.fresh_for(&provider.jwks_uri, now))
+            .map(|jwks| jwks.select(alg, kid).cloned())
+    });
+    if let Some(Some(key)) = from_cache {
+        return Ok(key);
+    }
+    let jwks = fetch_jwks(provider, now).await?;
+    jwks.select(alg, kid).cloned().ok_or_else(|| {
+        invalid_id_token(format!(
+            "the ID token is signed with a key the identity provider does not publish (no {} key {}); sign in again",
+            rules::alg_name(alg),
+            match kid {
+                Some(_) => "with its `kid`",
+                None => "can be chosen without a `kid`",
+            }
+        ))
+    })
+}
+
+async fn fetch_jwks(provider: &ProviderMetadata, now: i64) -> Result<Jwks, ApiError> {
+    let url = &provider.jwks_uri;
+    let (status, body) = fetch("JWKS", url, Method::Get, None, None).await?;
+    if status != 200 {
+        return Err(unavailable(format!(
+            "the identity provider's keys (JWKS) at {url} answered HTTP {status}; try again later"
+        )));
+    }
+    let jwks =
+        rules::parse_jwks(&body).map_err(|p| unavailable(format!("{p}; try again later")))?;
+    JWKS.with(|cell| {
+        *cell.borrow_mut() = Some(Cached {
+            source: url.clone(),
+            fetched_ms: now,
+            value: jwks.clone(),
+        })
+    });
+    Ok(jwks)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Web Crypto
+
+/// Verifies `signature` over `signing_input` with Web Crypto: RSASSA-PKCS1-v1_5 with SHA-256
+/// for RS256, ECDSA P-256 with SHA-256 for ES256 (whose JWS signature, `r || s`, is the format
+/// Web Crypto takes).
+async fn signature_verifies(
+    key: &VerificationKey,
+    signing_input: &[u8],
+    signature: &[u8],
+) -> Result<bool, ApiError> {
+    let subtle = subtle_crypto()?;
+    let (import_params, verify_params) = match key.alg {
+        IdTokenAlg::Rs256 => (
+            js_object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-256")])?,
+            js_object(&[("name", "RSASSA-PKCS1-v1_5")])?,
+        ),
+        IdTokenAlg::Es256 => (
+            js_object(&[("name", "ECDSA"), ("namedCurve", "P-256")])?,
+            js_object(&[("name", "ECDSA"), ("hash", "SHA-256")])?,
+        ),
+    };
+    let jwk: Object = js_sys::JSON::parse(&key.import_jwk().to_string())
+        .map_err(|e| internal("parsing the key as a JS object", &e))?
+        .unchecked_into();
+    let usages = Array::of1(&JsValue::from_str("verify"));
+    let import = subtle
+        .import_key_with_object("jwk", &jwk, &import_params, false, &usages)
+        .map_err(|e| internal("importKey", &e))?;
+    let crypto_key: CryptoKey = JsFuture::from(import)
+        .await
+        .map_err(|e| {
+            worker::console_error!("oidc: importKey refused a JWKS key: {}", js_text(&e));
+            unavailable(
+                "the identity provider publishes a signing key that Web Crypto cannot import; try again later".into(),
+            )
+        })?
+        .unchecked_into();
+    let signature = Uint8Array::from(signature);
+    let data = Uint8Array::from(signing_input);
+    let verified = subtle
+        .verify_with_object_and_buffer_source_and_buffer_source(
+            &verify_params,
+            &crypto_key,
+            &signature,
+            &data,
+        )
+        .map_err(|e| internal("verify", &e))?;
+    let verified = JsFuture::from(verified)
+        .await
+        .map_err(|e| internal("verify", &e))?;
+    Ok(verified.as_bool() == Some(true))
+}
+
+/// `crypto.subtle` of the Worker's global scope (workerd's global is not a `Window`).
+fn subtle_crypto() -> Result<SubtleCrypto, ApiError> {
+    let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
+    let crypto = scope
+        .crypto()
+        .map_err(|e| internal("globalThis.crypto", &e))?;
+    Ok(crypto.subtle())
+}
+
+fn js_object(members: &[(&str, &str)]) -> Result<Object, ApiError> {
+    let object = Object::new();
+    for (name, value) in members {
+        Reflect::set(&object, &(*name).into(), &(*value).into())
+            .map_err(|e| internal("building a Web Crypto parameter", &e))?;
+    }
+    Ok(object)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbound HTTP
+
+/// Sends one request to the provider (`Accept: application/json`; for a POST, a form body and
+/// the `Authorization` value) and returns the status and at most [`MAX_ANSWER_BYTES`] of body.
+/// Network failures, timeouts, redirects and oversized answers are 502 `provider_unavailable`.
+async fn fetch(
+    what: &'static str,
+    url: &str,
+    method: Method,
+    authorization: Option<&str>,
+    form: Option<String>,
+) -> Result<(u16, Vec<u8>), ApiError> {
+    let headers = Headers::new();
+    headers.set("Accept", "application/json")?;
+    if let Some(value) = authorization {
+        headers.set("Authorization", value)?;
+    }
+    if form.is_some() {
+        headers.set("Content-Type", "application/x-www-form-urlencoded")?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method)
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual)
+        .with_body(form.map(|f| JsValue::from_str(&f)));
+    let request = Request::new_with_init(url, &init)?;
+
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let exchange = async {
+        let mut response = Fetch::Request(request)
+            .send_with_signal(&signal)
+            .await
+            .map_err(|e| format!("the request failed: {e}"))?;
+        let status = response.status_code();
+        if (300..400).contains(&status) {
+            return Err(format!(
+                "it answered a redirect (HTTP {status}), which is not followed"
+            ));
+        }
+        let body = read_bounded(&mut response).await?;
+        Ok((status, body))
+    };
+    let timeout = Delay::from(FETCH_TIMEOUT);
+    futures_util::pin_mut!(exchange);
+    let outcome = match select(exchange, timeout).await {
+        Either::Left((outcome, _)) => outcome,
+        Either::Right(((), _)) => {
+            controller.abort();
+            Err(format!("no answer within {} s", FETCH_TIMEOUT.as_secs()))
+        }
+    };
+    outcome.map_err(|why| {
+        worker::console_error!("oidc: {what} at {url}: {why}");
+        unavailable(format!(
+            "the identity provider's {what} could not be used: {why}; try again later"
+        ))
+    })
+}
+
+/// The body, refused beyond [`MAX_ANSWER_BYTES`] without reading the rest.
+async fn read_bounded(response: &mut Response) -> Result<Vec<u8>, String> {
+    let too_large = || format!("its answer is larger than {MAX_ANSWER_BYTES} bytes");
+    let declared = response
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut stream = match response.body() {
+        ResponseBody::Empty => return Ok(Vec::new()),
+        ResponseBody::Body(bytes) if bytes.len() > MAX_ANSWER_BYTES => return Err(too_large()),
+        ResponseBody::Body(bytes) => return Ok(bytes.clone()),
+        ResponseBody::Stream(_) => response
+            .stream()
+            .map_err(|e| format!("its answer could not be read: {e}"))?,
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| format!("its answer could not be read: {e}"))?;
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors, as docs/api.md names them for GET /api/auth/callback
+
+fn unavailable(message: String) -> ApiError {
+    ApiError::Refused {
+        status: 502,
+        code: "provider_unavailable",
+        message,
+    }
+}
+
+fn invalid_id_token(message: String) -> ApiError {
+    ApiError::Refused {
+        status: 400,
+        code: "invalid_id_token",
+        message,
+    }
+}
+
+fn code_rejected(error: &str) -> ApiError {
+    let advice = match error {
+        "invalid_grant" => {
+            "the code has expired, was used already, or does not match this sign-in; sign in again"
+        }
+        "invalid_client" | "unauthorized_client" => {
+            "the provider does not accept this server's OIDC_CLIENT_ID or OIDC_CLIENT_SECRET; the operator must fix them"
+        }
+        _ => "sign in again, and report it if it persists",
+    };
+    ApiError::Refused {
+        status: 400,
+        code: "code_rejected",
+        message: format!("the identity provider refused the sign-in code (`{error}`): {advice}"),
+    }
+}
+
+fn claim_error(e: ClaimError) -> ApiError {
+    let (status, code) = match e {
+        ClaimError::EmailNotVerified => (403, "email_not_verified"),
+        ClaimError::NotInAllowedTeam => (403, "not_in_allowed_team"),
+        _ => (400, "invalid_id_token"),
+    };
+    ApiError::Refused {
+        status,
+        code,
+        message: e.to_string(),
+    }
+}
+
+fn internal(step: &str, e: &JsValue) -> ApiError {
+    ApiError::Internal(format!("oidc: Web Crypto {step} failed: {}", js_text(e)))
+}
+
+fn js_text(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{e:?}"))
 }

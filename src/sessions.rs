@@ -6,7 +6,6 @@
 //! finish it); the session lives in D1, keyed by the SHA-256 of the cookie's random value.
 
 use edgeauth_core::crypto::{DerivedKey, KeyPurpose};
-use edgeauth_core::id_token::Expectations;
 use edgeauth_core::pkce;
 use edgeauth_core::return_to::{safe_return_to, DEFAULT_RETURN_TO};
 use edgeauth_core::session::{self, CookieNames, LoginState, LoginStateError};
@@ -18,7 +17,7 @@ use crate::auth::{own_origin, query_param, Caller};
 use crate::db::{AuditEvent, SessionRecord, UserRecord};
 use crate::error::ApiError;
 use crate::http::{self, header};
-use crate::{database, now_ms, oidc, WebCrypto};
+use crate::{account, database, now_ms, oidc, WebCrypto};
 
 /// The key that signs sign-in cookies and derives CSRF tokens; needs `SECRET`.
 pub fn cookie_key(config: &Config) -> Result<DerivedKey, ApiError> {
@@ -74,12 +73,15 @@ pub async fn login(url: &Url, caller: &Caller) -> Result<Response, ApiError> {
     let origin = own_origin(config, url);
     let login = LoginState::new(return_to, now_ms() / 1000, &mut WebCrypto);
     let location = oidc::authorization_url(
-        &provider,
-        settings,
-        &format!("{origin}/api/auth/callback"),
-        &login.state(&key),
-        &login.nonce(&key),
-        &pkce::s256_challenge(&login.verifier(&key)),
+        &provider.authorization_endpoint,
+        &oidc::AuthorizationRequest {
+            client_id: &settings.client_id,
+            redirect_uri: &format!("{origin}/api/auth/callback"),
+            scopes: &settings.scopes,
+            state: &login.state(&key),
+            nonce: &login.nonce(&key),
+            code_challenge: &pkce::s256_challenge(&login.verifier(&key)),
+        },
     );
     let names = CookieNames::for_origin(&origin);
     let cookie = names.set_cookie(
@@ -167,16 +169,8 @@ pub async fn callback(
         &login.verifier(&key),
     )
     .await?;
-    let mut expected = Expectations::new(
-        &settings.issuer,
-        &settings.client_id,
-        &login.nonce(&key),
-        now / 1000,
-    );
-    expected.teams_claim = settings.teams_claim.clone();
-    expected.allowed_teams =
-        (!settings.allowed_teams.is_empty()).then(|| settings.allowed_teams.clone());
-    let identity = oidc::verify_id_token(settings, &provider, &id_token, &expected).await?;
+    let expected = oidc::expectations(settings, &login.nonce(&key), now / 1000);
+    let identity = oidc::verify_id_token(&provider, &id_token, &expected).await?;
 
     let db = database(env)?;
     let user = UserRecord {
@@ -310,4 +304,48 @@ fn printable(text: &str, max: usize) -> String {
         .filter(|c| c.is_ascii_graphic() || *c == ' ')
         .take(max)
         .collect()
+}
+
+/// `GET /account`: the signed-in person's page (identity, sign out, tokens), or a page
+/// with a "Sign in" link. Only a browser session shows the account: a bearer credential is
+/// not a browser.
+pub async fn account(url: &Url, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    let config = &caller.config;
+    oidc_settings(config)?;
+    let key = cookie_key(config)?;
+    let session = caller.session_hash.as_ref().zip(
+        caller
+            .principal
+            .as_ref()
+            .filter(|p| p.kind == PrincipalKind::Session)
+            .and_then(|p| p.user_id.as_deref()),
+    );
+    let user = match session {
+        Some((_, user_id)) => UserRecord::find(&database(env)?, user_id).await?,
+        None => None,
+    };
+    let (Some((hash, _)), Some(user)) = (session, user) else {
+        let return_to = match query_param(url, "project") {
+            // Already validated as a project name by the pipeline: [a-z0-9-] only.
+            Some(_) => format!("%2Faccount%3Fproject%3D{}", caller.project),
+            None => "%2Faccount".to_owned(),
+        };
+        return Ok(account::page_response(
+            200,
+            account::signed_out_html(&format!("/api/auth/login?return_to={return_to}")),
+        ));
+    };
+    let teams = user.team_list();
+    let csrf = session::csrf_token(&key, hash.as_hex());
+    Ok(account::page_response(
+        200,
+        account::account_html(&account::AccountView {
+            name: user.name.as_deref(),
+            email: user.email.as_deref(),
+            teams: &teams,
+            user_id: &user.id,
+            project: caller.project.as_str(),
+            csrf_token: &csrf,
+        }),
+    ))
 }

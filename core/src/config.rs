@@ -170,7 +170,9 @@ impl Config {
         });
 
         let oidc = get("OIDC_ISSUER").and_then(|issuer| {
-            let issuer = issuer.trim().trim_end_matches('/').to_owned();
+            // Kept verbatim: `iss` must equal it exactly (OIDC Core §3.1.3.7), and some
+            // providers' issuers end in `/` (Auth0).
+            let issuer = issuer.trim().to_owned();
             let mut valid = true;
             let mut problem = |setting, message| {
                 valid = false;
@@ -395,7 +397,7 @@ mod tests {
         ])
         .unwrap();
         let oidc = c.oidc.unwrap();
-        assert_eq!(oidc.issuer, "http://127.0.0.1:8788");
+        assert_eq!(oidc.issuer, "http://127.0.0.1:8788/", "kept verbatim");
         assert_eq!(oidc.teams_claim, "groups");
         assert_eq!(oidc.allowed_teams, ["edgeauth-team", "other"]);
         assert_eq!(oidc.scopes.len(), 4);

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod device;
 pub mod id_token;
 pub mod loopback;
+pub mod oidc;
 pub mod pkce;
 pub mod policy;
 pub mod project;

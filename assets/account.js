@@ -1,0 +1,383 @@
+// The /account page: lists, creates and revokes the person's API tokens through the JSON API.
+//
+// Served from this origin only (CSP `script-src 'self'`); it builds the DOM with textContent,
+// never with HTML strings. A new token's plaintext lives in the DOM only, until the panel is
+// dismissed or the page goes away: it is never written to any storage.
+'use strict';
+
+(function () {
+  const meta = (name) => {
+    const element = document.querySelector('meta[name="' + name + '"]');
+    return element ? element.getAttribute('content') || '' : '';
+  };
+  const csrfToken = meta('csrf-token');
+  const project = meta('edgeauth-project');
+
+  const el = (id) => document.getElementById(id);
+  const ui = {
+    message: el('message'),
+    status: el('status'),
+    form: el('create-form'),
+    fields: el('create-fields'),
+    name: el('token-name'),
+    expiry: el('token-expiry'),
+    expiryHint: el('token-expiry-hint'),
+    create: el('create-token'),
+    panel: el('new-token'),
+    panelName: el('new-token-name'),
+    value: el('new-token-value'),
+    copy: el('copy-token'),
+    copyStatus: el('copy-status'),
+    dismiss: el('dismiss-token'),
+    table: el('tokens'),
+    tokensHeading: el('tokens-heading'),
+  };
+  if (!ui.table || !ui.form) return; // not the signed-in page
+
+  // --- the API ---------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  // One request to the JSON API with the session cookie. Writes carry the CSRF token; only
+  // creation names the project (a token is bound to it). Resolves to the parsed body (null
+  // for 204); rejects with an ApiError carrying the server's `error` and `message`.
+  async function api(method, path, body) {
+    const headers = { Accept: 'application/json' };
+    if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = csrfToken;
+    if (method === 'POST' && project) headers['X-Project'] = project;
+    const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (_) {
+      throw new ApiError(0, 'network_error',
+        'Could not reach the server. Check your connection and try again.');
+    }
+    if (response.status === 204) return null;
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (_) {
+      data = null;
+    }
+    if (!response.ok) {
+      const code = data && typeof data.error === 'string' ? data.error : 'http_' + response.status;
+      const message = data && typeof data.message === 'string'
+        ? data.message
+        : 'The server answered ' + response.status + ' ' + response.statusText + '.';
+      throw new ApiError(response.status, code, message);
+    }
+    return data;
+  }
+
+  // --- messages ------------------------------------------------------------------------
+
+  // What to do next, for the errors a person can fix by themselves.
+  const NEXT_STEP = {
+    unauthorized: 'Your session has ended: reload the page to sign in again.',
+    csrf_rejected: 'Reload the page and try again.',
+  };
+
+  function showError(error) {
+    clearMessages();
+    const text = document.createElement('p');
+    text.textContent = error.message;
+    ui.message.append(text);
+    const next = NEXT_STEP[error.code] || (error.status === 401 ? NEXT_STEP.unauthorized : '');
+    if (next) {
+      const hint = document.createElement('p');
+      hint.textContent = next;
+      ui.message.append(hint);
+    }
+    if (error.code) {
+      const code = document.createElement('p');
+      code.className = 'error-code';
+      code.textContent = 'Error code: ' + error.code;
+      ui.message.append(code);
+    }
+    // Screen readers hear the alert; sighted readers far down the page need to see it.
+    ui.message.scrollIntoView({ block: 'nearest' });
+  }
+
+  function announce(text) {
+    ui.status.textContent = text;
+  }
+
+  function clearMessages() {
+    ui.message.replaceChildren();
+    ui.status.textContent = '';
+  }
+
+  // --- dates ---------------------------------------------------------------------------
+
+  const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+  const longDayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'long' });
+  const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'long' });
+  const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+
+  // "3 hours ago", "yesterday", "2 months ago": for last use, which the server keeps only
+  // approximately (to within a few minutes).
+  function relative(date) {
+    const seconds = (date.getTime() - Date.now()) / 1000;
+    const units = [['year', 31536000], ['month', 2592000], ['day', 86400], ['hour', 3600], ['minute', 60]];
+    for (const [unit, size] of units) {
+      if (Math.abs(seconds) >= size) return relativeFormat.format(Math.round(seconds / size), unit);
+    }
+    return 'just now';
+  }
+
+  // A <time> showing an RFC 3339 timestamp readably in the reader's locale and time zone
+  // (a date, or with `asRelative` a distance from now), the full date and time on hover.
+  function timeElement(iso, asRelative) {
+    const time = document.createElement('time');
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) {
+      time.textContent = String(iso);
+      return time;
+    }
+    time.dateTime = iso;
+    time.title = fullFormat.format(date);
+    time.textContent = asRelative ? relative(date) : dayFormat.format(date);
+    return time;
+  }
+
+  function isExpired(token) {
+    if (token.expired === true) return true;
+    return Boolean(token.expires_at) && Date.parse(token.expires_at) <= Date.now();
+  }
+
+  // --- the tokens table ----------------------------------------------------------------
+
+  const COLUMNS = ['Name', 'Prefix', 'Project', 'Created', 'Last used', 'Expires', ''];
+
+  function cell(label, content, className) {
+    const td = document.createElement('td');
+    if (label) td.dataset.label = label;
+    if (className) td.className = className;
+    if (content instanceof Node) td.append(content);
+    else td.textContent = content;
+    return td;
+  }
+
+  function placeholderRow(text) {
+    const row = document.createElement('tr');
+    row.className = 'placeholder';
+    const td = document.createElement('td');
+    td.colSpan = COLUMNS.length;
+    td.textContent = text;
+    row.append(td);
+    return row;
+  }
+
+  function tokenRow(token) {
+    const row = document.createElement('tr');
+    row.dataset.tokenId = token.id;
+    const expired = isExpired(token);
+    if (expired) row.classList.add('expired');
+
+    const prefix = document.createElement('code');
+    prefix.textContent = token.prefix + '…';
+
+    let expires;
+    if (!token.expires_at) {
+      expires = 'never';
+    } else if (expired) {
+      expires = document.createElement('span');
+      const badge = document.createElement('span');
+      badge.className = 'badge badge-expired';
+      badge.textContent = 'Expired';
+      expires.append(badge, ' ', timeElement(token.expires_at));
+    } else {
+      expires = timeElement(token.expires_at);
+    }
+
+    const revoke = document.createElement('button');
+    revoke.type = 'button';
+    revoke.className = 'button danger small revoke';
+    revoke.textContent = 'Revoke';
+    revoke.setAttribute('aria-label', 'Revoke ' + token.name);
+    revoke.addEventListener('click', () => revokeToken(token, revoke));
+
+    row.append(
+      cell('Name', token.name, 'name'),
+      cell('Prefix', prefix),
+      cell('Project', token.project),
+      cell('Created', token.created_at ? timeElement(token.created_at) : '—'),
+      cell('Last used', token.last_used_at ? timeElement(token.last_used_at, true) : 'never'),
+      cell('Expires', expires),
+      cell('', revoke, 'row-actions'),
+    );
+    return row;
+  }
+
+  async function loadTokens() {
+    const body = ui.table.tBodies[0];
+    body.setAttribute('aria-busy', 'true');
+    try {
+      const data = await api('GET', '/api/tokens');
+      const tokens = data && Array.isArray(data.tokens) ? data.tokens : [];
+      if (tokens.length === 0) {
+        body.replaceChildren(placeholderRow('No tokens yet. Create one above.'));
+      } else {
+        body.replaceChildren(...tokens.map(tokenRow));
+      }
+    } catch (error) {
+      body.replaceChildren(placeholderRow('Your tokens could not be loaded.'));
+      showError(error);
+    } finally {
+      body.removeAttribute('aria-busy');
+    }
+  }
+
+  async function revokeToken(token, button) {
+    const question = 'Revoke the token “' + token.name + '” (' + token.prefix + '…)?\n\n'
+      + 'Anything using it stops working at once. This cannot be undone.';
+    if (!window.confirm(question)) return;
+    clearMessages();
+    button.disabled = true;
+    try {
+      await api('DELETE', '/api/tokens/' + encodeURIComponent(token.id));
+      announce('Revoked “' + token.name + '”.');
+    } catch (error) {
+      if (error.status === 404) {
+        announce('“' + token.name + '” was already revoked.');
+      } else {
+        button.disabled = false;
+        showError(error);
+        return;
+      }
+    }
+    await loadTokens();
+    // The focused button is gone with its row: keep the keyboard in the table's section.
+    ui.tokensHeading.focus();
+  }
+
+  // --- creating a token ----------------------------------------------------------------
+
+  function describeExpiry() {
+    const days = Number(ui.expiry.value);
+    if (!days) {
+      ui.expiryHint.textContent = 'It never expires; revoke it when it is no longer needed.';
+      return;
+    }
+    const until = new Date(Date.now() + days * 24 * 60 * 60 * 1000);
+    ui.expiryHint.textContent = 'It expires on ' + longDayFormat.format(until) + '.';
+  }
+
+  function showNewToken(created) {
+    ui.panelName.textContent = '“' + created.name + '”';
+    ui.value.textContent = created.token;
+    ui.copyStatus.textContent = '';
+    ui.copy.textContent = 'Copy';
+    ui.panel.hidden = false;
+    ui.panel.scrollIntoView({ block: 'nearest' });
+    ui.panel.focus();
+  }
+
+  // Takes the plaintext out of the DOM.
+  function forgetNewToken() {
+    ui.value.textContent = '';
+    ui.panelName.textContent = '';
+    ui.copyStatus.textContent = '';
+    ui.panel.hidden = true;
+  }
+
+  async function createToken(event) {
+    event.preventDefault();
+    clearMessages();
+    const name = ui.name.value.trim();
+    if (!name) {
+      ui.name.setAttribute('aria-invalid', 'true');
+      showError({ message: 'Give the token a name, e.g. “laptop”.', code: '' });
+      ui.name.focus();
+      return;
+    }
+    ui.name.removeAttribute('aria-invalid');
+    const body = { name };
+    const days = Number(ui.expiry.value);
+    if (days) body.expires_in_days = days;
+
+    forgetNewToken();
+    ui.create.disabled = true;
+    ui.create.textContent = 'Creating…';
+    let created;
+    try {
+      created = await api('POST', '/api/tokens', body);
+    } catch (error) {
+      showError(error);
+      ui.name.focus();
+      return;
+    } finally {
+      ui.create.disabled = false;
+      ui.create.textContent = 'Create token';
+    }
+    ui.name.value = '';
+    showNewToken(created);
+    announce('Created “' + created.name + '”.');
+    await loadTokens();
+  }
+
+  function selectTokenText() {
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    const range = document.createRange();
+    range.selectNodeContents(ui.value);
+    selection.addRange(range);
+  }
+
+  async function copyToken() {
+    const value = ui.value.textContent;
+    if (!value) return;
+    let copied = false;
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(value);
+        copied = true;
+      } catch (_) {
+        copied = false;
+      }
+    }
+    if (!copied) {
+      selectTokenText();
+      try {
+        copied = document.execCommand('copy');
+      } catch (_) {
+        copied = false;
+      }
+    }
+    if (copied) {
+      ui.copy.textContent = 'Copied';
+      ui.copyStatus.textContent = 'Copied to the clipboard.';
+    } else {
+      selectTokenText();
+      ui.copyStatus.textContent = 'Selected: press Ctrl+C (⌘C on a Mac) to copy.';
+    }
+  }
+
+  // --- wiring ----------------------------------------------------------------------------
+
+  ui.form.addEventListener('submit', createToken);
+  ui.name.addEventListener('input', () => ui.name.removeAttribute('aria-invalid'));
+  ui.expiry.addEventListener('change', describeExpiry);
+  ui.copy.addEventListener('click', copyToken);
+  ui.dismiss.addEventListener('click', () => {
+    forgetNewToken();
+    ui.name.focus();
+  });
+  // Leaving the page (including into the back/forward cache) drops the plaintext.
+  window.addEventListener('pagehide', forgetNewToken);
+
+  describeExpiry();
+  ui.fields.disabled = false;
+  loadTokens();
+})();
