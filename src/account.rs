@@ -20,7 +20,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 pub const PAGE_SECURITY_HEADERS: [(&str, &str); 4] = [
     ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
     ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
+    ("Referrer-Policy", "same-origin"),
     ("Cache-Control", "no-store"),
 ];
 
@@ -541,7 +541,7 @@ mod tests {
             ]
         );
         assert!(PAGE_SECURITY_HEADERS.contains(&("X-Frame-Options", "DENY")));
-        assert!(PAGE_SECURITY_HEADERS.contains(&("Referrer-Policy", "no-referrer")));
+        assert!(PAGE_SECURITY_HEADERS.contains(&("Referrer-Policy", "same-origin")));
         assert!(PAGE_SECURITY_HEADERS.contains(&("Cache-Control", "no-store")));
     }
 

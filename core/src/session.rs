@@ -229,10 +229,7 @@ pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
 /// Whether an `Origin` header names exactly `own_origin` (scheme, host and port; RFC 6454
 /// serialisation, ASCII case-insensitive). A missing or `null` origin is not ours.
 pub fn same_origin(origin_header: Option<&str>, own_origin: &str) -> bool {
-    origin_header.is_some_and(|o| {
-        o.trim_end_matches('/')
-            .eq_ignore_ascii_case(own_origin.trim_end_matches('/'))
-    })
+    origin_header.is_some_and(|o| o.eq_ignore_ascii_case(own_origin.trim_end_matches('/')))
 }
 
 #[cfg(test)]
@@ -385,6 +382,8 @@ mod tests {
             "http://localhost:8787",
             "https://127.0.0.1:8787",
             "http://127.0.0.1:8787.evil.test",
+            "http://127.0.0.1:8787/",
+            "http://127.0.0.1:8787/api",
             "null",
             "",
         ] {
