@@ -5,11 +5,13 @@
 //! prefix and checksum are checked offline, and a service token's per-project tag too,
 //! before any storage read, so forged and mistyped tokens never reach D1.
 
+use edgeauth_core::access_token;
 use edgeauth_core::bearer;
 use edgeauth_core::config::is_loopback_host;
+use edgeauth_core::crypto::KeyPurpose;
 use edgeauth_core::session;
 use edgeauth_core::token::{self, TokenKind};
-use edgeauth_core::{Config, Principal, ProjectName, TokenHash};
+use edgeauth_core::{Config, Principal, PrincipalKind, ProjectName, TokenHash};
 use worker::{Context, Env, Method, Request, Url};
 
 use crate::error::ApiError;
@@ -157,6 +159,35 @@ fn credential(req: &Request) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// An access token is verified by its signature alone: no storage read.
+fn verify_access_token(
+    token: &str,
+    config: &Config,
+    project: &ProjectName,
+) -> Result<Principal, ApiError> {
+    let key = config
+        .secret
+        .as_ref()
+        .ok_or_else(|| {
+            ApiError::InvalidCredential(
+                "this server cannot verify access tokens: it has no SECRET".into(),
+            )
+        })?
+        .derive(KeyPurpose::AccessTokens);
+    let claims = access_token::verify(token, &key, crate::now_ms().div_euclid(1000))
+        .and_then(|c| c.check_project(project).map(|()| c))
+        .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
+    Ok(Principal {
+        kind: PrincipalKind::Access,
+        name: claims.user_id.clone(),
+        project: project.clone(),
+        expires_at_ms: Some(claims.expires_at_ms()),
+        scope: claims.scope,
+        token_id: Some(claims.token_id),
+        user_id: Some(claims.user_id),
+    })
+}
+
 async fn verify(
     token: &str,
     config: &Config,
@@ -177,6 +208,7 @@ async fn verify(
     match kind {
         TokenKind::Service => service_tokens::verify(token, &hash, config, project, env, ctx).await,
         TokenKind::User => user_tokens::verify(&hash, project, env, ctx).await,
+        TokenKind::Access => verify_access_token(token, config, project),
         TokenKind::Refresh => Err(ApiError::InvalidCredential(
             "a refresh token is not a bearer credential; exchange it at POST /api/auth/token"
                 .into(),

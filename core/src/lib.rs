@@ -1,10 +1,12 @@
 //! edgeauth-core: the rules of edgeauth, with no I/O.
 //!
 //! Everything here compiles for the host and for wasm32 and is pinned down by unit tests:
-//! token formats and checksums, hashing and constant-time comparison, key derivation from the
-//! root secret, workspace patterns, project names, configuration parsing, credential
-//! extraction and the authorization policy. The Worker translates HTTP to calls on this crate.
+//! token formats and checksums, signed access tokens and refresh-token rotation, hashing and
+//! constant-time comparison, key derivation from the root secret, workspace patterns, project
+//! names, configuration parsing, credential extraction, sign-in state, ID-token checks and the
+//! authorization policy. The Worker translates HTTP to calls on this crate.
 
+pub mod access_token;
 pub mod base62;
 pub mod bearer;
 pub mod config;
@@ -16,6 +18,7 @@ pub mod oidc;
 pub mod pkce;
 pub mod policy;
 pub mod project;
+pub mod refresh;
 pub mod return_to;
 pub mod service_token;
 pub mod session;

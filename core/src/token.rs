@@ -7,9 +7,14 @@
 //! bits of an HMAC under their project's key, so a forged token or one from another project
 //! is rejected with no storage read either. Only the SHA-256 of a token and its first
 //! [`DISPLAY_PREFIX_CHARS`] characters are ever stored.
+//!
+//! Access tokens (`eaa_`) are the exception: a signed JWT ([`crate::access_token`]), never
+//! stored, whose signature is its integrity check; offline, only its prefix, shape and length
+//! are checked here.
 
 use core::fmt;
 
+use crate::access_token;
 use crate::base62;
 use crate::crypto::{constant_time_eq, DerivedKey, TokenHash};
 use crate::Entropy;
@@ -34,10 +39,17 @@ pub enum TokenKind {
     User,
     /// A device-flow refresh token (`ear_`); never a bearer credential on the API.
     Refresh,
+    /// A short-lived device-flow access token (`eaa_` + a JWS); verified by its signature.
+    Access,
 }
 
 impl TokenKind {
-    const ALL: [TokenKind; 3] = [TokenKind::Service, TokenKind::User, TokenKind::Refresh];
+    const ALL: [TokenKind; 4] = [
+        TokenKind::Service,
+        TokenKind::User,
+        TokenKind::Refresh,
+        TokenKind::Access,
+    ];
 
     /// The prefix every token of this kind starts with.
     pub const fn prefix(self) -> &'static str {
@@ -45,14 +57,19 @@ impl TokenKind {
             TokenKind::Service => "eas_",
             TokenKind::User => "eau_",
             TokenKind::Refresh => "ear_",
+            TokenKind::Access => "eaa_",
         }
     }
 
-    /// Total length of a token of this kind.
-    pub const fn token_len(self) -> usize {
+    /// Total length of a token of this kind, when it is fixed: every kind but access tokens,
+    /// whose length varies with their claims (at most [`access_token::MAX_TOKEN_LEN`]).
+    pub const fn token_len(self) -> Option<usize> {
         match self {
-            TokenKind::Service => PREFIX_CHARS + ENTROPY_CHARS + TAG_CHARS + CHECKSUM_CHARS,
-            TokenKind::User | TokenKind::Refresh => PREFIX_CHARS + ENTROPY_CHARS + CHECKSUM_CHARS,
+            TokenKind::Service => Some(PREFIX_CHARS + ENTROPY_CHARS + TAG_CHARS + CHECKSUM_CHARS),
+            TokenKind::User | TokenKind::Refresh => {
+                Some(PREFIX_CHARS + ENTROPY_CHARS + CHECKSUM_CHARS)
+            }
+            TokenKind::Access => None,
         }
     }
 
@@ -83,7 +100,8 @@ impl fmt::Display for TokenError {
             TokenError::UnknownKind => f.write_str("the token is not one this server issued"),
             TokenError::Malformed(kind) => write!(
                 f,
-                "the token starts like a {} token but has the wrong length or characters; copy it again in full",
+                "the token starts like {} {} token but has the wrong length or characters; copy it again in full",
+                if *kind == TokenKind::Access { "an" } else { "a" },
                 kind.noun()
             ),
             TokenError::Checksum(kind) => write!(
@@ -104,6 +122,7 @@ impl TokenKind {
             TokenKind::Service => "service",
             TokenKind::User => "user API",
             TokenKind::Refresh => "refresh",
+            TokenKind::Access => "access",
         }
     }
 }
@@ -144,10 +163,9 @@ impl fmt::Debug for MintedToken {
 
 /// Mints a user API token or refresh token: prefix, 256 bits, checksum.
 pub fn mint_opaque(kind: TokenKind, entropy: &mut dyn Entropy) -> MintedToken {
-    debug_assert_ne!(
-        kind,
-        TokenKind::Service,
-        "service tokens need a project key"
+    debug_assert!(
+        matches!(kind, TokenKind::User | TokenKind::Refresh),
+        "service tokens need a project key; access tokens are minted by access_token::mint"
     );
     with_checksum(format!(
         "{}{}",
@@ -168,9 +186,21 @@ pub fn mint_service(project_key: &DerivedKey, entropy: &mut dyn Entropy) -> Mint
 }
 
 /// Checks a presented token's prefix, shape and checksum: the checks anyone can make offline.
+///
+/// An access token has no checksum (its signature, checked by [`access_token::verify`], is the
+/// integrity check): here only its length cap and JWS shape, three base64url parts.
 pub fn check_format(token: &str) -> Result<TokenKind, TokenError> {
     let kind = TokenKind::of(token).ok_or(TokenError::UnknownKind)?;
-    if token.len() != kind.token_len() || !base62::is_base62(&token[PREFIX_CHARS..]) {
+    let Some(len) = kind.token_len() else {
+        let plausible = token.len() <= access_token::MAX_TOKEN_LEN
+            && access_token::is_jws_shape(&token[PREFIX_CHARS..]);
+        return if plausible {
+            Ok(kind)
+        } else {
+            Err(TokenError::Malformed(kind))
+        };
+    };
+    if token.len() != len || !base62::is_base62(&token[PREFIX_CHARS..]) {
         return Err(TokenError::Malformed(kind));
     }
     let (body, checksum) = token.split_at(token.len() - CHECKSUM_CHARS);
@@ -319,6 +349,35 @@ mod tests {
             verify_service_tag(forged.plaintext(), &key("p")),
             Err(TokenError::WrongProject)
         );
+    }
+
+    #[test]
+    fn access_tokens_are_recognised_without_a_checksum() {
+        let shaped = "eaa_eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
+        assert_eq!(check_format(shaped), Ok(TokenKind::Access));
+        assert_eq!(TokenKind::of(shaped), Some(TokenKind::Access));
+        assert_eq!(TokenKind::Access.token_len(), None);
+        for bad in [
+            "eaa_",
+            "eaa_x",
+            "eaa_eyJ.a",
+            "eaa_eyJ.a.b.c",
+            "eaa_eyJ.a.b!",
+        ] {
+            assert_eq!(
+                check_format(bad),
+                Err(TokenError::Malformed(TokenKind::Access)),
+                "{bad}"
+            );
+        }
+        let long = format!("eaa_eyJ{}.a.b", "a".repeat(access_token::MAX_TOKEN_LEN));
+        assert_eq!(
+            check_format(&long),
+            Err(TokenError::Malformed(TokenKind::Access))
+        );
+        assert!(TokenError::Malformed(TokenKind::Access)
+            .to_string()
+            .starts_with("the token starts like an access token"));
     }
 
     #[test]
