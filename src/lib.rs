@@ -73,6 +73,7 @@ enum Route {
     RevokeUserToken(String),
     Account,
     AccountAsset,
+    Favicon,
 }
 
 fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
@@ -96,6 +97,8 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             "DELETE",
         ),
         ["account"] => (read.then_some(Route::Account), "GET, HEAD"),
+        // Browsers ask for it on every page; an empty answer keeps their consoles clean.
+        ["favicon.ico"] => (read.then_some(Route::Favicon), "GET, HEAD"),
         ["account.js"] | ["account.css"] => (read.then_some(Route::AccountAsset), "GET, HEAD"),
         ["api", "auth", "login"] => (read.then_some(Route::Login), "GET, HEAD"),
         ["api", "auth", "callback"] => (read.then_some(Route::Callback), "GET, HEAD"),
@@ -133,6 +136,7 @@ async fn handle(
     let url = req.url()?;
     match route {
         Route::Healthz => return Ok(status::healthz(&config, &url)),
+        Route::Favicon => return Ok(http::no_content()),
         Route::AccountAsset => {
             return account::asset(url.path())
                 .ok_or_else(|| ApiError::NotFound("no such asset".into()))
@@ -141,7 +145,9 @@ async fn handle(
     }
     let caller = auth::authenticate(&req, &url, config?, env, ctx).await?;
     match route {
-        Route::Healthz | Route::AccountAsset => unreachable!("answered before authentication"),
+        Route::Healthz | Route::AccountAsset | Route::Favicon => {
+            unreachable!("answered before authentication")
+        }
         Route::Account => sessions::account(&url, &caller, env).await,
         Route::Capabilities => Ok(status::capabilities(&caller)),
         Route::Whoami => status::whoami(&caller),
@@ -163,7 +169,7 @@ async fn handle(
 fn is_browser_page(req: &Request) -> bool {
     matches!(
         req.path().as_str(),
-        "/account" | "/api/auth/login" | "/api/auth/callback"
+        "/account" | "/api/auth/login" | "/api/auth/callback" | "/api/auth/logout"
     ) && http::header(req, "Accept").is_some_and(|accept| accept.contains("text/html"))
 }
 
@@ -210,6 +216,7 @@ mod tests {
             Ok(Route::RevokeUserToken(_)) => Ok("revoke user token"),
             Ok(Route::Account) => Ok("account"),
             Ok(Route::AccountAsset) => Ok("asset"),
+            Ok(Route::Favicon) => Ok("favicon"),
             Err(ApiError::NotFound(_)) => Err("404".into()),
             Err(ApiError::MethodNotAllowed(allow)) => Err(format!("405 {allow}")),
             Err(other) => Err(format!("{other:?}")),

@@ -157,14 +157,14 @@ impl fmt::Display for ClaimError {
                 f.write_str("the ID token's `sub` must be 1 to 255 characters")
             }
             ClaimError::EmailNotVerified => f.write_str(
-                "the identity provider has not verified this email address (`email_verified` must be true)",
+                "Your identity provider has not verified your email address yet. Verify it there, then sign in again.",
             ),
             ClaimError::MalformedTeams(claim) => write!(
                 f,
                 "the ID token's `{claim}` claim must be an array of strings (check OIDC_TEAMS_CLAIM)"
             ),
             ClaimError::NotInAllowedTeam => {
-                f.write_str("you are not a member of a team allowed to sign in here (ALLOWED_TEAMS)")
+                f.write_str("Your account is not in any of the teams allowed to sign in here. Ask the operator to add you to one of them.")
             }
         }
     }
@@ -615,8 +615,12 @@ mod tests {
         assert!(err(with(json!({"exp": null})))
             .to_string()
             .contains("`exp`"));
+        // Shown to the person who tried to sign in: what happened and who can fix it.
         assert!(ClaimError::NotInAllowedTeam
             .to_string()
-            .contains("ALLOWED_TEAMS"));
+            .contains("not in any of the teams allowed"));
+        assert!(ClaimError::EmailNotVerified
+            .to_string()
+            .contains("not verified your email"));
     }
 }
