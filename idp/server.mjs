@@ -12,12 +12,17 @@
 //   EDGEAUTH_IDP_KEY_FILE       optional PEM RSA private key (PKCS#8 or PKCS#1) for signing; without
 //                               it a fresh 2048-bit key is generated at every start
 //   EDGEAUTH_IDP_QUIET          `1`: no per-request log lines
+//   EDGEAUTH_IDP_TEST_HOOKS     `1`: serve the test-only endpoints under /__test/ (ID-token
+//                               tampering and key rotation, for the end-to-end tests; never in
+//                               development: scripts/test sets it, scripts/dev never does)
 //
 // Nothing is persisted: sessions, codes and grants live in memory and die with the process.
 // Prints `idp ready on http://127.0.0.1:PORT` once listening; SIGTERM/SIGINT close it cleanly.
 
 import { createServer } from 'node:http';
-import { createHash, generateKeyPairSync, createPrivateKey, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createHash, createHmac, createPrivateKey, generateKeyPairSync, randomBytes, sign, timingSafeEqual,
+} from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 
@@ -67,11 +72,24 @@ function signingJwk() {
   } else {
     ({ privateKey: key } = generateKeyPairSync('rsa', { modulusLength: 2048 }));
   }
+  return rsaJwk(key);
+}
+
+// A private RSA key as a JWK with alg RS256; kid: the RFC 7638 thumbprint of the public key,
+// so a loaded key keeps its kid.
+function rsaJwk(key) {
   const jwk = key.export({ format: 'jwk' });
-  // kid: the RFC 7638 thumbprint of the public key, so a loaded key keeps its kid.
   const thumb = JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n });
   const kid = createHash('sha256').update(thumb).digest('base64url');
   return { ...jwk, kid, alg: 'RS256', use: 'sig' };
+}
+
+function newRsaJwk() {
+  return rsaJwk(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
+}
+
+function publicJwk({ kty, n, e, kid, alg, use }) {
+  return { kty, n, e, kid, alg, use };
 }
 
 // --- users ------------------------------------------------------------------------------
@@ -113,6 +131,7 @@ async function findAccount(_ctx, id) {
 }
 
 // --- the provider -----------------------------------------------------------------------
+const currentKey = signingJwk();
 const configuration = {
   clients: [{
     client_id: CLIENT_ID,
@@ -126,7 +145,7 @@ const configuration = {
     token_endpoint_auth_method: 'client_secret_basic',
     id_token_signed_response_alg: 'RS256',
   }],
-  jwks: { keys: [signingJwk()] },
+  jwks: { keys: [currentKey] },
   findAccount,
   scopes: ['openid', 'email', 'profile', 'groups'],
   claims: {
@@ -169,6 +188,138 @@ const provider = new Provider(issuer, configuration);
 // Mutual-TLS-free loopback over plain http: nothing to proxy, never trust X-Forwarded-*.
 provider.proxy = false;
 
+// --- test hooks (EDGEAUTH_IDP_TEST_HOOKS=1 only) ---------------------------------------------
+// They let the end-to-end tests make the provider misbehave the way a broken or hostile one
+// would: an ID token with a patched payload or a forged signature, and a signing key the
+// relying party has not seen yet. Off unless asked for, and never started by scripts/dev.
+const testHooks = process.env.EDGEAUTH_IDP_TEST_HOOKS === '1';
+const TAMPER_TTL_MS = 10 * 60 * 1000;
+const tampers = new Map(); // authorization code -> { spec, until }
+const rotatedKeys = new Map(); // kid -> private JWK, published in the JWKS after rotation
+let foreignKey; // never published
+
+function b64json(value) {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+class BadRequest extends Error {}
+
+// The ID token `spec` asks for, made from the real one: its header and payload with
+// `spec.claims` merged in (null deletes), then signed as `spec.alg`/`spec.key` say.
+function tamperedIdToken(real, spec) {
+  const [h, p, signature] = real.split('.');
+  const header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8'));
+  const payload = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+  for (const [claim, value] of Object.entries(spec.claims || {})) {
+    if (value === null) delete payload[claim];
+    else payload[claim] = value;
+  }
+  const alg = spec.alg || 'RS256';
+  const keyName = spec.key || 'current';
+  if (spec.keep_signature) {
+    // The payload changed under the provider's own, now wrong, signature.
+    return `${h}.${b64json(payload)}.${signature}`;
+  }
+  let jwk;
+  if (alg === 'none') {
+    delete header.kid;
+  } else if (alg === 'HS256') {
+    delete header.kid; // a symmetric key has no kid in the JWKS
+  } else if (keyName === 'current') {
+    jwk = currentKey;
+    header.kid = jwk.kid;
+  } else if (keyName === 'foreign') {
+    foreignKey ||= newRsaJwk();
+    jwk = foreignKey;
+    header.kid = jwk.kid;
+  } else if (rotatedKeys.has(keyName)) {
+    jwk = rotatedKeys.get(keyName);
+    header.kid = jwk.kid;
+  } else {
+    throw new BadRequest(`unknown key ${JSON.stringify(keyName)}: use current, foreign or a kid from /__test/rotate`);
+  }
+  header.alg = alg;
+  if (Object.hasOwn(spec, 'kid')) {
+    if (spec.kid === null) delete header.kid;
+    else header.kid = spec.kid;
+  }
+  const input = `${b64json(header)}.${b64json(payload)}`;
+  if (alg === 'none') return `${input}.`;
+  if (alg === 'HS256') {
+    return `${input}.${createHmac('sha256', clientSecret).update(input).digest('base64url')}`;
+  }
+  const key = createPrivateKey({ key: jwk, format: 'jwk' });
+  return `${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}`;
+}
+
+function checkTamperSpec(spec) {
+  if (!spec || typeof spec !== 'object' || Array.isArray(spec)) throw new BadRequest('body must be a JSON object');
+  if (typeof spec.code !== 'string' || !spec.code) throw new BadRequest('code (the authorization code) is required');
+  if (spec.claims !== undefined && (typeof spec.claims !== 'object' || spec.claims === null || Array.isArray(spec.claims))) {
+    throw new BadRequest('claims must be an object');
+  }
+  if (spec.alg !== undefined && !['RS256', 'none', 'HS256'].includes(spec.alg)) {
+    throw new BadRequest('alg must be RS256, none or HS256');
+  }
+  if (spec.key !== undefined && typeof spec.key !== 'string') throw new BadRequest('key must be a string');
+  if (spec.kid !== undefined && spec.kid !== null && typeof spec.kid !== 'string') throw new BadRequest('kid must be a string or null');
+  if (spec.key && !['current', 'foreign'].includes(spec.key) && !rotatedKeys.has(spec.key)) {
+    throw new BadRequest(`unknown key ${JSON.stringify(spec.key)}: use current, foreign or a kid from /__test/rotate`);
+  }
+}
+
+async function readJson(req) {
+  const body = await readBody(req);
+  try {
+    return JSON.parse(body.toString('utf8') || 'null');
+  } catch {
+    throw new BadRequest('body is not JSON');
+  }
+}
+
+function sendJson(res, status, value) {
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+  res.end(JSON.stringify(value));
+}
+
+async function testHook(req, res, path) {
+  try {
+    if (req.method !== 'POST') return sendJson(res, 405, { error: 'POST only' });
+    if (path === '/__test/tamper') {
+      const spec = await readJson(req);
+      checkTamperSpec(spec);
+      const now = Date.now();
+      for (const [code, { until }] of tampers) if (until < now) tampers.delete(code);
+      tampers.set(spec.code, { spec, until: now + TAMPER_TTL_MS });
+      return sendJson(res, 200, { ok: true });
+    }
+    if (path === '/__test/rotate') {
+      const jwk = newRsaJwk();
+      rotatedKeys.set(jwk.kid, jwk);
+      return sendJson(res, 200, { kid: jwk.kid });
+    }
+    return sendJson(res, 404, { error: `no test hook ${path}` });
+  } catch (e) {
+    return sendJson(res, e instanceof BadRequest ? 400 : 500, { error: e.message });
+  }
+}
+
+if (testHooks) {
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.path === '/token' && ctx.status === 200 && ctx.body && typeof ctx.body.id_token === 'string') {
+      const code = ctx.oidc?.params?.code ?? ctx.oidc?.body?.code;
+      const entry = typeof code === 'string' ? tampers.get(code) : undefined;
+      if (entry) {
+        tampers.delete(code); // one shot
+        ctx.body = { ...ctx.body, id_token: tamperedIdToken(ctx.body.id_token, entry.spec) };
+      }
+    } else if (ctx.path === '/jwks' && ctx.status === 200 && ctx.body && Array.isArray(ctx.body.keys)) {
+      ctx.body = { keys: [...ctx.body.keys, ...[...rotatedKeys.values()].map(publicJwk)] };
+    }
+  });
+}
+
 // --- HTML ---------------------------------------------------------------------------------
 function esc(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
@@ -207,14 +358,18 @@ function send(res, status, html) {
 }
 
 async function readForm(req) {
+  return new URLSearchParams((await readBody(req)).toString('utf8'));
+}
+
+async function readBody(req) {
   const chunks = [];
   let size = 0;
   for await (const chunk of req) {
     size += chunk.length;
-    if (size > 16 * 1024) throw new Error('form too large');
+    if (size > 16 * 1024) throw new BadRequest('body too large (over 16 KiB)');
     chunks.push(chunk);
   }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  return Buffer.concat(chunks);
 }
 
 // --- interactions (login and consent) -----------------------------------------------------
@@ -271,6 +426,7 @@ const quiet = process.env.EDGEAUTH_IDP_QUIET === '1';
 const server = createServer(async (req, res) => {
   const path = (req.url || '/').split('?')[0];
   if (!quiet) res.on('finish', () => process.stdout.write(`idp: ${req.method} ${path} ${res.statusCode}\n`));
+  if (testHooks && path.startsWith('/__test/')) return testHook(req, res, path);
   const m = /^\/interaction\/([A-Za-z0-9_-]{1,64})(?:\/(login|abort))?\/?$/.exec(path);
   if (!m) return oidc(req, res);
   try {
@@ -285,6 +441,7 @@ const server = createServer(async (req, res) => {
 
 server.on('error', (e) => fail(`cannot listen on ${HOST}:${port}: ${e.message}`));
 server.listen(port, HOST, () => {
+  if (testHooks) process.stdout.write('idp: TEST HOOKS ON (/__test/tamper, /__test/rotate): for tests only\n');
   process.stdout.write(`idp ready on ${issuer}\n`);
 });
 

@@ -88,13 +88,24 @@ pub fn base64url_decode(input: &str) -> Option<Vec<u8>> {
             acc &= (1 << bits) - 1;
         }
     }
-    // A lone trailing symbol (6 bits) cannot end a valid encoding.
-    (input.len() % 4 != 1).then_some(out)
+    // A lone trailing symbol (6 bits) cannot end a valid encoding, and the unused low bits of
+    // the last symbol must be zero (RFC 4648 §3.5): one byte string has one encoding, so a
+    // changed last character of a signed value is refused rather than decoded alike.
+    (input.len() % 4 != 1 && acc == 0).then_some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64url_decoding_is_canonical() {
+        assert_eq!(base64url_decode("QQ"), Some(b"A".to_vec()));
+        assert_eq!(base64url_decode("QR"), None, "non-zero unused bits");
+        assert_eq!(base64url_decode("QUI"), Some(b"AB".to_vec()));
+        assert_eq!(base64url_decode("QUJ"), None);
+        assert_eq!(base64url_decode("QUJD"), Some(b"ABC".to_vec()));
+    }
 
     #[test]
     fn reads_bearer_tokens_case_insensitively() {

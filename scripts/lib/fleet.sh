@@ -15,6 +15,9 @@
 
 FLEET_NAMES=()
 declare -A FLEET_VARS=() FLEET_URL=() FLEET_PID=() FLEET_DIR=()
+# Ports chosen already for something else (scripts/test: the identity provider, which starts
+# after the fleet): fleet_up never hands them to an instance.
+FLEET_AVOID_PORTS=()
 
 # fleet_add NAME SETTING…: declares an instance and the lines of its .dev.vars.
 fleet_add() {
@@ -22,6 +25,15 @@ fleet_add() {
     shift
     FLEET_NAMES+=("$name")
     FLEET_VARS[$name]="$(printf '%s\n' "$@")"
+}
+
+# ports_overlap "A B …" "C D …": whether two space-separated port lists share a port.
+ports_overlap() {
+    local port
+    for port in $1; do
+        [[ " $2 " == *" $port "* ]] && return 0
+    done
+    return 1
 }
 
 # fleet_up STATE_DIR: prepares, migrates and starts every declared instance in parallel,
@@ -60,7 +72,10 @@ fleet_up() {
     say "fleet: migrations applied to ${#FLEET_NAMES[@]} instances ($(since "$started"))"
 
     # Two ports per instance (HTTP and the inspector, which must differ too), chosen together.
-    read -r -a ports <<<"$(free_ports $((2 * ${#FLEET_NAMES[@]})))"
+    while :; do
+        read -r -a ports <<<"$(free_ports $((2 * ${#FLEET_NAMES[@]})))"
+        ports_overlap "${ports[*]}" "${FLEET_AVOID_PORTS[*]}" || break
+    done
     started="$(now)"
     i=0
     for name in "${FLEET_NAMES[@]}"; do

@@ -56,6 +56,18 @@ impl Instance {
         Instance::from_env("PRIVATE")
     }
 
+    /// `SUPER_TOKEN`, `SECRET` and the local identity provider, but no `ALLOWED_TEAMS`: anyone
+    /// with a verified email may sign in. (MAIN and PRIVATE allow only `edgeauth-team`.)
+    pub fn open() -> Instance {
+        Instance::from_env("OPEN")
+    }
+
+    /// The local identity provider (`EDGEAUTH_E2E_IDP`), not a Worker: it has no persisted
+    /// state, and its answers are the provider's own.
+    pub fn idp() -> Instance {
+        Instance::from_env("IDP")
+    }
+
     /// The instance whose base URL is in `EDGEAUTH_E2E_<name>`.
     pub fn from_env(name: &'static str) -> Instance {
         let var = format!("EDGEAUTH_E2E_{name}");
@@ -132,6 +144,7 @@ impl Instance {
             method: method.to_owned(),
             target: target.to_owned(),
             headers: Vec::new(),
+            cookies: Vec::new(),
             body: None,
             chunked: false,
         }
@@ -144,9 +157,15 @@ pub struct Request<'a> {
     method: String,
     target: String,
     headers: Vec<(String, Vec<u8>)>,
+    /// Sent together in one `Cookie` header, as a browser does (RFC 6265 §5.4).
+    cookies: Vec<(String, String)>,
     body: Option<Vec<u8>>,
     chunked: bool,
 }
+
+/// The cookie names whose values are edgeauth's secrets (sign-in state, sessions): a response
+/// must never echo them.
+const SECRET_COOKIE_PREFIX: &str = "edgeauth_";
 
 impl Request<'_> {
     /// Adds a header with arbitrary bytes as its value.
@@ -164,6 +183,33 @@ impl Request<'_> {
     /// `X-Project: <project>`.
     pub fn project(self, project: &str) -> Self {
         self.header("X-Project", project)
+    }
+
+    /// Adds `name=value` to the request's `Cookie` header.
+    pub fn cookie(mut self, name: &str, value: &str) -> Self {
+        self.cookies.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// `Origin: <origin>`.
+    pub fn origin(self, origin: &str) -> Self {
+        self.header("Origin", origin)
+    }
+
+    /// `Accept: text/html,…`, as a browser navigating to a page sends.
+    pub fn accept_html(self) -> Self {
+        self.header(
+            "Accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        )
+    }
+
+    /// An `application/x-www-form-urlencoded` body, as an HTML form posts it.
+    pub fn form(self, fields: &[(&str, &str)]) -> Self {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.body(Some("application/x-www-form-urlencoded"), body)
     }
 
     /// A WebSocket upgrade carrying the token as `Sec-WebSocket-Protocol: <others>, bearer.<b64url>`.
@@ -255,6 +301,14 @@ impl Request<'_> {
         if !self.has_header("Connection") {
             out.extend_from_slice(b"Connection: close\r\n");
         }
+        if !self.cookies.is_empty() {
+            let pairs: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            out.extend_from_slice(format!("Cookie: {}\r\n", pairs.join("; ")).as_bytes());
+        }
         for (name, value) in &self.headers {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
@@ -287,7 +341,12 @@ impl Request<'_> {
 
     /// Credentials this request carries that are long enough to be secrets.
     fn presented_secrets(&self) -> Vec<Vec<u8>> {
-        let mut secrets = Vec::new();
+        let mut secrets: Vec<Vec<u8>> = self
+            .cookies
+            .iter()
+            .filter(|(name, value)| name.starts_with(SECRET_COOKIE_PREFIX) && value.len() >= 16)
+            .map(|(_, value)| value.as_bytes().to_vec())
+            .collect();
         for (name, value) in &self.headers {
             if name.eq_ignore_ascii_case("Authorization") {
                 let credential = match value.iter().position(|&b| b == b' ') {
@@ -336,6 +395,44 @@ impl Response {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header, by case-insensitive name, in the order sent.
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Every `Set-Cookie` of the response, parsed.
+    pub fn set_cookies(&self) -> Vec<SetCookie> {
+        self.headers_named("Set-Cookie")
+            .into_iter()
+            .map(SetCookie::parse)
+            .collect()
+    }
+
+    /// The `Set-Cookie` for cookie `name`; fails the test if there is none, or several.
+    pub fn expect_set_cookie(&self, name: &str) -> SetCookie {
+        let mut found: Vec<SetCookie> = self
+            .set_cookies()
+            .into_iter()
+            .filter(|c| c.name == name)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "expected exactly one Set-Cookie for {name}:\n{self}"
+        );
+        found.remove(0)
+    }
+
+    /// The `Location` header; fails the test without one.
+    pub fn location(&self) -> &str {
+        self.header("Location")
+            .unwrap_or_else(|| panic!("a redirect without Location:\n{self}"))
     }
 
     /// The body as text (lossy).
@@ -393,6 +490,26 @@ impl Response {
             "message must say what to fix:\n{self}"
         );
         message.to_owned()
+    }
+
+    /// Fails the test unless this is the documented error of a browser endpoint asked for HTML
+    /// (`Accept: text/html`): `status`, an HTML page (not JSON) that shows the error `code`.
+    pub fn expect_html_error(&self, status: u16, code: &str) {
+        self.expect_status(status);
+        let content_type = self.header("Content-Type").unwrap_or("");
+        assert!(
+            content_type.starts_with("text/html"),
+            "a browser asking for HTML gets an HTML error page:\n{self}"
+        );
+        let text = self.text();
+        assert!(
+            text.contains(code),
+            "the error page shows the error code {code}:\n{self}"
+        );
+        assert!(
+            serde_json::from_slice::<Value>(&self.body).is_err(),
+            "an HTML error page, not a JSON body:\n{self}"
+        );
     }
 
     /// Fails the test unless the response is the contract's 401 for a presented credential
@@ -465,6 +582,67 @@ impl fmt::Display for Response {
 impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+/// One `Set-Cookie` header: the cookie, and its attributes (names lower-cased).
+#[derive(Debug, Clone)]
+pub struct SetCookie {
+    pub name: String,
+    pub value: String,
+    /// `(lower-cased name, value)`; flags like `HttpOnly` have an empty value.
+    pub attributes: Vec<(String, String)>,
+    /// The header as sent.
+    pub raw: String,
+}
+
+impl SetCookie {
+    pub fn parse(header: &str) -> SetCookie {
+        let mut parts = header.split(';');
+        let pair = parts.next().unwrap_or("");
+        let (name, value) = pair
+            .split_once('=')
+            .unwrap_or_else(|| panic!("a Set-Cookie without name=value: {header:?}"));
+        let attributes = parts
+            .map(|part| {
+                let (k, v) = part.split_once('=').unwrap_or((part, ""));
+                (k.trim().to_ascii_lowercase(), v.trim().to_owned())
+            })
+            .collect();
+        SetCookie {
+            name: name.trim().to_owned(),
+            value: value.trim().trim_matches('"').to_owned(),
+            attributes,
+            raw: header.to_owned(),
+        }
+    }
+
+    /// The value of attribute `name` (case-insensitive); `Some("")` for a flag.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.attributes
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn has_flag(&self, name: &str) -> bool {
+        self.attribute(name).is_some()
+    }
+
+    /// Whether this header removes the cookie: `Max-Age` ≤ 0, or an `Expires` in the past
+    /// (the Unix epoch is what servers usually write).
+    pub fn clears(&self) -> bool {
+        let max_age_gone = self
+            .attribute("max-age")
+            .and_then(|v| v.parse::<i64>().ok())
+            .is_some_and(|age| age <= 0);
+        let expired = self.attribute("expires").is_some_and(|v| {
+            time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822)
+                .map(|at| at < time::OffsetDateTime::now_utc())
+                .unwrap_or(v.contains("1970"))
+        });
+        max_age_gone || expired
     }
 }
 

@@ -12,9 +12,12 @@
 //! - [`store`]: the instances' local D1 SQLite files and persisted state, to check what is
 //!   stored and to age a token.
 //! - [`cli`]: the `edgeauth` binary run as a subprocess in a scratch directory.
+//! - [`oidc`]: signing in through the local identity provider without a browser, stopping
+//!   before the callback so that a test can tamper with the ID token; sessions and CSRF.
 
 pub mod cli;
 pub mod http;
+pub mod oidc;
 pub mod store;
 pub mod tokens;
 

@@ -92,6 +92,86 @@ pub fn stored_service_token(persist: &Path, id: &str) -> Option<StoredServiceTok
     })
 }
 
+/// A row of any table, column name to value (integers and reals as numbers, text as
+/// strings, blobs as lower-case hex strings, NULL as null).
+pub type Row = serde_json::Map<String, serde_json::Value>;
+
+/// Whether any D1 database of the instance has a table `table`.
+pub fn has_table(persist: &Path, table: &str) -> bool {
+    d1_databases(persist).iter().any(|path| {
+        with_snapshot(path, |db| {
+            db.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |row| row.get::<_, i64>(0),
+            )
+        }) > 0
+    })
+}
+
+/// Every row of `table` in the instance's D1, from a snapshot. Fails the test if no
+/// database has that table: a count of rows in a table that does not exist would be zero
+/// forever, and a "nothing was stored" check built on it could never fail.
+pub fn table_rows(persist: &Path, table: &str) -> Vec<Row> {
+    assert!(
+        table
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+        "not a table name: {table:?}"
+    );
+    assert!(
+        has_table(persist, table),
+        "no local D1 database under {} has a table {table:?}: have the migrations changed?",
+        persist.display()
+    );
+    d1_databases(persist)
+        .iter()
+        .flat_map(|path| {
+            with_snapshot(path, |db| {
+                let present: i64 = db.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |row| row.get(0),
+                )?;
+                if present == 0 {
+                    return Ok(Vec::new());
+                }
+                let mut statement = db.prepare(&format!("SELECT * FROM \"{table}\""))?;
+                let columns: Vec<String> = statement.column_names().map(str::to_owned).collect();
+                let rows = statement.query_map([], |row| {
+                    let mut map = Row::new();
+                    for (i, column) in columns.iter().enumerate() {
+                        map.insert(column.clone(), json_value(row.get_ref(i)?));
+                    }
+                    Ok(map)
+                })?;
+                rows.collect::<rusqlite::Result<Vec<Row>>>()
+            })
+        })
+        .collect()
+}
+
+/// The number of rows in `table` (see [`table_rows`]).
+pub fn count_rows(persist: &Path, table: &str) -> usize {
+    table_rows(persist, table).len()
+}
+
+fn json_value(value: rusqlite::types::ValueRef<'_>) -> serde_json::Value {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Null => serde_json::Value::Null,
+        ValueRef::Integer(i) => i.into(),
+        ValueRef::Real(r) => r.into(),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+        ValueRef::Blob(b) => hex::encode(b).into(),
+    }
+}
+
+/// Whether any column of `row` holds exactly the text `value`.
+pub fn row_has_text(row: &Row, value: &str) -> bool {
+    row.values().any(|v| v.as_str() == Some(value))
+}
+
 /// Sets a service token's `expires_at` directly in D1: the only way to test expiry without
 /// waiting days.
 pub fn set_service_token_expires_at(persist: &Path, id: &str, expires_at_ms: i64) {
@@ -109,9 +189,40 @@ pub fn set_service_token_expires_at(persist: &Path, id: &str, expires_at_ms: i64
     assert_eq!(updated, 1, "expected to update exactly one row for {id}");
 }
 
+/// Sets an INTEGER column of the rows of `table` whose `key_column` is `key`, directly in D1
+/// (to age a session or token without waiting days); returns how many rows changed. The
+/// caller must make sure no Worker write runs meanwhile (see the module comment).
+pub fn set_integer(
+    persist: &Path,
+    table: &str,
+    column: &str,
+    value: i64,
+    key_column: &str,
+    key: &str,
+) -> usize {
+    for name in [table, column, key_column] {
+        assert!(
+            name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "not an SQL name: {name:?}"
+        );
+    }
+    let sql = format!("UPDATE \"{table}\" SET \"{column}\" = ?1 WHERE \"{key_column}\" = ?2");
+    d1_databases(persist)
+        .iter()
+        .map(|path| {
+            with_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE, |db| {
+                db.execute(&sql, rusqlite::params![value, key])
+            })
+        })
+        .sum()
+}
+
 /// Runs `query` on a private copy of the SQLite database at `path` (with its journal or
-/// WAL), so that reading never takes a lock the Worker could trip over. A copy torn by a
-/// concurrent write fails to open or query; it is taken again.
+/// WAL), so that reading never takes a lock the Worker could trip over. A copy is used only
+/// if none of the files changed while it was taken: a write or a WAL checkpoint between
+/// copying the database and copying its WAL would otherwise give a consistent-looking but
+/// stale copy (a row just written missing), which fails or, worse, passes a test wrongly.
+/// A copy torn in any other way fails to open or query; it is taken again too.
 pub fn with_snapshot<T>(
     path: &Path,
     mut query: impl FnMut(&Connection) -> rusqlite::Result<T>,
@@ -122,9 +233,10 @@ pub fn with_snapshot<T>(
         .to_string_lossy()
         .into_owned();
     let mut last_error = None;
-    for _ in 0..20 {
+    for _ in 0..100 {
         let dir = tempfile::tempdir().expect("create a temp dir");
         let copy = dir.path().join(&file_name);
+        let before = fingerprint(path);
         std::fs::copy(path, &copy).unwrap_or_else(|e| panic!("copy {}: {e}", path.display()));
         for suffix in ["-wal", "-journal"] {
             let side = PathBuf::from(format!("{}{suffix}", path.display()));
@@ -132,6 +244,10 @@ pub fn with_snapshot<T>(
                 // It may vanish between the check and the copy; then there is nothing to copy.
                 let _ = std::fs::copy(&side, format!("{}{suffix}", copy.display()));
             }
+        }
+        if fingerprint(path) != before {
+            sleep(Duration::from_millis(10));
+            continue;
         }
         let attempt = Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_WRITE)
             .and_then(|db| query(&db));
@@ -144,8 +260,21 @@ pub fn with_snapshot<T>(
     panic!(
         "SQLite snapshot of {}: {}",
         path.display(),
-        last_error.expect("an error")
+        last_error.map_or("its files kept changing while copied".into(), |e| e
+            .to_string())
     );
+}
+
+/// Length and modification time of a database file and its WAL and journal, to tell whether
+/// any of them changed.
+fn fingerprint(path: &Path) -> Vec<Option<(u64, std::time::SystemTime)>> {
+    ["", "-wal", "-journal"]
+        .iter()
+        .map(|suffix| {
+            let meta = std::fs::metadata(format!("{}{suffix}", path.display())).ok()?;
+            Some((meta.len(), meta.modified().ok()?))
+        })
+        .collect()
 }
 
 /// Runs `query` on the SQLite file at `path`, retrying while it is busy or locked.

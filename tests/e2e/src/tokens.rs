@@ -7,6 +7,8 @@ use sha2::{Digest, Sha256};
 pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 pub const SERVICE_PREFIX: &str = "eas_";
 pub const SERVICE_TOKEN_LEN: usize = 75;
+pub const USER_PREFIX: &str = "eau_";
+pub const USER_TOKEN_LEN: usize = 53;
 pub const ENTROPY_CHARS: usize = 43;
 pub const TAG_CHARS: usize = 22;
 pub const CHECKSUM_CHARS: usize = 6;
@@ -74,6 +76,36 @@ pub fn assert_service_token_shape(token: &str) {
     );
 }
 
+/// Fails the test unless `token` is a well-formed user API token: `eau_`, 43 base62
+/// characters of entropy and a 6-character checksum, 53 in all.
+pub fn assert_user_token_shape(token: &str) {
+    assert!(
+        token.starts_with(USER_PREFIX),
+        "user API tokens start with eau_: {token:?}"
+    );
+    assert_eq!(token.len(), USER_TOKEN_LEN, "user token length: {token:?}");
+    assert!(
+        token[USER_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric()),
+        "user tokens are base62 after the prefix: {token:?}"
+    );
+    assert!(
+        checksum_is_valid(token),
+        "the last 6 characters must be the base62 CRC32 of the rest: {token:?}"
+    );
+}
+
+/// A user API token that passes every offline check (prefix, length, alphabet, checksum)
+/// but that no server minted.
+pub fn forged_user_token(filler: char) -> String {
+    reseal(&format!(
+        "{USER_PREFIX}{}{}",
+        filler.to_string().repeat(ENTROPY_CHARS),
+        "0".repeat(CHECKSUM_CHARS)
+    ))
+}
+
 /// Lower-case hex SHA-256, the only form in which a token is stored.
 pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
@@ -98,5 +130,11 @@ mod tests {
         assert_service_token_shape(&token);
         assert!(!checksum_is_valid(&change_char(&token, 10)));
         assert!(checksum_is_valid(&reseal(&change_char(&token, 10))));
+    }
+
+    #[test]
+    fn forged_user_tokens_pass_the_offline_checks() {
+        assert_user_token_shape(&forged_user_token('Z'));
+        assert_ne!(forged_user_token('Z'), forged_user_token('Y'));
     }
 }

@@ -1,7 +1,10 @@
 //! Secrets stay secret: only hashes and display prefixes are stored, no plaintext reaches
 //! D1, KV, logs or error bodies.
 
-use edgeauth_e2e::store::{files_containing, stored_service_token};
+use std::path::PathBuf;
+
+use edgeauth_e2e::oidc::{self, AtTheProvider, DEMO, OUTSIDER};
+use edgeauth_e2e::store::{files_containing, files_under, stored_service_token};
 use edgeauth_e2e::tokens::{change_char, sha256_hex, DISPLAY_PREFIX_CHARS, ENTROPY_CHARS};
 use edgeauth_e2e::*;
 
@@ -166,4 +169,109 @@ fn list_and_whoami_never_carry_the_plaintext() {
             "{response}"
         );
     }
+}
+
+/// Where a secret must never be: every instance's D1 and KV (its persist directory) and every
+/// log of the run (wrangler's, the migrations', the identity provider's). Not `.dev.vars` or
+/// `.state/e2e/env`, which hold the settings on purpose.
+fn stores_and_logs() -> Vec<PathBuf> {
+    let state = state_dir();
+    let mut places: Vec<PathBuf> = [
+        Instance::main(),
+        Instance::hashed(),
+        Instance::noauth(),
+        Instance::nosecret(),
+        Instance::private(),
+        Instance::open(),
+    ]
+    .iter()
+    .map(Instance::persist_dir)
+    .collect();
+    places.extend(
+        files_under(&state)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "log")),
+    );
+    assert!(
+        places.iter().any(|p| p.ends_with("wrangler.log")),
+        "no wrangler.log under {}: is the suite run by scripts/test?",
+        state.display()
+    );
+    places
+}
+
+#[test]
+fn sign_in_secrets_are_never_stored_or_logged() {
+    let main = Instance::main();
+    let open = Instance::open();
+    let mut secrets: Vec<(String, String)> = Vec::new();
+
+    // A whole sign-in, keeping each secret it passes through.
+    let start = oidc::begin(&main, Some("/account"));
+    let callback = oidc::authorize(&main, &start, AtTheProvider::SignIn(DEMO));
+    let code = callback.code.clone().expect("a code");
+    let session = oidc::session_from(&main, DEMO, &callback.finish());
+    secrets.push(("the login cookie".into(), start.login_cookie.clone()));
+    secrets.push(("an authorization code".into(), code));
+    secrets.push(("a session cookie".into(), session.cookie.clone()));
+    secrets.push(("a CSRF token".into(), session.csrf_token.clone()));
+
+    // A user token, created, used and revoked.
+    let project = unique("hygiene-user");
+    let token = session.create_token(&project, &serde_json::json!({"name": "hygiene"}));
+    whoami(&main, &token.token, &project).expect_json(200);
+    let revoked = session.create_token(&project, &serde_json::json!({"name": "gone"}));
+    session
+        .write("DELETE", &format!("/api/tokens/{}", revoked.id))
+        .send()
+        .expect_status(204);
+    for t in [&token, &revoked] {
+        secrets.push(("a user token".into(), t.token.clone()));
+        secrets.push((
+            "a user token's secret part".into(),
+            t.token[4..4 + ENTROPY_CHARS].to_owned(),
+        ));
+    }
+
+    // Refused sign-ins, whose error paths log what they log: an outsider, a tampered token, a
+    // replayed code.
+    let refused = oidc::authorize_as(&main, OUTSIDER, None);
+    secrets.push((
+        "an authorization code".into(),
+        refused.code.clone().unwrap(),
+    ));
+    refused.finish().expect_status(403);
+    let tampered = oidc::authorize_as(&main, DEMO, None);
+    let tampered_code = tampered.code.clone().unwrap();
+    oidc::tamper(&tampered_code, serde_json::json!({"alg": "HS256"}));
+    tampered.finish().expect_status(400);
+    callback.finish().expect_status(400);
+    secrets.push(("an authorization code".into(), tampered_code));
+
+    // A sign-in and logout on another instance.
+    let other = oidc::sign_in(&open, OUTSIDER);
+    secrets.push(("a session cookie".into(), other.cookie.clone()));
+    other
+        .write("POST", "/api/auth/logout")
+        .send()
+        .expect_status(204);
+
+    secrets.push((
+        "the OIDC client secret".into(),
+        require_env("EDGEAUTH_E2E_OIDC_CLIENT_SECRET"),
+    ));
+
+    let places = stores_and_logs();
+    for (what, secret) in &secrets {
+        assert!(
+            secret.len() >= 16,
+            "{what} is too short to search for: {secret:?}"
+        );
+        for place in &places {
+            let found = files_containing(place, secret.as_bytes());
+            assert!(found.is_empty(), "{what} is written to {found:?}");
+        }
+    }
+    // Sessions are stored as hashes.
+    assert!(session.stored().is_some());
 }
