@@ -27,7 +27,8 @@ server's JSON response. Errors go to stderr as `error: …` and `hint: …`
 lines; the exit code says what kind of failure it was. Times are UTC.";
 
 const SHORT_AFTER: &str = "Exit codes: 0 ok, 1 failure, 2 usage, 3 unauthorized, 4 forbidden, \
-5 not found, 6 unreachable, 7 server error, 8 local configuration (details: --help)";
+5 not found, 6 unreachable, 7 server error, 8 local configuration, 9 login timed out, \
+10 login cancelled or refused (details: --help)";
 
 const CREATE_LONG: &str = "\
 Create a service token for the project.
@@ -86,6 +87,42 @@ EXPIRES for a token never used or one that never expires; an expired token
 shows `(expired)` after its expiry. With no tokens, stdout is empty and stderr
 says `no user tokens`.";
 
+const LOGIN_LONG: &str = "\
+Sign in as yourself through your browser, and store a new user API token for
+the server (token order: --token, EDGEAUTH_TOKEN, edgeauth.toml, then this
+stored login).
+
+edgeauth listens on 127.0.0.1 on a free port and opens the server's sign-in
+page in your browser; after you sign in and approve, the browser comes back to
+that port and edgeauth trades the one-time code (with a PKCE proof) for a user
+API token bound to the project (--project, else the server's default). The
+token is stored in the credentials file for this server and never printed:
+the output names only its prefix. Logging in again replaces the stored token
+and revokes the previous one.
+
+The browser must run on this machine. stderr always shows the URL, on its own
+line after `Open this URL in your browser:`.
+
+Environment:
+  EDGEAUTH_BROWSER         program to open the URL with (it gets the URL as
+                           its one argument); default: xdg-open, open on macOS,
+                           the URL handler on Windows
+  EDGEAUTH_LOGIN_TIMEOUT   seconds to wait for the browser (default 300)
+
+Prints `Logged in to SERVER as EMAIL (token eau_AbCdEfGh…, project P)`; with
+--json, {\"server\", \"user\", \"token_id\", \"prefix\", \"project\"}.
+Exit 9: no answer from the browser in time. Exit 10: cancelled in the browser,
+or an answer that does not belong to this login (nothing is stored).";
+
+const LOGOUT_LONG: &str = "\
+Revoke the token stored by `edgeauth login` for the server, then forget it.
+
+Only the stored login is affected, even when --token, EDGEAUTH_TOKEN or
+edgeauth.toml supplies another token. A token the server no longer knows
+(already revoked or expired) is forgotten all the same. If the server cannot
+be reached or fails, the token stays stored so that you can try again.
+Without a stored login there is nothing to do (exit 0).";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "edgeauth",
@@ -121,12 +158,14 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show who the resolved credential is: kind, name, project, workspaces, expiry
-    #[command(
-        long_about = "Show who the resolved credential is: kind, name, project, workspaces, expiry.\n\n\
-            Human output is one line, e.g.\n  \
-            service token \"CI\" (st_…) in project default; workspaces: production/*; expires never"
-    )]
+    /// Sign in through your browser and store a user token for the server
+    #[command(long_about = LOGIN_LONG)]
+    Login(LoginArgs),
+    /// Revoke and forget the token stored by `edgeauth login` for the server
+    #[command(long_about = LOGOUT_LONG)]
+    Logout,
+    /// Show who the resolved credential is, and where it came from
+    #[command(long_about = WHOAMI_LONG)]
     Whoami,
     /// Create, list and revoke your own user API tokens
     #[command(subcommand, long_about = TOKEN_ABOUT)]
@@ -134,6 +173,28 @@ pub enum Command {
     /// Create, list and revoke the project's service tokens
     #[command(subcommand)]
     ServiceToken(ServiceTokenCommand),
+}
+
+const WHOAMI_LONG: &str = "\
+Show who the resolved credential is: kind, name, project, workspaces, expiry,
+and where it came from.
+
+Human output: the first line is what the server says, e.g.
+  service token \"CI\" (st_…) in project default; workspaces: production/*; expires never
+then, for a person's credential, `person: NAME <EMAIL>`, and last
+`credential: SOURCE` (--token, EDGEAUTH_TOKEN, `token` in PATH, or the login
+stored in PATH). --json prints the server's JSON with two more fields:
+`credential_source` ({\"from\": \"flag\"|\"env\"|\"edgeauth.toml\"|\"login\", \"path\"})
+and, for a person, `person` (GET /api/users/me).";
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Print the URL instead of opening a browser
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Sign in with a device code (not available yet)
+    #[arg(long)]
+    pub device: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -381,6 +442,36 @@ mod tests {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}");
         }
+    }
+
+    #[test]
+    fn login_and_logout() {
+        let cli = parse(&["login"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Login(LoginArgs {
+                no_browser: false,
+                device: false
+            })
+        ));
+        let cli = parse(&["login", "--no-browser", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Login(LoginArgs {
+                no_browser: true,
+                ..
+            })
+        ));
+        let cli = parse(&["login", "--device"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Login(LoginArgs { device: true, .. })
+        ));
+        assert!(matches!(
+            parse(&["logout"]).unwrap().command,
+            Command::Logout
+        ));
+        assert_eq!(parse(&["logout", "x"]).unwrap_err().exit_code(), 2);
     }
 
     #[test]

@@ -61,11 +61,13 @@ impl ApiResponse {
     }
 }
 
-/// The server's error body.
+/// The server's error body: `{error, message}`, or on the OAuth endpoints (RFC 6749 §5.2)
+/// `{error, error_description}`.
 #[derive(Debug, Deserialize)]
 struct ErrorBody {
     error: String,
     message: Option<String>,
+    error_description: Option<String>,
 }
 
 pub struct ApiClient {
@@ -93,6 +95,18 @@ impl ApiClient {
             server_source: settings.server_source.clone(),
             project: settings.project.clone(),
             token: settings.token.clone(),
+        }
+    }
+
+    /// The same server and project with another credential (or none): `login` talks to the
+    /// server anonymously, `logout` with the stored token whatever else is configured.
+    pub fn with_token(&self, token: Option<ResolvedToken>) -> ApiClient {
+        ApiClient {
+            agent: self.agent.clone(),
+            server: self.server.clone(),
+            server_source: self.server_source.clone(),
+            project: self.project.clone(),
+            token,
         }
     }
 
@@ -205,6 +219,10 @@ impl ApiClient {
         let message = match &parsed {
             Some(ErrorBody {
                 message: Some(m), ..
+            })
+            | Some(ErrorBody {
+                error_description: Some(m),
+                ..
             }) => sanitize(m),
             Some(b) => format!("the server answered {status} {}", sanitize(&b.error)),
             None => format!("the server answered {status} (not an edgeauth error body)"),
@@ -445,6 +463,31 @@ pub(crate) mod tests {
             (e.status, e.message.as_str()),
             (ExitStatus::Failure, "name is empty")
         );
+    }
+
+    #[test]
+    fn oauth_error_bodies_give_their_description() {
+        let e = status_of(
+            400,
+            r#"{"error":"invalid_grant","error_description":"the code was already used"}"#,
+            None,
+        );
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (ExitStatus::Failure, "the code was already used")
+        );
+        let e = status_of(400, r#"{"error":"invalid_request"}"#, None);
+        assert_eq!(e.message, "the server answered 400 invalid_request");
+    }
+
+    #[test]
+    fn with_token_swaps_only_the_credential() {
+        let (url, server) = serve_once(200, "", "{}");
+        let c = client(&url, Some("demo"), Some(("eas_tok", Source::Env)));
+        c.with_token(None).get("/x").unwrap();
+        let request = server.join().unwrap().to_ascii_lowercase();
+        assert!(!request.contains("authorization:"), "{request}");
+        assert!(request.contains("x-project: demo\r\n"), "{request}");
     }
 
     #[test]

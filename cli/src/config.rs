@@ -169,6 +169,24 @@ impl Source {
             }
         }
     }
+
+    /// A short, stable name for `--json`: `flag`, `env`, `edgeauth.toml`, `login`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Flag => "flag",
+            Source::Env => "env",
+            Source::ConfigFile(_) => CONFIG_FILE_NAME,
+            Source::StoredCredentials(_) => "login",
+        }
+    }
+
+    /// The file the setting was read from, if any.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Source::Flag | Source::Env => None,
+            Source::ConfigFile(path) | Source::StoredCredentials(path) => Some(path),
+        }
+    }
 }
 
 /// The global command-line options, before resolution.
@@ -187,13 +205,17 @@ pub struct Environment {
     pub token: Option<Secret>,
     /// `EDGEAUTH_CONFIG_DIR`.
     pub config_dir: Option<PathBuf>,
+    /// `EDGEAUTH_BROWSER`: the program `edgeauth login` opens the URL with.
+    pub browser: Option<PathBuf>,
+    /// `EDGEAUTH_LOGIN_TIMEOUT`, unparsed: seconds `edgeauth login` waits for the browser.
+    pub login_timeout: Option<String>,
     /// The platform's user configuration directory (`dirs::config_dir`).
     pub user_config_dir: Option<PathBuf>,
 }
 
 impl Environment {
-    /// Reads `EDGEAUTH_SERVER`, `EDGEAUTH_PROJECT`, `EDGEAUTH_TOKEN` and `EDGEAUTH_CONFIG_DIR`;
-    /// empty values count as unset.
+    /// Reads `EDGEAUTH_SERVER`, `EDGEAUTH_PROJECT`, `EDGEAUTH_TOKEN`, `EDGEAUTH_CONFIG_DIR`,
+    /// `EDGEAUTH_BROWSER` and `EDGEAUTH_LOGIN_TIMEOUT`; empty values count as unset.
     pub fn from_process() -> Result<Environment, CliError> {
         fn var(name: &str) -> Result<Option<String>, CliError> {
             match std::env::var(name) {
@@ -212,6 +234,10 @@ impl Environment {
             config_dir: std::env::var_os("EDGEAUTH_CONFIG_DIR")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
+            browser: std::env::var_os("EDGEAUTH_BROWSER")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            login_timeout: var("EDGEAUTH_LOGIN_TIMEOUT")?,
             user_config_dir: dirs::config_dir(),
         })
     }

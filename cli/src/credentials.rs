@@ -7,15 +7,22 @@
 //! {
 //!   "version": 1,
 //!   "servers": {
-//!     "https://auth.example.com": {"token": "eau_…", "kind": "user", "token_id": "ut_…",
-//!                                  "prefix": "eau_AbCdEfGh", "expires_at": null}
+//!     "https://auth.example.com": {
+//!       "token": "eau_…", "kind": "user", "token_id": "ut_…", "prefix": "eau_AbCdEfGh",
+//!       "name": "edgeauth CLI on laptop", "project": "default",
+//!       "user": {"id": "usr_…", "email": "demo@example.test", "name": "Demo User"},
+//!       "created_at": "2026-11-24T10:00:00Z"
+//!     }
 //!   }
 //! }
 //! ```
 //!
 //! Keys are normalised server URLs ([`ServerUrl`]); a hand-edited key with a trailing slash or
 //! upper-case host still matches. Fields other than `token` and `kind` are optional, and fields
-//! this version does not know are kept when the file is rewritten.
+//! this version does not know are kept when the file is rewritten. That is why `name`,
+//! `project`, `user` and `created_at` (added with `edgeauth login`) needed no version bump: an
+//! older file without them reads as before, and an older edgeauth keeps them untouched.
+//! `created_at` is the CLI's clock at login (the exchange response has no creation time).
 //!
 //! On Unix the directory is created 0700 and the file is always 0600. Saving is atomic: the
 //! new contents go to a temporary file in the same directory, created 0600 (never briefly
@@ -51,16 +58,35 @@ pub struct StoredCredential {
     pub prefix: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// The token's name on the server, e.g. `edgeauth CLI on laptop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The project the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The person the token acts for, as the server named them at login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<StoredUser>,
+    /// When the login happened (RFC 3339 UTC, the CLI's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
     /// Fields written by a newer version, kept as they are.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The person a stored token acts for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredUser {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
 impl StoredCredential {
-    #[allow(
-        dead_code,
-        reason = "constructed by `edgeauth login`, a later issue; tested now"
-    )]
     pub fn new(token: Secret, kind: impl Into<String>) -> StoredCredential {
         StoredCredential {
             token,
@@ -68,6 +94,10 @@ impl StoredCredential {
             token_id: None,
             prefix: None,
             expires_at: None,
+            name: None,
+            project: None,
+            user: None,
+            created_at: None,
             extra: serde_json::Map::new(),
         }
     }
@@ -82,6 +112,10 @@ impl fmt::Debug for StoredCredential {
             .field("token_id", &self.token_id)
             .field("prefix", &self.prefix)
             .field("expires_at", &self.expires_at)
+            .field("name", &self.name)
+            .field("project", &self.project)
+            .field("user", &self.user)
+            .field("created_at", &self.created_at)
             .field("extra", &self.extra.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -108,18 +142,10 @@ impl CredentialStore {
         self.servers.get(server.as_str())
     }
 
-    #[allow(
-        dead_code,
-        reason = "used by `edgeauth login`, a later issue; tested now"
-    )]
     pub fn insert(&mut self, server: &ServerUrl, credential: StoredCredential) {
         self.servers.insert(server.as_str().to_owned(), credential);
     }
 
-    #[allow(
-        dead_code,
-        reason = "used by `edgeauth logout`, a later issue; tested now"
-    )]
     pub fn remove(&mut self, server: &ServerUrl) -> Option<StoredCredential> {
         self.servers.remove(server.as_str())
     }
@@ -171,10 +197,6 @@ pub fn load(dir: &Path) -> Result<CredentialStore, CliError> {
 }
 
 /// Writes `<dir>/credentials.json` atomically with mode 0600, creating `<dir>` (0700) if needed.
-#[allow(
-    dead_code,
-    reason = "called by `edgeauth login`, a later issue; tested now"
-)]
 pub fn save(dir: &Path, store: &CredentialStore) -> Result<(), CliError> {
     let path = file_path(dir);
     let mut bytes = serde_json::to_vec_pretty(store).expect("credentials serialise");
@@ -417,6 +439,49 @@ mod tests {
         assert!(store.servers.contains_key("not a url"));
         assert!(store.remove(&server("http://localhost:8787/")).is_some());
         assert!(store.get(&server("http://localhost:8787")).is_none());
+    }
+
+    #[test]
+    fn a_file_from_before_login_reads_and_the_login_fields_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            file_path(dir.path()),
+            r#"{"version":1,"servers":{"https://a.example.com":
+                {"token":"eau_old","kind":"user","token_id":"ut_1","prefix":"eau_oldoldol"}}}"#,
+        )
+        .unwrap();
+        let mut store = load(dir.path()).unwrap();
+        let old = store.get(&server("https://a.example.com")).unwrap();
+        assert_eq!(old.token_id.as_deref(), Some("ut_1"));
+        assert_eq!(
+            (&old.project, &old.user, &old.created_at),
+            (&None, &None, &None)
+        );
+
+        let mut cred = StoredCredential::new(Secret::new("eau_new"), "user");
+        cred.project = Some("demo".into());
+        cred.name = Some("edgeauth CLI on laptop".into());
+        cred.created_at = Some("2026-11-24T10:00:00Z".into());
+        cred.user = Some(StoredUser {
+            id: Some("usr_1".into()),
+            email: Some("demo@example.test".into()),
+            name: None,
+        });
+        store.insert(&server("https://b.example.com"), cred.clone());
+        save(dir.path(), &store).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(file_path(dir.path())).unwrap()).unwrap();
+        assert_eq!(
+            json["version"], 1,
+            "new optional fields need no version bump"
+        );
+        assert_eq!(
+            json["servers"]["https://b.example.com"]["user"],
+            serde_json::json!({"id": "usr_1", "email": "demo@example.test"})
+        );
+        let reread = load(dir.path()).unwrap();
+        assert_eq!(reread.get(&server("https://b.example.com")), Some(&cred));
+        assert!(!format!("{reread:?}").contains("eau_new"));
     }
 
     #[test]

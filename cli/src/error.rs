@@ -15,6 +15,8 @@
 //! | 6 | server unreachable: connection refused, DNS failure, TLS failure, timeout |
 //! | 7 | server error or unexpected response: 5xx (incl. 501 `not_configured`, 503 `misconfigured`), a body that is not the JSON expected, a redirect |
 //! | 8 | local configuration error: no server set, bad `edgeauth.toml`, bad credentials file, bad `EDGEAUTH_*` value |
+//! | 9 | `edgeauth login`: no answer from the browser in time (`EDGEAUTH_LOGIN_TIMEOUT`, default 300 s) |
+//! | 10 | `edgeauth login`: the browser login did not succeed: cancelled in the browser (`access_denied`), or the answer that reached the CLI was not valid for this login (wrong `state`, no code) |
 
 use std::fmt;
 use std::process::ExitCode;
@@ -30,6 +32,8 @@ pub enum ExitStatus {
     Unreachable = 6,
     ServerError = 7,
     Config = 8,
+    LoginTimedOut = 9,
+    LoginRefused = 10,
 }
 
 impl ExitStatus {
@@ -50,7 +54,10 @@ Exit codes:
   5  not found (HTTP 404)
   6  server unreachable (connection refused, DNS, TLS, timeout)
   7  server error or unexpected response (5xx, not the JSON expected)
-  8  local configuration error (no server, bad edgeauth.toml or credentials file)";
+  8  local configuration error (no server, bad edgeauth.toml or credentials file)
+  9  login: no answer from the browser in time (EDGEAUTH_LOGIN_TIMEOUT, 300 s)
+  10 login: cancelled in the browser, or the browser's answer was not valid
+     for this login (wrong state)";
 
 /// A failure with its exit status and, where there is one, the next step for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,10 +122,15 @@ mod tests {
             (ExitStatus::Unreachable, 6),
             (ExitStatus::ServerError, 7),
             (ExitStatus::Config, 8),
+            (ExitStatus::LoginTimedOut, 9),
+            (ExitStatus::LoginRefused, 10),
         ];
         for (status, code) in table {
             assert_eq!(status.code(), code);
-            assert!(EXIT_CODES_HELP.contains(&format!("  {code}  ")));
+            assert!(
+                EXIT_CODES_HELP.contains(&format!("\n  {code:<2} ")),
+                "{code}"
+            );
         }
     }
 

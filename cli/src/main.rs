@@ -3,7 +3,8 @@
 //! Modules: [`args`] (the command-line surface), [`config`] (where the server, project and token
 //! come from), [`credentials`] (the file `edgeauth login` writes), [`client`] (HTTP and the
 //! mapping of failures to exit codes), [`commands`], [`output`] (tables), [`error`] (the exit
-//! code table), [`secret`] (a token that redacts itself).
+//! code table), [`secret`] (a token that redacts itself), [`loopback`] (the listener that
+//! `edgeauth login` waits on for the browser).
 
 mod args;
 mod client;
@@ -11,18 +12,22 @@ mod commands;
 mod config;
 mod credentials;
 mod error;
+mod loopback;
 mod output;
 mod secret;
 
 use clap::Parser;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    let err_is_terminal = stderr.is_terminal();
     let mut io = commands::Io {
         out: &mut stdout.lock(),
         err: &mut stderr.lock(),
+        err_is_terminal,
     };
     match commands::run(cli, &mut io) {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,8 @@
-//! Human-readable output: aligned tables and times. `--json` output is the server's JSON,
-//! pretty-printed with its key order kept.
+//! Human-readable output: aligned tables, times, and the spinner shown while waiting. `--json`
+//! output is the server's JSON, pretty-printed with its key order kept.
 
 use std::fmt::Write as _;
+use std::io;
 
 /// What a table shows for an absent value.
 pub const NONE: &str = "—";
@@ -94,9 +95,84 @@ pub fn json(value: &serde_json::Value) -> String {
     text
 }
 
+/// A one-line spinner on stderr while waiting, drawn only on a terminal; elsewhere the message
+/// is written once, as a plain line, so logs stay readable.
+pub struct Spinner {
+    message: String,
+    terminal: bool,
+    frame: usize,
+    drawn: bool,
+}
+
+impl Spinner {
+    const FRAMES: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    /// Carriage return, then erase the line (ANSI EL2).
+    const CLEAR: &'static str = "\r\x1b[2K";
+
+    pub fn new(message: impl Into<String>, terminal: bool) -> Spinner {
+        Spinner {
+            message: message.into(),
+            terminal,
+            frame: 0,
+            drawn: false,
+        }
+    }
+
+    /// Draws the next frame (or, off a terminal, the message the first time).
+    pub fn tick(&mut self, err: &mut dyn io::Write) {
+        if self.terminal {
+            let c = Self::FRAMES[self.frame % Self::FRAMES.len()];
+            let _ = write!(err, "{}{c} {}", Self::CLEAR, self.message);
+            let _ = err.flush();
+            self.frame += 1;
+            self.drawn = true;
+        } else if self.frame == 0 {
+            let _ = writeln!(err, "{}", self.message);
+            self.frame = 1;
+        }
+    }
+
+    /// Prints a line (e.g. a warning) without mixing it into the spinner's line.
+    pub fn println(&mut self, err: &mut dyn io::Write, line: &str) {
+        self.clear(err);
+        let _ = writeln!(err, "{line}");
+    }
+
+    /// Erases the spinner's line, if one was drawn.
+    pub fn clear(&mut self, err: &mut dyn io::Write) {
+        if self.drawn {
+            let _ = write!(err, "{}", Self::CLEAR);
+            let _ = err.flush();
+            self.drawn = false;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_spinner_animates_only_on_a_terminal() {
+        let mut err = Vec::new();
+        let mut s = Spinner::new("Waiting", false);
+        for _ in 0..3 {
+            s.tick(&mut err);
+        }
+        s.println(&mut err, "warning: x");
+        s.clear(&mut err);
+        assert_eq!(String::from_utf8(err).unwrap(), "Waiting\nwarning: x\n");
+
+        let mut err = Vec::new();
+        let mut s = Spinner::new("Waiting", true);
+        s.tick(&mut err);
+        s.tick(&mut err);
+        s.clear(&mut err);
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "\r\x1b[2K⠋ Waiting\r\x1b[2K⠙ Waiting\r\x1b[2K"
+        );
+    }
 
     #[test]
     fn tables_align_columns_and_trim_line_ends() {

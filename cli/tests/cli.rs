@@ -1,131 +1,10 @@
 //! The `edgeauth` binary driven as a user would, against a canned HTTP server on loopback.
 //! Each run gets a cleared environment, its own working and config directories.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use common::{code, text, Sandbox, Stub};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
-
-/// A request as the stub saw it: method, path, lower-cased headers, body.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Answers every request with `respond(&request)`; records what it saw.
-struct Stub {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Stub {
-    fn start(respond: impl Fn(&Seen) -> (u16, String) + Send + 'static) -> Stub {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let mut reader = BufReader::new(stream);
-                let mut first = String::new();
-                if reader.read_line(&mut first).is_err() {
-                    continue;
-                }
-                let mut parts = first.split_whitespace();
-                let method = parts.next().unwrap_or_default().to_owned();
-                let path = parts.next().unwrap_or_default().to_owned();
-                let mut headers = Vec::new();
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    let line = line.trim_end();
-                    if line.is_empty() {
-                        break;
-                    }
-                    let (n, v) = line.split_once(':').unwrap();
-                    headers.push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
-                }
-                let length = headers
-                    .iter()
-                    .find(|(n, _)| n == "content-length")
-                    .map_or(0, |(_, v)| v.parse().unwrap());
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                let request = Seen {
-                    method,
-                    path,
-                    headers,
-                    body: String::from_utf8(body).unwrap(),
-                };
-                let (status, body) = respond(&request);
-                log.lock().unwrap().push(request);
-                let response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = reader.get_mut().write_all(response.as_bytes());
-            }
-        });
-        Stub { url, seen }
-    }
-
-    fn requests(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-struct Sandbox {
-    root: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("work/sub")).unwrap();
-        Sandbox { root }
-    }
-
-    fn work(&self) -> PathBuf {
-        self.root.path().join("work")
-    }
-
-    fn config_dir(&self) -> PathBuf {
-        self.root.path().join("config")
-    }
-
-    fn run(&self, cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_edgeauth"))
-            .args(args)
-            .current_dir(cwd)
-            .env_clear()
-            .env("EDGEAUTH_CONFIG_DIR", self.config_dir())
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().unwrap()
-}
 
 const SECRET: &str = "eas_TopSecretTokenValue";
 
@@ -160,7 +39,13 @@ fn whoami_uses_the_toml_above_the_working_directory_and_the_env_token() {
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "service token \"CI\" (st_abc) in project demo; workspaces: production/*; expires never\n"
+        "service token \"CI\" (st_abc) in project demo; workspaces: production/*; expires never\n\
+         credential: EDGEAUTH_TOKEN\n"
+    );
+    assert_eq!(
+        stub.requests().len(),
+        1,
+        "no /api/users/me for a service token"
     );
     let seen = &stub.requests()[0];
     assert_eq!(
@@ -191,17 +76,20 @@ fn whoami_json_prints_the_server_json() {
     assert_eq!(code(&out), 0);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["token_id"], "st_abc");
+    assert_eq!(v["credential_source"], serde_json::Value::Null);
+    assert!(v.get("person").is_none(), "{v}");
     assert!(stub.requests()[0].header("authorization").is_none());
     assert!(stub.requests()[0].header("x-project").is_none());
 }
 
 #[test]
-fn the_stored_credential_for_the_server_is_used_last() {
+fn token_order_is_flag_then_env_then_toml_then_the_stored_login() {
     let stub = Stub::start(|_| (200, WHOAMI.into()));
     let sb = Sandbox::new();
     std::fs::create_dir_all(sb.config_dir()).unwrap();
+    let credentials = sb.config_dir().join("credentials.json");
     std::fs::write(
-        sb.config_dir().join("credentials.json"),
+        &credentials,
         format!(
             r#"{{"version":1,"servers":{{"{}":{{"token":"eau_stored","kind":"user"}}}}}}"#,
             stub.url.to_uppercase().replace("HTTP://", "http://")
@@ -209,17 +97,60 @@ fn the_stored_credential_for_the_server_is_used_last() {
     )
     .unwrap();
     let server = format!("{}/", stub.url);
+    let toml = sb.work().join("edgeauth.toml");
+    let credential_line = |out: &std::process::Output| {
+        assert_eq!(code(out), 0, "{}", text(&out.stderr));
+        text(&out.stdout).lines().last().unwrap().to_owned()
+    };
+
     let out = sb.run(&sb.work(), &[], &["--server", &server, "whoami"]);
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(
+        credential_line(&out),
+        format!("credential: the login stored in {}", credentials.display())
+    );
+    std::fs::write(&toml, "token = \"eau_toml\"\n").unwrap();
+    let out = sb.run(&sb.work(), &[], &["--server", &server, "whoami"]);
+    assert_eq!(
+        credential_line(&out),
+        format!("credential: `token` in {}", toml.display())
+    );
+    let env = [("EDGEAUTH_TOKEN", "eau_env")];
+    let out = sb.run(&sb.work(), &env, &["--server", &server, "whoami"]);
+    assert_eq!(credential_line(&out), "credential: EDGEAUTH_TOKEN");
     let out = sb.run(
         &sb.work(),
-        &[],
+        &env,
         &["whoami", "--server", &server, "--token", "eas_flag"],
     );
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    let seen = stub.requests();
-    assert_eq!(seen[0].header("authorization"), Some("Bearer eau_stored"));
-    assert_eq!(seen[1].header("authorization"), Some("Bearer eas_flag"));
+    assert_eq!(credential_line(&out), "credential: --token");
+    let out = sb.run(
+        &sb.work(),
+        &env,
+        &[
+            "whoami", "--server", &server, "--token", "eas_flag", "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["credential_source"],
+        serde_json::json!({"from": "flag", "path": null})
+    );
+
+    let sent: Vec<_> = stub
+        .requests()
+        .iter()
+        .map(|r| r.header("authorization").unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "Bearer eau_stored",
+            "Bearer eau_toml",
+            "Bearer eau_env",
+            "Bearer eas_flag",
+            "Bearer eas_flag"
+        ]
+    );
 }
 
 #[test]
@@ -547,21 +478,73 @@ fn token_commands_with_a_service_or_super_token_exit_4_and_say_to_sign_in() {
 }
 
 #[test]
-fn whoami_describes_a_user_token() {
-    let stub = Stub::start(|_| {
-        (
+fn whoami_describes_a_user_token_and_the_person_behind_it() {
+    let stub = Stub::start(|r| match r.path.as_str() {
+        "/api/auth/whoami" => (
             200,
             r#"{"kind":"user","name":"laptop","project":"default","workspaces":["*"],
                 "token_id":"ut_abc","expires_at":"2026-12-01T08:30:00Z","auth_disabled":false}"#
                 .into(),
-        )
+        ),
+        "/api/users/me" => (
+            200,
+            r#"{"id":"usr_1","email":"demo@example.test","name":"Demo User","teams":["t"],
+                "issuer":"http://127.0.0.1:8788","authenticated_by":"user_token",
+                "token_id":"ut_abc","project":"default"}"#
+                .into(),
+        ),
+        _ => (404, r#"{"error":"not_found","message":"no route"}"#.into()),
     });
     let sb = Sandbox::new();
-    let out = sb.run(&sb.work(), &[("EDGEAUTH_SERVER", &stub.url)], &["whoami"]);
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_TOKEN", "eau_laptop"),
+    ];
+    let out = sb.run(&sb.work(), &env, &["whoami"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "user token \"laptop\" (ut_abc) in project default; workspaces: *; expires 2026-12-01 08:30 UTC\n"
+        "user token \"laptop\" (ut_abc) in project default; workspaces: *; expires 2026-12-01 08:30 UTC\n\
+         person: Demo User <demo@example.test>\n\
+         credential: EDGEAUTH_TOKEN\n"
+    );
+    let seen = stub.requests();
+    assert_eq!(seen[1].path, "/api/users/me");
+    assert_eq!(seen[1].header("authorization"), Some("Bearer eau_laptop"));
+
+    let out = sb.run(&sb.work(), &env, &["whoami", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "user");
+    assert_eq!(v["person"]["email"], "demo@example.test");
+    assert_eq!(v["credential_source"]["from"], "env");
+}
+
+#[test]
+fn whoami_still_answers_when_the_person_cannot_be_read() {
+    let stub = Stub::start(|r| match r.path.as_str() {
+        "/api/auth/whoami" => (
+            200,
+            r#"{"kind":"access","name":"demo@example.test","workspaces":["*"]}"#.into(),
+        ),
+        _ => (500, "oops".into()),
+    });
+    let sb = Sandbox::new();
+    let out = sb.run(
+        &sb.work(),
+        &[("EDGEAUTH_SERVER", &stub.url), ("EDGEAUTH_TOKEN", "eaa_x")],
+        &["whoami"],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        2,
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).starts_with("warning: could not ask the server who the person is"),
+        "{}",
+        text(&out.stderr)
     );
 }
 
@@ -674,6 +657,8 @@ fn help_documents_the_exit_codes() {
     for line in [
         "3  authentication required",
         "8  local configuration error",
+        "9  login: no answer from the browser in time",
+        "10 login: cancelled in the browser",
         "EDGEAUTH_CONFIG_DIR",
     ] {
         assert!(help.contains(line), "{line}");
@@ -684,4 +669,14 @@ fn help_documents_the_exit_codes() {
     assert!(text(&out.stdout).contains("TOKEN=$(edgeauth token create"));
     let out = sb.run(&sb.work(), &[], &["token", "--help"]);
     assert!(text(&out.stdout).contains("belong to a person"));
+    let out = sb.run(&sb.work(), &[], &["login", "--help"]);
+    for line in [
+        "EDGEAUTH_BROWSER",
+        "EDGEAUTH_LOGIN_TIMEOUT",
+        "Open this URL in your browser:",
+        "Exit 9",
+        "Exit 10",
+    ] {
+        assert!(text(&out.stdout).contains(line), "{line}");
+    }
 }

@@ -4,6 +4,8 @@
 //! Output contract: results go to stdout, everything meant only for a person (summaries,
 //! warnings, errors) goes to stderr. With `--json`, stdout is the server's JSON.
 
+mod login;
+mod logout;
 mod tokens;
 mod whoami;
 
@@ -17,6 +19,8 @@ use std::io::Write;
 pub struct Io<'a> {
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
+    /// Whether `err` is a terminal (the login spinner is drawn only there).
+    pub err_is_terminal: bool,
 }
 
 /// What every command gets: a client for the resolved server, and the output mode.
@@ -27,6 +31,16 @@ pub struct Context {
 
 /// Resolves settings from the process environment and working directory, then runs the command.
 pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
+    if let Command::Login(args) = &cli.command {
+        if args.device {
+            return Err(CliError::usage(
+                "`edgeauth login --device` is not available yet",
+            )
+            .with_hint(
+                "sign in through a browser on this machine with `edgeauth login` (or `edgeauth login --no-browser` to open the URL yourself), or use a token: EDGEAUTH_TOKEN or --token",
+            ));
+        }
+    }
     let env = Environment::from_process()?;
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::config(format!("cannot read the working directory: {e}")))?;
@@ -44,7 +58,9 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
         json: cli.global.json,
     };
     match cli.command {
-        Command::Whoami => whoami::run(&ctx, io),
+        Command::Login(args) => login::run(&ctx, io, &settings, &env, &args),
+        Command::Logout => logout::run(&ctx, io, &settings, &env),
+        Command::Whoami => whoami::run(&ctx, io, settings.token.as_ref().map(|t| &t.source)),
         Command::Token(UserTokenCommand::Create(args)) => tokens::USER_TOKENS.create(
             &ctx,
             io,

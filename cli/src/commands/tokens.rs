@@ -245,7 +245,7 @@ impl TokenCollection {
     }
 
     /// Ids are path segments; a pasted secret is refused without being repeated or sent.
-    fn check_id(&self, id: &str) -> Result<(), CliError> {
+    pub(super) fn check_id(&self, id: &str) -> Result<(), CliError> {
         let see_ids = format!("see the ids with `edgeauth {} list`", self.command);
         if ["eas_", "eau_", "ear_"].iter().any(|p| id.starts_with(p)) {
             return Err(
@@ -440,6 +440,7 @@ ut_1  old     eau_QwErTyUi  default  *                     2025-01-01 00:00  nev
             &mut Io {
                 out: &mut out,
                 err: &mut err,
+                err_is_terminal: false,
             },
         );
         let request = server.join().unwrap();

@@ -1,9 +1,25 @@
-//! `edgeauth whoami`: GET /api/auth/whoami.
+//! `edgeauth whoami`: who the resolved credential is (`GET /api/auth/whoami`), who the person
+//! behind it is when it is a person's (`GET /api/users/me`), and where it came from.
 
 use super::{Context, Io};
+use crate::config::Source;
 use crate::error::{CliError, ExitStatus};
 use crate::output;
 use serde::Deserialize;
+
+/// The kinds of credential that act for a person, for which `/api/users/me` answers.
+const PERSON_KINDS: [&str; 3] = ["user", "session", "access"];
+
+/// The fields of `/api/users/me` that the human output uses.
+#[derive(Debug, Deserialize)]
+struct Person {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+}
 
 /// The fields of the whoami response that the human output uses.
 #[derive(Debug, Deserialize)]
@@ -23,7 +39,10 @@ pub struct Whoami {
     pub auth_disabled: bool,
 }
 
-pub fn run(ctx: &Context, io: &mut Io<'_>) -> Result<(), CliError> {
+/// Human output: [`describe`]'s line, then `person: …` for a person's credential, then
+/// `credential: …`. `--json`: the server's whoami JSON plus `credential_source` and, for a
+/// person, `person` (the `/api/users/me` JSON).
+pub fn run(ctx: &Context, io: &mut Io<'_>, source: Option<&Source>) -> Result<(), CliError> {
     let response = ctx.client.get("/api/auth/whoami").map_err(|e| {
         if e.status == ExitStatus::NotFound {
             e.with_hint(
@@ -33,12 +52,74 @@ pub fn run(ctx: &Context, io: &mut Io<'_>) -> Result<(), CliError> {
             e
         }
     })?;
-    if ctx.json {
-        write!(io.out, "{}", output::json(&response.json()?))?;
+    let who: Whoami = response.parse()?;
+    let person = if PERSON_KINDS.contains(&who.kind.as_str()) {
+        // The credential was just accepted, so a failure here only costs the extra line.
+        match ctx.client.get("/api/users/me").and_then(|r| r.json()) {
+            Ok(person) => Some(person),
+            Err(e) => {
+                writeln!(
+                    io.err,
+                    "warning: could not ask the server who the person is: {}",
+                    e.message
+                )?;
+                None
+            }
+        }
     } else {
-        writeln!(io.out, "{}", describe(&response.parse()?))?;
+        None
+    };
+    if ctx.json {
+        let mut value = response.json()?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("credential_source".into(), source_json(source));
+            if let Some(person) = person {
+                object.insert("person".into(), person);
+            }
+        }
+        write!(io.out, "{}", output::json(&value))?;
+    } else {
+        writeln!(io.out, "{}", describe(&who))?;
+        if let Some(line) = person
+            .and_then(|p| serde_json::from_value::<Person>(p).ok())
+            .and_then(|p| describe_person(&p))
+        {
+            writeln!(io.out, "person: {line}")?;
+        }
+        writeln!(io.out, "credential: {}", describe_source(source))?;
     }
     Ok(())
+}
+
+/// `Demo User <demo@example.test>`, or whichever of name, email and id there is.
+fn describe_person(p: &Person) -> Option<String> {
+    let clean = |s: &String| output::sanitize(s);
+    match (p.name.as_ref().map(clean), p.email.as_ref().map(clean)) {
+        (Some(name), Some(email)) => Some(format!("{name} <{email}>")),
+        (Some(one), None) | (None, Some(one)) => Some(one),
+        (None, None) => p.id.as_ref().map(clean),
+    }
+}
+
+/// Where the credential came from, for people.
+fn describe_source(source: Option<&Source>) -> String {
+    match source {
+        None => "none (no --token, EDGEAUTH_TOKEN, edgeauth.toml token or stored login)".to_owned(),
+        Some(Source::StoredCredentials(path)) => {
+            format!("the login stored in {}", path.display())
+        }
+        Some(source) => source.describe("token"),
+    }
+}
+
+/// `{"from": "flag"|"env"|"edgeauth.toml"|"login", "path": …}`, or `null` without a token.
+fn source_json(source: Option<&Source>) -> serde_json::Value {
+    source.map_or(serde_json::Value::Null, |source| {
+        serde_json::json!({
+            "from": source.kind(),
+            "path": source.path().map(|p| p.display().to_string()),
+        })
+    })
 }
 
 /// One line, e.g.
@@ -150,6 +231,42 @@ mod tests {
             describe(&w),
             "access token of \"demo@example.test\" in project default; workspaces: *; expires 2026-11-24 10:15 UTC"
         );
+    }
+
+    #[test]
+    fn the_source_is_named_for_people_and_for_scripts() {
+        let toml = Source::ConfigFile("/w/edgeauth.toml".into());
+        let login = Source::StoredCredentials("/c/credentials.json".into());
+        assert_eq!(describe_source(Some(&Source::Flag)), "--token");
+        assert_eq!(describe_source(Some(&Source::Env)), "EDGEAUTH_TOKEN");
+        assert_eq!(describe_source(Some(&toml)), "`token` in /w/edgeauth.toml");
+        assert_eq!(
+            describe_source(Some(&login)),
+            "the login stored in /c/credentials.json"
+        );
+        assert!(describe_source(None).starts_with("none"));
+        assert_eq!(
+            source_json(Some(&login)),
+            serde_json::json!({"from": "login", "path": "/c/credentials.json"})
+        );
+        assert_eq!(
+            source_json(Some(&Source::Env)),
+            serde_json::json!({"from": "env", "path": null})
+        );
+        assert_eq!(source_json(Some(&toml))["from"], "edgeauth.toml");
+        assert_eq!(source_json(None), serde_json::Value::Null);
+    }
+
+    #[test]
+    fn the_person_line() {
+        let p = |json: &str| describe_person(&serde_json::from_str(json).unwrap());
+        assert_eq!(
+            p(r#"{"id":"usr_1","email":"demo@example.test","name":"Demo User"}"#).unwrap(),
+            "Demo User <demo@example.test>"
+        );
+        assert_eq!(p(r#"{"email":"d@e.test"}"#).unwrap(), "d@e.test");
+        assert_eq!(p(r#"{"id":"usr_1"}"#).unwrap(), "usr_1");
+        assert_eq!(p("{}"), None);
     }
 
     #[test]
