@@ -1,5 +1,6 @@
 //! `GET /account`: the person's page (who they are, sign out, their API tokens), the signed-out
-//! page, the HTML error page of the browser endpoints, and the page's script and stylesheet.
+//! page, the consent page of the CLI login, the HTML error page of the browser endpoints, and
+//! the page's script and stylesheet.
 //!
 //! The pages are rendered as plain strings so that host unit tests can pin down escaping and
 //! the absence of inline script and style; only [`page_response`] and [`asset`] touch
@@ -205,6 +206,104 @@ pub fn page_response(status: u16, html: String) -> Response {
     for (name, value) in PAGE_SECURITY_HEADERS {
         http::set_header(&mut response, name, value);
     }
+    response
+}
+
+/// What the CLI consent page shows and carries back in its form.
+pub struct CliConsentView<'a> {
+    pub person_name: Option<&'a str>,
+    pub person_email: Option<&'a str>,
+    /// The project the token will be valid in (validated: `[a-z0-9-]`).
+    pub project: &'a str,
+    /// The name of the token the CLI asks for.
+    pub client_name: &'a str,
+    /// The CLI's loopback redirect, `state` and PKCE challenge, posted back unchanged.
+    pub redirect_uri: &'a str,
+    pub state: &'a str,
+    pub code_challenge: &'a str,
+    /// The loopback address the code will go to, for the person to see (`127.0.0.1:53682`).
+    pub listener: &'a str,
+    /// The session's CSRF token.
+    pub csrf_token: &'a str,
+}
+
+/// The consent page of the CLI login: who asks (the token's name), for which project, acting
+/// as whom, and one form posting the request back with `decision=approve` (`#approve`) or
+/// `decision=deny` (`#deny`). It has no script.
+pub fn cli_consent_html(view: &CliConsentView) -> String {
+    let name = view.person_name.map(str::trim).filter(|n| !n.is_empty());
+    let email = view.person_email.map(str::trim).filter(|e| !e.is_empty());
+    let person = match (name, email) {
+        (Some(name), Some(email)) => format!("{} ({})", escape(name), escape(email)),
+        (Some(one), None) | (None, Some(one)) => escape(one),
+        (None, None) => "you".to_owned(),
+    };
+    let project = escape(view.project);
+    let hidden: String = [
+        ("csrf_token", view.csrf_token),
+        ("redirect_uri", view.redirect_uri),
+        ("state", view.state),
+        ("code_challenge", view.code_challenge),
+        ("code_challenge_method", "S256"),
+        ("name", view.client_name),
+    ]
+    .iter()
+    .map(|(field, value)| {
+        format!(
+            "\n      <input type=\"hidden\" name=\"{field}\" value=\"{}\">",
+            escape(value)
+        )
+    })
+    .collect();
+    let body = format!(
+        r#"<main id="main" class="wrap narrow">
+  <section class="card consent" aria-labelledby="consent-heading">
+    <p class="eyebrow">Command-line sign-in</p>
+    <h1 id="consent-heading">Sign in to the edgeauth CLI?</h1>
+    <p>The edgeauth CLI asks for an API token named <strong id="client-name">{client_name}</strong>.</p>
+    <dl class="facts">
+      <div><dt>Acting as</dt><dd id="person">{person}</dd></div>
+      <div><dt>In project</dt><dd><code id="project">{project}</code></dd></div>
+      <div><dt>Sent to</dt><dd><code id="listener">{listener}</code> on this computer</dd></div>
+    </dl>
+    <p class="hint">Approve only if you just ran <code>edgeauth login</code> yourself. You can revoke the token at any time on your account page.</p>
+    <form id="consent-form" method="post" action="/api/auth/cli-start?project={project}">{hidden}
+      <div class="panel-actions">
+        <button id="approve" type="submit" name="decision" value="approve" class="button primary">Approve</button>
+        <button id="deny" type="submit" name="decision" value="deny" class="button secondary">Cancel</button>
+      </div>
+    </form>
+  </section>
+</main>"#,
+        client_name = escape(view.client_name),
+        listener = escape(view.listener),
+    );
+    document("Sign in to the edgeauth CLI", "", "", &body)
+}
+
+/// The consent page's Content-Security-Policy: [`CONTENT_SECURITY_POLICY`] with `form-action`
+/// widened to the CLI's listener. Chromium applies `form-action` to the redirects that follow
+/// a form post too (measured: Chromium 156 blocks our 303 to `http://127.0.0.1:PORT/…` under
+/// `form-action 'self'`), so the listener must be allowed. An IPv4 listener is named exactly,
+/// port included; CSP source expressions cannot name an IPv6 literal (Chromium ignores
+/// `http://[::1]:*` as invalid), so for `[::1]` the scheme `http:` is allowed instead. Either
+/// way the page's only form is ours, with a fixed same-origin action.
+pub fn cli_consent_csp(listener_origin: Option<&str>) -> String {
+    let extra = listener_origin.unwrap_or("http:");
+    CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self';",
+        &format!("form-action 'self' {extra};"),
+    )
+}
+
+/// The consent page as a response: [`page_response`] with [`cli_consent_csp`].
+pub fn cli_consent_response(html: String, listener_origin: Option<&str>) -> Response {
+    let mut response = page_response(200, html);
+    http::set_header(
+        &mut response,
+        "Content-Security-Policy",
+        &cli_consent_csp(listener_origin),
+    );
     response
 }
 
@@ -506,13 +605,19 @@ mod tests {
             account_html(&view(&teams)),
             signed_out_html("/api/auth/login?return_to=/account"),
             error_html(500, "internal", "m"),
+            cli_consent_html(&consent()),
         ] {
             assert!(html.starts_with("<!doctype html>"));
             assert!(html.contains(r#"<link rel="stylesheet" href="/account.css">"#));
             assert!(!html.contains("<style"));
             for tag in tags(&html) {
                 assert!(!tag.contains(" style="), "inline style in <{tag}>");
-                assert!(!tag.contains(" on"), "inline handler in <{tag}>");
+                // By attribute name: an attribute value may well say "CLI on laptop".
+                if !tag.starts_with('!') {
+                    for name in attribute_names(tag) {
+                        assert!(!name.starts_with("on"), "inline handler in <{tag}>");
+                    }
+                }
                 assert!(!tag.contains("javascript:"), "script URL in <{tag}>");
             }
             // The only script is the external one, with nothing between its tags.
@@ -521,6 +626,111 @@ mod tests {
             }
         }
         assert!(account_html(&view(&teams)).contains("/account.js"));
+    }
+
+    fn consent<'a>() -> CliConsentView<'a> {
+        CliConsentView {
+            person_name: Some("Demo User"),
+            person_email: Some("demo@example.test"),
+            project: "default",
+            client_name: "edgeauth CLI on laptop",
+            redirect_uri: "http://127.0.0.1:53682/callback?x=1&y=2",
+            state: "st4te-value_0123456789",
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            listener: "127.0.0.1:53682",
+            csrf_token: "c5rf-T0ken_value",
+        }
+    }
+
+    #[test]
+    fn consent_page_names_the_token_project_and_person_and_posts_everything_back() {
+        let html = cli_consent_html(&consent());
+        assert!(html.contains("Sign in to the edgeauth CLI?"));
+        assert!(html.contains(r#"<strong id="client-name">edgeauth CLI on laptop</strong>"#));
+        assert!(html.contains(r#"<dd id="person">Demo User (demo@example.test)</dd>"#));
+        assert!(html.contains(r#"<code id="project">default</code>"#));
+        assert!(html.contains(r#"<code id="listener">127.0.0.1:53682</code>"#));
+        assert!(html.contains(
+            r#"<form id="consent-form" method="post" action="/api/auth/cli-start?project=default">"#
+        ));
+        for (field, value) in [
+            ("csrf_token", "c5rf-T0ken_value"),
+            (
+                "redirect_uri",
+                "http://127.0.0.1:53682/callback?x=1&amp;y=2",
+            ),
+            ("state", "st4te-value_0123456789"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+            ("name", "edgeauth CLI on laptop"),
+        ] {
+            assert!(
+                html.contains(&format!(
+                    r#"<input type="hidden" name="{field}" value="{value}">"#
+                )),
+                "{field}"
+            );
+        }
+        assert!(html.contains(
+            r#"<button id="approve" type="submit" name="decision" value="approve" class="button primary">Approve</button>"#
+        ));
+        assert!(html.contains(
+            r#"<button id="deny" type="submit" name="decision" value="deny" class="button secondary">Cancel</button>"#
+        ));
+        assert_eq!(html.matches("<form").count(), 1);
+        assert!(!html.contains("<script"));
+        // Nothing a page visitor could not see is in it: the code does not exist yet.
+        assert!(!html.contains("code="));
+    }
+
+    #[test]
+    fn consent_page_says_who_with_what_it_has() {
+        let only_email = cli_consent_html(&CliConsentView {
+            person_name: None,
+            ..consent()
+        });
+        assert!(only_email.contains(r#"<dd id="person">demo@example.test</dd>"#));
+        let nobody = cli_consent_html(&CliConsentView {
+            person_name: Some(" "),
+            person_email: None,
+            ..consent()
+        });
+        assert!(nobody.contains(r#"<dd id="person">you</dd>"#));
+    }
+
+    #[test]
+    fn consent_page_escapes_every_value() {
+        let html = cli_consent_html(&CliConsentView {
+            person_name: Some(HOSTILE),
+            person_email: Some(HOSTILE),
+            project: HOSTILE,
+            client_name: HOSTILE,
+            redirect_uri: HOSTILE,
+            state: HOSTILE,
+            code_challenge: HOSTILE,
+            listener: HOSTILE,
+            csrf_token: HOSTILE,
+        });
+        assert_no_injection(&html);
+        assert_eq!(tags(&html).len(), tags(&cli_consent_html(&consent())).len());
+    }
+
+    #[test]
+    fn consent_csp_lets_the_form_reach_only_the_listener() {
+        let v4 = cli_consent_csp(Some("http://127.0.0.1:53682"));
+        assert_eq!(
+            v4,
+            CONTENT_SECURITY_POLICY.replace(
+                "form-action 'self';",
+                "form-action 'self' http://127.0.0.1:53682;"
+            )
+        );
+        assert!(v4.contains("script-src 'self'") && v4.contains("frame-ancestors 'none'"));
+        let v6 = cli_consent_csp(None);
+        assert!(v6.contains("form-action 'self' http:;"), "{v6}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod account;
 mod auth;
+mod cli_login;
 mod db;
 mod error;
 mod http;
@@ -67,6 +68,9 @@ enum Route {
     Login,
     Callback,
     Logout,
+    CliStart,
+    CliDecide,
+    CliExchange,
     UsersMe,
     CreateUserToken,
     ListUserTokens,
@@ -103,6 +107,18 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         ["api", "auth", "login"] => (read.then_some(Route::Login), "GET, HEAD"),
         ["api", "auth", "callback"] => (read.then_some(Route::Callback), "GET, HEAD"),
         ["api", "auth", "logout"] => ((*method == Method::Post).then_some(Route::Logout), "POST"),
+        ["api", "auth", "cli-start"] => (
+            match method {
+                Method::Get | Method::Head => Some(Route::CliStart),
+                Method::Post => Some(Route::CliDecide),
+                _ => None,
+            },
+            "GET, HEAD, POST",
+        ),
+        ["api", "auth", "cli-exchange"] => (
+            (*method == Method::Post).then_some(Route::CliExchange),
+            "POST",
+        ),
         ["api", "users", "me"] => (read.then_some(Route::UsersMe), "GET, HEAD"),
         ["api", "tokens"] => (
             match method {
@@ -158,6 +174,9 @@ async fn handle(
         Route::Login => sessions::login(&url, &caller).await,
         Route::Callback => sessions::callback(&req, &url, &caller, env).await,
         Route::Logout => sessions::logout(&req, &url, &caller, env).await,
+        Route::CliStart => cli_login::start(&url, &caller, env).await,
+        Route::CliDecide => cli_login::decide(req, &url, &caller, env).await,
+        Route::CliExchange => cli_login::exchange(req, env).await,
         Route::UsersMe => user_tokens::me(&caller, env).await,
         Route::CreateUserToken => user_tokens::create(req, &caller, env).await,
         Route::ListUserTokens => user_tokens::list(&caller, env).await,
@@ -169,7 +188,11 @@ async fn handle(
 fn is_browser_page(req: &Request) -> bool {
     matches!(
         req.path().as_str(),
-        "/account" | "/api/auth/login" | "/api/auth/callback" | "/api/auth/logout"
+        "/account"
+            | "/api/auth/login"
+            | "/api/auth/callback"
+            | "/api/auth/logout"
+            | "/api/auth/cli-start"
     ) && http::header(req, "Accept").is_some_and(|accept| accept.contains("text/html"))
 }
 
@@ -210,6 +233,9 @@ mod tests {
             Ok(Route::Login) => Ok("login"),
             Ok(Route::Callback) => Ok("callback"),
             Ok(Route::Logout) => Ok("logout"),
+            Ok(Route::CliStart) => Ok("cli start"),
+            Ok(Route::CliDecide) => Ok("cli decide"),
+            Ok(Route::CliExchange) => Ok("cli exchange"),
             Ok(Route::UsersMe) => Ok("me"),
             Ok(Route::CreateUserToken) => Ok("create user token"),
             Ok(Route::ListUserTokens) => Ok("list user tokens"),
@@ -250,5 +276,37 @@ mod tests {
             Err("404".into())
         );
         assert_eq!(status_of(Method::Get, "/nope"), Err("404".into()));
+    }
+
+    #[test]
+    fn cli_login_routes() {
+        assert_eq!(
+            status_of(Method::Get, "/api/auth/cli-start"),
+            Ok("cli start")
+        );
+        assert_eq!(
+            status_of(Method::Head, "/api/auth/cli-start"),
+            Ok("cli start")
+        );
+        assert_eq!(
+            status_of(Method::Post, "/api/auth/cli-start"),
+            Ok("cli decide")
+        );
+        assert_eq!(
+            status_of(Method::Delete, "/api/auth/cli-start"),
+            Err("405 GET, HEAD, POST".into())
+        );
+        assert_eq!(
+            status_of(Method::Post, "/api/auth/cli-exchange"),
+            Ok("cli exchange")
+        );
+        assert_eq!(
+            status_of(Method::Get, "/api/auth/cli-exchange"),
+            Err("405 POST".into())
+        );
+        assert_eq!(
+            status_of(Method::Post, "/api/auth/cli-exchange/x"),
+            Err("404".into())
+        );
     }
 }

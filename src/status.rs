@@ -30,6 +30,8 @@ pub fn healthz(config: &Result<Config, Vec<ConfigProblem>>, url: &Url) -> Respon
 /// What this server offers and what the caller can do; anyone may ask.
 pub fn capabilities(caller: &Caller) -> Response {
     let principal = caller.principal.as_ref();
+    // The CLI loopback login signs the person in through OIDC first.
+    let oidc = caller.config.oidc.is_some() && caller.config.secret.is_some();
     http::json(
         200,
         &json!({
@@ -39,8 +41,8 @@ pub fn capabilities(caller: &Caller) -> Response {
             "public_reads": caller.config.public_reads,
             "project": caller.project.as_str(),
             "login_methods": {
-                "oidc": caller.config.oidc.is_some() && caller.config.secret.is_some(),
-                "cli_loopback": false,
+                "oidc": oidc,
+                "cli_loopback": oidc,
                 "device": false,
             },
             "service_tokens": caller.config.secret.is_some(),

@@ -3,8 +3,8 @@
 
 use edgeauth_core::service_token::NewUserToken;
 use edgeauth_core::time::rfc3339;
-use edgeauth_core::token::{self, TokenKind};
-use edgeauth_core::{base62, Principal, PrincipalKind, ProjectName, TokenHash};
+use edgeauth_core::token::{self, MintedToken, TokenKind};
+use edgeauth_core::{base62, Principal, PrincipalKind, ProjectName, Scope, TokenHash};
 use serde_json::{json, Value};
 use worker::{Context, Env, Request, Response};
 
@@ -113,41 +113,82 @@ pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         )));
     }
     let now = now_ms();
-    let minted = token::mint_opaque(TokenKind::User, &mut WebCrypto);
-    let record = UserTokenRecord {
-        id: format!("ut_{}", base62::random(20, &mut WebCrypto)),
-        user_id: user_id.to_owned(),
-        project: caller.project.as_str().to_owned(),
-        name: new.name.clone(),
-        workspaces: serde_json::to_string(&new.scope.to_strings())
-            .map_err(|e| ApiError::Internal(e.to_string()))?,
-        display_prefix: minted.display_prefix().to_owned(),
-        created_at: now,
-        created_via: principal.kind.as_str().to_owned(),
-        expires_at: new.expires_at_ms(now),
-        last_used_at: None,
-        revoked_at: None,
-    };
+    let (minted, record) = mint(
+        user_id,
+        caller.project.as_str(),
+        &new.name,
+        &new.scope,
+        principal.kind.as_str(),
+        new.expires_at_ms(now),
+        now,
+    )?;
     let actor = format!("user:{user_id}");
     record
         .insert(
             &database(env)?,
             minted.hash(),
-            AuditEvent {
-                at: now,
-                project: Some(&record.project),
-                actor: &actor,
-                action: "user_token.create",
-                subject: &record.id,
-                detail: json!({"name": record.name, "workspaces": new.scope.to_strings(),
-                               "prefix": record.display_prefix, "via": record.created_via})
-                .to_string(),
-            },
+            creation_event(&record, &actor)?,
         )
         .await?;
-    let mut body = view(&record, now)?;
+    Ok(http::json(201, &creation_body(&record, &minted, now)?))
+}
+
+/// A new token for `user_id`, valid in `project`, not yet stored: the secret (shown once)
+/// and the record D1 keeps. Every way of creating a user token (`POST /api/tokens`, the CLI
+/// login) mints through here.
+pub(crate) fn mint(
+    user_id: &str,
+    project: &str,
+    name: &str,
+    scope: &Scope,
+    created_via: &str,
+    expires_at: Option<i64>,
+    now: i64,
+) -> Result<(MintedToken, UserTokenRecord), ApiError> {
+    let minted = token::mint_opaque(TokenKind::User, &mut WebCrypto);
+    let record = UserTokenRecord {
+        id: format!("ut_{}", base62::random(20, &mut WebCrypto)),
+        user_id: user_id.to_owned(),
+        project: project.to_owned(),
+        name: name.to_owned(),
+        workspaces: serde_json::to_string(&scope.to_strings())
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        display_prefix: minted.display_prefix().to_owned(),
+        created_at: now,
+        created_via: created_via.to_owned(),
+        expires_at,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    Ok((minted, record))
+}
+
+/// The `user_token.create` audit event of a token `actor` just minted.
+pub(crate) fn creation_event<'a>(
+    record: &'a UserTokenRecord,
+    actor: &'a str,
+) -> Result<AuditEvent<'a>, ApiError> {
+    Ok(AuditEvent {
+        at: record.created_at,
+        project: Some(&record.project),
+        actor,
+        action: "user_token.create",
+        subject: &record.id,
+        detail: json!({"name": record.name, "workspaces": record.scope()?.to_strings(),
+                       "prefix": record.display_prefix, "via": record.created_via})
+        .to_string(),
+    })
+}
+
+/// The creation response: the token's listing fields and, this once, its plaintext.
+pub(crate) fn creation_body(
+    record: &UserTokenRecord,
+    minted: &MintedToken,
+    now: i64,
+) -> Result<Value, ApiError> {
+    let mut body = view(record, now)?;
     body["token"] = Value::from(minted.plaintext());
-    Ok(http::json(201, &body))
+    Ok(body)
 }
 
 /// `GET /api/tokens`: the caller's live tokens, in every project.

@@ -9,6 +9,7 @@
 pub mod access_token;
 pub mod base62;
 pub mod bearer;
+pub mod cli_login;
 pub mod config;
 pub mod crypto;
 pub mod device;

@@ -38,8 +38,8 @@ impl LoopbackRedirect {
     ///
     /// The port is required (1–65535, no leading zeros) and the path must start with `/`. The
     /// path and query may hold RFC 3986 `pchar`s, `/`, `?` and well-formed `%XX` escapes; they
-    /// are kept as given. A query that already has a `code` or `state` parameter is refused,
-    /// since the server appends its own and a CLI could read the wrong one.
+    /// are kept as given. A query that already has a `code`, `state` or `error` parameter is
+    /// refused, since the server appends its own and a CLI could read the wrong one.
     pub fn parse(uri: &str) -> Result<Self, String> {
         if uri.len() > MAX_REDIRECT_LEN {
             return Err(format!(
@@ -81,10 +81,10 @@ impl LoopbackRedirect {
             let reserved = query
                 .split('&')
                 .map(|pair| pair.split_once('=').map_or(pair, |(name, _)| name))
-                .any(|name| name == "code" || name == "state");
+                .any(|name| matches!(name, "code" | "state" | "error"));
             if reserved {
                 return Err(
-                    "redirect_uri must not already carry `code` or `state` query parameters"
+                    "redirect_uri must not already carry `code`, `state` or `error` query parameters"
                         .to_owned(),
                 );
             }
@@ -116,17 +116,26 @@ impl LoopbackRedirect {
     /// percent-encoded query parameters (RFC 6749 §4.1.2), after `&` when there already is a
     /// query (`?` alone counts as an empty query) and after `?` otherwise.
     pub fn with_code(&self, code: &str, state: &str) -> String {
+        self.with_params(&[("code", code), ("state", state)])
+    }
+
+    /// The URI that tells the CLI the person refused (RFC 6749 §4.1.2.1): `error` (e.g.
+    /// `access_denied`) and `state` appended like [`LoopbackRedirect::with_code`] does.
+    pub fn with_error(&self, error: &str, state: &str) -> String {
+        self.with_params(&[("error", error), ("state", state)])
+    }
+
+    fn with_params(&self, params: &[(&str, &str)]) -> String {
         let separator = match (self.has_query, self.uri.ends_with(['?', '&'])) {
             (false, _) => "?",
             (true, true) => "",
             (true, false) => "&",
         };
-        format!(
-            "{}{separator}code={}&state={}",
-            self.uri,
-            percent_encode(code),
-            percent_encode(state)
-        )
+        let query: Vec<String> = params
+            .iter()
+            .map(|(name, value)| format!("{name}={}", percent_encode(value)))
+            .collect();
+        format!("{}{separator}{}", self.uri, query.join("&"))
     }
 }
 
@@ -438,11 +447,12 @@ mod tests {
     }
 
     #[test]
-    fn refuses_queries_that_already_carry_code_or_state() {
+    fn refuses_queries_that_already_carry_code_state_or_error() {
         refused("http://127.0.0.1:8080/cb?code=x");
         refused("http://127.0.0.1:8080/cb?a=1&state=x");
         refused("http://127.0.0.1:8080/cb?state");
-        ok("http://127.0.0.1:8080/cb?codex=1&my_state=2");
+        refused("http://127.0.0.1:8080/cb?error=access_denied");
+        ok("http://127.0.0.1:8080/cb?codex=1&my_state=2&errors=0");
     }
 
     #[test]
@@ -466,6 +476,18 @@ mod tests {
         assert_eq!(
             ok("http://[::1]:8080/").with_code("abc", "xyz"),
             "http://[::1]:8080/?code=abc&state=xyz"
+        );
+    }
+
+    #[test]
+    fn appends_an_error_and_state() {
+        assert_eq!(
+            ok("http://127.0.0.1:8080/cb").with_error("access_denied", "xyz"),
+            "http://127.0.0.1:8080/cb?error=access_denied&state=xyz"
+        );
+        assert_eq!(
+            ok("http://[::1]:8080/cb?x=1").with_error("access_denied", "a&b"),
+            "http://[::1]:8080/cb?x=1&error=access_denied&state=a%26b"
         );
     }
 

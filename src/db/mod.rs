@@ -1,6 +1,7 @@
 //! D1 storage: service tokens and audit events here, people (users, sessions, user tokens)
-//! in `people`. Each record type keeps its queries here,
-//! so the storage story of a type is in one place. Times are Unix milliseconds.
+//! in `people`, the ledger of consumed CLI login codes in `cli_codes`. Each record type keeps
+//! its queries here, so the storage story of a type is in one place. Times are Unix
+//! milliseconds.
 
 use edgeauth_core::{Scope, TokenHash};
 use serde::Deserialize;
@@ -9,7 +10,9 @@ use worker::{D1Database, D1PreparedStatement};
 
 use crate::error::ApiError;
 
+mod cli_codes;
 mod people;
+pub use cli_codes::{ConsumedCode, Redemption};
 pub use people::{SessionRecord, UserRecord, UserTokenRecord};
 
 /// The rows a write changed (0 when its condition did not hold).
@@ -179,20 +182,39 @@ pub struct AuditEvent<'a> {
     pub detail: String,
 }
 
+const AUDIT_INSERT: &str = "INSERT INTO audit_events (at, project, actor, action, subject, detail)";
+
 impl AuditEvent<'_> {
+    fn params(&self) -> Vec<JsValue> {
+        vec![
+            millis(self.at),
+            self.project.map_or(JsValue::NULL, text),
+            text(self.actor),
+            text(self.action),
+            text(self.subject),
+            text(&self.detail),
+        ]
+    }
+
     pub(crate) fn statement(&self, db: &D1Database) -> Result<D1PreparedStatement, ApiError> {
         Ok(db
-            .prepare(
-                "INSERT INTO audit_events (at, project, actor, action, subject, detail) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .bind(&[
-                millis(self.at),
-                self.project.map_or(JsValue::NULL, text),
-                text(self.actor),
-                text(self.action),
-                text(self.subject),
-                text(&self.detail),
-            ])?)
+            .prepare(format!("{AUDIT_INSERT} VALUES (?1, ?2, ?3, ?4, ?5, ?6)"))
+            .bind(&self.params())?)
+    }
+
+    /// The statement that records this event only if its request won `redemption`.
+    pub(crate) fn statement_if_redeemed(
+        &self,
+        db: &D1Database,
+        redemption: &Redemption<'_>,
+    ) -> Result<D1PreparedStatement, ApiError> {
+        let mut params = self.params();
+        let condition = redemption.condition(params.len() + 1);
+        params.extend(redemption.params());
+        Ok(db
+            .prepare(format!(
+                "{AUDIT_INSERT} SELECT ?1, ?2, ?3, ?4, ?5, ?6 {condition}"
+            ))
+            .bind(&params)?)
     }
 }

@@ -3,9 +3,10 @@
 
 use edgeauth_core::{Scope, TokenHash};
 use serde::Deserialize;
+use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
-use super::{changes, millis, optional_millis, text, AuditEvent, LIST_LIMIT};
+use super::{changes, millis, optional_millis, text, AuditEvent, Redemption, LIST_LIMIT};
 use crate::error::ApiError;
 
 /// A person, as their identity provider last described them.
@@ -42,8 +43,8 @@ impl UserRecord {
             text(&self.id),
             text(&self.issuer),
             text(&self.subject),
-            self.email.as_deref().map_or(wasm_bindgen::JsValue::NULL, text),
-            self.name.as_deref().map_or(wasm_bindgen::JsValue::NULL, text),
+            self.email.as_deref().map_or(JsValue::NULL, text),
+            self.name.as_deref().map_or(JsValue::NULL, text),
             text(&self.teams),
             millis(self.created_at),
             millis(self.last_login_at),
@@ -156,6 +157,9 @@ pub struct UserTokenRecord {
 const TOKEN_COLUMNS: &str = "id, user_id, project, name, workspaces, display_prefix, created_at, \
                              created_via, expires_at, last_used_at, revoked_at";
 
+const TOKEN_INSERT: &str = "INSERT INTO user_tokens (id, user_id, project, name, workspaces, \
+                            token_hash, display_prefix, created_at, created_via, expires_at)";
+
 impl UserTokenRecord {
     /// The token's scope, as stored.
     pub fn scope(&self) -> Result<Scope, ApiError> {
@@ -209,31 +213,50 @@ impl UserTokenRecord {
             .results::<Self>()?)
     }
 
-    /// The statement that stores this token (for a batch with its audit event, or with the
-    /// redemption of a login code).
+    fn insert_params(&self, hash: &TokenHash) -> Vec<JsValue> {
+        vec![
+            text(&self.id),
+            text(&self.user_id),
+            text(&self.project),
+            text(&self.name),
+            text(&self.workspaces),
+            text(hash.as_hex()),
+            text(&self.display_prefix),
+            millis(self.created_at),
+            text(&self.created_via),
+            optional_millis(self.expires_at),
+        ]
+    }
+
+    /// The statement that stores this token (for a batch with its audit event).
     pub fn insert_statement(
         &self,
         db: &D1Database,
         hash: &TokenHash,
     ) -> Result<D1PreparedStatement, ApiError> {
         Ok(db
-            .prepare(
-                "INSERT INTO user_tokens (id, user_id, project, name, workspaces, token_hash, \
-                 display_prefix, created_at, created_via, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .bind(&[
-                text(&self.id),
-                text(&self.user_id),
-                text(&self.project),
-                text(&self.name),
-                text(&self.workspaces),
-                text(hash.as_hex()),
-                text(&self.display_prefix),
-                millis(self.created_at),
-                text(&self.created_via),
-                optional_millis(self.expires_at),
-            ])?)
+            .prepare(format!(
+                "{TOKEN_INSERT} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))
+            .bind(&self.insert_params(hash))?)
+    }
+
+    /// The statement that stores this token only if its request won the redemption of a CLI
+    /// login code (for the batch of [`super::ConsumedCode::redeem_once`]).
+    pub fn insert_if_redeemed_statement(
+        &self,
+        db: &D1Database,
+        hash: &TokenHash,
+        redemption: &Redemption<'_>,
+    ) -> Result<D1PreparedStatement, ApiError> {
+        let mut params = self.insert_params(hash);
+        let condition = redemption.condition(params.len() + 1);
+        params.extend(redemption.params());
+        Ok(db
+            .prepare(format!(
+                "{TOKEN_INSERT} SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 {condition}"
+            ))
+            .bind(&params)?)
     }
 
     /// Stores a new token and its audit event in one batch.
