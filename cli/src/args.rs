@@ -112,10 +112,21 @@ Environment:
 Prints `Logged in to SERVER as EMAIL (token eau_AbCdEfGh…, project P)`; with
 --json, {\"server\", \"user\", \"token_id\", \"prefix\", \"project\"}.
 Exit 9: no answer from the browser in time. Exit 10: cancelled in the browser,
-or an answer that does not belong to this login (nothing is stored).";
+or an answer that does not belong to this login (nothing is stored).
+
+--device: the device login (RFC 8628), for when the browser is on another
+machine. stderr says `To sign in, open URL and enter the code XXXX-XXXX`, then
+the URL with the code in it on its own line; edgeauth asks the server every few
+seconds (as often as it allows) until you approve. It stores a short-lived
+access token and a refresh token; every command refreshes the access token
+when it is about to expire, so you stay signed in until the login is revoked
+or its refresh token expires. Prints `Logged in to SERVER as EMAIL (device
+login, project P; stays signed in by refreshing)`. Exit 9: the code expired.
+Exit 10: denied in the browser.";
 
 const LOGOUT_LONG: &str = "\
-Revoke the token stored by `edgeauth login` for the server, then forget it.
+Revoke the token stored by `edgeauth login` for the server, then forget it
+(a device login: revoke its refresh token, which ends the whole login).
 
 Only the stored login is affected, even when --token, EDGEAUTH_TOKEN or
 edgeauth.toml supplies another token. A token the server no longer knows
@@ -158,7 +169,7 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Sign in through your browser and store a user token for the server
+    /// Sign in through your browser (or with a device code) and store the login for the server
     #[command(long_about = LOGIN_LONG)]
     Login(LoginArgs),
     /// Revoke and forget the token stored by `edgeauth login` for the server
@@ -192,7 +203,7 @@ pub struct LoginArgs {
     /// Print the URL instead of opening a browser
     #[arg(long)]
     pub no_browser: bool,
-    /// Sign in with a device code (not available yet)
+    /// Sign in with a device code (RFC 8628): enter a short code in any browser, on any device
     #[arg(long)]
     pub device: bool,
 }

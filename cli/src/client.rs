@@ -6,13 +6,20 @@
 //! that redirects is a wrong server URL, and following would hand the token to another URL).
 //!
 //! Status mapping: 2xx → success; 401 → exit 3; 403 → 4; 404 → 5; 5xx and 3xx → 7; other
-//! 4xx → 1; network failures → 6. The error text is the server's `message`.
+//! 4xx → 1; network failures → 6. The error text is the server's `message` (or, on the OAuth
+//! endpoints, `error_description`), and [`CliError::code`] carries its `error` code.
+//!
+//! A client made for a stored device login ([`ApiClient::with_refresh`]) answers one 401 by
+//! refreshing the access token (see [`crate::session`]) and repeating the request once.
 
 use crate::config::{ResolvedToken, ServerUrl, Settings, Source};
 use crate::error::{CliError, ExitStatus};
 use crate::output::sanitize;
+use crate::secret::Secret;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::Duration;
 use ureq::{Agent, RequestBuilder};
 
@@ -70,12 +77,18 @@ struct ErrorBody {
     error_description: Option<String>,
 }
 
+/// Given the access token the server just refused, a fresh one (see [`crate::session`]).
+pub type Refresh = Rc<dyn Fn(&Secret) -> Result<Secret, CliError>>;
+
 pub struct ApiClient {
     agent: Agent,
     server: ServerUrl,
     server_source: Source,
     project: Option<String>,
-    token: Option<ResolvedToken>,
+    token: RefCell<Option<ResolvedToken>>,
+    refresh: Option<Refresh>,
+    /// Set once a 401 was answered by a refresh: it is tried once per process.
+    refreshed: Cell<bool>,
 }
 
 impl ApiClient {
@@ -94,41 +107,110 @@ impl ApiClient {
             server: settings.server.clone(),
             server_source: settings.server_source.clone(),
             project: settings.project.clone(),
-            token: settings.token.clone(),
+            token: RefCell::new(settings.token.clone()),
+            refresh: None,
+            refreshed: Cell::new(false),
         }
     }
 
-    /// The same server and project with another credential (or none): `login` talks to the
-    /// server anonymously, `logout` with the stored token whatever else is configured.
+    /// This client, answering a 401 once with `refresh` and a repeat of the request.
+    pub fn with_refresh(mut self, refresh: Refresh) -> ApiClient {
+        self.refresh = Some(refresh);
+        self
+    }
+
+    pub fn server(&self) -> &ServerUrl {
+        &self.server
+    }
+
+    /// Replaces the secret of the credential in use (after a refresh).
+    pub fn set_secret(&self, secret: Secret) {
+        if let Some(token) = self.token.borrow_mut().as_mut() {
+            token.secret = secret;
+        }
+    }
+
+    /// The same server and project with another credential (or none), and no refresh:
+    /// `login` talks to the server anonymously, `logout` with the stored token whatever else is
+    /// configured.
     pub fn with_token(&self, token: Option<ResolvedToken>) -> ApiClient {
         ApiClient {
             agent: self.agent.clone(),
             server: self.server.clone(),
             server_source: self.server_source.clone(),
             project: self.project.clone(),
-            token,
+            token: RefCell::new(token),
+            refresh: None,
+            refreshed: Cell::new(false),
         }
     }
 
     pub fn get(&self, path: &str) -> Result<ApiResponse, CliError> {
-        let request = self.headers(self.agent.get(self.server.join(path)));
-        self.finish(request.call())
+        self.call(|| {
+            let request = self.headers(self.agent.get(self.server.join(path)));
+            request.call()
+        })
     }
 
     pub fn delete(&self, path: &str) -> Result<ApiResponse, CliError> {
-        let request = self.headers(self.agent.delete(self.server.join(path)));
-        self.finish(request.call())
+        self.call(|| {
+            let request = self.headers(self.agent.delete(self.server.join(path)));
+            request.call()
+        })
     }
 
     pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Result<ApiResponse, CliError> {
-        let request = self
-            .headers(self.agent.post(self.server.join(path)))
-            .content_type("application/json");
-        self.finish(request.send(body.to_string()))
+        let body = body.to_string();
+        self.call(|| {
+            let request = self
+                .headers(self.agent.post(self.server.join(path)))
+                .content_type("application/json");
+            request.send(body.as_str())
+        })
+    }
+
+    /// `application/x-www-form-urlencoded`, as the OAuth endpoints take (every value
+    /// percent-encoded).
+    pub fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Result<ApiResponse, CliError> {
+        use edgeauth_core::loopback::percent_encode;
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.call(|| {
+            let request = self
+                .headers(self.agent.post(self.server.join(path)))
+                .content_type("application/x-www-form-urlencoded");
+            request.send(body.as_str())
+        })
+    }
+
+    /// Sends, and on a 401 with a refresh set (and not used yet), refreshes and sends again.
+    fn call(
+        &self,
+        send: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<ApiResponse, CliError> {
+        let first = self.finish(send());
+        let Some(refresh) = &self.refresh else {
+            return first;
+        };
+        match &first {
+            Err(e) if e.status == ExitStatus::Unauthorized && !self.refreshed.get() => {
+                let refused = self.token.borrow().as_ref().map(|t| t.secret.clone());
+                let Some(refused) = refused else {
+                    return first;
+                };
+                self.refreshed.set(true);
+                self.set_secret(refresh(&refused)?);
+                self.finish(send())
+            }
+            _ => first,
+        }
     }
 
     fn headers<B>(&self, mut request: RequestBuilder<B>) -> RequestBuilder<B> {
-        if let Some(token) = &self.token {
+        if let Some(token) = &*self.token.borrow() {
             request = request.header("Authorization", format!("Bearer {}", token.secret.expose()));
         }
         if let Some(project) = &self.project {
@@ -227,7 +309,13 @@ impl ApiClient {
             Some(b) => format!("the server answered {status} {}", sanitize(&b.error)),
             None => format!("the server answered {status} (not an edgeauth error body)"),
         };
-        let error = |status: ExitStatus| CliError::new(status, message.clone());
+        let error = |status: ExitStatus| {
+            let e = CliError::new(status, message.clone());
+            match &parsed {
+                Some(b) => e.with_code(sanitize(&b.error)),
+                None => e,
+            }
+        };
         match status {
             300..=399 => CliError::new(
                 ExitStatus::ServerError,
@@ -259,7 +347,7 @@ impl ApiClient {
     }
 
     fn unauthorized_hint(&self) -> String {
-        match &self.token {
+        match &*self.token.borrow() {
             None => "this needs a credential: pass --token, set EDGEAUTH_TOKEN or `token` in edgeauth.toml, or run `edgeauth login`".to_owned(),
             Some(ResolvedToken { source: source @ Source::StoredCredentials(_), .. }) => format!(
                 "the token from {} was not accepted; run `edgeauth login` again",

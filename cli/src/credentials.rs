@@ -24,6 +24,16 @@
 //! older file without them reads as before, and an older edgeauth keeps them untouched.
 //! `created_at` is the CLI's clock at login (the exchange response has no creation time).
 //!
+//! A device login (`edgeauth login --device`) is stored with `"kind": "access"`: `token` is the
+//! short-lived access token (`eaa_…`), `expires_at` its expiry, and `refresh_token` (`ear_…`)
+//! the rotating refresh token that [`crate::session`] trades for the next pair.
+//!
+//! Every read-modify-write of the file ([`update`]) holds an exclusive lock on
+//! `<dir>/credentials.json.lock` (`flock` on Unix, released by the OS if the process dies, so
+//! it is never stale): two edgeauth processes never both present the same refresh token (the
+//! server would take the second presentation for reuse and revoke the login), and a login
+//! written meanwhile is never lost to another process's rewrite.
+//!
 //! On Unix the directory is created 0700 and the file is always 0600. Saving is atomic: the
 //! new contents go to a temporary file in the same directory, created 0600 (never briefly
 //! wider), fsynced, then renamed over the old file, and the directory is fsynced; a reader sees
@@ -40,7 +50,11 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub const FILE_NAME: &str = "credentials.json";
+pub const LOCK_FILE_NAME: &str = "credentials.json.lock";
 const VERSION: u32 = 1;
+/// How long to wait for another edgeauth process to release the lock (it holds it for at most
+/// one request, which times out after 30 s).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub fn file_path(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
@@ -50,8 +64,11 @@ pub fn file_path(dir: &Path) -> PathBuf {
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredCredential {
     pub token: Secret,
-    /// `user` for a user API token; later kinds (e.g. device-flow access tokens) add their own.
+    /// `user` for a user API token (loopback login), `access` for a device login's access token.
     pub kind: String,
+    /// `access` only: the rotating refresh token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,6 +108,7 @@ impl StoredCredential {
         StoredCredential {
             token,
             kind: kind.into(),
+            refresh_token: None,
             token_id: None,
             prefix: None,
             expires_at: None,
@@ -109,6 +127,7 @@ impl fmt::Debug for StoredCredential {
         f.debug_struct("StoredCredential")
             .field("token", &self.token)
             .field("kind", &self.kind)
+            .field("refresh_token", &self.refresh_token)
             .field("token_id", &self.token_id)
             .field("prefix", &self.prefix)
             .field("expires_at", &self.expires_at)
@@ -204,6 +223,59 @@ pub fn save(dir: &Path, store: &CredentialStore) -> Result<(), CliError> {
     create_private_dir(dir)
         .and_then(|()| write_atomically(&path, &bytes))
         .map_err(|e| CliError::config(format!("cannot write {}: {e}", path.display())))
+}
+
+/// An exclusive lock on the credentials file, held until dropped.
+#[derive(Debug)]
+pub struct Lock {
+    _file: fs::File,
+}
+
+/// Takes the exclusive lock on `<dir>/credentials.json.lock`, creating `dir` (0700) and the
+/// lock file (0600, empty) if needed; waits up to a minute for another process to release it.
+pub fn lock(dir: &Path) -> Result<Lock, CliError> {
+    let path = dir.join(LOCK_FILE_NAME);
+    let fail = |e: io::Error| CliError::config(format!("cannot lock {}: {e}", path.display()));
+    create_private_dir(dir).map_err(fail)?;
+    let mut options = fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&path).map_err(fail)?;
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Lock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(CliError::config(format!(
+                    "{} is still locked by another edgeauth process after {} s",
+                    path.display(),
+                    LOCK_WAIT.as_secs()
+                ))
+                .with_hint("wait for the other edgeauth command to finish, then try again"))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(fail(e)),
+        }
+    }
+}
+
+/// Reads the file, lets `change` edit the store, and writes it back, all under [`lock`]; the
+/// file is written only if `change` returns `Ok`.
+pub fn update<R>(
+    dir: &Path,
+    change: impl FnOnce(&mut CredentialStore) -> Result<R, CliError>,
+) -> Result<R, CliError> {
+    let _lock = lock(dir)?;
+    let mut store = load(dir)?;
+    let result = change(&mut store)?;
+    save(dir, &store)?;
+    Ok(result)
 }
 
 /// Creates `dir` and its missing parents; the directories it creates are 0700. An existing
@@ -503,6 +575,44 @@ mod tests {
         save(dir.path(), &store).unwrap();
         let text = fs::read_to_string(file_path(dir.path())).unwrap();
         assert!(text.contains("ear_hidden"));
+    }
+
+    #[test]
+    fn a_device_login_round_trips_and_debug_hides_both_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cred = StoredCredential::new(Secret::new("eaa_access.jwt.sig"), "access");
+        cred.refresh_token = Some(Secret::new("ear_refreshsecret"));
+        cred.expires_at = Some("2026-11-24T10:15:00Z".into());
+        let mut store = CredentialStore::default();
+        store.insert(&server("https://a.example.com"), cred.clone());
+        update(dir.path(), |s| {
+            *s = store.clone();
+            Ok(())
+        })
+        .unwrap();
+        let reread = load(dir.path()).unwrap();
+        assert_eq!(reread.get(&server("https://a.example.com")), Some(&cred));
+        let shown = format!("{reread:?}");
+        assert!(
+            !shown.contains("ear_refresh") && !shown.contains("eaa_access"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_between_open_files_and_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock(dir.path()).unwrap();
+        let other = fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(LOCK_FILE_NAME))
+            .unwrap();
+        assert!(matches!(
+            other.try_lock(),
+            Err(fs::TryLockError::WouldBlock)
+        ));
+        drop(held);
+        assert!(other.try_lock().is_ok());
     }
 
     #[test]

@@ -9,14 +9,14 @@
 //! | 0 | success |
 //! | 1 | any other failure (e.g. the server rejected the request as invalid: 400, 405, 413, 415) |
 //! | 2 | usage error: bad or missing flags or arguments (clap's own code) |
-//! | 3 | authentication required or invalid (HTTP 401) |
+//! | 3 | authentication required or invalid (HTTP 401), or a device login that can no longer be refreshed (it is forgotten: log in again) |
 //! | 4 | forbidden: the credential may not do this (HTTP 403): its scope does not cover the request, or it is not a person's where one is needed (`edgeauth token`) |
 //! | 5 | not found (HTTP 404) |
 //! | 6 | server unreachable: connection refused, DNS failure, TLS failure, timeout |
 //! | 7 | server error or unexpected response: 5xx (incl. 501 `not_configured`, 503 `misconfigured`), a body that is not the JSON expected, a redirect |
 //! | 8 | local configuration error: no server set, bad `edgeauth.toml`, bad credentials file, bad `EDGEAUTH_*` value |
-//! | 9 | `edgeauth login`: no answer from the browser in time (`EDGEAUTH_LOGIN_TIMEOUT`, default 300 s) |
-//! | 10 | `edgeauth login`: the browser login did not succeed: cancelled in the browser (`access_denied`), or the answer that reached the CLI was not valid for this login (wrong `state`, no code) |
+//! | 9 | `edgeauth login`: no answer from the browser in time (`EDGEAUTH_LOGIN_TIMEOUT`, default 300 s); `login --device`: the code expired (`expired_token`) before it was approved |
+//! | 10 | `edgeauth login`: the browser login did not succeed: cancelled in the browser (`access_denied`, also for `--device`), or the answer that reached the CLI was not valid for this login (wrong `state`, no code) |
 
 use std::fmt;
 use std::process::ExitCode;
@@ -48,16 +48,18 @@ Exit codes:
   0  success
   1  other failure (e.g. the server rejected the request as invalid)
   2  usage error (bad or missing flags or arguments)
-  3  authentication required or invalid (HTTP 401)
+  3  authentication required or invalid (HTTP 401); a device login that
+     can no longer be refreshed (it is forgotten: log in again)
   4  forbidden (HTTP 403): the credential's scope does not cover the request,
      or `edgeauth token` was used without a person's credential
   5  not found (HTTP 404)
   6  server unreachable (connection refused, DNS, TLS, timeout)
   7  server error or unexpected response (5xx, not the JSON expected)
   8  local configuration error (no server, bad edgeauth.toml or credentials file)
-  9  login: no answer from the browser in time (EDGEAUTH_LOGIN_TIMEOUT, 300 s)
-  10 login: cancelled in the browser, or the browser's answer was not valid
-     for this login (wrong state)";
+  9  login: no answer from the browser in time (EDGEAUTH_LOGIN_TIMEOUT, 300 s);
+     login --device: the code expired before it was approved
+  10 login: cancelled in the browser (or, with --device, denied), or the
+     browser's answer was not valid for this login (wrong state)";
 
 /// A failure with its exit status and, where there is one, the next step for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +67,9 @@ pub struct CliError {
     pub status: ExitStatus,
     pub message: String,
     pub hint: Option<String>,
+    /// The server's error code (`error` of its error body), when the failure was an HTTP error
+    /// with one: lets a caller tell `authorization_pending` from `invalid_grant`.
+    pub code: Option<String>,
 }
 
 impl CliError {
@@ -73,6 +78,7 @@ impl CliError {
             status,
             message: message.into(),
             hint: None,
+            code: None,
         }
     }
 
@@ -87,6 +93,16 @@ impl CliError {
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
+    }
+
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// Whether the server answered with this error code.
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
     }
 
     pub fn exit_code(&self) -> ExitCode {

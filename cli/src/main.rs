@@ -4,7 +4,8 @@
 //! come from), [`credentials`] (the file `edgeauth login` writes), [`client`] (HTTP and the
 //! mapping of failures to exit codes), [`commands`], [`output`] (tables), [`error`] (the exit
 //! code table), [`secret`] (a token that redacts itself), [`loopback`] (the listener that
-//! `edgeauth login` waits on for the browser).
+//! `edgeauth login` waits on for the browser), [`session`] (keeping a device login's access
+//! token fresh).
 
 mod args;
 mod client;
@@ -15,6 +16,7 @@ mod error;
 mod loopback;
 mod output;
 mod secret;
+mod session;
 
 use clap::Parser;
 use std::io::IsTerminal;

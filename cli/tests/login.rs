@@ -486,19 +486,6 @@ fn no_answer_from_the_browser_times_out_with_exit_9() {
 }
 
 #[test]
-fn device_login_is_a_usage_error_for_now() {
-    let sb = Sandbox::new();
-    let out = sb.run(&sb.work(), &[], &["login", "--device"]);
-    assert_eq!(code(&out), 2);
-    assert!(
-        text(&out.stderr)
-            .starts_with("error: `edgeauth login --device` is not available yet\nhint: "),
-        "{}",
-        text(&out.stderr)
-    );
-}
-
-#[test]
 fn a_server_without_cli_login_is_refused_before_any_browser() {
     let stub = Stub::start(|_| {
         (

@@ -78,7 +78,7 @@ pub fn run(
     // No credential goes to the server during a login: a stale stored token would only earn a
     // 401, and the exchange is authenticated by the code and the verifier.
     let anonymous = ctx.client.with_token(None);
-    check_offered(&anonymous, server)?;
+    check_offered(&anonymous, server, Offered::Loopback)?;
 
     let listener = LoopbackListener::bind().map_err(|e| {
         CliError::new(
@@ -207,7 +207,7 @@ pub fn run(
 
     if let Some(previous) = previous {
         let path = credentials::file_path(&dir);
-        if let Some(note) = retire_previous(ctx, server, &previous, &exchanged.id, &path) {
+        if let Some(note) = retire_previous(ctx, server, &previous, Some(&exchanged.id), &path) {
             writeln!(io.err, "{note}")?;
         }
     }
@@ -241,15 +241,27 @@ fn login_timeout(raw: Option<&str>) -> Result<Duration, CliError> {
         })
 }
 
-fn credentials_dir(env: &Environment) -> Result<PathBuf, CliError> {
+pub(super) fn credentials_dir(env: &Environment) -> Result<PathBuf, CliError> {
     env.credentials_dir().ok_or_else(|| {
         CliError::config("there is no user configuration directory to store the login in")
             .with_hint("set EDGEAUTH_CONFIG_DIR to a directory of your own")
     })
 }
 
-/// Refuses early, before a browser opens, when the server says it has no CLI login.
-fn check_offered(client: &ApiClient, server: &ServerUrl) -> Result<(), CliError> {
+/// The login methods of the CLI, as `/api/auth/capabilities` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Offered {
+    Loopback,
+    Device,
+}
+
+/// Refuses early, before a browser opens, when the server says it has no such CLI login.
+/// Loopback login is assumed unless the server says `false`; device login must be `true`.
+pub(super) fn check_offered(
+    client: &ApiClient,
+    server: &ServerUrl,
+    method: Offered,
+) -> Result<(), CliError> {
     let capabilities = client
         .get("/api/auth/capabilities")
         .map_err(|e| match e.status {
@@ -266,7 +278,16 @@ fn check_offered(client: &ApiClient, server: &ServerUrl) -> Result<(), CliError>
         )
         .with_hint("every request is already allowed; commands need no token"));
     }
-    if capabilities["login_methods"]["cli_loopback"] == false {
+    if method == Offered::Device && capabilities["login_methods"]["device"] != true {
+        return Err(CliError::new(
+            ExitStatus::ServerError,
+            format!("{server} does not offer device login"),
+        )
+        .with_hint(
+            "sign in through a browser on this machine with `edgeauth login`, or use a token: EDGEAUTH_TOKEN or --token",
+        ));
+    }
+    if method == Offered::Loopback && capabilities["login_methods"]["cli_loopback"] == false {
         return Err(CliError::new(
             ExitStatus::ServerError,
             format!("{server} does not offer browser login for the CLI"),
@@ -318,7 +339,7 @@ fn start_url(
 }
 
 /// This machine's name, for the token's name; `None` if it cannot be found.
-fn machine_name() -> Option<String> {
+pub(super) fn machine_name() -> Option<String> {
     let from_command = || {
         Command::new("hostname")
             .stdin(Stdio::null())
@@ -337,7 +358,7 @@ fn machine_name() -> Option<String> {
 }
 
 /// `edgeauth CLI on HOST`, within the server's 1..=100 printable characters.
-fn token_name(host: Option<&str>) -> String {
+pub(super) fn token_name(host: Option<&str>) -> String {
     let host: String = host
         .unwrap_or_default()
         .chars()
@@ -353,7 +374,7 @@ fn token_name(host: Option<&str>) -> String {
 /// Starts the browser on `url` without waiting for it: `EDGEAUTH_BROWSER`, else the platform's
 /// opener. On Windows the URL handler is called directly rather than through `cmd /c start`,
 /// whose command line would split the URL at its `&`s.
-fn open_browser(program: Option<&Path>, url: &str) -> Result<Child, String> {
+pub(super) fn open_browser(program: Option<&Path>, url: &str) -> Result<Child, String> {
     let (program, args): (&Path, &[&str]) = match program {
         Some(program) => (program, &[]),
         None if cfg!(target_os = "macos") => (Path::new("open"), &[]),
@@ -371,7 +392,7 @@ fn open_browser(program: Option<&Path>, url: &str) -> Result<Child, String> {
 }
 
 /// A warning once the browser command has exited unsuccessfully; `None` otherwise.
-fn browser_failure(browser: &mut Option<Child>) -> Option<String> {
+pub(super) fn browser_failure(browser: &mut Option<Child>) -> Option<String> {
     let status = browser.as_mut()?.try_wait().ok()??;
     *browser = None;
     (!status.success()).then(|| {
@@ -477,14 +498,21 @@ fn exchange(
 }
 
 /// Stores the new login for `server`; returns the login it replaced, if any. The file is read
-/// again here (not reused from before the wait) so a login to another server made meanwhile
-/// is kept.
+/// again here, under its lock (not reused from before the wait), so a login to another server
+/// made meanwhile is kept.
 fn store(
     dir: &Path,
     server: &ServerUrl,
     exchanged: &Exchanged,
 ) -> Result<Option<StoredCredential>, CliError> {
-    let mut store = credentials::load(dir)?;
+    credentials::update(dir, |store| Ok(store_in(store, server, exchanged)))
+}
+
+fn store_in(
+    store: &mut credentials::CredentialStore,
+    server: &ServerUrl,
+    exchanged: &Exchanged,
+) -> Option<StoredCredential> {
     let previous = store.remove(server);
     let mut credential = StoredCredential::new(exchanged.token.clone(), "user");
     credential.token_id = Some(exchanged.id.clone());
@@ -495,8 +523,7 @@ fn store(
     credential.user = exchanged.user.clone();
     credential.created_at = Some(now_rfc3339());
     store.insert(server, credential);
-    credentials::save(dir, &store)?;
-    Ok(previous)
+    previous
 }
 
 fn now_rfc3339() -> String {
@@ -514,22 +541,35 @@ fn prefix_of(exchanged: &Exchanged) -> String {
 }
 
 /// How the person is named: email, else name, else id.
-fn person(user: Option<&StoredUser>) -> String {
+pub(super) fn person(user: Option<&StoredUser>) -> String {
     user.and_then(|u| u.email.as_ref().or(u.name.as_ref()).or(u.id.as_ref()))
         .map_or_else(|| "an unnamed user".to_owned(), |s| sanitize(s))
 }
 
 /// Revokes the token a new login replaced, so that no live token is left that nobody holds.
 /// Best effort: returns a line for stderr, or `None` when there is nothing worth saying.
-fn retire_previous(
+pub(super) fn retire_previous(
     ctx: &Context,
     server: &ServerUrl,
     previous: &StoredCredential,
-    new_id: &str,
+    new_id: Option<&str>,
     path: &Path,
 ) -> Option<String> {
-    if previous.token_id.as_deref() == Some(new_id) {
+    if new_id.is_some() && previous.token_id.as_deref() == new_id {
         return None;
+    }
+    if previous.kind == crate::session::ACCESS_KIND {
+        return match revoke_stored(&ctx.client, previous, path) {
+            Ok(Revocation::Revoked) => Some("Revoked the previous device login.".to_owned()),
+            Ok(Revocation::AlreadyGone) => None,
+            Ok(Revocation::NotRevocable(why)) => Some(format!(
+                "note: the previous device login was replaced but not revoked ({why})"
+            )),
+            Err(e) => Some(format!(
+                "warning: could not revoke the previous device login: {}; it ends when its refresh token expires",
+                e.message
+            )),
+        };
     }
     let prefix = super::logout::prefix_of(previous);
     match revoke_stored(&ctx.client, previous, path) {

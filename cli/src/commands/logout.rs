@@ -1,5 +1,8 @@
 //! `edgeauth logout`: revoke the token `edgeauth login` stored for the server
-//! (`DELETE /api/tokens/{id}`, authenticated by that token), then forget it.
+//! (`DELETE /api/tokens/{id}`, authenticated by that token), then forget it. A device login
+//! (`access`) is revoked with its refresh token instead (`POST /api/auth/revoke`, RFC 7009,
+//! `token=ear_…`, no `Authorization`): the server revokes the whole login (the refresh-token
+//! family); the access token that is left dies within its 15 minutes.
 //!
 //! Only the stored login is touched, whatever `--token`, `EDGEAUTH_TOKEN` or edgeauth.toml say.
 //! A server that no longer knows the token (401 or 404: revoked or expired) counts as done. A
@@ -13,14 +16,16 @@ use crate::config::{Environment, ResolvedToken, Settings, Source};
 use crate::credentials::{self, StoredCredential};
 use crate::error::{CliError, ExitStatus};
 use crate::output::{self, sanitize};
+use crate::session::ACCESS_KIND;
 use std::path::Path;
 
 /// What happened to a stored token on the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
-    /// 204: revoked now.
+    /// 204 (user token) or 200 (device login): revoked now.
     Revoked,
-    /// 401 or 404: the server already refuses it (revoked, expired, or unknown).
+    /// 401 or 404 (user token), any 4xx (device login): the server already refuses it
+    /// (revoked, expired, or unknown).
     AlreadyGone,
     /// Nothing was sent, for the reason given (e.g. no token id was stored).
     NotRevocable(String),
@@ -80,12 +85,14 @@ pub fn run(
         );
         e.with_hint(hint)
     })?;
-    // Read again: the file may have changed while the server was asked.
-    let mut store = credentials::load(&dir)?;
-    store.remove(server);
-    credentials::save(&dir, &store)?;
+    // Read again, under the lock: the file may have changed while the server was asked.
+    credentials::update(&dir, |store| {
+        store.remove(server);
+        Ok(())
+    })?;
 
-    let prefix = prefix_of(&credential);
+    let device = credential.kind == ACCESS_KIND;
+    let prefix = (!device).then(|| prefix_of(&credential));
     if ctx.json {
         let summary = serde_json::json!({
             "server": server.as_str(),
@@ -103,11 +110,11 @@ pub fn run(
             }
             Revocation::NotRevocable(why) => format!("forgotten here, not revoked: {why}"),
         };
-        writeln!(
-            io.out,
-            "Logged out of {server} (token {}… {what})",
-            sanitize(&prefix)
-        )?;
+        let what_was = match &prefix {
+            Some(prefix) => format!("token {}…", sanitize(prefix)),
+            None => "device login".to_owned(),
+        };
+        writeln!(io.out, "Logged out of {server} ({what_was} {what})")?;
     }
     if let Revocation::NotRevocable(_) = revocation {
         writeln!(
@@ -126,6 +133,9 @@ pub fn revoke_stored(
     credential: &StoredCredential,
     path: &Path,
 ) -> Result<Revocation, CliError> {
+    if credential.kind == ACCESS_KIND {
+        return revoke_device_login(client, credential);
+    }
     if credential.kind != "user" {
         return Ok(Revocation::NotRevocable(format!(
             "a stored `{}` credential has no revocation here",
@@ -149,6 +159,32 @@ pub fn revoke_stored(
     match as_stored.delete(&format!("{}/{id}", USER_TOKENS.path)) {
         Ok(_) => Ok(Revocation::Revoked),
         Err(e) if matches!(e.status, ExitStatus::NotFound | ExitStatus::Unauthorized) => {
+            Ok(Revocation::AlreadyGone)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// RFC 7009 revocation of a device login's refresh token, which ends the whole login on the
+/// server. 200 → revoked; any other 4xx → nothing left to revoke; unreachable or 5xx → error.
+fn revoke_device_login(
+    client: &ApiClient,
+    credential: &StoredCredential,
+) -> Result<Revocation, CliError> {
+    let Some(refresh_token) = &credential.refresh_token else {
+        return Ok(Revocation::NotRevocable(
+            "the stored device login has no refresh token".to_owned(),
+        ));
+    };
+    let anonymous = client.with_token(None);
+    match anonymous.post_form("/api/auth/revoke", &[("token", refresh_token.expose())]) {
+        Ok(_) => Ok(Revocation::Revoked),
+        Err(e)
+            if matches!(
+                e.status,
+                ExitStatus::Unauthorized | ExitStatus::Forbidden | ExitStatus::NotFound
+            ) || (e.status == ExitStatus::Failure && e.code.is_some()) =>
+        {
             Ok(Revocation::AlreadyGone)
         }
         Err(e) => Err(e),

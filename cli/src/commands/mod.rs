@@ -4,6 +4,7 @@
 //! Output contract: results go to stdout, everything meant only for a person (summaries,
 //! warnings, errors) goes to stderr. With `--json`, stdout is the server's JSON.
 
+mod device;
 mod login;
 mod logout;
 mod tokens;
@@ -12,8 +13,11 @@ mod whoami;
 use crate::args::{Cli, Command, ServiceTokenCommand, UserTokenCommand};
 use crate::client::ApiClient;
 use crate::config::{self, Environment, Flags};
+use crate::credentials;
 use crate::error::CliError;
+use crate::session::{self, Why};
 use std::io::Write;
+use std::rc::Rc;
 
 /// Where a command writes.
 pub struct Io<'a> {
@@ -31,16 +35,6 @@ pub struct Context {
 
 /// Resolves settings from the process environment and working directory, then runs the command.
 pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
-    if let Command::Login(args) = &cli.command {
-        if args.device {
-            return Err(CliError::usage(
-                "`edgeauth login --device` is not available yet",
-            )
-            .with_hint(
-                "sign in through a browser on this machine with `edgeauth login` (or `edgeauth login --no-browser` to open the URL yourself), or use a token: EDGEAUTH_TOKEN or --token",
-            ));
-        }
-    }
     let env = Environment::from_process()?;
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::config(format!("cannot read the working directory: {e}")))?;
@@ -53,11 +47,18 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
     for warning in &settings.warnings {
         writeln!(io.err, "warning: {warning}")?;
     }
+    let uses_stored_token = !matches!(cli.command, Command::Login(_) | Command::Logout);
+    let client = if uses_stored_token {
+        keep_fresh(ApiClient::new(&settings), &settings, &env)?
+    } else {
+        ApiClient::new(&settings)
+    };
     let ctx = Context {
-        client: ApiClient::new(&settings),
+        client,
         json: cli.global.json,
     };
     match cli.command {
+        Command::Login(args) if args.device => device::run(&ctx, io, &settings, &env, &args),
         Command::Login(args) => login::run(&ctx, io, &settings, &env, &args),
         Command::Logout => logout::run(&ctx, io, &settings, &env),
         Command::Whoami => whoami::run(&ctx, io, settings.token.as_ref().map(|t| &t.source)),
@@ -80,6 +81,43 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
             tokens::SERVICE_TOKENS.revoke(&ctx, io, &id)
         }
     }
+}
+
+/// For a device login stored for the server (and in effect): refreshes its access token now if
+/// it expires within a minute, and lets the client refresh once more on a 401
+/// ([`crate::session`]). Any other credential is used as it is.
+fn keep_fresh(
+    client: ApiClient,
+    settings: &config::Settings,
+    env: &Environment,
+) -> Result<ApiClient, CliError> {
+    let Some(config::ResolvedToken {
+        source: config::Source::StoredCredentials(_),
+        ..
+    }) = &settings.token
+    else {
+        return Ok(client);
+    };
+    let Some(dir) = env.credentials_dir() else {
+        return Ok(client);
+    };
+    let stored = credentials::load(&dir)?.get(&settings.server).cloned();
+    let Some(stored) = stored.filter(|c| c.kind == session::ACCESS_KIND) else {
+        return Ok(client);
+    };
+    let anonymous = client.with_token(None);
+    if session::needs_refresh(&stored) {
+        client.set_secret(session::fresh_access_token(
+            &anonymous,
+            &dir,
+            &settings.server,
+            Why::Expiring,
+        )?);
+    }
+    let server = settings.server.clone();
+    Ok(client.with_refresh(Rc::new(move |refused| {
+        session::fresh_access_token(&anonymous, &dir, &server, Why::Refused(refused))
+    })))
 }
 
 impl From<std::io::Error> for CliError {

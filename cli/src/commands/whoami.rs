@@ -3,8 +3,10 @@
 
 use super::{Context, Io};
 use crate::config::Source;
+use crate::credentials::{self, StoredCredential};
 use crate::error::{CliError, ExitStatus};
 use crate::output;
+use crate::session;
 use serde::Deserialize;
 
 /// The kinds of credential that act for a person, for which `/api/users/me` answers.
@@ -69,10 +71,22 @@ pub fn run(ctx: &Context, io: &mut Io<'_>, source: Option<&Source>) -> Result<()
     } else {
         None
     };
+    // Read after the requests: a refresh they caused is reflected.
+    let stored = stored_device_login(ctx, source);
+    let device = stored.as_ref().map(describe_device_login);
     if ctx.json {
         let mut value = response.json()?;
         if let Some(object) = value.as_object_mut() {
-            object.insert("credential_source".into(), source_json(source));
+            let mut source_json = source_json(source);
+            if let (Some(stored), Some(object)) = (&stored, source_json.as_object_mut()) {
+                object.insert("login_method".into(), "device".into());
+                object.insert(
+                    "access_token_expires_at".into(),
+                    stored.expires_at.clone().into(),
+                );
+                object.insert("refreshes_automatically".into(), true.into());
+            }
+            object.insert("credential_source".into(), source_json);
             if let Some(person) = person {
                 object.insert("person".into(), person);
             }
@@ -86,9 +100,35 @@ pub fn run(ctx: &Context, io: &mut Io<'_>, source: Option<&Source>) -> Result<()
         {
             writeln!(io.out, "person: {line}")?;
         }
-        writeln!(io.out, "credential: {}", describe_source(source))?;
+        let mut line = describe_source(source);
+        if let Some(device) = &device {
+            line.push_str(&format!(" ({device})"));
+        }
+        writeln!(io.out, "credential: {line}")?;
     }
     Ok(())
+}
+
+/// The device login stored for the server, when it is the credential in use.
+fn stored_device_login(ctx: &Context, source: Option<&Source>) -> Option<StoredCredential> {
+    let Some(Source::StoredCredentials(path)) = source else {
+        return None;
+    };
+    let store = credentials::load(path.parent()?).ok()?;
+    store
+        .get(ctx.client.server())
+        .filter(|c| c.kind == session::ACCESS_KIND)
+        .cloned()
+}
+
+/// `device login, access token expires in 840s, refreshes automatically`.
+fn describe_device_login(stored: &StoredCredential) -> String {
+    let expiry = match session::expires_in_secs(stored) {
+        Some(secs) if secs > 0 => format!("access token expires in {secs}s"),
+        Some(_) => "access token expired".to_owned(),
+        None => "access token expiry unknown".to_owned(),
+    };
+    format!("device login, {expiry}, refreshes automatically")
 }
 
 /// `Demo User <demo@example.test>`, or whichever of name, email and id there is.
