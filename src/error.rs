@@ -1,4 +1,5 @@
-//! The one error type of the Worker, and the one error body: `{"error": code, "message": text}`.
+//! The one error type of the Worker, and the one error body: `{"error": code, "message": text}`
+//! (`{"error", "error_description"}` on the OAuth endpoints, RFC 6749 §5.2).
 //!
 //! Every failure a client can cause is a 4xx whose message says what to fix. Internal causes
 //! (a D1 failure, a JS exception) are logged and answered with a generic 500 that never
@@ -42,6 +43,13 @@ pub enum ApiError {
         code: &'static str,
         message: String,
     },
+    /// An OAuth endpoint's refusal (RFC 6749 §5.2): the body is
+    /// `{"error": error, "error_description": description}`.
+    OAuth {
+        status: u16,
+        error: &'static str,
+        description: String,
+    },
     /// 500: logged, never shown.
     Internal(String),
 }
@@ -49,6 +57,17 @@ pub enum ApiError {
 impl ApiError {
     /// The HTTP response for this error: the JSON body.
     pub fn into_response(self) -> Response {
+        if let ApiError::OAuth {
+            status,
+            error,
+            description,
+        } = self
+        {
+            return http::json(
+                status,
+                &json!({ "error": error, "error_description": description }),
+            );
+        }
         let (status, code, message, extra_header) = self.describe();
         let mut response = http::json(status, &json!({ "error": code, "message": message }));
         if let Some((name, value)) = extra_header {
@@ -134,6 +153,11 @@ impl ApiError {
                 code,
                 message,
             } => (status, code, message),
+            ApiError::OAuth {
+                status,
+                error,
+                description,
+            } => (status, error, description),
             ApiError::Internal(cause) => {
                 worker::console_error!("internal error: {cause}");
                 (

@@ -92,3 +92,42 @@ pub async fn form_field(req: &Request, name: &str) -> Result<Option<String>, Api
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned()))
 }
+
+/// A URL-encoded form body, parsed; the first value of a repeated field wins.
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// The first value of field `name`.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Reads an HTML form body: `application/x-www-form-urlencoded` (else 415), at most
+/// [`MAX_BODY_BYTES`] (else 413).
+pub async fn read_form(req: &mut Request) -> Result<Form, ApiError> {
+    let declared_len = header(req, "Content-Length").and_then(|v| v.trim().parse::<usize>().ok());
+    if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    if !is_form(req) {
+        return Err(ApiError::Refused {
+            status: 415,
+            code: "unsupported_media_type",
+            message: "send the form with `Content-Type: application/x-www-form-urlencoded`"
+                .to_owned(),
+        });
+    }
+    let bytes = req.bytes().await?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(Form(
+        url::form_urlencoded::parse(&bytes)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+    ))
+}

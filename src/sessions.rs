@@ -29,7 +29,9 @@ pub fn cookie_key(config: &Config) -> Result<DerivedKey, ApiError> {
     Ok(secret.derive(KeyPurpose::Cookies))
 }
 
-fn oidc_settings(config: &Config) -> Result<&edgeauth_core::config::OidcSettings, ApiError> {
+pub(crate) fn oidc_settings(
+    config: &Config,
+) -> Result<&edgeauth_core::config::OidcSettings, ApiError> {
     config.oidc.as_ref().ok_or_else(|| {
         ApiError::NotConfigured(
             "sign-in is not configured on this server: the operator must set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET".into(),
@@ -46,7 +48,11 @@ fn refused(status: u16, code: &'static str, message: impl Into<String>) -> ApiEr
 }
 
 /// A 302/303 to `location` with the given `Set-Cookie` headers.
-fn redirect(status: u16, location: &str, cookies: &[String]) -> Result<Response, ApiError> {
+pub(crate) fn redirect(
+    status: u16,
+    location: &str,
+    cookies: &[String],
+) -> Result<Response, ApiError> {
     let mut response = Response::empty()?.with_status(status);
     http::set_header(&mut response, "Location", location);
     for cookie in cookies {

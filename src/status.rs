@@ -30,6 +30,9 @@ pub fn healthz(config: &Result<Config, Vec<ConfigProblem>>, url: &Url) -> Respon
 /// What this server offers and what the caller can do; anyone may ask.
 pub fn capabilities(caller: &Caller) -> Response {
     let principal = caller.principal.as_ref();
+    // The device login signs the person in through OIDC at /device; `SECRET` signs its
+    // access tokens.
+    let oidc = caller.config.oidc.is_some() && caller.config.secret.is_some();
     http::json(
         200,
         &json!({
@@ -39,9 +42,9 @@ pub fn capabilities(caller: &Caller) -> Response {
             "public_reads": caller.config.public_reads,
             "project": caller.project.as_str(),
             "login_methods": {
-                "oidc": caller.config.oidc.is_some() && caller.config.secret.is_some(),
+                "oidc": oidc,
                 "cli_loopback": false,
-                "device": false,
+                "device": oidc && !caller.config.auth_disabled,
             },
             "service_tokens": caller.config.secret.is_some(),
             "can_write": principal.is_some(),

@@ -12,6 +12,7 @@ pub mod bearer;
 pub mod config;
 pub mod crypto;
 pub mod device;
+pub mod grant;
 pub mod id_token;
 pub mod loopback;
 pub mod oidc;

@@ -12,6 +12,9 @@ use crate::error::ApiError;
 mod people;
 pub use people::{SessionRecord, UserRecord, UserTokenRecord};
 
+mod device;
+pub use device::{CodeLookups, DeviceGrantRecord, GrantState, NewFamily, RefreshTokenRecord};
+
 /// The rows a write changed (0 when its condition did not hold).
 pub(crate) fn changes(result: Option<&worker::D1Result>) -> usize {
     result
