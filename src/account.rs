@@ -394,6 +394,123 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+/// The `/device` page where a person types the code their CLI shows: one field
+/// (`#user-code`) and a button (`#submit-code`), a GET back to `/device`. `message`, when
+/// set, says why the last code was refused; `typed` refills the field.
+pub fn device_entry_html(message: Option<&str>, typed: &str) -> String {
+    let (alert, invalid) = match message {
+        Some(m) => (
+            format!(
+                "\n    <p id=\"device-message\" class=\"message\" role=\"alert\">{}</p>",
+                escape(m)
+            ),
+            " aria-invalid=\"true\"",
+        ),
+        None => (String::new(), ""),
+    };
+    let body = format!(
+        r#"<main id="main" class="wrap narrow">
+  <section class="card device" aria-labelledby="device-heading">
+    <h1 id="device-heading">Connect a device</h1>
+    <p>Enter the code that <code>edgeauth login --device</code> shows in your terminal.</p>{alert}
+    <form id="code-form" method="get" action="/device">
+      <div class="field">
+        <label for="user-code">Code</label>
+        <input id="user-code" name="user_code" type="text" required maxlength="32" autocomplete="off" autocapitalize="characters" spellcheck="false" placeholder="XXXX-XXXX" value="{typed}" aria-describedby="user-code-hint"{invalid}>
+        <p id="user-code-hint" class="hint">Eight letters, like BCDF-GHJK; case, spaces and dashes do not matter.</p>
+      </div>
+      <div class="panel-actions">
+        <button id="submit-code" type="submit" class="button primary">Continue</button>
+      </div>
+    </form>
+  </section>
+</main>"#,
+        typed = escape(typed),
+    );
+    document("Connect a device", "", "", &body)
+}
+
+/// What the `/device` confirmation shows about a pending grant, and what its form posts.
+pub struct DeviceConfirmView<'a> {
+    /// The grant's user code, canonical (`BCDF-GHJK`).
+    pub user_code: &'a str,
+    /// The name the CLI gave itself (`edgeauth CLI on laptop`).
+    pub client_name: &'a str,
+    pub person_email: Option<&'a str>,
+    pub person_name: Option<&'a str>,
+    /// The project the tokens will be valid in.
+    pub project: &'a str,
+    /// How long each access token lasts, in words (`15 minutes`).
+    pub access_lifetime: &'a str,
+    /// How long the login lasts at most, in words (`30 days`).
+    pub login_lifetime: &'a str,
+    /// The session's CSRF token.
+    pub csrf_token: &'a str,
+}
+
+/// The `/device` confirmation: who asks (the CLI's name), to act as whom, in which project,
+/// for how long, and one form posting to `/device` with the code, the CSRF token and
+/// `decision=approve` (`#approve`) or `decision=deny` (`#deny`). It has no script.
+pub fn device_confirm_html(view: &DeviceConfirmView) -> String {
+    let email = view.person_email.map(str::trim).filter(|e| !e.is_empty());
+    let name = view.person_name.map(str::trim).filter(|n| !n.is_empty());
+    let person = email.or(name).map_or_else(|| "you".to_owned(), escape);
+    let user_code = escape(view.user_code);
+    let body = format!(
+        r#"<main id="main" class="wrap narrow">
+  <section class="card device" aria-labelledby="device-heading">
+    <h1 id="device-heading">Approve this device?</h1>
+    <p id="grant-summary"><strong id="client-name">{client_name}</strong> asks to act as you, <strong id="person">{person}</strong>, in project <code id="project">{project}</code>.</p>
+    <dl class="facts">
+      <div><dt>Code</dt><dd><code id="confirm-code">{user_code}</code></dd></div>
+      <div><dt>Access</dt><dd id="grant-terms">Access tokens that last {access} each, and a refresh token that keeps it signed in for up to {login}</dd></div>
+    </dl>
+    <p class="hint">Approve only if you started this login yourself and the code matches the one in your terminal. Anyone you approve can act as you in this project until the login ends.</p>
+    <form id="decision-form" method="post" action="/device">
+      <input type="hidden" name="csrf_token" value="{csrf}">
+      <input type="hidden" name="user_code" value="{user_code}">
+      <div class="panel-actions">
+        <button id="approve" type="submit" name="decision" value="approve" class="button primary">Approve</button>
+        <button id="deny" type="submit" name="decision" value="deny" class="button secondary">Deny</button>
+      </div>
+    </form>
+  </section>
+</main>"#,
+        client_name = escape(view.client_name),
+        project = escape(view.project),
+        access = escape(view.access_lifetime),
+        login = escape(view.login_lifetime),
+        csrf = escape(view.csrf_token),
+    );
+    document("Approve this device?", "", "", &body)
+}
+
+/// The `/device` page after a decision: approved (return to the terminal) or denied.
+pub fn device_done_html(approved: bool, client_name: &str) -> String {
+    let client_name = escape(client_name);
+    let (title, text) = if approved {
+        (
+            "Device approved",
+            format!("<strong>{client_name}</strong> will be signed in as you in a few seconds. You can close this tab and return to your terminal."),
+        )
+    } else {
+        (
+            "Login denied",
+            format!("<strong>{client_name}</strong> will not be signed in. If you did not start this login yourself, someone may have tried to get access with a code you were sent: denying it was right."),
+        )
+    };
+    let body = format!(
+        r#"<main id="main" class="wrap narrow">
+  <section class="card center">
+    <h1 id="device-result">{title}</h1>
+    <p>{text}</p>
+    <p><a class="button secondary" href="/account">Your account</a></p>
+  </section>
+</main>"#
+    );
+    document(title, "", "", &body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -783,5 +900,127 @@ mod tests {
         }
         assert!(js.contains("credentials: 'same-origin'"));
         assert!(js.contains("'X-CSRF-Token'"));
+    }
+
+    fn device_view<'a>() -> DeviceConfirmView<'a> {
+        DeviceConfirmView {
+            user_code: "BCDF-GHJK",
+            client_name: "edgeauth CLI on laptop",
+            person_email: Some("demo@example.test"),
+            person_name: Some("Demo User"),
+            project: "default",
+            access_lifetime: "15 minutes",
+            login_lifetime: "30 days",
+            csrf_token: "c5rf-T0ken_value",
+        }
+    }
+
+    #[test]
+    fn device_entry_page_has_the_code_field_and_says_why_a_code_failed() {
+        let html = device_entry_html(None, "");
+        assert!(html.contains(r#"<form id="code-form" method="get" action="/device">"#));
+        assert!(html.contains(r#"<input id="user-code" name="user_code" type="text""#));
+        assert!(html.contains(r#"<button id="submit-code" type="submit""#));
+        assert!(!html.contains("device-message"));
+        assert!(!html.contains("aria-invalid"));
+        let html = device_entry_html(Some("That code is not valid or has expired."), "bcdf ghjk");
+        assert!(html.contains(
+            r#"<p id="device-message" class="message" role="alert">That code is not valid or has expired.</p>"#
+        ));
+        assert!(html.contains(r#"value="bcdf ghjk""#));
+        assert!(html.contains(r#"aria-invalid="true""#));
+        assert_no_injection(&device_entry_html(Some(HOSTILE), HOSTILE));
+        assert_eq!(
+            tags(&device_entry_html(Some(HOSTILE), HOSTILE)).len(),
+            tags(&device_entry_html(Some("x"), "x")).len()
+        );
+    }
+
+    #[test]
+    fn device_confirmation_says_who_asks_as_whom_where_and_for_how_long() {
+        let html = device_confirm_html(&device_view());
+        assert!(html.contains(
+            r#"<strong id="client-name">edgeauth CLI on laptop</strong> asks to act as you, <strong id="person">demo@example.test</strong>, in project <code id="project">default</code>."#
+        ));
+        assert!(html.contains("Access tokens that last 15 minutes each, and a refresh token that keeps it signed in for up to 30 days"));
+        assert!(html.contains(r#"<code id="confirm-code">BCDF-GHJK</code>"#));
+        assert!(html.contains(r#"<form id="decision-form" method="post" action="/device">"#));
+        assert!(
+            html.contains(r#"<input type="hidden" name="csrf_token" value="c5rf-T0ken_value">"#)
+        );
+        assert!(html.contains(r#"<input type="hidden" name="user_code" value="BCDF-GHJK">"#));
+        assert!(html.contains(
+            r#"<button id="approve" type="submit" name="decision" value="approve" class="button primary">Approve</button>"#
+        ));
+        assert!(html.contains(
+            r#"<button id="deny" type="submit" name="decision" value="deny" class="button secondary">Deny</button>"#
+        ));
+        assert_eq!(html.matches("<form").count(), 1);
+        assert!(!html.contains("<script"));
+        // Without an email, the name; without either, "you".
+        let named = device_confirm_html(&DeviceConfirmView {
+            person_email: None,
+            ..device_view()
+        });
+        assert!(named.contains(r#"<strong id="person">Demo User</strong>"#));
+        let nobody = device_confirm_html(&DeviceConfirmView {
+            person_email: Some(" "),
+            person_name: None,
+            ..device_view()
+        });
+        assert!(nobody.contains(r#"<strong id="person">you</strong>"#));
+    }
+
+    #[test]
+    fn device_pages_escape_every_value() {
+        let html = device_confirm_html(&DeviceConfirmView {
+            user_code: HOSTILE,
+            client_name: HOSTILE,
+            person_email: Some(HOSTILE),
+            person_name: Some(HOSTILE),
+            project: HOSTILE,
+            access_lifetime: HOSTILE,
+            login_lifetime: HOSTILE,
+            csrf_token: HOSTILE,
+        });
+        assert_no_injection(&html);
+        assert_eq!(
+            tags(&html).len(),
+            tags(&device_confirm_html(&device_view())).len()
+        );
+        for approved in [true, false] {
+            let html = device_done_html(approved, HOSTILE);
+            assert_no_injection(&html);
+            assert_eq!(
+                tags(&html).len(),
+                tags(&device_done_html(approved, "x")).len()
+            );
+        }
+    }
+
+    #[test]
+    fn device_pages_have_no_script_or_inline_style() {
+        for html in [
+            device_entry_html(Some("m"), "t"),
+            device_confirm_html(&device_view()),
+            device_done_html(true, "edgeauth CLI on laptop"),
+            device_done_html(false, "edgeauth CLI on laptop"),
+        ] {
+            assert!(html.starts_with("<!doctype html>"));
+            assert!(html.contains(r#"<link rel="stylesheet" href="/account.css">"#));
+            assert!(!html.contains("<script") && !html.contains("<style"));
+            for tag in tags(&html).into_iter().filter(|t| !t.starts_with('!')) {
+                for name in attribute_names(tag) {
+                    assert!(name != "style" && !name.starts_with("on"), "<{tag}>");
+                }
+                assert!(!tag.contains("javascript:"), "<{tag}>");
+            }
+        }
+        assert!(
+            device_done_html(true, "x").contains(r#"<h1 id="device-result">Device approved</h1>"#)
+        );
+        assert!(
+            device_done_html(false, "x").contains(r#"<h1 id="device-result">Login denied</h1>"#)
+        );
     }
 }

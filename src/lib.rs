@@ -5,7 +5,9 @@ mod account;
 mod auth;
 mod cli_login;
 mod db;
+mod device;
 mod error;
+mod grants;
 mod http;
 mod oidc;
 mod service_tokens;
@@ -78,6 +80,10 @@ enum Route {
     Account,
     AccountAsset,
     Favicon,
+    DeviceCode,
+    DevicePage,
+    DeviceDecide,
+    Token,
 }
 
 fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
@@ -132,6 +138,19 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             (*method == Method::Delete).then(|| Route::RevokeUserToken((*id).to_owned())),
             "DELETE",
         ),
+        ["api", "auth", "device", "code"] => (
+            (*method == Method::Post).then_some(Route::DeviceCode),
+            "POST",
+        ),
+        ["device"] => (
+            match method {
+                Method::Get | Method::Head => Some(Route::DevicePage),
+                Method::Post => Some(Route::DeviceDecide),
+                _ => None,
+            },
+            "GET, HEAD, POST",
+        ),
+        ["api", "auth", "token"] => ((*method == Method::Post).then_some(Route::Token), "POST"),
         _ => {
             return Err(ApiError::NotFound(format!(
                 "no endpoint at `{}`; see the API reference in the README",
@@ -181,6 +200,10 @@ async fn handle(
         Route::CreateUserToken => user_tokens::create(req, &caller, env).await,
         Route::ListUserTokens => user_tokens::list(&caller, env).await,
         Route::RevokeUserToken(id) => user_tokens::revoke(&id, &caller, env).await,
+        Route::DeviceCode => device::code(req, &url, &caller, env).await,
+        Route::DevicePage => device::page(&url, &caller, env).await,
+        Route::DeviceDecide => device::decide(req, &caller, env).await,
+        Route::Token => grants::token(req, &caller, env).await,
     }
 }
 
@@ -193,6 +216,7 @@ fn is_browser_page(req: &Request) -> bool {
             | "/api/auth/callback"
             | "/api/auth/logout"
             | "/api/auth/cli-start"
+            | "/device"
     ) && http::header(req, "Accept").is_some_and(|accept| accept.contains("text/html"))
 }
 
@@ -243,6 +267,10 @@ mod tests {
             Ok(Route::Account) => Ok("account"),
             Ok(Route::AccountAsset) => Ok("asset"),
             Ok(Route::Favicon) => Ok("favicon"),
+            Ok(Route::DeviceCode) => Ok("device code"),
+            Ok(Route::DevicePage) => Ok("device page"),
+            Ok(Route::DeviceDecide) => Ok("device decide"),
+            Ok(Route::Token) => Ok("token"),
             Err(ApiError::NotFound(_)) => Err("404".into()),
             Err(ApiError::MethodNotAllowed(allow)) => Err(format!("405 {allow}")),
             Err(other) => Err(format!("{other:?}")),
@@ -306,6 +334,35 @@ mod tests {
         );
         assert_eq!(
             status_of(Method::Post, "/api/auth/cli-exchange/x"),
+            Err("404".into())
+        );
+    }
+
+    #[test]
+    fn device_login_routes() {
+        assert_eq!(
+            status_of(Method::Post, "/api/auth/device/code"),
+            Ok("device code")
+        );
+        assert_eq!(
+            status_of(Method::Get, "/api/auth/device/code"),
+            Err("405 POST".into())
+        );
+        assert_eq!(status_of(Method::Get, "/device"), Ok("device page"));
+        assert_eq!(status_of(Method::Head, "/device"), Ok("device page"));
+        assert_eq!(status_of(Method::Post, "/device"), Ok("device decide"));
+        assert_eq!(
+            status_of(Method::Delete, "/device"),
+            Err("405 GET, HEAD, POST".into())
+        );
+        assert_eq!(status_of(Method::Get, "/device/x"), Err("404".into()));
+        assert_eq!(status_of(Method::Post, "/api/auth/token"), Ok("token"));
+        assert_eq!(
+            status_of(Method::Get, "/api/auth/token"),
+            Err("405 POST".into())
+        );
+        assert_eq!(
+            status_of(Method::Post, "/api/auth/device"),
             Err("404".into())
         );
     }

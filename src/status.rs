@@ -30,7 +30,8 @@ pub fn healthz(config: &Result<Config, Vec<ConfigProblem>>, url: &Url) -> Respon
 /// What this server offers and what the caller can do; anyone may ask.
 pub fn capabilities(caller: &Caller) -> Response {
     let principal = caller.principal.as_ref();
-    // The CLI loopback login signs the person in through OIDC first.
+    // Both CLI logins sign the person in through OIDC first; `SECRET` signs their cookies and
+    // the device login's access tokens.
     let oidc = caller.config.oidc.is_some() && caller.config.secret.is_some();
     http::json(
         200,
@@ -43,7 +44,7 @@ pub fn capabilities(caller: &Caller) -> Response {
             "login_methods": {
                 "oidc": oidc,
                 "cli_loopback": oidc,
-                "device": false,
+                "device": oidc && !caller.config.auth_disabled,
             },
             "service_tokens": caller.config.secret.is_some(),
             "can_write": principal.is_some(),

@@ -7,8 +7,10 @@
 
 use core::fmt;
 
+use crate::access_token;
 use crate::crypto::{RootSecret, TokenHash};
 use crate::project::ProjectName;
+use crate::refresh::{self, RefreshFamilyPolicy};
 
 /// The project used when neither the request nor `DEFAULT_PROJECT` names one.
 pub const DEFAULT_PROJECT: &str = "default";
@@ -48,6 +50,12 @@ pub struct Config {
     pub oidc: Option<OidcSettings>,
     /// `PUBLIC_URL`: the Worker's own origin, for redirects (`https://auth.example.com`).
     pub public_url: Option<String>,
+    /// `ACCESS_TOKEN_TTL_SECONDS` (default 900, 1 to 900): how long a device-flow access token
+    /// lives; nothing can revoke one sooner.
+    pub access_token_ttl_s: u32,
+    /// `REFRESH_FAMILY_MAX_AGE_SECONDS` (default 30 days, 1 s to 365 days): how long a device
+    /// login lasts from its approval, however often its refresh token rotates.
+    pub refresh_family: RefreshFamilyPolicy,
 }
 
 /// How to reach and trust the OIDC identity provider.
@@ -224,6 +232,39 @@ impl Config {
             })
         });
 
+        let access_token_ttl_s = parse_seconds(
+            get("ACCESS_TOKEN_TTL_SECONDS"),
+            access_token::DEFAULT_LIFETIME_S,
+            access_token::MIN_LIFETIME_S..=access_token::MAX_LIFETIME_S,
+        )
+        .unwrap_or_else(|()| {
+            problem(
+                "ACCESS_TOKEN_TTL_SECONDS",
+                format!(
+                    "must be a whole number of seconds from {} to {} (15 minutes), e.g. `900`; access tokens cannot be revoked, so they may not live longer",
+                    access_token::MIN_LIFETIME_S,
+                    access_token::MAX_LIFETIME_S
+                ),
+            );
+            access_token::DEFAULT_LIFETIME_S
+        });
+        let refresh_family = parse_seconds(
+            get("REFRESH_FAMILY_MAX_AGE_SECONDS"),
+            refresh::DEFAULT_FAMILY_MAX_AGE_S,
+            1..=refresh::MAX_FAMILY_MAX_AGE_S,
+        )
+        .and_then(|s| RefreshFamilyPolicy::new(s).map_err(|_| ()))
+        .unwrap_or_else(|()| {
+            problem(
+                "REFRESH_FAMILY_MAX_AGE_SECONDS",
+                format!(
+                    "must be a whole number of seconds from 1 to {} (365 days), e.g. `2592000` for 30 days",
+                    refresh::MAX_FAMILY_MAX_AGE_S
+                ),
+            );
+            RefreshFamilyPolicy::default()
+        });
+
         if problems.is_empty() {
             Ok(Config {
                 auth_disabled,
@@ -233,6 +274,8 @@ impl Config {
                 public_reads,
                 oidc,
                 public_url,
+                access_token_ttl_s,
+                refresh_family,
             })
         } else {
             Err(problems)
@@ -280,6 +323,21 @@ fn origin_problem_allowing_path(url: &str) -> Option<&'static str> {
         "http" if is_loopback_host(host) => None,
         "http" => Some("must use https (plain http is allowed only on a loopback host)"),
         _ => Some("must be an https URL"),
+    }
+}
+
+/// A whole number of seconds within `range`, or `default` when unset.
+fn parse_seconds(
+    value: Option<String>,
+    default: u32,
+    range: core::ops::RangeInclusive<u32>,
+) -> Result<u32, ()> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(s) if range.contains(&s) => Ok(s),
+            _ => Err(()),
+        },
     }
 }
 
@@ -461,6 +519,71 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn device_flow_lifetimes_default_to_15_minutes_and_30_days() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.access_token_ttl_s, 900);
+        assert_eq!(c.refresh_family.max_age_s(), 30 * 86_400);
+        let short = config(&[
+            ("ACCESS_TOKEN_TTL_SECONDS", " 5 "),
+            ("REFRESH_FAMILY_MAX_AGE_SECONDS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(short.access_token_ttl_s, 5);
+        assert_eq!(short.refresh_family.max_age_s(), 60);
+        let edges = config(&[
+            ("ACCESS_TOKEN_TTL_SECONDS", "900"),
+            ("REFRESH_FAMILY_MAX_AGE_SECONDS", "31536000"),
+        ])
+        .unwrap();
+        assert_eq!(edges.access_token_ttl_s, 900);
+        assert_eq!(edges.refresh_family.max_age_s(), 365 * 86_400);
+        let minimal = config(&[
+            ("ACCESS_TOKEN_TTL_SECONDS", "1"),
+            ("REFRESH_FAMILY_MAX_AGE_SECONDS", "1"),
+        ])
+        .unwrap();
+        assert_eq!(minimal.access_token_ttl_s, 1);
+        assert_eq!(minimal.refresh_family.max_age_s(), 1);
+    }
+
+    #[test]
+    fn device_flow_lifetimes_out_of_range_are_named() {
+        for (ttl, family) in [
+            ("0", "0"),
+            ("901", "31536001"),
+            ("-5", "-1"),
+            ("15m", "30d"),
+            ("1.5", "1e6"),
+            ("99999999999", "99999999999"),
+        ] {
+            let problems = config(&[
+                ("ACCESS_TOKEN_TTL_SECONDS", ttl),
+                ("REFRESH_FAMILY_MAX_AGE_SECONDS", family),
+            ])
+            .unwrap_err();
+            assert_eq!(
+                settings(problems.clone()),
+                ["ACCESS_TOKEN_TTL_SECONDS", "REFRESH_FAMILY_MAX_AGE_SECONDS"],
+                "{ttl} {family}"
+            );
+            for p in problems {
+                // The value is never echoed (only the allowed range is).
+                for value in ["15m", "30d", "1e6", "99999999999"] {
+                    assert!(!p.message.contains(value), "{p}");
+                }
+                assert!(p.message.contains("whole number of seconds"), "{p}");
+            }
+        }
+        // Empty means unset, like every other setting.
+        assert_eq!(
+            config(&[("ACCESS_TOKEN_TTL_SECONDS", "")])
+                .unwrap()
+                .access_token_ttl_s,
+            900
+        );
     }
 
     #[test]

@@ -5,7 +5,18 @@
 //! expired. User codes use 20 consonants (no vowels, so no words; no look-alikes such as `0/O`,
 //! `1/I`), 8 of them: 20^8 ≈ 2^34.6 codes, enough with rate-limited guessing for a code that
 //! lives 15 minutes (RFC 8628 §6.1).
+//!
+//! The device code is the CLI's secret: 256 bits ([`DeviceCode`]), stored only as its
+//! SHA-256. Guessing user codes at `/device` is rate limited per session and per user
+//! ([`LookupFailures`]).
 
+use core::fmt;
+
+use serde_json::Value;
+
+use crate::base62;
+use crate::crypto::TokenHash;
+use crate::service_token::token_name;
 use crate::Entropy;
 
 /// The symbols of a user code (RFC 8628 §6.1 suggests this base-20 alphabet).
@@ -22,6 +33,81 @@ pub const POLL_INTERVAL_S: u32 = 5;
 pub const SLOW_DOWN_INCREMENT_S: u32 = 5;
 /// The interval never grows beyond this, so a misbehaving client is slowed, not locked out.
 pub const MAX_POLL_INTERVAL_S: u32 = 60;
+
+/// Base62 symbols of a device code: 43 × log2(62) ≈ 256 bits (RFC 8628 §5.2 asks for enough
+/// entropy that guessing one within its lifetime is infeasible).
+pub const DEVICE_CODE_CHARS: usize = 43;
+/// The client name shown at `/device` when the CLI gives none.
+pub const DEFAULT_CLIENT_NAME: &str = "edgeauth CLI";
+/// Failed user-code lookups allowed per session and per user within [`LOOKUP_WINDOW_S`].
+pub const MAX_FAILED_LOOKUPS: u32 = 5;
+/// The window of [`MAX_FAILED_LOOKUPS`], in seconds, counted from its first failure.
+pub const LOOKUP_WINDOW_S: u32 = 10 * 60;
+
+/// The device code the CLI polls with: 256 random bits, base62. Only
+/// [`DeviceCode::hash`] is stored; the code itself redacts itself in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceCode(String);
+
+impl DeviceCode {
+    /// A fresh device code from the CSPRNG.
+    pub fn generate(entropy: &mut dyn Entropy) -> Self {
+        Self(base62::random(DEVICE_CODE_CHARS, entropy))
+    }
+
+    /// A presented device code, if it has the shape of one we issue (43 base62 characters):
+    /// anything else is refused before any storage read.
+    pub fn parse(presented: &str) -> Option<Self> {
+        (presented.len() == DEVICE_CODE_CHARS && base62::is_base62(presented))
+            .then(|| Self(presented.to_owned()))
+    }
+
+    /// The code, for the device authorization response only.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What storage keeps in its place.
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(&self.0)
+    }
+}
+
+impl fmt::Debug for DeviceCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeviceCode(<redacted>)")
+    }
+}
+
+/// The name the CLI gives itself in the device authorization request (`client_name`), shown
+/// at `/device` to the person asked to approve: absent or `null` means
+/// [`DEFAULT_CLIENT_NAME`]; otherwise the rule of every token name (a string of 1 to 100
+/// characters, trimmed, no control characters) and, since a person reads it, no invisible
+/// characters that reorder or hide text (bidirectional overrides and isolates, zero-width
+/// characters, line separators).
+pub fn client_name(value: Option<&Value>) -> Result<String, String> {
+    let name = match value {
+        None | Some(Value::Null) => return Ok(DEFAULT_CLIENT_NAME.to_owned()),
+        Some(Value::String(_)) => {
+            token_name(value).map_err(|e| e.replacen("`name`", "`client_name`", 1))?
+        }
+        Some(_) => {
+            return Err("`client_name` must be a string, e.g. \"edgeauth CLI on laptop\"".into())
+        }
+    };
+    let invisible = |c: char| {
+        matches!(c,
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    };
+    if name.chars().any(invisible) {
+        return Err(
+            "`client_name` cannot contain invisible or text-direction characters (U+200B–U+200F, U+202A–U+202E, U+2066–U+2069, …)"
+                .to_owned(),
+        );
+    }
+    Ok(name)
+}
 
 /// A fresh user code `XXXX-XXXX`, each letter drawn uniformly from [`USER_CODE_ALPHABET`].
 ///
@@ -159,10 +245,211 @@ impl DevicePoll {
     }
 }
 
+/// The failed user-code lookups of one subject (a session, or a user), as stored: the start
+/// of the current window (its first failure, Unix ms) and the failures since.
+///
+/// The rule: a subject may look up user codes while fewer than [`MAX_FAILED_LOOKUPS`] of its
+/// lookups failed within [`LOOKUP_WINDOW_S`] of the window's first failure; after that, every
+/// lookup is refused (429, no code looked up) until the window ends. Successful lookups do not
+/// count. With both the session and the user counted, one person gets at most 5 wrong guesses
+/// per 10 minutes against 20^8 codes: a live code is found by chance once in billions of
+/// windows (RFC 8628 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupFailures {
+    /// When the window started: its first failure, Unix ms.
+    pub window_start_ms: i64,
+    /// Failed lookups since then.
+    pub failures: u32,
+}
+
+impl LookupFailures {
+    /// When this window ends (Unix ms); failures before it are forgotten then.
+    pub fn window_end_ms(&self) -> i64 {
+        self.window_start_ms
+            .saturating_add(i64::from(LOOKUP_WINDOW_S) * 1000)
+    }
+
+    /// `Some(retry_after_s)` when this subject may not look up codes at `now_ms`: the whole
+    /// seconds until the window ends (at least 1, for `Retry-After`); `None` when it may.
+    pub fn limited(&self, now_ms: i64) -> Option<u32> {
+        let end = self.window_end_ms();
+        (now_ms < end && self.failures >= MAX_FAILED_LOOKUPS).then(|| {
+            let remaining_ms = end - now_ms;
+            u32::try_from((remaining_ms + 999) / 1000)
+                .unwrap_or(u32::MAX)
+                .max(1)
+        })
+    }
+
+    /// The stored state after one more failure at `now_ms`: a new window when there was none
+    /// or it has ended, else one more failure in the current one. The Worker's SQL upsert
+    /// does exactly this.
+    pub fn after_failure(previous: Option<Self>, now_ms: i64) -> Self {
+        match previous {
+            Some(p) if now_ms < p.window_end_ms() => Self {
+                window_start_ms: p.window_start_ms,
+                failures: p.failures.saturating_add(1),
+            },
+            _ => Self {
+                window_start_ms: now_ms,
+                failures: 1,
+            },
+        }
+    }
+
+    /// The `Retry-After` for several subjects (the session and the user): the longest wait any
+    /// of them imposes, or `None` when none is limited.
+    pub fn most_limiting(subjects: &[Self], now_ms: i64) -> Option<u32> {
+        subjects.iter().filter_map(|s| s.limited(now_ms)).max()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::base62::tests::TestEntropy;
+    use serde_json::json;
+
+    #[test]
+    fn device_codes_are_256_bit_base62_and_redacted() {
+        let mut e = TestEntropy(3);
+        let code = DeviceCode::generate(&mut e);
+        assert_eq!(code.as_str().len(), 43);
+        assert!(base62::is_base62(code.as_str()));
+        assert_ne!(code, DeviceCode::generate(&mut e));
+        assert_eq!(DeviceCode::parse(code.as_str()), Some(code.clone()));
+        assert_eq!(code.hash(), TokenHash::of(code.as_str()));
+        assert!(!format!("{code:?}").contains(code.as_str()));
+        for bad in [
+            "",
+            &code.as_str()[1..],
+            &format!("{}x", code.as_str()),
+            &format!("{}-", &code.as_str()[1..]),
+            &format!(" {}", &code.as_str()[1..]),
+        ] {
+            assert_eq!(DeviceCode::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn client_names_default_and_are_checked_like_token_names() {
+        assert_eq!(client_name(None).unwrap(), "edgeauth CLI");
+        assert_eq!(client_name(Some(&Value::Null)).unwrap(), "edgeauth CLI");
+        assert_eq!(
+            client_name(Some(&json!("  edgeauth CLI on laptop "))).unwrap(),
+            "edgeauth CLI on laptop"
+        );
+        assert_eq!(
+            client_name(Some(&json!("é".repeat(100))))
+                .unwrap()
+                .chars()
+                .count(),
+            100
+        );
+        for bad in [
+            json!(""),
+            json!("   "),
+            json!("x".repeat(101)),
+            json!("a\nb"),
+            json!("evil\u{202E}txt.exe"),
+            json!("zero\u{200B}width"),
+            json!("bom\u{FEFF}"),
+            json!(5),
+            json!(["x"]),
+        ] {
+            let e = client_name(Some(&bad)).unwrap_err();
+            assert!(e.contains("`client_name`"), "{bad}: {e}");
+        }
+    }
+
+    const W: i64 = LOOKUP_WINDOW_S as i64 * 1000;
+
+    #[test]
+    fn five_failures_in_the_window_limit_lookups_until_it_ends() {
+        let t0 = 1_795_000_000_000;
+        let mut state = None;
+        for i in 0..MAX_FAILED_LOOKUPS {
+            if let Some(s) = state {
+                assert_eq!(LookupFailures::limited(&s, t0 + i64::from(i)), None);
+            }
+            state = Some(LookupFailures::after_failure(
+                state,
+                t0 + i64::from(i) * 1000,
+            ));
+        }
+        let s = state.unwrap();
+        assert_eq!(
+            s,
+            LookupFailures {
+                window_start_ms: t0,
+                failures: 5
+            }
+        );
+        // The window counts from the first failure, not the last.
+        assert_eq!(s.limited(t0 + 4_000), Some(596));
+        assert_eq!(s.limited(t0 + W - 1), Some(1));
+        assert_eq!(s.limited(t0 + W - 1_500), Some(2));
+        assert_eq!(s.limited(t0 + W), None);
+        // A failure after the window starts a new one.
+        assert_eq!(
+            LookupFailures::after_failure(Some(s), t0 + W),
+            LookupFailures {
+                window_start_ms: t0 + W,
+                failures: 1
+            }
+        );
+        // Failures while limited still count within the window, and never wrap.
+        let more = LookupFailures::after_failure(Some(s), t0 + 10_000);
+        assert_eq!(more.failures, 6);
+        let saturated = LookupFailures {
+            window_start_ms: t0,
+            failures: u32::MAX,
+        };
+        assert_eq!(
+            LookupFailures::after_failure(Some(saturated), t0).failures,
+            u32::MAX
+        );
+    }
+
+    #[test]
+    fn four_failures_still_allow_a_lookup() {
+        let t0 = 1_795_000_000_000;
+        let s = LookupFailures {
+            window_start_ms: t0,
+            failures: MAX_FAILED_LOOKUPS - 1,
+        };
+        assert_eq!(s.limited(t0 + 1), None);
+        // A clock that went backwards does not lift a limit early.
+        let full = LookupFailures {
+            window_start_ms: t0,
+            failures: MAX_FAILED_LOOKUPS,
+        };
+        assert_eq!(full.limited(t0 - 5_000), Some(605));
+    }
+
+    #[test]
+    fn the_most_limiting_subject_decides() {
+        let t0 = 1_795_000_000_000;
+        let session = LookupFailures {
+            window_start_ms: t0,
+            failures: 5,
+        };
+        let user = LookupFailures {
+            window_start_ms: t0 - 300_000,
+            failures: 7,
+        };
+        let fine = LookupFailures {
+            window_start_ms: t0,
+            failures: 1,
+        };
+        assert_eq!(
+            LookupFailures::most_limiting(&[session, user], t0),
+            Some(600)
+        );
+        assert_eq!(LookupFailures::most_limiting(&[fine, user], t0), Some(300));
+        assert_eq!(LookupFailures::most_limiting(&[fine], t0), None);
+        assert_eq!(LookupFailures::most_limiting(&[], t0), None);
+    }
 
     #[test]
     fn generated_codes_have_the_documented_shape() {

@@ -13,6 +13,7 @@ pub mod cli_login;
 pub mod config;
 pub mod crypto;
 pub mod device;
+pub mod grant;
 pub mod id_token;
 pub mod loopback;
 pub mod oidc;

@@ -16,6 +16,16 @@ pub fn rfc3339(unix_ms: i64) -> String {
     )
 }
 
+/// A duration in words for a person, in the largest unit that states it exactly:
+/// `15 minutes`, `30 days`, `1 hour`, `90 seconds`.
+pub fn spoken_duration(seconds: u32) -> String {
+    let (n, unit) = [(86_400, "day"), (3_600, "hour"), (60, "minute")]
+        .into_iter()
+        .find(|(size, _)| seconds >= *size && seconds.is_multiple_of(*size))
+        .map_or((seconds, "second"), |(size, unit)| (seconds / size, unit));
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
 /// (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -41,5 +51,19 @@ mod tests {
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_000_000_123), "2026-11-18T11:06:40Z");
         assert_eq!(rfc3339(-1000), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn durations_are_spoken_in_the_largest_exact_unit() {
+        assert_eq!(spoken_duration(900), "15 minutes");
+        assert_eq!(spoken_duration(30 * 86_400), "30 days");
+        assert_eq!(spoken_duration(86_400), "1 day");
+        assert_eq!(spoken_duration(3_600), "1 hour");
+        assert_eq!(spoken_duration(5_400), "90 minutes");
+        assert_eq!(spoken_duration(90), "90 seconds");
+        assert_eq!(spoken_duration(60), "1 minute");
+        assert_eq!(spoken_duration(5), "5 seconds");
+        assert_eq!(spoken_duration(1), "1 second");
+        assert_eq!(spoken_duration(0), "0 seconds");
     }
 }

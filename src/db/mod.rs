@@ -15,6 +15,9 @@ mod people;
 pub use cli_codes::{ConsumedCode, Redemption};
 pub use people::{SessionRecord, UserRecord, UserTokenRecord};
 
+mod device;
+pub use device::{CodeLookups, DeviceGrantRecord, GrantState, NewFamily, RefreshTokenRecord};
+
 /// The rows a write changed (0 when its condition did not hold).
 pub(crate) fn changes(result: Option<&worker::D1Result>) -> usize {
     result

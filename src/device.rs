@@ -1,0 +1,326 @@
+//! The device login (RFC 8628): `POST /api/auth/device/code` (the CLI asks for a device code
+//! and a user code), and `GET/POST /device` (the person, signed in in a browser, enters the
+//! user code, sees what is asked, and approves or denies). The CLI then polls
+//! `POST /api/auth/token` ([`crate::grants`]).
+//!
+//! Nothing is kept in memory between steps: the grant lives in D1, keyed by the SHA-256 of
+//! the device code, so any replica can serve any step. Guessing user codes is rate limited per
+//! session and per user (`core::device::LookupFailures`), counted in D1 in the same batch as
+//! the lookup.
+
+use edgeauth_core::device::{
+    self, DeviceCode, LookupFailures, DEVICE_CODE_LIFETIME_S, MAX_USER_CODE_INPUT, POLL_INTERVAL_S,
+};
+use edgeauth_core::loopback::percent_encode;
+use edgeauth_core::time::spoken_duration;
+use edgeauth_core::{session, PrincipalKind, TokenHash};
+use serde_json::{json, Value};
+use worker::{Env, Request, Response, Url};
+
+use crate::auth::{own_origin, query_param, Caller};
+use crate::db::{AuditEvent, CodeLookups, DeviceGrantRecord, UserRecord};
+use crate::error::ApiError;
+use crate::grants::{oauth_error, read_oauth_body, OAuthBody};
+use crate::sessions::{cookie_key, oidc_settings, redirect};
+use crate::{account, database, http, now_ms, WebCrypto};
+
+/// Where the person enters the user code (`verification_uri`, RFC 8628 §3.2).
+pub const VERIFICATION_PATH: &str = "/device";
+
+/// The device login needs authentication on (someone to sign in as), sign-in configured
+/// (OIDC, and `SECRET` for cookies, CSRF and access tokens).
+fn device_login_problem(caller: &Caller) -> Option<String> {
+    let config = &caller.config;
+    if config.auth_disabled {
+        Some("authentication is disabled on this server (AUTH_DISABLED=true), so there is nothing to log in to; use the CLI without logging in".into())
+    } else if config.oidc.is_none() || config.secret.is_none() {
+        Some("the device login is not configured on this server: the operator must set OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and SECRET".into())
+    } else {
+        None
+    }
+}
+
+/// `POST /api/auth/device/code` (RFC 8628 §3.1–3.2): a new device grant for the request's
+/// project. No credential is needed; the body is empty, a form, or JSON, with an optional
+/// `client_name`.
+pub async fn code(
+    mut req: Request,
+    url: &Url,
+    caller: &Caller,
+    env: &Env,
+) -> Result<Response, ApiError> {
+    if let Some(problem) = device_login_problem(caller) {
+        return Err(ApiError::OAuth {
+            status: 501,
+            error: "not_configured",
+            description: problem,
+        });
+    }
+    let name = match read_oauth_body(&mut req).await? {
+        OAuthBody::Empty => None,
+        OAuthBody::Form(pairs) => pairs
+            .into_iter()
+            .find(|(k, _)| k == "client_name")
+            .map(|(_, v)| Value::from(v)),
+        OAuthBody::Json(Value::Object(mut object)) => object.remove("client_name"),
+        OAuthBody::Json(_) => {
+            return Err(oauth_error(
+                "invalid_request",
+                "the body must be empty or a JSON object like {\"client_name\": \"edgeauth CLI on laptop\"}",
+            ))
+        }
+    };
+    let client_name =
+        device::client_name(name.as_ref()).map_err(|e| oauth_error("invalid_request", e))?;
+    let db = database(env)?;
+    let now = now_ms();
+    let origin = own_origin(&caller.config, url);
+    // A user code is unique among the grants not yet swept; a clash (about one in 10^10 per
+    // live grant) just draws again.
+    for _ in 0..4 {
+        let device_code = DeviceCode::generate(&mut WebCrypto);
+        let user_code = device::generate_user_code(&mut WebCrypto);
+        let grant = DeviceGrantRecord {
+            device_code_hash: device_code.hash().as_hex().to_owned(),
+            user_code: user_code.clone(),
+            project: caller.project.as_str().to_owned(),
+            client_name: client_name.clone(),
+            status: "pending".into(),
+            user_id: None,
+            created_at: now,
+            expires_at: now + i64::from(DEVICE_CODE_LIFETIME_S) * 1000,
+            interval_s: i64::from(POLL_INTERVAL_S),
+            last_polled_at: None,
+        };
+        if grant.insert(&db, now).await? {
+            return Ok(http::json(
+                200,
+                &json!({
+                    "device_code": device_code.as_str(),
+                    "user_code": user_code,
+                    "verification_uri": format!("{origin}{VERIFICATION_PATH}"),
+                    "verification_uri_complete":
+                        format!("{origin}{VERIFICATION_PATH}?user_code={user_code}"),
+                    "expires_in": DEVICE_CODE_LIFETIME_S,
+                    "interval": POLL_INTERVAL_S,
+                }),
+            ));
+        }
+    }
+    Err(ApiError::Internal(
+        "could not store a device grant: every user code drawn was taken".into(),
+    ))
+}
+
+/// The person at the browser: their session's id and hash, and their record. `None` without a
+/// session (or with one whose user is gone); 403 for a credential that is not a browser
+/// session (only a person at a browser approves a device).
+async fn session_person(
+    caller: &Caller,
+    env: &Env,
+) -> Result<Option<(String, TokenHash, UserRecord)>, ApiError> {
+    let Some(principal) = &caller.principal else {
+        return Ok(None);
+    };
+    let (PrincipalKind::Session, Some(user_id), Some(session_id), Some(hash)) = (
+        principal.kind,
+        principal.user_id.as_deref(),
+        principal.token_id.as_deref(),
+        &caller.session_hash,
+    ) else {
+        return Err(ApiError::Forbidden(format!(
+            "approving a device needs a person signed in in this browser, not a {} credential",
+            principal.kind.as_str()
+        )));
+    };
+    Ok(UserRecord::find(&database(env)?, user_id)
+        .await?
+        .map(|user| (session_id.to_owned(), hash.clone(), user)))
+}
+
+/// Sends the browser to sign in, then back to `/device` with the code typed so far.
+fn sign_in_first(status: u16, typed: Option<&str>) -> Result<Response, ApiError> {
+    let return_to = match typed.filter(|t| !t.is_empty() && t.len() <= MAX_USER_CODE_INPUT) {
+        Some(code) => format!("{VERIFICATION_PATH}?user_code={}", percent_encode(code)),
+        None => VERIFICATION_PATH.to_owned(),
+    };
+    redirect(
+        status,
+        &format!("/api/auth/login?return_to={}", percent_encode(&return_to)),
+        &[],
+    )
+}
+
+/// What a user-code lookup found.
+enum Lookup {
+    Found(DeviceGrantRecord),
+    /// Not a live pending grant's code (or not a user code at all): a failure, counted.
+    NotValid,
+    /// Too many failures: nothing was looked up; retry after this many seconds.
+    Limited(u32),
+}
+
+/// Looks `typed` up for the person of `session_id`/`user_id`, under the guessing limit. A
+/// limited subject gets no lookup at all; a lookup that raced past the limit (concurrent
+/// requests) is decided by the counts read in its own transaction, so no more than
+/// `MAX_FAILED_LOOKUPS` failures are ever answered per window.
+async fn look_up(
+    env: &Env,
+    session_id: &str,
+    user_id: &str,
+    typed: &str,
+    now: i64,
+) -> Result<Lookup, ApiError> {
+    let db = database(env)?;
+    let subjects = [format!("session:{session_id}"), format!("user:{user_id}")];
+    if let Some(retry) =
+        LookupFailures::most_limiting(&CodeLookups::failures(&db, &subjects).await?, now)
+    {
+        return Ok(Lookup::Limited(retry));
+    }
+    let normalized = device::normalize_user_code(typed);
+    let (before, grant) = CodeLookups::lookup(&db, &subjects, normalized.as_deref(), now).await?;
+    if let Some(retry) = LookupFailures::most_limiting(&before, now) {
+        return Ok(Lookup::Limited(retry));
+    }
+    Ok(grant.map_or(Lookup::NotValid, Lookup::Found))
+}
+
+const NOT_VALID: &str = "That code is not valid or has expired. Check it against the one your terminal shows, or start the login again.";
+
+fn limited_page(retry_after_s: u32) -> Response {
+    let minutes = retry_after_s.div_ceil(60);
+    let mut response = account::page_response(
+        429,
+        account::error_html(
+            429,
+            "too_many_attempts",
+            &format!(
+                "Too many codes entered here were not valid. Wait {minutes} minute{} before trying again.",
+                if minutes == 1 { "" } else { "s" }
+            ),
+        ),
+    );
+    http::set_header(&mut response, "Retry-After", &retry_after_s.to_string());
+    response
+}
+
+fn entry_page(status: u16, message: Option<&str>, typed: &str) -> Response {
+    account::page_response(status, account::device_entry_html(message, typed))
+}
+
+/// `GET /device[?user_code=…]`: without a session, sign in first; with one, a form to enter
+/// the code, or, for a valid pending code, what is asked, with Approve and Deny.
+pub async fn page(url: &Url, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    if let Some(problem) = device_login_problem(caller) {
+        return Err(ApiError::NotConfigured(problem));
+    }
+    let config = &caller.config;
+    oidc_settings(config)?;
+    let key = cookie_key(config)?;
+    let typed = query_param(url, "user_code").map(|t| t.trim().to_owned());
+    let Some((session_id, hash, user)) = session_person(caller, env).await? else {
+        return sign_in_first(302, typed.as_deref());
+    };
+    let Some(typed) = typed.filter(|t| !t.is_empty()) else {
+        return Ok(entry_page(200, None, ""));
+    };
+    let grant = match look_up(env, &session_id, &user.id, &typed, now_ms()).await? {
+        Lookup::Found(grant) => grant,
+        Lookup::NotValid => return Ok(entry_page(400, Some(NOT_VALID), &typed)),
+        Lookup::Limited(retry) => return Ok(limited_page(retry)),
+    };
+    let csrf = session::csrf_token(&key, hash.as_hex());
+    Ok(account::page_response(
+        200,
+        account::device_confirm_html(&account::DeviceConfirmView {
+            user_code: &grant.user_code,
+            client_name: &grant.client_name,
+            person_email: user.email.as_deref(),
+            person_name: user.name.as_deref(),
+            project: &grant.project,
+            access_lifetime: &spoken_duration(config.access_token_ttl_s),
+            login_lifetime: &spoken_duration(config.refresh_family.max_age_s()),
+            csrf_token: &csrf,
+        }),
+    ))
+}
+
+/// `POST /device` (form: `user_code`, `decision=approve|deny`, `csrf_token`, checked by the
+/// pipeline): approves or denies a pending grant. Approval needs the person to be in
+/// `ALLOWED_TEAMS` when it is set (their teams as of their last sign-in); otherwise 403 and
+/// the grant is left as it was.
+pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    if let Some(problem) = device_login_problem(caller) {
+        return Err(ApiError::NotConfigured(problem));
+    }
+    let config = &caller.config;
+    let settings = oidc_settings(config)?;
+    let form = http::read_form(&mut req).await?;
+    let typed = form.get("user_code").unwrap_or_default();
+    let typed = typed.trim();
+    let Some((session_id, _, user)) = session_person(caller, env).await? else {
+        // The session ended while the page was open: sign in again, back to the code.
+        return sign_in_first(303, Some(typed));
+    };
+    let approve = match form.get("decision").as_deref() {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "`decision` must be `approve` or `deny`; use the buttons of the /device page"
+                    .into(),
+            ))
+        }
+    };
+    let now = now_ms();
+    let grant = match look_up(env, &session_id, &user.id, typed, now).await? {
+        Lookup::Found(grant) => grant,
+        Lookup::NotValid => return Ok(entry_page(400, Some(NOT_VALID), typed)),
+        Lookup::Limited(retry) => return Ok(limited_page(retry)),
+    };
+    let teams = user.team_list();
+    if approve
+        && !settings.allowed_teams.is_empty()
+        && !teams.iter().any(|t| settings.allowed_teams.contains(t))
+    {
+        return Ok(account::page_response(
+            403,
+            account::error_html(
+                403,
+                "not_in_allowed_team",
+                "Your account is not in any of the teams allowed to sign in here, so it cannot approve a device. Ask the operator to add you to one of them, then sign in again.",
+            ),
+        ));
+    }
+    let actor = format!("user:{}", user.id);
+    let decided = grant
+        .decide(
+            &database(env)?,
+            &user.id,
+            approve,
+            now,
+            AuditEvent {
+                at: now,
+                project: Some(&grant.project),
+                actor: &actor,
+                action: if approve {
+                    "device.approve"
+                } else {
+                    "device.deny"
+                },
+                subject: &grant.device_code_hash,
+                detail: json!({"client_name": grant.client_name, "session": session_id})
+                    .to_string(),
+            },
+        )
+        .await?;
+    if !decided {
+        // Decided in another tab, or expired, since the lookup.
+        return Ok(entry_page(400, Some(NOT_VALID), typed));
+    }
+    Ok(account::page_response(
+        200,
+        account::device_done_html(approve, &grant.client_name),
+    ))
+}

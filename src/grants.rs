@@ -1,0 +1,382 @@
+//! `POST /api/auth/token` (RFC 6749 §3.2): the device-code grant (RFC 8628 §3.4–3.5) that ends
+//! a device login with an access token and the first refresh token of a new family, and the
+//! refresh-token grant (RFC 6749 §6) that rotates a family's token. Errors are RFC 6749 §5.2
+//! bodies, `{"error", "error_description"}`.
+//!
+//! The refresh grant follows `core::refresh`'s storage protocol: decide from the stored state,
+//! then one batch whose conditional spend is the arbiter (`refresh::arbitrate`); a spent token
+//! presented again revokes its whole family. Access tokens are signed JWTs verified with no
+//! storage read, so revoking a family cannot reach the access tokens it already issued: they
+//! keep working until their `exp` (at most `ACCESS_TOKEN_TTL_SECONDS`, ≤ 900 s, after issue)
+//! plus the verifier's 30 s clock-skew allowance.
+
+use edgeauth_core::access_token::{self, AccessGrant, MintedAccessToken};
+use edgeauth_core::crypto::KeyPurpose;
+use edgeauth_core::device::{DeviceCode, DevicePoll, PollDecision};
+use edgeauth_core::grant::TokenGrant;
+use edgeauth_core::refresh::{self, RefreshDecision};
+use edgeauth_core::token::{self, MintedToken, TokenKind};
+use edgeauth_core::{ProjectName, Scope, TokenHash};
+use serde_json::{json, Value};
+use worker::{Env, Request, Response};
+
+use crate::auth::Caller;
+use crate::db::{AuditEvent, DeviceGrantRecord, GrantState, NewFamily, RefreshTokenRecord};
+use crate::error::ApiError;
+use crate::http::{self, header, MAX_BODY_BYTES};
+use crate::{database, now_ms, WebCrypto};
+
+/// A 400 RFC 6749 §5.2 refusal.
+pub fn oauth_error(error: &'static str, description: impl Into<String>) -> ApiError {
+    ApiError::OAuth {
+        status: 400,
+        error,
+        description: description.into(),
+    }
+}
+
+fn invalid_grant(description: impl Into<String>) -> ApiError {
+    oauth_error("invalid_grant", description)
+}
+
+/// The body of an OAuth request, as sent.
+pub enum OAuthBody {
+    /// No body at all.
+    Empty,
+    /// `application/x-www-form-urlencoded` (RFC 6749 §3.2), fields in order.
+    Form(Vec<(String, String)>),
+    /// `application/json`.
+    Json(Value),
+}
+
+/// Reads an OAuth request body: empty, a form, or JSON, at most [`MAX_BODY_BYTES`]. Refusals
+/// are RFC 6749 §5.2 bodies (`invalid_request`, with status 413 or 415 where those apply).
+pub async fn read_oauth_body(req: &mut Request) -> Result<OAuthBody, ApiError> {
+    let too_large = || ApiError::OAuth {
+        status: 413,
+        error: "invalid_request",
+        description: format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+    };
+    let declared_len = header(req, "Content-Length").and_then(|v| v.trim().parse::<usize>().ok());
+    if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let bytes = req.bytes().await?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(OAuthBody::Empty);
+    }
+    let media = header(req, "Content-Type")
+        .and_then(|ct| ct.split(';').next().map(|m| m.trim().to_ascii_lowercase()))
+        .unwrap_or_default();
+    match media.as_str() {
+        "application/x-www-form-urlencoded" => Ok(OAuthBody::Form(
+            url::form_urlencoded::parse(&bytes)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )),
+        "application/json" => serde_json::from_slice(&bytes).map(OAuthBody::Json).map_err(|e| {
+            oauth_error(
+                "invalid_request",
+                format!("the body is not valid JSON ({e})"),
+            )
+        }),
+        _ => Err(ApiError::OAuth {
+            status: 415,
+            error: "invalid_request",
+            description: "send the parameters as `application/x-www-form-urlencoded` (RFC 6749) or `application/json`".into(),
+        }),
+    }
+}
+
+/// `POST /api/auth/token`: no credential; the grant carries its own.
+pub async fn token(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    let grant = match read_oauth_body(&mut req).await? {
+        OAuthBody::Empty => TokenGrant::from_pairs(&[]),
+        OAuthBody::Form(pairs) => TokenGrant::from_pairs(&pairs),
+        OAuthBody::Json(body) => TokenGrant::from_json(&body),
+    }
+    .map_err(|e| oauth_error(e.error, e.description))?;
+    if caller.config.secret.is_none() {
+        return Err(ApiError::OAuth {
+            status: 501,
+            error: "not_configured",
+            description: "this server cannot issue access tokens: the operator has not set SECRET"
+                .into(),
+        });
+    }
+    match grant {
+        TokenGrant::DeviceCode { device_code } => {
+            device_code_grant(&device_code, caller, env).await
+        }
+        TokenGrant::RefreshToken { refresh_token } => {
+            refresh_token_grant(&refresh_token, caller, env).await
+        }
+    }
+}
+
+/// A device-code poll: the answer of `DevicePoll::decide`, recorded; on approval, the grant is
+/// spent and a family started in one batch that exactly one poll wins.
+async fn device_code_grant(
+    presented: &str,
+    caller: &Caller,
+    env: &Env,
+) -> Result<Response, ApiError> {
+    const UNKNOWN: &str = "the device code is not known here (mistyped, or swept long after it expired); start again with POST /api/auth/device/code";
+    let code = DeviceCode::parse(presented).ok_or_else(|| invalid_grant(UNKNOWN))?;
+    let db = database(env)?;
+    let grant = DeviceGrantRecord::find_by_hash(&db, &code.hash())
+        .await?
+        .ok_or_else(|| invalid_grant(UNKNOWN))?;
+    let status = match grant.state()? {
+        GrantState::Consumed => return Err(invalid_grant(
+            "the device code was already exchanged for tokens; a device code is good for one login",
+        )),
+        GrantState::Open(status) => status,
+    };
+    let now = now_ms();
+    let interval_s = u32::try_from(grant.interval_s).unwrap_or(u32::MAX);
+    let decision = DevicePoll {
+        now_ms: now,
+        last_poll_at_ms: grant.last_polled_at,
+        interval_s,
+        status,
+        expires_at_ms: grant.expires_at,
+    }
+    .decide();
+    let (error, description) = match decision {
+        PollDecision::Approved => return issue_first_tokens(&grant, caller, env, now).await,
+        PollDecision::AuthorizationPending => (
+            "authorization_pending",
+            format!("the person has not approved or denied this login yet; poll again in {interval_s} s"),
+        ),
+        PollDecision::SlowDown { new_interval_s } => (
+            "slow_down",
+            format!("polled sooner than the interval allows; wait at least {new_interval_s} s between polls from now on"),
+        ),
+        PollDecision::AccessDenied => (
+            "access_denied",
+            "the person denied this login at /device".to_owned(),
+        ),
+        PollDecision::ExpiredToken => (
+            "expired_token",
+            "the device code expired before the login was approved; start again".to_owned(),
+        ),
+    };
+    let new_interval_s = match decision {
+        PollDecision::SlowDown { new_interval_s } => new_interval_s,
+        _ => interval_s,
+    };
+    DeviceGrantRecord::record_poll(&db, &grant.device_code_hash, now, new_interval_s).await?;
+    Err(oauth_error(error, description))
+}
+
+/// The approved grant's tokens: a new family (capped at `REFRESH_FAMILY_MAX_AGE_SECONDS` from
+/// now), its first refresh token and an access token. The grant is spent in the same batch
+/// that stores the family, conditionally, so concurrent polls yield one family.
+async fn issue_first_tokens(
+    grant: &DeviceGrantRecord,
+    caller: &Caller,
+    env: &Env,
+    now: i64,
+) -> Result<Response, ApiError> {
+    let user_id = grant
+        .user_id
+        .as_deref()
+        .ok_or_else(|| ApiError::Internal("an approved device grant has no user".into()))?;
+    let project = stored_project(&grant.project)?;
+    let scope = Scope::all();
+    let family_id = refresh::new_family_id(&mut WebCrypto);
+    let family_expires_at = caller.config.refresh_family.expires_at_ms(now);
+    let access = mint_access(
+        caller,
+        user_id,
+        project,
+        scope.clone(),
+        &family_id,
+        now,
+        family_expires_at,
+    )?;
+    let refresh = token::mint_opaque(TokenKind::Refresh, &mut WebCrypto);
+    let scope_json = serde_json::to_string(&scope.to_strings())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let actor = format!("user:{user_id}");
+    let won = grant
+        .redeem(
+            &database(env)?,
+            &NewFamily {
+                id: &family_id,
+                scope: &scope_json,
+                created_at: now,
+                expires_at: family_expires_at,
+            },
+            refresh.hash(),
+            AuditEvent {
+                at: now,
+                project: Some(&grant.project),
+                actor: &actor,
+                action: "refresh_family.create",
+                subject: &family_id,
+                detail: json!({
+                    "via": "device",
+                    "device_grant": grant.device_code_hash,
+                    "client_name": grant.client_name,
+                    "expires_at": edgeauth_core::time::rfc3339(family_expires_at),
+                })
+                .to_string(),
+            },
+        )
+        .await?;
+    if !won {
+        return Err(invalid_grant(
+            "the device code was already exchanged for tokens; a device code is good for one login",
+        ));
+    }
+    Ok(token_response(&access, &refresh, &scope))
+}
+
+/// A refresh: `refresh::decide`, then the rotation batch and `refresh::arbitrate`; reuse
+/// revokes the family.
+async fn refresh_token_grant(
+    presented: &str,
+    caller: &Caller,
+    env: &Env,
+) -> Result<Response, ApiError> {
+    // Step 1: a mistyped or forged token is refused with no storage read.
+    if token::check_format(presented) != Ok(TokenKind::Refresh) {
+        return Err(invalid_grant(
+            "the refresh token is not one this server issued (it must be an `ear_` token, copied in full); log in again",
+        ));
+    }
+    let hash = TokenHash::of(presented);
+    let db = database(env)?;
+    let record = RefreshTokenRecord::find_by_hash(&db, &hash).await?;
+    let now = now_ms();
+    let decision = refresh::decide(record.as_ref().map(RefreshTokenRecord::stored), now);
+    let record = match (decision, record) {
+        (RefreshDecision::Rotate, Some(record)) => record,
+        (RefreshDecision::Reuse, Some(record)) => {
+            return Err(revoke_reused_family(&record, presented, env, now).await)
+        }
+        (other, _) => return Err(invalid_grant(other.description())),
+    };
+    let project = stored_project(&record.project)?;
+    let scope = stored_scope(&record)?;
+    let access = mint_access(
+        caller,
+        &record.user_id,
+        project,
+        scope.clone(),
+        &record.family_id,
+        now,
+        record.family_expires_at,
+    )?;
+    let successor = token::mint_opaque(TokenKind::Refresh, &mut WebCrypto);
+    let changes = RefreshTokenRecord::rotate(&db, &hash, successor.hash(), now).await?;
+    match refresh::arbitrate(changes) {
+        RefreshDecision::Rotate => Ok(token_response(&access, &successor, &scope)),
+        _ => Err(revoke_reused_family(&record, presented, env, now).await),
+    }
+}
+
+/// Step 4: a spent token came back, so two parties hold the family; revoke it (once, with
+/// its audit event) and refuse. Any error while revoking is answered as that error.
+async fn revoke_reused_family(
+    record: &RefreshTokenRecord,
+    presented: &str,
+    env: &Env,
+    now: i64,
+) -> ApiError {
+    let revoked = async {
+        RefreshTokenRecord::revoke_family(
+            &database(env)?,
+            &record.family_id,
+            now,
+            AuditEvent {
+                at: now,
+                project: Some(&record.project),
+                actor: "refresh_reuse",
+                action: "refresh_family.revoke",
+                subject: &record.family_id,
+                detail: json!({
+                    "reason": "reuse",
+                    "user_id": record.user_id,
+                    "token_prefix": presented.get(..token::DISPLAY_PREFIX_CHARS),
+                })
+                .to_string(),
+            },
+        )
+        .await
+    }
+    .await;
+    match revoked {
+        Ok(_) => invalid_grant(RefreshDecision::Reuse.description()),
+        Err(e) => e,
+    }
+}
+
+fn stored_project(project: &str) -> Result<ProjectName, ApiError> {
+    ProjectName::parse(project).map_err(|e| ApiError::Internal(format!("stored project: {e}")))
+}
+
+fn stored_scope(record: &RefreshTokenRecord) -> Result<Scope, ApiError> {
+    let patterns: Vec<String> = serde_json::from_str(&record.scope)
+        .map_err(|e| ApiError::Internal(format!("family {}: {e}", record.family_id)))?;
+    Scope::parse(&patterns)
+        .map_err(|e| ApiError::Internal(format!("family {}: {e}", record.family_id)))
+}
+
+/// An access token for a family's user: `ACCESS_TOKEN_TTL_SECONDS`, cut so that it never
+/// outlives the family.
+fn mint_access(
+    caller: &Caller,
+    user_id: &str,
+    project: ProjectName,
+    scope: Scope,
+    family_id: &str,
+    now: i64,
+    family_expires_at: i64,
+) -> Result<MintedAccessToken, ApiError> {
+    let key = caller
+        .config
+        .secret
+        .as_ref()
+        .ok_or_else(|| ApiError::Internal("SECRET vanished".into()))?
+        .derive(KeyPurpose::AccessTokens);
+    access_token::mint(
+        &key,
+        &AccessGrant {
+            user_id: user_id.to_owned(),
+            project,
+            scope,
+            family_id: family_id.to_owned(),
+            now_s: now.div_euclid(1000),
+            lifetime_s: refresh::access_lifetime_s(
+                caller.config.access_token_ttl_s,
+                now,
+                family_expires_at,
+            ),
+        },
+        &mut WebCrypto,
+    )
+    .map_err(|e| ApiError::Internal(format!("minting an access token: {e}")))
+}
+
+/// RFC 6749 §5.1: the tokens, never cached.
+fn token_response(access: &MintedAccessToken, refresh: &MintedToken, scope: &Scope) -> Response {
+    let mut response = http::json(
+        200,
+        &json!({
+            "access_token": access.plaintext(),
+            "token_type": "Bearer",
+            "expires_in": access.expires_in_s(),
+            "refresh_token": refresh.plaintext(),
+            "scope": scope.to_strings().join(" "),
+        }),
+    );
+    http::set_header(&mut response, "Cache-Control", "no-store");
+    http::set_header(&mut response, "Pragma", "no-cache");
+    response
+}
