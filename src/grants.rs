@@ -117,6 +117,55 @@ pub async fn token(mut req: Request, caller: &Caller, env: &Env) -> Result<Respo
     }
 }
 
+/// `POST /api/auth/revoke` (RFC 7009): `token=ear_…` revokes the refresh token's whole
+/// family, which ends a device login (its access tokens lapse within their lifetime). The
+/// answer is 200 whether or not the token was known (§2.2), so it reveals nothing; a token
+/// that is not a refresh token is ignored the same way (`unsupported_token_type` would only
+/// tell a caller what kind a string is not).
+pub async fn revoke(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+    let presented = match read_oauth_body(&mut req).await? {
+        OAuthBody::Form(pairs) => pairs
+            .into_iter()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v),
+        OAuthBody::Json(body) => body["token"].as_str().map(str::to_owned),
+        OAuthBody::Empty => None,
+    }
+    .filter(|t| !t.is_empty())
+    .ok_or_else(|| {
+        oauth_error(
+            "invalid_request",
+            "give the refresh token to revoke: `token=ear_…`",
+        )
+    })?;
+    if token::check_format(&presented) == Ok(TokenKind::Refresh) {
+        let db = database(env)?;
+        if let Some(record) =
+            RefreshTokenRecord::find_by_hash(&db, &TokenHash::of(&presented)).await?
+        {
+            let now = now_ms();
+            let actor = format!("user:{}", record.user_id);
+            RefreshTokenRecord::revoke_family(
+                &db,
+                &record.family_id,
+                now,
+                AuditEvent {
+                    at: now,
+                    project: Some(&record.project),
+                    actor: &actor,
+                    action: "refresh_family.revoke",
+                    subject: &record.family_id,
+                    detail: json!({"reason": "logout"}).to_string(),
+                },
+            )
+            .await?;
+        }
+    }
+    let mut response = http::json(200, &json!({}));
+    http::set_header(&mut response, "Cache-Control", "no-store");
+    Ok(response)
+}
+
 /// A device-code poll: the answer of `DevicePoll::decide`, recorded; on approval, the grant is
 /// spent and a family started in one batch that exactly one poll wins.
 async fn device_code_grant(

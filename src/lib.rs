@@ -84,6 +84,7 @@ enum Route {
     DevicePage,
     DeviceDecide,
     Token,
+    Revoke,
 }
 
 fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
@@ -151,6 +152,7 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             "GET, HEAD, POST",
         ),
         ["api", "auth", "token"] => ((*method == Method::Post).then_some(Route::Token), "POST"),
+        ["api", "auth", "revoke"] => ((*method == Method::Post).then_some(Route::Revoke), "POST"),
         _ => {
             return Err(ApiError::NotFound(format!(
                 "no endpoint at `{}`; see the API reference in the README",
@@ -204,6 +206,7 @@ async fn handle(
         Route::DevicePage => device::page(&url, &caller, env).await,
         Route::DeviceDecide => device::decide(req, &caller, env).await,
         Route::Token => grants::token(req, &caller, env).await,
+        Route::Revoke => grants::revoke(req, env).await,
     }
 }
 
@@ -271,6 +274,7 @@ mod tests {
             Ok(Route::DevicePage) => Ok("device page"),
             Ok(Route::DeviceDecide) => Ok("device decide"),
             Ok(Route::Token) => Ok("token"),
+            Ok(Route::Revoke) => Ok("revoke refresh"),
             Err(ApiError::NotFound(_)) => Err("404".into()),
             Err(ApiError::MethodNotAllowed(allow)) => Err(format!("405 {allow}")),
             Err(other) => Err(format!("{other:?}")),
@@ -357,6 +361,10 @@ mod tests {
         );
         assert_eq!(status_of(Method::Get, "/device/x"), Err("404".into()));
         assert_eq!(status_of(Method::Post, "/api/auth/token"), Ok("token"));
+        assert_eq!(
+            status_of(Method::Post, "/api/auth/revoke"),
+            Ok("revoke refresh")
+        );
         assert_eq!(
             status_of(Method::Get, "/api/auth/token"),
             Err("405 POST".into())
