@@ -16,7 +16,6 @@ use serde_json::Value;
 
 use crate::base62;
 use crate::crypto::TokenHash;
-use crate::service_token::token_name;
 use crate::Entropy;
 
 /// The symbols of a user code (RFC 8628 §6.1 suggests this base-20 alphabet).
@@ -38,7 +37,7 @@ pub const MAX_POLL_INTERVAL_S: u32 = 60;
 /// entropy that guessing one within its lifetime is infeasible).
 pub const DEVICE_CODE_CHARS: usize = 43;
 /// The client name shown at `/device` when the CLI gives none.
-pub const DEFAULT_CLIENT_NAME: &str = "edgeauth CLI";
+pub use crate::cli_login::DEFAULT_CLIENT_NAME;
 /// Failed user-code lookups allowed per session and per user within [`LOOKUP_WINDOW_S`].
 pub const MAX_FAILED_LOOKUPS: u32 = 5;
 /// The window of [`MAX_FAILED_LOOKUPS`], in seconds, counted from its first failure.
@@ -86,27 +85,13 @@ impl fmt::Debug for DeviceCode {
 /// characters that reorder or hide text (bidirectional overrides and isolates, zero-width
 /// characters, line separators).
 pub fn client_name(value: Option<&Value>) -> Result<String, String> {
-    let name = match value {
-        None | Some(Value::Null) => return Ok(DEFAULT_CLIENT_NAME.to_owned()),
-        Some(Value::String(_)) => {
-            token_name(value).map_err(|e| e.replacen("`name`", "`client_name`", 1))?
-        }
-        Some(_) => {
-            return Err("`client_name` must be a string, e.g. \"edgeauth CLI on laptop\"".into())
-        }
-    };
-    let invisible = |c: char| {
-        matches!(c,
-            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
-    };
-    if name.chars().any(invisible) {
-        return Err(
-            "`client_name` cannot contain invisible or text-direction characters (U+200B–U+200F, U+202A–U+202E, U+2066–U+2069, …)"
-                .to_owned(),
-        );
+    match value {
+        None | Some(Value::Null) => Ok(DEFAULT_CLIENT_NAME.to_owned()),
+        // The same rule as the loopback login's `name`: one rule for what a person is shown.
+        Some(Value::String(name)) => crate::cli_login::client_name(Some(name))
+            .map_err(|e| e.replace("`name`", "`client_name`")),
+        Some(_) => Err("`client_name` must be a string, e.g. \"edgeauth CLI on laptop\"".into()),
     }
-    Ok(name)
 }
 
 /// A fresh user code `XXXX-XXXX`, each letter drawn uniformly from [`USER_CODE_ALPHABET`].
