@@ -6,15 +6,18 @@
 #   wrangler.toml   generated from the root one (absolute paths, no [build] section)
 #   .dev.vars       its settings: wrangler reads the .dev.vars beside the configuration file,
 #                   so the developer's root .dev.vars never reaches a test instance
-#   persist/        its local D1 and KV (--persist-to), wiped at each run
+#   persist/        its local D1 and KV (--persist-to), wiped at each run; a replica has none
 #   migrate.log     output of `wrangler d1 migrations apply`
 #   wrangler.log    output of `wrangler dev`
 #
-# Usage: fleet_add NAME 'KEY=value' …  (once per instance), then fleet_up STATE_DIR; the base
-# URL of NAME is then ${FLEET_URL[NAME]}. stop_started (lib/common.sh) stops them all.
+# Usage: fleet_add NAME 'KEY=value' …  (once per instance), fleet_replica NAME OF (a second
+# `wrangler dev` of an instance declared before), then fleet_up STATE_DIR; the base URL of NAME
+# is then ${FLEET_URL[NAME]}, its --persist-to directory ${FLEET_PERSIST[NAME]}. stop_started
+# (lib/common.sh) stops them all.
 
 FLEET_NAMES=()
-declare -A FLEET_VARS=() FLEET_URL=() FLEET_PID=() FLEET_DIR=()
+declare -A FLEET_VARS=() FLEET_URL=() FLEET_PID=() FLEET_DIR=() FLEET_PERSIST=() FLEET_REPLICA_OF=()
+declare -A FLEET_INSPECTOR_PORT=()
 # Ports chosen already for something else (scripts/test: the identity provider, which starts
 # after the fleet): fleet_up never hands them to an instance.
 FLEET_AVOID_PORTS=()
@@ -25,6 +28,20 @@ fleet_add() {
     shift
     FLEET_NAMES+=("$name")
     FLEET_VARS[$name]="$(printf '%s\n' "$@")"
+}
+
+# fleet_replica NAME OF: declares NAME, another `wrangler dev` of instance OF (declared before)
+# that serves the same persisted state: the same --persist-to directory (its D1 and KV, so a
+# step begun on one can finish on the other) and the same .dev.vars values. It has its own
+# directory for its configuration and log, is not migrated (OF's migrations are its), and
+# starts once OF answers.
+fleet_replica() {
+    local name="$1" of="$2"
+    [[ -n "${FLEET_VARS[$of]+set}" && -z "${FLEET_REPLICA_OF[$of]:-}" ]] ||
+        die "fleet_replica $name $of: declare the instance $of with fleet_add first"
+    FLEET_NAMES+=("$name")
+    FLEET_VARS[$name]="${FLEET_VARS[$of]}"
+    FLEET_REPLICA_OF[$name]="$of"
 }
 
 # ports_overlap "A B …" "C D …": whether two space-separated port lists share a port.
@@ -50,45 +67,82 @@ fleet_up() {
     for name in "${FLEET_NAMES[@]}"; do
         dir="$state/$name"
         FLEET_DIR[$name]="$dir"
+        FLEET_PERSIST[$name]="$dir/persist"
         rm -rf "$dir/persist" "$dir/.wrangler"
         mkdir -p "$dir"
         python3 "$ROOT/scripts/lib/instance_config.py" "$ROOT/wrangler.toml" "$dir/wrangler.toml" "$name"
         (umask 077 && printf '%s\n' "${FLEET_VARS[$name]}" >"$dir/.dev.vars")
     done
+    local of migrated=()
+    for name in "${FLEET_NAMES[@]}"; do
+        of="${FLEET_REPLICA_OF[$name]:-}"
+        if [[ -n "$of" ]]; then
+            FLEET_PERSIST[$name]="${FLEET_PERSIST[$of]}"
+        fi
+    done
 
     # Migrations in parallel: each is a node process that mostly waits on its own startup.
+    # A replica shares its instance's database, migrated once.
     for name in "${FLEET_NAMES[@]}"; do
+        if [[ -n "${FLEET_REPLICA_OF[$name]:-}" ]]; then
+            continue
+        fi
         dir="${FLEET_DIR[$name]}"
-        migrate "$dir/wrangler.toml" "$dir/persist" "$dir/migrate.log" &
+        migrate "$dir/wrangler.toml" "${FLEET_PERSIST[$name]}" "$dir/migrate.log" &
         pids+=($!)
+        migrated+=("$name")
     done
     for i in "${!pids[@]}"; do
-        wait "${pids[i]}" || failed+=("${FLEET_NAMES[i]}")
+        wait "${pids[i]}" || failed+=("${migrated[i]}")
     done
     if ((${#failed[@]})); then
         error "D1 migrations failed for: ${failed[*]} (logs: $state/<name>/migrate.log)"
         return 1
     fi
-    say "fleet: migrations applied to ${#FLEET_NAMES[@]} instances ($(since "$started"))"
+    say "fleet: migrations applied to ${#migrated[@]} instances ($(since "$started"))"
 
     # Two ports per instance (HTTP and the inspector, which must differ too), chosen together.
     while :; do
         read -r -a ports <<<"$(free_ports $((2 * ${#FLEET_NAMES[@]})))"
         ports_overlap "${ports[*]}" "${FLEET_AVOID_PORTS[*]}" || break
     done
-    started="$(now)"
     i=0
     for name in "${FLEET_NAMES[@]}"; do
-        dir="${FLEET_DIR[$name]}"
         FLEET_URL[$name]="http://127.0.0.1:${ports[i]}"
-        # EDGEAUTH_SKIP_BUILD: belt and braces, should a configuration ever carry [build] again.
-        EDGEAUTH_SKIP_BUILD=1 start_wrangler "$dir/wrangler.log" "$dir/wrangler.toml" \
-            "$dir/persist" "${ports[i]}" "${ports[i + 1]}"
-        FLEET_PID[$name]="$BG_PID"
+        FLEET_INSPECTOR_PORT[$name]="${ports[i + 1]}"
         i=$((i + 2))
     done
-    failed=()
+    started="$(now)"
+    # Replicas start once their instance answers: two workerd processes opening one SQLite
+    # database at the same moment make one of them fail to start (SQLITE_BUSY).
+    local first=() replicas=()
     for name in "${FLEET_NAMES[@]}"; do
+        if [[ -n "${FLEET_REPLICA_OF[$name]:-}" ]]; then
+            replicas+=("$name")
+        else
+            first+=("$name")
+        fi
+    done
+    fleet_start "$state" "${first[@]}" || return 1
+    if ((${#replicas[@]})); then
+        fleet_start "$state" "${replicas[@]}" || return 1
+    fi
+    say "fleet: ${#FLEET_NAMES[@]} instances answering ($(since "$started"))"
+}
+
+# fleet_start STATE_DIR NAME…: starts the instances NAME… (ports and persist directories
+# chosen by fleet_up) and waits until each answers HTTP.
+fleet_start() {
+    local state="$1" name dir failed=()
+    shift
+    for name in "$@"; do
+        dir="${FLEET_DIR[$name]}"
+        # EDGEAUTH_SKIP_BUILD: belt and braces, should a configuration ever carry [build] again.
+        EDGEAUTH_SKIP_BUILD=1 start_wrangler "$dir/wrangler.log" "$dir/wrangler.toml" \
+            "${FLEET_PERSIST[$name]}" "${FLEET_URL[$name]##*:}" "${FLEET_INSPECTOR_PORT[$name]}"
+        FLEET_PID[$name]="$BG_PID"
+    done
+    for name in "$@"; do
         if ! wait_http "${FLEET_URL[$name]}/healthz" "${FLEET_PID[$name]}" "${EDGEAUTH_FLEET_TIMEOUT:-90}"; then
             show_log_tail "$name" "${FLEET_DIR[$name]}/wrangler.log"
             failed+=("$name")
@@ -98,5 +152,4 @@ fleet_up() {
         error "did not come up: ${failed[*]} (logs: $state/<name>/wrangler.log)"
         return 1
     fi
-    say "fleet: ${#FLEET_NAMES[@]} instances answering ($(since "$started"))"
 }

@@ -162,6 +162,11 @@ await scenario('account', async (run, cfg) => {
       run.at('reload after revoking');
       await page.reload();
       await page.locator('#identity').waitFor({ state: 'visible' });
+      // The table is filled by the page's script after load: wait until it has been.
+      await page.waitForFunction(() => {
+        const body = document.querySelector('#tokens tbody');
+        return body && !body.hasAttribute('aria-busy') && !body.textContent.includes('Loading');
+      });
       result.row_present_after_reload = (await row.count()) > 0;
       result.rows_after_reload = await tokenRows(page);
       emit({ ...result, ...run.diagnostics() });
