@@ -125,6 +125,19 @@ fleet_up() {
     done
     fleet_start "$state" "${first[@]}" || return 1
     if ((${#replicas[@]})); then
+        # Fresh ports, chosen now: while the first instances started, their wrangler and
+        # workerd processes bound ephemeral ports of their own, which may include the ones
+        # picked earlier (a replica then "answered" from another instance's proxy).
+        while :; do
+            read -r -a ports <<<"$(free_ports $((2 * ${#replicas[@]})))"
+            ports_overlap "${ports[*]}" "${FLEET_AVOID_PORTS[*]}" || break
+        done
+        i=0
+        for name in "${replicas[@]}"; do
+            FLEET_URL[$name]="http://127.0.0.1:${ports[i]}"
+            FLEET_INSPECTOR_PORT[$name]="${ports[i + 1]}"
+            i=$((i + 2))
+        done
         fleet_start "$state" "${replicas[@]}" || return 1
     fi
     say "fleet: ${#FLEET_NAMES[@]} instances answering ($(since "$started"))"
