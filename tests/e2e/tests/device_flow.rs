@@ -178,29 +178,5 @@ fn a_denied_grant_answers_access_denied_and_logout_revokes_a_family() {
     assert_eq!(oauth_error(&unsupported), "unsupported_grant_type");
 }
 
-#[test]
-fn guessing_user_codes_is_rate_limited() {
-    let main = Instance::main();
-    let session = sign_in(&main, DEMO);
-    let grant = device_code(&main);
-    for guess in 0..5 {
-        let wrong = session
-            .get(&format!(
-                "/device?user_code=BBBB-BBB{}",
-                ["C", "D", "F", "G", "H"][guess]
-            ))
-            .send();
-        assert_eq!(wrong.status, 400, "wrong code {guess}:\n{wrong}");
-    }
-    let limited = session
-        .get(&format!(
-            "/device?user_code={}",
-            grant["user_code"].as_str().unwrap()
-        ))
-        .send();
-    assert_eq!(
-        limited.status, 429,
-        "even a valid code, after 5 misses:\n{limited}"
-    );
-    assert!(limited.header("Retry-After").is_some(), "{limited}");
-}
+// User-code guessing limits are in device_login.rs, with a person of their own: the limit
+// counts per user, so spending DEMO's attempts here would lock the other tests out.

@@ -1,0 +1,1001 @@
+//! The device login (RFC 8628) and its refresh tokens (docs/api.md "Device login (RFC 8628)
+//! and refresh tokens", `POST /api/auth/revoke`; cli/README.md `login --device`, staying
+//! signed in, `logout`), end to end on MAIN, which scripts/test runs with
+//! `ACCESS_TOKEN_TTL_SECONDS=5` so that access tokens expire (5 s + 30 s of skew) within a test
+//! and every CLI command refreshes.
+//!
+//! The real CLI with a real browser (tests/e2e/browser/device.mjs) for the person's part; the
+//! raw HTTP client for the protocol (polls, refusals, revocation, races); D1 snapshots for what
+//! is stored. People other than `demo` are made by signing in as `demo` with the provider's
+//! test hook rewriting `sub` and `email`, so that a test that locks a person out (rate limit)
+//! or edits their teams in D1 touches no one else.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use edgeauth_e2e::cli::*;
+use edgeauth_e2e::oidc::{self, Session, DEMO, SESSION_COOKIE};
+use edgeauth_e2e::store::{self, files_containing};
+use edgeauth_e2e::tokens::{checksum_is_valid, sha256_hex};
+use edgeauth_e2e::*;
+use rusqlite::OpenFlags;
+use serde_json::{json, Value};
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// MAIN's `ACCESS_TOKEN_TTL_SECONDS` (scripts/test).
+const ACCESS_TTL_S: i64 = 5;
+/// The verifier's allowance for clock skew (docs/api.md "What revocation cannot reach").
+const SKEW_S: i64 = 30;
+const USER_CODE_ALPHABET: &str = "BCDFGHJKLMNPQRSTVWXZ";
+const BROWSER_PATIENCE: Duration = Duration::from_secs(240);
+/// A device login: the CLI polls every 5 s, then asks /api/users/me.
+const LOGIN_PATIENCE: Duration = Duration::from_secs(90);
+const LINE_PATIENCE: Duration = Duration::from_secs(60);
+
+/// One Chromium at a time on a small machine.
+static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+// --- the protocol, raw ----------------------------------------------------------------------
+
+/// `POST /api/auth/device/code` (JSON `client_name`, optional `X-Project`), asserting a 200.
+fn device_code(instance: &Instance, project: Option<&str>, client_name: &str) -> Value {
+    let mut request = instance
+        .post("/api/auth/device/code")
+        .json(&json!({ "client_name": client_name }));
+    if let Some(project) = project {
+        request = request.project(project);
+    }
+    let response = request.send();
+    let body = response.expect_json(200);
+    assert_eq!(
+        response.header("cache-control"),
+        Some("no-store"),
+        "{response}"
+    );
+    body
+}
+
+fn field(body: &Value, key: &str) -> String {
+    body[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {key:?} in {body}"))
+        .to_owned()
+}
+
+/// `POST /api/auth/token` with form `fields`, no credential.
+fn token_request(instance: &Instance, fields: &[(&str, &str)]) -> Response {
+    instance.post("/api/auth/token").form(fields).send()
+}
+
+fn poll(instance: &Instance, device_code: &str) -> Response {
+    token_request(
+        instance,
+        &[("grant_type", DEVICE_GRANT), ("device_code", device_code)],
+    )
+}
+
+fn refresh(instance: &Instance, refresh_token: &str) -> Response {
+    token_request(
+        instance,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+}
+
+/// A 400 with the RFC 6749 §5.2 body `{"error": code, …}`; returns `error_description`.
+fn expect_oauth_error(response: &Response, code: &str) -> String {
+    assert_eq!(
+        response.status, 400,
+        "expected 400 {code}, got:\n{response}"
+    );
+    let body = response.json();
+    assert_eq!(body["error"], code, "expected error {code}:\n{response}");
+    body["error_description"].as_str().unwrap_or("").to_owned()
+}
+
+/// A 200 token response; returns `(access_token, refresh_token)`.
+fn expect_tokens(response: &Response) -> (String, String) {
+    let body = response.expect_json(200);
+    assert_eq!(
+        response.header("cache-control"),
+        Some("no-store"),
+        "{response}"
+    );
+    assert_eq!(response.header("pragma"), Some("no-cache"), "{response}");
+    assert_eq!(body["token_type"], "Bearer", "{body}");
+    assert_eq!(
+        body["expires_in"], ACCESS_TTL_S,
+        "MAIN's ACCESS_TOKEN_TTL_SECONDS: {body}"
+    );
+    assert_eq!(body["scope"], "*", "{body}");
+    let access = field(&body, "access_token");
+    let refresh = field(&body, "refresh_token");
+    assert!(access.starts_with("eaa_"), "an access token is eaa_…");
+    assert_refresh_shape(&refresh);
+    (access, refresh)
+}
+
+fn assert_refresh_shape(token: &str) {
+    assert!(token.starts_with("ear_"), "a refresh token is ear_…");
+    assert_eq!(token.len(), 53, "a refresh token has 53 characters");
+    assert!(checksum_is_valid(token), "a refresh token's checksum holds");
+}
+
+/// A person other than everyone else: `demo` at the provider, with the ID token's `sub`,
+/// `email` and name rewritten by the test hook. Signs in on `instance`; returns the session and
+/// the subject.
+fn fresh_person(instance: &Instance, label: &str) -> (Session, String) {
+    let subject = unique(label);
+    let session = sign_in_as_subject(instance, &subject);
+    (session, subject)
+}
+
+fn sign_in_as_subject(instance: &Instance, subject: &str) -> Session {
+    let callback = oidc::authorize_as(instance, DEMO, None);
+    let code = callback.code.clone().expect("the provider sent a code");
+    oidc::tamper(
+        &code,
+        json!({"claims": {
+            "sub": subject,
+            "email": format!("{subject}@example.test"),
+            "name": format!("Person {subject}"),
+            "preferred_username": subject,
+        }}),
+    );
+    let response = callback.finish();
+    oidc::session_from(instance, DEMO, &response)
+}
+
+/// `GET /device?user_code=…` as the browser of `session`.
+fn device_page(session: &Session, user_code: &str) -> Response {
+    session
+        .get(&format!("/device?user_code={}", oidc::encode(user_code)))
+        .accept_html()
+        .send()
+}
+
+/// `POST /device` as the confirmation form does: cookie, Origin, `csrf_token`, `user_code`,
+/// `decision`.
+fn decide(session: &Session, user_code: &str, decision: &str) -> Response {
+    session
+        .instance
+        .post("/device")
+        .cookie(SESSION_COOKIE, &session.cookie)
+        .origin(session.instance.base_url())
+        .accept_html()
+        .form(&[
+            ("csrf_token", &session.csrf_token),
+            ("user_code", user_code),
+            ("decision", decision),
+        ])
+        .send()
+}
+
+/// The confirmation page for `user_code` shows it, then `decision` is posted; asserts the
+/// documented 200 result page.
+fn confirm_and_decide(session: &Session, user_code: &str, decision: &str) {
+    let page = device_page(session, user_code);
+    page.expect_status(200);
+    let html = page.text();
+    assert!(html.contains(user_code), "the page shows the code:\n{page}");
+    assert!(
+        html.contains(&format!("value=\"{}\"", session.csrf_token)),
+        "the form carries the session's csrf_token:\n{page}"
+    );
+    let response = decide(session, user_code, decision);
+    response.expect_status(200);
+    let expected = if decision == "approve" {
+        "Device approved"
+    } else {
+        "Login denied"
+    };
+    assert!(
+        response.text().contains(expected),
+        "the result page says {expected:?}:\n{response}"
+    );
+}
+
+fn grant_row(instance: &Instance, device_code: &str) -> store::Row {
+    let hash = sha256_hex(device_code);
+    store::table_rows(&instance.persist_dir(), "device_grants")
+        .into_iter()
+        .find(|row| row["device_code_hash"] == hash.as_str())
+        .unwrap_or_else(|| panic!("no device_grants row with the device code's SHA-256"))
+}
+
+fn refresh_token_row(instance: &Instance, token: &str) -> Option<store::Row> {
+    let hash = sha256_hex(token);
+    store::table_rows(&instance.persist_dir(), "refresh_tokens")
+        .into_iter()
+        .find(|row| row["token_hash"] == hash.as_str())
+}
+
+fn family_row(instance: &Instance, id: &str) -> store::Row {
+    store::table_rows(&instance.persist_dir(), "refresh_families")
+        .into_iter()
+        .find(|row| row["id"] == id)
+        .unwrap_or_else(|| panic!("no refresh_families row {id}"))
+}
+
+/// A user code of the right shape that is (almost surely) nobody's.
+fn random_user_code() -> String {
+    let letters: Vec<char> = USER_CODE_ALPHABET.chars().collect();
+    let seed = sha256_hex(&unique("guess"));
+    let picked: String = seed
+        .as_bytes()
+        .chunks(2)
+        .take(8)
+        .map(|pair| letters[(pair[0] as usize * 7 + pair[1] as usize) % letters.len()])
+        .collect();
+    format!("{}-{}", &picked[..4], &picked[4..])
+}
+
+/// Sets a person's stored `teams` directly in D1 (as if their last sign-in had brought them).
+/// Only for a person this test made: no other test signs them in.
+fn set_teams(instance: &Instance, user_id: &str, teams: &Value) {
+    let text = teams.to_string();
+    let updated: usize = store::d1_databases(&instance.persist_dir())
+        .iter()
+        .map(|path| {
+            store::with_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE, |db| {
+                db.execute(
+                    "UPDATE users SET teams = ?1 WHERE id = ?2",
+                    rusqlite::params![text, user_id],
+                )
+            })
+        })
+        .sum();
+    assert_eq!(updated, 1, "expected to update the users row {user_id}");
+}
+
+// --- the CLI --------------------------------------------------------------------------------
+
+/// The CLI's config directory: one it creates itself (the sandbox's own is made by the
+/// test, with the test's umask), so that its mode is the CLI's doing.
+fn config_dir(cli: &CliSandbox) -> PathBuf {
+    cli.config_dir().join("edgeauth")
+}
+
+fn cli_env(cli: &CliSandbox, instance: &Instance) -> Vec<(&'static str, String)> {
+    vec![
+        ("EDGEAUTH_SERVER", instance.base_url().to_owned()),
+        ("EDGEAUTH_CONFIG_DIR", config_dir(cli).display().to_string()),
+        ("EDGEAUTH_LOGIN_TIMEOUT", "300".to_owned()),
+    ]
+}
+
+fn run_cli(cli: &CliSandbox, instance: &Instance, args: &[&str]) -> CliRun {
+    let env = cli_env(cli, instance);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    cli.run(args, &env)
+}
+
+/// A device login the CLI started: its process and what it printed.
+struct CliDeviceLogin {
+    process: CliProcess,
+    user_code: String,
+    complete_url: String,
+}
+
+/// Starts `edgeauth login --device --no-browser` and reads the code and the URL from stderr:
+/// `To sign in, open VERIFICATION_URI and enter the code XXXX-XXXX`, then
+/// `or open this URL, which carries the code:` and `  <verification_uri_complete>`.
+fn start_cli_device_login(cli: &CliSandbox, instance: &Instance) -> CliDeviceLogin {
+    let env = cli_env(cli, instance);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut process = cli.spawn(&["login", "--device", "--no-browser"], &env);
+    let line = process.wait_for_line(LINE_PATIENCE, |l| l.starts_with("To sign in, open "));
+    let verification_uri = format!("{}/device", instance.base_url());
+    let prefix = format!("To sign in, open {verification_uri} and enter the code ");
+    let user_code = line
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("expected {prefix:?} and the code, got {line:?}"))
+        .to_owned();
+    assert_user_code_shape(&user_code);
+    process.wait_for_line(LINE_PATIENCE, |l| {
+        l == "or open this URL, which carries the code:"
+    });
+    let next = process
+        .next_line(LINE_PATIENCE)
+        .unwrap_or_else(|| panic!("the CLI exited before printing the URL"));
+    let complete_url = next
+        .strip_prefix("  ")
+        .unwrap_or_else(|| panic!("the URL line is two spaces and the URL, not {next:?}"))
+        .to_owned();
+    assert_eq!(
+        complete_url,
+        format!("{verification_uri}?user_code={user_code}"),
+        "verification_uri_complete carries the code"
+    );
+    CliDeviceLogin {
+        process,
+        user_code,
+        complete_url,
+    }
+}
+
+fn assert_user_code_shape(code: &str) {
+    let (a, b) = code
+        .split_once('-')
+        .unwrap_or_else(|| panic!("a user code is XXXX-XXXX, not {code:?}"));
+    assert!(
+        a.len() == 4
+            && b.len() == 4
+            && a.chars()
+                .chain(b.chars())
+                .all(|c| USER_CODE_ALPHABET.contains(c)),
+        "a user code is 8 letters of {USER_CODE_ALPHABET} as XXXX-XXXX, not {code:?}"
+    );
+}
+
+fn credentials_path(cli: &CliSandbox) -> PathBuf {
+    config_dir(cli).join("credentials.json")
+}
+
+/// The stored login for `instance` (cli/README.md's format), if any.
+fn stored_login(cli: &CliSandbox, instance: &Instance) -> Option<Value> {
+    let text = std::fs::read_to_string(credentials_path(cli)).ok()?;
+    let file: Value = serde_json::from_str(&text).expect("credentials.json is JSON");
+    let entry = &file["servers"][instance.base_url()];
+    (!entry.is_null()).then(|| entry.clone())
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn assert_no_token_in_output(run: &CliRun) {
+    for text in [&run.stdout, &run.stderr] {
+        assert!(
+            !text.contains("eaa_") && !text.contains("ear_"),
+            "the CLI printed a token:\n{run}"
+        );
+    }
+}
+
+/// The login summary of cli/README.md.
+fn assert_logged_in(run: &CliRun, instance: &Instance, email: &str, project: &str) {
+    run.expect_code(EXIT_OK);
+    let expected = format!(
+        "Logged in to {} as {email} (device login, project {project}; stays signed in by refreshing)",
+        instance.base_url()
+    );
+    assert!(
+        run.stdout.lines().any(|l| l == expected) || run.stderr.lines().any(|l| l == expected),
+        "expected the line {expected:?}:\n{run}"
+    );
+    assert_no_token_in_output(run);
+}
+
+// --- the browser ----------------------------------------------------------------------------
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root exists")
+}
+
+/// Runs tests/e2e/browser/device.mjs on `url` to its end; returns its JSON lines by phase.
+fn browser_device(instance: &Instance, url: &str, decision: &str) -> Vec<Value> {
+    let _turn = ONE_BROWSER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let script = repo_root().join("tests/e2e/browser/device.mjs");
+    let artifacts = state_dir().join("browser").join(unique("device"));
+    let mut child = Command::new("node")
+        .arg(&script)
+        .current_dir(repo_root())
+        .env("EDGEAUTH_BROWSER_BASE", instance.base_url())
+        .env("EDGEAUTH_BROWSER_IDP", Instance::idp().base_url())
+        .env("EDGEAUTH_BROWSER_ARTIFACTS", &artifacts)
+        .env("EDGEAUTH_DEVICE_URL", url)
+        .env("EDGEAUTH_DEVICE_DECISION", decision)
+        .env_remove("EDGEAUTH_SCREENSHOTS_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run node {} ({e})", script.display()));
+    let (sender, lines) = mpsc::channel();
+    let stdout = child.stdout.take().expect("piped");
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut child_stderr = child.stderr.take().expect("piped");
+    let collected = Arc::clone(&stderr);
+    thread::spawn(move || {
+        let mut text = String::new();
+        let _ = child_stderr.read_to_string(&mut text);
+        collected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_str(&text);
+    });
+    let deadline = Instant::now() + BROWSER_PATIENCE;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                let Ok(value) = serde_json::from_str::<Value>(&line) else {
+                    eprintln!("device.mjs: (not JSON) {line}");
+                    continue;
+                };
+                if value["phase"] == "error" {
+                    let _ = child.wait();
+                    panic!(
+                        "device.mjs could not go on:\n{value:#}\n(screenshot, if any, in {})\n{}",
+                        artifacts.display(),
+                        stderr.lock().unwrap_or_else(|p| p.into_inner())
+                    );
+                }
+                seen.push(value);
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("device.mjs did not finish within {BROWSER_PATIENCE:?}");
+            }
+        }
+    }
+    let status = child.wait().expect("wait for node");
+    assert!(
+        status.success(),
+        "device.mjs exited with {status}:\n{}",
+        stderr.lock().unwrap_or_else(|p| p.into_inner())
+    );
+    seen
+}
+
+fn phase<'a>(lines: &'a [Value], name: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|l| l["phase"] == name)
+        .unwrap_or_else(|| panic!("no {name:?} phase in {lines:#?}"))
+}
+
+// --- 1 and 5: the real CLI, a real browser, refresh, reuse, expiry ---------------------------
+
+#[test]
+fn cli_device_login_with_browser_refreshes_and_dies_on_reuse() {
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let cli = CliSandbox::new();
+
+    let mut login = start_cli_device_login(&cli, &main);
+    let user_code = login.user_code.clone();
+    let grant_before = store::table_rows(&main.persist_dir(), "device_grants")
+        .into_iter()
+        .find(|row| row["user_code"] == user_code.as_str())
+        .expect("the grant is stored with its user code");
+    assert_eq!(grant_before["status"], "pending");
+    assert!(login.process.is_running(), "the CLI waits for the approval");
+
+    // The person, in a browser without a session: signs in at the provider, lands back on
+    // the confirmation, approves.
+    let seen = browser_device(&main, &login.complete_url, "approve");
+    let confirm = phase(&seen, "confirm");
+    assert_eq!(confirm["signed_in_at_provider"], true, "{confirm:#}");
+    assert_eq!(confirm["path"], "/device", "{confirm:#}");
+    assert_eq!(
+        confirm["query_user_code"],
+        user_code.as_str(),
+        "the code kept through sign-in"
+    );
+    assert_eq!(confirm["code"], user_code.as_str(), "{confirm:#}");
+    assert_eq!(confirm["person"], DEMO.email, "{confirm:#}");
+    assert_eq!(confirm["project"], "default", "{confirm:#}");
+    let client_name = confirm["client_name"].as_str().unwrap_or_default();
+    assert!(
+        client_name.starts_with("edgeauth CLI on "),
+        "the confirmation names the CLI: {confirm:#}"
+    );
+    let summary = confirm["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("asks to act as you") && summary.contains(DEMO.email),
+        "{confirm:#}"
+    );
+    assert!(
+        confirm["terms"]
+            .as_str()
+            .is_some_and(|t| t.contains("30 days")),
+        "the terms say how long the login lasts: {confirm:#}"
+    );
+    assert_eq!(
+        confirm["hidden_fields"],
+        json!(["csrf_token", "user_code"]),
+        "{confirm:#}"
+    );
+    assert_eq!(
+        confirm["response"]["x_frame_options"], "DENY",
+        "the /device page's headers: {confirm:#}"
+    );
+    assert_eq!(confirm["console_errors"], json!([]), "{confirm:#}");
+    let done = phase(&seen, "done");
+    assert_eq!(done["status"], 200, "{done:#}");
+    assert_eq!(done["heading"], "Device approved", "{done:#}");
+
+    let run = login.process.wait(LOGIN_PATIENCE);
+    let logged_in_at = now_ms();
+    assert_logged_in(&run, &main, DEMO.email, "default");
+
+    // The credentials file: 0600 in a 0700 directory, kind access, both tokens.
+    let path = credentials_path(&cli);
+    assert_eq!(mode(&path), 0o600, "credentials.json");
+    assert_eq!(mode(&config_dir(&cli)), 0o700, "the config directory");
+    let entry = stored_login(&cli, &main).expect("the login is stored for MAIN");
+    assert_eq!(entry["kind"], "access", "kind access: {}", redact(&entry));
+    let access0 = field(&entry, "token");
+    let refresh0 = field(&entry, "refresh_token");
+    assert!(access0.starts_with("eaa_"), "{}", redact(&entry));
+    assert_refresh_shape(&refresh0);
+    assert_eq!(entry["project"], "default", "{}", redact(&entry));
+    assert!(entry["expires_at"].is_string(), "{}", redact(&entry));
+
+    // 5: the access token, raw: kind access, the person, only in its project.
+    let who = whoami(&main, &access0, "default").expect_json(200);
+    assert_eq!(who["kind"], "access", "{who}");
+    let me = main
+        .get("/api/users/me")
+        .bearer(&access0)
+        .project("default")
+        .send()
+        .expect_json(200);
+    assert_eq!(me["authenticated_by"], "access_token", "{me}");
+    assert_eq!(me["email"], DEMO.email, "{me}");
+    let elsewhere = whoami(&main, &access0, &unique("elsewhere"));
+    assert_eq!(
+        elsewhere.status, 401,
+        "an access token is valid only in its grant's project:\n{elsewhere}"
+    );
+
+    // `edgeauth whoami`: with a 5 s access token, every command refreshes first (60 s
+    // ahead); the stored refresh token changes and the command succeeds.
+    let run = run_cli(&cli, &main, &["whoami", "--json"]);
+    let out = run.expect_json();
+    assert_no_token_in_output(&run);
+    assert_eq!(out["kind"], "access", "{run}");
+    assert_eq!(out["credential_source"]["login_method"], "device", "{run}");
+    assert_eq!(
+        out["credential_source"]["refreshes_automatically"], true,
+        "{run}"
+    );
+    let entry1 = stored_login(&cli, &main).expect("still logged in");
+    let refresh1 = field(&entry1, "refresh_token");
+    let access1 = field(&entry1, "token");
+    assert_ne!(refresh1, refresh0, "the refresh token rotated");
+    assert_ne!(access1, access0, "a new access token");
+    assert_eq!(mode(&path), 0o600, "credentials.json after the refresh");
+    let spent = refresh_token_row(&main, &refresh0).expect("the first refresh token's hash");
+    assert!(
+        spent["used_at"].is_i64(),
+        "the first refresh token is spent: {spent:?}"
+    );
+    assert_eq!(spent["replaced_by"], sha256_hex(&refresh1).as_str());
+
+    let run = run_cli(&cli, &main, &["whoami"]);
+    run.expect_code(EXIT_OK);
+    assert_no_token_in_output(&run);
+    assert!(
+        run.stdout.contains("refreshes automatically") && run.stdout.contains("device login"),
+        "the credential line says it is a device login:\n{run}"
+    );
+    let refresh2 = field(
+        &stored_login(&cli, &main).expect("still logged in"),
+        "refresh_token",
+    );
+    assert_ne!(refresh2, refresh1, "the refresh token rotated again");
+
+    // 5: the first access token lapses at exp + 30 s of skew, ~35 s after it was issued.
+    let valid_for_ms = (ACCESS_TTL_S + SKEW_S) * 1000;
+    let still = whoami(&main, &access0, "default");
+    if now_ms() < logged_in_at + valid_for_ms - 3000 {
+        assert_eq!(
+            still.status, 200,
+            "before exp + skew the access token works:\n{still}"
+        );
+    }
+    let wake = logged_in_at + valid_for_ms + 2000;
+    let wait = (wake - now_ms()).max(0) as u64;
+    thread::sleep(Duration::from_millis(wait));
+    let expired = whoami(&main, &access0, "default");
+    assert_eq!(
+        expired.status,
+        401,
+        "{} s after issue, past exp + skew, the access token is refused:\n{expired}",
+        ACCESS_TTL_S + SKEW_S + 2
+    );
+
+    // Reuse: the spent first refresh token, replayed, is refused and revokes the family.
+    let description = expect_oauth_error(&refresh(&main, &refresh0), "invalid_grant");
+    assert!(
+        description.contains("already used"),
+        "the description says it was reused: {description}"
+    );
+    let family_id = spent["family_id"].as_str().expect("a family").to_owned();
+    let family = family_row(&main, &family_id);
+    assert!(
+        family["revoked_at"].is_i64(),
+        "the family is revoked: {family:?}"
+    );
+
+    // The CLI's current refresh token is dead too: its next command is exit 3, log in again,
+    // and the stored login is forgotten.
+    let run = run_cli(&cli, &main, &["whoami"]);
+    run.expect_code(EXIT_UNAUTHORIZED);
+    assert!(
+        run.stderr.contains("login --device") && run.stderr.contains("again"),
+        "the CLI says to log in again:\n{run}"
+    );
+    assert_no_token_in_output(&run);
+    assert!(
+        stored_login(&cli, &main).is_none(),
+        "the refused login is forgotten"
+    );
+    expect_oauth_error(&refresh(&main, &refresh2), "invalid_grant");
+}
+
+fn redact(entry: &Value) -> Value {
+    let mut copy = entry.clone();
+    for key in ["token", "refresh_token"] {
+        if let Some(s) = copy[key].as_str() {
+            copy[key] = json!(format!("{}…", &s[..s.len().min(12)]));
+        }
+    }
+    copy
+}
+
+// --- 2: polling -----------------------------------------------------------------------------
+
+#[test]
+fn polling_answers_pending_slow_down_denied_and_refusals() {
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let name = format!("device polls {}", unique("c"));
+    let grant = device_code(&main, None, &name);
+    let code = field(&grant, "device_code");
+    let user_code = field(&grant, "user_code");
+    assert_eq!(code.len(), 43, "43 base62 characters: {grant}");
+    assert!(code.bytes().all(|b| b.is_ascii_alphanumeric()), "base62");
+    assert_user_code_shape(&user_code);
+    let verification = format!("{}/device", main.base_url());
+    assert_eq!(grant["verification_uri"], verification.as_str(), "{grant}");
+    assert_eq!(
+        grant["verification_uri_complete"],
+        format!("{verification}?user_code={user_code}").as_str(),
+        "{grant}"
+    );
+    assert_eq!(grant["expires_in"], 900, "{grant}");
+    assert_eq!(grant["interval"], 5, "{grant}");
+
+    expect_oauth_error(&poll(&main, &code), "authorization_pending");
+    let description = expect_oauth_error(&poll(&main, &code), "slow_down");
+    assert!(
+        description.contains("10"),
+        "slow_down says the new interval (10 s): {description}"
+    );
+    let slowed_at = Instant::now();
+    let row = grant_row(&main, &code);
+    assert_eq!(row["interval_s"], 10, "the interval grew by 5 s: {row:?}");
+    assert_eq!(row["client_name"], name.as_str());
+    assert_eq!(row["project"], "default");
+
+    // The person denies it (the confirmation form's post, as a browser sends it).
+    let session = oidc::sign_in(&main, DEMO);
+    confirm_and_decide(&session, &user_code, "deny");
+    let row = grant_row(&main, &code);
+    assert_eq!(row["status"], "denied", "{row:?}");
+    // A decided grant is no longer offered at /device.
+    let again = device_page(&session, &user_code);
+    again.expect_status(400);
+    assert!(again.text().contains("device-message"), "{again}");
+
+    // Polled again only after the grown interval, so that slow_down does not come first.
+    thread::sleep(
+        Duration::from_secs(10).saturating_sub(slowed_at.elapsed()) + Duration::from_millis(500),
+    );
+    expect_oauth_error(&poll(&main, &code), "access_denied");
+
+    // An unknown (well-shaped) device code, a malformed one, other grant types.
+    let unknown: String = sha256_hex(&unique("unknown"))
+        .chars()
+        .chain("ABCDEFGHIJKLMNOPQRSTUVWXYZ".chars())
+        .take(43)
+        .collect();
+    expect_oauth_error(&poll(&main, &unknown), "invalid_grant");
+    expect_oauth_error(&poll(&main, "not-a-device-code"), "invalid_grant");
+    expect_oauth_error(
+        &token_request(&main, &[("grant_type", "password"), ("username", "demo")]),
+        "unsupported_grant_type",
+    );
+    expect_oauth_error(
+        &token_request(&main, &[("grant_type", "client_credentials")]),
+        "unsupported_grant_type",
+    );
+    expect_oauth_error(
+        &token_request(&main, &[("device_code", &code)]),
+        "invalid_request",
+    );
+    expect_oauth_error(
+        &token_request(&main, &[("grant_type", DEVICE_GRANT)]),
+        "invalid_request",
+    );
+}
+
+// --- 3: the team allow-list at approval -------------------------------------------------------
+
+#[test]
+fn approval_needs_an_allowed_team_as_stored() {
+    // It writes to D1 behind the Worker's back (workerd does not wait on SQLite locks).
+    let _writers = oidc::exclusive();
+    let main = Instance::main();
+    let (session, subject) = fresh_person(&main, "teamless");
+    let user = oidc::user_row(&main, &subject).expect("the person is stored");
+    let user_id = user["id"].as_str().expect("an id").to_owned();
+    let grant = device_code(&main, None, "edgeauth CLI on team-test");
+    let code = field(&grant, "device_code");
+    let user_code = field(&grant, "user_code");
+
+    // Their teams, as stored at their last sign-in, no longer meet ALLOWED_TEAMS.
+    set_teams(&main, &user_id, &json!(["other-team"]));
+    let page = device_page(&session, &user_code);
+    page.expect_status(200);
+    let response = decide(&session, &user_code, "approve");
+    assert_eq!(
+        response.status, 403,
+        "approving needs a team in ALLOWED_TEAMS:\n{response}"
+    );
+    assert!(
+        response.text().contains("not_in_allowed_team"),
+        "the page names not_in_allowed_team:\n{response}"
+    );
+    let row = grant_row(&main, &code);
+    assert_eq!(
+        row["status"], "pending",
+        "the grant is left pending: {row:?}"
+    );
+    expect_oauth_error(&poll(&main, &code), "authorization_pending");
+
+    // Denying needs no team.
+    confirm_and_decide(&session, &user_code, "deny");
+    assert_eq!(grant_row(&main, &code)["status"], "denied");
+}
+
+// --- 4: user-code guessing --------------------------------------------------------------------
+
+#[test]
+fn guessing_user_codes_is_rate_limited() {
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let (session, subject) = fresh_person(&main, "guesser");
+    let grant = device_code(&main, None, "edgeauth CLI on guess-test");
+    let user_code = field(&grant, "user_code");
+    let code = field(&grant, "device_code");
+
+    for attempt in 1..=5 {
+        let guess = random_user_code();
+        let response = device_page(&session, &guess);
+        assert_eq!(
+            response.status, 400,
+            "wrong code {attempt} of 5 is the \"not valid\" page:\n{response}"
+        );
+        assert!(
+            response.text().contains("device-message"),
+            "the entry form again with #device-message:\n{response}"
+        );
+    }
+    // The sixth lookup, of a valid code, is refused without being looked up.
+    let response = device_page(&session, &user_code);
+    assert_eq!(response.status, 429, "the 6th lookup is 429:\n{response}");
+    let retry: i64 = response
+        .header("retry-after")
+        .unwrap_or_else(|| panic!("429 without Retry-After:\n{response}"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("Retry-After is whole seconds:\n{response}"));
+    assert!(
+        (1..=600).contains(&retry),
+        "Retry-After is the rest of the 10-minute window, got {retry}"
+    );
+    assert!(response.text().contains("too_many_attempts"), "{response}");
+    // The form post looks the code up under the same limit.
+    let response = decide(&session, &user_code, "approve");
+    assert_eq!(
+        response.status, 429,
+        "POST /device is limited too:\n{response}"
+    );
+    assert_eq!(grant_row(&main, &code)["status"], "pending");
+
+    // The limit is the person's too: another session of theirs is refused at once.
+    let second = sign_in_as_subject(&main, &subject);
+    let response = device_page(&second, &user_code);
+    assert_eq!(
+        response.status, 429,
+        "a new session of the same person is limited:\n{response}"
+    );
+    // Someone else is not.
+    let (other, _) = fresh_person(&main, "bystander");
+    device_page(&other, &user_code).expect_status(200);
+}
+
+// --- 6: logout after a device login ------------------------------------------------------------
+
+#[test]
+fn logout_revokes_the_device_login() {
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let cli = CliSandbox::new();
+    let session = oidc::sign_in(&main, DEMO);
+    let login = start_cli_device_login(&cli, &main);
+    confirm_and_decide(&session, &login.user_code, "approve");
+    let run = login.process.wait(LOGIN_PATIENCE);
+    assert_logged_in(&run, &main, DEMO.email, "default");
+    let entry = stored_login(&cli, &main).expect("stored");
+    let refresh_token = field(&entry, "refresh_token");
+    let family_id = refresh_token_row(&main, &refresh_token).expect("stored hash")["family_id"]
+        .as_str()
+        .expect("a family")
+        .to_owned();
+
+    let run = run_cli(&cli, &main, &["logout"]);
+    run.expect_code(EXIT_OK);
+    assert_no_token_in_output(&run);
+    let expected = format!("Logged out of {} (device login revoked)", main.base_url());
+    assert!(
+        run.stdout.contains(&expected) || run.stderr.contains(&expected),
+        "expected {expected:?}:\n{run}"
+    );
+    assert!(stored_login(&cli, &main).is_none(), "the entry is gone");
+    // It revoked without refreshing: the token it held is the family's latest, unspent.
+    let row = refresh_token_row(&main, &refresh_token).expect("stored hash");
+    assert!(
+        row["used_at"].is_null(),
+        "logout never refreshes first: {row:?}"
+    );
+    assert!(family_row(&main, &family_id)["revoked_at"].is_i64());
+    let description = expect_oauth_error(&refresh(&main, &refresh_token), "invalid_grant");
+    assert!(description.contains("revoked"), "{description}");
+
+    // Logging out again: nothing stored, exit 0.
+    run_cli(&cli, &main, &["logout"]).expect_code(EXIT_OK);
+    // The revocation endpoint answers 200 {} for a token it does not know, 400 without one.
+    let response = main
+        .post("/api/auth/revoke")
+        .form(&[("token", &refresh_token)])
+        .send();
+    assert_eq!(response.expect_json(200), json!({}));
+    expect_oauth_error(
+        &main.post("/api/auth/revoke").form(&[("other", "x")]).send(),
+        "invalid_request",
+    );
+}
+
+// --- 7: a grant is exchanged once -------------------------------------------------------------
+
+#[test]
+fn concurrent_polls_after_approval_get_the_tokens_once() {
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let grant = device_code(&main, None, "edgeauth CLI on race-test");
+    let code = field(&grant, "device_code");
+    let session = oidc::sign_in(&main, DEMO);
+    confirm_and_decide(&session, &field(&grant, "user_code"), "approve");
+    assert_eq!(grant_row(&main, &code)["status"], "approved");
+
+    let barrier = Arc::new(Barrier::new(2));
+    let answers: Vec<Response> = (0..2)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            let main = main.clone();
+            let code = code.clone();
+            thread::spawn(move || {
+                barrier.wait();
+                poll(&main, &code)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("poll thread"))
+        .collect();
+    let ok: Vec<&Response> = answers.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(
+        ok.len(),
+        1,
+        "exactly one of two concurrent polls gets the tokens:\n{}\n{}",
+        answers[0],
+        answers[1]
+    );
+    let other = answers.iter().find(|r| r.status != 200).expect("the other");
+    expect_oauth_error(other, "invalid_grant");
+    let (_, refresh_token) = expect_tokens(ok[0]);
+    let row = grant_row(&main, &code);
+    assert_eq!(row["status"], "consumed", "{row:?}");
+    let family_id = row["family_id"].as_str().expect("a family").to_owned();
+    let families: Vec<_> = store::table_rows(&main.persist_dir(), "refresh_families")
+        .into_iter()
+        .filter(|f| f["id"] == family_id.as_str())
+        .collect();
+    assert_eq!(families.len(), 1, "one grant starts one family");
+    let tokens: Vec<_> = store::table_rows(&main.persist_dir(), "refresh_tokens")
+        .into_iter()
+        .filter(|t| t["family_id"] == family_id.as_str())
+        .collect();
+    assert_eq!(tokens.len(), 1, "with one refresh token: {tokens:?}");
+    assert_eq!(tokens[0]["token_hash"], sha256_hex(&refresh_token).as_str());
+    // And a later poll is refused.
+    thread::sleep(Duration::from_millis(5500));
+    expect_oauth_error(&poll(&main, &code), "invalid_grant");
+}
+
+// --- 8: hygiene -------------------------------------------------------------------------------
+
+#[test]
+fn device_codes_and_tokens_are_stored_only_as_hashes() {
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let grant = device_code(&main, None, "edgeauth CLI on hygiene-test");
+    let code = field(&grant, "device_code");
+    let user_code = field(&grant, "user_code");
+    let session = oidc::sign_in(&main, DEMO);
+    confirm_and_decide(&session, &user_code, "approve");
+    let (access0, refresh0) = expect_tokens(&poll(&main, &code));
+    let (access1, refresh1) = expect_tokens(&refresh(&main, &refresh0));
+    // Used, so that whatever a request logs or stores about an access token happens.
+    whoami(&main, &access1, "default").expect_json(200);
+
+    let row = grant_row(&main, &code);
+    assert_eq!(
+        row["user_code"],
+        user_code.as_str(),
+        "user codes may be stored"
+    );
+    assert!(refresh_token_row(&main, &refresh0).is_some());
+    assert!(refresh_token_row(&main, &refresh1).is_some());
+    // Give waitUntil writes and logs a moment to land.
+    thread::sleep(Duration::from_millis(500));
+    let state = state_dir();
+    for (what, secret) in [
+        ("device code", &code),
+        ("access token", &access0),
+        ("access token", &access1),
+        ("refresh token", &refresh0),
+        ("refresh token", &refresh1),
+    ] {
+        let found = files_containing(&state, secret.as_bytes());
+        assert!(
+            found.is_empty(),
+            "a {what}'s plaintext is in {found:?} (D1, KV or logs)"
+        );
+        // The part that is secret on its own: a refresh token's entropy, an access token's
+        // signature (its header is the same in every token).
+        let part = if secret.starts_with("ear_") {
+            &secret[4..4 + 43]
+        } else if secret.starts_with("eaa_") {
+            &secret[secret.len() - 40..]
+        } else {
+            continue;
+        };
+        let found = files_containing(&state, part.as_bytes());
+        assert!(found.is_empty(), "part of a {what} is in {found:?}");
+    }
+}
