@@ -101,17 +101,7 @@ fleet_up() {
     fi
     say "fleet: migrations applied to ${#migrated[@]} instances ($(since "$started"))"
 
-    # Two ports per instance (HTTP and the inspector, which must differ too), chosen together.
-    while :; do
-        read -r -a ports <<<"$(free_ports $((2 * ${#FLEET_NAMES[@]})))"
-        ports_overlap "${ports[*]}" "${FLEET_AVOID_PORTS[*]}" || break
-    done
-    i=0
-    for name in "${FLEET_NAMES[@]}"; do
-        FLEET_URL[$name]="http://127.0.0.1:${ports[i]}"
-        FLEET_INSPECTOR_PORT[$name]="${ports[i + 1]}"
-        i=$((i + 2))
-    done
+    fleet_pick_ports "${FLEET_NAMES[@]}"
     started="$(now)"
     # Replicas start once their instance answers: two workerd processes opening one SQLite
     # database at the same moment make one of them fail to start (SQLITE_BUSY).
@@ -128,19 +118,25 @@ fleet_up() {
         # Fresh ports, chosen now: while the first instances started, their wrangler and
         # workerd processes bound ephemeral ports of their own, which may include the ones
         # picked earlier (a replica then "answered" from another instance's proxy).
-        while :; do
-            read -r -a ports <<<"$(free_ports $((2 * ${#replicas[@]})))"
-            ports_overlap "${ports[*]}" "${FLEET_AVOID_PORTS[*]}" || break
-        done
-        i=0
-        for name in "${replicas[@]}"; do
-            FLEET_URL[$name]="http://127.0.0.1:${ports[i]}"
-            FLEET_INSPECTOR_PORT[$name]="${ports[i + 1]}"
-            i=$((i + 2))
-        done
+        fleet_pick_ports "${replicas[@]}"
         fleet_start "$state" "${replicas[@]}" || return 1
     fi
     say "fleet: ${#FLEET_NAMES[@]} instances answering ($(since "$started"))"
+}
+
+# fleet_pick_ports NAME…: two free ports per instance (HTTP and the inspector, which must
+# differ too), chosen together and away from FLEET_AVOID_PORTS.
+fleet_pick_ports() {
+    local ports name i=0
+    while :; do
+        read -r -a ports <<<"$(free_ports $((2 * $#)))"
+        ports_overlap "${ports[*]}" "${FLEET_AVOID_PORTS[*]}" || break
+    done
+    for name in "$@"; do
+        FLEET_URL[$name]="http://127.0.0.1:${ports[i]}"
+        FLEET_INSPECTOR_PORT[$name]="${ports[i + 1]}"
+        i=$((i + 2))
+    done
 }
 
 # fleet_start STATE_DIR NAME…: starts the instances NAME… (ports and persist directories
