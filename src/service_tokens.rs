@@ -12,12 +12,9 @@ use serde_json::{json, Value};
 use worker::{Context, Env, Request, Response};
 
 use crate::auth::Caller;
-use crate::db::{AuditEvent, ServiceTokenRecord};
+use crate::db::{record_use, AuditEvent, ServiceTokenRecord, TokenTable};
 use crate::error::ApiError;
 use crate::{database, http, now_ms, WebCrypto};
-
-/// `last_used_at` is rewritten at most this often per token, so verification stays a read.
-const LAST_USED_GRANULARITY_MS: i64 = 5 * 60 * 1000;
 
 fn project_key(config: &Config, project: &ProjectName) -> Result<DerivedKey, ApiError> {
     let secret = config.secret.as_ref().ok_or_else(|| {
@@ -64,18 +61,14 @@ pub async fn verify(
             rfc3339(expired_at)
         )));
     }
-    if record
-        .last_used_at
-        .is_none_or(|at| at < now - LAST_USED_GRANULARITY_MS)
-    {
-        let touch =
-            ServiceTokenRecord::touch(&db, &record.id, now, now - LAST_USED_GRANULARITY_MS)?;
-        ctx.wait_until(async move {
-            if let Err(e) = touch.run().await {
-                worker::console_error!("could not record a service token's last use: {e}");
-            }
-        });
-    }
+    record_use(
+        ctx,
+        &db,
+        TokenTable::ServiceTokens,
+        &record.id,
+        record.last_used_at,
+        now,
+    )?;
     Ok(Principal {
         kind: PrincipalKind::Service,
         name: record.name.clone(),

@@ -9,12 +9,9 @@ use serde_json::{json, Value};
 use worker::{Context, Env, Request, Response};
 
 use crate::auth::Caller;
-use crate::db::{AuditEvent, UserRecord, UserTokenRecord};
+use crate::db::{record_use, AuditEvent, TokenTable, UserRecord, UserTokenRecord};
 use crate::error::ApiError;
 use crate::{database, http, now_ms, WebCrypto};
-
-/// `last_used_at` is rewritten at most this often per token, so verification stays a read.
-const LAST_USED_GRANULARITY_MS: i64 = 5 * 60 * 1000;
 
 /// Verifies a user token whose format and checksum already passed: one D1 read for
 /// revocation, expiry and project.
@@ -49,17 +46,14 @@ pub async fn verify(
             "the user API token belongs to another project, not `{project}`; a token is valid only in the project it was created in"
         )));
     }
-    if record
-        .last_used_at
-        .is_none_or(|at| at < now - LAST_USED_GRANULARITY_MS)
-    {
-        let touch = UserTokenRecord::touch(&db, &record.id, now, now - LAST_USED_GRANULARITY_MS)?;
-        ctx.wait_until(async move {
-            if let Err(e) = touch.run().await {
-                worker::console_error!("could not record a user token's last use: {e}");
-            }
-        });
-    }
+    record_use(
+        ctx,
+        &db,
+        TokenTable::UserTokens,
+        &record.id,
+        record.last_used_at,
+        now,
+    )?;
     Ok(Principal {
         kind: PrincipalKind::User,
         name: record.name.clone(),

@@ -6,7 +6,7 @@
 use edgeauth_core::{Scope, TokenHash};
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement};
+use worker::{Context, D1Database, D1PreparedStatement};
 
 use crate::error::ApiError;
 
@@ -17,6 +17,49 @@ pub use people::{SessionRecord, UserRecord, UserTokenRecord};
 
 mod device;
 pub use device::{CodeLookups, DeviceGrantRecord, GrantState, NewFamily, RefreshTokenRecord};
+
+/// `last_used_at` is rewritten at most this often per token, so verification stays a read.
+pub const LAST_USED_GRANULARITY_MS: i64 = 5 * 60 * 1000;
+
+/// The token tables whose rows keep an approximate `last_used_at`.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenTable {
+    ServiceTokens,
+    UserTokens,
+}
+
+/// Records a use of token `id` after the response (`waitUntil`), when the recorded one is
+/// older than [`LAST_USED_GRANULARITY_MS`]; otherwise does nothing, so verification stays a
+/// read. The condition is repeated in the UPDATE, so concurrent uses write at most once.
+pub fn record_use(
+    ctx: &Context,
+    db: &D1Database,
+    table: TokenTable,
+    id: &str,
+    last_used_at: Option<i64>,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    let stale_before = now_ms - LAST_USED_GRANULARITY_MS;
+    if last_used_at.is_some_and(|at| at >= stale_before) {
+        return Ok(());
+    }
+    let table = match table {
+        TokenTable::ServiceTokens => "service_tokens",
+        TokenTable::UserTokens => "user_tokens",
+    };
+    let touch = db
+        .prepare(format!(
+            "UPDATE {table} SET last_used_at = ?1 \
+             WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)"
+        ))
+        .bind(&[millis(now_ms), text(id), millis(stale_before)])?;
+    ctx.wait_until(async move {
+        if let Err(e) = touch.run().await {
+            worker::console_error!("could not record a use in {table}: {e}");
+        }
+    });
+    Ok(())
+}
 
 /// The rows a write changed (0 when its condition did not hold).
 pub(crate) fn changes(result: Option<&worker::D1Result>) -> usize {
@@ -154,22 +197,6 @@ impl ServiceTokenRecord {
             .bind(&[millis(now_ms), text(&self.id), text(&self.project)])?;
         let results = db.batch(vec![update, audit.statement(db)?]).await?;
         Ok(changes(results.first()) > 0)
-    }
-
-    /// The statement that records a use, when the last recorded one is older than
-    /// `stale_before_ms` (so verification stays a read almost always).
-    pub fn touch(
-        db: &D1Database,
-        id: &str,
-        now_ms: i64,
-        stale_before_ms: i64,
-    ) -> Result<D1PreparedStatement, ApiError> {
-        Ok(db
-            .prepare(
-                "UPDATE service_tokens SET last_used_at = ?1 \
-                 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
-            )
-            .bind(&[millis(now_ms), text(id), millis(stale_before_ms)])?)
     }
 }
 

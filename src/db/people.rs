@@ -288,20 +288,4 @@ impl UserTokenRecord {
         let results = db.batch(vec![update, audit.statement(db)?]).await?;
         Ok(changes(results.first()) > 0)
     }
-
-    /// The statement that records a use, when the last recorded one is older than
-    /// `stale_before_ms`.
-    pub fn touch(
-        db: &D1Database,
-        id: &str,
-        now_ms: i64,
-        stale_before_ms: i64,
-    ) -> Result<D1PreparedStatement, ApiError> {
-        Ok(db
-            .prepare(
-                "UPDATE user_tokens SET last_used_at = ?1 \
-                 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
-            )
-            .bind(&[millis(now_ms), text(id), millis(stale_before_ms)])?)
-    }
 }
