@@ -21,6 +21,7 @@ declare -A FLEET_INSPECTOR_PORT=()
 # Ports chosen already for something else (scripts/test: the identity provider, which starts
 # after the fleet): fleet_up never hands them to an instance.
 FLEET_AVOID_PORTS=()
+FLEET_RETRYING=0
 
 # fleet_add NAME SETTING…: declares an instance and the lines of its .dev.vars.
 fleet_add() {
@@ -151,12 +152,25 @@ fleet_start() {
             "${FLEET_PERSIST[$name]}" "${FLEET_URL[$name]##*:}" "${FLEET_INSPECTOR_PORT[$name]}"
         FLEET_PID[$name]="$BG_PID"
     done
+    local busy=()
     for name in "$@"; do
         if ! wait_http "${FLEET_URL[$name]}/healthz" "${FLEET_PID[$name]}" "${EDGEAUTH_FLEET_TIMEOUT:-90}"; then
+            # A free port picked a moment ago can be taken meanwhile by another instance's
+            # wrangler or workerd (they bind ephemeral ports): then pick again, once.
+            if ((!FLEET_RETRYING)) && grep -q "Address already in use" "${FLEET_DIR[$name]}/wrangler.log"; then
+                stop_pid "${FLEET_PID[$name]}"
+                busy+=("$name")
+                continue
+            fi
             show_log_tail "$name" "${FLEET_DIR[$name]}/wrangler.log"
             failed+=("$name")
         fi
     done
+    if ((${#busy[@]})); then
+        say "fleet: ports taken meanwhile for ${busy[*]}; starting them on other ports"
+        fleet_pick_ports "${busy[@]}"
+        FLEET_RETRYING=1 fleet_start "$state" "${busy[@]}" || failed+=("${busy[@]}")
+    fi
     if ((${#failed[@]})); then
         error "did not come up: ${failed[*]} (logs: $state/<name>/wrangler.log)"
         return 1
