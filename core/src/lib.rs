@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod device;
 pub mod grant;
 pub mod id_token;
+pub mod ids;
 pub mod loopback;
 pub mod oidc;
 pub mod pkce;
@@ -31,6 +32,7 @@ pub mod workspace;
 
 pub use config::{Config, ConfigProblem};
 pub use crypto::{constant_time_eq, sha256_hex, RootSecret, TokenHash};
+pub use ids::{FamilyId, SessionId, TokenId, UserId};
 pub use policy::{Principal, PrincipalKind};
 pub use project::ProjectName;
 pub use token::{TokenError, TokenKind};
