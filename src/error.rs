@@ -27,7 +27,7 @@ pub enum ApiError {
     /// 404.
     NotFound(String),
     /// 405, with the methods the path allows.
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(String),
     /// 413.
     PayloadTooLarge,
     /// 415.
@@ -119,7 +119,7 @@ impl ApiError {
             }
             ApiError::NotFound(m) => (404, "not_found", m),
             ApiError::MethodNotAllowed(allow) => {
-                extra_header = Some(("Allow", allow.to_owned()));
+                extra_header = Some(("Allow", allow.clone()));
                 (
                     405,
                     "method_not_allowed",

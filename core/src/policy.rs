@@ -1,5 +1,7 @@
 //! Who is asking, and what they may do.
 
+use crate::crypto::TokenHash;
+use crate::ids::{SessionId, TokenId, UserId};
 use crate::project::ProjectName;
 use crate::workspace::Scope;
 
@@ -34,56 +36,132 @@ impl PrincipalKind {
     }
 }
 
+/// The credential a request authenticated with, and what only that kind carries.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// The operator's super token.
+    Super,
+    /// Nobody, with authentication disabled.
+    Anonymous,
+    /// A service token of the request's project.
+    Service { token_id: TokenId, name: String },
+    /// A person's API token.
+    User {
+        token_id: TokenId,
+        name: String,
+        user_id: UserId,
+    },
+    /// A device login's access token (`jti` is its id; no storage row).
+    Access { token_id: String, user_id: UserId },
+    /// A browser session, with the SHA-256 of its cookie (which keys its CSRF token).
+    Session(BrowserSession),
+}
+
+/// A person's browser session that authenticated a request.
+#[derive(Debug, Clone)]
+pub struct BrowserSession {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    /// The person's name (or email, or id) for display.
+    pub name: String,
+    /// The SHA-256 of the session cookie: the key of its row and of its CSRF token.
+    pub cookie_hash: TokenHash,
+}
+
 /// An authenticated caller, valid for one request in one project.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// How it authenticated.
-    pub kind: PrincipalKind,
-    /// A name for people: the token's name, `super`, `anonymous`, or the user's name.
-    pub name: String,
+    /// What it authenticated with.
+    pub credential: Credential,
     /// The project of the request.
     pub project: ProjectName,
     /// The workspaces it may act on.
     pub scope: Scope,
-    /// The public id of the token used, if any.
-    pub token_id: Option<String>,
     /// When the credential stops working (Unix ms), if ever.
     pub expires_at_ms: Option<i64>,
-    /// The person behind it (`usr_…`), for sessions, user tokens and access tokens.
-    pub user_id: Option<String>,
 }
 
 impl Principal {
     /// The operator, in `project`.
     pub fn super_token(project: ProjectName) -> Self {
-        Self::unlimited(PrincipalKind::Super, "super", project)
+        Self::unlimited(Credential::Super, project)
     }
 
     /// Nobody, with authentication disabled, in `project`.
     pub fn anonymous(project: ProjectName) -> Self {
-        Self::unlimited(PrincipalKind::Anonymous, "anonymous", project)
+        Self::unlimited(Credential::Anonymous, project)
     }
 
-    fn unlimited(kind: PrincipalKind, name: &str, project: ProjectName) -> Self {
+    fn unlimited(credential: Credential, project: ProjectName) -> Self {
         Self {
-            kind,
-            name: name.to_owned(),
+            credential,
             project,
             scope: Scope::all(),
-            token_id: None,
             expires_at_ms: None,
-            user_id: None,
+        }
+    }
+
+    /// How it authenticated.
+    pub fn kind(&self) -> PrincipalKind {
+        match self.credential {
+            Credential::Super => PrincipalKind::Super,
+            Credential::Anonymous => PrincipalKind::Anonymous,
+            Credential::Service { .. } => PrincipalKind::Service,
+            Credential::User { .. } => PrincipalKind::User,
+            Credential::Access { .. } => PrincipalKind::Access,
+            Credential::Session(_) => PrincipalKind::Session,
+        }
+    }
+
+    /// A name for people: the token's name, `super`, `anonymous`, the person's name for a
+    /// session, and the person's id for an access token.
+    pub fn name(&self) -> &str {
+        match &self.credential {
+            Credential::Super => "super",
+            Credential::Anonymous => "anonymous",
+            Credential::Service { name, .. } | Credential::User { name, .. } => name,
+            Credential::Access { user_id, .. } => user_id.as_str(),
+            Credential::Session(session) => &session.name,
+        }
+    }
+
+    /// The public id of the token or session used, if any.
+    pub fn token_id(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Super | Credential::Anonymous => None,
+            Credential::Service { token_id, .. } | Credential::User { token_id, .. } => {
+                Some(token_id.as_str())
+            }
+            Credential::Access { token_id, .. } => Some(token_id),
+            Credential::Session(session) => Some(session.session_id.as_str()),
         }
     }
 
     /// The person behind the credential, when it is one (a session, a user API token or an
     /// access token); `None` for the super token, service tokens and anonymous.
-    pub fn person(&self) -> Option<&str> {
-        match self.kind {
-            PrincipalKind::Session | PrincipalKind::User | PrincipalKind::Access => {
-                self.user_id.as_deref()
-            }
+    pub fn person(&self) -> Option<&UserId> {
+        match &self.credential {
+            Credential::User { user_id, .. } | Credential::Access { user_id, .. } => Some(user_id),
+            Credential::Session(session) => Some(&session.user_id),
+            Credential::Super | Credential::Anonymous | Credential::Service { .. } => None,
+        }
+    }
+
+    /// The browser session, when that is what authenticated the request.
+    pub fn browser_session(&self) -> Option<&BrowserSession> {
+        match &self.credential {
+            Credential::Session(session) => Some(session),
             _ => None,
+        }
+    }
+
+    /// How the principal is named in `created_by` and the audit log: `user:usr_…` for a
+    /// person, `service:st_…` for a service token, `super`, `anonymous`.
+    pub fn actor(&self) -> String {
+        match (&self.credential, self.person()) {
+            (_, Some(user_id)) => format!("user:{user_id}"),
+            (Credential::Service { token_id, .. }, None) => format!("service:{token_id}"),
+            _ => self.kind().as_str().to_owned(),
         }
     }
 
@@ -110,15 +188,57 @@ mod tests {
         assert!(Principal::anonymous(project()).may_manage(&wide));
     }
 
+    fn service(scope: &[&str]) -> Principal {
+        Principal {
+            credential: Credential::Service {
+                token_id: TokenId::new("st_1"),
+                name: "CI".into(),
+            },
+            project: project(),
+            scope: Scope::parse(scope).unwrap(),
+            expires_at_ms: None,
+        }
+    }
+
     #[test]
     fn a_service_token_manages_only_what_its_scope_covers() {
-        let mut p = Principal::super_token(project());
-        p.kind = PrincipalKind::Service;
-        p.scope = Scope::parse(&["production/*"]).unwrap();
+        let p = service(&["production/*"]);
         assert!(p.may_manage(&Scope::parse(&["production/eu"]).unwrap()));
         assert!(p.may_manage(&Scope::parse(&["production/*"]).unwrap()));
         assert!(!p.may_manage(&Scope::parse(&["production"]).unwrap()));
         assert!(!p.may_manage(&Scope::parse(&["staging"]).unwrap()));
         assert!(!p.may_manage(&Scope::parse(&["*"]).unwrap()));
+    }
+
+    #[test]
+    fn only_people_have_a_person_and_only_sessions_a_browser_session() {
+        let session = Principal {
+            credential: Credential::Session(BrowserSession {
+                session_id: SessionId::new("ses_1"),
+                user_id: UserId::new("usr_1"),
+                name: "Ada".into(),
+                cookie_hash: TokenHash::of("cookie"),
+            }),
+            ..Principal::super_token(project())
+        };
+        assert_eq!(session.person().map(UserId::as_str), Some("usr_1"));
+        assert!(session.browser_session().is_some());
+        assert_eq!(session.token_id(), Some("ses_1"));
+        assert_eq!(session.actor(), "user:usr_1");
+        let access = Principal {
+            credential: Credential::Access {
+                token_id: "jti".into(),
+                user_id: UserId::new("usr_2"),
+            },
+            ..Principal::super_token(project())
+        };
+        assert_eq!(access.person().map(UserId::as_str), Some("usr_2"));
+        assert!(access.browser_session().is_none());
+        assert_eq!(access.name(), "usr_2");
+        let ci = service(&["*"]);
+        assert!(ci.person().is_none());
+        assert_eq!(ci.actor(), "service:st_1");
+        assert_eq!(Principal::super_token(project()).actor(), "super");
+        assert_eq!(Principal::anonymous(project()).name(), "anonymous");
     }
 }

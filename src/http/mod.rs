@@ -27,6 +27,16 @@ pub fn no_content() -> Response {
         .with_status(204)
 }
 
+/// A 302/303 to `location` with the given `Set-Cookie` headers.
+pub fn redirect(status: u16, location: &str, cookies: &[String]) -> Result<Response, ApiError> {
+    let mut response = Response::empty()?.with_status(status);
+    set_header(&mut response, "Location", location);
+    for cookie in cookies {
+        response.headers_mut().append("Set-Cookie", cookie)?;
+    }
+    Ok(response)
+}
+
 /// Sets a header on a response we built (its headers are mutable, so this cannot fail for
 /// valid ASCII names and values, which are all this Worker writes).
 pub fn set_header(response: &mut Response, name: &str, value: &str) {
@@ -38,6 +48,13 @@ pub fn set_header(response: &mut Response, name: &str, value: &str) {
 /// A request header, or `None` when absent.
 pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
+}
+
+/// The first value of query parameter `name`.
+pub fn query_param(url: &worker::Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Reads a JSON body: `application/json`, at most [`MAX_BODY_BYTES`], well-formed.

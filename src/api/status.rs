@@ -1,18 +1,21 @@
 //! `GET /healthz`, `GET /api/auth/capabilities`, `GET /api/auth/whoami`, `GET /api/auth/check`.
 
+use std::rc::Rc;
+
 use edgeauth_core::time::rfc3339;
-use edgeauth_core::{Config, ConfigProblem, PrincipalKind, WorkspaceName};
+use edgeauth_core::{ConfigProblem, PrincipalKind, WorkspaceName};
 use serde_json::json;
 use worker::{Response, Url};
 
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
 use crate::http;
+use crate::settings::Settings;
 
 /// Liveness and configuration problems, by setting name; never a value.
-pub fn healthz(config: &Result<Config, Vec<ConfigProblem>>, url: &Url) -> Response {
-    let problems: Vec<String> = match config {
-        Ok(config) => auth::unsafe_auth_disabled(config, url)
+pub fn healthz(settings: &Result<Rc<Settings>, Vec<ConfigProblem>>, url: &Url) -> Response {
+    let problems: Vec<String> = match settings {
+        Ok(settings) => auth::unsafe_auth_disabled(&settings.config, url)
             .into_iter()
             .collect(),
         Err(problems) => problems.iter().map(ToString::to_string).collect(),
@@ -32,21 +35,22 @@ pub fn capabilities(caller: &Caller) -> Response {
     let principal = caller.principal.as_ref();
     // Both CLI logins sign the person in through OIDC first; `SECRET` signs their cookies and
     // the device login's access tokens.
-    let oidc = caller.config.oidc.is_some() && caller.config.secret.is_some();
+    let config = caller.config();
+    let oidc = config.oidc.is_some() && caller.settings.has_secret();
     http::json(
         200,
         &json!({
-            "signed_in": principal.is_some_and(|p| p.kind != PrincipalKind::Anonymous),
-            "kind": principal.map(|p| p.kind.as_str()),
-            "auth_disabled": caller.config.auth_disabled,
-            "public_reads": caller.config.public_reads,
+            "signed_in": principal.is_some_and(|p| p.kind() != PrincipalKind::Anonymous),
+            "kind": principal.map(|p| p.kind().as_str()),
+            "auth_disabled": config.auth_disabled,
+            "public_reads": config.public_reads,
             "project": caller.project.as_str(),
             "login_methods": {
                 "oidc": oidc,
                 "cli_loopback": oidc,
-                "device": oidc && !caller.config.auth_disabled,
+                "device": oidc && !config.auth_disabled,
             },
-            "service_tokens": caller.config.secret.is_some(),
+            "service_tokens": caller.settings.has_secret(),
             "can_write": principal.is_some(),
         }),
     )
@@ -58,13 +62,13 @@ pub fn whoami(caller: &Caller) -> Result<Response, ApiError> {
     Ok(http::json(
         200,
         &json!({
-            "kind": p.kind.as_str(),
-            "name": p.name,
+            "kind": p.kind().as_str(),
+            "name": p.name(),
             "project": p.project.as_str(),
             "workspaces": p.scope.to_strings(),
-            "token_id": p.token_id,
+            "token_id": p.token_id(),
             "expires_at": p.expires_at_ms.map(rfc3339),
-            "auth_disabled": caller.config.auth_disabled,
+            "auth_disabled": caller.config().auth_disabled,
         }),
     ))
 }
@@ -72,20 +76,15 @@ pub fn whoami(caller: &Caller) -> Result<Response, ApiError> {
 /// `GET /api/auth/check?workspace=W&access=read|write`: may the caller act on workspace W?
 /// For an API behind edgeauth. Reads are public when `PUBLIC_READS`, else need any valid
 /// credential; writes need a credential whose scope covers W. 200 when allowed, else 401/403.
-pub fn check(caller: &Caller, url: &Url) -> Result<Response, ApiError> {
-    let param = |name: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    let workspace = param("workspace").ok_or_else(|| {
+pub fn check(caller: &Caller) -> Result<Response, ApiError> {
+    let workspace = caller.query("workspace").ok_or_else(|| {
         ApiError::BadRequest("give the workspace to check: `?workspace=production/eu`".into())
     })?;
     let workspace = WorkspaceName::parse(&workspace).map_err(ApiError::BadRequest)?;
-    let access = param("access").unwrap_or_else(|| "read".into());
+    let access = caller.query("access").unwrap_or_else(|| "read".into());
     let principal = caller.principal.as_ref();
     match access.as_str() {
-        "read" if principal.is_none() && !caller.config.public_reads => {
+        "read" if principal.is_none() && !caller.config().public_reads => {
             return Err(ApiError::CredentialRequired)
         }
         "read" => {}
@@ -112,7 +111,7 @@ pub fn check(caller: &Caller, url: &Url) -> Result<Response, ApiError> {
             "workspace": workspace.as_str(),
             "access": access,
             "project": caller.project.as_str(),
-            "kind": principal.map(|p| p.kind.as_str()),
+            "kind": principal.map(|p| p.kind().as_str()),
         }),
     ))
 }

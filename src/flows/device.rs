@@ -13,43 +13,26 @@ use edgeauth_core::device::{
 };
 use edgeauth_core::loopback::percent_encode;
 use edgeauth_core::time::spoken_duration;
-use edgeauth_core::{session, PrincipalKind, TokenHash};
+use edgeauth_core::{session, BrowserSession};
 use serde_json::{json, Value};
-use worker::{Env, Request, Response, Url};
+use worker::{Env, Request, Response};
 
-use crate::auth::{own_origin, query_param, Caller};
-use crate::db::{AuditEvent, CodeLookups, DeviceGrantRecord, UserRecord};
+use super::token_grant::{oauth_error, read_oauth_body, OAuthBody};
+use crate::account as pages;
+use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::grants::{oauth_error, read_oauth_body, OAuthBody};
-use crate::sessions::{cookie_key, oidc_settings, redirect};
-use crate::{account, database, http, now_ms, WebCrypto};
+use crate::http::{self, redirect};
+use crate::store::{AuditEvent, CodeLookups, DeviceGrantRecord, UserRecord};
+use crate::{database, now_ms, WebCrypto};
 
 /// Where the person enters the user code (`verification_uri`, RFC 8628 §3.2).
 pub const VERIFICATION_PATH: &str = "/device";
 
-/// The device login needs authentication on (someone to sign in as), sign-in configured
-/// (OIDC, and `SECRET` for cookies, CSRF and access tokens).
-fn device_login_problem(caller: &Caller) -> Option<String> {
-    let config = &caller.config;
-    if config.auth_disabled {
-        Some("authentication is disabled on this server (AUTH_DISABLED=true), so there is nothing to log in to; use the CLI without logging in".into())
-    } else if config.oidc.is_none() || config.secret.is_none() {
-        Some("the device login is not configured on this server: the operator must set OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and SECRET".into())
-    } else {
-        None
-    }
-}
-
 /// `POST /api/auth/device/code` (RFC 8628 §3.1–3.2): a new device grant for the request's
 /// project. No credential is needed; the body is empty, a form, or JSON, with an optional
 /// `client_name`.
-pub async fn code(
-    mut req: Request,
-    url: &Url,
-    caller: &Caller,
-    env: &Env,
-) -> Result<Response, ApiError> {
-    if let Some(problem) = device_login_problem(caller) {
+pub async fn code(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    if let Some(problem) = caller.settings.sign_in_problem() {
         return Err(ApiError::OAuth {
             status: 501,
             error: "not_configured",
@@ -74,7 +57,7 @@ pub async fn code(
         device::client_name(name.as_ref()).map_err(|e| oauth_error("invalid_request", e))?;
     let db = database(env)?;
     let now = now_ms();
-    let origin = own_origin(&caller.config, url);
+    let origin = caller.own_origin();
     // A user code is unique among the grants not yet swept; a clash (about one in 10^10 per
     // live grant) just draws again.
     for _ in 0..4 {
@@ -112,30 +95,19 @@ pub async fn code(
     ))
 }
 
-/// The person at the browser: their session's id and hash, and their record. `None` without a
-/// session (or with one whose user is gone); 403 for a credential that is not a browser
-/// session (only a person at a browser approves a device).
-async fn session_person(
-    caller: &Caller,
+/// The person signed in in this browser, with their record: `None` without a session (or
+/// with one whose user is gone); 403 for a credential that is not a browser session (only a
+/// person at a browser approves a device).
+async fn session_person<'c>(
+    caller: &'c Caller,
     env: &Env,
-) -> Result<Option<(String, TokenHash, UserRecord)>, ApiError> {
-    let Some(principal) = &caller.principal else {
+) -> Result<Option<(&'c BrowserSession, UserRecord)>, ApiError> {
+    let Some(session) = caller.browser_person("approving a device")? else {
         return Ok(None);
     };
-    let (PrincipalKind::Session, Some(user_id), Some(session_id), Some(hash)) = (
-        principal.kind,
-        principal.user_id.as_deref(),
-        principal.token_id.as_deref(),
-        &caller.session_hash,
-    ) else {
-        return Err(ApiError::Forbidden(format!(
-            "approving a device needs a person signed in in this browser, not a {} credential",
-            principal.kind.as_str()
-        )));
-    };
-    Ok(UserRecord::find(&database(env)?, user_id)
+    Ok(UserRecord::find(&database(env)?, session.user_id.as_str())
         .await?
-        .map(|user| (session_id.to_owned(), hash.clone(), user)))
+        .map(|user| (session, user)))
 }
 
 /// Sends the browser to sign in, then back to `/device` with the code typed so far.
@@ -190,9 +162,9 @@ const NOT_VALID: &str = "That code is not valid or has expired. Check it against
 
 fn limited_page(retry_after_s: u32) -> Response {
     let minutes = retry_after_s.div_ceil(60);
-    let mut response = account::page_response(
+    let mut response = pages::page_response(
         429,
-        account::error_html(
+        pages::error_html(
             429,
             "too_many_attempts",
             &format!(
@@ -206,34 +178,33 @@ fn limited_page(retry_after_s: u32) -> Response {
 }
 
 fn entry_page(status: u16, message: Option<&str>, typed: &str) -> Response {
-    account::page_response(status, account::device_entry_html(message, typed))
+    pages::page_response(status, pages::device_entry_html(message, typed))
 }
 
 /// `GET /device[?user_code=…]`: without a session, sign in first; with one, a form to enter
 /// the code, or, for a valid pending code, what is asked, with Approve and Deny.
-pub async fn page(url: &Url, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
-    if let Some(problem) = device_login_problem(caller) {
+pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    if let Some(problem) = caller.settings.sign_in_problem() {
         return Err(ApiError::NotConfigured(problem));
     }
-    let config = &caller.config;
-    oidc_settings(config)?;
-    let key = cookie_key(config)?;
-    let typed = query_param(url, "user_code").map(|t| t.trim().to_owned());
-    let Some((session_id, hash, user)) = session_person(caller, env).await? else {
+    let config = caller.config();
+    let key = caller.settings.cookie_key()?;
+    let typed = caller.query("user_code").map(|t| t.trim().to_owned());
+    let Some((session, user)) = session_person(caller, env).await? else {
         return sign_in_first(302, typed.as_deref());
     };
     let Some(typed) = typed.filter(|t| !t.is_empty()) else {
         return Ok(entry_page(200, None, ""));
     };
-    let grant = match look_up(env, &session_id, &user.id, &typed, now_ms()).await? {
+    let grant = match look_up(env, session.session_id.as_str(), &user.id, &typed, now_ms()).await? {
         Lookup::Found(grant) => grant,
         Lookup::NotValid => return Ok(entry_page(400, Some(NOT_VALID), &typed)),
         Lookup::Limited(retry) => return Ok(limited_page(retry)),
     };
-    let csrf = session::csrf_token(&key, hash.as_hex());
-    Ok(account::page_response(
+    let csrf = session::csrf_token(key, session.cookie_hash.as_hex());
+    Ok(pages::page_response(
         200,
-        account::device_confirm_html(&account::DeviceConfirmView {
+        pages::device_confirm_html(&pages::DeviceConfirmView {
             user_code: &grant.user_code,
             client_name: &grant.client_name,
             person_email: user.email.as_deref(),
@@ -251,15 +222,14 @@ pub async fn page(url: &Url, caller: &Caller, env: &Env) -> Result<Response, Api
 /// `ALLOWED_TEAMS` when it is set (their teams as of their last sign-in); otherwise 403 and
 /// the grant is left as it was.
 pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
-    if let Some(problem) = device_login_problem(caller) {
+    if let Some(problem) = caller.settings.sign_in_problem() {
         return Err(ApiError::NotConfigured(problem));
     }
-    let config = &caller.config;
-    let settings = oidc_settings(config)?;
+    let settings = caller.settings.oidc()?;
     let form = http::read_form(&mut req).await?;
     let typed = form.get("user_code").unwrap_or_default();
     let typed = typed.trim();
-    let Some((session_id, _, user)) = session_person(caller, env).await? else {
+    let Some((session, user)) = session_person(caller, env).await? else {
         // The session ended while the page was open: sign in again, back to the code.
         return sign_in_first(303, Some(typed));
     };
@@ -274,7 +244,8 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         }
     };
     let now = now_ms();
-    let grant = match look_up(env, &session_id, &user.id, typed, now).await? {
+    let session_id = session.session_id.as_str();
+    let grant = match look_up(env, session_id, &user.id, typed, now).await? {
         Lookup::Found(grant) => grant,
         Lookup::NotValid => return Ok(entry_page(400, Some(NOT_VALID), typed)),
         Lookup::Limited(retry) => return Ok(limited_page(retry)),
@@ -284,9 +255,9 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         && !settings.allowed_teams.is_empty()
         && !teams.iter().any(|t| settings.allowed_teams.contains(t))
     {
-        return Ok(account::page_response(
+        return Ok(pages::page_response(
             403,
-            account::error_html(
+            pages::error_html(
                 403,
                 "not_in_allowed_team",
                 "Your account is not in any of the teams allowed to sign in here, so it cannot approve a device. Ask the operator to add you to one of them, then sign in again.",
@@ -319,8 +290,8 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         // Decided in another tab, or expired, since the lookup.
         return Ok(entry_page(400, Some(NOT_VALID), typed));
     }
-    Ok(account::page_response(
+    Ok(pages::page_response(
         200,
-        account::device_done_html(approve, &grant.client_name),
+        pages::device_done_html(approve, &grant.client_name),
     ))
 }

@@ -1,82 +1,17 @@
 //! A person's own API tokens and who they are: `GET/POST /api/tokens`,
-//! `DELETE /api/tokens/{id}`, `GET /api/users/me`, and user tokens as bearer credentials.
+//! `DELETE /api/tokens/{id}`, `GET /api/users/me`.
 
 use edgeauth_core::service_token::NewUserToken;
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
-use edgeauth_core::{base62, Principal, PrincipalKind, ProjectName, Scope, TokenHash};
+use edgeauth_core::{base62, PrincipalKind, Scope};
 use serde_json::{json, Value};
-use worker::{Context, Env, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::auth::Caller;
-use crate::db::{record_use, AuditEvent, TokenTable, UserRecord, UserTokenRecord};
 use crate::error::ApiError;
+use crate::store::{AuditEvent, UserRecord, UserTokenRecord};
 use crate::{database, http, now_ms, WebCrypto};
-
-/// Verifies a user token whose format and checksum already passed: one D1 read for
-/// revocation, expiry and project.
-pub async fn verify(
-    hash: &TokenHash,
-    project: &ProjectName,
-    env: &Env,
-    ctx: &Context,
-) -> Result<Principal, ApiError> {
-    let db = database(env)?;
-    let record = UserTokenRecord::find_by_hash(&db, hash)
-        .await?
-        .ok_or_else(|| {
-            ApiError::InvalidCredential(
-                "the user API token is not known here: it was never issued by this server".into(),
-            )
-        })?;
-    let now = now_ms();
-    if record.revoked_at.is_some() {
-        return Err(ApiError::InvalidCredential(
-            "the user API token was revoked; create a new one at /account or with `edgeauth token create`".into(),
-        ));
-    }
-    if let Some(expired_at) = record.expires_at.filter(|_| record.is_expired(now)) {
-        return Err(ApiError::InvalidCredential(format!(
-            "the user API token expired at {}; create a new one",
-            rfc3339(expired_at)
-        )));
-    }
-    if record.project != project.as_str() {
-        return Err(ApiError::InvalidCredential(format!(
-            "the user API token belongs to another project, not `{project}`; a token is valid only in the project it was created in"
-        )));
-    }
-    record_use(
-        ctx,
-        &db,
-        TokenTable::UserTokens,
-        &record.id,
-        record.last_used_at,
-        now,
-    )?;
-    Ok(Principal {
-        kind: PrincipalKind::User,
-        name: record.name.clone(),
-        project: project.clone(),
-        scope: record.scope()?,
-        token_id: Some(record.id),
-        expires_at_ms: record.expires_at,
-        user_id: Some(record.user_id),
-    })
-}
-
-/// The person behind the caller's credential: 401 without one, 403 for credentials that are
-/// not a person's (super, service, anonymous).
-fn person(caller: &Caller) -> Result<(&Principal, &str), ApiError> {
-    let principal = caller.require_principal()?;
-    let user_id = principal.person().ok_or_else(|| {
-        ApiError::Forbidden(format!(
-            "a {} credential is not a person; user API tokens and /api/users/me need a signed-in person (a browser session, a user API token, or `edgeauth login`)",
-            principal.kind.as_str()
-        ))
-    })?;
-    Ok((principal, user_id))
-}
 
 fn view(record: &UserTokenRecord, now: i64) -> Result<Value, ApiError> {
     Ok(json!({
@@ -96,7 +31,8 @@ fn view(record: &UserTokenRecord, now: i64) -> Result<Value, ApiError> {
 /// `POST /api/tokens`: mints a token for the caller, in the request's project, no broader
 /// than the caller.
 pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
-    let (principal, user_id) = person(caller)?;
+    let (principal, user_id) = caller.person()?;
+    let user_id = user_id.as_str();
     let body = http::read_json(&mut req).await?;
     let new = NewUserToken::from_json(&body).map_err(ApiError::BadRequest)?;
     if !principal.may_manage(&new.scope) {
@@ -112,7 +48,7 @@ pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         caller.project.as_str(),
         &new.name,
         &new.scope,
-        principal.kind.as_str(),
+        principal.kind().as_str(),
         new.expires_at_ms(now),
         now,
     )?;
@@ -187,7 +123,8 @@ pub(crate) fn creation_body(
 
 /// `GET /api/tokens`: the caller's live tokens, in every project.
 pub async fn list(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
-    let (_, user_id) = person(caller)?;
+    let (_, user_id) = caller.person()?;
+    let user_id = user_id.as_str();
     let now = now_ms();
     let tokens = UserTokenRecord::list_active(&database(env)?, user_id)
         .await?
@@ -200,7 +137,8 @@ pub async fn list(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
 /// `DELETE /api/tokens/{id}`: revokes one of the caller's tokens; anyone else's is 404, as
 /// if it did not exist.
 pub async fn revoke(id: &str, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
-    let (_, user_id) = person(caller)?;
+    let (_, user_id) = caller.person()?;
+    let user_id = user_id.as_str();
     let not_found = || {
         ApiError::NotFound(format!(
             "you have no live API token `{}` (unknown, already revoked, or not yours)",
@@ -237,13 +175,14 @@ pub async fn revoke(id: &str, caller: &Caller, env: &Env) -> Result<Response, Ap
 
 /// `GET /api/users/me`: the signed-in person and how they authenticated.
 pub async fn me(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
-    let (principal, user_id) = person(caller)?;
+    let (principal, user_id) = caller.person()?;
+    let user_id = user_id.as_str();
     let user = UserRecord::find(&database(env)?, user_id)
         .await?
         .ok_or_else(|| {
             ApiError::InvalidCredential("the user of this credential no longer exists".into())
         })?;
-    let authenticated_by = match principal.kind {
+    let authenticated_by = match principal.kind() {
         PrincipalKind::Session => "session",
         PrincipalKind::Access => "access_token",
         _ => "user_token",
@@ -257,7 +196,7 @@ pub async fn me(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
             "teams": user.team_list(),
             "issuer": user.issuer,
             "authenticated_by": authenticated_by,
-            "token_id": (principal.kind != PrincipalKind::Session).then_some(principal.token_id.as_deref()).flatten(),
+            "token_id": principal.browser_session().is_none().then(|| principal.token_id()).flatten(),
             "project": caller.project.as_str(),
         }),
     ))

@@ -14,15 +14,17 @@ use edgeauth_core::cli_login::{
 };
 use edgeauth_core::loopback::{percent_encode, LoopbackHost, LoopbackRedirect};
 use edgeauth_core::time::rfc3339;
-use edgeauth_core::{session, PrincipalKind, Scope, TokenHash};
+use edgeauth_core::{session, Scope};
 use serde_json::json;
-use worker::{Env, KvStore, Request, Response, Url};
+use worker::{Env, KvStore, Request, Response};
 
-use crate::auth::{query_param, Caller};
-use crate::db::{AuditEvent, ConsumedCode, UserRecord};
+use crate::account as pages;
+use crate::api::user_tokens;
+use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::sessions::{cookie_key, oidc_settings, redirect};
-use crate::{account, database, http, now_ms, user_tokens, WebCrypto};
+use crate::http::{self, redirect};
+use crate::store::{AuditEvent, ConsumedCode, UserRecord};
+use crate::{database, now_ms, WebCrypto};
 
 /// `created_via` of the tokens this flow mints.
 const CREATED_VIA: &str = "cli-login";
@@ -36,17 +38,13 @@ fn codes(env: &Env) -> Result<KvStore, ApiError> {
     })
 }
 
-/// Both browser steps need sign-in configured (OIDC, and `SECRET` for the CSRF token) and
-/// authentication on: with `AUTH_DISABLED` nobody can sign in, and the CLI needs no token.
+/// Both browser steps need people to be able to sign in here (authentication on, OIDC and
+/// `SECRET` for the CSRF token).
 fn require_sign_in(caller: &Caller) -> Result<(), ApiError> {
-    if caller.config.auth_disabled {
-        return Err(ApiError::NotConfigured(
-            "authentication is disabled on this server (AUTH_DISABLED=true), so there is nothing to log in to; use the CLI without `edgeauth login`".into(),
-        ));
+    match caller.settings.sign_in_problem() {
+        Some(problem) => Err(ApiError::NotConfigured(problem)),
+        None => Ok(()),
     }
-    oidc_settings(&caller.config)?;
-    cookie_key(&caller.config)?;
-    Ok(())
 }
 
 fn invalid_login_request(problem: String) -> ApiError {
@@ -55,33 +53,13 @@ fn invalid_login_request(problem: String) -> ApiError {
     ))
 }
 
-/// The signed-in person of a browser session: `None` without a credential; 403 for a
-/// credential that is not a browser session (only a person at a browser may approve).
-fn session_user(caller: &Caller) -> Result<Option<(&str, &TokenHash)>, ApiError> {
-    let Some(principal) = &caller.principal else {
-        return Ok(None);
-    };
-    match (
-        principal.kind,
-        principal.user_id.as_deref(),
-        &caller.session_hash,
-    ) {
-        (PrincipalKind::Session, Some(user_id), Some(hash)) => Ok(Some((user_id, hash))),
-        _ => Err(ApiError::Forbidden(format!(
-            "approving a CLI login needs a person signed in in this browser, not a {} credential",
-            principal.kind.as_str()
-        ))),
-    }
-}
-
 /// Sends the browser to sign in, then back to this request (as a `GET`).
 fn sign_in_first(
     request: &CliLoginRequest,
-    url: &Url,
     caller: &Caller,
     status: u16,
 ) -> Result<Response, ApiError> {
-    let project = query_param(url, "project").map(|_| caller.project.as_str());
+    let project = caller.query("project").map(|_| caller.project.as_str());
     let path = request.return_path(project).ok_or_else(|| {
         ApiError::BadRequest(
             "this CLI login request is too long to come back to after signing in (over 1024 bytes); give `edgeauth login` a shorter name".into(),
@@ -109,19 +87,20 @@ fn listener(redirect: &LoopbackRedirect) -> (String, Option<String>) {
 
 /// `GET /api/auth/cli-start`: validates the CLI's request, then sends a signed-out browser to
 /// sign in first, and shows a signed-in person the consent page (never approving silently).
-pub async fn start(url: &Url, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+pub async fn start(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     require_sign_in(caller)?;
-    let request = CliLoginRequest::from_params(|name| query_param(url, name))
-        .map_err(invalid_login_request)?;
-    let Some((user_id, session_hash)) = session_user(caller)? else {
-        return sign_in_first(&request, url, caller, 302);
+    let request =
+        CliLoginRequest::from_params(|name| caller.query(name)).map_err(invalid_login_request)?;
+    let Some(session) = caller.browser_person("approving a CLI login")? else {
+        return sign_in_first(&request, caller, 302);
     };
-    let user = UserRecord::find(&database(env)?, user_id)
+    let user_id = &session.user_id;
+    let user = UserRecord::find(&database(env)?, user_id.as_str())
         .await?
         .ok_or_else(|| ApiError::Internal(format!("session of unknown user {user_id}")))?;
-    let csrf = session::csrf_token(&cookie_key(&caller.config)?, session_hash.as_hex());
+    let csrf = session::csrf_token(caller.settings.cookie_key()?, session.cookie_hash.as_hex());
     let (listener, listener_origin) = listener(&request.redirect);
-    let html = account::cli_consent_html(&account::CliConsentView {
+    let html = pages::cli_consent_html(&pages::CliConsentView {
         person_name: user.name.as_deref(),
         person_email: user.email.as_deref(),
         project: caller.project.as_str(),
@@ -132,7 +111,7 @@ pub async fn start(url: &Url, caller: &Caller, env: &Env) -> Result<Response, Ap
         listener: &listener,
         csrf_token: &csrf,
     });
-    Ok(account::cli_consent_response(
+    Ok(pages::cli_consent_response(
         html,
         listener_origin.as_deref(),
     ))
@@ -142,20 +121,16 @@ pub async fn start(url: &Url, caller: &Caller, env: &Env) -> Result<Response, Ap
 /// it passed the CSRF check (Origin and the session's token). Re-validates every parameter,
 /// then answers 303 to the loopback with `code` and `state` (approve) or with
 /// `error=access_denied` and `state` (deny).
-pub async fn decide(
-    mut req: Request,
-    url: &Url,
-    caller: &Caller,
-    env: &Env,
-) -> Result<Response, ApiError> {
+pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     require_sign_in(caller)?;
     let form = http::read_form(&mut req).await?;
     let request =
         CliLoginRequest::from_params(|name| form.get(name)).map_err(invalid_login_request)?;
-    let Some((user_id, _)) = session_user(caller)? else {
+    let Some(session) = caller.browser_person("approving a CLI login")? else {
         // The session ended while the page was open: sign in again, then consent again.
-        return sign_in_first(&request, url, caller, 303);
+        return sign_in_first(&request, caller, 303);
     };
+    let user_id = session.user_id.as_str();
     let now = now_ms();
     let actor = format!("user:{user_id}");
     let project = caller.project.as_str();

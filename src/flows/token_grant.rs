@@ -11,7 +11,6 @@
 //! plus the verifier's 30 s clock-skew allowance.
 
 use edgeauth_core::access_token::{self, AccessGrant, MintedAccessToken};
-use edgeauth_core::crypto::KeyPurpose;
 use edgeauth_core::device::{DeviceCode, DevicePoll, PollDecision};
 use edgeauth_core::grant::TokenGrant;
 use edgeauth_core::refresh::{self, RefreshDecision};
@@ -21,9 +20,9 @@ use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
 use crate::auth::Caller;
-use crate::db::{AuditEvent, DeviceGrantRecord, GrantState, NewFamily, RefreshTokenRecord};
 use crate::error::ApiError;
 use crate::http::{self, header, MAX_BODY_BYTES};
+use crate::store::{AuditEvent, DeviceGrantRecord, GrantState, NewFamily, RefreshTokenRecord};
 use crate::{database, now_ms, WebCrypto};
 
 /// A 400 RFC 6749 §5.2 refusal.
@@ -99,7 +98,7 @@ pub async fn token(mut req: Request, caller: &Caller, env: &Env) -> Result<Respo
         OAuthBody::Json(body) => TokenGrant::from_json(&body),
     }
     .map_err(|e| oauth_error(e.error, e.description))?;
-    if caller.config.secret.is_none() {
+    if !caller.settings.has_secret() {
         return Err(ApiError::OAuth {
             status: 501,
             error: "not_configured",
@@ -238,7 +237,7 @@ async fn issue_first_tokens(
     let project = stored_project(&grant.project)?;
     let scope = Scope::all();
     let family_id = refresh::new_family_id(&mut WebCrypto);
-    let family_expires_at = caller.config.refresh_family.expires_at_ms(now);
+    let family_expires_at = caller.config().refresh_family.expires_at_ms(now);
     let access = mint_access(
         caller,
         user_id,
@@ -388,14 +387,8 @@ fn mint_access(
     now: i64,
     family_expires_at: i64,
 ) -> Result<MintedAccessToken, ApiError> {
-    let key = caller
-        .config
-        .secret
-        .as_ref()
-        .ok_or_else(|| ApiError::Internal("SECRET vanished".into()))?
-        .derive(KeyPurpose::AccessTokens);
     access_token::mint(
-        &key,
+        caller.settings.access_token_key()?,
         &AccessGrant {
             user_id: user_id.to_owned(),
             project,
@@ -403,7 +396,7 @@ fn mint_access(
             family_id: family_id.to_owned(),
             now_s: now.div_euclid(1000),
             lifetime_s: refresh::access_lifetime_s(
-                caller.config.access_token_ttl_s,
+                caller.config().access_token_ttl_s,
                 now,
                 family_expires_at,
             ),

@@ -1,92 +1,17 @@
 //! Service tokens: workspace-scoped tokens of one project, for CI and workers.
-//! `POST /api/service-tokens`, `GET /api/service-tokens`, `DELETE /api/service-tokens/{id}`,
-//! and their verification as bearer credentials.
+//! `POST /api/service-tokens`, `GET /api/service-tokens`, `DELETE /api/service-tokens/{id}`.
 
 use edgeauth_core::base62;
-use edgeauth_core::crypto::{DerivedKey, KeyPurpose};
 use edgeauth_core::service_token::NewServiceToken;
 use edgeauth_core::time::rfc3339;
-use edgeauth_core::token::{self};
-use edgeauth_core::{Config, Principal, PrincipalKind, ProjectName, TokenHash};
+use edgeauth_core::token;
 use serde_json::{json, Value};
-use worker::{Context, Env, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::auth::Caller;
-use crate::db::{record_use, AuditEvent, ServiceTokenRecord, TokenTable};
 use crate::error::ApiError;
+use crate::store::{AuditEvent, ServiceTokenRecord};
 use crate::{database, http, now_ms, WebCrypto};
-
-fn project_key(config: &Config, project: &ProjectName) -> Result<DerivedKey, ApiError> {
-    let secret = config.secret.as_ref().ok_or_else(|| {
-        ApiError::NotConfigured(
-            "service tokens need the SECRET setting (at least 32 bytes, e.g. `openssl rand -hex 32`); the operator has not set it".into(),
-        )
-    })?;
-    Ok(secret.derive(KeyPurpose::ServiceTokens {
-        project: project.as_str(),
-    }))
-}
-
-/// Verifies a service token whose format and checksum already passed: the project's tag
-/// offline, then one D1 read for revocation and expiry.
-pub async fn verify(
-    token: &str,
-    hash: &TokenHash,
-    config: &Config,
-    project: &ProjectName,
-    env: &Env,
-    ctx: &Context,
-) -> Result<Principal, ApiError> {
-    token::verify_service_tag(token, &project_key(config, project)?)
-        .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
-    let db = database(env)?;
-    let record = ServiceTokenRecord::find_by_hash(&db, hash)
-        .await?
-        .filter(|r| r.project == project.as_str())
-        .ok_or_else(|| {
-            ApiError::InvalidCredential(
-                "the service token is not known here: it was revoked and removed, or never issued"
-                    .into(),
-            )
-        })?;
-    let now = now_ms();
-    if record.revoked_at.is_some() {
-        return Err(ApiError::InvalidCredential(
-            "the service token was revoked; create a new one".into(),
-        ));
-    }
-    if let Some(expired_at) = record.expires_at.filter(|_| record.is_expired(now)) {
-        return Err(ApiError::InvalidCredential(format!(
-            "the service token expired at {}; create a new one",
-            rfc3339(expired_at)
-        )));
-    }
-    record_use(
-        ctx,
-        &db,
-        TokenTable::ServiceTokens,
-        &record.id,
-        record.last_used_at,
-        now,
-    )?;
-    Ok(Principal {
-        kind: PrincipalKind::Service,
-        name: record.name.clone(),
-        project: project.clone(),
-        scope: record.scope()?,
-        token_id: Some(record.id),
-        expires_at_ms: record.expires_at,
-        user_id: None,
-    })
-}
-
-/// How a principal is named in `created_by` and the audit log.
-fn actor(principal: &Principal) -> String {
-    match &principal.token_id {
-        Some(id) => format!("{}:{id}", principal.kind.as_str()),
-        None => principal.kind.as_str().to_owned(),
-    }
-}
 
 fn view(record: &ServiceTokenRecord, now: i64) -> Result<Value, ApiError> {
     Ok(json!({
@@ -106,7 +31,7 @@ fn view(record: &ServiceTokenRecord, now: i64) -> Result<Value, ApiError> {
 /// `POST /api/service-tokens`: mints a token no broader than its creator.
 pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let principal = caller.require_principal()?;
-    let key = project_key(&caller.config, &caller.project)?;
+    let key = caller.settings.service_token_key(&caller.project)?;
     let body = http::read_json(&mut req).await?;
     let new = NewServiceToken::from_json(&body).map_err(ApiError::BadRequest)?;
     if !principal.may_manage(&new.scope) {
@@ -126,13 +51,13 @@ pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             .map_err(|e| ApiError::Internal(e.to_string()))?,
         display_prefix: minted.display_prefix().to_owned(),
         created_at: now,
-        created_by: actor(principal),
+        created_by: principal.actor(),
         expires_at: new.expires_at_ms(now),
         last_used_at: None,
         revoked_at: None,
     };
     let db = database(env)?;
-    let actor = actor(principal);
+    let actor = principal.actor();
     record
         .insert(
             &db,
@@ -157,7 +82,7 @@ pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
 /// `GET /api/service-tokens`: the project's live tokens the caller's scope covers.
 pub async fn list(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let principal = caller.require_principal()?;
-    project_key(&caller.config, &caller.project)?;
+    caller.settings.service_token_key(&caller.project)?;
     let now = now_ms();
     let mut tokens = Vec::new();
     for record in ServiceTokenRecord::list_active(&database(env)?, caller.project.as_str()).await? {
@@ -171,7 +96,7 @@ pub async fn list(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
 /// `DELETE /api/service-tokens/{id}`: revokes at once; the next verification anywhere fails.
 pub async fn revoke(id: &str, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let principal = caller.require_principal()?;
-    project_key(&caller.config, &caller.project)?;
+    caller.settings.service_token_key(&caller.project)?;
     let not_found = || {
         ApiError::NotFound(format!(
             "no live service token `{}` in project `{}`",
@@ -192,7 +117,7 @@ pub async fn revoke(id: &str, caller: &Caller, env: &Env) -> Result<Response, Ap
         )));
     }
     let now = now_ms();
-    let actor = actor(principal);
+    let actor = principal.actor();
     let revoked = record
         .revoke(
             &db,

@@ -1,0 +1,42 @@
+//! What a request presents: a bearer credential (`Authorization: Bearer`, else a `bearer.`
+//! WebSocket subprotocol), else the session cookie. A bearer credential always wins.
+
+use edgeauth_core::session::{self, CookieNames};
+use edgeauth_core::{bearer, Config};
+use worker::{Request, Url};
+
+use crate::error::ApiError;
+use crate::http::header;
+
+/// The credential a request carries, not yet verified.
+pub enum Presented {
+    None,
+    Bearer(String),
+    /// The value of the session cookie (well-formed; whether it is known is for D1).
+    SessionCookie(String),
+}
+
+/// Reads the request's credential; a malformed bearer credential is 401.
+pub fn presented(req: &Request, config: &Config, url: &Url) -> Result<Presented, ApiError> {
+    let invalid = |e: bearer::BearerError| ApiError::InvalidCredential(e.to_string());
+    if let Some(value) = header(req, "Authorization") {
+        return bearer::from_authorization(&value)
+            .map(|t| Presented::Bearer(t.to_owned()))
+            .map_err(invalid);
+    }
+    if let Some(result) =
+        header(req, "Sec-WebSocket-Protocol").and_then(|v| bearer::from_websocket_protocols(&v))
+    {
+        return result.map(Presented::Bearer).map_err(invalid);
+    }
+    // Sessions exist only where people can sign in (OIDC and SECRET set).
+    if config.secret.is_none() || config.oidc.is_none() {
+        return Ok(Presented::None);
+    }
+    let names = CookieNames::for_origin(&super::own_origin(config, url));
+    Ok(header(req, "Cookie")
+        .as_deref()
+        .and_then(|c| session::cookie_value(c, names.session).map(str::to_owned))
+        .filter(|v| session::is_session_value(v))
+        .map_or(Presented::None, Presented::SessionCookie))
+}

@@ -1,0 +1,151 @@
+//! The one place a request becomes a [`Caller`]: the `AUTH_DISABLED` guard, project
+//! selection, credential extraction ([`credential`]), verification of every kind of
+//! credential ([`verify`]) and, for a session cookie, the CSRF check ([`csrf`]).
+
+mod credential;
+mod csrf;
+mod verify;
+
+use std::rc::Rc;
+
+use edgeauth_core::config::is_loopback_host;
+use edgeauth_core::{BrowserSession, Config, Principal, ProjectName, UserId};
+use worker::{Context, Env, Method, Request, Url};
+
+use crate::error::ApiError;
+use crate::http::{header, query_param};
+use crate::settings::Settings;
+
+pub use credential::Presented;
+
+/// What every handler gets: the settings, the request's URL and project, and who is asking.
+pub struct Caller {
+    pub settings: Rc<Settings>,
+    pub url: Url,
+    pub project: ProjectName,
+    /// `None` when no credential was sent (and authentication is on).
+    pub principal: Option<Principal>,
+}
+
+impl Caller {
+    pub fn config(&self) -> &Config {
+        &self.settings.config
+    }
+
+    /// The principal, or 401 when the request carried no credential.
+    pub fn require_principal(&self) -> Result<&Principal, ApiError> {
+        self.principal.as_ref().ok_or(ApiError::CredentialRequired)
+    }
+
+    /// The person behind the credential: 401 without one, 403 for credentials that are not a
+    /// person's (super, service, anonymous).
+    pub fn person(&self) -> Result<(&Principal, &UserId), ApiError> {
+        let principal = self.require_principal()?;
+        let user_id = principal.person().ok_or_else(|| {
+            ApiError::Forbidden(format!(
+                "a {} credential is not a person; user API tokens and /api/users/me need a signed-in person (a browser session, a user API token, or `edgeauth login`)",
+                principal.kind().as_str()
+            ))
+        })?;
+        Ok((principal, user_id))
+    }
+
+    /// The browser session that authenticated the request, if that is what did.
+    pub fn browser_session(&self) -> Option<&BrowserSession> {
+        self.principal.as_ref()?.browser_session()
+    }
+
+    /// The person signed in in this browser, for a step only a person at a browser may take
+    /// (`doing`, e.g. "approving a device"): `None` without a credential, 403 for a
+    /// credential that is not a browser session.
+    pub fn browser_person(&self, doing: &str) -> Result<Option<&BrowserSession>, ApiError> {
+        match &self.principal {
+            None => Ok(None),
+            Some(principal) => principal.browser_session().map(Some).ok_or_else(|| {
+                ApiError::Forbidden(format!(
+                    "{doing} needs a person signed in in this browser, not a {} credential",
+                    principal.kind().as_str()
+                ))
+            }),
+        }
+    }
+
+    /// The server's own origin: `PUBLIC_URL`, else the request's (`http://127.0.0.1:8787`).
+    pub fn own_origin(&self) -> String {
+        own_origin(self.config(), &self.url)
+    }
+
+    /// The first value of query parameter `name`.
+    pub fn query(&self, name: &str) -> Option<String> {
+        query_param(&self.url, name)
+    }
+}
+
+/// Authenticates a request: fails closed on an unsafe `AUTH_DISABLED`, picks the project,
+/// and verifies the credential if one was presented (a bad one is always 401; an unknown or
+/// expired session cookie makes the request anonymous).
+pub async fn authenticate(
+    req: &Request,
+    url: Url,
+    settings: Rc<Settings>,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Caller, ApiError> {
+    let config = &settings.config;
+    if let Some(problem) = unsafe_auth_disabled(config, &url) {
+        return Err(ApiError::Misconfigured(vec![problem]));
+    }
+    let project = select_project(req, &url, config)?;
+    let principal = if config.auth_disabled {
+        Some(Principal::anonymous(project.clone()))
+    } else {
+        match credential::presented(req, config, &url)? {
+            Presented::None => None,
+            presented => {
+                let principal = verify::verify(&presented, &settings, &project, env, ctx).await?;
+                if let Some(session) = principal.as_ref().and_then(Principal::browser_session) {
+                    // A bearer credential needs no CSRF check: a browser never attaches one
+                    // on its own. A cookie does, on every state-changing request.
+                    if !matches!(req.method(), Method::Get | Method::Head | Method::Options) {
+                        csrf::check(req, &settings, &url, &session.cookie_hash).await?;
+                    }
+                }
+                principal
+            }
+        }
+    };
+    Ok(Caller {
+        settings,
+        url,
+        project,
+        principal,
+    })
+}
+
+/// The server's own origin: `PUBLIC_URL`, else the request's (`http://127.0.0.1:8787`).
+pub fn own_origin(config: &Config, url: &Url) -> String {
+    match &config.public_url {
+        Some(public) => public.trim_end_matches('/').to_owned(),
+        None => url.origin().ascii_serialization(),
+    }
+}
+
+/// `AUTH_DISABLED=true` reached on a host that is not loopback: the deployment must fail
+/// closed rather than run open.
+pub fn unsafe_auth_disabled(config: &Config, url: &Url) -> Option<String> {
+    (config.auth_disabled && !url.host_str().is_some_and(is_loopback_host)).then(|| {
+        format!(
+            "AUTH_DISABLED: authentication can be disabled only when the server is reached on a loopback host (127.0.0.1, ::1, localhost), not on `{}`; unset AUTH_DISABLED",
+            url.host_str().unwrap_or("")
+        )
+    })
+}
+
+/// The project: `X-Project`, else `?project=`, else `DEFAULT_PROJECT`.
+fn select_project(req: &Request, url: &Url, config: &Config) -> Result<ProjectName, ApiError> {
+    let named = header(req, "X-Project").or_else(|| query_param(url, "project"));
+    match named {
+        Some(name) => ProjectName::parse(name.trim()).map_err(ApiError::BadRequest),
+        None => Ok(config.default_project.clone()),
+    }
+}

@@ -1,0 +1,219 @@
+//! Verification of every kind of credential, in one place.
+//!
+//! Order matters for cost: the super token is one hash comparison; every minted token's
+//! prefix and checksum are checked offline, a service token's per-project tag and an access
+//! token's signature too, before any storage read, so forged and mistyped tokens never reach
+//! D1. What D1 then decides (revoked? expired? this project?) is decided here as well.
+
+use edgeauth_core::time::rfc3339;
+use edgeauth_core::token::{self, TokenKind};
+use edgeauth_core::{access_token, BrowserSession, Credential, Principal, ProjectName, Scope};
+use edgeauth_core::{SessionId, TokenHash, TokenId, UserId};
+use worker::{Context, Env};
+
+use super::Presented;
+use crate::error::ApiError;
+use crate::settings::Settings;
+use crate::store::{record_use, ServiceTokenRecord, SessionRecord, TokenTable, UserTokenRecord};
+use crate::{database, now_ms};
+
+/// The principal of a presented credential. A bad bearer credential is 401; a session
+/// cookie that is unknown or expired is `None` (the request goes on anonymously).
+pub async fn verify(
+    presented: &Presented,
+    settings: &Settings,
+    project: &ProjectName,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Option<Principal>, ApiError> {
+    match presented {
+        Presented::None => Ok(None),
+        Presented::Bearer(token) => bearer(token, settings, project, env, ctx).await.map(Some),
+        Presented::SessionCookie(value) => session(value, project, env).await,
+    }
+}
+
+async fn bearer(
+    token: &str,
+    settings: &Settings,
+    project: &ProjectName,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Principal, ApiError> {
+    let hash = TokenHash::of(token);
+    if settings
+        .config
+        .super_token_hash
+        .as_ref()
+        .is_some_and(|expected| hash.ct_eq(expected))
+    {
+        return Ok(Principal::super_token(project.clone()));
+    }
+    let kind =
+        token::check_format(token).map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
+    match kind {
+        TokenKind::Service => service_token(token, &hash, settings, project, env, ctx).await,
+        TokenKind::User => user_token(&hash, project, env, ctx).await,
+        TokenKind::Access => access(token, settings, project),
+        TokenKind::Refresh => Err(ApiError::InvalidCredential(
+            "a refresh token is not a bearer credential; exchange it at POST /api/auth/token"
+                .into(),
+        )),
+    }
+}
+
+/// A service token: the project's tag offline, then one D1 read for revocation and expiry.
+async fn service_token(
+    token: &str,
+    hash: &TokenHash,
+    settings: &Settings,
+    project: &ProjectName,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Principal, ApiError> {
+    token::verify_service_tag(token, &settings.service_token_key(project)?)
+        .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
+    let db = database(env)?;
+    let record = ServiceTokenRecord::find_by_hash(&db, hash)
+        .await?
+        .filter(|r| r.project == project.as_str())
+        .ok_or_else(|| {
+            ApiError::InvalidCredential(
+                "the service token is not known here: it was revoked and removed, or never issued"
+                    .into(),
+            )
+        })?;
+    let now = now_ms();
+    if record.revoked_at.is_some() {
+        return Err(ApiError::InvalidCredential(
+            "the service token was revoked; create a new one".into(),
+        ));
+    }
+    if let Some(expired_at) = record.expires_at.filter(|_| record.is_expired(now)) {
+        return Err(ApiError::InvalidCredential(format!(
+            "the service token expired at {}; create a new one",
+            rfc3339(expired_at)
+        )));
+    }
+    record_use(
+        ctx,
+        &db,
+        TokenTable::ServiceTokens,
+        &record.id,
+        record.last_used_at,
+        now,
+    )?;
+    Ok(Principal {
+        scope: record.scope()?,
+        credential: Credential::Service {
+            token_id: TokenId::new(record.id),
+            name: record.name,
+        },
+        project: project.clone(),
+        expires_at_ms: record.expires_at,
+    })
+}
+
+/// A user token: one D1 read for revocation, expiry and project.
+async fn user_token(
+    hash: &TokenHash,
+    project: &ProjectName,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Principal, ApiError> {
+    let db = database(env)?;
+    let record = UserTokenRecord::find_by_hash(&db, hash)
+        .await?
+        .ok_or_else(|| {
+            ApiError::InvalidCredential(
+                "the user API token is not known here: it was never issued by this server".into(),
+            )
+        })?;
+    let now = now_ms();
+    if record.revoked_at.is_some() {
+        return Err(ApiError::InvalidCredential(
+            "the user API token was revoked; create a new one at /account or with `edgeauth token create`".into(),
+        ));
+    }
+    if let Some(expired_at) = record.expires_at.filter(|_| record.is_expired(now)) {
+        return Err(ApiError::InvalidCredential(format!(
+            "the user API token expired at {}; create a new one",
+            rfc3339(expired_at)
+        )));
+    }
+    if record.project != project.as_str() {
+        return Err(ApiError::InvalidCredential(format!(
+            "the user API token belongs to another project, not `{project}`; a token is valid only in the project it was created in"
+        )));
+    }
+    record_use(
+        ctx,
+        &db,
+        TokenTable::UserTokens,
+        &record.id,
+        record.last_used_at,
+        now,
+    )?;
+    Ok(Principal {
+        scope: record.scope()?,
+        credential: Credential::User {
+            token_id: TokenId::new(record.id),
+            name: record.name,
+            user_id: UserId::new(record.user_id),
+        },
+        project: project.clone(),
+        expires_at_ms: record.expires_at,
+    })
+}
+
+/// An access token: its signature, expiry and project; no storage read.
+fn access(token: &str, settings: &Settings, project: &ProjectName) -> Result<Principal, ApiError> {
+    let key = settings.access_token_key().map_err(|_| {
+        ApiError::InvalidCredential(
+            "this server cannot verify access tokens: it has no SECRET".into(),
+        )
+    })?;
+    let claims = access_token::verify(token, key, now_ms().div_euclid(1000))
+        .and_then(|c| c.check_project(project).map(|()| c))
+        .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
+    Ok(Principal {
+        expires_at_ms: Some(claims.expires_at_ms()),
+        scope: claims.scope,
+        credential: Credential::Access {
+            token_id: claims.token_id,
+            user_id: UserId::new(claims.user_id),
+        },
+        project: project.clone(),
+    })
+}
+
+/// A session cookie: one D1 read by its hash. Unknown or expired is `None`, not an error: a
+/// stale cookie makes the request anonymous rather than failing it.
+async fn session(
+    value: &str,
+    project: &ProjectName,
+    env: &Env,
+) -> Result<Option<Principal>, ApiError> {
+    let hash = TokenHash::of(value);
+    let Some(record) = SessionRecord::find_by_hash(&database(env)?, &hash).await? else {
+        return Ok(None);
+    };
+    if record.expires_at <= now_ms() {
+        return Ok(None);
+    }
+    let name = record
+        .user_name
+        .or(record.user_email)
+        .unwrap_or_else(|| record.user_id.clone());
+    Ok(Some(Principal {
+        credential: Credential::Session(BrowserSession {
+            session_id: SessionId::new(record.id),
+            user_id: UserId::new(record.user_id),
+            name,
+            cookie_hash: hash,
+        }),
+        project: project.clone(),
+        scope: Scope::all(),
+        expires_at_ms: Some(record.expires_at),
+    }))
+}

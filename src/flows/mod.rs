@@ -1,0 +1,10 @@
+//! The sign-in flows: browser sign-in with the OIDC provider ([`sign_in`], its I/O in
+//! [`oidc`]), the CLI loopback login ([`cli_login`]), the device login ([`device`]) and the
+//! token endpoint that ends it and refreshes it ([`token_grant`]).
+
+pub mod account;
+pub mod cli_login;
+pub mod device;
+pub mod oidc;
+pub mod sign_in;
+pub mod token_grant;

@@ -1,0 +1,221 @@
+//! Browser sign-in with the OIDC provider, and the sessions it creates:
+//! `GET /api/auth/login`, `GET /api/auth/callback`, `POST /api/auth/logout`, and the session
+//! cookie as a credential.
+//!
+//! The sign-in in flight lives in a signed cookie (no server-side state, so any replica can
+//! finish it); the session lives in D1, keyed by the SHA-256 of the cookie's random value.
+
+use edgeauth_core::pkce;
+use edgeauth_core::return_to::{safe_return_to, DEFAULT_RETURN_TO};
+use edgeauth_core::session::{self, CookieNames, LoginState, LoginStateError};
+use edgeauth_core::{SessionId, TokenHash, UserId};
+use serde_json::json;
+use worker::{Env, Request, Response};
+
+use super::oidc;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::http::{self, header, redirect};
+use crate::store::{AuditEvent, SessionRecord, UserRecord};
+use crate::{database, now_ms, WebCrypto};
+
+fn refused(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::Refused {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+/// `GET /api/auth/login?return_to=/path`: sends the browser to the provider with PKCE,
+/// state and nonce, remembering them in the signed `edgeauth_login` cookie.
+pub async fn login(caller: &Caller) -> Result<Response, ApiError> {
+    let settings = caller.settings.oidc()?;
+    let key = caller.settings.cookie_key()?;
+    let return_to = match caller.query("return_to") {
+        None => DEFAULT_RETURN_TO.to_owned(),
+        Some(given) => safe_return_to(&given).ok_or_else(|| {
+            ApiError::BadRequest(
+                "`return_to` must be a path on this server, like `/account`; other origins, `//host`, backslashes and dot segments are refused".into(),
+            )
+        })?,
+    };
+    let provider = oidc::provider(settings).await?;
+    let origin = caller.own_origin();
+    let login = LoginState::new(return_to, now_ms() / 1000, &mut WebCrypto);
+    let location = oidc::authorization_url(
+        &provider.authorization_endpoint,
+        &oidc::AuthorizationRequest {
+            client_id: &settings.client_id,
+            redirect_uri: &format!("{origin}/api/auth/callback"),
+            scopes: &settings.scopes,
+            state: &login.state(key),
+            nonce: &login.nonce(key),
+            code_challenge: &pkce::s256_challenge(&login.verifier(key)),
+        },
+    );
+    let names = CookieNames::for_origin(&origin);
+    let cookie = names.set_cookie(
+        names.login,
+        &login.encode(key),
+        "/api/auth/callback",
+        session::LOGIN_TTL_S,
+    );
+    redirect(302, &location, &[cookie])
+}
+
+/// `GET /api/auth/callback`: checks the sign-in cookie and `state`, exchanges the code,
+/// verifies the ID token, enforces the team allow-list, upserts the user and starts a session.
+/// Every refusal happens before anything is written.
+pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    let settings = caller.settings.oidc()?;
+    let key = caller.settings.cookie_key()?;
+    let origin = caller.own_origin();
+    let names = CookieNames::for_origin(&origin);
+    let now = now_ms();
+
+    let login = header(req, "Cookie")
+        .as_deref()
+        .and_then(|cookies| session::cookie_value(cookies, names.login).map(str::to_owned))
+        .ok_or_else(|| {
+            refused(
+                400,
+                "login_expired",
+                "this sign-in has no sign-in cookie (it was started in another browser, or the cookie was blocked); start again at /api/auth/login",
+            )
+        })
+        .and_then(|value| {
+            LoginState::decode(&value, key, now / 1000).map_err(|e| {
+                let hint = match e {
+                    LoginStateError::Expired => "",
+                    _ => " or was tampered with",
+                };
+                refused(
+                    400,
+                    "login_expired",
+                    format!("{e}{hint}; start again at /api/auth/login"),
+                )
+            })
+        })?;
+    let state = caller.query("state").unwrap_or_default();
+    if !login.state_matches(key, &state) {
+        return Err(refused(
+            400,
+            "invalid_state",
+            "the `state` returned by the identity provider is not this sign-in's (a forged or crossed response); start again at /api/auth/login",
+        ));
+    }
+    if let Some(error) = caller.query("error") {
+        let description = caller.query("error_description").unwrap_or_default();
+        return Err(refused(
+            400,
+            "provider_error",
+            format!(
+                "the identity provider did not sign you in: {}{}{}; start again at /api/auth/login",
+                printable(&error, 64),
+                if description.is_empty() { "" } else { ": " },
+                printable(&description, 200)
+            ),
+        ));
+    }
+    let code = caller
+        .query("code")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            ApiError::BadRequest("the identity provider's answer has no `code`".into())
+        })?;
+
+    let provider = oidc::provider(settings).await?;
+    let redirect_uri = format!("{origin}/api/auth/callback");
+    let id_token = oidc::exchange_code(
+        settings,
+        &provider,
+        &code,
+        &redirect_uri,
+        &login.verifier(key),
+    )
+    .await?;
+    let expected = oidc::expectations(settings, &login.nonce(key), now / 1000);
+    let identity = oidc::verify_id_token(&provider, &id_token, &expected).await?;
+
+    let db = database(env)?;
+    let user = UserRecord {
+        id: UserId::generate(&mut WebCrypto).to_string(),
+        issuer: identity.issuer,
+        subject: identity.subject,
+        email: Some(identity.email),
+        name: identity.name,
+        teams: serde_json::to_string(&identity.teams)
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        created_at: now,
+        last_login_at: now,
+    }
+    .upsert(&db)
+    .await?;
+    let value = session::new_session_value(&mut WebCrypto);
+    let session_id = SessionId::generate(&mut WebCrypto).to_string();
+    let actor = format!("user:{}", user.id);
+    SessionRecord::create(
+        &db,
+        &TokenHash::of(&value),
+        &session_id,
+        &user.id,
+        now,
+        now + session::SESSION_TTL_S * 1000,
+        AuditEvent {
+            at: now,
+            project: None,
+            actor: &actor,
+            action: "session.create",
+            subject: &session_id,
+            detail: json!({"issuer": user.issuer, "subject": user.subject}).to_string(),
+        },
+    )
+    .await?;
+    redirect(
+        303,
+        &login.return_to,
+        &[
+            names.set_cookie(names.session, &value, "/", session::SESSION_TTL_S),
+            names.set_cookie(names.login, "", "/api/auth/callback", 0),
+        ],
+    )
+}
+
+/// `POST /api/auth/logout`: deletes the session server-side and clears the cookie. The
+/// pipeline has already refused it unless it passed the CSRF check.
+pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    let names = CookieNames::for_origin(&caller.own_origin());
+    if let Some(session) = caller.browser_session() {
+        let actor = format!("user:{}", session.user_id);
+        SessionRecord::delete(
+            &database(env)?,
+            &session.cookie_hash,
+            AuditEvent {
+                at: now_ms(),
+                project: None,
+                actor: &actor,
+                action: "session.delete",
+                subject: session.session_id.as_str(),
+                detail: "{}".into(),
+            },
+        )
+        .await?;
+    }
+    let clear = names.set_cookie(names.session, "", "/", 0);
+    if http::is_form(req) {
+        redirect(303, "/account", &[clear])
+    } else {
+        let mut response = http::no_content();
+        response.headers_mut().append("Set-Cookie", &clear)?;
+        Ok(response)
+    }
+}
+
+/// At most `max` characters of provider text, printable ASCII only, for an error message.
+fn printable(text: &str, max: usize) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(max)
+        .collect()
+}

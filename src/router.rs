@@ -1,0 +1,410 @@
+//! The route table: every endpoint's path, methods, whether it is answered before
+//! authentication, and whether a browser gets its errors as a page. Adding an endpoint is a
+//! row here and an arm in [`dispatch`] (the compiler insists on the arm).
+
+use worker::{Env, Method, Request, Response};
+
+use crate::api::{service_tokens, status, user_tokens};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::flows::{account, cli_login, device, sign_in, token_grant};
+use crate::{account as pages, http};
+
+/// An endpoint answered without looking at credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Static {
+    Healthz,
+    Favicon,
+    Asset,
+}
+
+/// An endpoint answered after authentication; `{id}` in its path is passed along.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Capabilities,
+    Whoami,
+    Check,
+    CreateServiceToken,
+    ListServiceTokens,
+    RevokeServiceToken,
+    Login,
+    Callback,
+    Logout,
+    CliStart,
+    CliDecide,
+    CliExchange,
+    UsersMe,
+    CreateUserToken,
+    ListUserTokens,
+    RevokeUserToken,
+    Account,
+    DeviceCode,
+    DevicePage,
+    DeviceDecide,
+    Token,
+    Revoke,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Static(Static),
+    Endpoint(Endpoint),
+}
+
+/// How an endpoint reports errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Errors {
+    /// The JSON error body.
+    Json,
+    /// An HTML page when the client asks for `text/html` (a person's browser), else JSON.
+    PageForBrowsers,
+}
+
+/// `GET` also answers `HEAD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Get,
+    Post,
+    Delete,
+}
+
+struct Route {
+    /// Segments; `{id}` matches one non-empty segment.
+    path: &'static str,
+    methods: &'static [(Verb, Target)],
+    errors: Errors,
+}
+
+use Endpoint as E;
+use Errors::{Json, PageForBrowsers as Page};
+use Target::{Endpoint as Ep, Static as St};
+use Verb::{Delete, Get, Post};
+
+const ROUTES: &[Route] = &[
+    route("/healthz", &[(Get, St(Static::Healthz))], Json),
+    // Browsers ask for it on every page; an empty answer keeps their consoles clean.
+    route("/favicon.ico", &[(Get, St(Static::Favicon))], Json),
+    route("/account.js", &[(Get, St(Static::Asset))], Json),
+    route("/account.css", &[(Get, St(Static::Asset))], Json),
+    route(
+        "/api/auth/capabilities",
+        &[(Get, Ep(E::Capabilities))],
+        Json,
+    ),
+    route("/api/auth/whoami", &[(Get, Ep(E::Whoami))], Json),
+    route("/api/auth/check", &[(Get, Ep(E::Check))], Json),
+    route(
+        "/api/service-tokens",
+        &[
+            (Get, Ep(E::ListServiceTokens)),
+            (Post, Ep(E::CreateServiceToken)),
+        ],
+        Json,
+    ),
+    route(
+        "/api/service-tokens/{id}",
+        &[(Delete, Ep(E::RevokeServiceToken))],
+        Json,
+    ),
+    route(
+        "/api/tokens",
+        &[(Get, Ep(E::ListUserTokens)), (Post, Ep(E::CreateUserToken))],
+        Json,
+    ),
+    route(
+        "/api/tokens/{id}",
+        &[(Delete, Ep(E::RevokeUserToken))],
+        Json,
+    ),
+    route("/api/users/me", &[(Get, Ep(E::UsersMe))], Json),
+    route("/account", &[(Get, Ep(E::Account))], Page),
+    route("/api/auth/login", &[(Get, Ep(E::Login))], Page),
+    route("/api/auth/callback", &[(Get, Ep(E::Callback))], Page),
+    route("/api/auth/logout", &[(Post, Ep(E::Logout))], Page),
+    route(
+        "/api/auth/cli-start",
+        &[(Get, Ep(E::CliStart)), (Post, Ep(E::CliDecide))],
+        Page,
+    ),
+    route(
+        "/api/auth/cli-exchange",
+        &[(Post, Ep(E::CliExchange))],
+        Json,
+    ),
+    route("/api/auth/device/code", &[(Post, Ep(E::DeviceCode))], Json),
+    route(
+        "/device",
+        &[(Get, Ep(E::DevicePage)), (Post, Ep(E::DeviceDecide))],
+        Page,
+    ),
+    route("/api/auth/token", &[(Post, Ep(E::Token))], Json),
+    route("/api/auth/revoke", &[(Post, Ep(E::Revoke))], Json),
+];
+
+const fn route(path: &'static str, methods: &'static [(Verb, Target)], errors: Errors) -> Route {
+    Route {
+        path,
+        methods,
+        errors,
+    }
+}
+
+/// What a request's path and method matched.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Matched {
+    pub target: Target,
+    /// The `{id}` segment, if the path has one.
+    pub id: Option<String>,
+}
+
+/// Matches a path, then a method: 404 for an unknown path, 405 (with `Allow`) for a method the
+/// path does not take.
+pub fn find(method: &Method, path: &str) -> Result<Matched, ApiError> {
+    let (route, id) = ROUTES
+        .iter()
+        .find_map(|route| match_path(route.path, path).map(|id| (route, id)))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no endpoint at `{}`; see the API reference in the README",
+                path.escape_default()
+            ))
+        })?;
+    let verb = match method {
+        Method::Get | Method::Head => Some(Get),
+        Method::Post => Some(Post),
+        Method::Delete => Some(Delete),
+        _ => None,
+    };
+    route
+        .methods
+        .iter()
+        .find(|(v, _)| Some(*v) == verb)
+        .map(|(_, target)| Matched {
+            target: *target,
+            id,
+        })
+        .ok_or_else(|| ApiError::MethodNotAllowed(allow(route)))
+}
+
+/// How errors of `path` are reported (JSON for an unknown path).
+pub fn errors_of(path: &str) -> Errors {
+    ROUTES
+        .iter()
+        .find(|route| match_path(route.path, path).is_some())
+        .map_or(Json, |route| route.errors)
+}
+
+/// `Some(id)` (or `Some(None)` for a path without `{id}`) when `path` matches `pattern`.
+fn match_path(pattern: &str, path: &str) -> Option<Option<String>> {
+    let mut id = None;
+    let mut given = path.trim_start_matches('/').split('/');
+    for expected in pattern.trim_start_matches('/').split('/') {
+        let segment = given.next()?;
+        if expected == "{id}" {
+            if segment.is_empty() {
+                return None;
+            }
+            id = Some(segment.to_owned());
+        } else if expected != segment {
+            return None;
+        }
+    }
+    given.next().is_none().then_some(id)
+}
+
+/// The `Allow` header of a route.
+fn allow(route: &Route) -> String {
+    route
+        .methods
+        .iter()
+        .map(|(verb, _)| match verb {
+            Get => "GET, HEAD",
+            Post => "POST",
+            Delete => "DELETE",
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Answers an endpoint that needs no authentication.
+pub fn answer_static(
+    which: Static,
+    settings: &Result<std::rc::Rc<crate::settings::Settings>, Vec<edgeauth_core::ConfigProblem>>,
+    url: &worker::Url,
+) -> Result<Response, ApiError> {
+    match which {
+        Static::Healthz => Ok(status::healthz(settings, url)),
+        Static::Favicon => Ok(http::no_content()),
+        Static::Asset => {
+            pages::asset(url.path()).ok_or_else(|| ApiError::NotFound("no such asset".into()))
+        }
+    }
+}
+
+/// Runs the handler of an authenticated endpoint.
+pub async fn dispatch(
+    endpoint: Endpoint,
+    id: Option<String>,
+    req: Request,
+    caller: &Caller,
+    env: &Env,
+) -> Result<Response, ApiError> {
+    let id = id.unwrap_or_default();
+    match endpoint {
+        E::Account => account::page(caller, env).await,
+        E::Capabilities => Ok(status::capabilities(caller)),
+        E::Whoami => status::whoami(caller),
+        E::Check => status::check(caller),
+        E::CreateServiceToken => service_tokens::create(req, caller, env).await,
+        E::ListServiceTokens => service_tokens::list(caller, env).await,
+        E::RevokeServiceToken => service_tokens::revoke(&id, caller, env).await,
+        E::Login => sign_in::login(caller).await,
+        E::Callback => sign_in::callback(&req, caller, env).await,
+        E::Logout => sign_in::logout(&req, caller, env).await,
+        E::CliStart => cli_login::start(caller, env).await,
+        E::CliDecide => cli_login::decide(req, caller, env).await,
+        E::CliExchange => cli_login::exchange(req, env).await,
+        E::UsersMe => user_tokens::me(caller, env).await,
+        E::CreateUserToken => user_tokens::create(req, caller, env).await,
+        E::ListUserTokens => user_tokens::list(caller, env).await,
+        E::RevokeUserToken => user_tokens::revoke(&id, caller, env).await,
+        E::DeviceCode => device::code(req, caller, env).await,
+        E::DevicePage => device::page(caller, env).await,
+        E::DeviceDecide => device::decide(req, caller, env).await,
+        E::Token => token_grant::token(req, caller, env).await,
+        E::Revoke => token_grant::revoke(req, env).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(method: Method, path: &str) -> Result<String, String> {
+        match find(&method, path) {
+            Ok(Matched {
+                target: Target::Endpoint(e),
+                id,
+            }) => Ok(match id {
+                Some(id) => format!("{e:?}({id})"),
+                None => format!("{e:?}"),
+            }),
+            Ok(Matched {
+                target: Target::Static(s),
+                ..
+            }) => Ok(format!("{s:?}")),
+            Err(ApiError::NotFound(_)) => Err("404".into()),
+            Err(ApiError::MethodNotAllowed(allow)) => Err(format!("405 {allow}")),
+            Err(other) => Err(format!("{other:?}")),
+        }
+    }
+
+    fn ok(s: &str) -> Result<String, String> {
+        Ok(s.to_owned())
+    }
+
+    #[test]
+    fn routes_match_path_then_method() {
+        assert_eq!(target(Method::Get, "/healthz"), ok("Healthz"));
+        assert_eq!(target(Method::Head, "/healthz"), ok("Healthz"));
+        assert_eq!(target(Method::Head, "/api/auth/whoami"), ok("Whoami"));
+        assert_eq!(
+            target(Method::Post, "/api/service-tokens"),
+            ok("CreateServiceToken")
+        );
+        assert_eq!(
+            target(Method::Get, "/api/service-tokens"),
+            ok("ListServiceTokens")
+        );
+        assert_eq!(
+            target(Method::Delete, "/api/service-tokens/st_x"),
+            ok("RevokeServiceToken(st_x)")
+        );
+        assert_eq!(
+            target(Method::Put, "/api/service-tokens"),
+            Err("405 GET, HEAD, POST".into())
+        );
+        assert_eq!(
+            target(Method::Get, "/api/service-tokens/st_x"),
+            Err("405 DELETE".into())
+        );
+        assert_eq!(
+            target(Method::Delete, "/api/service-tokens/"),
+            Err("404".into())
+        );
+        assert_eq!(
+            target(Method::Get, "/api/service-tokens/a/b"),
+            Err("404".into())
+        );
+        assert_eq!(target(Method::Get, "/nope"), Err("404".into()));
+        assert_eq!(target(Method::Get, "/account.css"), ok("Asset"));
+        assert_eq!(target(Method::Get, "/favicon.ico"), ok("Favicon"));
+    }
+
+    #[test]
+    fn cli_login_routes() {
+        assert_eq!(target(Method::Get, "/api/auth/cli-start"), ok("CliStart"));
+        assert_eq!(target(Method::Head, "/api/auth/cli-start"), ok("CliStart"));
+        assert_eq!(target(Method::Post, "/api/auth/cli-start"), ok("CliDecide"));
+        assert_eq!(
+            target(Method::Delete, "/api/auth/cli-start"),
+            Err("405 GET, HEAD, POST".into())
+        );
+        assert_eq!(
+            target(Method::Post, "/api/auth/cli-exchange"),
+            ok("CliExchange")
+        );
+        assert_eq!(
+            target(Method::Get, "/api/auth/cli-exchange"),
+            Err("405 POST".into())
+        );
+        assert_eq!(
+            target(Method::Post, "/api/auth/cli-exchange/x"),
+            Err("404".into())
+        );
+    }
+
+    #[test]
+    fn device_login_routes() {
+        assert_eq!(
+            target(Method::Post, "/api/auth/device/code"),
+            ok("DeviceCode")
+        );
+        assert_eq!(
+            target(Method::Get, "/api/auth/device/code"),
+            Err("405 POST".into())
+        );
+        assert_eq!(target(Method::Get, "/device"), ok("DevicePage"));
+        assert_eq!(target(Method::Head, "/device"), ok("DevicePage"));
+        assert_eq!(target(Method::Post, "/device"), ok("DeviceDecide"));
+        assert_eq!(
+            target(Method::Delete, "/device"),
+            Err("405 GET, HEAD, POST".into())
+        );
+        assert_eq!(target(Method::Get, "/device/x"), Err("404".into()));
+        assert_eq!(target(Method::Post, "/api/auth/token"), ok("Token"));
+        assert_eq!(target(Method::Post, "/api/auth/revoke"), ok("Revoke"));
+        assert_eq!(
+            target(Method::Get, "/api/auth/token"),
+            Err("405 POST".into())
+        );
+        assert_eq!(target(Method::Post, "/api/auth/device"), Err("404".into()));
+    }
+
+    #[test]
+    fn sign_in_pages_report_errors_as_pages() {
+        for path in [
+            "/account",
+            "/api/auth/login",
+            "/api/auth/callback",
+            "/api/auth/logout",
+            "/api/auth/cli-start",
+            "/device",
+        ] {
+            assert_eq!(errors_of(path), Errors::PageForBrowsers, "{path}");
+        }
+        for path in ["/api/tokens", "/api/auth/token", "/healthz", "/nope"] {
+            assert_eq!(errors_of(path), Errors::Json, "{path}");
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The deployment's settings, read, validated and turned into keys once per isolate: vars and
+//! secrets are fixed for a deployment version (changing one deploys a new version, in new
+//! isolates), so no request re-reads the environment or re-derives a key.
+
+use std::rc::Rc;
+
+use edgeauth_core::config::OidcSettings;
+use edgeauth_core::crypto::{DerivedKey, KeyPurpose};
+use edgeauth_core::{Config, ConfigProblem, ProjectName};
+use worker::Env;
+
+use crate::error::ApiError;
+
+/// Validated settings and the keys derived from `SECRET`.
+pub struct Settings {
+    pub config: Config,
+    /// `None` without `SECRET`.
+    keys: Option<Keys>,
+}
+
+struct Keys {
+    cookies: DerivedKey,
+    access_tokens: DerivedKey,
+}
+
+thread_local! {
+    static SETTINGS: std::cell::OnceCell<Result<Rc<Settings>, Vec<ConfigProblem>>> =
+        const { std::cell::OnceCell::new() };
+}
+
+impl Settings {
+    /// The isolate's settings, read from `env` the first time.
+    pub fn of(env: &Env) -> Result<Rc<Settings>, Vec<ConfigProblem>> {
+        SETTINGS.with(|cell| {
+            cell.get_or_init(|| {
+                Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+                    .map(|config| Rc::new(Settings::new(config)))
+            })
+            .clone()
+        })
+    }
+
+    fn new(config: Config) -> Self {
+        let keys = config.secret.as_ref().map(|secret| Keys {
+            cookies: secret.derive(KeyPurpose::Cookies),
+            access_tokens: secret.derive(KeyPurpose::AccessTokens),
+        });
+        Self { config, keys }
+    }
+
+    /// Whether `SECRET` is set (service tokens, sign-in and device login need it).
+    pub fn has_secret(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    /// The key that signs sign-in cookies and derives CSRF tokens.
+    pub fn cookie_key(&self) -> Result<&DerivedKey, ApiError> {
+        self.keys
+            .as_ref()
+            .map(|k| &k.cookies)
+            .ok_or_else(|| secret_missing("sign-in (its cookies are signed)"))
+    }
+
+    /// The key that signs and verifies access tokens.
+    pub fn access_token_key(&self) -> Result<&DerivedKey, ApiError> {
+        self.keys
+            .as_ref()
+            .map(|k| &k.access_tokens)
+            .ok_or_else(|| secret_missing("access tokens"))
+    }
+
+    /// The key that tags `project`'s service tokens (two HMACs; derived per use, since
+    /// projects are named by requests and an unbounded cache of them would grow without end).
+    pub fn service_token_key(&self, project: &ProjectName) -> Result<DerivedKey, ApiError> {
+        let secret = self
+            .config
+            .secret
+            .as_ref()
+            .ok_or_else(|| secret_missing("service tokens"))?;
+        Ok(secret.derive(KeyPurpose::ServiceTokens {
+            project: project.as_str(),
+        }))
+    }
+
+    /// The identity provider, for sign-in.
+    pub fn oidc(&self) -> Result<&OidcSettings, ApiError> {
+        self.config.oidc.as_ref().ok_or_else(|| {
+            ApiError::NotConfigured(
+                "sign-in is not configured on this server: the operator must set OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET".into(),
+            )
+        })
+    }
+
+    /// Whether people can sign in here: authentication on, OIDC and `SECRET` set.
+    pub fn sign_in_problem(&self) -> Option<String> {
+        if self.config.auth_disabled {
+            Some("authentication is disabled on this server (AUTH_DISABLED=true), so there is nothing to sign in to; use the API and the CLI without a credential".into())
+        } else if self.config.oidc.is_none() || !self.has_secret() {
+            Some("sign-in is not configured on this server: the operator must set OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and SECRET".into())
+        } else {
+            None
+        }
+    }
+}
+
+/// 501 for a feature that needs `SECRET`, naming it.
+fn secret_missing(feature: &str) -> ApiError {
+    ApiError::NotConfigured(format!(
+        "{feature}: this needs the SECRET setting (at least 32 bytes, e.g. `openssl rand -hex 32`), which the operator has not set"
+    ))
+}
