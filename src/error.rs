@@ -9,7 +9,8 @@ use edgeauth_core::ConfigProblem;
 use serde_json::json;
 use worker::Response;
 
-use crate::{account, http};
+use crate::account as pages;
+use crate::http::{self, body::BodyError};
 
 /// Why a request failed.
 #[derive(Debug)]
@@ -30,8 +31,8 @@ pub enum ApiError {
     MethodNotAllowed(String),
     /// 413.
     PayloadTooLarge,
-    /// 415.
-    UnsupportedMediaType,
+    /// 415, saying what to send.
+    UnsupportedMediaType(&'static str),
     /// 501: a feature whose setting is absent.
     NotConfigured(String),
     /// 503: settings that are present but unusable, or unsafe for this host.
@@ -79,7 +80,7 @@ impl ApiError {
     /// The same error as an HTML page, for a person's browser on the sign-in pages.
     pub fn into_html_response(self) -> Response {
         let (status, code, message, _) = self.describe();
-        account::page_response(status, account::error_html(status, code, &message))
+        pages::page_response(status, pages::error_html(status, code, &message))
     }
 
     /// Status, error code, message and an extra header (RFC 6750 challenge, `Allow`).
@@ -126,19 +127,10 @@ impl ApiError {
                     format!("this path accepts {allow}"),
                 )
             }
-            ApiError::PayloadTooLarge => (
-                413,
-                "payload_too_large",
-                format!(
-                    "request bodies are limited to {} bytes",
-                    http::MAX_BODY_BYTES
-                ),
-            ),
-            ApiError::UnsupportedMediaType => (
-                415,
-                "unsupported_media_type",
-                "send the body as JSON with `Content-Type: application/json`".to_owned(),
-            ),
+            ApiError::PayloadTooLarge => (413, "payload_too_large", payload_too_large()),
+            ApiError::UnsupportedMediaType(what_to_send) => {
+                (415, "unsupported_media_type", what_to_send.to_owned())
+            }
             ApiError::NotConfigured(m) => (501, "not_configured", m),
             ApiError::Misconfigured(problems) => (
                 503,
@@ -169,6 +161,46 @@ impl ApiError {
             }
         };
         (status, code, message, extra_header)
+    }
+}
+
+impl ApiError {
+    /// A body an OAuth endpoint could not read, as an RFC 6749 §5.2 `invalid_request` with
+    /// the status the problem has (400, 413, 415).
+    pub fn oauth_body(e: BodyError) -> ApiError {
+        let (status, description) = match ApiError::from(e) {
+            ApiError::PayloadTooLarge => (413, payload_too_large()),
+            ApiError::UnsupportedMediaType(what_to_send) => (415, what_to_send.to_owned()),
+            ApiError::InvalidJson(message) => (400, message),
+            other => return other,
+        };
+        ApiError::OAuth {
+            status,
+            error: "invalid_request",
+            description,
+        }
+    }
+}
+
+fn payload_too_large() -> String {
+    format!(
+        "request bodies are limited to {} bytes",
+        http::MAX_BODY_BYTES
+    )
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge(_) => ApiError::PayloadTooLarge,
+            BodyError::UnsupportedMediaType(what_to_send) => {
+                ApiError::UnsupportedMediaType(what_to_send)
+            }
+            BodyError::InvalidJson(message) => ApiError::InvalidJson(message),
+            BodyError::Unreadable(cause) => {
+                ApiError::Internal(format!("reading the request body: {cause}"))
+            }
+        }
     }
 }
 

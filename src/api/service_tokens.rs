@@ -32,7 +32,7 @@ fn view(record: &ServiceTokenRecord, now: i64) -> Result<Value, ApiError> {
 pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let principal = caller.require_principal()?;
     let key = caller.settings.service_token_key(&caller.project)?;
-    let body = http::read_json(&mut req).await?;
+    let body = http::body::json(&mut req).await?;
     let new = NewServiceToken::from_json(&body).map_err(ApiError::BadRequest)?;
     if !principal.may_manage(&new.scope) {
         return Err(ApiError::Forbidden(format!(

@@ -33,7 +33,7 @@ fn view(record: &UserTokenRecord, now: i64) -> Result<Value, ApiError> {
 pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let (principal, user_id) = caller.person()?;
     let user_id = user_id.as_str();
-    let body = http::read_json(&mut req).await?;
+    let body = http::body::json(&mut req).await?;
     let new = NewUserToken::from_json(&body).map_err(ApiError::BadRequest)?;
     if !principal.may_manage(&new.scope) {
         return Err(ApiError::Forbidden(format!(

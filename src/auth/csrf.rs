@@ -30,7 +30,7 @@ pub async fn check(
     }
     let presented = match header(req, "X-CSRF-Token") {
         Some(token) => token,
-        None if http::is_form(req) => http::form_field(req, "csrf_token")
+        None if http::is_form(req) => http::body::form_field(req, "csrf_token")
             .await?
             .unwrap_or_default(),
         None => String::new(),

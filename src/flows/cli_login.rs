@@ -22,7 +22,7 @@ use crate::account as pages;
 use crate::api::user_tokens;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::http::{self, redirect};
+use crate::http::{self, body, redirect};
 use crate::store::{AuditEvent, ConsumedCode, UserRecord};
 use crate::{database, now_ms, WebCrypto};
 
@@ -65,11 +65,11 @@ fn sign_in_first(
             "this CLI login request is too long to come back to after signing in (over 1024 bytes); give `edgeauth login` a shorter name".into(),
         )
     })?;
-    redirect(
+    Ok(redirect(
         status,
         &format!("/api/auth/login?return_to={}", percent_encode(&path)),
         &[],
-    )
+    ))
 }
 
 /// The listener as the person reads it (`127.0.0.1:53682`), and the origin the consent page's
@@ -123,7 +123,7 @@ pub async fn start(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
 /// `error=access_denied` and `state` (deny).
 pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     require_sign_in(caller)?;
-    let form = http::read_form(&mut req).await?;
+    let form = body::form(&mut req).await?;
     let request =
         CliLoginRequest::from_params(|name| form.get(name)).map_err(invalid_login_request)?;
     let Some(session) = caller.browser_person("approving a CLI login")? else {
@@ -157,11 +157,11 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             .statement(&database(env)?)?
             .run()
             .await?;
-            redirect(
+            Ok(redirect(
                 303,
                 &request.redirect.with_code(code.as_str(), &request.state),
                 &[],
-            )
+            ))
         }
         Some("deny") => {
             AuditEvent {
@@ -176,11 +176,11 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             .statement(&database(env)?)?
             .run()
             .await?;
-            redirect(
+            Ok(redirect(
                 303,
                 &request.redirect.with_error("access_denied", &request.state),
                 &[],
-            )
+            ))
         }
         _ => Err(ApiError::BadRequest(
             "`decision` must be `approve` or `deny`".into(),
@@ -193,27 +193,6 @@ fn oauth(error: ExchangeError) -> ApiError {
         status: 400,
         error: error.error_code(),
         description: error.description().to_owned(),
-    }
-}
-
-/// A body that could not be read, as an RFC 6749 §5.2 `invalid_request` (its status kept).
-fn unreadable_body(e: ApiError) -> ApiError {
-    let (status, description) = match e {
-        ApiError::PayloadTooLarge => (
-            413,
-            format!("the body is larger than {} bytes", http::MAX_BODY_BYTES),
-        ),
-        ApiError::UnsupportedMediaType => (
-            415,
-            "send the body as JSON with `Content-Type: application/json`".to_owned(),
-        ),
-        ApiError::InvalidJson(m) => (400, m),
-        other => return other,
-    };
-    ApiError::OAuth {
-        status,
-        error: "invalid_request",
-        description,
     }
 }
 
@@ -232,7 +211,7 @@ async fn forget(kv: &KvStore, key: &str) {
 /// code): whoever sent it has the code but not what the CLI that asked for it holds, so the
 /// code has leaked, and nobody may redeem it any more; the person runs `edgeauth login` again.
 pub async fn exchange(mut req: Request, env: &Env) -> Result<Response, ApiError> {
-    let body = http::read_json(&mut req).await.map_err(unreadable_body)?;
+    let body = body::json(&mut req).await.map_err(ApiError::oauth_body)?;
     let exchange = ExchangeRequest::from_json(&body).map_err(oauth)?;
     let hash = exchange.code.hash();
     let key = cli_login::kv_key(&hash);

@@ -17,10 +17,11 @@ use edgeauth_core::{session, BrowserSession};
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
-use super::token_grant::{oauth_error, read_oauth_body, OAuthBody};
+use super::token_grant::oauth_error;
 use crate::account as pages;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::http::body::{self, OAuthBody};
 use crate::http::{self, redirect};
 use crate::store::{AuditEvent, CodeLookups, DeviceGrantRecord, UserRecord};
 use crate::{database, now_ms, WebCrypto};
@@ -39,12 +40,9 @@ pub async fn code(mut req: Request, caller: &Caller, env: &Env) -> Result<Respon
             description: problem,
         });
     }
-    let name = match read_oauth_body(&mut req).await? {
+    let name = match body::oauth(&mut req).await.map_err(ApiError::oauth_body)? {
         OAuthBody::Empty => None,
-        OAuthBody::Form(pairs) => pairs
-            .into_iter()
-            .find(|(k, _)| k == "client_name")
-            .map(|(_, v)| Value::from(v)),
+        OAuthBody::Form(form) => form.get("client_name").map(Value::from),
         OAuthBody::Json(Value::Object(mut object)) => object.remove("client_name"),
         OAuthBody::Json(_) => {
             return Err(oauth_error(
@@ -116,11 +114,11 @@ fn sign_in_first(status: u16, typed: Option<&str>) -> Result<Response, ApiError>
         Some(code) => format!("{VERIFICATION_PATH}?user_code={}", percent_encode(code)),
         None => VERIFICATION_PATH.to_owned(),
     };
-    redirect(
+    Ok(redirect(
         status,
         &format!("/api/auth/login?return_to={}", percent_encode(&return_to)),
         &[],
-    )
+    ))
 }
 
 /// What a user-code lookup found.
@@ -226,7 +224,7 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         return Err(ApiError::NotConfigured(problem));
     }
     let settings = caller.settings.oidc()?;
-    let form = http::read_form(&mut req).await?;
+    let form = body::form(&mut req).await?;
     let typed = form.get("user_code").unwrap_or_default();
     let typed = typed.trim();
     let Some((session, user)) = session_person(caller, env).await? else {

@@ -13,7 +13,6 @@ use edgeauth_core::config::OidcSettings;
 use edgeauth_core::id_token::{self, ClaimError, Expectations, IdTokenAlg, Identity};
 use edgeauth_core::oidc::{self as rules, Jwks, TokenResponseError, VerificationKey};
 use futures_util::future::{select, Either};
-use futures_util::StreamExt;
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -28,6 +27,7 @@ pub use edgeauth_core::oidc::{
 };
 
 use crate::error::ApiError;
+use crate::http::body::{self, BodyError};
 use crate::now_ms;
 
 /// How long discovery documents and JWKS are reused within an isolate.
@@ -329,26 +329,22 @@ async fn read_bounded(response: &mut Response) -> Result<Vec<u8>, String> {
         .ok()
         .flatten()
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
-        return Err(too_large());
-    }
-    let mut stream = match response.body() {
-        ResponseBody::Empty => return Ok(Vec::new()),
+    let stream = match response.body() {
+        ResponseBody::Empty => None,
         ResponseBody::Body(bytes) if bytes.len() > MAX_ANSWER_BYTES => return Err(too_large()),
         ResponseBody::Body(bytes) => return Ok(bytes.clone()),
-        ResponseBody::Stream(_) => response
-            .stream()
-            .map_err(|e| format!("its answer could not be read: {e}"))?,
+        ResponseBody::Stream(_) => Some(
+            response
+                .stream()
+                .map_err(|e| format!("its answer could not be read: {e}"))?,
+        ),
     };
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| format!("its answer could not be read: {e}"))?;
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    body::read_bounded(declared, stream, MAX_ANSWER_BYTES)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge(_) => too_large(),
+            other => format!("its answer could not be read: {other:?}"),
+        })
 }
 
 // ---------------------------------------------------------------------------------------------

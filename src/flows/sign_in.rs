@@ -61,7 +61,7 @@ pub async fn login(caller: &Caller) -> Result<Response, ApiError> {
         "/api/auth/callback",
         session::LOGIN_TTL_S,
     );
-    redirect(302, &location, &[cookie])
+    Ok(redirect(302, &location, &[cookie]))
 }
 
 /// `GET /api/auth/callback`: checks the sign-in cookie and `state`, exchanges the code,
@@ -172,14 +172,14 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
         },
     )
     .await?;
-    redirect(
+    Ok(redirect(
         303,
         &login.return_to,
         &[
             names.set_cookie(names.session, &value, "/", session::SESSION_TTL_S),
             names.set_cookie(names.login, "", "/api/auth/callback", 0),
         ],
-    )
+    ))
 }
 
 /// `POST /api/auth/logout`: deletes the session server-side and clears the cookie. The
@@ -204,10 +204,10 @@ pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Respons
     }
     let clear = names.set_cookie(names.session, "", "/", 0);
     if http::is_form(req) {
-        redirect(303, "/account", &[clear])
+        Ok(redirect(303, "/account", &[clear]))
     } else {
         let mut response = http::no_content();
-        response.headers_mut().append("Set-Cookie", &clear)?;
+        http::append_header(&mut response, "Set-Cookie", &clear);
         Ok(response)
     }
 }

@@ -16,12 +16,13 @@ use edgeauth_core::grant::TokenGrant;
 use edgeauth_core::refresh::{self, RefreshDecision};
 use edgeauth_core::token::{self, MintedToken, TokenKind};
 use edgeauth_core::{ProjectName, Scope, TokenHash};
-use serde_json::{json, Value};
+use serde_json::json;
 use worker::{Env, Request, Response};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::http::{self, header, MAX_BODY_BYTES};
+use crate::http;
+use crate::http::body::{self, OAuthBody};
 use crate::store::{AuditEvent, DeviceGrantRecord, GrantState, NewFamily, RefreshTokenRecord};
 use crate::{database, now_ms, WebCrypto};
 
@@ -38,63 +39,11 @@ fn invalid_grant(description: impl Into<String>) -> ApiError {
     oauth_error("invalid_grant", description)
 }
 
-/// The body of an OAuth request, as sent.
-pub enum OAuthBody {
-    /// No body at all.
-    Empty,
-    /// `application/x-www-form-urlencoded` (RFC 6749 §3.2), fields in order.
-    Form(Vec<(String, String)>),
-    /// `application/json`.
-    Json(Value),
-}
-
-/// Reads an OAuth request body: empty, a form, or JSON, at most [`MAX_BODY_BYTES`]. Refusals
-/// are RFC 6749 §5.2 bodies (`invalid_request`, with status 413 or 415 where those apply).
-pub async fn read_oauth_body(req: &mut Request) -> Result<OAuthBody, ApiError> {
-    let too_large = || ApiError::OAuth {
-        status: 413,
-        error: "invalid_request",
-        description: format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
-    };
-    let declared_len = header(req, "Content-Length").and_then(|v| v.trim().parse::<usize>().ok());
-    if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(too_large());
-    }
-    let bytes = req.bytes().await?;
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(too_large());
-    }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(OAuthBody::Empty);
-    }
-    let media = header(req, "Content-Type")
-        .and_then(|ct| ct.split(';').next().map(|m| m.trim().to_ascii_lowercase()))
-        .unwrap_or_default();
-    match media.as_str() {
-        "application/x-www-form-urlencoded" => Ok(OAuthBody::Form(
-            url::form_urlencoded::parse(&bytes)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )),
-        "application/json" => serde_json::from_slice(&bytes).map(OAuthBody::Json).map_err(|e| {
-            oauth_error(
-                "invalid_request",
-                format!("the body is not valid JSON ({e})"),
-            )
-        }),
-        _ => Err(ApiError::OAuth {
-            status: 415,
-            error: "invalid_request",
-            description: "send the parameters as `application/x-www-form-urlencoded` (RFC 6749) or `application/json`".into(),
-        }),
-    }
-}
-
 /// `POST /api/auth/token`: no credential; the grant carries its own.
 pub async fn token(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
-    let grant = match read_oauth_body(&mut req).await? {
+    let grant = match body::oauth(&mut req).await.map_err(ApiError::oauth_body)? {
         OAuthBody::Empty => TokenGrant::from_pairs(&[]),
-        OAuthBody::Form(pairs) => TokenGrant::from_pairs(&pairs),
+        OAuthBody::Form(form) => TokenGrant::from_pairs(form.pairs()),
         OAuthBody::Json(body) => TokenGrant::from_json(&body),
     }
     .map_err(|e| oauth_error(e.error, e.description))?;
@@ -122,21 +71,17 @@ pub async fn token(mut req: Request, caller: &Caller, env: &Env) -> Result<Respo
 /// that is not a refresh token is ignored the same way (`unsupported_token_type` would only
 /// tell a caller what kind a string is not).
 pub async fn revoke(mut req: Request, env: &Env) -> Result<Response, ApiError> {
-    let presented = match read_oauth_body(&mut req).await? {
-        OAuthBody::Form(pairs) => pairs
-            .into_iter()
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v),
-        OAuthBody::Json(body) => body["token"].as_str().map(str::to_owned),
-        OAuthBody::Empty => None,
-    }
-    .filter(|t| !t.is_empty())
-    .ok_or_else(|| {
-        oauth_error(
-            "invalid_request",
-            "give the refresh token to revoke: `token=ear_…`",
-        )
-    })?;
+    let presented = body::oauth(&mut req)
+        .await
+        .map_err(ApiError::oauth_body)?
+        .param("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            oauth_error(
+                "invalid_request",
+                "give the refresh token to revoke: `token=ear_…`",
+            )
+        })?;
     if token::check_format(&presented) == Ok(TokenKind::Refresh) {
         let db = database(env)?;
         if let Some(record) =
