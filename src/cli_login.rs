@@ -22,7 +22,7 @@ use crate::auth::{query_param, Caller};
 use crate::db::{AuditEvent, ConsumedCode, UserRecord};
 use crate::error::ApiError;
 use crate::sessions::{cookie_key, oidc_settings, redirect};
-use crate::{account, database, http, now_ms, user_tokens, WebCrypto};
+use crate::{database, http, now_ms, pages, user_tokens, WebCrypto};
 
 /// `created_via` of the tokens this flow mints.
 const CREATED_VIA: &str = "cli-login";
@@ -121,7 +121,7 @@ pub async fn start(url: &Url, caller: &Caller, env: &Env) -> Result<Response, Ap
         .ok_or_else(|| ApiError::Internal(format!("session of unknown user {user_id}")))?;
     let csrf = session::csrf_token(&cookie_key(&caller.config)?, session_hash.as_hex());
     let (listener, listener_origin) = listener(&request.redirect);
-    let html = account::cli_consent_html(&account::CliConsentView {
+    let html = pages::cli_consent_html(&pages::CliConsentView {
         person_name: user.name.as_deref(),
         person_email: user.email.as_deref(),
         project: caller.project.as_str(),
@@ -132,7 +132,7 @@ pub async fn start(url: &Url, caller: &Caller, env: &Env) -> Result<Response, Ap
         listener: &listener,
         csrf_token: &csrf,
     });
-    Ok(account::cli_consent_response(
+    Ok(pages::cli_consent_response(
         html,
         listener_origin.as_deref(),
     ))

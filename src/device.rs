@@ -22,7 +22,7 @@ use crate::db::{AuditEvent, CodeLookups, DeviceGrantRecord, UserRecord};
 use crate::error::ApiError;
 use crate::grants::{oauth_error, read_oauth_body, OAuthBody};
 use crate::sessions::{cookie_key, oidc_settings, redirect};
-use crate::{account, database, http, now_ms, WebCrypto};
+use crate::{database, http, now_ms, pages, WebCrypto};
 
 /// Where the person enters the user code (`verification_uri`, RFC 8628 §3.2).
 pub const VERIFICATION_PATH: &str = "/device";
@@ -190,9 +190,9 @@ const NOT_VALID: &str = "That code is not valid or has expired. Check it against
 
 fn limited_page(retry_after_s: u32) -> Response {
     let minutes = retry_after_s.div_ceil(60);
-    let mut response = account::page_response(
+    let mut response = pages::page_response(
         429,
-        account::error_html(
+        pages::error_html(
             429,
             "too_many_attempts",
             &format!(
@@ -206,7 +206,7 @@ fn limited_page(retry_after_s: u32) -> Response {
 }
 
 fn entry_page(status: u16, message: Option<&str>, typed: &str) -> Response {
-    account::page_response(status, account::device_entry_html(message, typed))
+    pages::page_response(status, pages::device_entry_html(message, typed))
 }
 
 /// `GET /device[?user_code=…]`: without a session, sign in first; with one, a form to enter
@@ -231,9 +231,9 @@ pub async fn page(url: &Url, caller: &Caller, env: &Env) -> Result<Response, Api
         Lookup::Limited(retry) => return Ok(limited_page(retry)),
     };
     let csrf = session::csrf_token(&key, hash.as_hex());
-    Ok(account::page_response(
+    Ok(pages::page_response(
         200,
-        account::device_confirm_html(&account::DeviceConfirmView {
+        pages::device_confirm_html(&pages::DeviceConfirmView {
             user_code: &grant.user_code,
             client_name: &grant.client_name,
             person_email: user.email.as_deref(),
@@ -284,9 +284,9 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         && !settings.allowed_teams.is_empty()
         && !teams.iter().any(|t| settings.allowed_teams.contains(t))
     {
-        return Ok(account::page_response(
+        return Ok(pages::page_response(
             403,
-            account::error_html(
+            pages::error_html(
                 403,
                 "not_in_allowed_team",
                 "Your account is not in any of the teams allowed to sign in here, so it cannot approve a device. Ask the operator to add you to one of them, then sign in again.",
@@ -319,8 +319,8 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         // Decided in another tab, or expired, since the lookup.
         return Ok(entry_page(400, Some(NOT_VALID), typed));
     }
-    Ok(account::page_response(
+    Ok(pages::page_response(
         200,
-        account::device_done_html(approve, &grant.client_name),
+        pages::device_done_html(approve, &grant.client_name),
     ))
 }

@@ -9,7 +9,7 @@ use edgeauth_core::ConfigProblem;
 use serde_json::json;
 use worker::Response;
 
-use crate::{account, http};
+use crate::{http, pages};
 
 /// Why a request failed.
 #[derive(Debug)]
@@ -79,7 +79,7 @@ impl ApiError {
     /// The same error as an HTML page, for a person's browser on the sign-in pages.
     pub fn into_html_response(self) -> Response {
         let (status, code, message, _) = self.describe();
-        account::page_response(status, account::error_html(status, code, &message))
+        pages::page_response(status, pages::error_html(status, code, &message))
     }
 
     /// Status, error code, message and an extra header (RFC 6750 challenge, `Allow`).

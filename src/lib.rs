@@ -1,7 +1,6 @@
 //! edgeauth's Worker: routes HTTP requests through the one authentication pipeline to the
 //! handlers, and turns every outcome into a JSON response. The rules live in `edgeauth-core`.
 
-mod account;
 mod auth;
 mod cli_login;
 mod db;
@@ -10,6 +9,7 @@ mod error;
 mod grants;
 mod http;
 mod oidc;
+mod pages;
 mod service_tokens;
 mod sessions;
 mod status;
@@ -175,7 +175,7 @@ async fn handle(
         Route::Healthz => return Ok(status::healthz(&config, &url)),
         Route::Favicon => return Ok(http::no_content()),
         Route::AccountAsset => {
-            return account::asset(url.path())
+            return pages::asset(url.path())
                 .ok_or_else(|| ApiError::NotFound("no such asset".into()))
         }
         _ => {}

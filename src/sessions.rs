@@ -17,7 +17,7 @@ use crate::auth::{own_origin, query_param, Caller};
 use crate::db::{AuditEvent, SessionRecord, UserRecord};
 use crate::error::ApiError;
 use crate::http::{self, header};
-use crate::{account, database, now_ms, oidc, WebCrypto};
+use crate::{database, now_ms, oidc, pages, WebCrypto};
 
 /// The key that signs sign-in cookies and derives CSRF tokens; needs `SECRET`.
 pub fn cookie_key(config: &Config) -> Result<DerivedKey, ApiError> {
@@ -336,16 +336,16 @@ pub async fn account(url: &Url, caller: &Caller, env: &Env) -> Result<Response, 
             Some(_) => format!("%2Faccount%3Fproject%3D{}", caller.project),
             None => "%2Faccount".to_owned(),
         };
-        return Ok(account::page_response(
+        return Ok(pages::page_response(
             200,
-            account::signed_out_html(&format!("/api/auth/login?return_to={return_to}")),
+            pages::signed_out_html(&format!("/api/auth/login?return_to={return_to}")),
         ));
     };
     let teams = user.team_list();
     let csrf = session::csrf_token(&key, hash.as_hex());
-    Ok(account::page_response(
+    Ok(pages::page_response(
         200,
-        account::account_html(&account::AccountView {
+        pages::account_html(&pages::AccountView {
             name: user.name.as_deref(),
             email: user.email.as_deref(),
             teams: &teams,
