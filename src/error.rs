@@ -9,8 +9,8 @@ use edgeauth_core::ConfigProblem;
 use serde_json::json;
 use worker::Response;
 
-use crate::account as pages;
 use crate::http::{self, body::BodyError};
+use crate::pages;
 
 /// Why a request failed.
 #[derive(Debug)]

@@ -3,12 +3,12 @@
 //! ([`flows`]), with storage in [`store`], pages in `pages`, and every outcome turned into a
 //! response by the one error type ([`error`]). The rules live in `edgeauth-core`.
 
-mod account;
 mod api;
 mod auth;
 mod error;
 mod flows;
 mod http;
+mod pages;
 mod router;
 mod settings;
 mod store;

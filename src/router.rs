@@ -8,7 +8,7 @@ use crate::api::{service_tokens, status, user_tokens};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::flows::{account, cli_login, device, sign_in, token_grant};
-use crate::{account as pages, http};
+use crate::{http, pages};
 
 /// An endpoint answered without looking at credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

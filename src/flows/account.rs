@@ -4,10 +4,10 @@
 use edgeauth_core::session;
 use worker::{Env, Response};
 
-use crate::account as pages;
 use crate::auth::Caller;
 use crate::database;
 use crate::error::ApiError;
+use crate::pages;
 use crate::store::UserRecord;
 
 /// The signed-in person's page, or a page with a "Sign in" link. Only a browser session

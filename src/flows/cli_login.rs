@@ -18,11 +18,11 @@ use edgeauth_core::{session, Scope};
 use serde_json::json;
 use worker::{Env, KvStore, Request, Response};
 
-use crate::account as pages;
 use crate::api::user_tokens;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::http::{self, body, redirect};
+use crate::pages;
 use crate::store::{AuditEvent, ConsumedCode, UserRecord};
 use crate::{database, now_ms, WebCrypto};
 

@@ -18,11 +18,11 @@ use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
 use super::token_grant::oauth_error;
-use crate::account as pages;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::http::body::{self, OAuthBody};
 use crate::http::{self, redirect};
+use crate::pages;
 use crate::store::{AuditEvent, CodeLookups, DeviceGrantRecord, UserRecord};
 use crate::{database, now_ms, WebCrypto};
 

@@ -1,0 +1,195 @@
+//! `GET /account`: the page of a signed-in person (who they are, sign out, their API tokens)
+//! and the page of someone not signed in. The page carries no data beyond identity:
+//! `/account.js` fills the token table from `GET /api/tokens` and keeps a new token's
+//! plaintext in the DOM only.
+
+use askama::Template;
+
+use super::{given, render};
+
+/// What the signed-in page shows about its person, and what its script needs.
+pub struct AccountView<'a> {
+    pub name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub teams: &'a [String],
+    pub user_id: &'a str,
+    /// The project new tokens are bound to (from `?project=`, else the default).
+    pub project: &'a str,
+    /// The session's CSRF token, for the script's writes and the sign-out form.
+    pub csrf_token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    view: &'a AccountView<'a>,
+    /// The name, else the email, else "Signed in".
+    headline: &'a str,
+    /// The email under the name, when there are both.
+    subline: Option<&'a str>,
+}
+
+/// The page of a signed-in person: identity, sign out, the create form, the tokens table.
+pub fn account_html(view: &AccountView) -> String {
+    let (headline, subline) = match (given(view.name), given(view.email)) {
+        (Some(name), email) => (name, email),
+        (None, Some(email)) => (email, None),
+        (None, None) => ("Signed in", None),
+    };
+    render(&AccountPage {
+        view,
+        headline,
+        subline,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+struct SignedOutPage<'a> {
+    login_href: &'a str,
+}
+
+/// The page of someone not signed in: a "Sign in" link to `login_href`.
+pub fn signed_out_html(login_href: &str) -> String {
+    render(&SignedOutPage { login_href })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pages::html_checks::{
+        assert_no_injection, assert_no_inline_script_or_style, tags, HOSTILE, HOSTILE_ESCAPED,
+    };
+
+    fn teams(names: &[&str]) -> Vec<String> {
+        names.iter().map(|t| (*t).to_owned()).collect()
+    }
+
+    fn view<'a>(teams: &'a [String]) -> AccountView<'a> {
+        AccountView {
+            name: Some("Demo User"),
+            email: Some("demo@example.test"),
+            teams,
+            user_id: "usr_123",
+            project: "default",
+            csrf_token: "c5rf-T0ken_value",
+        }
+    }
+
+    #[test]
+    fn account_page_shows_the_person_and_carries_csrf_and_project() {
+        let teams = teams(&["edgeauth-team", "ops"]);
+        let html = account_html(&view(&teams));
+        assert!(html.contains(r#"<meta name="csrf-token" content="c5rf-T0ken_value">"#));
+        assert!(html.contains(r#"<meta name="edgeauth-project" content="default">"#));
+        assert!(
+            html.contains(r#"<input type="hidden" name="csrf_token" value="c5rf-T0ken_value">"#)
+        );
+        assert!(html.contains(r#"<form class="signout" method="post" action="/api/auth/logout">"#));
+        assert!(html.contains("Demo User"));
+        assert!(html.contains("demo@example.test"));
+        assert!(html.contains(r#"<li class="chip">edgeauth-team</li><li class="chip">ops</li>"#));
+        assert!(html.contains("usr_123"));
+        for id in [
+            "signout",
+            "identity",
+            "token-name",
+            "token-expiry",
+            "create-token",
+            "new-token",
+            "new-token-value",
+            "copy-token",
+            "tokens",
+            "message",
+        ] {
+            assert_eq!(
+                html.matches(&format!(r#"id="{id}""#)).count(),
+                1,
+                "exactly one #{id}"
+            );
+        }
+        assert!(html.contains(r#"id="message" class="message" role="alert""#));
+        // The plaintext panel starts hidden and empty: a reload never shows a token again.
+        assert!(
+            html.contains(r#"<code id="new-token-value" class="token-value" tabindex="0"></code>"#)
+        );
+        assert!(html.contains(r#"tabindex="-1" hidden>"#));
+    }
+
+    #[test]
+    fn account_page_without_name_or_email_still_says_who() {
+        let html = account_html(&AccountView {
+            name: None,
+            email: Some("only@example.test"),
+            ..view(&[])
+        });
+        assert!(html.contains(r#"<p class="who-name">only@example.test</p>"#));
+        assert!(html.contains(r#"<span class="muted">none</span>"#));
+        let html = account_html(&AccountView {
+            name: Some("  "),
+            email: None,
+            ..view(&[])
+        });
+        assert!(html.contains(r#"<p class="who-name">Signed in</p>"#));
+    }
+
+    #[test]
+    fn account_page_escapes_every_value() {
+        let hostile_teams = teams(&[HOSTILE, "ok"]);
+        let html = account_html(&AccountView {
+            name: Some(HOSTILE),
+            email: Some(HOSTILE),
+            teams: &hostile_teams,
+            user_id: HOSTILE,
+            project: HOSTILE,
+            csrf_token: HOSTILE,
+        });
+        assert_no_injection(&html);
+        // Same number of tags as with benign values: nothing was added.
+        let benign_teams = teams(&["x", "ok"]);
+        let benign = account_html(&AccountView {
+            name: Some("x"),
+            email: Some("x"),
+            teams: &benign_teams,
+            user_id: "x",
+            project: "x",
+            csrf_token: "x",
+        });
+        assert_eq!(tags(&html).len(), tags(&benign).len());
+        // Each value is where it belongs, as text.
+        let escaped = HOSTILE_ESCAPED;
+        for shown in [
+            format!(r#"<meta name="csrf-token" content="{escaped}">"#),
+            format!(r#"<meta name="edgeauth-project" content="{escaped}">"#),
+            format!(r#"<input type="hidden" name="csrf_token" value="{escaped}">"#),
+            format!(r#"<p class="who-name">{escaped}</p>"#),
+            format!(r#"<p class="who-email">{escaped}</p>"#),
+            format!(r#"<li class="chip">{escaped}</li>"#),
+            format!(r#"<dd><code>{escaped}</code></dd>"#),
+            format!(r#"<code id="project">{escaped}</code>"#),
+        ] {
+            assert!(html.contains(&shown), "{shown}");
+        }
+    }
+
+    #[test]
+    fn signed_out_page_links_to_sign_in() {
+        let html = signed_out_html("/api/auth/login?return_to=/account&project=p1");
+        assert!(html.contains(
+            r#"<a id="signin" class="button primary large" href="/api/auth/login?return_to=/account&amp;project=p1">Sign in</a>"#
+        ));
+        assert!(!html.contains("csrf-token"));
+        let html = signed_out_html(HOSTILE);
+        assert_no_injection(&html);
+        assert!(html.contains(&format!(r#"href="{HOSTILE_ESCAPED}">Sign in</a>"#)));
+    }
+
+    #[test]
+    fn account_pages_have_no_inline_script_or_style() {
+        let teams = teams(&["t"]);
+        let html = account_html(&view(&teams));
+        assert_no_inline_script_or_style(&html);
+        assert!(html.contains(r#"<script src="/account.js" defer></script>"#));
+        assert_no_inline_script_or_style(&signed_out_html("/api/auth/login?return_to=/account"));
+    }
+}

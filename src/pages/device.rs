@@ -1,0 +1,220 @@
+//! The `/device` pages of the device login (RFC 8628): entering the code, confirming the
+//! grant it names, and the result of the decision. None has a script.
+
+use askama::Template;
+
+use super::{given, render};
+
+#[derive(Template)]
+#[template(path = "device_entry.html")]
+struct DeviceEntryPage<'a> {
+    message: Option<&'a str>,
+    typed: &'a str,
+}
+
+/// The `/device` page where a person types the code their CLI shows: one field
+/// (`#user-code`) and a button (`#submit-code`), a GET back to `/device`. `message`, when
+/// set, says why the last code was refused; `typed` refills the field.
+pub fn device_entry_html(message: Option<&str>, typed: &str) -> String {
+    render(&DeviceEntryPage { message, typed })
+}
+
+/// What the `/device` confirmation shows about a pending grant, and what its form posts.
+pub struct DeviceConfirmView<'a> {
+    /// The grant's user code, canonical (`BCDF-GHJK`).
+    pub user_code: &'a str,
+    /// The name the CLI gave itself (`edgeauth CLI on laptop`).
+    pub client_name: &'a str,
+    pub person_email: Option<&'a str>,
+    pub person_name: Option<&'a str>,
+    /// The project the tokens will be valid in.
+    pub project: &'a str,
+    /// How long each access token lasts, in words (`15 minutes`).
+    pub access_lifetime: &'a str,
+    /// How long the login lasts at most, in words (`30 days`).
+    pub login_lifetime: &'a str,
+    /// The session's CSRF token.
+    pub csrf_token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+struct DeviceConfirmPage<'a> {
+    view: &'a DeviceConfirmView<'a>,
+    /// The email, else the name, else "you".
+    person: &'a str,
+}
+
+/// The `/device` confirmation: who asks (the CLI's name), to act as whom, in which project,
+/// for how long, and one form posting to `/device` with the code, the CSRF token and
+/// `decision=approve` (`#approve`) or `decision=deny` (`#deny`). It has no script.
+pub fn device_confirm_html(view: &DeviceConfirmView) -> String {
+    let person = given(view.person_email)
+        .or(given(view.person_name))
+        .unwrap_or("you");
+    render(&DeviceConfirmPage { view, person })
+}
+
+#[derive(Template)]
+#[template(path = "device_done.html")]
+struct DeviceDonePage<'a> {
+    approved: bool,
+    client_name: &'a str,
+}
+
+/// The `/device` page after a decision: approved (return to the terminal) or denied.
+pub fn device_done_html(approved: bool, client_name: &str) -> String {
+    render(&DeviceDonePage {
+        approved,
+        client_name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pages::html_checks::{
+        assert_no_injection, assert_no_inline_script_or_style, tags, HOSTILE, HOSTILE_ESCAPED,
+    };
+
+    fn device_view<'a>() -> DeviceConfirmView<'a> {
+        DeviceConfirmView {
+            user_code: "BCDF-GHJK",
+            client_name: "edgeauth CLI on laptop",
+            person_email: Some("demo@example.test"),
+            person_name: Some("Demo User"),
+            project: "default",
+            access_lifetime: "15 minutes",
+            login_lifetime: "30 days",
+            csrf_token: "c5rf-T0ken_value",
+        }
+    }
+
+    #[test]
+    fn device_entry_page_has_the_code_field_and_says_why_a_code_failed() {
+        let html = device_entry_html(None, "");
+        assert!(html.contains(r#"<form id="code-form" method="get" action="/device">"#));
+        assert!(html.contains(r#"<input id="user-code" name="user_code" type="text""#));
+        assert!(html.contains(r#"<button id="submit-code" type="submit""#));
+        assert!(!html.contains("device-message"));
+        assert!(!html.contains("aria-invalid"));
+        let html = device_entry_html(Some("That code is not valid or has expired."), "bcdf ghjk");
+        assert!(html.contains(
+            r#"<p id="device-message" class="message" role="alert">That code is not valid or has expired.</p>"#
+        ));
+        assert!(html.contains(r#"value="bcdf ghjk""#));
+        assert!(html.contains(r#"aria-invalid="true""#));
+    }
+
+    #[test]
+    fn device_entry_page_escapes_the_typed_code_and_the_message() {
+        let html = device_entry_html(Some(HOSTILE), HOSTILE);
+        assert_no_injection(&html);
+        assert_eq!(
+            tags(&html).len(),
+            tags(&device_entry_html(Some("x"), "x")).len()
+        );
+        assert!(html.contains(&format!(
+            r#"<p id="device-message" class="message" role="alert">{HOSTILE_ESCAPED}</p>"#
+        )));
+        assert!(html.contains(&format!(
+            r#"placeholder="XXXX-XXXX" value="{HOSTILE_ESCAPED}""#
+        )));
+    }
+
+    #[test]
+    fn device_confirmation_says_who_asks_as_whom_where_and_for_how_long() {
+        let html = device_confirm_html(&device_view());
+        assert!(html.contains(
+            r#"<strong id="client-name">edgeauth CLI on laptop</strong> asks to act as you, <strong id="person">demo@example.test</strong>, in project <code id="project">default</code>."#
+        ));
+        assert!(html.contains("Access tokens that last 15 minutes each, and a refresh token that keeps it signed in for up to 30 days"));
+        assert!(html.contains(r#"<code id="confirm-code">BCDF-GHJK</code>"#));
+        assert!(html.contains(r#"<form id="decision-form" method="post" action="/device">"#));
+        assert!(
+            html.contains(r#"<input type="hidden" name="csrf_token" value="c5rf-T0ken_value">"#)
+        );
+        assert!(html.contains(r#"<input type="hidden" name="user_code" value="BCDF-GHJK">"#));
+        assert!(html.contains(
+            r#"<button id="approve" type="submit" name="decision" value="approve" class="button primary">Approve</button>"#
+        ));
+        assert!(html.contains(
+            r#"<button id="deny" type="submit" name="decision" value="deny" class="button secondary">Deny</button>"#
+        ));
+        assert_eq!(html.matches("<form").count(), 1);
+        assert!(!html.contains("<script"));
+        // Without an email, the name; without either, "you".
+        let named = device_confirm_html(&DeviceConfirmView {
+            person_email: None,
+            ..device_view()
+        });
+        assert!(named.contains(r#"<strong id="person">Demo User</strong>"#));
+        let nobody = device_confirm_html(&DeviceConfirmView {
+            person_email: Some(" "),
+            person_name: None,
+            ..device_view()
+        });
+        assert!(nobody.contains(r#"<strong id="person">you</strong>"#));
+    }
+
+    #[test]
+    fn device_pages_escape_every_value() {
+        let html = device_confirm_html(&DeviceConfirmView {
+            user_code: HOSTILE,
+            client_name: HOSTILE,
+            person_email: Some(HOSTILE),
+            person_name: Some(HOSTILE),
+            project: HOSTILE,
+            access_lifetime: HOSTILE,
+            login_lifetime: HOSTILE,
+            csrf_token: HOSTILE,
+        });
+        assert_no_injection(&html);
+        assert_eq!(
+            tags(&html).len(),
+            tags(&device_confirm_html(&device_view())).len()
+        );
+        // Each value is where it belongs, as text.
+        let escaped = HOSTILE_ESCAPED;
+        for shown in [
+            format!(r#"<strong id="client-name">{escaped}</strong>"#),
+            format!(r#"<strong id="person">{escaped}</strong>"#),
+            format!(r#"<code id="project">{escaped}</code>"#),
+            format!(r#"<code id="confirm-code">{escaped}</code>"#),
+            format!(r#"last {escaped} each"#),
+            format!(r#"for up to {escaped}</dd>"#),
+            format!(r#"<input type="hidden" name="csrf_token" value="{escaped}">"#),
+            format!(r#"<input type="hidden" name="user_code" value="{escaped}">"#),
+        ] {
+            assert!(html.contains(&shown), "{shown}");
+        }
+        for approved in [true, false] {
+            let html = device_done_html(approved, HOSTILE);
+            assert_no_injection(&html);
+            assert_eq!(
+                tags(&html).len(),
+                tags(&device_done_html(approved, "x")).len()
+            );
+            assert!(html.contains(&format!("<p><strong>{escaped}</strong> will ")));
+        }
+    }
+
+    #[test]
+    fn device_pages_have_no_script_or_inline_style() {
+        for html in [
+            device_entry_html(Some("m"), "t"),
+            device_confirm_html(&device_view()),
+            device_done_html(true, "edgeauth CLI on laptop"),
+            device_done_html(false, "edgeauth CLI on laptop"),
+        ] {
+            assert_no_inline_script_or_style(&html);
+            assert!(!html.contains("<script"));
+        }
+        assert!(
+            device_done_html(true, "x").contains(r#"<h1 id="device-result">Device approved</h1>"#)
+        );
+        assert!(
+            device_done_html(false, "x").contains(r#"<h1 id="device-result">Login denied</h1>"#)
+        );
+    }
+}
