@@ -4,9 +4,9 @@
 
 use edgeauth_core::base62;
 use edgeauth_core::crypto::{DerivedKey, KeyPurpose};
-use edgeauth_core::service_token::NewServiceToken;
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::token::{self};
+use edgeauth_core::token_request::NewServiceToken;
 use edgeauth_core::{Config, Principal, PrincipalKind, ProjectName, TokenHash};
 use serde_json::{json, Value};
 use worker::{Context, Env, Request, Response};

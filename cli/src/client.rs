@@ -172,7 +172,7 @@ impl ApiClient {
     /// `application/x-www-form-urlencoded`, as the OAuth endpoints take (every value
     /// percent-encoded).
     pub fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Result<ApiResponse, CliError> {
-        use edgeauth_core::loopback::percent_encode;
+        use edgeauth_core::encoding::percent_encode;
         let body = form
             .iter()
             .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))

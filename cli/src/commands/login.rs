@@ -31,7 +31,7 @@ use crate::error::{CliError, ExitStatus};
 use crate::loopback::{Callback, LoopbackListener, Outcome, Page};
 use crate::output::{self, sanitize, Spinner};
 use crate::secret::Secret;
-use edgeauth_core::loopback::percent_encode;
+use edgeauth_core::encoding::{base64url_encode, percent_encode};
 use edgeauth_core::pkce;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -308,7 +308,7 @@ fn random_secret() -> Result<Secret, CliError> {
             format!("cannot get random bytes from the operating system: {e}"),
         )
     })?;
-    Ok(Secret::new(pkce::base64url_encode(&bytes)))
+    Ok(Secret::new(base64url_encode(&bytes)))
 }
 
 /// The URL the browser opens; every value percent-encoded.
