@@ -31,6 +31,7 @@ use serde_json::{Map, Value};
 
 use crate::base62;
 use crate::crypto::DerivedKey;
+use crate::ids::UserId;
 use crate::project::ProjectName;
 use crate::token::{is_jws_shape, TokenKind, MAX_ACCESS_TOKEN_LEN};
 use crate::workspace::Scope;
@@ -51,7 +52,6 @@ pub const TOKEN_TYPE: &str = "at+jwt";
 pub const TOKEN_ID_CHARS: usize = 22;
 /// Longest `sub`, `fam` or `jti` accepted.
 const MAX_ID_LEN: usize = 64;
-const USER_ID_PREFIX: &str = "usr_";
 
 /// What an access token says, once verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -367,7 +367,7 @@ fn string_claim<'a>(
 }
 
 fn check_user_id(sub: &str) -> Result<(), AccessTokenError> {
-    match sub.strip_prefix(USER_ID_PREFIX) {
+    match sub.strip_prefix(UserId::PREFIX) {
         Some(rest) if !rest.is_empty() && sub.len() <= MAX_ID_LEN && base62::is_base62(rest) => {
             Ok(())
         }

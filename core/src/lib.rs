@@ -7,6 +7,7 @@
 //! authorization policy. The Worker translates HTTP to calls on this crate.
 
 pub mod access_token;
+pub mod api;
 pub mod base62;
 pub mod bearer;
 pub mod cli_login;
@@ -24,6 +25,7 @@ pub mod policy;
 pub mod project;
 pub mod refresh;
 pub mod return_to;
+pub mod secret;
 pub mod session;
 pub mod time;
 pub mod token;
