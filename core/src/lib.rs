@@ -4,7 +4,8 @@
 //! token formats and checksums, signed access tokens and refresh-token rotation, hashing and
 //! constant-time comparison, key derivation from the root secret, workspace patterns, project
 //! names, configuration parsing, credential extraction, sign-in state, ID-token checks and the
-//! authorization policy. The Worker translates HTTP to calls on this crate.
+//! authorization policy; and the JSON bodies of the REST API ([`api`]), which the Worker writes
+//! and the CLI reads. The Worker translates HTTP to calls on this crate.
 
 pub mod access_token;
 pub mod api;
