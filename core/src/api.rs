@@ -98,8 +98,8 @@ pub struct ServiceTokenView {
     /// What every token shows.
     #[serde(flatten)]
     pub token: TokenView,
-    /// Who created it: `super`, or the creating credential's kind and token id
-    /// (`service:st_…`).
+    /// Who created it: the creating credential's kind (`super`, `session`), with its token id
+    /// when it has one (`service:st_…`, `user:ut_…`).
     #[serde(default)]
     pub created_by: String,
 }
