@@ -1,9 +1,11 @@
 //! The command-line surface, as clap parses it. Help texts here are the user documentation.
 
-use crate::config::{validate_project, validate_token, ServerUrl};
+use crate::config::{validate_project, validate_token};
 use crate::error::EXIT_CODES_HELP;
-use crate::secret::Secret;
+use crate::server_url::ServerUrl;
 use clap::{Args, Parser, Subcommand};
+use edgeauth_core::secret::Secret;
+use edgeauth_core::token_request::MAX_EXPIRES_IN_DAYS;
 
 const LONG_ABOUT: &str = "\
 edgeauth: authentication and API tokens for an HTTP API.
@@ -238,7 +240,7 @@ pub struct CreateUserToken {
     #[arg(long, value_name = "PATTERNS", value_delimiter = ',', value_parser = parse_workspace_pattern)]
     pub workspaces: Vec<String>,
     /// Expire the token after this many days (1 to 3650); default: never
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_EXPIRES_IN_DAYS))]
     pub expires_in_days: Option<u32>,
 }
 
@@ -271,7 +273,7 @@ pub struct CreateServiceToken {
     #[arg(long, required = true, value_name = "PATTERNS", value_delimiter = ',', value_parser = parse_workspace_pattern)]
     pub workspaces: Vec<String>,
     /// Expire the token after this many days (1 to 3650); default: never
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_EXPIRES_IN_DAYS))]
     pub expires_in_days: Option<u32>,
 }
 

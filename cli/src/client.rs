@@ -12,10 +12,12 @@
 //! A client made for a stored device login ([`ApiClient::with_refresh`]) answers one 401 by
 //! refreshing the access token (see [`crate::session`]) and repeating the request once.
 
-use crate::config::{ResolvedToken, ServerUrl, Settings, Source};
+use crate::config::{ResolvedToken, Settings, Source};
 use crate::error::{CliError, ExitStatus};
 use crate::output::sanitize;
-use crate::secret::Secret;
+use crate::server_url::ServerUrl;
+use edgeauth_core::api::{ErrorBody, OAuthErrorBody};
+use edgeauth_core::secret::Secret;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::cell::{Cell, RefCell};
@@ -71,10 +73,26 @@ impl ApiResponse {
 /// The server's error body: `{error, message}`, or on the OAuth endpoints (RFC 6749 §5.2)
 /// `{error, error_description}`.
 #[derive(Debug, Deserialize)]
-struct ErrorBody {
-    error: String,
-    message: Option<String>,
-    error_description: Option<String>,
+#[serde(untagged)]
+enum ServerError {
+    Api(ErrorBody),
+    OAuth(OAuthErrorBody),
+}
+
+impl ServerError {
+    fn code(&self) -> &str {
+        match self {
+            ServerError::Api(body) => &body.error,
+            ServerError::OAuth(body) => &body.error,
+        }
+    }
+
+    fn message(&self) -> Option<&str> {
+        match self {
+            ServerError::Api(body) => Some(&body.message),
+            ServerError::OAuth(body) => body.error_description.as_deref(),
+        }
+    }
 }
 
 /// Given the access token the server just refused, a fresh one (see [`crate::session`]).
@@ -159,8 +177,12 @@ impl ApiClient {
         })
     }
 
-    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Result<ApiResponse, CliError> {
-        let body = body.to_string();
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<ApiResponse, CliError> {
+        let body = serde_json::to_string(body).expect("API bodies serialise");
         self.call(|| {
             let request = self
                 .headers(self.agent.post(self.server.join(path)))
@@ -172,7 +194,7 @@ impl ApiClient {
     /// `application/x-www-form-urlencoded`, as the OAuth endpoints take (every value
     /// percent-encoded).
     pub fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Result<ApiResponse, CliError> {
-        use edgeauth_core::loopback::percent_encode;
+        use edgeauth_core::encoding::percent_encode;
         let body = form
             .iter()
             .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
@@ -293,26 +315,19 @@ impl ApiClient {
     }
 
     fn status_error(&self, status: u16, body: &str, location: Option<&str>) -> CliError {
-        let parsed = serde_json::from_str::<ErrorBody>(body).ok();
-        let code = parsed
-            .as_ref()
-            .map(|b| b.error.as_str())
-            .unwrap_or_default();
+        let parsed = serde_json::from_str::<ServerError>(body).ok();
+        let code = parsed.as_ref().map(ServerError::code).unwrap_or_default();
         let message = match &parsed {
-            Some(ErrorBody {
-                message: Some(m), ..
-            })
-            | Some(ErrorBody {
-                error_description: Some(m),
-                ..
-            }) => sanitize(m),
-            Some(b) => format!("the server answered {status} {}", sanitize(&b.error)),
+            Some(b) => match b.message() {
+                Some(m) => sanitize(m),
+                None => format!("the server answered {status} {}", sanitize(b.code())),
+            },
             None => format!("the server answered {status} (not an edgeauth error body)"),
         };
         let error = |status: ExitStatus| {
             let e = CliError::new(status, message.clone());
             match &parsed {
-                Some(b) => e.with_code(sanitize(&b.error)),
+                Some(b) => e.with_code(sanitize(b.code())),
                 None => e,
             }
         };
@@ -364,7 +379,6 @@ impl ApiClient {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::secret::Secret;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
 

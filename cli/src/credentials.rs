@@ -39,9 +39,9 @@
 //! wider), fsynced, then renamed over the old file, and the directory is fsynced; a reader sees
 //! the old file or the new one, never a mix, and a crash leaves no half-written credentials.
 
-use crate::config::ServerUrl;
 use crate::error::CliError;
-use crate::secret::Secret;
+use crate::server_url::ServerUrl;
+use edgeauth_core::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;

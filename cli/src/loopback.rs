@@ -12,8 +12,8 @@
 //! is then kept open in a [`BrowserReply`] so that the page the browser shows can tell the truth
 //! about the outcome, which is known only after the code exchange.
 
-use crate::secret::Secret;
 use edgeauth_core::constant_time_eq;
+use edgeauth_core::secret::Secret;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};

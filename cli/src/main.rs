@@ -3,9 +3,14 @@
 //! Modules: [`args`] (the command-line surface), [`config`] (where the server, project and token
 //! come from), [`credentials`] (the file `edgeauth login` writes), [`client`] (HTTP and the
 //! mapping of failures to exit codes), [`commands`], [`output`] (tables), [`error`] (the exit
-//! code table), [`secret`] (a token that redacts itself), [`loopback`] (the listener that
+//! code table), [`server_url`] (a server's normal form), [`loopback`] (the listener that
 //! `edgeauth login` waits on for the browser), [`session`] (keeping a device login's access
 //! token fresh).
+//!
+//! The rules the server enforces and the bodies it sends come from `edgeauth-core`, so the CLI
+//! checks and reads exactly what the server writes: project names, token kinds and prefixes,
+//! PKCE and the encodings, and the JSON bodies ([`edgeauth_core::api`]); a token held in memory
+//! is an [`edgeauth_core::secret::Secret`], which redacts itself.
 
 mod args;
 mod client;
@@ -15,7 +20,7 @@ mod credentials;
 mod error;
 mod loopback;
 mod output;
-mod secret;
+mod server_url;
 mod session;
 
 use clap::Parser;

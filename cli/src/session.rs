@@ -20,11 +20,12 @@
 //! 5xx) keeps it, so a later command can try again.
 
 use crate::client::ApiClient;
-use crate::config::ServerUrl;
 use crate::credentials::{self, StoredCredential};
 use crate::error::{CliError, ExitStatus};
-use crate::secret::Secret;
-use serde::Deserialize;
+use crate::server_url::ServerUrl;
+use edgeauth_core::api::TokenResponse;
+use edgeauth_core::grant::TokenGrant;
+use edgeauth_core::secret::Secret;
 use std::path::Path;
 
 /// A stored access token is refreshed when it expires within this many seconds.
@@ -42,45 +43,33 @@ pub enum Why<'a> {
     Refused(&'a Secret),
 }
 
-/// The 200 body of `POST /api/auth/token` (RFC 6749 §5.1), for both grants.
-#[derive(Debug, Deserialize)]
-pub struct TokenResponse {
-    pub access_token: Secret,
-    pub token_type: String,
-    pub expires_in: i64,
-    pub refresh_token: Secret,
+/// Checks what the CLI relies on in a 200 body of `POST /api/auth/token` (RFC 6749 §5.1, for
+/// both grants): a bearer pair whose tokens can travel in a header.
+pub fn check_tokens(tokens: &TokenResponse) -> Result<(), CliError> {
+    let malformed = |what: &str| {
+        CliError::new(
+            ExitStatus::ServerError,
+            format!("unexpected response from the server's token endpoint: {what}"),
+        )
+        .with_hint("check that the server URL points at an edgeauth server of a matching version")
+    };
+    if !tokens.token_type.eq_ignore_ascii_case("bearer") {
+        return Err(malformed("the token type is not Bearer"));
+    }
+    if crate::config::validate_token(tokens.access_token.expose()).is_err()
+        || crate::config::validate_token(tokens.refresh_token.expose()).is_err()
+    {
+        return Err(malformed("a token is empty or malformed"));
+    }
+    if tokens.expires_in <= 0 {
+        return Err(malformed("`expires_in` is not positive"));
+    }
+    Ok(())
 }
 
-impl TokenResponse {
-    /// Checks what the CLI relies on: a bearer pair whose tokens can travel in a header.
-    pub fn check(&self) -> Result<(), CliError> {
-        let malformed = |what: &str| {
-            CliError::new(
-                ExitStatus::ServerError,
-                format!("unexpected response from the server's token endpoint: {what}"),
-            )
-            .with_hint(
-                "check that the server URL points at an edgeauth server of a matching version",
-            )
-        };
-        if !self.token_type.eq_ignore_ascii_case("bearer") {
-            return Err(malformed("the token type is not Bearer"));
-        }
-        if crate::config::validate_token(self.access_token.expose()).is_err()
-            || crate::config::validate_token(self.refresh_token.expose()).is_err()
-        {
-            return Err(malformed("a token is empty or malformed"));
-        }
-        if self.expires_in <= 0 {
-            return Err(malformed("`expires_in` is not positive"));
-        }
-        Ok(())
-    }
-
-    /// The access token's expiry, from the CLI's clock.
-    pub fn expires_at(&self) -> String {
-        edgeauth_core::time::rfc3339(now_ms().saturating_add(self.expires_in.saturating_mul(1000)))
-    }
+/// The access token's expiry, from the CLI's clock.
+pub fn access_expires_at(tokens: &TokenResponse) -> String {
+    edgeauth_core::time::rfc3339(now_ms().saturating_add(tokens.expires_in.saturating_mul(1000)))
 }
 
 /// Whether a stored device login should be refreshed before use: its access token expires
@@ -133,17 +122,14 @@ pub fn fresh_access_token(
         ));
     };
 
+    let grant = TokenGrant::RefreshToken {
+        refresh_token: refresh_token.expose().to_owned(),
+    };
     let answer = anonymous
-        .post_form(
-            "/api/auth/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token.expose()),
-            ],
-        )
+        .post_form("/api/auth/token", &grant.form_pairs())
         .and_then(|response| {
             let tokens: TokenResponse = response.parse()?;
-            tokens.check()?;
+            check_tokens(&tokens)?;
             Ok(tokens)
         });
     let tokens = match answer {
@@ -171,7 +157,7 @@ pub fn fresh_access_token(
     let mut renewed = credential;
     renewed.token = tokens.access_token.clone();
     renewed.refresh_token = Some(tokens.refresh_token.clone());
-    renewed.expires_at = Some(tokens.expires_at());
+    renewed.expires_at = Some(access_expires_at(&tokens));
     let mut store = store;
     store.insert(server, renewed);
     credentials::save(dir, &store).map_err(|e| {
@@ -293,7 +279,7 @@ mod tests {
         let good = parse(
             r#"{"access_token":"eaa_a.b.c","token_type":"Bearer","expires_in":900,"refresh_token":"ear_x","scope":"*"}"#,
         );
-        assert!(good.check().is_ok());
+        assert!(check_tokens(&good).is_ok());
         assert!(format!("{good:?}").contains("redacted"));
         assert!(!format!("{good:?}").contains("ear_x"));
         for bad in [
@@ -302,7 +288,7 @@ mod tests {
             r#"{"access_token":"eaa_a","token_type":"Bearer","expires_in":0,"refresh_token":"ear_x"}"#,
         ] {
             assert_eq!(
-                parse(bad).check().unwrap_err().status,
+                check_tokens(&parse(bad)).unwrap_err().status,
                 ExitStatus::ServerError
             );
         }

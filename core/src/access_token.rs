@@ -12,7 +12,7 @@
 //! bits). The signature alone proves integrity, so unlike the opaque tokens there is no CRC.
 //!
 //! [`verify`] refuses, before trusting anything the token says: a wrong prefix, a token longer
-//! than [`MAX_TOKEN_LEN`], anything that is not a three-part JWS, a header `alg` other than
+//! than [`MAX_ACCESS_TOKEN_LEN`], anything that is not a three-part JWS, a header `alg` other than
 //! `HS256` (so `none` and algorithm confusion are out, RFC 8725 §3.1), a `typ` other than
 //! `at+jwt`, a signature that does not verify (compared in constant time by jwt-compact), and
 //! then: an `exp` more than [`MAX_LIFETIME_S`] after `iat` (even though we signed it: defence in
@@ -30,10 +30,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::base62;
-use crate::bearer::MAX_CREDENTIAL_LEN;
 use crate::crypto::DerivedKey;
+use crate::ids::UserId;
 use crate::project::ProjectName;
-use crate::token::TokenKind;
+use crate::token::{is_jws_shape, TokenKind, MAX_ACCESS_TOKEN_LEN};
 use crate::workspace::Scope;
 use crate::Entropy;
 
@@ -46,17 +46,12 @@ pub const DEFAULT_LIFETIME_S: u32 = MAX_LIFETIME_S;
 /// Allowance for clock differences between Worker isolates, in seconds: a token is accepted
 /// until `exp + 30 s`, and an `iat` up to 30 s ahead of the verifier's clock is not "future".
 pub const CLOCK_SKEW_S: i64 = 30;
-/// The longest access token accepted or minted, prefix included: the longest bearer credential
-/// the Worker reads at all ([`MAX_CREDENTIAL_LEN`]), so every token minted can be presented.
-/// A grant whose token would be longer (a scope of many long patterns) is refused at mint.
-pub const MAX_TOKEN_LEN: usize = MAX_CREDENTIAL_LEN;
 /// The JOSE header `typ` of an access token (RFC 9068 §2.1).
 pub const TOKEN_TYPE: &str = "at+jwt";
 /// Base62 symbols of `jti`: 22 symbols hold 128 bits.
 pub const TOKEN_ID_CHARS: usize = 22;
 /// Longest `sub`, `fam` or `jti` accepted.
 const MAX_ID_LEN: usize = 64;
-const USER_ID_PREFIX: &str = "usr_";
 
 /// What an access token says, once verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +144,7 @@ impl fmt::Debug for MintedAccessToken {
 pub enum AccessTokenError {
     /// It does not start with `eaa_`.
     WrongPrefix,
-    /// Longer than [`MAX_TOKEN_LEN`] (at mint: the grant's scope is too large for a token).
+    /// Longer than [`MAX_ACCESS_TOKEN_LEN`] (at mint: the grant's scope is too large for a token).
     TooLong,
     /// Not a compact JWS with a JSON header (three base64url parts).
     NotJws,
@@ -180,7 +175,7 @@ impl fmt::Display for AccessTokenError {
             Self::WrongPrefix => f.write_str("an access token starts with `eaa_`"),
             Self::TooLong => write!(
                 f,
-                "the access token is longer than {MAX_TOKEN_LEN} characters, the most this server issues or accepts"
+                "the access token is longer than {MAX_ACCESS_TOKEN_LEN} characters, the most this server issues or accepts"
             ),
             Self::NotJws => f.write_str(
                 "the access token is not a signed token of three base64url parts; copy it again in full",
@@ -239,7 +234,7 @@ fn timestamp(unix_s: i64) -> Option<DateTime<Utc>> {
 
 /// Mints an access token for `grant`: `iat` = now, `exp` = now + the clamped lifetime, `jti`
 /// 128 random bits. Refuses ([`AccessTokenError::TooLong`]) a grant whose token would exceed
-/// [`MAX_TOKEN_LEN`], and ([`AccessTokenError::BadClaim`]) one that [`verify`] would refuse
+/// [`MAX_ACCESS_TOKEN_LEN`], and ([`AccessTokenError::BadClaim`]) one that [`verify`] would refuse
 /// (a user id that is not `usr_…`, a bad family id, a time out of range).
 pub fn mint(
     key: &DerivedKey,
@@ -276,7 +271,7 @@ fn sign(key: &DerivedKey, claims: &AccessClaims) -> Result<String, AccessTokenEr
         .token(&header(), &jwt, &signing_key(key))
         .expect("plain strings and timestamps always serialise");
     let token = format!("{}{jws}", TokenKind::Access.prefix());
-    if token.len() > MAX_TOKEN_LEN {
+    if token.len() > MAX_ACCESS_TOKEN_LEN {
         return Err(AccessTokenError::TooLong);
     }
     Ok(token)
@@ -289,7 +284,7 @@ pub fn verify(token: &str, key: &DerivedKey, now_s: i64) -> Result<AccessClaims,
     let jws = token
         .strip_prefix(TokenKind::Access.prefix())
         .ok_or(AccessTokenError::WrongPrefix)?;
-    if token.len() > MAX_TOKEN_LEN {
+    if token.len() > MAX_ACCESS_TOKEN_LEN {
         return Err(AccessTokenError::TooLong);
     }
     if !is_jws_shape(jws) {
@@ -371,26 +366,8 @@ fn string_claim<'a>(
         .ok_or(AccessTokenError::BadClaim(name))
 }
 
-/// Three non-empty base64url parts separated by dots, the first a JSON object (`eyJ` is
-/// base64url of `{"`). Also the cheap offline check [`crate::token::check_format`] makes.
-pub(crate) fn is_jws_shape(jws: &str) -> bool {
-    let mut parts = jws.split('.');
-    let shaped = |p: Option<&str>| {
-        p.is_some_and(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-    };
-    jws.starts_with("eyJ")
-        && shaped(parts.next())
-        && shaped(parts.next())
-        && shaped(parts.next())
-        && parts.next().is_none()
-}
-
 fn check_user_id(sub: &str) -> Result<(), AccessTokenError> {
-    match sub.strip_prefix(USER_ID_PREFIX) {
+    match sub.strip_prefix(UserId::PREFIX) {
         Some(rest) if !rest.is_empty() && sub.len() <= MAX_ID_LEN && base62::is_base62(rest) => {
             Ok(())
         }
@@ -416,6 +393,7 @@ mod tests {
     use super::*;
     use crate::base62::tests::TestEntropy;
     use crate::crypto::{KeyPurpose, RootSecret};
+    use crate::encoding::{base64url_decode, base64url_encode};
     use crate::token::{check_format, TokenError};
     use serde_json::json;
 
@@ -450,14 +428,10 @@ mod tests {
     /// what a buggy or compromised minter could produce.
     fn sign_raw(key: &DerivedKey, header: Value, claims: Value) -> String {
         use crate::crypto::hmac_sha256;
-        let b64 = |v: &Value| b64url(serde_json::to_vec(v).unwrap().as_slice());
+        let b64 = |v: &Value| base64url_encode(serde_json::to_vec(v).unwrap().as_slice());
         let signed = format!("{}.{}", b64(&header), b64(&claims));
-        let sig = b64url(&hmac_sha256(key.as_bytes(), signed.as_bytes()));
+        let sig = base64url_encode(&hmac_sha256(key.as_bytes(), signed.as_bytes()));
         format!("eaa_{signed}.{sig}")
-    }
-
-    fn b64url(bytes: &[u8]) -> String {
-        crate::pkce::base64url_encode(bytes)
     }
 
     fn good_header() -> Value {
@@ -485,7 +459,7 @@ mod tests {
     fn a_minted_token_verifies_and_keeps_project_scope_and_family() {
         let t = minted(300);
         assert!(t.plaintext().starts_with("eaa_eyJ"));
-        assert!(t.plaintext().len() <= MAX_TOKEN_LEN);
+        assert!(t.plaintext().len() <= MAX_ACCESS_TOKEN_LEN);
         let claims = verify(t.plaintext(), &key(), NOW + 10).unwrap();
         assert_eq!(&claims, t.claims());
         assert_eq!(claims.user_id, "usr_AbCdEfGhIjKlMnOpQrSt");
@@ -502,8 +476,7 @@ mod tests {
     fn the_jose_header_is_hs256_at_jwt() {
         let t = minted(60);
         let header = t.plaintext()[4..].split('.').next().unwrap();
-        let header: Value =
-            serde_json::from_slice(&crate::bearer::base64url_decode(header).unwrap()).unwrap();
+        let header: Value = serde_json::from_slice(&base64url_decode(header).unwrap()).unwrap();
         assert_eq!(header, json!({"alg": "HS256", "typ": "at+jwt"}));
     }
 
@@ -605,7 +578,7 @@ mod tests {
         let parts: Vec<&str> = jws.split('.').collect();
         // Widen the scope, keep the signature.
         let forged = with(good_claims(), "scp", json!(["*"]));
-        let forged_claims = b64url(&serde_json::to_vec(&forged).unwrap());
+        let forged_claims = base64url_encode(&serde_json::to_vec(&forged).unwrap());
         let spliced = format!("eaa_{}.{}.{}", parts[0], forged_claims, parts[2]);
         assert_eq!(
             verify(&spliced, &key(), NOW),
@@ -646,8 +619,8 @@ mod tests {
         // `alg: none` with an empty signature is not even a JWS shape we read.
         let unsigned = format!(
             "eaa_{}.{}.",
-            b64url(br#"{"alg":"none","typ":"at+jwt"}"#),
-            b64url(&serde_json::to_vec(&good_claims()).unwrap())
+            base64url_encode(br#"{"alg":"none","typ":"at+jwt"}"#),
+            base64url_encode(&serde_json::to_vec(&good_claims()).unwrap())
         );
         assert_eq!(
             verify(&unsigned, &key(), NOW),
@@ -700,7 +673,7 @@ mod tests {
 
     #[test]
     fn an_oversized_token_is_refused_before_parsing_and_at_mint() {
-        let huge = format!("eaa_eyJ{}.a.b", "a".repeat(MAX_TOKEN_LEN));
+        let huge = format!("eaa_eyJ{}.a.b", "a".repeat(MAX_ACCESS_TOKEN_LEN));
         assert_eq!(verify(&huge, &key(), NOW), Err(AccessTokenError::TooLong));
         let wide: Vec<String> = (0..10).map(|i| format!("{i}{}", "w".repeat(120))).collect();
         let g = AccessGrant {
@@ -853,7 +826,7 @@ mod tests {
             "eaa_eyJ.a.b.c".to_owned(),
             "eaa_eyJ..b".to_owned(),
             "eaa_eyJ.a=.b".to_owned(),
-            format!("eaa_eyJ{}.a.b", "a".repeat(MAX_TOKEN_LEN)),
+            format!("eaa_eyJ{}.a.b", "a".repeat(MAX_ACCESS_TOKEN_LEN)),
         ] {
             assert_eq!(
                 check_format(&bad),

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::crypto::TokenHash;
-use crate::loopback::{percent_encode, LoopbackRedirect};
-use crate::pkce::{self, base64url_encode};
+use crate::encoding::{base64url_encode, percent_encode};
+use crate::loopback::LoopbackRedirect;
+use crate::pkce;
 use crate::return_to::safe_return_to;
-use crate::service_token::token_name;
+use crate::token_request::token_name;
 use crate::Entropy;
 
 /// The browser endpoint that starts a CLI login, and to which the consent form posts.

@@ -96,6 +96,21 @@ impl TokenGrant {
         }
     }
 
+    /// The form parameters of this grant, as a client sends them: `grant_type` and the
+    /// device code or refresh token. [`TokenGrant::from_pairs`] reads them back.
+    pub fn form_pairs(&self) -> [(&'static str, &str); 2] {
+        match self {
+            TokenGrant::DeviceCode { device_code } => [
+                ("grant_type", DEVICE_CODE_GRANT_TYPE),
+                ("device_code", device_code),
+            ],
+            TokenGrant::RefreshToken { refresh_token } => [
+                ("grant_type", REFRESH_TOKEN_GRANT_TYPE),
+                ("refresh_token", refresh_token),
+            ],
+        }
+    }
+
     /// The grant of a JSON body: an object whose parameters are strings (others, such as
     /// numbers or arrays, are refused; `null` counts as omitted).
     pub fn from_json(body: &Value) -> Result<Self, GrantError> {
@@ -153,6 +168,33 @@ mod tests {
             Ok(TokenGrant::RefreshToken {
                 refresh_token: "ear_x".into()
             })
+        );
+    }
+
+    #[test]
+    fn a_grant_reads_back_from_its_own_form() {
+        for grant in [
+            TokenGrant::DeviceCode {
+                device_code: "dc".into(),
+            },
+            TokenGrant::RefreshToken {
+                refresh_token: "ear_x".into(),
+            },
+        ] {
+            let form = grant
+                .form_pairs()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()));
+            assert_eq!(TokenGrant::from_pairs(&form), Ok(grant));
+        }
+        assert_eq!(
+            TokenGrant::DeviceCode {
+                device_code: "dc".into()
+            }
+            .form_pairs(),
+            [
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", "dc")
+            ]
         );
     }
 

@@ -14,7 +14,10 @@ pub const ID_CHARS: usize = 20;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        ///
+        /// Its `Default` is the empty id, which names nothing: what a reader makes of an API
+        /// body that left the id out.
+        #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -73,28 +76,39 @@ fn generate(prefix: &str, entropy: &mut dyn Entropy) -> String {
 }
 
 impl UserId {
+    /// How every user id starts.
+    pub const PREFIX: &'static str = "usr_";
+
     /// A new random user id.
     pub fn generate(entropy: &mut dyn Entropy) -> Self {
-        Self(generate("usr_", entropy))
+        Self(generate(Self::PREFIX, entropy))
     }
 }
 
 impl SessionId {
+    /// How every session id starts.
+    pub const PREFIX: &'static str = "ses_";
+
     /// A new random session id.
     pub fn generate(entropy: &mut dyn Entropy) -> Self {
-        Self(generate("ses_", entropy))
+        Self(generate(Self::PREFIX, entropy))
     }
 }
 
 impl TokenId {
+    /// How a service token's id starts.
+    pub const SERVICE_PREFIX: &'static str = "st_";
+    /// How a user token's id starts.
+    pub const USER_PREFIX: &'static str = "ut_";
+
     /// A new random service-token id (`st_…`).
     pub fn generate_service(entropy: &mut dyn Entropy) -> Self {
-        Self(generate("st_", entropy))
+        Self(generate(Self::SERVICE_PREFIX, entropy))
     }
 
     /// A new random user-token id (`ut_…`).
     pub fn generate_user(entropy: &mut dyn Entropy) -> Self {
-        Self(generate("ut_", entropy))
+        Self(generate(Self::USER_PREFIX, entropy))
     }
 }
 

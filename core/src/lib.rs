@@ -4,15 +4,18 @@
 //! token formats and checksums, signed access tokens and refresh-token rotation, hashing and
 //! constant-time comparison, key derivation from the root secret, workspace patterns, project
 //! names, configuration parsing, credential extraction, sign-in state, ID-token checks and the
-//! authorization policy. The Worker translates HTTP to calls on this crate.
+//! authorization policy; and the JSON bodies of the REST API ([`api`]), which the Worker writes
+//! and the CLI reads. The Worker translates HTTP to calls on this crate.
 
 pub mod access_token;
+pub mod api;
 pub mod base62;
 pub mod bearer;
 pub mod cli_login;
 pub mod config;
 pub mod crypto;
 pub mod device;
+pub mod encoding;
 pub mod grant;
 pub mod id_token;
 pub mod ids;
@@ -23,10 +26,11 @@ pub mod policy;
 pub mod project;
 pub mod refresh;
 pub mod return_to;
-pub mod service_token;
+pub mod secret;
 pub mod session;
 pub mod time;
 pub mod token;
+pub mod token_request;
 pub mod uri;
 pub mod workspace;
 

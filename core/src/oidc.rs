@@ -9,10 +9,10 @@ use core::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::bearer::base64url_decode;
 use crate::config::{is_loopback_host, OidcSettings};
+use crate::encoding::{base64_encode, base64url_decode_strict, percent_encode};
 use crate::id_token::{Expectations, IdTokenAlg, DEFAULT_SKEW_S};
-use crate::pkce::{base64url_encode, METHOD_S256};
+use crate::pkce::METHOD_S256;
 
 /// Longest ID token accepted, in bytes; real ones are 1–2 KiB.
 pub const MAX_ID_TOKEN_LEN: usize = 16 * 1024;
@@ -313,14 +313,7 @@ pub fn split_jws(token: &str) -> Result<CompactJws, JwsError> {
 /// Strict base64url: no padding, and canonical (re-encoding gives the same text), so one
 /// token has one spelling.
 fn decode_part(part: &str, name: &'static str) -> Result<Vec<u8>, JwsError> {
-    base64url_strict(part).ok_or(JwsError::BadEncoding(name))
-}
-
-fn base64url_strict(text: &str) -> Option<Vec<u8>> {
-    if text.contains('=') {
-        return None;
-    }
-    base64url_decode(text).filter(|bytes| base64url_encode(bytes) == text)
+    base64url_decode_strict(part).ok_or(JwsError::BadEncoding(name))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -454,10 +447,10 @@ fn verification_key(jwk: &Value) -> Option<VerificationKey> {
     let (alg, params) = match member("kty")? {
         "RSA" => {
             let (n, e) = (member("n")?, member("e")?);
-            let modulus = base64url_strict(n)?;
+            let modulus = base64url_decode_strict(n)?;
             let modulus = &modulus[modulus.iter().take_while(|&&b| b == 0).count()..];
             let bits = modulus.len() * 8 - modulus.first()?.leading_zeros() as usize;
-            let exponent = base64url_strict(e)?;
+            let exponent = base64url_decode_strict(e)?;
             if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) || !(1..=8).contains(&exponent.len())
             {
                 return None;
@@ -472,8 +465,8 @@ fn verification_key(jwk: &Value) -> Option<VerificationKey> {
         "EC" => {
             let (x, y) = (member("x")?, member("y")?);
             if member("crv")? != "P-256"
-                || base64url_strict(x)?.len() != 32
-                || base64url_strict(y)?.len() != 32
+                || base64url_decode_strict(x)?.len() != 32
+                || base64url_decode_strict(y)?.len() != 32
             {
                 return None;
             }
@@ -601,7 +594,7 @@ pub fn client_secret_basic(client_id: &str, client_secret: &str) -> String {
         percent_encode(client_id),
         percent_encode(client_secret)
     );
-    format!("Basic {}", base64_standard(credentials.as_bytes()))
+    format!("Basic {}", base64_encode(credentials.as_bytes()))
 }
 
 /// Why the token endpoint's answer gave no ID token.
@@ -688,38 +681,7 @@ pub fn expectations(settings: &OidcSettings, nonce: &str, now_s: i64) -> Expecta
 }
 
 // ---------------------------------------------------------------------------------------------
-// Encodings
-
-/// Percent-encodes every byte but RFC 3986's unreserved characters (`A-Za-z0-9-._~`), a space
-/// as `%20`: the result means the same to a URI query parser and to an
-/// `application/x-www-form-urlencoded` parser, which a `+` for a space would not.
-pub fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Base64 with the standard alphabet and padding (RFC 4648 §4).
-fn base64_standard(bytes: &[u8]) -> String {
-    let mut out: String = base64url_encode(bytes)
-        .chars()
-        .map(|c| match c {
-            '-' => '+',
-            '_' => '/',
-            c => c,
-        })
-        .collect();
-    while !out.len().is_multiple_of(4) {
-        out.push('=');
-    }
-    out
-}
+// Messages
 
 /// A provider-supplied string, made safe and short enough to put in a message.
 fn printable(s: &str, max: usize) -> String {
@@ -737,6 +699,7 @@ fn printable(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoding::base64url_encode;
     use serde_json::json;
 
     const ISS: &str = "https://idp.example.test";
@@ -1269,21 +1232,8 @@ mod tests {
         // `a:b` / `p%ss wörd` → `a%3Ab:p%25ss%20w%C3%B6rd`: the id's colon cannot split it.
         assert_eq!(
             client_secret_basic("a:b", "p%ss wörd"),
-            format!("Basic {}", base64_standard(b"a%3Ab:p%25ss%20w%C3%B6rd"))
+            format!("Basic {}", base64_encode(b"a%3Ab:p%25ss%20w%C3%B6rd"))
         );
-        assert_eq!(
-            base64_standard(b"a%3Ab:p%25ss%20w%C3%B6rd"),
-            "YSUzQWI6cCUyNXNzJTIwdyVDMyVCNnJk"
-        );
-        for (plain, encoded) in [
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("\u{fb}\u{ff}", "w7vDvw=="),
-        ] {
-            assert_eq!(base64_standard(plain.as_bytes()), encoded);
-        }
-        assert_eq!(base64_standard(&[0xfb, 0xff]), "+/8=");
     }
 
     #[test]
@@ -1363,13 +1313,6 @@ mod tests {
             crate::id_token::check_claims(&claims, &e),
             Err(crate::id_token::ClaimError::NotInAllowedTeam)
         );
-    }
-
-    #[test]
-    fn percent_encoding_keeps_only_unreserved_characters() {
-        assert_eq!(percent_encode("aZ09-._~"), "aZ09-._~");
-        assert_eq!(percent_encode(" +&=%/?#:"), "%20%2B%26%3D%25%2F%3F%23%3A");
-        assert_eq!(percent_encode("é"), "%C3%A9");
     }
 
     #[test]

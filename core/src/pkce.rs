@@ -7,6 +7,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::crypto::constant_time_eq;
+use crate::encoding::base64url_encode;
 
 /// Shortest `code_verifier` (RFC 7636 §4.1).
 pub const MIN_VERIFIER_LEN: usize = 43;
@@ -69,24 +70,6 @@ pub fn verify(verifier: &str, challenge: &str) -> bool {
         && constant_time_eq(s256_challenge(verifier).as_bytes(), challenge.as_bytes())
 }
 
-/// Encodes `bytes` as unpadded base64url (RFC 4648 §5); the inverse of
-/// [`crate::bearer::base64url_decode`].
-pub fn base64url_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | (b as u32) << (16 - 8 * i));
-        // 1 byte → 2 symbols, 2 → 3, 3 → 4.
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
@@ -98,7 +81,6 @@ fn is_base64url(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bearer::base64url_decode;
 
     const RFC_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const RFC_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -174,30 +156,5 @@ mod tests {
         let std_alphabet = RFC_CHALLENGE.replace('-', "+");
         assert!(validate_challenge(&std_alphabet, Some("S256")).is_err());
         assert!(validate_challenge("", Some("S256")).is_err());
-    }
-
-    #[test]
-    fn base64url_encodes_rfc_4648_vectors_without_padding() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg"),
-            ("fo", "Zm8"),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg"),
-            ("fooba", "Zm9vYmE"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64url_encode(plain.as_bytes()), encoded);
-        }
-        assert_eq!(base64url_encode(&[0xfb, 0xff]), "-_8");
-    }
-
-    #[test]
-    fn base64url_round_trips_with_the_bearer_decoder() {
-        let bytes: Vec<u8> = (0..=255).collect();
-        for n in 0..bytes.len() {
-            let enc = base64url_encode(&bytes[..n]);
-            assert_eq!(base64url_decode(&enc).unwrap(), &bytes[..n]);
-        }
     }
 }

@@ -51,6 +51,7 @@
 //! server cannot tell it from theft): the CLI serialises its refreshes.
 
 use crate::base62;
+use crate::ids::FamilyId;
 use crate::Entropy;
 
 /// A family's default absolute lifetime, from its first login: 30 days.
@@ -64,11 +65,11 @@ pub const FAMILY_ID_CHARS: usize = 22;
 
 /// A new family id, `fam_` + 128 random bits: public (it is in every access token of the
 /// family), but unguessable, so one family's id says nothing about another's.
-pub fn new_family_id(entropy: &mut dyn Entropy) -> String {
-    format!(
+pub fn new_family_id(entropy: &mut dyn Entropy) -> FamilyId {
+    FamilyId::new(format!(
         "{FAMILY_ID_PREFIX}{}",
         base62::random(FAMILY_ID_CHARS, entropy)
-    )
+    ))
 }
 
 /// How long a refresh family may live, counted from its first login, whatever its rotations.
@@ -378,8 +379,9 @@ mod tests {
         let mut e = TestEntropy(5);
         let a = new_family_id(&mut e);
         let b = new_family_id(&mut e);
+        assert_ne!(a, b);
+        let a = a.as_str();
         assert!(a.starts_with("fam_") && a.len() == 4 + FAMILY_ID_CHARS);
         assert!(base62::is_base62(&a[4..]));
-        assert_ne!(a, b);
     }
 }

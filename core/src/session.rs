@@ -6,9 +6,8 @@ use std::fmt;
 
 use serde_json::{json, Value};
 
-use crate::bearer::base64url_decode;
 use crate::crypto::{constant_time_eq, DerivedKey};
-use crate::pkce::base64url_encode;
+use crate::encoding::{base64url_decode, base64url_encode};
 use crate::Entropy;
 
 /// How long a sign-in may take between `/api/auth/login` and the callback, in seconds.

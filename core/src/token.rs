@@ -14,8 +14,8 @@
 
 use core::fmt;
 
-use crate::access_token;
 use crate::base62;
+use crate::bearer::MAX_CREDENTIAL_LEN;
 use crate::crypto::{constant_time_eq, DerivedKey, TokenHash};
 use crate::Entropy;
 
@@ -28,6 +28,11 @@ pub const CHECKSUM_CHARS: usize = 6;
 /// Characters of a token kept for display (`eas_` and 8 more): enough to tell tokens apart,
 /// far too few to guess the rest.
 pub const DISPLAY_PREFIX_CHARS: usize = 12;
+/// The longest access token accepted or minted, prefix included: the longest bearer credential
+/// the Worker reads at all ([`MAX_CREDENTIAL_LEN`]), so every token minted can be presented.
+/// A grant whose token would be longer (a scope of many long patterns) is refused at mint
+/// ([`crate::access_token::mint`]).
+pub const MAX_ACCESS_TOKEN_LEN: usize = MAX_CREDENTIAL_LEN;
 const PREFIX_CHARS: usize = 4;
 
 /// The kinds of token edgeauth mints, told apart by their prefix.
@@ -62,7 +67,7 @@ impl TokenKind {
     }
 
     /// Total length of a token of this kind, when it is fixed: every kind but access tokens,
-    /// whose length varies with their claims (at most [`access_token::MAX_TOKEN_LEN`]).
+    /// whose length varies with their claims (at most [`MAX_ACCESS_TOKEN_LEN`]).
     pub const fn token_len(self) -> Option<usize> {
         match self {
             TokenKind::Service => Some(PREFIX_CHARS + ENTROPY_CHARS + TAG_CHARS + CHECKSUM_CHARS),
@@ -187,13 +192,12 @@ pub fn mint_service(project_key: &DerivedKey, entropy: &mut dyn Entropy) -> Mint
 
 /// Checks a presented token's prefix, shape and checksum: the checks anyone can make offline.
 ///
-/// An access token has no checksum (its signature, checked by [`access_token::verify`], is the
-/// integrity check): here only its length cap and JWS shape, three base64url parts.
+/// An access token has no checksum (its signature, checked by [`crate::access_token::verify`],
+/// is the integrity check): here only its length cap and JWS shape, three base64url parts.
 pub fn check_format(token: &str) -> Result<TokenKind, TokenError> {
     let kind = TokenKind::of(token).ok_or(TokenError::UnknownKind)?;
     let Some(len) = kind.token_len() else {
-        let plausible = token.len() <= access_token::MAX_TOKEN_LEN
-            && access_token::is_jws_shape(&token[PREFIX_CHARS..]);
+        let plausible = token.len() <= MAX_ACCESS_TOKEN_LEN && is_jws_shape(&token[PREFIX_CHARS..]);
         return if plausible {
             Ok(kind)
         } else {
@@ -221,6 +225,25 @@ pub fn verify_service_tag(token: &str, project_key: &DerivedKey) -> Result<(), T
     } else {
         Err(TokenError::WrongProject)
     }
+}
+
+/// Three non-empty base64url parts separated by dots, the first a JSON object (`eyJ` is
+/// base64url of `{"`): the cheap offline check of an access token, made by [`check_format`]
+/// and, before parsing, by [`crate::access_token::verify`].
+pub(crate) fn is_jws_shape(jws: &str) -> bool {
+    let mut parts = jws.split('.');
+    let shaped = |p: Option<&str>| {
+        p.is_some_and(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    };
+    jws.starts_with("eyJ")
+        && shaped(parts.next())
+        && shaped(parts.next())
+        && shaped(parts.next())
+        && parts.next().is_none()
 }
 
 fn service_tag(project_key: &DerivedKey, body: &str) -> String {
@@ -370,7 +393,7 @@ mod tests {
                 "{bad}"
             );
         }
-        let long = format!("eaa_eyJ{}.a.b", "a".repeat(access_token::MAX_TOKEN_LEN));
+        let long = format!("eaa_eyJ{}.a.b", "a".repeat(MAX_ACCESS_TOKEN_LEN));
         assert_eq!(
             check_format(&long),
             Err(TokenError::Malformed(TokenKind::Access))

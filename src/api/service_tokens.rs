@@ -2,9 +2,9 @@
 //! `POST /api/service-tokens`, `GET /api/service-tokens`, `DELETE /api/service-tokens/{id}`.
 
 use edgeauth_core::base62;
-use edgeauth_core::service_token::NewServiceToken;
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::token;
+use edgeauth_core::token_request::NewServiceToken;
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 

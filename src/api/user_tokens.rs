@@ -1,9 +1,9 @@
 //! A person's own API tokens and who they are: `GET/POST /api/tokens`,
 //! `DELETE /api/tokens/{id}`, `GET /api/users/me`.
 
-use edgeauth_core::service_token::NewUserToken;
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
+use edgeauth_core::token_request::NewUserToken;
 use edgeauth_core::{base62, PrincipalKind, Scope};
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};

@@ -12,7 +12,8 @@
 use edgeauth_core::cli_login::{
     self, CliLoginRequest, ExchangeError, ExchangeRequest, LoopbackCode, PendingLogin,
 };
-use edgeauth_core::loopback::{percent_encode, LoopbackHost, LoopbackRedirect};
+use edgeauth_core::encoding::percent_encode;
+use edgeauth_core::loopback::{LoopbackHost, LoopbackRedirect};
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::{session, Scope};
 use serde_json::json;

@@ -11,7 +11,7 @@
 use edgeauth_core::device::{
     self, DeviceCode, LookupFailures, DEVICE_CODE_LIFETIME_S, MAX_USER_CODE_INPUT, POLL_INTERVAL_S,
 };
-use edgeauth_core::loopback::percent_encode;
+use edgeauth_core::encoding::percent_encode;
 use edgeauth_core::time::spoken_duration;
 use edgeauth_core::{session, BrowserSession};
 use serde_json::{json, Value};

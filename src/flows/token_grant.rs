@@ -181,7 +181,7 @@ async fn issue_first_tokens(
         .ok_or_else(|| ApiError::Internal("an approved device grant has no user".into()))?;
     let project = stored_project(&grant.project)?;
     let scope = Scope::all();
-    let family_id = refresh::new_family_id(&mut WebCrypto);
+    let family_id = refresh::new_family_id(&mut WebCrypto).to_string();
     let family_expires_at = caller.config().refresh_family.expires_at_ms(now);
     let access = mint_access(
         caller,

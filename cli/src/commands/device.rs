@@ -20,35 +20,24 @@ use super::login::{
 use super::{Context, Io};
 use crate::args::LoginArgs;
 use crate::client::ApiClient;
-use crate::config::{Environment, ResolvedToken, ServerUrl, Settings, Source};
+use crate::config::{Environment, ResolvedToken, Settings, Source};
 use crate::credentials::{self, StoredCredential, StoredUser};
 use crate::error::{CliError, ExitStatus};
 use crate::output::{self, sanitize, Spinner};
-use crate::secret::Secret;
-use crate::session::{self, TokenResponse, ACCESS_KIND};
-use serde::Deserialize;
+use crate::server_url::ServerUrl;
+use crate::session::{self, ACCESS_KIND};
+use edgeauth_core::api::{DeviceAuthorization, DeviceCodeRequest, Me, TokenResponse};
+use edgeauth_core::device::{POLL_INTERVAL_S, SLOW_DOWN_INCREMENT_S};
+use edgeauth_core::grant::TokenGrant;
+use edgeauth_core::secret::Secret;
 use std::time::{Duration, Instant};
 
-pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-/// RFC 8628 §3.2: the interval when the server names none.
-const DEFAULT_INTERVAL: u64 = 5;
+/// RFC 8628 §3.2: the interval when the server names none (5 s, what the server gives).
+const DEFAULT_INTERVAL: u64 = POLL_INTERVAL_S as u64;
 /// RFC 8628 §3.5: what `slow_down` adds to the interval.
-const SLOW_DOWN_STEP: u64 = 5;
+const SLOW_DOWN_STEP: u64 = SLOW_DOWN_INCREMENT_S as u64;
 /// Never wait longer than this, whatever `expires_in` says.
 const MAX_WAIT: u64 = 3600;
-
-/// The 200 body of `POST /api/auth/device/code` (RFC 8628 §3.2).
-#[derive(Debug, Deserialize)]
-struct DeviceCode {
-    device_code: Secret,
-    user_code: String,
-    verification_uri: String,
-    #[serde(default)]
-    verification_uri_complete: Option<String>,
-    expires_in: u64,
-    #[serde(default)]
-    interval: Option<u64>,
-}
 
 /// How the wait for approval ended, when it did not end with tokens.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,10 +60,12 @@ pub fn run(
     check_offered(&anonymous, server, Offered::Device)?;
 
     let client_name = token_name(machine_name().as_deref());
-    let grant: DeviceCode = anonymous
+    let grant: DeviceAuthorization = anonymous
         .post_json(
             "/api/auth/device/code",
-            &serde_json::json!({"client_name": client_name}),
+            &DeviceCodeRequest {
+                client_name: Some(client_name.clone()),
+            },
         )
         .map_err(|e| match e.status {
             ExitStatus::NotFound => e.with_hint(
@@ -182,17 +173,18 @@ pub fn run(
     };
     let project = me
         .as_ref()
-        .and_then(|m| m.project.clone())
+        .map(|m| m.project.clone())
+        .filter(|p| !p.is_empty())
         .or_else(|| settings.project.clone());
     let user = me.map(|m| StoredUser {
-        id: m.id,
+        id: Some(m.id.to_string()).filter(|id| !id.is_empty()),
         email: m.email,
         name: m.name,
     });
 
     let mut credential = StoredCredential::new(tokens.access_token.clone(), ACCESS_KIND);
     credential.refresh_token = Some(tokens.refresh_token.clone());
-    credential.expires_at = Some(tokens.expires_at());
+    credential.expires_at = Some(session::access_expires_at(&tokens));
     credential.name = Some(client_name);
     credential.project = project.clone();
     credential.user = user.clone();
@@ -241,33 +233,16 @@ pub fn run(
     Ok(())
 }
 
-/// The fields of `GET /api/users/me` the login stores.
-#[derive(Debug, Deserialize)]
-struct Me {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    project: Option<String>,
-}
-
 /// One poll of the token endpoint: tokens, or keep waiting; denial, expiry and anything
 /// unexpected are errors.
 fn poll(client: &ApiClient, device_code: &Secret) -> Result<Result<TokenResponse, Poll>, CliError> {
-    let answer = client.post_form(
-        "/api/auth/token",
-        &[
-            ("grant_type", DEVICE_CODE_GRANT),
-            ("device_code", device_code.expose()),
-        ],
-    );
-    match answer {
+    let grant = TokenGrant::DeviceCode {
+        device_code: device_code.expose().to_owned(),
+    };
+    match client.post_form("/api/auth/token", &grant.form_pairs()) {
         Ok(response) => {
             let tokens: TokenResponse = response.parse()?;
-            tokens.check()?;
+            session::check_tokens(&tokens)?;
             Ok(Ok(tokens))
         }
         Err(e) if e.is("authorization_pending") => Ok(Err(Poll::Pending)),
@@ -343,7 +318,7 @@ mod tests {
 
     #[test]
     fn the_device_code_response_parses_with_defaults() {
-        let grant: DeviceCode = serde_json::from_str(
+        let grant: DeviceAuthorization = serde_json::from_str(
             r#"{"device_code":"dc","user_code":"BCDF-GHJK","verification_uri":"https://a/device","expires_in":900}"#,
         )
         .unwrap();

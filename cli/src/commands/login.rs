@@ -25,15 +25,21 @@ use super::logout::{revoke_stored, Revocation};
 use super::{Context, Io};
 use crate::args::LoginArgs;
 use crate::client::ApiClient;
-use crate::config::{validate_token, Environment, ServerUrl, Settings, Source};
+use crate::config::{validate_token, Environment, Settings, Source};
 use crate::credentials::{self, StoredCredential, StoredUser};
 use crate::error::{CliError, ExitStatus};
 use crate::loopback::{Callback, LoopbackListener, Outcome, Page};
 use crate::output::{self, sanitize, Spinner};
-use crate::secret::Secret;
-use edgeauth_core::loopback::percent_encode;
+use crate::server_url::ServerUrl;
+use edgeauth_core::api::{
+    given, Capabilities, CliExchangeRequest, CliExchangeResponse, UserSummary,
+};
+use edgeauth_core::cli_login::DEFAULT_CLIENT_NAME;
+use edgeauth_core::encoding::{base64url_encode, percent_encode};
 use edgeauth_core::pkce;
-use serde::Deserialize;
+use edgeauth_core::secret::Secret;
+use edgeauth_core::token::DISPLAY_PREFIX_CHARS;
+use edgeauth_core::token_request::MAX_NAME_CHARS;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,27 +47,6 @@ use std::time::{Duration, Instant};
 /// How long to wait for the browser without `EDGEAUTH_LOGIN_TIMEOUT`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_TIMEOUT_SECS: u64 = 86_400;
-/// The server's limit on the token name (`name` of cli-start).
-const MAX_TOKEN_NAME: usize = 100;
-/// Display prefix: `eau_` + 8 (docs/api.md).
-const PREFIX_LEN: usize = 12;
-
-/// The 201 body of `POST /api/auth/cli-exchange`.
-#[derive(Debug, Deserialize)]
-struct Exchanged {
-    token: Secret,
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    prefix: Option<String>,
-    #[serde(default)]
-    project: Option<String>,
-    #[serde(default)]
-    expires_at: Option<String>,
-    #[serde(default)]
-    user: Option<StoredUser>,
-}
 
 pub fn run(
     ctx: &Context,
@@ -181,13 +166,15 @@ pub fn run(
         }
     };
 
+    let issued = &exchanged.created.view.token;
+    let user = stored_user(&exchanged);
     let prefix = prefix_of(&exchanged);
-    let project = exchanged.project.as_deref().or(settings.project.as_deref());
+    let project = given(&issued.project).or(settings.project.as_deref());
     if ctx.json {
         let summary = serde_json::json!({
             "server": server.as_str(),
-            "user": exchanged.user,
-            "token_id": exchanged.id,
+            "user": user,
+            "token_id": issued.id,
             "prefix": prefix,
             "project": project,
         });
@@ -199,7 +186,7 @@ pub fn run(
         writeln!(
             io.out,
             "Logged in to {server} as {} (token {}…{project})",
-            person(exchanged.user.as_ref()),
+            person(user.as_ref()),
             sanitize(&prefix)
         )?;
     }
@@ -207,7 +194,8 @@ pub fn run(
 
     if let Some(previous) = previous {
         let path = credentials::file_path(&dir);
-        if let Some(note) = retire_previous(ctx, server, &previous, Some(&exchanged.id), &path) {
+        let new_id = Some(issued.id.as_str());
+        if let Some(note) = retire_previous(ctx, server, &previous, new_id, &path) {
             writeln!(io.err, "{note}")?;
         }
     }
@@ -262,7 +250,7 @@ pub(super) fn check_offered(
     server: &ServerUrl,
     method: Offered,
 ) -> Result<(), CliError> {
-    let capabilities = client
+    let capabilities: Capabilities = client
         .get("/api/auth/capabilities")
         .map_err(|e| match e.status {
             ExitStatus::NotFound => e.with_hint(
@@ -270,15 +258,15 @@ pub(super) fn check_offered(
             ),
             _ => e,
         })?
-        .json()?;
-    if capabilities["auth_disabled"] == true {
+        .parse()?;
+    if capabilities.auth_disabled {
         return Err(CliError::new(
             ExitStatus::ServerError,
             format!("authentication is disabled on {server}: there is nothing to log in to"),
         )
         .with_hint("every request is already allowed; commands need no token"));
     }
-    if method == Offered::Device && capabilities["login_methods"]["device"] != true {
+    if method == Offered::Device && !capabilities.login_methods.device {
         return Err(CliError::new(
             ExitStatus::ServerError,
             format!("{server} does not offer device login"),
@@ -287,7 +275,7 @@ pub(super) fn check_offered(
             "sign in through a browser on this machine with `edgeauth login`, or use a token: EDGEAUTH_TOKEN or --token",
         ));
     }
-    if method == Offered::Loopback && capabilities["login_methods"]["cli_loopback"] == false {
+    if method == Offered::Loopback && !capabilities.login_methods.cli_loopback {
         return Err(CliError::new(
             ExitStatus::ServerError,
             format!("{server} does not offer browser login for the CLI"),
@@ -308,7 +296,7 @@ fn random_secret() -> Result<Secret, CliError> {
             format!("cannot get random bytes from the operating system: {e}"),
         )
     })?;
-    Ok(Secret::new(pkce::base64url_encode(&bytes)))
+    Ok(Secret::new(base64url_encode(&bytes)))
 }
 
 /// The URL the browser opens; every value percent-encoded.
@@ -365,10 +353,10 @@ pub(super) fn token_name(host: Option<&str>) -> String {
         .filter(|c| !c.is_control())
         .collect();
     let name = match host.trim() {
-        "" => "edgeauth CLI".to_owned(),
-        host => format!("edgeauth CLI on {host}"),
+        "" => DEFAULT_CLIENT_NAME.to_owned(),
+        host => format!("{DEFAULT_CLIENT_NAME} on {host}"),
     };
-    name.chars().take(MAX_TOKEN_NAME).collect()
+    name.chars().take(MAX_NAME_CHARS).collect()
 }
 
 /// Starts the browser on `url` without waiting for it: `EDGEAUTH_BROWSER`, else the platform's
@@ -470,12 +458,12 @@ fn exchange(
     code: &Secret,
     verifier: &Secret,
     redirect_uri: &str,
-) -> Result<Exchanged, CliError> {
-    let body = serde_json::json!({
-        "code": code.expose(),
-        "code_verifier": verifier.expose(),
-        "redirect_uri": redirect_uri,
-    });
+) -> Result<CliExchangeResponse, CliError> {
+    let body = CliExchangeRequest {
+        code: code.clone(),
+        code_verifier: verifier.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+    };
     let response = client
         .post_json("/api/auth/cli-exchange", &body)
         .map_err(|e| match e.status {
@@ -487,8 +475,10 @@ fn exchange(
             ),
             _ => e,
         })?;
-    let exchanged: Exchanged = response.parse()?;
-    if validate_token(exchanged.token.expose()).is_err() || exchanged.id.is_empty() {
+    let exchanged: CliExchangeResponse = response.parse()?;
+    let malformed = validate_token(exchanged.created.token.expose()).is_err()
+        || exchanged.created.view.token.id.as_str().is_empty();
+    if malformed {
         return Err(CliError::new(
             ExitStatus::ServerError,
             "unexpected response from the server: the new token or its id is malformed",
@@ -503,7 +493,7 @@ fn exchange(
 fn store(
     dir: &Path,
     server: &ServerUrl,
-    exchanged: &Exchanged,
+    exchanged: &CliExchangeResponse,
 ) -> Result<Option<StoredCredential>, CliError> {
     credentials::update(dir, |store| Ok(store_in(store, server, exchanged)))
 }
@@ -511,33 +501,43 @@ fn store(
 fn store_in(
     store: &mut credentials::CredentialStore,
     server: &ServerUrl,
-    exchanged: &Exchanged,
+    exchanged: &CliExchangeResponse,
 ) -> Option<StoredCredential> {
+    let issued = &exchanged.created.view.token;
     let previous = store.remove(server);
-    let mut credential = StoredCredential::new(exchanged.token.clone(), "user");
-    credential.token_id = Some(exchanged.id.clone());
+    let mut credential = StoredCredential::new(exchanged.created.token.clone(), "user");
+    credential.token_id = Some(issued.id.to_string());
     credential.prefix = Some(prefix_of(exchanged));
-    credential.name = exchanged.name.clone();
-    credential.project = exchanged.project.clone();
-    credential.expires_at = exchanged.expires_at.clone();
-    credential.user = exchanged.user.clone();
-    credential.created_at = Some(now_rfc3339());
+    credential.name = given(&issued.name).map(str::to_owned);
+    credential.project = given(&issued.project).map(str::to_owned);
+    credential.expires_at = issued.expires_at.clone();
+    credential.user = stored_user(exchanged);
+    credential.created_at = Some(edgeauth_core::time::rfc3339(crate::session::now_ms()));
     store.insert(server, credential);
     previous
 }
 
-fn now_rfc3339() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    edgeauth_core::time::rfc3339(ms)
+/// The new token's display prefix: as the server gives it, else its first characters.
+fn prefix_of(exchanged: &CliExchangeResponse) -> String {
+    given(&exchanged.created.view.token.prefix).map_or_else(
+        || {
+            let token = exchanged.created.token.expose();
+            token.chars().take(DISPLAY_PREFIX_CHARS).collect()
+        },
+        str::to_owned,
+    )
 }
 
-fn prefix_of(exchanged: &Exchanged) -> String {
+/// The person the new token acts for, as the credentials file keeps them.
+fn stored_user(exchanged: &CliExchangeResponse) -> Option<StoredUser> {
     exchanged
-        .prefix
-        .clone()
-        .unwrap_or_else(|| exchanged.token.expose().chars().take(PREFIX_LEN).collect())
+        .user
+        .as_ref()
+        .map(|user: &UserSummary| StoredUser {
+            id: given(user.id.as_str()).map(str::to_owned),
+            email: user.email.clone(),
+            name: user.name.clone(),
+        })
 }
 
 /// How the person is named: email, else name, else id.

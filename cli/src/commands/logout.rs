@@ -17,6 +17,7 @@ use crate::credentials::{self, StoredCredential};
 use crate::error::{CliError, ExitStatus};
 use crate::output::{self, sanitize};
 use crate::session::ACCESS_KIND;
+use edgeauth_core::token::DISPLAY_PREFIX_CHARS;
 use std::path::Path;
 
 /// What happened to a stored token on the server.
@@ -191,20 +192,24 @@ fn revoke_device_login(
     }
 }
 
-/// The display prefix of a stored token: as stored, else its first 12 characters (`eau_` + 8,
-/// which docs/api.md makes public).
+/// The display prefix of a stored token: as stored, else its first
+/// [`DISPLAY_PREFIX_CHARS`] characters (`eau_` + 8, which docs/api.md makes public).
 pub fn prefix_of(credential: &StoredCredential) -> String {
-    credential
-        .prefix
-        .clone()
-        .unwrap_or_else(|| credential.token.expose().chars().take(12).collect())
+    credential.prefix.clone().unwrap_or_else(|| {
+        credential
+            .token
+            .expose()
+            .chars()
+            .take(DISPLAY_PREFIX_CHARS)
+            .collect()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::client::tests::{client, serve_once};
-    use crate::secret::Secret;
+    use edgeauth_core::secret::Secret;
 
     fn stored(id: Option<&str>) -> StoredCredential {
         let mut c = StoredCredential::new(Secret::new("eau_StoredSecretValue"), "user");

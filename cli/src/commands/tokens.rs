@@ -8,8 +8,11 @@
 use super::{Context, Io};
 use crate::error::{CliError, ExitStatus};
 use crate::output::{self, sanitize, Table};
-use crate::secret::Secret;
-use serde::Deserialize;
+use edgeauth_core::api::{
+    given, CreatedToken, NewTokenBody, ServiceTokenList, TokenView, UserTokenList,
+};
+use edgeauth_core::token::TokenKind;
+use edgeauth_core::TokenId;
 
 /// One server-side collection of tokens and how the CLI names it.
 #[derive(Debug)]
@@ -18,7 +21,8 @@ pub struct TokenCollection {
     pub noun: &'static str,
     /// The collection's API path; a token is at `{path}/{id}`.
     pub path: &'static str,
-    /// The field of the `GET {path}` response that holds the list.
+    /// The field of the `GET {path}` response that holds the list ([`ServiceTokenList::FIELD`],
+    /// [`UserTokenList::FIELD`]).
     pub list_field: &'static str,
     /// The subcommand, for hints: `service-token`, `token`.
     pub command: &'static str,
@@ -37,9 +41,9 @@ pub struct TokenCollection {
 pub const USER_TOKENS: TokenCollection = TokenCollection {
     noun: "user token",
     path: "/api/tokens",
-    list_field: "tokens",
+    list_field: UserTokenList::FIELD,
     command: "token",
-    id_prefix: "ut_",
+    id_prefix: TokenId::USER_PREFIX,
     spans_projects: true,
     not_found_because: "already revoked or not yours",
     person_only: true,
@@ -49,63 +53,32 @@ pub const USER_TOKENS: TokenCollection = TokenCollection {
 pub const SERVICE_TOKENS: TokenCollection = TokenCollection {
     noun: "service token",
     path: "/api/service-tokens",
-    list_field: "service_tokens",
+    list_field: ServiceTokenList::FIELD,
     command: "service-token",
-    id_prefix: "st_",
+    id_prefix: TokenId::SERVICE_PREFIX,
     spans_projects: false,
     not_found_because: "already revoked or in another project (--project)",
     person_only: false,
 };
-
-/// A token as the server lists it (never with its secret).
-#[derive(Debug, Deserialize)]
-pub struct Token {
-    pub id: String,
-    pub name: String,
-    #[serde(default)]
-    pub project: Option<String>,
-    #[serde(default)]
-    pub workspaces: Vec<String>,
-    #[serde(default)]
-    pub prefix: Option<String>,
-    #[serde(default)]
-    pub created_at: Option<String>,
-    #[serde(default)]
-    pub last_used_at: Option<String>,
-    #[serde(default)]
-    pub expires_at: Option<String>,
-    #[serde(default)]
-    pub expired: bool,
-}
-
-/// The creation response: the listed fields plus the plaintext, shown once.
-#[derive(Debug, Deserialize)]
-pub struct CreatedToken {
-    #[serde(flatten)]
-    pub token: Token,
-    #[serde(rename = "token")]
-    pub secret: Secret,
-}
 
 /// What a table shows for a time that has not come: never used, never expires.
 const NEVER: &str = "never";
 
 const PERSON_ONLY_HINT: &str = "user tokens belong to a person: sign in with `edgeauth login`, or use one of your user tokens (eau_…), not the super token or a service token";
 
-/// The body of a creation request; no workspaces leaves the server's default.
+/// The body of a creation request ([`NewTokenBody`]); no workspaces leaves the server's
+/// default.
 pub fn creation_body(
     name: &str,
     workspaces: &[String],
     expires_in_days: Option<u32>,
 ) -> serde_json::Value {
-    let mut body = serde_json::json!({ "name": name });
-    if !workspaces.is_empty() {
-        body["workspaces"] = workspaces.into();
-    }
-    if let Some(days) = expires_in_days {
-        body["expires_in_days"] = days.into();
-    }
-    body
+    serde_json::to_value(NewTokenBody {
+        name: name.to_owned(),
+        workspaces: (!workspaces.is_empty()).then(|| workspaces.to_vec()),
+        expires_in_days,
+    })
+    .expect("a token request serialises")
 }
 
 impl TokenCollection {
@@ -131,22 +104,22 @@ impl TokenCollection {
             write!(io.out, "{}", output::json(&response.json()?))?;
             return Ok(());
         }
-        let created: CreatedToken = response.parse()?;
-        let t = &created.token;
-        let project = t.project.as_deref().map(sanitize);
+        let created: CreatedToken<TokenView> = response.parse()?;
+        let t = &created.view;
+        let project = given(&t.project).map(sanitize);
         writeln!(
             io.err,
             "created {} \"{}\" ({}){}",
             self.noun,
             sanitize(&t.name),
-            sanitize(&t.id),
+            sanitize(t.id.as_str()),
             project
                 .map(|p| format!(" in project {p}"))
                 .unwrap_or_default()
         )?;
         let mut table = Table::new(&["ID", "NAME", "PREFIX", "WORKSPACES", "EXPIRES"]);
         table.push(vec![
-            sanitize(&t.id),
+            sanitize(t.id.as_str()),
             sanitize(&t.name),
             prefix_cell(t),
             sanitize(&t.workspaces.join(",")),
@@ -158,7 +131,7 @@ impl TokenCollection {
             "The token is printed below (stdout) and will not be shown again: store it now."
         )?;
         io.err.flush()?;
-        writeln!(io.out, "{}", created.secret.expose())?;
+        writeln!(io.out, "{}", created.token.expose())?;
         Ok(())
     }
 
@@ -169,7 +142,7 @@ impl TokenCollection {
             write!(io.out, "{}", output::json(&response.json()?))?;
             return Ok(());
         }
-        let tokens: Vec<Token> = response.parse_field(self.list_field)?;
+        let tokens: Vec<TokenView> = response.parse_field(self.list_field)?;
         if tokens.is_empty() {
             writeln!(io.err, "no {}s", self.noun)?;
         } else {
@@ -179,7 +152,7 @@ impl TokenCollection {
     }
 
     /// The list table; the `list --help` of each command names its columns.
-    pub fn table(&self, tokens: &[Token]) -> Table {
+    pub fn table(&self, tokens: &[TokenView]) -> Table {
         let mut headers = vec!["ID", "NAME", "PREFIX"];
         if self.spans_projects {
             headers.push("PROJECT");
@@ -187,17 +160,13 @@ impl TokenCollection {
         headers.extend(["WORKSPACES", "CREATED", "LAST USED", "EXPIRES"]);
         let mut table = Table::new(&headers);
         for t in tokens {
-            let mut row = vec![sanitize(&t.id), sanitize(&t.name), prefix_cell(t)];
+            let mut row = vec![sanitize(t.id.as_str()), sanitize(&t.name), prefix_cell(t)];
             if self.spans_projects {
-                row.push(
-                    t.project
-                        .as_deref()
-                        .map_or(output::NONE.to_owned(), sanitize),
-                );
+                row.push(given(&t.project).map_or(output::NONE.to_owned(), sanitize));
             }
             row.extend([
                 sanitize(&t.workspaces.join(",")),
-                output::time(t.created_at.as_deref()),
+                output::time(given(&t.created_at)),
                 t.last_used_at
                     .as_deref()
                     .map_or(NEVER.to_owned(), |at| output::time(Some(at))),
@@ -247,7 +216,8 @@ impl TokenCollection {
     /// Ids are path segments; a pasted secret is refused without being repeated or sent.
     pub(super) fn check_id(&self, id: &str) -> Result<(), CliError> {
         let see_ids = format!("see the ids with `edgeauth {} list`", self.command);
-        if ["eas_", "eau_", "ear_"].iter().any(|p| id.starts_with(p)) {
+        let minted = [TokenKind::Service, TokenKind::User, TokenKind::Refresh];
+        if minted.iter().any(|kind| id.starts_with(kind.prefix())) {
             return Err(
                 CliError::usage("that is a token, not a token id").with_hint(format!(
                     "revoke by id ({}…): {see_ids}; if the token leaked, revoke it now",
@@ -273,13 +243,11 @@ impl TokenCollection {
     }
 }
 
-fn prefix_cell(t: &Token) -> String {
-    t.prefix
-        .as_deref()
-        .map_or(output::NONE.to_owned(), sanitize)
+fn prefix_cell(t: &TokenView) -> String {
+    given(&t.prefix).map_or(output::NONE.to_owned(), sanitize)
 }
 
-fn expires_cell(t: &Token) -> String {
+fn expires_cell(t: &TokenView) -> String {
     match (&t.expires_at, t.expired) {
         (None, false) => NEVER.to_owned(),
         (None, true) => "expired".to_owned(),
@@ -294,7 +262,7 @@ mod tests {
     use crate::client::tests::{client, serve_once};
     use crate::config::Source;
 
-    fn tokens(collection: &TokenCollection, json: &str) -> Vec<Token> {
+    fn tokens(collection: &TokenCollection, json: &str) -> Vec<TokenView> {
         let response = crate::client::ApiResponse {
             status: 200,
             body: json.to_owned(),
@@ -370,21 +338,21 @@ ut_1  old     eau_QwErTyUi  default  *                     2025-01-01 00:00  nev
             body: r#"{"service_tokens":[]}"#.into(),
         };
         let e = response
-            .parse_field::<Vec<Token>>(USER_TOKENS.list_field)
+            .parse_field::<Vec<TokenView>>(USER_TOKENS.list_field)
             .unwrap_err();
         assert_eq!(e.status, ExitStatus::ServerError);
     }
 
     #[test]
     fn created_token_parses_with_its_secret() {
-        let created: CreatedToken = serde_json::from_str(
+        let created: CreatedToken<TokenView> = serde_json::from_str(
             r#"{"id":"ut_1","name":"laptop","project":"default","workspaces":["*"],
                 "prefix":"eau_AbCdEfGh","created_at":"2026-11-24T10:00:00Z","expires_at":null,
                 "last_used_at":null,"token":"eau_plaintext"}"#,
         )
         .unwrap();
-        assert_eq!(created.secret.expose(), "eau_plaintext");
-        assert_eq!(created.token.id, "ut_1");
+        assert_eq!(created.token.expose(), "eau_plaintext");
+        assert_eq!(created.view.id.as_str(), "ut_1");
         assert!(!format!("{created:?}").contains("eau_plaintext"));
     }
 

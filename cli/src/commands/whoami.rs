@@ -7,39 +7,15 @@ use crate::credentials::{self, StoredCredential};
 use crate::error::{CliError, ExitStatus};
 use crate::output;
 use crate::session;
-use serde::Deserialize;
+use edgeauth_core::api::{given, Me, Whoami};
+use edgeauth_core::PrincipalKind;
 
 /// The kinds of credential that act for a person, for which `/api/users/me` answers.
-const PERSON_KINDS: [&str; 3] = ["user", "session", "access"];
-
-/// The fields of `/api/users/me` that the human output uses.
-#[derive(Debug, Deserialize)]
-struct Person {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    id: Option<String>,
-}
-
-/// The fields of the whoami response that the human output uses.
-#[derive(Debug, Deserialize)]
-pub struct Whoami {
-    pub kind: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub project: Option<String>,
-    #[serde(default)]
-    pub workspaces: Vec<String>,
-    #[serde(default)]
-    pub token_id: Option<String>,
-    #[serde(default)]
-    pub expires_at: Option<String>,
-    #[serde(default)]
-    pub auth_disabled: bool,
-}
+const PERSON_KINDS: [PrincipalKind; 3] = [
+    PrincipalKind::User,
+    PrincipalKind::Session,
+    PrincipalKind::Access,
+];
 
 /// Human output: [`describe`]'s line, then `person: …` for a person's credential, then
 /// `credential: …`. `--json`: the server's whoami JSON plus `credential_source` and, for a
@@ -55,7 +31,7 @@ pub fn run(ctx: &Context, io: &mut Io<'_>, source: Option<&Source>) -> Result<()
         }
     })?;
     let who: Whoami = response.parse()?;
-    let person = if PERSON_KINDS.contains(&who.kind.as_str()) {
+    let person = if PERSON_KINDS.iter().any(|k| k.as_str() == who.kind) {
         // The credential was just accepted, so a failure here only costs the extra line.
         match ctx.client.get("/api/users/me").and_then(|r| r.json()) {
             Ok(person) => Some(person),
@@ -95,7 +71,7 @@ pub fn run(ctx: &Context, io: &mut Io<'_>, source: Option<&Source>) -> Result<()
     } else {
         writeln!(io.out, "{}", describe(&who))?;
         if let Some(line) = person
-            .and_then(|p| serde_json::from_value::<Person>(p).ok())
+            .and_then(|p| serde_json::from_value::<Me>(p).ok())
             .and_then(|p| describe_person(&p))
         {
             writeln!(io.out, "person: {line}")?;
@@ -132,12 +108,12 @@ fn describe_device_login(stored: &StoredCredential) -> String {
 }
 
 /// `Demo User <demo@example.test>`, or whichever of name, email and id there is.
-fn describe_person(p: &Person) -> Option<String> {
+fn describe_person(p: &Me) -> Option<String> {
     let clean = |s: &String| output::sanitize(s);
     match (p.name.as_ref().map(clean), p.email.as_ref().map(clean)) {
         (Some(name), Some(email)) => Some(format!("{name} <{email}>")),
         (Some(one), None) | (None, Some(one)) => Some(one),
-        (None, None) => p.id.as_ref().map(clean),
+        (None, None) => given(p.id.as_str()).map(output::sanitize),
     }
 }
 
@@ -169,7 +145,7 @@ fn source_json(source: Option<&Source>) -> serde_json::Value {
 /// `session` or an `access` token, which have none of their own.
 pub fn describe(who: &Whoami) -> String {
     let clean = |s: &str| output::sanitize(s);
-    let mut line = match (who.kind.as_str(), &who.name) {
+    let mut line = match (who.kind.as_str(), given(&who.name)) {
         ("super", _) => "super token".to_owned(),
         ("anonymous", _) => "anonymous (authentication is disabled on this server)".to_owned(),
         ("session", Some(name)) => format!("browser session of \"{}\"", clean(name)),
@@ -179,9 +155,9 @@ pub fn describe(who: &Whoami) -> String {
         (kind, None) => format!("{} token", clean(kind)),
     };
     if let Some(id) = &who.token_id {
-        line.push_str(&format!(" ({})", clean(id)));
+        line.push_str(&format!(" ({})", clean(id.as_str())));
     }
-    if let Some(project) = &who.project {
+    if let Some(project) = given(&who.project) {
         line.push_str(&format!(" in project {}", clean(project)));
     }
     let workspaces = if who.workspaces.is_empty() {

@@ -1,4 +1,5 @@
-//! The rules for creating a service token, independent of HTTP and storage.
+//! Requests to create a token (`POST /api/service-tokens`, `POST /api/tokens`), validated:
+//! the rules for a token's name, scope and lifetime, independent of HTTP and storage.
 
 use serde_json::{Map, Value};
 
