@@ -5,8 +5,8 @@
 //! (a D1 failure, a JS exception) are logged and answered with a generic 500 that never
 //! carries their text.
 
+use edgeauth_core::api::{ErrorBody, OAuthErrorBody};
 use edgeauth_core::ConfigProblem;
-use serde_json::json;
 use worker::Response;
 
 use crate::http::{self, body::BodyError};
@@ -66,11 +66,20 @@ impl ApiError {
         {
             return http::json(
                 status,
-                &json!({ "error": error, "error_description": description }),
+                &OAuthErrorBody {
+                    error: error.to_owned(),
+                    error_description: Some(description),
+                },
             );
         }
         let (status, code, message, extra_header) = self.describe();
-        let mut response = http::json(status, &json!({ "error": code, "message": message }));
+        let mut response = http::json(
+            status,
+            &ErrorBody {
+                error: code.to_owned(),
+                message,
+            },
+        );
         if let Some((name, value)) = extra_header {
             http::set_header(&mut response, name, &value);
         }

@@ -2,8 +2,9 @@
 
 use std::rc::Rc;
 
+use edgeauth_core::api::{Capabilities, LoginMethods, Whoami};
 use edgeauth_core::time::rfc3339;
-use edgeauth_core::{ConfigProblem, PrincipalKind, WorkspaceName};
+use edgeauth_core::{ConfigProblem, PrincipalKind, TokenId, WorkspaceName};
 use serde_json::json;
 use worker::{Response, Url};
 
@@ -39,20 +40,20 @@ pub fn capabilities(caller: &Caller) -> Response {
     let oidc = config.oidc.is_some() && caller.settings.has_secret();
     http::json(
         200,
-        &json!({
-            "signed_in": principal.is_some_and(|p| p.kind() != PrincipalKind::Anonymous),
-            "kind": principal.map(|p| p.kind().as_str()),
-            "auth_disabled": config.auth_disabled,
-            "public_reads": config.public_reads,
-            "project": caller.project.as_str(),
-            "login_methods": {
-                "oidc": oidc,
-                "cli_loopback": oidc,
-                "device": oidc && !config.auth_disabled,
+        &Capabilities {
+            signed_in: principal.is_some_and(|p| p.kind() != PrincipalKind::Anonymous),
+            kind: principal.map(|p| p.kind().as_str().to_owned()),
+            auth_disabled: config.auth_disabled,
+            public_reads: config.public_reads,
+            project: caller.project.to_string(),
+            login_methods: LoginMethods {
+                oidc,
+                cli_loopback: oidc,
+                device: oidc && !config.auth_disabled,
             },
-            "service_tokens": caller.settings.has_secret(),
-            "can_write": principal.is_some(),
-        }),
+            service_tokens: caller.settings.has_secret(),
+            can_write: principal.is_some(),
+        },
     )
 }
 
@@ -61,15 +62,15 @@ pub fn whoami(caller: &Caller) -> Result<Response, ApiError> {
     let p = caller.require_principal()?;
     Ok(http::json(
         200,
-        &json!({
-            "kind": p.kind().as_str(),
-            "name": p.name(),
-            "project": p.project.as_str(),
-            "workspaces": p.scope.to_strings(),
-            "token_id": p.token_id(),
-            "expires_at": p.expires_at_ms.map(rfc3339),
-            "auth_disabled": caller.config().auth_disabled,
-        }),
+        &Whoami {
+            kind: p.kind().as_str().to_owned(),
+            name: p.name().to_owned(),
+            project: p.project.to_string(),
+            workspaces: p.scope.to_strings(),
+            token_id: p.token_id().map(TokenId::new),
+            expires_at: p.expires_at_ms.map(rfc3339),
+            auth_disabled: caller.config().auth_disabled,
+        },
     ))
 }
 

@@ -8,10 +8,12 @@
 //! session and per user (`core::device::LookupFailures`), counted in D1 in the same batch as
 //! the lookup.
 
+use edgeauth_core::api::DeviceAuthorization;
 use edgeauth_core::device::{
     self, DeviceCode, LookupFailures, DEVICE_CODE_LIFETIME_S, MAX_USER_CODE_INPUT, POLL_INTERVAL_S,
 };
 use edgeauth_core::encoding::percent_encode;
+use edgeauth_core::secret::Secret;
 use edgeauth_core::time::spoken_duration;
 use edgeauth_core::{session, BrowserSession};
 use serde_json::{json, Value};
@@ -76,15 +78,16 @@ pub async fn code(mut req: Request, caller: &Caller, env: &Env) -> Result<Respon
         if grant.insert(&db, now).await? {
             return Ok(http::json(
                 200,
-                &json!({
-                    "device_code": device_code.as_str(),
-                    "user_code": user_code,
-                    "verification_uri": format!("{origin}{VERIFICATION_PATH}"),
-                    "verification_uri_complete":
-                        format!("{origin}{VERIFICATION_PATH}?user_code={user_code}"),
-                    "expires_in": DEVICE_CODE_LIFETIME_S,
-                    "interval": POLL_INTERVAL_S,
-                }),
+                &DeviceAuthorization {
+                    device_code: Secret::new(device_code.as_str()),
+                    verification_uri: format!("{origin}{VERIFICATION_PATH}"),
+                    verification_uri_complete: Some(format!(
+                        "{origin}{VERIFICATION_PATH}?user_code={user_code}"
+                    )),
+                    user_code,
+                    expires_in: u64::from(DEVICE_CODE_LIFETIME_S),
+                    interval: Some(u64::from(POLL_INTERVAL_S)),
+                },
             ));
         }
     }

@@ -11,9 +11,11 @@
 //! plus the verifier's 30 s clock-skew allowance.
 
 use edgeauth_core::access_token::{self, AccessGrant, MintedAccessToken};
+use edgeauth_core::api::TokenResponse;
 use edgeauth_core::device::{DeviceCode, DevicePoll, PollDecision};
 use edgeauth_core::grant::TokenGrant;
 use edgeauth_core::refresh::{self, RefreshDecision};
+use edgeauth_core::secret::Secret;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
 use edgeauth_core::{ProjectName, Scope, TokenHash};
 use serde_json::json;
@@ -355,13 +357,13 @@ fn mint_access(
 fn token_response(access: &MintedAccessToken, refresh: &MintedToken, scope: &Scope) -> Response {
     let mut response = http::json(
         200,
-        &json!({
-            "access_token": access.plaintext(),
-            "token_type": "Bearer",
-            "expires_in": access.expires_in_s(),
-            "refresh_token": refresh.plaintext(),
-            "scope": scope.to_strings().join(" "),
-        }),
+        &TokenResponse {
+            access_token: Secret::new(access.plaintext()),
+            token_type: "Bearer".to_owned(),
+            expires_in: access.expires_in_s(),
+            refresh_token: Secret::new(refresh.plaintext()),
+            scope: Some(scope.to_strings().join(" ")),
+        },
     );
     http::set_header(&mut response, "Cache-Control", "no-store");
     http::set_header(&mut response, "Pragma", "no-cache");
