@@ -98,8 +98,8 @@ pub struct ServiceTokenView {
     /// What every token shows.
     #[serde(flatten)]
     pub token: TokenView,
-    /// Who created it: the creating credential's kind (`super`, `session`), with its token id
-    /// when it has one (`service:st_…`, `user:ut_…`).
+    /// Who created it: `super`, `anonymous`, `service:st_…` for a service token, or
+    /// `user:usr_…` for a person (whatever credential they used).
     #[serde(default)]
     pub created_by: String,
 }
