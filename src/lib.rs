@@ -48,7 +48,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, ApiE
     let url = req.url()?;
     let settings = Settings::of(env);
     let endpoint = match matched.target {
-        Target::Static(which) => return router::answer_static(which, &settings, &url),
+        Target::Static(which) => return router::answer_static(which, &settings, &req, &url),
         Target::Endpoint(endpoint) => endpoint,
     };
     let caller = auth::authenticate(&req, url, settings?, env, ctx).await?;

@@ -230,10 +230,11 @@ fn allow(route: &Route) -> String {
 pub fn answer_static(
     which: Static,
     settings: &Result<std::rc::Rc<crate::settings::Settings>, Vec<edgeauth_core::ConfigProblem>>,
+    req: &Request,
     url: &worker::Url,
 ) -> Result<Response, ApiError> {
     match which {
-        Static::Healthz => Ok(status::healthz(settings, url)),
+        Static::Healthz => Ok(status::healthz(settings, req, url)),
         Static::Favicon => Ok(http::no_content()),
         Static::Asset => {
             pages::asset(url.path()).ok_or_else(|| ApiError::NotFound("no such asset".into()))

@@ -367,10 +367,78 @@ pub fn is_loopback_host(host: &str) -> bool {
         })
 }
 
+/// True when `address` (the client's, from `CF-Connecting-IP`) is a loopback IP address.
+pub fn is_loopback_address(address: &str) -> bool {
+    let address = address.trim();
+    address != "localhost" && is_loopback_host(address)
+}
+
+/// Why `AUTH_DISABLED=true` must not be honoured for this request, if it must not: the
+/// request must name a loopback host *and* come from a loopback client address.
+///
+/// A Worker cannot see the address its server is bound to, so it asks the two things it can:
+/// the `Host` (which a client chooses, so it is not enough on its own: a dev server bound to
+/// `0.0.0.0`, or behind a tunnel that rewrites `Host`, would answer a stranger) and the client
+/// address `CF-Connecting-IP`. On Cloudflare the edge sets that header to the real client,
+/// which is never a loopback address, so a deployment can never run open whatever `Host` it is
+/// sent; under `wrangler dev` it is the connecting socket's address (a client's own value is
+/// passed through, which is why the dev server must also be bound to loopback, as
+/// `scripts/dev` does). Without the header the answer is no.
+pub fn auth_disabled_refusal(host: Option<&str>, client_address: Option<&str>) -> Option<String> {
+    let host = host.unwrap_or("");
+    if !is_loopback_host(host) {
+        return Some(format!(
+            "AUTH_DISABLED: authentication can be disabled only when the server is reached on a loopback host (127.0.0.1, ::1, localhost), not on `{}`; unset AUTH_DISABLED",
+            host.escape_default()
+        ));
+    }
+    match client_address {
+        Some(address) if is_loopback_address(address) => None,
+        Some(address) => Some(format!(
+            "AUTH_DISABLED: authentication can be disabled only for clients on this machine, not for `{}`; bind the dev server to 127.0.0.1 or unset AUTH_DISABLED",
+            address.chars().take(64).collect::<String>().escape_default()
+        )),
+        None => Some(
+            "AUTH_DISABLED: the request carries no client address (CF-Connecting-IP), so it cannot be known to come from this machine; unset AUTH_DISABLED".to_owned(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn auth_disabled_needs_a_loopback_host_and_a_loopback_client() {
+        assert_eq!(
+            auth_disabled_refusal(Some("127.0.0.1"), Some("127.0.0.1")),
+            None
+        );
+        assert_eq!(auth_disabled_refusal(Some("localhost"), Some("::1")), None);
+        assert_eq!(
+            auth_disabled_refusal(Some("[::1]"), Some("127.0.0.5")),
+            None
+        );
+        for (host, client) in [
+            (Some("api.example.com"), Some("127.0.0.1")),
+            (Some("127.0.0.1.example.com"), Some("127.0.0.1")),
+            (None, Some("127.0.0.1")),
+            (Some("localhost"), Some("203.0.113.9")),
+            (Some("localhost"), Some("192.168.1.20")),
+            (Some("localhost"), Some("localhost")),
+            (Some("localhost"), Some("")),
+            (Some("localhost"), None),
+        ] {
+            let refusal = auth_disabled_refusal(host, client);
+            assert!(
+                refusal
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("AUTH_DISABLED")),
+                "{host:?} from {client:?}: {refusal:?}"
+            );
+        }
+    }
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, Vec<ConfigProblem>> {
         let map: HashMap<String, String> = vars

@@ -6,7 +6,7 @@ use edgeauth_core::api::{Capabilities, LoginMethods, Whoami};
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::{ConfigProblem, PrincipalKind, TokenId, WorkspaceName};
 use serde_json::json;
-use worker::{Response, Url};
+use worker::{Request, Response, Url};
 
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
@@ -14,9 +14,13 @@ use crate::http;
 use crate::settings::Settings;
 
 /// Liveness and configuration problems, by setting name; never a value.
-pub fn healthz(settings: &Result<Rc<Settings>, Vec<ConfigProblem>>, url: &Url) -> Response {
+pub fn healthz(
+    settings: &Result<Rc<Settings>, Vec<ConfigProblem>>,
+    req: &Request,
+    url: &Url,
+) -> Response {
     let problems: Vec<String> = match settings {
-        Ok(settings) => auth::unsafe_auth_disabled(&settings.config, url)
+        Ok(settings) => auth::unsafe_auth_disabled(&settings.config, req, url)
             .into_iter()
             .collect(),
         Err(problems) => problems.iter().map(ToString::to_string).collect(),

@@ -8,7 +8,7 @@ mod verify;
 
 use std::rc::Rc;
 
-use edgeauth_core::config::is_loopback_host;
+use edgeauth_core::config::auth_disabled_refusal;
 use edgeauth_core::{BrowserSession, Config, Principal, ProjectName, UserId};
 use worker::{Context, Env, Method, Request, Url};
 
@@ -92,7 +92,7 @@ pub async fn authenticate(
     ctx: &Context,
 ) -> Result<Caller, ApiError> {
     let config = &settings.config;
-    if let Some(problem) = unsafe_auth_disabled(config, &url) {
+    if let Some(problem) = unsafe_auth_disabled(config, req, &url) {
         return Err(ApiError::Misconfigured(vec![problem]));
     }
     let project = select_project(req, &url, config)?;
@@ -130,15 +130,14 @@ pub fn own_origin(config: &Config, url: &Url) -> String {
     }
 }
 
-/// `AUTH_DISABLED=true` reached on a host that is not loopback: the deployment must fail
-/// closed rather than run open.
-pub fn unsafe_auth_disabled(config: &Config, url: &Url) -> Option<String> {
-    (config.auth_disabled && !url.host_str().is_some_and(is_loopback_host)).then(|| {
-        format!(
-            "AUTH_DISABLED: authentication can be disabled only when the server is reached on a loopback host (127.0.0.1, ::1, localhost), not on `{}`; unset AUTH_DISABLED",
-            url.host_str().unwrap_or("")
-        )
-    })
+/// `AUTH_DISABLED=true` on a request that does not both name a loopback host and come from a
+/// loopback client (`core::config::auth_disabled_refusal`): the deployment must fail closed
+/// rather than run open.
+pub fn unsafe_auth_disabled(config: &Config, req: &Request, url: &Url) -> Option<String> {
+    if !config.auth_disabled {
+        return None;
+    }
+    auth_disabled_refusal(url.host_str(), header(req, "CF-Connecting-IP").as_deref())
 }
 
 /// The project: `X-Project`, else `?project=`, else `DEFAULT_PROJECT`.

@@ -412,6 +412,53 @@ fn auth_disabled_fails_closed_on_a_non_loopback_host() {
     );
 }
 
+#[test]
+fn auth_disabled_fails_closed_for_a_client_that_is_not_on_this_machine() {
+    // A loopback Host is not enough: a dev server bound to 0.0.0.0, or reached through a
+    // tunnel that rewrites Host, would answer a stranger anonymously. The client address
+    // (CF-Connecting-IP: the edge sets it to the real client on Cloudflare, wrangler dev to
+    // the socket's peer) must be loopback too; here a client on another machine is simulated
+    // by the header a tunnel's edge would set.
+    let noauth = Instance::noauth();
+    for client in [
+        "203.0.113.9",
+        "192.168.1.20",
+        "localhost",
+        "::ffff:10.0.0.1",
+    ] {
+        for target in ["/api/auth/whoami", "/api/service-tokens"] {
+            let response = noauth
+                .get(target)
+                .header("Host", "localhost")
+                .header("CF-Connecting-IP", client)
+                .send();
+            let message = response.expect_error(503, "misconfigured");
+            assert!(
+                message.contains("AUTH_DISABLED") && message.contains("this machine"),
+                "the refusal names AUTH_DISABLED (client {client}):\n{response}"
+            );
+            assert!(
+                response.header("X-Edgeauth-Auth").is_some(),
+                "still says auth is disabled, so the operator sees why:\n{response}"
+            );
+        }
+        let health = noauth
+            .get("/healthz")
+            .header("CF-Connecting-IP", client)
+            .send();
+        assert_eq!(health.status, 503, "{health}");
+        assert!(health.text().contains("AUTH_DISABLED"), "{health}");
+    }
+    // The same request from this machine is answered anonymously.
+    let me = noauth
+        .get("/api/auth/whoami")
+        .header("Host", "localhost")
+        .header("CF-Connecting-IP", "127.0.0.1")
+        .send()
+        .expect_json(200);
+    assert_eq!(me["kind"], "anonymous", "{me}");
+}
+
 // ---- PUBLIC_READS=false ------------------------------------------------------------------
 
 #[test]
