@@ -57,11 +57,7 @@ impl Sqlite {
         let fail = |e: rusqlite::Error| StoreError::Database(format!("{e}: {}", statement.sql));
         let mut prepared = self.0.prepare(&statement.sql).map_err(fail)?;
         let readonly = prepared.readonly();
-        let names: Vec<String> = prepared
-            .column_names()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let names: Vec<String> = prepared.column_names().map(str::to_owned).collect();
         let params = statement.params.iter().map(|p| match p {
             SqlValue::Text(s) => Sql::Text(s.clone()),
             SqlValue::Integer(n) => Sql::Integer(*n),
