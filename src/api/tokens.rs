@@ -154,11 +154,13 @@ pub async fn create(
     let (name, scope, expires_at) = match kind {
         Kind::Service => {
             let new = NewServiceToken::from_json(&body).map_err(ApiError::BadRequest)?;
-            (new.name.clone(), new.scope.clone(), new.expires_at_ms(now))
+            let expires_at = new.expires_at_ms(now);
+            (new.name, new.scope, expires_at)
         }
         Kind::User => {
             let new = NewUserToken::from_json(&body).map_err(ApiError::BadRequest)?;
-            (new.name.clone(), new.scope.clone(), new.expires_at_ms(now))
+            let expires_at = new.expires_at_ms(now);
+            (new.name, new.scope, expires_at)
         }
     };
     if !principal.may_manage(&scope) {
