@@ -219,6 +219,13 @@ impl From<worker::Error> for ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    /// A storage failure is the server's: logged (by [`ApiError::Internal`]), never shown.
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
 impl From<worker::KvError> for ApiError {
     fn from(e: worker::KvError) -> Self {
         ApiError::Internal(format!("KV: {e}"))

@@ -4,7 +4,8 @@
 
 use worker::{Env, Method, Request, Response};
 
-use crate::api::{service_tokens, status, user_tokens};
+use crate::api::tokens::{self, Kind};
+use crate::api::{status, users};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::flows::{account, cli_login, device, sign_in, token_grant};
@@ -256,19 +257,19 @@ pub async fn dispatch(
         E::Capabilities => Ok(status::capabilities(caller)),
         E::Whoami => status::whoami(caller),
         E::Check => status::check(caller),
-        E::CreateServiceToken => service_tokens::create(req, caller, env).await,
-        E::ListServiceTokens => service_tokens::list(caller, env).await,
-        E::RevokeServiceToken => service_tokens::revoke(&id, caller, env).await,
+        E::CreateServiceToken => tokens::create(Kind::Service, req, caller, env).await,
+        E::ListServiceTokens => tokens::list(Kind::Service, caller, env).await,
+        E::RevokeServiceToken => tokens::revoke(Kind::Service, &id, caller, env).await,
         E::Login => sign_in::login(caller).await,
         E::Callback => sign_in::callback(&req, caller, env).await,
         E::Logout => sign_in::logout(&req, caller, env).await,
         E::CliStart => cli_login::start(caller, env).await,
         E::CliDecide => cli_login::decide(req, caller, env).await,
         E::CliExchange => cli_login::exchange(req, env).await,
-        E::UsersMe => user_tokens::me(caller, env).await,
-        E::CreateUserToken => user_tokens::create(req, caller, env).await,
-        E::ListUserTokens => user_tokens::list(caller, env).await,
-        E::RevokeUserToken => user_tokens::revoke(&id, caller, env).await,
+        E::UsersMe => users::me(caller, env).await,
+        E::CreateUserToken => tokens::create(Kind::User, req, caller, env).await,
+        E::ListUserTokens => tokens::list(Kind::User, caller, env).await,
+        E::RevokeUserToken => tokens::revoke(Kind::User, &id, caller, env).await,
         E::DeviceCode => device::code(req, caller, env).await,
         E::DevicePage => device::page(caller, env).await,
         E::DeviceDecide => device::decide(req, caller, env).await,

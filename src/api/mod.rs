@@ -1,6 +1,6 @@
 //! The REST API: tokens of both kinds, the signed-in person, and what the server and the
 //! caller can do.
 
-pub mod service_tokens;
 pub mod status;
-pub mod user_tokens;
+pub mod tokens;
+pub mod users;

@@ -8,13 +8,13 @@
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::token::{self, TokenKind};
 use edgeauth_core::{access_token, BrowserSession, Credential, Principal, ProjectName, Scope};
-use edgeauth_core::{SessionId, TokenHash, TokenId, UserId};
+use edgeauth_core::{TokenHash, UserId};
 use worker::{Context, Env};
 
 use super::Presented;
 use crate::error::ApiError;
 use crate::settings::Settings;
-use crate::store::{record_use, ServiceTokenRecord, SessionRecord, TokenTable, UserTokenRecord};
+use crate::store::{record_use, SessionRecord, TokenOwner, TokenRecord, TokenTable};
 use crate::{database, now_ms};
 
 /// The principal of a presented credential. A bad bearer credential is 401; a session
@@ -73,42 +73,13 @@ async fn service_token(
 ) -> Result<Principal, ApiError> {
     token::verify_service_tag(token, &settings.service_token_key(project)?)
         .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
-    let db = database(env)?;
-    let record = ServiceTokenRecord::find_by_hash(&db, hash)
-        .await?
-        .filter(|r| r.project == project.as_str())
-        .ok_or_else(|| {
-            ApiError::InvalidCredential(
-                "the service token is not known here: it was revoked and removed, or never issued"
-                    .into(),
-            )
-        })?;
-    let now = now_ms();
-    if record.revoked_at.is_some() {
-        return Err(ApiError::InvalidCredential(
-            "the service token was revoked; create a new one".into(),
-        ));
-    }
-    if let Some(expired_at) = record.expires_at.filter(|_| record.is_expired(now)) {
-        return Err(ApiError::InvalidCredential(format!(
-            "the service token expired at {}; create a new one",
-            rfc3339(expired_at)
-        )));
-    }
-    record_use(
-        ctx,
-        &db,
-        TokenTable::ServiceTokens,
-        &record.id,
-        record.last_used_at,
-        now,
-    )?;
+    let record = stored_token(TokenTable::ServiceTokens, hash, project, env, ctx).await?;
     Ok(Principal {
-        scope: record.scope()?,
         credential: Credential::Service {
-            token_id: TokenId::new(record.id),
+            token_id: record.id,
             name: record.name,
         },
+        scope: record.scope,
         project: project.clone(),
         expires_at_ms: record.expires_at,
     })
@@ -121,49 +92,74 @@ async fn user_token(
     env: &Env,
     ctx: &Context,
 ) -> Result<Principal, ApiError> {
+    let record = stored_token(TokenTable::UserTokens, hash, project, env, ctx).await?;
+    let TokenOwner::User { user_id, .. } = record.owner else {
+        return Err(ApiError::Internal(format!(
+            "user token {} has no user",
+            record.id
+        )));
+    };
+    Ok(Principal {
+        credential: Credential::User {
+            token_id: record.id,
+            name: record.name,
+            user_id,
+        },
+        scope: record.scope,
+        project: project.clone(),
+        expires_at_ms: record.expires_at,
+    })
+}
+
+/// The stored token of `hash`, if it is live and of `project`, its use recorded. A service
+/// token of another project is not known here (its tag already bound it to its project); a
+/// user token of another project is told so.
+async fn stored_token(
+    table: TokenTable,
+    hash: &TokenHash,
+    project: &ProjectName,
+    env: &Env,
+    ctx: &Context,
+) -> Result<TokenRecord, ApiError> {
+    let service = table == TokenTable::ServiceTokens;
+    let refuse = |message: &str| ApiError::InvalidCredential(message.to_owned());
     let db = database(env)?;
-    let record = UserTokenRecord::find_by_hash(&db, hash)
+    let record = TokenRecord::find_by_hash(&db, table, hash)
         .await?
+        .filter(|r| !service || r.project == *project)
         .ok_or_else(|| {
-            ApiError::InvalidCredential(
-                "the user API token is not known here: it was never issued by this server".into(),
-            )
+            refuse(if service {
+                "the service token is not known here: it was revoked and removed, or never issued"
+            } else {
+                "the user API token is not known here: it was never issued by this server"
+            })
         })?;
     let now = now_ms();
     if record.revoked_at.is_some() {
-        return Err(ApiError::InvalidCredential(
-            "the user API token was revoked; create a new one at /account or with `edgeauth token create`".into(),
-        ));
+        return Err(refuse(if service {
+            "the service token was revoked; create a new one"
+        } else {
+            "the user API token was revoked; create a new one at /account or with `edgeauth token create`"
+        }));
     }
     if let Some(expired_at) = record.expires_at.filter(|_| record.is_expired(now)) {
+        let kind = if service {
+            "service token"
+        } else {
+            "user API token"
+        };
         return Err(ApiError::InvalidCredential(format!(
-            "the user API token expired at {}; create a new one",
+            "the {kind} expired at {}; create a new one",
             rfc3339(expired_at)
         )));
     }
-    if record.project != project.as_str() {
+    if record.project != *project {
         return Err(ApiError::InvalidCredential(format!(
             "the user API token belongs to another project, not `{project}`; a token is valid only in the project it was created in"
         )));
     }
-    record_use(
-        ctx,
-        &db,
-        TokenTable::UserTokens,
-        &record.id,
-        record.last_used_at,
-        now,
-    )?;
-    Ok(Principal {
-        scope: record.scope()?,
-        credential: Credential::User {
-            token_id: TokenId::new(record.id),
-            name: record.name,
-            user_id: UserId::new(record.user_id),
-        },
-        project: project.clone(),
-        expires_at_ms: record.expires_at,
-    })
+    record_use(ctx, &db, &record, now)?;
+    Ok(record)
 }
 
 /// An access token: its signature, expiry and project; no storage read.
@@ -204,11 +200,11 @@ async fn session(
     let name = record
         .user_name
         .or(record.user_email)
-        .unwrap_or_else(|| record.user_id.clone());
+        .unwrap_or_else(|| record.user_id.to_string());
     Ok(Some(Principal {
         credential: Credential::Session(BrowserSession {
-            session_id: SessionId::new(record.id),
-            user_id: UserId::new(record.user_id),
+            session_id: record.id,
+            user_id: record.user_id,
             name,
             cookie_hash: hash,
         }),

@@ -16,7 +16,7 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     caller.settings.oidc()?;
     let key = caller.settings.cookie_key()?;
     let signed_in = match caller.browser_session() {
-        Some(session) => UserRecord::find(&database(env)?, session.user_id.as_str())
+        Some(session) => UserRecord::find(&database(env)?, &session.user_id)
             .await?
             .map(|user| (session, user)),
         None => None,
@@ -32,15 +32,14 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
             pages::signed_out_html(&format!("/api/auth/login?return_to={return_to}")),
         ));
     };
-    let teams = user.team_list();
     let csrf = session::csrf_token(key, session.cookie_hash.as_hex());
     Ok(pages::page_response(
         200,
         pages::account_html(&pages::AccountView {
             name: user.name.as_deref(),
             email: user.email.as_deref(),
-            teams: &teams,
-            user_id: &user.id,
+            teams: &user.teams,
+            user_id: user.id.as_str(),
             project: caller.project.as_str(),
             csrf_token: &csrf,
         }),

@@ -15,16 +15,16 @@ use edgeauth_core::cli_login::{
 use edgeauth_core::encoding::percent_encode;
 use edgeauth_core::loopback::{LoopbackHost, LoopbackRedirect};
 use edgeauth_core::time::rfc3339;
-use edgeauth_core::{session, Scope};
+use edgeauth_core::{session, ProjectName, Scope, UserId};
 use serde_json::json;
 use worker::{Env, KvStore, Request, Response};
 
-use crate::api::user_tokens;
+use crate::api::tokens;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::http::{self, body, redirect};
 use crate::pages;
-use crate::store::{AuditEvent, ConsumedCode, UserRecord};
+use crate::store::{Actor, AuditEvent, ConsumedCode, NewToken, TokenOwner, UserRecord};
 use crate::{database, now_ms, WebCrypto};
 
 /// `created_via` of the tokens this flow mints.
@@ -96,7 +96,7 @@ pub async fn start(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
         return sign_in_first(&request, caller, 302);
     };
     let user_id = &session.user_id;
-    let user = UserRecord::find(&database(env)?, user_id.as_str())
+    let user = UserRecord::find(&database(env)?, user_id)
         .await?
         .ok_or_else(|| ApiError::Internal(format!("session of unknown user {user_id}")))?;
     let csrf = session::csrf_token(caller.settings.cookie_key()?, session.cookie_hash.as_hex());
@@ -133,7 +133,7 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
     };
     let user_id = session.user_id.as_str();
     let now = now_ms();
-    let actor = format!("user:{user_id}");
+    let actor = Actor::User(session.user_id.clone());
     let project = caller.project.as_str();
     match form.get("decision").as_deref() {
         Some("approve") => {
@@ -148,15 +148,14 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             AuditEvent {
                 at: now,
                 project: Some(project),
-                actor: &actor,
+                actor,
                 action: "cli_login.approve",
                 subject: hash.as_hex(),
                 detail: json!({"name": pending.name, "redirect_uri": pending.redirect_uri,
                                "expires_at": rfc3339(pending.expires_at)})
                 .to_string(),
             }
-            .statement(&database(env)?)?
-            .run()
+            .record(&database(env)?)
             .await?;
             Ok(redirect(
                 303,
@@ -168,14 +167,13 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             AuditEvent {
                 at: now,
                 project: Some(project),
-                actor: &actor,
+                actor,
                 action: "cli_login.deny",
                 subject: user_id,
                 detail: json!({"name": request.name, "redirect_uri": request.redirect.as_str()})
                     .to_string(),
             }
-            .statement(&database(env)?)?
-            .run()
+            .record(&database(env)?)
             .await?;
             Ok(redirect(
                 303,
@@ -231,7 +229,7 @@ pub async fn exchange(mut req: Request, env: &Env) -> Result<Response, ApiError>
                 AuditEvent {
                     at: now,
                     project: Some(&pending.project),
-                    actor: "anonymous",
+                    actor: Actor::Anonymous,
                     action: "cli_login.burn",
                     subject: hash.as_hex(),
                     detail: json!({"reason": refusal.description()}).to_string(),
@@ -243,27 +241,31 @@ pub async fn exchange(mut req: Request, env: &Env) -> Result<Response, ApiError>
         forget(&kv, &key).await;
         return Err(oauth(refusal));
     }
-    let user = UserRecord::find(&db, &pending.user_id)
+    let user_id = UserId::new(pending.user_id.as_str());
+    let user = UserRecord::find(&db, &user_id)
         .await?
-        .ok_or_else(|| {
-            ApiError::Internal(format!("CLI login of unknown user {}", pending.user_id))
-        })?;
-    let (minted, record) = user_tokens::mint(
-        &pending.user_id,
-        &pending.project,
-        &pending.name,
-        &Scope::all(),
-        CREATED_VIA,
-        None,
+        .ok_or_else(|| ApiError::Internal(format!("CLI login of unknown user {user_id}")))?;
+    let project = ProjectName::parse(&pending.project)
+        .map_err(|e| ApiError::Internal(format!("CLI login code: {e}")))?;
+    let (minted, record) = tokens::mint_user_token(
+        NewToken {
+            owner: TokenOwner::User {
+                user_id: user_id.clone(),
+                created_via: CREATED_VIA.to_owned(),
+            },
+            project,
+            name: pending.name.clone(),
+            scope: Scope::all(),
+            expires_at: None,
+        },
         now,
-    )?;
-    let actor = format!("user:{}", pending.user_id);
+    );
     let won = ConsumedCode::redeem_once(
         &db,
         &hash,
         &record,
         minted.hash(),
-        user_tokens::creation_event(&record, &actor)?,
+        tokens::creation_event(&record, Actor::User(user_id)),
         now,
     )
     .await?;
@@ -271,7 +273,7 @@ pub async fn exchange(mut req: Request, env: &Env) -> Result<Response, ApiError>
     if !won {
         return Err(oauth(ExchangeError::ALREADY_REDEEMED));
     }
-    let mut body = user_tokens::creation_body(&record, &minted, now)?;
+    let mut body = tokens::creation_body(&record, &minted, now);
     body["user"] = json!({"id": user.id, "email": user.email, "name": user.name});
     Ok(http::json(201, &body))
 }

@@ -25,7 +25,7 @@ use crate::error::ApiError;
 use crate::http::body::{self, OAuthBody};
 use crate::http::{self, redirect};
 use crate::pages;
-use crate::store::{AuditEvent, CodeLookups, DeviceGrantRecord, UserRecord};
+use crate::store::{Actor, AuditEvent, CodeLookups, DeviceGrantRecord, GrantStatus, UserRecord};
 use crate::{database, now_ms, WebCrypto};
 
 /// Where the person enters the user code (`verification_uri`, RFC 8628 §3.2).
@@ -66,9 +66,9 @@ pub async fn code(mut req: Request, caller: &Caller, env: &Env) -> Result<Respon
         let grant = DeviceGrantRecord {
             device_code_hash: device_code.hash().as_hex().to_owned(),
             user_code: user_code.clone(),
-            project: caller.project.as_str().to_owned(),
+            project: caller.project.clone(),
             client_name: client_name.clone(),
-            status: "pending".into(),
+            status: GrantStatus::Pending,
             user_id: None,
             created_at: now,
             expires_at: now + i64::from(DEVICE_CODE_LIFETIME_S) * 1000,
@@ -106,7 +106,7 @@ async fn session_person<'c>(
     let Some(session) = caller.browser_person("approving a device")? else {
         return Ok(None);
     };
-    Ok(UserRecord::find(&database(env)?, session.user_id.as_str())
+    Ok(UserRecord::find(&database(env)?, &session.user_id)
         .await?
         .map(|user| (session, user)))
 }
@@ -197,7 +197,15 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let Some(typed) = typed.filter(|t| !t.is_empty()) else {
         return Ok(entry_page(200, None, ""));
     };
-    let grant = match look_up(env, session.session_id.as_str(), &user.id, &typed, now_ms()).await? {
+    let grant = match look_up(
+        env,
+        session.session_id.as_str(),
+        user.id.as_str(),
+        &typed,
+        now_ms(),
+    )
+    .await?
+    {
         Lookup::Found(grant) => grant,
         Lookup::NotValid => return Ok(entry_page(400, Some(NOT_VALID), &typed)),
         Lookup::Limited(retry) => return Ok(limited_page(retry)),
@@ -210,7 +218,7 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
             client_name: &grant.client_name,
             person_email: user.email.as_deref(),
             person_name: user.name.as_deref(),
-            project: &grant.project,
+            project: grant.project.as_str(),
             access_lifetime: &spoken_duration(config.access_token_ttl_s),
             login_lifetime: &spoken_duration(config.refresh_family.max_age_s()),
             csrf_token: &csrf,
@@ -246,15 +254,17 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
     };
     let now = now_ms();
     let session_id = session.session_id.as_str();
-    let grant = match look_up(env, session_id, &user.id, typed, now).await? {
+    let grant = match look_up(env, session_id, user.id.as_str(), typed, now).await? {
         Lookup::Found(grant) => grant,
         Lookup::NotValid => return Ok(entry_page(400, Some(NOT_VALID), typed)),
         Lookup::Limited(retry) => return Ok(limited_page(retry)),
     };
-    let teams = user.team_list();
     if approve
         && !settings.allowed_teams.is_empty()
-        && !teams.iter().any(|t| settings.allowed_teams.contains(t))
+        && !user
+            .teams
+            .iter()
+            .any(|t| settings.allowed_teams.contains(t))
     {
         return Ok(pages::page_response(
             403,
@@ -265,7 +275,6 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             ),
         ));
     }
-    let actor = format!("user:{}", user.id);
     let decided = grant
         .decide(
             &database(env)?,
@@ -274,8 +283,8 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             now,
             AuditEvent {
                 at: now,
-                project: Some(&grant.project),
-                actor: &actor,
+                project: Some(grant.project.as_str()),
+                actor: Actor::User(user.id.clone()),
                 action: if approve {
                     "device.approve"
                 } else {

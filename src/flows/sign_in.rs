@@ -16,7 +16,7 @@ use super::oidc;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::http::{self, header, redirect};
-use crate::store::{AuditEvent, SessionRecord, UserRecord};
+use crate::store::{Actor, AuditEvent, NewSession, SessionRecord, UserRecord};
 use crate::{database, now_ms, WebCrypto};
 
 fn refused(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -140,34 +140,34 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
 
     let db = database(env)?;
     let user = UserRecord {
-        id: UserId::generate(&mut WebCrypto).to_string(),
+        id: UserId::generate(&mut WebCrypto),
         issuer: identity.issuer,
         subject: identity.subject,
         email: Some(identity.email),
         name: identity.name,
-        teams: serde_json::to_string(&identity.teams)
-            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        teams: identity.teams,
         created_at: now,
         last_login_at: now,
     }
     .upsert(&db)
     .await?;
     let value = session::new_session_value(&mut WebCrypto);
-    let session_id = SessionId::generate(&mut WebCrypto).to_string();
-    let actor = format!("user:{}", user.id);
+    let session_id = SessionId::generate(&mut WebCrypto);
     SessionRecord::create(
         &db,
-        &TokenHash::of(&value),
-        &session_id,
-        &user.id,
-        now,
-        now + session::SESSION_TTL_S * 1000,
+        &NewSession {
+            hash: &TokenHash::of(&value),
+            id: &session_id,
+            user_id: &user.id,
+            created_at: now,
+            expires_at: now + session::SESSION_TTL_S * 1000,
+        },
         AuditEvent {
             at: now,
             project: None,
-            actor: &actor,
+            actor: Actor::User(user.id.clone()),
             action: "session.create",
-            subject: &session_id,
+            subject: session_id.as_str(),
             detail: json!({"issuer": user.issuer, "subject": user.subject}).to_string(),
         },
     )
@@ -187,14 +187,13 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
 pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let names = CookieNames::for_origin(&caller.own_origin());
     if let Some(session) = caller.browser_session() {
-        let actor = format!("user:{}", session.user_id);
         SessionRecord::delete(
             &database(env)?,
             &session.cookie_hash,
             AuditEvent {
                 at: now_ms(),
                 project: None,
-                actor: &actor,
+                actor: Actor::User(session.user_id.clone()),
                 action: "session.delete",
                 subject: session.session_id.as_str(),
                 detail: "{}".into(),

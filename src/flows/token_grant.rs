@@ -17,7 +17,7 @@ use edgeauth_core::grant::TokenGrant;
 use edgeauth_core::refresh::{self, RefreshDecision};
 use edgeauth_core::secret::Secret;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
-use edgeauth_core::{ProjectName, Scope, TokenHash};
+use edgeauth_core::{FamilyId, ProjectName, Scope, TokenHash, UserId};
 use serde_json::json;
 use worker::{Env, Request, Response};
 
@@ -25,7 +25,9 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::http;
 use crate::http::body::{self, OAuthBody};
-use crate::store::{AuditEvent, DeviceGrantRecord, GrantState, NewFamily, RefreshTokenRecord};
+use crate::store::{
+    Actor, AuditEvent, DeviceGrantRecord, GrantState, NewFamily, RefreshTokenRecord,
+};
 use crate::{database, now_ms, WebCrypto};
 
 /// A 400 RFC 6749 §5.2 refusal.
@@ -90,17 +92,16 @@ pub async fn revoke(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             RefreshTokenRecord::find_by_hash(&db, &TokenHash::of(&presented)).await?
         {
             let now = now_ms();
-            let actor = format!("user:{}", record.user_id);
             RefreshTokenRecord::revoke_family(
                 &db,
                 &record.family_id,
                 now,
                 AuditEvent {
                     at: now,
-                    project: Some(&record.project),
-                    actor: &actor,
+                    project: Some(record.project.as_str()),
+                    actor: Actor::User(record.user_id.clone()),
                     action: "refresh_family.revoke",
-                    subject: &record.family_id,
+                    subject: record.family_id.as_str(),
                     detail: json!({"reason": "logout"}).to_string(),
                 },
             )
@@ -125,7 +126,7 @@ async fn device_code_grant(
     let grant = DeviceGrantRecord::find_by_hash(&db, &code.hash())
         .await?
         .ok_or_else(|| invalid_grant(UNKNOWN))?;
-    let status = match grant.state()? {
+    let status = match grant.state() {
         GrantState::Consumed => return Err(invalid_grant(
             "the device code was already exchanged for tokens; a device code is good for one login",
         )),
@@ -164,7 +165,7 @@ async fn device_code_grant(
         PollDecision::SlowDown { new_interval_s } => new_interval_s,
         _ => interval_s,
     };
-    DeviceGrantRecord::record_poll(&db, &grant.device_code_hash, now, new_interval_s).await?;
+    grant.record_poll(&db, now, new_interval_s).await?;
     Err(oauth_error(error, description))
 }
 
@@ -179,41 +180,37 @@ async fn issue_first_tokens(
 ) -> Result<Response, ApiError> {
     let user_id = grant
         .user_id
-        .as_deref()
+        .as_ref()
         .ok_or_else(|| ApiError::Internal("an approved device grant has no user".into()))?;
-    let project = stored_project(&grant.project)?;
     let scope = Scope::all();
-    let family_id = refresh::new_family_id(&mut WebCrypto).to_string();
+    let family_id = refresh::new_family_id(&mut WebCrypto);
     let family_expires_at = caller.config().refresh_family.expires_at_ms(now);
     let access = mint_access(
         caller,
         user_id,
-        project,
+        grant.project.clone(),
         scope.clone(),
         &family_id,
         now,
         family_expires_at,
     )?;
     let refresh = token::mint_opaque(TokenKind::Refresh, &mut WebCrypto);
-    let scope_json = serde_json::to_string(&scope.to_strings())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let actor = format!("user:{user_id}");
     let won = grant
         .redeem(
             &database(env)?,
             &NewFamily {
                 id: &family_id,
-                scope: &scope_json,
+                scope: &scope,
                 created_at: now,
                 expires_at: family_expires_at,
             },
             refresh.hash(),
             AuditEvent {
                 at: now,
-                project: Some(&grant.project),
-                actor: &actor,
+                project: Some(grant.project.as_str()),
+                actor: Actor::User(user_id.clone()),
                 action: "refresh_family.create",
-                subject: &family_id,
+                subject: family_id.as_str(),
                 detail: json!({
                     "via": "device",
                     "device_grant": grant.device_code_hash,
@@ -257,12 +254,11 @@ async fn refresh_token_grant(
         }
         (other, _) => return Err(invalid_grant(other.description())),
     };
-    let project = stored_project(&record.project)?;
-    let scope = stored_scope(&record)?;
+    let scope = record.scope.clone();
     let access = mint_access(
         caller,
         &record.user_id,
-        project,
+        record.project.clone(),
         scope.clone(),
         &record.family_id,
         now,
@@ -291,10 +287,10 @@ async fn revoke_reused_family(
             now,
             AuditEvent {
                 at: now,
-                project: Some(&record.project),
-                actor: "refresh_reuse",
+                project: Some(record.project.as_str()),
+                actor: Actor::RefreshReuse,
                 action: "refresh_family.revoke",
-                subject: &record.family_id,
+                subject: record.family_id.as_str(),
                 detail: json!({
                     "reason": "reuse",
                     "user_id": record.user_id,
@@ -303,7 +299,8 @@ async fn revoke_reused_family(
                 .to_string(),
             },
         )
-        .await
+        .await?;
+        Ok::<_, ApiError>(())
     }
     .await;
     match revoked {
@@ -312,35 +309,24 @@ async fn revoke_reused_family(
     }
 }
 
-fn stored_project(project: &str) -> Result<ProjectName, ApiError> {
-    ProjectName::parse(project).map_err(|e| ApiError::Internal(format!("stored project: {e}")))
-}
-
-fn stored_scope(record: &RefreshTokenRecord) -> Result<Scope, ApiError> {
-    let patterns: Vec<String> = serde_json::from_str(&record.scope)
-        .map_err(|e| ApiError::Internal(format!("family {}: {e}", record.family_id)))?;
-    Scope::parse(&patterns)
-        .map_err(|e| ApiError::Internal(format!("family {}: {e}", record.family_id)))
-}
-
 /// An access token for a family's user: `ACCESS_TOKEN_TTL_SECONDS`, cut so that it never
 /// outlives the family.
 fn mint_access(
     caller: &Caller,
-    user_id: &str,
+    user_id: &UserId,
     project: ProjectName,
     scope: Scope,
-    family_id: &str,
+    family_id: &FamilyId,
     now: i64,
     family_expires_at: i64,
 ) -> Result<MintedAccessToken, ApiError> {
     access_token::mint(
         caller.settings.access_token_key()?,
         &AccessGrant {
-            user_id: user_id.to_owned(),
+            user_id: user_id.to_string(),
             project,
             scope,
-            family_id: family_id.to_owned(),
+            family_id: family_id.to_string(),
             now_s: now.div_euclid(1000),
             lifetime_s: refresh::access_lifetime_s(
                 caller.config().access_token_ttl_s,

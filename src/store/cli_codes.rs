@@ -4,11 +4,8 @@
 //! replicas, race here instead, inside one D1 batch (a transaction).
 
 use edgeauth_core::TokenHash;
-use wasm_bindgen::JsValue;
-use worker::D1Database;
 
-use super::{changes, millis, text, AuditEvent, UserTokenRecord};
-use crate::error::ApiError;
+use super::{changes, AuditEvent, Database, SqlValue, Statement, StoreError, TokenRecord};
 
 /// Ledger rows older than this are swept: their codes expired long before (a code lives
 /// 120 s), so nothing can present them again. The hour leaves room for clock differences.
@@ -19,23 +16,23 @@ const BURNED: &str = "burned";
 
 /// One request's claim on a code: the ledger row of `code_hash` naming this request's new
 /// token. Writes guarded by [`Redemption::condition`] happen only if the claim won.
-pub struct Redemption<'a> {
-    pub code_hash: &'a TokenHash,
-    pub token_id: &'a str,
+struct Redemption<'a> {
+    code_hash: &'a TokenHash,
+    token_id: &'a str,
 }
 
 impl Redemption<'_> {
-    /// `WHERE EXISTS (…)` for `INSERT … SELECT`, its two parameters numbered from `first`.
-    pub(crate) fn condition(&self, first: usize) -> String {
+    /// `EXISTS (…)`, its two parameters numbered from `first`.
+    fn condition(first: usize) -> String {
         format!(
-            "WHERE EXISTS (SELECT 1 FROM consumed_codes WHERE code_hash = ?{first} AND token_id = ?{})",
+            "EXISTS (SELECT 1 FROM consumed_codes WHERE code_hash = ?{first} AND token_id = ?{})",
             first + 1
         )
     }
 
     /// The parameters of [`Redemption::condition`], in order.
-    pub(crate) fn params(&self) -> [JsValue; 2] {
-        [text(self.code_hash.as_hex()), text(self.token_id)]
+    fn params(&self) -> [SqlValue; 2] {
+        [self.code_hash.as_hex().into(), self.token_id.into()]
     }
 }
 
@@ -48,55 +45,56 @@ impl ConsumedCode {
     /// this request's. True when this request won; false when the code was already consumed
     /// (by a concurrent or earlier exchange, or burned), in which case nothing was stored.
     pub async fn redeem_once(
-        db: &D1Database,
+        db: &impl Database,
         code_hash: &TokenHash,
-        token: &UserTokenRecord,
+        token: &TokenRecord,
         token_hash: &TokenHash,
         audit: AuditEvent<'_>,
         now_ms: i64,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, StoreError> {
         let redemption = Redemption {
             code_hash,
-            token_id: &token.id,
+            token_id: token.id.as_str(),
         };
-        let claim = db
-            .prepare(
-                "INSERT OR IGNORE INTO consumed_codes (code_hash, token_id, consumed_at) \
-                 VALUES (?1, ?2, ?3)",
-            )
-            .bind(&[text(code_hash.as_hex()), text(&token.id), millis(now_ms)])?;
-        let results = db
+        let outcomes = db
             .batch(vec![
-                claim,
-                token.insert_if_redeemed_statement(db, token_hash, &redemption)?,
-                audit.statement_if_redeemed(db, &redemption)?,
-                Self::sweep(db, now_ms)?,
+                Self::claim(code_hash, token.id.as_str(), now_ms),
+                token.insert_if_statement(token_hash, Redemption::condition, redemption.params()),
+                audit.statement_if(&Redemption::condition(7), redemption.params()),
+                Self::sweep(now_ms),
             ])
             .await?;
-        Ok(changes(results.get(1)) > 0)
+        Ok(changes(&outcomes, 1) > 0)
     }
 
     /// Spends a code without minting anything (it was presented with the wrong verifier or
     /// redirect), with its audit event. A no-op when the code was already consumed.
     pub async fn burn(
-        db: &D1Database,
+        db: &impl Database,
         code_hash: &TokenHash,
         audit: AuditEvent<'_>,
         now_ms: i64,
-    ) -> Result<(), ApiError> {
-        let burn = db
-            .prepare(
-                "INSERT OR IGNORE INTO consumed_codes (code_hash, token_id, consumed_at) \
-                 VALUES (?1, ?2, ?3)",
-            )
-            .bind(&[text(code_hash.as_hex()), text(BURNED), millis(now_ms)])?;
-        db.batch(vec![burn, audit.statement(db)?]).await?;
+    ) -> Result<(), StoreError> {
+        db.batch(vec![
+            Self::claim(code_hash, BURNED, now_ms),
+            audit.statement(),
+        ])
+        .await?;
         Ok(())
     }
 
-    fn sweep(db: &D1Database, now_ms: i64) -> Result<worker::D1PreparedStatement, ApiError> {
-        Ok(db
-            .prepare("DELETE FROM consumed_codes WHERE consumed_at < ?1")
-            .bind(&[millis(now_ms - LEDGER_RETENTION_MS)])?)
+    fn claim(code_hash: &TokenHash, token_id: &str, now_ms: i64) -> Statement {
+        Statement::new(
+            "INSERT OR IGNORE INTO consumed_codes (code_hash, token_id, consumed_at) \
+             VALUES (?1, ?2, ?3)",
+            vec![code_hash.as_hex().into(), token_id.into(), now_ms.into()],
+        )
+    }
+
+    fn sweep(now_ms: i64) -> Statement {
+        Statement::new(
+            "DELETE FROM consumed_codes WHERE consumed_at < ?1",
+            vec![(now_ms - LEDGER_RETENTION_MS).into()],
+        )
     }
 }

@@ -1,0 +1,285 @@
+//! API tokens of both kinds, one set of handlers:
+//! `POST/GET /api/service-tokens`, `DELETE /api/service-tokens/{id}`: workspace-scoped tokens
+//! of one project, for CI and workers; and `POST/GET /api/tokens`, `DELETE /api/tokens/{id}`:
+//! a person's own tokens. What differs between the kinds is who manages which tokens
+//! ([`Manager`]) and a few words of the answers.
+
+use edgeauth_core::crypto::DerivedKey;
+use edgeauth_core::time::rfc3339;
+use edgeauth_core::token::{self, MintedToken, TokenKind};
+use edgeauth_core::token_request::{NewServiceToken, NewUserToken};
+use edgeauth_core::{Principal, TokenId, UserId};
+use serde_json::{json, Value};
+use worker::{Env, Request, Response};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::store::{Actor, AuditEvent, NewToken, TokenOwner, TokenRecord, TokensOf};
+use crate::{database, http, now_ms, WebCrypto};
+
+/// The kinds of token the API manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A project's service tokens: `/api/service-tokens`.
+    Service,
+    /// The caller's own API tokens: `/api/tokens`.
+    User,
+}
+
+/// The caller, as the manager of one kind of token.
+enum Manager<'c> {
+    /// Service tokens of the request's project: the super token, or a credential whose scope
+    /// covers theirs. Needs `SECRET` (the project's key signs them).
+    Project {
+        principal: &'c Principal,
+        key: DerivedKey,
+    },
+    /// A person, over their own tokens in every project.
+    Person {
+        principal: &'c Principal,
+        user_id: &'c UserId,
+    },
+}
+
+impl<'c> Manager<'c> {
+    /// 401 without a credential; 501 for service tokens without `SECRET`; 403 for user tokens
+    /// and a credential that is not a person's.
+    fn of(kind: Kind, caller: &'c Caller) -> Result<Self, ApiError> {
+        Ok(match kind {
+            Kind::Service => Manager::Project {
+                principal: caller.require_principal()?,
+                key: caller.settings.service_token_key(&caller.project)?,
+            },
+            Kind::User => {
+                let (principal, user_id) = caller.person()?;
+                Manager::Person { principal, user_id }
+            }
+        })
+    }
+
+    fn principal(&self) -> &'c Principal {
+        match self {
+            Manager::Project { principal, .. } | Manager::Person { principal, .. } => principal,
+        }
+    }
+
+    /// May the caller see and revoke `record`? A person, every one of their own; a project's
+    /// manager, those its scope covers.
+    fn may_manage(&self, record: &TokenRecord) -> bool {
+        match self {
+            Manager::Project { principal, .. } => principal.may_manage(&record.scope),
+            Manager::Person { .. } => true,
+        }
+    }
+
+    fn tokens<'a>(&'a self, caller: &'a Caller) -> TokensOf<'a> {
+        match self {
+            Manager::Project { .. } => TokensOf::Project(&caller.project),
+            Manager::Person { user_id, .. } => TokensOf::User(user_id),
+        }
+    }
+}
+
+/// A token's listing fields (never its secret).
+fn view(record: &TokenRecord, now: i64) -> Value {
+    let mut view = json!({
+        "id": record.id,
+        "name": record.name,
+        "project": record.project.as_str(),
+        "workspaces": record.scope.to_strings(),
+        "prefix": record.display_prefix,
+        "created_at": rfc3339(record.created_at),
+        "expires_at": record.expires_at.map(rfc3339),
+        "last_used_at": record.last_used_at.map(rfc3339),
+        "expired": record.is_expired(now),
+    });
+    match &record.owner {
+        TokenOwner::Project { created_by } => view["created_by"] = created_by.to_string().into(),
+        TokenOwner::User { created_via, .. } => view["created_via"] = created_via.as_str().into(),
+    }
+    view
+}
+
+/// A new user token, not yet stored: the secret (shown once) and the record D1 keeps. Every
+/// way of creating a user token (`POST /api/tokens`, the CLI login) mints through here.
+pub(crate) fn mint_user_token(new: NewToken, now: i64) -> (MintedToken, TokenRecord) {
+    let minted = token::mint_opaque(TokenKind::User, &mut WebCrypto);
+    let id = TokenId::generate_user(&mut WebCrypto);
+    let record = TokenRecord::new(id, new, minted.display_prefix(), now);
+    (minted, record)
+}
+
+/// The audit event of a token `actor` just minted.
+pub(crate) fn creation_event(record: &TokenRecord, actor: Actor) -> AuditEvent<'_> {
+    let (action, detail) = match &record.owner {
+        TokenOwner::Project { .. } => (
+            "service_token.create",
+            json!({"name": record.name, "workspaces": record.scope.to_strings(),
+                   "prefix": record.display_prefix}),
+        ),
+        TokenOwner::User { created_via, .. } => (
+            "user_token.create",
+            json!({"name": record.name, "workspaces": record.scope.to_strings(),
+                   "prefix": record.display_prefix, "via": created_via}),
+        ),
+    };
+    AuditEvent {
+        at: record.created_at,
+        project: Some(record.project.as_str()),
+        actor,
+        action,
+        subject: record.id.as_str(),
+        detail: detail.to_string(),
+    }
+}
+
+/// The creation response: the token's listing fields and, this once, its plaintext.
+pub(crate) fn creation_body(record: &TokenRecord, minted: &MintedToken, now: i64) -> Value {
+    let mut body = view(record, now);
+    body["token"] = Value::from(minted.plaintext());
+    body
+}
+
+/// `POST`: mints a token no broader than its creator, in the request's project.
+pub async fn create(
+    kind: Kind,
+    mut req: Request,
+    caller: &Caller,
+    env: &Env,
+) -> Result<Response, ApiError> {
+    let manager = Manager::of(kind, caller)?;
+    let principal = manager.principal();
+    let body = http::body::json(&mut req).await?;
+    let now = now_ms();
+    let (name, scope, expires_at) = match kind {
+        Kind::Service => {
+            let new = NewServiceToken::from_json(&body).map_err(ApiError::BadRequest)?;
+            let expires_at = new.expires_at_ms(now);
+            (new.name, new.scope, expires_at)
+        }
+        Kind::User => {
+            let new = NewUserToken::from_json(&body).map_err(ApiError::BadRequest)?;
+            let expires_at = new.expires_at_ms(now);
+            (new.name, new.scope, expires_at)
+        }
+    };
+    if !principal.may_manage(&scope) {
+        return Err(ApiError::Forbidden(format!(
+            "your credential covers {}, which does not include all of {}; a new token cannot be broader than its creator",
+            principal.scope.to_strings().join(", "),
+            scope.to_strings().join(", ")
+        )));
+    }
+    let new = |owner| NewToken {
+        owner,
+        project: caller.project.clone(),
+        name,
+        scope,
+        expires_at,
+    };
+    let (minted, record) = match &manager {
+        Manager::Project { key, .. } => {
+            let minted = token::mint_service(key, &mut WebCrypto);
+            let id = TokenId::generate_service(&mut WebCrypto);
+            let owner = TokenOwner::Project {
+                created_by: Actor::of(principal),
+            };
+            let record = TokenRecord::new(id, new(owner), minted.display_prefix(), now);
+            (minted, record)
+        }
+        Manager::Person { user_id, .. } => mint_user_token(
+            new(TokenOwner::User {
+                user_id: (*user_id).clone(),
+                created_via: principal.kind().as_str().to_owned(),
+            }),
+            now,
+        ),
+    };
+    record
+        .insert(
+            &database(env)?,
+            minted.hash(),
+            creation_event(&record, Actor::of(principal)),
+        )
+        .await?;
+    Ok(http::json(201, &creation_body(&record, &minted, now)))
+}
+
+/// `GET`: the live tokens the caller manages: the project's that its scope covers, or the
+/// person's own in every project.
+pub async fn list(kind: Kind, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    let manager = Manager::of(kind, caller)?;
+    let now = now_ms();
+    let tokens: Vec<Value> = TokenRecord::list_active(&database(env)?, manager.tokens(caller))
+        .await?
+        .iter()
+        .filter(|record| manager.may_manage(record))
+        .map(|record| view(record, now))
+        .collect();
+    let key = match kind {
+        Kind::Service => "service_tokens",
+        Kind::User => "tokens",
+    };
+    Ok(http::json(200, &json!({ key: tokens })))
+}
+
+/// `DELETE …/{id}`: revokes at once; the next verification anywhere fails. Another user's
+/// token is 404, as if it did not exist.
+pub async fn revoke(
+    kind: Kind,
+    id: &str,
+    caller: &Caller,
+    env: &Env,
+) -> Result<Response, ApiError> {
+    let manager = Manager::of(kind, caller)?;
+    let principal = manager.principal();
+    let not_found = || {
+        ApiError::NotFound(match kind {
+            Kind::Service => format!(
+                "no live service token `{}` in project `{}`",
+                id.escape_default(),
+                caller.project
+            ),
+            Kind::User => format!(
+                "you have no live API token `{}` (unknown, already revoked, or not yours)",
+                id.escape_default()
+            ),
+        })
+    };
+    let db = database(env)?;
+    let record = TokenRecord::find(&db, manager.tokens(caller), id)
+        .await?
+        .filter(|r| r.revoked_at.is_none())
+        .ok_or_else(not_found)?;
+    if !manager.may_manage(&record) {
+        return Err(ApiError::Forbidden(format!(
+            "your credential does not cover the workspaces of `{}` ({})",
+            record.id,
+            record.scope.to_strings().join(", ")
+        )));
+    }
+    let now = now_ms();
+    let action = match kind {
+        Kind::Service => "service_token.revoke",
+        Kind::User => "user_token.revoke",
+    };
+    let revoked = record
+        .revoke(
+            &db,
+            now,
+            AuditEvent {
+                at: now,
+                project: Some(record.project.as_str()),
+                actor: Actor::of(principal),
+                action,
+                subject: record.id.as_str(),
+                detail: json!({"prefix": record.display_prefix}).to_string(),
+            },
+        )
+        .await?;
+    if revoked {
+        Ok(http::no_content())
+    } else {
+        Err(not_found())
+    }
+}

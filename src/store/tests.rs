@@ -1,0 +1,1039 @@
+//! The store's SQL on an in-memory SQLite with the real migrations: every operation, and
+//! above all the ones that decide a race (a CLI login code's single use, refresh rotation and
+//! reuse, a device grant's one family, a decision taken once, the user-code guessing limit).
+//! D1 serialises writes and runs a batch as one transaction, so two racing requests are two
+//! batches in some order: each test runs them one after the other and checks that the order
+//! cannot make both win.
+
+use edgeauth_core::device::{LookupFailures, LOOKUP_WINDOW_S, MAX_FAILED_LOOKUPS};
+use edgeauth_core::refresh::StoredRefresh;
+use edgeauth_core::{
+    BrowserSession, Credential, FamilyId, Principal, ProjectName, Scope, SessionId, TokenHash,
+    TokenId, UserId,
+};
+
+use super::sqlite::{block_on, Sqlite};
+use super::tokens::LAST_USED_GRANULARITY_MS;
+use super::*;
+
+const MINUTE: i64 = 60 * 1000;
+const T0: i64 = 1_750_000_000_000;
+
+fn project(name: &str) -> ProjectName {
+    ProjectName::parse(name).unwrap()
+}
+
+fn scope(patterns: &[&str]) -> Scope {
+    Scope::parse(patterns).unwrap()
+}
+
+fn hash(secret: &str) -> TokenHash {
+    TokenHash::of(secret)
+}
+
+fn event<'a>(action: &'a str, subject: &'a str, at: i64) -> AuditEvent<'a> {
+    AuditEvent {
+        at,
+        project: Some("default"),
+        actor: Actor::Super,
+        action,
+        subject,
+        detail: "{}".into(),
+    }
+}
+
+fn audit_count(db: &Sqlite, action: &str) -> i64 {
+    db.count("audit_events", &format!("action = '{action}'"))
+}
+
+/// A user as the OIDC callback stores them.
+fn person(id: &str, issuer: &str, subject: &str, email: &str) -> UserRecord {
+    UserRecord {
+        id: UserId::new(id),
+        issuer: issuer.into(),
+        subject: subject.into(),
+        email: Some(email.into()),
+        name: Some("Ada".into()),
+        teams: vec!["edgeauth-team".into()],
+        created_at: T0,
+        last_login_at: T0,
+    }
+}
+
+fn with_user(db: &Sqlite, id: &str) -> UserId {
+    let stored = block_on(person(id, "https://idp", id, "ada@example.com").upsert(db)).unwrap();
+    stored.id
+}
+
+fn user_token(id: &str, user_id: &UserId, project_name: &str, created_at: i64) -> TokenRecord {
+    TokenRecord::new(
+        TokenId::new(id),
+        NewToken {
+            owner: TokenOwner::User {
+                user_id: user_id.clone(),
+                created_via: "session".into(),
+            },
+            project: project(project_name),
+            name: format!("{id} name"),
+            scope: scope(&["production/*", "staging"]),
+            expires_at: None,
+        },
+        "eau_abcdefgh",
+        created_at,
+    )
+}
+
+fn service_token(id: &str, project_name: &str, created_at: i64) -> TokenRecord {
+    TokenRecord::new(
+        TokenId::new(id),
+        NewToken {
+            owner: TokenOwner::Project {
+                created_by: Actor::Service(TokenId::new("st_creator")),
+            },
+            project: project(project_name),
+            name: format!("{id} name"),
+            scope: scope(&["production/*"]),
+            expires_at: Some(created_at + 60 * MINUTE),
+        },
+        "eas_abcdefgh",
+        created_at,
+    )
+}
+
+fn insert(db: &Sqlite, token: &TokenRecord, secret: &str) {
+    block_on(token.insert(
+        db,
+        &hash(secret),
+        event("token.create", "t", token.created_at),
+    ))
+    .unwrap();
+}
+
+// --- batches ---------------------------------------------------------------------------
+
+#[test]
+fn a_batch_is_all_or_nothing() {
+    let db = Sqlite::migrated();
+    // No such user: the token's foreign key fails, so its audit event is not kept either.
+    let orphan = user_token("ut_orphan", &UserId::new("usr_nobody"), "default", T0);
+    let result = block_on(orphan.insert(&db, &hash("secret"), event("token.create", "t", T0)));
+    assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
+    assert_eq!(db.count("user_tokens", "1"), 0);
+    assert_eq!(audit_count(&db, "token.create"), 0);
+}
+
+// --- tokens ----------------------------------------------------------------------------
+
+#[test]
+fn a_service_token_is_stored_with_its_audit_event_and_found_by_hash() {
+    let db = Sqlite::migrated();
+    let token = service_token("st_1", "default", T0);
+    insert(&db, &token, "service secret");
+    assert_eq!(audit_count(&db, "token.create"), 1);
+    let found = block_on(TokenRecord::find_by_hash(
+        &db,
+        TokenTable::ServiceTokens,
+        &hash("service secret"),
+    ))
+    .unwrap();
+    assert_eq!(found.as_ref(), Some(&token));
+    // Only the hash is stored, and the creator as today's string.
+    let (stored_hash, created_by): (String, String) = db
+        .conn()
+        .query_row(
+            "SELECT token_hash, created_by FROM service_tokens WHERE id = 'st_1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(stored_hash, hash("service secret").as_hex());
+    assert_eq!(created_by, "service:st_creator");
+}
+
+#[test]
+fn a_user_token_round_trips_and_each_kind_is_looked_up_only_in_its_table() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let token = user_token("ut_1", &ada, "default", T0);
+    insert(&db, &token, "user secret");
+    let found = block_on(TokenRecord::find_by_hash(
+        &db,
+        TokenTable::UserTokens,
+        &hash("user secret"),
+    ))
+    .unwrap();
+    assert_eq!(found.as_ref(), Some(&token));
+    let elsewhere = block_on(TokenRecord::find_by_hash(
+        &db,
+        TokenTable::ServiceTokens,
+        &hash("user secret"),
+    ))
+    .unwrap();
+    assert_eq!(elsewhere, None);
+    let unknown = block_on(TokenRecord::find_by_hash(
+        &db,
+        TokenTable::UserTokens,
+        &hash("other"),
+    ))
+    .unwrap();
+    assert_eq!(unknown, None);
+}
+
+#[test]
+fn find_answers_only_for_the_owner() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let bob = with_user(&db, "usr_bob");
+    insert(&db, &user_token("ut_ada", &ada, "default", T0), "a");
+    insert(&db, &service_token("st_p", "default", T0), "s");
+    let find = |of, id| {
+        block_on(TokenRecord::find(&db, of, id))
+            .unwrap()
+            .map(|t| t.id)
+    };
+    assert_eq!(
+        find(TokensOf::User(&ada), "ut_ada"),
+        Some(TokenId::new("ut_ada"))
+    );
+    assert_eq!(find(TokensOf::User(&bob), "ut_ada"), None);
+    let default = project("default");
+    let other = project("other");
+    assert_eq!(
+        find(TokensOf::Project(&default), "st_p"),
+        Some(TokenId::new("st_p"))
+    );
+    assert_eq!(find(TokensOf::Project(&other), "st_p"), None);
+    // A user token is not a project's service token, whatever its project.
+    assert_eq!(find(TokensOf::Project(&default), "ut_ada"), None);
+}
+
+#[test]
+fn list_active_is_the_owners_live_tokens_newest_first() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let bob = with_user(&db, "usr_bob");
+    insert(&db, &user_token("ut_old", &ada, "default", T0), "1");
+    insert(&db, &user_token("ut_new", &ada, "other", T0 + MINUTE), "2");
+    let revoked = user_token("ut_gone", &ada, "default", T0 + 2 * MINUTE);
+    insert(&db, &revoked, "3");
+    insert(&db, &user_token("ut_bob", &bob, "default", T0), "4");
+    assert!(block_on(revoked.revoke(&db, T0 + 3 * MINUTE, event("r", "ut_gone", T0))).unwrap());
+    let listed: Vec<TokenId> = block_on(TokenRecord::list_active(&db, TokensOf::User(&ada)))
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(listed, [TokenId::new("ut_new"), TokenId::new("ut_old")]);
+
+    insert(&db, &service_token("st_a", "default", T0), "5");
+    insert(&db, &service_token("st_b", "default", T0 + MINUTE), "6");
+    insert(&db, &service_token("st_c", "other", T0), "7");
+    let default = project("default");
+    let listed: Vec<TokenId> = block_on(TokenRecord::list_active(&db, TokensOf::Project(&default)))
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(listed, [TokenId::new("st_b"), TokenId::new("st_a")]);
+}
+
+#[test]
+fn a_token_is_revoked_once() {
+    let db = Sqlite::migrated();
+    let token = service_token("st_1", "default", T0);
+    insert(&db, &token, "s");
+    assert!(block_on(token.revoke(&db, T0 + MINUTE, event("token.revoke", "st_1", T0))).unwrap());
+    // A concurrent revocation that lost finds nothing left to revoke.
+    assert!(
+        !block_on(token.revoke(&db, T0 + 2 * MINUTE, event("token.revoke", "st_1", T0))).unwrap()
+    );
+    let stored = block_on(TokenRecord::find_by_hash(
+        &db,
+        TokenTable::ServiceTokens,
+        &hash("s"),
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(stored.revoked_at, Some(T0 + MINUTE));
+    // Revocation is bound to the owner: another project's row of the same id is untouched.
+    let ada = with_user(&db, "usr_ada");
+    let mine = user_token("ut_1", &ada, "default", T0);
+    insert(&db, &mine, "u");
+    let bob = with_user(&db, "usr_bob");
+    let forged = TokenRecord {
+        owner: TokenOwner::User {
+            user_id: bob,
+            created_via: "session".into(),
+        },
+        ..mine.clone()
+    };
+    assert!(!block_on(forged.revoke(&db, T0, event("token.revoke", "ut_1", T0))).unwrap());
+    assert_eq!(db.count("user_tokens", "revoked_at IS NULL"), 1);
+}
+
+#[test]
+fn a_token_expires_at_its_expiry() {
+    let token = service_token("st_1", "default", T0);
+    let expiry = token.expires_at.unwrap();
+    assert!(!token.is_expired(expiry - 1));
+    assert!(token.is_expired(expiry));
+    assert!(!TokenRecord {
+        expires_at: None,
+        ..token
+    }
+    .is_expired(i64::MAX));
+}
+
+#[test]
+fn a_use_is_recorded_at_most_every_five_minutes() {
+    let db = Sqlite::migrated();
+    let token = service_token("st_1", "default", T0);
+    insert(&db, &token, "s");
+    let stored = || {
+        block_on(TokenRecord::find_by_hash(
+            &db,
+            TokenTable::ServiceTokens,
+            &hash("s"),
+        ))
+        .unwrap()
+        .unwrap()
+    };
+    // Never used: the first use is written.
+    let first = token
+        .use_statement(T0 + MINUTE)
+        .expect("a first use is written");
+    assert_eq!(block_on(db.run(first)).unwrap(), 1);
+    assert_eq!(stored().last_used_at, Some(T0 + MINUTE));
+    // Within five minutes of it: nothing to write, so verification stays a read.
+    let fresh = stored();
+    assert_eq!(
+        fresh.use_statement(T0 + MINUTE + LAST_USED_GRANULARITY_MS),
+        None
+    );
+    // Later: written again, once, even by two verifications that read the same stale row.
+    let later = T0 + 2 * MINUTE + LAST_USED_GRANULARITY_MS;
+    let a = fresh.use_statement(later).expect("stale");
+    let b = fresh.use_statement(later + 1).expect("stale");
+    assert_eq!(block_on(db.run(a)).unwrap(), 1);
+    assert_eq!(block_on(db.run(b)).unwrap(), 0);
+    assert_eq!(stored().last_used_at, Some(later));
+}
+
+#[test]
+fn a_user_tokens_use_is_recorded_in_its_own_table() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let token = user_token("ut_1", &ada, "default", T0);
+    insert(&db, &token, "u");
+    assert_eq!(
+        block_on(db.run(token.use_statement(T0).unwrap())).unwrap(),
+        1
+    );
+    assert_eq!(db.count("user_tokens", &format!("last_used_at = {T0}")), 1);
+}
+
+#[test]
+fn bad_stored_values_are_store_errors() {
+    let db = Sqlite::migrated();
+    let token = service_token("st_1", "default", T0);
+    insert(&db, &token, "s");
+    let find = || {
+        block_on(TokenRecord::find_by_hash(
+            &db,
+            TokenTable::ServiceTokens,
+            &hash("s"),
+        ))
+    };
+    for (column, value) in [
+        ("workspaces", "'not json'"),
+        ("workspaces", "'[\"Not A Pattern\"]'"),
+        ("workspaces", "'[]'"),
+        ("project", "'Not_A_Project'"),
+        ("created_by", "'somebody'"),
+    ] {
+        let original: String = db
+            .conn()
+            .query_row(
+                &format!("SELECT {column} FROM service_tokens WHERE id = 'st_1'"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        db.conn()
+            .execute(&format!("UPDATE service_tokens SET {column} = {value}"), [])
+            .unwrap();
+        let result = find();
+        assert!(
+            matches!(result, Err(StoreError::BadRecord(_))),
+            "{column} = {value}: {result:?}"
+        );
+        db.conn()
+            .execute(
+                &format!("UPDATE service_tokens SET {column} = ?1"),
+                [original],
+            )
+            .unwrap();
+        assert!(find().unwrap().is_some());
+    }
+    let ada = with_user(&db, "usr_ada");
+    db.conn()
+        .execute("UPDATE users SET teams = '{' WHERE id = 'usr_ada'", [])
+        .unwrap();
+    let result = block_on(UserRecord::find(&db, &ada));
+    assert!(
+        matches!(result, Err(StoreError::BadRecord(_))),
+        "{result:?}"
+    );
+}
+
+// --- audit -----------------------------------------------------------------------------
+
+#[test]
+fn actors_are_named_as_the_audit_log_names_them() {
+    let cases = [
+        (Actor::User(UserId::new("usr_1")), "user:usr_1"),
+        (Actor::Service(TokenId::new("st_1")), "service:st_1"),
+        (Actor::Super, "super"),
+        (Actor::Anonymous, "anonymous"),
+        (Actor::RefreshReuse, "refresh_reuse"),
+    ];
+    for (actor, name) in cases {
+        assert_eq!(actor.to_string(), name);
+        assert_eq!(Actor::parse(name), Ok(actor));
+    }
+    for bad in ["", "user:", "service:", "admin", "session:ses_1"] {
+        assert!(Actor::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_principals_actor_is_its_person_its_service_token_or_its_kind() {
+    let p = project("default");
+    let session = Principal {
+        credential: Credential::Session(BrowserSession {
+            session_id: SessionId::new("ses_1"),
+            user_id: UserId::new("usr_1"),
+            name: "Ada".into(),
+            cookie_hash: hash("cookie"),
+        }),
+        ..Principal::super_token(p.clone())
+    };
+    let service = Principal {
+        credential: Credential::Service {
+            token_id: TokenId::new("st_1"),
+            name: "CI".into(),
+        },
+        ..Principal::super_token(p.clone())
+    };
+    for principal in [
+        session,
+        service,
+        Principal::super_token(p.clone()),
+        Principal::anonymous(p),
+    ] {
+        assert_eq!(Actor::of(&principal).to_string(), principal.actor());
+    }
+}
+
+#[test]
+fn an_audit_event_is_stored_as_given() {
+    let db = Sqlite::migrated();
+    let event = AuditEvent {
+        at: T0,
+        project: None,
+        actor: Actor::User(UserId::new("usr_1")),
+        action: "cli_login.deny",
+        subject: "usr_1",
+        detail: r#"{"name":"laptop"}"#.into(),
+    };
+    block_on(event.record(&db)).unwrap();
+    let row: (i64, Option<String>, String, String, String, String) = db
+        .conn()
+        .query_row(
+            "SELECT at, project, actor, action, subject, detail FROM audit_events",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            T0,
+            None,
+            "user:usr_1".into(),
+            "cli_login.deny".into(),
+            "usr_1".into(),
+            r#"{"name":"laptop"}"#.into()
+        )
+    );
+}
+
+// --- CLI login codes -------------------------------------------------------------------
+
+fn redeem(db: &Sqlite, code: &str, token: &TokenRecord, secret: &str, now: i64) -> bool {
+    block_on(ConsumedCode::redeem_once(
+        db,
+        &hash(code),
+        token,
+        &hash(secret),
+        event("user_token.create", token.id.as_str(), now),
+        now,
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_code_is_redeemed_exactly_once() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let first = user_token("ut_first", &ada, "default", T0);
+    let second = user_token("ut_second", &ada, "default", T0);
+    assert!(redeem(&db, "code", &first, "secret 1", T0));
+    // The loser of the race stores no token and no audit event.
+    assert!(!redeem(&db, "code", &second, "secret 2", T0));
+    assert_eq!(db.count("user_tokens", "1"), 1);
+    assert_eq!(db.count("user_tokens", "id = 'ut_first'"), 1);
+    assert_eq!(audit_count(&db, "user_token.create"), 1);
+    assert_eq!(
+        db.count("audit_events", "subject = 'ut_second'"),
+        0,
+        "the loser's audit event"
+    );
+    assert_eq!(
+        db.count(
+            "consumed_codes",
+            &format!(
+                "code_hash = '{}' AND token_id = 'ut_first'",
+                hash("code").as_hex()
+            )
+        ),
+        1
+    );
+    // Another code is its own.
+    assert!(redeem(&db, "other code", &second, "secret 2", T0));
+}
+
+#[test]
+fn a_burned_code_cannot_be_redeemed() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    block_on(ConsumedCode::burn(
+        &db,
+        &hash("code"),
+        event("cli_login.burn", "code", T0),
+        T0,
+    ))
+    .unwrap();
+    assert_eq!(audit_count(&db, "cli_login.burn"), 1);
+    let token = user_token("ut_1", &ada, "default", T0);
+    assert!(!redeem(&db, "code", &token, "secret", T0));
+    assert_eq!(db.count("user_tokens", "1"), 0);
+    assert_eq!(audit_count(&db, "user_token.create"), 0);
+    // Burning a redeemed code changes nothing: its token stays.
+    assert!(redeem(&db, "code 2", &token, "secret", T0));
+    block_on(ConsumedCode::burn(
+        &db,
+        &hash("code 2"),
+        event("cli_login.burn", "code 2", T0),
+        T0,
+    ))
+    .unwrap();
+    assert_eq!(db.count("consumed_codes", "token_id = 'ut_1'"), 1);
+    assert_eq!(db.count("user_tokens", "1"), 1);
+}
+
+#[test]
+fn a_redemption_sweeps_ledger_rows_older_than_an_hour() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    assert!(redeem(
+        &db,
+        "old",
+        &user_token("ut_1", &ada, "default", T0),
+        "1",
+        T0
+    ));
+    let later = T0 + 61 * MINUTE;
+    assert!(redeem(
+        &db,
+        "new",
+        &user_token("ut_2", &ada, "default", later),
+        "2",
+        later
+    ));
+    assert_eq!(db.count("consumed_codes", "1"), 1);
+    assert_eq!(db.count("consumed_codes", "token_id = 'ut_2'"), 1);
+}
+
+// --- people ----------------------------------------------------------------------------
+
+#[test]
+fn users_are_keyed_by_issuer_and_subject() {
+    let db = Sqlite::migrated();
+    let first =
+        block_on(person("usr_1", "https://idp", "sub", "old@example.com").upsert(&db)).unwrap();
+    assert_eq!(first.id, UserId::new("usr_1"));
+    // Signing in again refreshes the person but keeps their id, whatever id was drawn.
+    let mut again = person("usr_2", "https://idp", "sub", "new@example.com");
+    again.teams = vec!["a".into(), "b".into()];
+    again.last_login_at = T0 + MINUTE;
+    let again = block_on(again.upsert(&db)).unwrap();
+    assert_eq!(again.id, UserId::new("usr_1"));
+    assert_eq!(again.email.as_deref(), Some("new@example.com"));
+    assert_eq!(again.teams, ["a", "b"]);
+    assert_eq!((again.created_at, again.last_login_at), (T0, T0 + MINUTE));
+    // The same email from another issuer, or another subject, is another person.
+    let other =
+        block_on(person("usr_3", "https://other", "sub", "new@example.com").upsert(&db)).unwrap();
+    assert_eq!(other.id, UserId::new("usr_3"));
+    assert_eq!(db.count("users", "1"), 2);
+    assert_eq!(
+        block_on(UserRecord::find(&db, &UserId::new("usr_1"))).unwrap(),
+        Some(again)
+    );
+    assert_eq!(
+        block_on(UserRecord::find(&db, &UserId::new("usr_9"))).unwrap(),
+        None
+    );
+}
+
+fn start_session(db: &Sqlite, cookie: &str, id: &str, user: &UserId, now: i64, ttl: i64) {
+    block_on(SessionRecord::create(
+        db,
+        &NewSession {
+            hash: &hash(cookie),
+            id: &SessionId::new(id),
+            user_id: user,
+            created_at: now,
+            expires_at: now + ttl,
+        },
+        event("session.create", id, now),
+    ))
+    .unwrap();
+}
+
+#[test]
+fn a_new_session_sweeps_only_its_users_expired_sessions() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let bob = with_user(&db, "usr_bob");
+    start_session(&db, "ada old", "ses_old", &ada, T0, MINUTE);
+    start_session(&db, "ada live", "ses_live", &ada, T0, 60 * MINUTE);
+    start_session(&db, "bob old", "ses_bob", &bob, T0, MINUTE);
+    start_session(
+        &db,
+        "ada new",
+        "ses_new",
+        &ada,
+        T0 + 2 * MINUTE,
+        60 * MINUTE,
+    );
+    let mut ids: Vec<String> = db
+        .conn()
+        .prepare("SELECT id FROM sessions ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["ses_bob", "ses_live", "ses_new"]);
+    assert_eq!(audit_count(&db, "session.create"), 4);
+}
+
+#[test]
+fn a_session_is_found_by_its_cookie_with_its_user_and_deleted_once() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    start_session(&db, "cookie", "ses_1", &ada, T0, MINUTE);
+    let found = block_on(SessionRecord::find_by_hash(&db, &hash("cookie")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        found,
+        SessionRecord {
+            id: SessionId::new("ses_1"),
+            user_id: ada,
+            expires_at: T0 + MINUTE,
+            user_name: Some("Ada".into()),
+            user_email: Some("ada@example.com".into()),
+        }
+    );
+    assert_eq!(
+        block_on(SessionRecord::find_by_hash(&db, &hash("other"))).unwrap(),
+        None
+    );
+    let delete = || {
+        block_on(SessionRecord::delete(
+            &db,
+            &hash("cookie"),
+            event("session.delete", "ses_1", T0),
+        ))
+        .unwrap()
+    };
+    assert!(delete());
+    assert!(!delete());
+    assert_eq!(db.count("sessions", "1"), 0);
+}
+
+// --- device grants ---------------------------------------------------------------------
+
+const GRANT_TTL: i64 = 15 * MINUTE;
+
+fn grant(code: &str, user_code: &str, now: i64) -> DeviceGrantRecord {
+    DeviceGrantRecord {
+        device_code_hash: hash(code).as_hex().to_owned(),
+        user_code: user_code.into(),
+        project: project("default"),
+        client_name: "edgeauth CLI on laptop".into(),
+        status: GrantStatus::Pending,
+        user_id: None,
+        created_at: now,
+        expires_at: now + GRANT_TTL,
+        interval_s: 5,
+        last_polled_at: None,
+    }
+}
+
+fn stored_grant(db: &Sqlite, code: &str) -> DeviceGrantRecord {
+    block_on(DeviceGrantRecord::find_by_hash(db, &hash(code)))
+        .unwrap()
+        .expect("the grant")
+}
+
+fn decide(db: &Sqlite, g: &DeviceGrantRecord, user: &UserId, approve: bool, now: i64) -> bool {
+    block_on(g.decide(db, user, approve, now, event("device.decide", "g", now))).unwrap()
+}
+
+fn family_redeem(db: &Sqlite, g: &DeviceGrantRecord, family: &str, token: &str, now: i64) -> bool {
+    block_on(g.redeem(
+        db,
+        &NewFamily {
+            id: &FamilyId::new(family),
+            scope: &Scope::all(),
+            created_at: now,
+            expires_at: now + 30 * 24 * 60 * MINUTE,
+        },
+        &hash(token),
+        event("refresh_family.create", family, now),
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_grant_is_stored_pending_and_its_user_code_is_unique() {
+    let db = Sqlite::migrated();
+    let new = grant("device code", "BCDF-GHJK", T0);
+    assert!(block_on(new.insert(&db, T0)).unwrap());
+    let stored = stored_grant(&db, "device code");
+    assert_eq!(stored, new);
+    assert_eq!(
+        stored.state(),
+        GrantState::Open(edgeauth_core::device::DeviceStatus::Pending)
+    );
+    // A clash of user codes stores nothing: the caller draws again.
+    assert!(!block_on(grant("other code", "BCDF-GHJK", T0).insert(&db, T0)).unwrap());
+    assert_eq!(db.count("device_grants", "1"), 1);
+}
+
+#[test]
+fn the_status_column_decodes_into_its_enum() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let g = grant("code", "BCDF-GHJK", T0);
+    block_on(g.insert(&db, T0)).unwrap();
+    assert_eq!(stored_grant(&db, "code").status, GrantStatus::Pending);
+    assert!(decide(&db, &g, &ada, false, T0));
+    let denied = stored_grant(&db, "code");
+    assert_eq!(denied.status, GrantStatus::Denied);
+    assert_eq!(denied.user_id, Some(ada));
+    assert_eq!(
+        denied.state(),
+        GrantState::Open(edgeauth_core::device::DeviceStatus::Denied)
+    );
+}
+
+#[test]
+fn inserting_a_grant_sweeps_what_is_stale() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let old = grant("old", "BCDF-BCDF", T0);
+    block_on(old.insert(&db, T0)).unwrap();
+    assert!(decide(&db, &old, &ada, true, T0));
+    assert!(family_redeem(&db, &old, "fam_old", "old refresh", T0));
+    block_on(CodeLookups::lookup(
+        &db,
+        &["session:s".into(), "user:u".into()],
+        None,
+        T0,
+    ))
+    .unwrap();
+    // Just before the sweeps' cut-offs, everything stays.
+    let g = GRANT_TTL + 60 * MINUTE;
+    block_on(grant("a", "CDFG-CDFG", T0 + g).insert(&db, T0 + g)).unwrap();
+    assert_eq!(db.count("device_grants", "1"), 2);
+    assert_eq!(db.count("device_code_attempts", "1"), 0, "its window ended");
+    // An hour after it expired, a grant goes; a day after its cap, a family and its tokens.
+    block_on(grant("b", "DFGH-DFGH", T0 + g + 1).insert(&db, T0 + g + 1)).unwrap();
+    let old = format!("device_code_hash = '{}'", hash("old").as_hex());
+    assert_eq!(db.count("device_grants", &old), 0);
+    assert_eq!(db.count("refresh_families", "1"), 1);
+    let past_cap = T0 + 31 * 24 * 60 * MINUTE + 1;
+    block_on(grant("c", "FGHJ-FGHJ", past_cap).insert(&db, past_cap)).unwrap();
+    assert_eq!(db.count("refresh_families", "1"), 0);
+    assert_eq!(db.count("refresh_tokens", "1"), 0);
+}
+
+#[test]
+fn a_grant_is_decided_once_while_pending_and_live() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let bob = with_user(&db, "usr_bob");
+    let g = grant("code", "BCDF-GHJK", T0);
+    block_on(g.insert(&db, T0)).unwrap();
+    assert!(decide(&db, &g, &ada, true, T0 + MINUTE));
+    // A second decision (another tab, another person) changes nothing and records nothing.
+    assert!(!decide(&db, &g, &bob, false, T0 + 2 * MINUTE));
+    let stored = stored_grant(&db, "code");
+    assert_eq!(stored.status, GrantStatus::Approved);
+    assert_eq!(stored.user_id, Some(ada.clone()));
+    assert_eq!(audit_count(&db, "device.decide"), 1);
+    // An expired grant cannot be decided.
+    let late = grant("late", "CDFG-HJKL", T0);
+    block_on(late.insert(&db, T0)).unwrap();
+    assert!(!decide(&db, &late, &ada, true, T0 + GRANT_TTL));
+    assert_eq!(stored_grant(&db, "late").status, GrantStatus::Pending);
+    assert_eq!(audit_count(&db, "device.decide"), 1);
+}
+
+#[test]
+fn two_polls_of_an_approved_grant_start_one_family() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let g = grant("code", "BCDF-GHJK", T0);
+    block_on(g.insert(&db, T0)).unwrap();
+    // Not approved yet: nothing to redeem.
+    assert!(!family_redeem(&db, &g, "fam_early", "early", T0));
+    assert!(decide(&db, &g, &ada, true, T0));
+    assert!(family_redeem(&db, &g, "fam_a", "refresh a", T0 + 1));
+    assert!(!family_redeem(&db, &g, "fam_b", "refresh b", T0 + 2));
+    assert_eq!(db.count("refresh_families", "1"), 1);
+    assert_eq!(
+        db.count("refresh_families", "id = 'fam_a' AND user_id = 'usr_ada'"),
+        1
+    );
+    assert_eq!(db.count("refresh_tokens", "1"), 1);
+    assert_eq!(audit_count(&db, "refresh_family.create"), 1);
+    let stored = stored_grant(&db, "code");
+    assert_eq!(stored.state(), GrantState::Consumed);
+    assert_eq!(stored.last_polled_at, Some(T0 + 1));
+    let first = block_on(RefreshTokenRecord::find_by_hash(&db, &hash("refresh a")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.family_id, FamilyId::new("fam_a"));
+    assert_eq!(first.user_id, ada);
+    assert_eq!(first.project, project("default"));
+    assert_eq!(first.scope, Scope::all());
+}
+
+#[test]
+fn an_expired_approved_grant_is_not_redeemed() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let g = grant("code", "BCDF-GHJK", T0);
+    block_on(g.insert(&db, T0)).unwrap();
+    assert!(decide(&db, &g, &ada, true, T0));
+    assert!(!family_redeem(&db, &g, "fam_a", "refresh", T0 + GRANT_TTL));
+    assert_eq!(db.count("refresh_families", "1"), 0);
+    assert_eq!(audit_count(&db, "refresh_family.create"), 0);
+}
+
+#[test]
+fn a_poll_is_recorded_with_its_interval() {
+    let db = Sqlite::migrated();
+    let g = grant("code", "BCDF-GHJK", T0);
+    block_on(g.insert(&db, T0)).unwrap();
+    block_on(g.record_poll(&db, T0 + 3000, 10)).unwrap();
+    let stored = stored_grant(&db, "code");
+    assert_eq!(
+        (stored.last_polled_at, stored.interval_s),
+        (Some(T0 + 3000), 10)
+    );
+}
+
+// --- user-code lookups -----------------------------------------------------------------
+
+fn subjects() -> [String; 2] {
+    ["session:ses_1".into(), "user:usr_1".into()]
+}
+
+fn look_up(db: &Sqlite, code: Option<&str>, now: i64) -> (Vec<LookupFailures>, Option<String>) {
+    let (before, found) = block_on(CodeLookups::lookup(db, &subjects(), code, now)).unwrap();
+    (before, found.map(|g| g.user_code))
+}
+
+fn failures(db: &Sqlite) -> Vec<(i64, u32)> {
+    let mut rows: Vec<(i64, u32)> = block_on(CodeLookups::failures(db, &subjects()))
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.window_start_ms, f.failures))
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn failed_lookups_are_counted_per_subject_and_reported_as_before() {
+    let db = Sqlite::migrated();
+    let (before, found) = look_up(&db, Some("BCDF-GHJK"), T0);
+    assert!(before.is_empty());
+    assert_eq!(found, None);
+    assert_eq!(failures(&db), [(T0, 1), (T0, 1)]);
+    // Not a user code at all is a failure too.
+    let (before, _) = look_up(&db, None, T0 + 1000);
+    assert_eq!(
+        before.iter().map(|f| f.failures).collect::<Vec<_>>(),
+        [1, 1],
+        "the counts before this lookup"
+    );
+    assert_eq!(failures(&db), [(T0, 2), (T0, 2)]);
+    for i in 2..MAX_FAILED_LOOKUPS {
+        look_up(&db, None, T0 + i64::from(i) * 1000);
+    }
+    let (before, _) = look_up(&db, None, T0 + 10_000);
+    assert_eq!(
+        LookupFailures::most_limiting(&before, T0 + 10_000),
+        Some(LOOKUP_WINDOW_S - 10)
+    );
+}
+
+#[test]
+fn a_lookup_of_a_live_pending_code_finds_it_and_counts_nothing() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let g = grant("code", "BCDF-GHJK", T0);
+    block_on(g.insert(&db, T0)).unwrap();
+    assert_eq!(
+        look_up(&db, Some("BCDF-GHJK"), T0),
+        (vec![], Some("BCDF-GHJK".into()))
+    );
+    assert!(failures(&db).is_empty());
+    // Once decided, or expired, it is a failed lookup.
+    assert!(decide(&db, &g, &ada, true, T0));
+    assert_eq!(look_up(&db, Some("BCDF-GHJK"), T0).1, None);
+    let expired = grant("other", "CDFG-HJKL", T0 - GRANT_TTL);
+    block_on(expired.insert(&db, T0)).unwrap();
+    assert_eq!(look_up(&db, Some("CDFG-HJKL"), T0).1, None);
+    assert_eq!(failures(&db), [(T0, 2), (T0, 2)]);
+}
+
+#[test]
+fn the_lookup_window_starts_again_once_it_has_ended() {
+    let db = Sqlite::migrated();
+    look_up(&db, None, T0);
+    look_up(&db, None, T0 + 1000);
+    let window = i64::from(LOOKUP_WINDOW_S) * 1000;
+    // Still inside the window: one more.
+    look_up(&db, None, T0 + window - 1);
+    assert_eq!(failures(&db), [(T0, 3), (T0, 3)]);
+    // At its end: a new window with one failure.
+    look_up(&db, None, T0 + window);
+    assert_eq!(failures(&db), [(T0 + window, 1), (T0 + window, 1)]);
+}
+
+// --- refresh tokens --------------------------------------------------------------------
+
+/// A user with an approved, redeemed device grant: family `fam_1`, first token `refresh 0`.
+fn family(db: &Sqlite) {
+    let ada = with_user(db, "usr_ada");
+    let g = grant("code", "BCDF-GHJK", T0);
+    block_on(g.insert(db, T0)).unwrap();
+    assert!(decide(db, &g, &ada, true, T0));
+    assert!(family_redeem(db, &g, "fam_1", "refresh 0", T0));
+}
+
+fn rotate(db: &Sqlite, old: &str, new: &str, now: i64) -> u64 {
+    block_on(RefreshTokenRecord::rotate(db, &hash(old), &hash(new), now)).unwrap()
+}
+
+fn refresh(db: &Sqlite, token: &str) -> Option<RefreshTokenRecord> {
+    block_on(RefreshTokenRecord::find_by_hash(db, &hash(token))).unwrap()
+}
+
+#[test]
+fn a_refresh_token_rotates_once() {
+    let db = Sqlite::migrated();
+    family(&db);
+    assert_eq!(rotate(&db, "refresh 0", "refresh 1", T0 + MINUTE), 1);
+    // The second of two rotations from one token stores no successor.
+    assert_eq!(rotate(&db, "refresh 0", "refresh 2", T0 + MINUTE), 0);
+    assert!(refresh(&db, "refresh 2").is_none());
+    let spent = refresh(&db, "refresh 0").unwrap();
+    assert_eq!(
+        spent.stored(),
+        StoredRefresh {
+            used_at_ms: Some(T0 + MINUTE),
+            revoked_at_ms: None,
+            family_revoked_at_ms: None,
+            family_expires_at_ms: T0 + 30 * 24 * 60 * MINUTE,
+        }
+    );
+    let successor = refresh(&db, "refresh 1").unwrap();
+    assert_eq!(successor.family_id, FamilyId::new("fam_1"));
+    assert_eq!(successor.used_at, None);
+    assert_eq!(rotate(&db, "refresh 1", "refresh 3", T0 + 2 * MINUTE), 1);
+}
+
+#[test]
+fn a_revoked_or_capped_family_does_not_rotate() {
+    let db = Sqlite::migrated();
+    family(&db);
+    let cap = refresh(&db, "refresh 0").unwrap().family_expires_at;
+    assert_eq!(rotate(&db, "refresh 0", "refresh 1", cap), 0);
+    assert!(refresh(&db, "refresh 1").is_none());
+    block_on(RefreshTokenRecord::revoke_family(
+        &db,
+        &FamilyId::new("fam_1"),
+        T0 + MINUTE,
+        event("refresh_family.revoke", "fam_1", T0 + MINUTE),
+    ))
+    .unwrap();
+    assert_eq!(rotate(&db, "refresh 0", "refresh 1", T0 + 2 * MINUTE), 0);
+    assert_eq!(
+        refresh(&db, "refresh 0").unwrap().family_revoked_at,
+        Some(T0 + MINUTE)
+    );
+}
+
+#[test]
+fn reuse_revokes_the_family_with_one_audit_event_even_if_revoked_twice() {
+    let db = Sqlite::migrated();
+    family(&db);
+    assert_eq!(rotate(&db, "refresh 0", "refresh 1", T0 + MINUTE), 1);
+    let revoke = |now| {
+        block_on(RefreshTokenRecord::revoke_family(
+            &db,
+            &FamilyId::new("fam_1"),
+            now,
+            event("refresh_family.revoke", "fam_1", now),
+        ))
+        .unwrap()
+    };
+    // Two requests present the spent token: the first revokes, the second finds it done.
+    assert!(revoke(T0 + 2 * MINUTE));
+    assert!(!revoke(T0 + 2 * MINUTE + 1));
+    assert_eq!(audit_count(&db, "refresh_family.revoke"), 1);
+    assert_eq!(
+        refresh(&db, "refresh 1").unwrap().family_revoked_at,
+        Some(T0 + 2 * MINUTE)
+    );
+}

@@ -1,0 +1,372 @@
+//! Stored API tokens of both kinds: a project's service tokens (`service_tokens`) and
+//! people's own tokens (`user_tokens`). They differ only by owner, so one record type and
+//! one set of queries serve both. Only a token's SHA-256 is stored, never the token.
+
+use edgeauth_core::{ProjectName, Scope, TokenHash, TokenId, UserId};
+use serde::Deserialize;
+
+use super::columns;
+use super::sql::placeholders;
+use super::{changes, Actor, AuditEvent, Database, SqlValue, Statement, StoreError, LIST_LIMIT};
+
+/// `last_used_at` is rewritten at most this often per token, so verification stays a read.
+pub const LAST_USED_GRANULARITY_MS: i64 = 5 * 60 * 1000;
+
+/// The two token tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenTable {
+    /// A project's service tokens.
+    ServiceTokens,
+    /// People's own API tokens.
+    UserTokens,
+}
+
+impl TokenTable {
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenTable::ServiceTokens => "service_tokens",
+            TokenTable::UserTokens => "user_tokens",
+        }
+    }
+
+    /// `SELECT` of every column of a [`TokenRecord`] (the owner's are the table's own).
+    fn select(self) -> String {
+        let owner_columns = match self {
+            TokenTable::ServiceTokens => "created_by",
+            TokenTable::UserTokens => "user_id, created_via",
+        };
+        format!(
+            "SELECT id, project, name, workspaces, display_prefix, created_at, expires_at, \
+             last_used_at, revoked_at, {owner_columns} FROM {}",
+            self.name()
+        )
+    }
+}
+
+/// Whose a token is, which decides its table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOwner {
+    /// A service token of its project, and who minted it.
+    Project { created_by: Actor },
+    /// A person's API token, and the credential it was minted with (`session`, `user`,
+    /// `access`, `cli-login`).
+    User {
+        user_id: UserId,
+        created_via: String,
+    },
+}
+
+impl TokenOwner {
+    /// The table of this owner's tokens.
+    pub fn table(&self) -> TokenTable {
+        match self {
+            TokenOwner::Project { .. } => TokenTable::ServiceTokens,
+            TokenOwner::User { .. } => TokenTable::UserTokens,
+        }
+    }
+}
+
+/// Whose tokens to find or list.
+#[derive(Debug, Clone, Copy)]
+pub enum TokensOf<'a> {
+    /// The service tokens of a project.
+    Project(&'a ProjectName),
+    /// A person's tokens, in every project.
+    User(&'a UserId),
+}
+
+impl TokensOf<'_> {
+    /// The table, and the column and value that select the owner's rows.
+    fn selector(&self) -> (TokenTable, &'static str, SqlValue) {
+        match self {
+            TokensOf::Project(project) => (
+                TokenTable::ServiceTokens,
+                "project",
+                project.as_str().into(),
+            ),
+            TokensOf::User(user_id) => (TokenTable::UserTokens, "user_id", user_id.as_str().into()),
+        }
+    }
+}
+
+/// A stored token: everything but the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "TokenRow")]
+pub struct TokenRecord {
+    pub id: TokenId,
+    pub owner: TokenOwner,
+    /// The one project the token is valid in.
+    pub project: ProjectName,
+    pub name: String,
+    pub scope: Scope,
+    pub display_prefix: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    /// Approximate: written at most every [`LAST_USED_GRANULARITY_MS`].
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A token about to be minted: what its creator asked for.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub owner: TokenOwner,
+    pub project: ProjectName,
+    pub name: String,
+    pub scope: Scope,
+    pub expires_at: Option<i64>,
+}
+
+/// A row of either token table, as stored (the owner's columns are those of its table).
+#[derive(Deserialize)]
+struct TokenRow {
+    id: TokenId,
+    #[serde(deserialize_with = "columns::project")]
+    project: ProjectName,
+    name: String,
+    #[serde(deserialize_with = "columns::scope")]
+    workspaces: Scope,
+    display_prefix: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    #[serde(default)]
+    created_by: Option<String>,
+    #[serde(default)]
+    user_id: Option<UserId>,
+    #[serde(default)]
+    created_via: Option<String>,
+}
+
+impl TryFrom<TokenRow> for TokenRecord {
+    type Error = String;
+
+    fn try_from(row: TokenRow) -> Result<Self, String> {
+        let owner = match (row.created_by, row.user_id, row.created_via) {
+            (Some(created_by), None, None) => TokenOwner::Project {
+                created_by: Actor::parse(&created_by)
+                    .map_err(|e| format!("token {}: {e}", row.id))?,
+            },
+            (None, Some(user_id), Some(created_via)) => TokenOwner::User {
+                user_id,
+                created_via,
+            },
+            _ => {
+                return Err(format!(
+                    "token {}: neither a service token nor a user token row",
+                    row.id
+                ))
+            }
+        };
+        Ok(TokenRecord {
+            owner,
+            project: row.project,
+            scope: row.workspaces,
+            id: row.id,
+            name: row.name,
+            display_prefix: row.display_prefix,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            last_used_at: row.last_used_at,
+            revoked_at: row.revoked_at,
+        })
+    }
+}
+
+impl TokenRecord {
+    /// The record of a token minted now, not yet stored.
+    pub fn new(id: TokenId, new: NewToken, display_prefix: &str, now_ms: i64) -> Self {
+        TokenRecord {
+            id,
+            owner: new.owner,
+            project: new.project,
+            name: new.name,
+            scope: new.scope,
+            display_prefix: display_prefix.to_owned(),
+            created_at: now_ms,
+            expires_at: new.expires_at,
+            last_used_at: None,
+            revoked_at: None,
+        }
+    }
+
+    /// True when the token has an expiry and it has passed.
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now_ms)
+    }
+
+    /// Looks a presented token up by its hash, in the table of its kind (known from its format).
+    pub async fn find_by_hash(
+        db: &impl Database,
+        table: TokenTable,
+        hash: &TokenHash,
+    ) -> Result<Option<Self>, StoreError> {
+        db.first(Statement::new(
+            format!("{} WHERE token_hash = ?1", table.select()),
+            vec![hash.as_hex().into()],
+        ))
+        .await
+    }
+
+    /// One of the owner's tokens by id, revoked or not; `None` for anyone else's.
+    pub async fn find(
+        db: &impl Database,
+        of: TokensOf<'_>,
+        id: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        let (table, column, owner) = of.selector();
+        db.first(Statement::new(
+            format!("{} WHERE id = ?1 AND {column} = ?2", table.select()),
+            vec![id.into(), owner],
+        ))
+        .await
+    }
+
+    /// The owner's tokens that are not revoked, newest first.
+    pub async fn list_active(
+        db: &impl Database,
+        of: TokensOf<'_>,
+    ) -> Result<Vec<Self>, StoreError> {
+        let (table, column, owner) = of.selector();
+        db.all(Statement::new(
+            format!(
+                "{} WHERE {column} = ?1 AND revoked_at IS NULL \
+                 ORDER BY created_at DESC, id DESC LIMIT {LIST_LIMIT}",
+                table.select()
+            ),
+            vec![owner],
+        ))
+        .await
+    }
+
+    /// The columns and values of a new row.
+    fn insert_values(&self, hash: &TokenHash) -> (Vec<&'static str>, Vec<SqlValue>) {
+        let mut columns = vec!["id"];
+        let mut values: Vec<SqlValue> = vec![self.id.as_str().into()];
+        if let TokenOwner::User { user_id, .. } = &self.owner {
+            columns.push("user_id");
+            values.push(user_id.as_str().into());
+        }
+        columns.extend([
+            "project",
+            "name",
+            "workspaces",
+            "token_hash",
+            "display_prefix",
+            "created_at",
+        ]);
+        values.extend([
+            self.project.as_str().into(),
+            self.name.as_str().into(),
+            columns::scope_text(&self.scope).into(),
+            hash.as_hex().into(),
+            self.display_prefix.as_str().into(),
+            self.created_at.into(),
+        ]);
+        match &self.owner {
+            TokenOwner::Project { created_by } => {
+                columns.push("created_by");
+                values.push(created_by.to_string().into());
+            }
+            TokenOwner::User { created_via, .. } => {
+                columns.push("created_via");
+                values.push(created_via.as_str().into());
+            }
+        }
+        columns.push("expires_at");
+        values.push(self.expires_at.into());
+        (columns, values)
+    }
+
+    /// The statement that stores this token.
+    fn insert_statement(&self, hash: &TokenHash) -> Statement {
+        let (columns, values) = self.insert_values(hash);
+        Statement::new(
+            format!(
+                "INSERT INTO {} ({}) VALUES ({})",
+                self.owner.table().name(),
+                columns.join(", "),
+                placeholders(1, values.len())
+            ),
+            values,
+        )
+    }
+
+    /// The statement that stores this token only if `condition` (an SQL expression whose
+    /// parameters are numbered after the row's, given in `condition_params`) holds when it
+    /// runs: for a batch that mints the token only for the request that won a race.
+    pub(crate) fn insert_if_statement(
+        &self,
+        hash: &TokenHash,
+        condition: impl FnOnce(usize) -> String,
+        condition_params: impl IntoIterator<Item = SqlValue>,
+    ) -> Statement {
+        let (columns, mut values) = self.insert_values(hash);
+        let placeholders = placeholders(1, values.len());
+        let condition = condition(values.len() + 1);
+        values.extend(condition_params);
+        Statement::new(
+            format!(
+                "INSERT INTO {} ({}) SELECT {placeholders} WHERE {condition}",
+                self.owner.table().name(),
+                columns.join(", "),
+            ),
+            values,
+        )
+    }
+
+    /// Stores a new token and its audit event in one batch.
+    pub async fn insert(
+        &self,
+        db: &impl Database,
+        hash: &TokenHash,
+        audit: AuditEvent<'_>,
+    ) -> Result<(), StoreError> {
+        db.batch(vec![self.insert_statement(hash), audit.statement()])
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the token revoked (if it is not already), with its audit event, in one batch.
+    /// Returns false when another request revoked it first.
+    pub async fn revoke(
+        &self,
+        db: &impl Database,
+        now_ms: i64,
+        audit: AuditEvent<'_>,
+    ) -> Result<bool, StoreError> {
+        let (column, owner): (_, SqlValue) = match &self.owner {
+            TokenOwner::Project { .. } => ("project", self.project.as_str().into()),
+            TokenOwner::User { user_id, .. } => ("user_id", user_id.as_str().into()),
+        };
+        let update = Statement::new(
+            format!(
+                "UPDATE {} SET revoked_at = ?1 \
+                 WHERE id = ?2 AND {column} = ?3 AND revoked_at IS NULL",
+                self.owner.table().name()
+            ),
+            vec![now_ms.into(), self.id.as_str().into(), owner],
+        );
+        let outcomes = db.batch(vec![update, audit.statement()]).await?;
+        Ok(changes(&outcomes, 0) > 0)
+    }
+
+    /// The write that records a use of this token now, when the recorded one is older than
+    /// [`LAST_USED_GRANULARITY_MS`]; `None` otherwise, so verification stays a read. The
+    /// condition is repeated in the UPDATE, so concurrent uses write at most once.
+    pub fn use_statement(&self, now_ms: i64) -> Option<Statement> {
+        let stale_before = now_ms - LAST_USED_GRANULARITY_MS;
+        if self.last_used_at.is_some_and(|at| at >= stale_before) {
+            return None;
+        }
+        Some(Statement::new(
+            format!(
+                "UPDATE {} SET last_used_at = ?1 \
+                 WHERE id = ?2 AND (last_used_at IS NULL OR last_used_at < ?3)",
+                self.owner.table().name()
+            ),
+            vec![now_ms.into(), self.id.as_str().into(), stale_before.into()],
+        ))
+    }
+}
