@@ -155,16 +155,6 @@ impl Principal {
         }
     }
 
-    /// How the principal is named in `created_by` and the audit log: `user:usr_…` for a
-    /// person, `service:st_…` for a service token, `super`, `anonymous`.
-    pub fn actor(&self) -> String {
-        match (&self.credential, self.person()) {
-            (_, Some(user_id)) => format!("user:{user_id}"),
-            (Credential::Service { token_id, .. }, None) => format!("service:{token_id}"),
-            _ => self.kind().as_str().to_owned(),
-        }
-    }
-
     /// May this caller mint, see or revoke a service token with `scope`? Only when its own
     /// scope covers it, so no token is broader than its creator (the super token and the
     /// anonymous principal cover everything).
@@ -224,7 +214,6 @@ mod tests {
         assert_eq!(session.person().map(UserId::as_str), Some("usr_1"));
         assert!(session.browser_session().is_some());
         assert_eq!(session.token_id(), Some("ses_1"));
-        assert_eq!(session.actor(), "user:usr_1");
         let access = Principal {
             credential: Credential::Access {
                 token_id: "jti".into(),
@@ -237,8 +226,6 @@ mod tests {
         assert_eq!(access.name(), "usr_2");
         let ci = service(&["*"]);
         assert!(ci.person().is_none());
-        assert_eq!(ci.actor(), "service:st_1");
-        assert_eq!(Principal::super_token(project()).actor(), "super");
         assert_eq!(Principal::anonymous(project()).name(), "anonymous");
     }
 }

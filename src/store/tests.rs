@@ -425,13 +425,13 @@ fn a_principals_actor_is_its_person_its_service_token_or_its_kind() {
         },
         ..Principal::super_token(p.clone())
     };
-    for principal in [
-        session,
-        service,
-        Principal::super_token(p.clone()),
-        Principal::anonymous(p),
+    for (principal, actor) in [
+        (session, "user:usr_1"),
+        (service, "service:st_1"),
+        (Principal::super_token(p.clone()), "super"),
+        (Principal::anonymous(p), "anonymous"),
     ] {
-        assert_eq!(Actor::of(&principal).to_string(), principal.actor());
+        assert_eq!(Actor::of(&principal).to_string(), actor);
     }
 }
 
