@@ -4,12 +4,17 @@
 //! a person's own tokens. What differs between the kinds is who manages which tokens
 //! ([`Manager`]) and a few words of the answers.
 
+use edgeauth_core::api::{
+    CreatedToken, ServiceTokenList, ServiceTokenView, TokenView, UserTokenList, UserTokenView,
+};
 use edgeauth_core::crypto::DerivedKey;
+use edgeauth_core::secret::Secret;
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
 use edgeauth_core::token_request::{NewServiceToken, NewUserToken};
 use edgeauth_core::{Principal, TokenId, UserId};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 use worker::{Env, Request, Response};
 
 use crate::auth::Caller;
@@ -80,24 +85,42 @@ impl<'c> Manager<'c> {
     }
 }
 
-/// A token's listing fields (never its secret).
-fn view(record: &TokenRecord, now: i64) -> Value {
-    let mut view = json!({
-        "id": record.id,
-        "name": record.name,
-        "project": record.project.as_str(),
-        "workspaces": record.scope.to_strings(),
-        "prefix": record.display_prefix,
-        "created_at": rfc3339(record.created_at),
-        "expires_at": record.expires_at.map(rfc3339),
-        "last_used_at": record.last_used_at.map(rfc3339),
-        "expired": record.is_expired(now),
-    });
-    match &record.owner {
-        TokenOwner::Project { created_by } => view["created_by"] = created_by.to_string().into(),
-        TokenOwner::User { created_via, .. } => view["created_via"] = created_via.as_str().into(),
+/// A token as listed (never its secret), in the shape of its kind.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub(crate) enum View {
+    Service(ServiceTokenView),
+    User(UserTokenView),
+}
+
+/// The listing fields every token shows.
+fn token_view(record: &TokenRecord, now: i64) -> TokenView {
+    TokenView {
+        id: record.id.clone(),
+        name: record.name.clone(),
+        project: record.project.to_string(),
+        workspaces: record.scope.to_strings(),
+        prefix: record.display_prefix.clone(),
+        created_at: rfc3339(record.created_at),
+        expires_at: record.expires_at.map(rfc3339),
+        last_used_at: record.last_used_at.map(rfc3339),
+        expired: record.is_expired(now),
     }
-    view
+}
+
+/// A token's listing fields, as its kind shows them.
+pub(crate) fn view(record: &TokenRecord, now: i64) -> View {
+    let token = token_view(record, now);
+    match &record.owner {
+        TokenOwner::Project { created_by } => View::Service(ServiceTokenView {
+            token,
+            created_by: created_by.to_string(),
+        }),
+        TokenOwner::User { created_via, .. } => View::User(UserTokenView {
+            token,
+            created_via: created_via.clone(),
+        }),
+    }
 }
 
 /// A new user token, not yet stored: the secret (shown once) and the record D1 keeps. Every
@@ -133,11 +156,12 @@ pub(crate) fn creation_event(record: &TokenRecord, actor: Actor) -> AuditEvent<'
     }
 }
 
-/// The creation response: the token's listing fields and, this once, its plaintext.
-pub(crate) fn creation_body(record: &TokenRecord, minted: &MintedToken, now: i64) -> Value {
-    let mut body = view(record, now);
-    body["token"] = Value::from(minted.plaintext());
-    body
+/// The creation response: the token's listing fields (`view`) and, this once, its plaintext.
+pub(crate) fn creation_body<V>(view: V, minted: &MintedToken) -> CreatedToken<V> {
+    CreatedToken {
+        view,
+        token: Secret::new(minted.plaintext()),
+    }
 }
 
 /// `POST`: mints a token no broader than its creator, in the request's project.
@@ -202,7 +226,7 @@ pub async fn create(
             creation_event(&record, Actor::of(principal)),
         )
         .await?;
-    Ok(http::json(201, &creation_body(&record, &minted, now)))
+    Ok(http::json(201, &creation_body(view(&record, now), &minted)))
 }
 
 /// `GET`: the live tokens the caller manages: the project's that its scope covers, or the
@@ -210,15 +234,15 @@ pub async fn create(
 pub async fn list(kind: Kind, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let manager = Manager::of(kind, caller)?;
     let now = now_ms();
-    let tokens: Vec<Value> = TokenRecord::list_active(&database(env)?, manager.tokens(caller))
+    let tokens: Vec<View> = TokenRecord::list_active(&database(env)?, manager.tokens(caller))
         .await?
         .iter()
         .filter(|record| manager.may_manage(record))
         .map(|record| view(record, now))
         .collect();
     let key = match kind {
-        Kind::Service => "service_tokens",
-        Kind::User => "tokens",
+        Kind::Service => ServiceTokenList::FIELD,
+        Kind::User => UserTokenList::FIELD,
     };
     Ok(http::json(200, &json!({ key: tokens })))
 }

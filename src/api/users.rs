@@ -1,7 +1,7 @@
 //! `GET /api/users/me`: the signed-in person and how they authenticated.
 
-use edgeauth_core::PrincipalKind;
-use serde_json::json;
+use edgeauth_core::api::Me;
+use edgeauth_core::{PrincipalKind, TokenId};
 use worker::{Env, Response};
 
 use crate::auth::Caller;
@@ -24,15 +24,20 @@ pub async fn me(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     };
     Ok(http::json(
         200,
-        &json!({
-            "id": user.id,
-            "email": user.email,
-            "name": user.name,
-            "teams": user.teams,
-            "issuer": user.issuer,
-            "authenticated_by": authenticated_by,
-            "token_id": principal.browser_session().is_none().then(|| principal.token_id()).flatten(),
-            "project": caller.project.as_str(),
-        }),
+        &Me {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            teams: user.teams,
+            issuer: user.issuer,
+            authenticated_by: authenticated_by.to_owned(),
+            // A session's id is not a token's: only tokens are named here.
+            token_id: principal
+                .browser_session()
+                .is_none()
+                .then(|| principal.token_id().map(TokenId::new))
+                .flatten(),
+            project: caller.project.to_string(),
+        },
     ))
 }

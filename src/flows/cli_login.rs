@@ -9,6 +9,7 @@
 //! single use is decided in D1 ([`ConsumedCode::redeem_once`]), since KV has no atomic
 //! read-and-delete and is eventually consistent.
 
+use edgeauth_core::api::{CliExchangeResponse, UserSummary};
 use edgeauth_core::cli_login::{
     self, CliLoginRequest, ExchangeError, ExchangeRequest, LoopbackCode, PendingLogin,
 };
@@ -273,7 +274,18 @@ pub async fn exchange(mut req: Request, env: &Env) -> Result<Response, ApiError>
     if !won {
         return Err(oauth(ExchangeError::ALREADY_REDEEMED));
     }
-    let mut body = tokens::creation_body(&record, &minted, now);
-    body["user"] = json!({"id": user.id, "email": user.email, "name": user.name});
+    let tokens::View::User(view) = tokens::view(&record, now) else {
+        return Err(ApiError::Internal(
+            "a CLI login minted a token that is not a user token".into(),
+        ));
+    };
+    let body = CliExchangeResponse {
+        created: tokens::creation_body(view, &minted),
+        user: Some(UserSummary {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+        }),
+    };
     Ok(http::json(201, &body))
 }
