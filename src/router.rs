@@ -256,7 +256,7 @@ pub async fn dispatch(
         E::Account => account::page(caller, env).await,
         E::Capabilities => Ok(status::capabilities(caller)),
         E::Whoami => status::whoami(caller),
-        E::Check => status::check(caller),
+        E::Check => status::check(&req, caller).await,
         E::CreateServiceToken => tokens::create(Kind::Service, req, caller, env).await,
         E::ListServiceTokens => tokens::list(Kind::Service, caller, env).await,
         E::RevokeServiceToken => tokens::revoke(Kind::Service, &id, caller, env).await,

@@ -80,8 +80,10 @@ pub fn whoami(caller: &Caller) -> Result<Response, ApiError> {
 
 /// `GET /api/auth/check?workspace=W&access=read|write`: may the caller act on workspace W?
 /// For an API behind edgeauth. Reads are public when `PUBLIC_READS`, else need any valid
-/// credential; writes need a credential whose scope covers W. 200 when allowed, else 401/403.
-pub fn check(caller: &Caller) -> Result<Response, ApiError> {
+/// credential; writes need a credential whose scope covers W and, when that credential is the
+/// session cookie, the CSRF rules (an API that forwards a browser's cookies here must not be
+/// told "yes" for a request another site made). 200 when allowed, else 401/403.
+pub async fn check(req: &Request, caller: &Caller) -> Result<Response, ApiError> {
     let workspace = caller.query("workspace").ok_or_else(|| {
         ApiError::BadRequest("give the workspace to check: `?workspace=production/eu`".into())
     })?;
@@ -95,6 +97,7 @@ pub fn check(caller: &Caller) -> Result<Response, ApiError> {
         "read" => {}
         "write" => {
             let p = caller.require_principal()?;
+            auth::require_csrf_for_cookie(req, caller).await?;
             if !p.scope.allows(&workspace) {
                 return Err(ApiError::Forbidden(format!(
                     "your credential covers {}, not the workspace `{}`",

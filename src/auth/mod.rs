@@ -122,6 +122,19 @@ pub async fn authenticate(
     })
 }
 
+/// For a request that is safe by method (`GET`) but answers a question about writing: when
+/// the session cookie authenticated it, the same CSRF rules as a state-changing request
+/// (our own Origin and the session's CSRF token); other credentials pass, since a browser
+/// never attaches them on its own.
+pub async fn require_csrf_for_cookie(req: &Request, caller: &Caller) -> Result<(), ApiError> {
+    match caller.browser_session() {
+        Some(session) => {
+            csrf::check(req, &caller.settings, &caller.url, &session.cookie_hash).await
+        }
+        None => Ok(()),
+    }
+}
+
 /// The server's own origin: `PUBLIC_URL`, else the request's (`http://127.0.0.1:8787`).
 pub fn own_origin(config: &Config, url: &Url) -> String {
     match &config.public_url {

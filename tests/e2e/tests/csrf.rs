@@ -272,3 +272,55 @@ fn reads_with_the_cookie_need_no_csrf_token() {
         .send()
         .expect_json(200);
 }
+
+#[test]
+fn a_write_check_answered_for_the_session_cookie_needs_the_csrf_rules_too() {
+    // `GET /api/auth/check?access=write` is safe by method, but an API that forwards a
+    // browser's cookies to it must not hear "yes" for a request another site made.
+    let _writers = shared();
+    let session = demo();
+    let own_origin = session.instance.base_url().to_owned();
+    let check = |origin: Option<&str>, csrf: Option<&str>| {
+        let mut request = session
+            .instance
+            .get("/api/auth/check?workspace=production/eu&access=write")
+            .cookie(SESSION_COOKIE, &session.cookie);
+        if let Some(origin) = origin {
+            request = request.origin(origin);
+        }
+        if let Some(csrf) = csrf {
+            request = request.header("X-CSRF-Token", csrf);
+        }
+        request.send()
+    };
+    for (origin, csrf) in [
+        (None, None),
+        (
+            Some(SAME_SITE_OTHER_ORIGIN),
+            Some(session.csrf_token.as_str()),
+        ),
+        (Some(own_origin.as_str()), None),
+        (Some(own_origin.as_str()), Some("not-the-token")),
+    ] {
+        let response = check(origin, csrf);
+        response.expect_error(403, "csrf_rejected");
+    }
+    let allowed = check(Some(&own_origin), Some(&session.csrf_token)).expect_json(200);
+    assert_eq!(allowed["allowed"], true, "{allowed}");
+    assert_eq!(allowed["kind"], "session", "{allowed}");
+    // A read check needs no CSRF token (it answers what anyone may read), and a bearer
+    // credential needs none for a write check.
+    session
+        .instance
+        .get("/api/auth/check?workspace=production/eu&access=read")
+        .cookie(SESSION_COOKIE, &session.cookie)
+        .send()
+        .expect_json(200);
+    session
+        .instance
+        .get("/api/auth/check?workspace=production/eu&access=write")
+        .bearer(&super_token())
+        .origin(SAME_SITE_OTHER_ORIGIN)
+        .send()
+        .expect_json(200);
+}
