@@ -176,9 +176,13 @@ pub fn csrf_token_matches(key: &DerivedKey, session_hash_hex: &str, presented: &
     )
 }
 
-/// The names of the two cookies. On https origins they carry the `__Host-`/`__Secure-`
-/// prefixes, which browsers accept only with `Secure` (and, for `__Host-`, `Path=/` and no
-/// `Domain`), so a sibling subdomain cannot plant one.
+/// The names of the two cookies. On https origins both carry the `__Host-` prefix, which
+/// browsers accept only with `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot
+/// plant one (a planted sign-in cookie would be login CSRF). Both are therefore set on
+/// [`COOKIE_PATH`].
+/// The path of both cookies: `/`, as `__Host-` requires.
+pub const COOKIE_PATH: &str = "/";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CookieNames {
     /// The session cookie.
@@ -195,7 +199,7 @@ impl CookieNames {
         if origin.starts_with("https://") {
             Self {
                 session: "__Host-edgeauth_session",
-                login: "__Secure-edgeauth_login",
+                login: "__Host-edgeauth_login",
                 secure: true,
             }
         } else {
@@ -357,6 +361,10 @@ mod tests {
         );
         let public = CookieNames::for_origin("https://auth.example.com");
         assert_eq!(public.session, "__Host-edgeauth_session");
+        assert_eq!(public.login, "__Host-edgeauth_login");
+        assert!(public
+            .set_cookie(public.login, "v", COOKIE_PATH, 60)
+            .starts_with("__Host-edgeauth_login=v; Path=/;"));
         assert!(public
             .set_cookie(public.session, "v", "/", 60)
             .ends_with("; HttpOnly; SameSite=Lax; Secure"));

@@ -58,7 +58,7 @@ pub async fn login(caller: &Caller) -> Result<Response, ApiError> {
     let cookie = names.set_cookie(
         names.login,
         &login.encode(key),
-        "/api/auth/callback",
+        session::COOKIE_PATH,
         session::LOGIN_TTL_S,
     );
     Ok(redirect(302, &location, &[cookie]))
@@ -176,8 +176,13 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
         303,
         &login.return_to,
         &[
-            names.set_cookie(names.session, &value, "/", session::SESSION_TTL_S),
-            names.set_cookie(names.login, "", "/api/auth/callback", 0),
+            names.set_cookie(
+                names.session,
+                &value,
+                session::COOKIE_PATH,
+                session::SESSION_TTL_S,
+            ),
+            names.set_cookie(names.login, "", session::COOKIE_PATH, 0),
         ],
     ))
 }
@@ -201,7 +206,7 @@ pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Respons
         )
         .await?;
     }
-    let clear = names.set_cookie(names.session, "", "/", 0);
+    let clear = names.set_cookie(names.session, "", session::COOKIE_PATH, 0);
     if http::is_form(req) {
         Ok(redirect(303, "/account", &[clear]))
     } else {
