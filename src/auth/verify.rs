@@ -5,7 +5,6 @@
 //! token's signature too, before any storage read, so forged and mistyped tokens never reach
 //! D1. What D1 then decides (revoked? expired? this project?) is decided here as well.
 
-use edgeauth_core::time::rfc3339;
 use edgeauth_core::token::{self, TokenKind};
 use edgeauth_core::{access_token, BrowserSession, Credential, Principal, ProjectName, Scope};
 use edgeauth_core::{TokenHash, UserId};
@@ -121,43 +120,24 @@ async fn stored_token(
     env: &Env,
     ctx: &Context,
 ) -> Result<TokenRecord, ApiError> {
-    let service = table == TokenTable::ServiceTokens;
-    let refuse = |message: &str| ApiError::InvalidCredential(message.to_owned());
+    // One refusal for every way a well-formed token fails here (unknown, revoked, expired,
+    // another project), as RFC 6750's `invalid_token` is: which one it was would tell a
+    // holder of someone else's token more than they need; the owner can see it in the list.
+    let refused = || {
+        ApiError::InvalidCredential(
+            match table {
+                TokenTable::ServiceTokens => "the service token is not valid here: it is unknown to this server, revoked, expired, or of another project; create a new one",
+                TokenTable::UserTokens => "the user API token is not valid here: it is unknown to this server, revoked, expired, or of another project; create a new one at /account or with `edgeauth token create`",
+            }
+            .to_owned(),
+        )
+    };
     let db = database(env)?;
+    let now = now_ms();
     let record = TokenRecord::find_by_hash(&db, table, hash)
         .await?
-        .filter(|r| !service || r.project == *project)
-        .ok_or_else(|| {
-            refuse(if service {
-                "the service token is not known here: it was revoked and removed, or never issued"
-            } else {
-                "the user API token is not known here: it was never issued by this server"
-            })
-        })?;
-    let now = now_ms();
-    if record.revoked_at.is_some() {
-        return Err(refuse(if service {
-            "the service token was revoked; create a new one"
-        } else {
-            "the user API token was revoked; create a new one at /account or with `edgeauth token create`"
-        }));
-    }
-    if let Some(expired_at) = record.expires_at.filter(|_| record.is_expired(now)) {
-        let kind = if service {
-            "service token"
-        } else {
-            "user API token"
-        };
-        return Err(ApiError::InvalidCredential(format!(
-            "the {kind} expired at {}; create a new one",
-            rfc3339(expired_at)
-        )));
-    }
-    if record.project != *project {
-        return Err(ApiError::InvalidCredential(format!(
-            "the user API token belongs to another project, not `{project}`; a token is valid only in the project it was created in"
-        )));
-    }
+        .filter(|r| r.revoked_at.is_none() && !r.is_expired(now) && r.project == *project)
+        .ok_or_else(refused)?;
     record_use(ctx, &db, &record, now)?;
     Ok(record)
 }

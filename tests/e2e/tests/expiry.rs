@@ -67,6 +67,20 @@ fn expiry_is_reported_and_enforced() {
         entry["expired"], true,
         "expired tokens are listed as such: {entry}"
     );
+
+    // One refusal for every stored reason (RFC 6750 invalid_token): an expired token reads
+    // exactly as a revoked one, so a holder of someone else's token learns nothing more.
+    let revoked = mint_service_token(&main, &super_token(), &project, "revoked", &["*"]);
+    main.request("DELETE", &format!("/api/service-tokens/{}", revoked.id))
+        .bearer(&super_token())
+        .project(&project)
+        .send()
+        .expect_status(204);
+    let revoked_message = whoami(&main, &revoked.token, &project).expect_invalid_token();
+    assert_eq!(
+        revoked_message, message,
+        "expired and revoked tokens are refused alike"
+    );
 }
 
 fn listed(main: &Instance, project: &str, id: &str) -> Value {

@@ -171,7 +171,13 @@ fn a_user_token_is_valid_only_in_its_project() {
     let project = unique("utalpha");
     let created = session.create_token(&project, &json!({"name": "bound"}));
     let main = Instance::main();
-    whoami(&main, &created.token, &unique("utbeta")).expect_invalid_token();
+    let elsewhere = whoami(&main, &created.token, &unique("utbeta")).expect_invalid_token();
+    // Another project's token is refused exactly as an unknown one (one refusal, RFC 6750).
+    let unknown = whoami(&main, &forged_user_token('x'), &project).expect_invalid_token();
+    assert_eq!(
+        elsewhere, unknown,
+        "another project's token reads as unknown"
+    );
     main.get("/api/auth/whoami")
         .bearer(&created.token)
         .send()
