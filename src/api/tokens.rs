@@ -68,13 +68,18 @@ impl<'c> Manager<'c> {
         }
     }
 
-    /// May the caller see and revoke `record`? A person, every one of their own; a project's
-    /// manager, those its scope covers.
+    /// May the caller see `record` at all? A person signed in in a browser sees all of their
+    /// own tokens, in every project (the account page); a credential bound to one project (a
+    /// user token, an access token, a service token) only tokens of that project.
+    fn may_see(&self, record: &TokenRecord) -> bool {
+        let principal = self.principal();
+        principal.browser_session().is_some() || record.project == principal.project
+    }
+
+    /// May the caller see and revoke `record`? Only a token it sees whose workspaces its own
+    /// scope covers, so a narrowly scoped token cannot manage broader ones.
     fn may_manage(&self, record: &TokenRecord) -> bool {
-        match self {
-            Manager::Project { principal, .. } => principal.may_manage(&record.scope),
-            Manager::Person { .. } => true,
-        }
+        self.may_see(record) && self.principal().may_manage(&record.scope)
     }
 
     fn tokens<'a>(&'a self, caller: &'a Caller) -> TokensOf<'a> {
@@ -248,7 +253,8 @@ pub async fn list(kind: Kind, caller: &Caller, env: &Env) -> Result<Response, Ap
 }
 
 /// `DELETE …/{id}`: revokes at once; the next verification anywhere fails. Another user's
-/// token is 404, as if it did not exist.
+/// token, or one in another project than a project-bound credential's, is 404, as if it did
+/// not exist; one the credential's scope does not cover is 403.
 pub async fn revoke(
     kind: Kind,
     id: &str,
@@ -265,7 +271,7 @@ pub async fn revoke(
                 caller.project
             ),
             Kind::User => format!(
-                "you have no live API token `{}` (unknown, already revoked, or not yours)",
+                "you have no live API token `{}` that this credential may see (unknown, already revoked, not yours, or in another project than the credential's)",
                 id.escape_default()
             ),
         })
@@ -273,7 +279,7 @@ pub async fn revoke(
     let db = database(env)?;
     let record = TokenRecord::find(&db, manager.tokens(caller), id)
         .await?
-        .filter(|r| r.revoked_at.is_none())
+        .filter(|r| r.revoked_at.is_none() && manager.may_see(r))
         .ok_or_else(not_found)?;
     if !manager.may_manage(&record) {
         return Err(ApiError::Forbidden(format!(

@@ -533,3 +533,69 @@ fn storage_holds_only_hashes_of_user_tokens() {
         );
     }
 }
+
+#[test]
+fn a_narrow_token_manages_only_its_projects_tokens_within_its_workspaces() {
+    // A user token is bound to one project and its workspaces; it must not list or revoke
+    // its owner's broader tokens, nor any in another project. The browser session (the
+    // account page) manages them all.
+    let _writers = shared();
+    let session = demo();
+    let sandbox = unique("utsandbox");
+    let prod = unique("utprod");
+    let scratch = session.create_token(
+        &sandbox,
+        &json!({"name": "scratch", "workspaces": ["scratch"]}),
+    );
+    let sibling = session.create_token(
+        &sandbox,
+        &json!({"name": "sibling", "workspaces": ["scratch"]}),
+    );
+    let broad = session.create_token(&sandbox, &json!({"name": "broad"}));
+    let elsewhere = session.create_token(&prod, &json!({"name": "prod-all"}));
+    let main = Instance::main();
+
+    let listing = main
+        .get("/api/tokens")
+        .bearer(&scratch.token)
+        .project(&sandbox)
+        .send()
+        .expect_json(200);
+    let ids: Vec<String> = listing["tokens"]
+        .as_array()
+        .expect("a tokens array")
+        .iter()
+        .map(|t| t["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        ids.contains(&scratch.id) && ids.contains(&sibling.id),
+        "{listing}"
+    );
+    assert!(
+        !ids.contains(&broad.id) && !ids.contains(&elsewhere.id),
+        "a narrow token sees only its project's tokens within its workspaces: {listing}"
+    );
+
+    let revoke = |id: &str| {
+        main.request("DELETE", &format!("/api/tokens/{id}"))
+            .bearer(&scratch.token)
+            .project(&sandbox)
+            .send()
+    };
+    revoke(&elsewhere.id).expect_error(404, "not_found");
+    revoke(&broad.id).expect_error(403, "forbidden");
+    whoami(&main, &elsewhere.token, &prod).expect_json(200);
+    whoami(&main, &broad.token, &sandbox).expect_json(200);
+    revoke(&sibling.id).expect_status(204);
+    whoami(&main, &sibling.token, &sandbox).expect_invalid_token();
+
+    // The session sees every one of the person's live tokens, in every project.
+    let all: Vec<String> = session
+        .list_tokens()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for token in [&scratch, &broad, &elsewhere] {
+        assert!(all.contains(&token.id), "{} missing from {all:?}", token.id);
+    }
+}
