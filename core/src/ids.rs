@@ -112,6 +112,13 @@ impl TokenId {
     }
 }
 
+/// A random id for one revoking request, stored with the revocation so that the audit event in
+/// the same batch is recorded only by the request whose revocation took effect (two requests
+/// may revoke one row in the same millisecond). Not a secret.
+pub fn revocation_id(entropy: &mut dyn Entropy) -> String {
+    generate("rev_", entropy)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

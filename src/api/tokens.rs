@@ -8,6 +8,7 @@ use edgeauth_core::api::{
     CreatedToken, ServiceTokenList, ServiceTokenView, TokenView, UserTokenList, UserTokenView,
 };
 use edgeauth_core::crypto::DerivedKey;
+use edgeauth_core::ids::revocation_id;
 use edgeauth_core::secret::Secret;
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
@@ -297,6 +298,7 @@ pub async fn revoke(
         .revoke(
             &db,
             now,
+            &revocation_id(&mut WebCrypto),
             AuditEvent {
                 at: now,
                 project: Some(record.project.as_str()),

@@ -14,6 +14,7 @@ use edgeauth_core::access_token::{self, AccessGrant, MintedAccessToken};
 use edgeauth_core::api::TokenResponse;
 use edgeauth_core::device::{DeviceCode, DevicePoll, PollDecision};
 use edgeauth_core::grant::TokenGrant;
+use edgeauth_core::ids::revocation_id;
 use edgeauth_core::refresh::{self, RefreshDecision};
 use edgeauth_core::secret::Secret;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
@@ -96,6 +97,7 @@ pub async fn revoke(mut req: Request, env: &Env) -> Result<Response, ApiError> {
                 &db,
                 &record.family_id,
                 now,
+                &revocation_id(&mut WebCrypto),
                 AuditEvent {
                     at: now,
                     project: Some(record.project.as_str()),
@@ -285,6 +287,7 @@ async fn revoke_reused_family(
             &database(env)?,
             &record.family_id,
             now,
+            &revocation_id(&mut WebCrypto),
             AuditEvent {
                 at: now,
                 project: Some(record.project.as_str()),

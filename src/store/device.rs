@@ -411,20 +411,27 @@ impl RefreshTokenRecord {
     }
 
     /// Revokes a family (idempotent), with its audit event recorded only by the request that
-    /// revoked it (step 4). Returns whether this request revoked it.
+    /// revoked it (step 4), known by its `revocation_id`, since two may revoke in the same
+    /// millisecond. Returns whether this request revoked it.
     pub async fn revoke_family(
         db: &impl Database,
         family_id: &FamilyId,
         now_ms: i64,
+        revocation_id: &str,
         audit: AuditEvent<'_>,
     ) -> Result<bool, StoreError> {
         let revoke = Statement::new(
-            "UPDATE refresh_families SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
-            vec![now_ms.into(), family_id.as_str().into()],
+            "UPDATE refresh_families SET revoked_at = ?1, revocation_id = ?3 \
+             WHERE id = ?2 AND revoked_at IS NULL",
+            vec![
+                now_ms.into(),
+                family_id.as_str().into(),
+                revocation_id.into(),
+            ],
         );
         let audit = audit.statement_if(
-            "EXISTS (SELECT 1 FROM refresh_families WHERE id = ?7 AND revoked_at = ?8)",
-            [family_id.as_str().into(), now_ms.into()],
+            "EXISTS (SELECT 1 FROM refresh_families WHERE id = ?7 AND revocation_id = ?8)",
+            [family_id.as_str().into(), revocation_id.into()],
         );
         let outcomes = db.batch(vec![revoke, audit]).await?;
         Ok(changes(&outcomes, 0) == 1)

@@ -217,7 +217,9 @@ fn list_active_is_the_owners_live_tokens_newest_first() {
     let revoked = user_token("ut_gone", &ada, "default", T0 + 2 * MINUTE);
     insert(&db, &revoked, "3");
     insert(&db, &user_token("ut_bob", &bob, "default", T0), "4");
-    assert!(block_on(revoked.revoke(&db, T0 + 3 * MINUTE, event("r", "ut_gone", T0))).unwrap());
+    assert!(
+        block_on(revoked.revoke(&db, T0 + 3 * MINUTE, "rev_x", event("r", "ut_gone", T0))).unwrap()
+    );
     let listed: Vec<TokenId> = block_on(TokenRecord::list_active(&db, TokensOf::User(&ada)))
         .unwrap()
         .into_iter()
@@ -242,11 +244,17 @@ fn a_token_is_revoked_once() {
     let db = Sqlite::migrated();
     let token = service_token("st_1", "default", T0);
     insert(&db, &token, "s");
-    assert!(block_on(token.revoke(&db, T0 + MINUTE, event("token.revoke", "st_1", T0))).unwrap());
-    // A concurrent revocation that lost finds nothing left to revoke.
     assert!(
-        !block_on(token.revoke(&db, T0 + 2 * MINUTE, event("token.revoke", "st_1", T0))).unwrap()
+        block_on(token.revoke(&db, T0 + MINUTE, "rev_a", event("token.revoke", "st_1", T0)))
+            .unwrap()
     );
+    // A concurrent revocation that lost, even in the same millisecond, finds nothing left to
+    // revoke and records nothing.
+    assert!(
+        !block_on(token.revoke(&db, T0 + MINUTE, "rev_b", event("token.revoke", "st_1", T0)))
+            .unwrap()
+    );
+    assert_eq!(audit_count(&db, "token.revoke"), 1);
     let stored = block_on(TokenRecord::find_by_hash(
         &db,
         TokenTable::ServiceTokens,
@@ -267,7 +275,7 @@ fn a_token_is_revoked_once() {
         },
         ..mine.clone()
     };
-    assert!(!block_on(forged.revoke(&db, T0, event("token.revoke", "ut_1", T0))).unwrap());
+    assert!(!block_on(forged.revoke(&db, T0, "rev_c", event("token.revoke", "ut_1", T0))).unwrap());
     assert_eq!(db.count("user_tokens", "revoked_at IS NULL"), 1);
 }
 
@@ -1004,6 +1012,7 @@ fn a_revoked_or_capped_family_does_not_rotate() {
         &db,
         &FamilyId::new("fam_1"),
         T0 + MINUTE,
+        "rev_1",
         event("refresh_family.revoke", "fam_1", T0 + MINUTE),
     ))
     .unwrap();
@@ -1019,18 +1028,21 @@ fn reuse_revokes_the_family_with_one_audit_event_even_if_revoked_twice() {
     let db = Sqlite::migrated();
     family(&db);
     assert_eq!(rotate(&db, "refresh 0", "refresh 1", T0 + MINUTE), 1);
-    let revoke = |now| {
+    let revoke = |now, revocation: &str| {
         block_on(RefreshTokenRecord::revoke_family(
             &db,
             &FamilyId::new("fam_1"),
             now,
+            revocation,
             event("refresh_family.revoke", "fam_1", now),
         ))
         .unwrap()
     };
-    // Two requests present the spent token: the first revokes, the second finds it done.
-    assert!(revoke(T0 + 2 * MINUTE));
-    assert!(!revoke(T0 + 2 * MINUTE + 1));
+    // Requests present the spent token: the first revokes, the others find it done, even in
+    // the same millisecond (their audit events must not be recorded).
+    assert!(revoke(T0 + 2 * MINUTE, "rev_1"));
+    assert!(!revoke(T0 + 2 * MINUTE, "rev_2"));
+    assert!(!revoke(T0 + 2 * MINUTE + 1, "rev_3"));
     assert_eq!(audit_count(&db, "refresh_family.revoke"), 1);
     assert_eq!(
         refresh(&db, "refresh 1").unwrap().family_revoked_at,

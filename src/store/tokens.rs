@@ -328,27 +328,39 @@ impl TokenRecord {
         Ok(())
     }
 
-    /// Marks the token revoked (if it is not already), with its audit event, in one batch.
-    /// Returns false when another request revoked it first.
+    /// Marks the token revoked (if it is not already), with its audit event, in one batch;
+    /// the event is recorded only if this request's revocation took effect (its
+    /// `revocation_id` is the stored one). Returns false when another request revoked it first.
     pub async fn revoke(
         &self,
         db: &impl Database,
         now_ms: i64,
+        revocation_id: &str,
         audit: AuditEvent<'_>,
     ) -> Result<bool, StoreError> {
         let (column, owner): (_, SqlValue) = match &self.owner {
             TokenOwner::Project { .. } => ("project", self.project.as_str().into()),
             TokenOwner::User { user_id, .. } => ("user_id", user_id.as_str().into()),
         };
+        let table = self.owner.table().name();
         let update = Statement::new(
             format!(
-                "UPDATE {} SET revoked_at = ?1 \
-                 WHERE id = ?2 AND {column} = ?3 AND revoked_at IS NULL",
-                self.owner.table().name()
+                "UPDATE {table} SET revoked_at = ?1, revocation_id = ?4 \
+                 WHERE id = ?2 AND {column} = ?3 AND revoked_at IS NULL"
             ),
-            vec![now_ms.into(), self.id.as_str().into(), owner],
+            vec![
+                now_ms.into(),
+                self.id.as_str().into(),
+                owner,
+                revocation_id.into(),
+            ],
         );
-        let outcomes = db.batch(vec![update, audit.statement()]).await?;
+        // Only the request whose revocation took effect records it.
+        let audit = audit.statement_if(
+            &format!("EXISTS (SELECT 1 FROM {table} WHERE id = ?7 AND revocation_id = ?8)"),
+            [self.id.as_str().into(), revocation_id.into()],
+        );
+        let outcomes = db.batch(vec![update, audit]).await?;
         Ok(changes(&outcomes, 0) > 0)
     }
 
