@@ -46,11 +46,28 @@ pub async fn read_bounded(
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| BodyError::Unreadable(e.to_string()))?;
         if body.len() + chunk.len() > limit {
+            drain(&mut stream, body.len() + chunk.len()).await;
             return Err(BodyError::TooLarge(limit));
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Most bytes of a refused body read (and thrown away) before answering.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
+/// Reads and discards what is left of a refused body, up to [`DRAIN_LIMIT`] in all, so that a
+/// client that sent a little too much gets its answer on a connection in a clean state (the
+/// local runtime, seeing a request answered with its body half read, may fail other requests
+/// in flight). Memory stays flat: nothing is kept. A larger body is abandoned unread.
+async fn drain(stream: &mut ByteStream, mut seen: usize) {
+    while seen <= DRAIN_LIMIT {
+        match stream.next().await {
+            Some(Ok(chunk)) => seen += chunk.len(),
+            _ => return,
+        }
+    }
 }
 
 /// The request's body, at most [`MAX_BODY_BYTES`].
