@@ -19,8 +19,8 @@ use edgeauth_core::refresh::{self, RefreshDecision};
 use edgeauth_core::secret::Secret;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
 use edgeauth_core::{FamilyId, ProjectName, Scope, TokenHash, UserId};
-use serde_json::json;
-use worker::{Env, Request, Response};
+use serde_json::{json, Value};
+use worker::{D1Database, Env, Request, Response};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -92,22 +92,8 @@ pub async fn revoke(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         if let Some(record) =
             RefreshTokenRecord::find_by_hash(&db, &TokenHash::of(&presented)).await?
         {
-            let now = now_ms();
-            RefreshTokenRecord::revoke_family(
-                &db,
-                &record.family_id,
-                now,
-                &revocation_id(&mut WebCrypto),
-                AuditEvent {
-                    at: now,
-                    project: Some(record.project.as_str()),
-                    actor: Actor::User(record.user_id.clone()),
-                    action: "refresh_family.revoke",
-                    subject: record.family_id.as_str(),
-                    detail: json!({"reason": "logout"}).to_string(),
-                },
-            )
-            .await?;
+            let actor = Actor::User(record.user_id.clone());
+            revoke_family(&db, &record, actor, json!({"reason": "logout"}), now_ms()).await?;
         }
     }
     let mut response = http::json(200, &json!({}));
@@ -282,34 +268,46 @@ async fn revoke_reused_family(
     env: &Env,
     now: i64,
 ) -> ApiError {
+    let detail = json!({
+        "reason": "reuse",
+        "user_id": record.user_id,
+        "token_prefix": presented.get(..token::DISPLAY_PREFIX_CHARS),
+    });
     let revoked = async {
-        RefreshTokenRecord::revoke_family(
-            &database(env)?,
-            &record.family_id,
-            now,
-            &revocation_id(&mut WebCrypto),
-            AuditEvent {
-                at: now,
-                project: Some(record.project.as_str()),
-                actor: Actor::RefreshReuse,
-                action: "refresh_family.revoke",
-                subject: record.family_id.as_str(),
-                detail: json!({
-                    "reason": "reuse",
-                    "user_id": record.user_id,
-                    "token_prefix": presented.get(..token::DISPLAY_PREFIX_CHARS),
-                })
-                .to_string(),
-            },
-        )
-        .await?;
-        Ok::<_, ApiError>(())
+        let db = database(env)?;
+        revoke_family(&db, record, Actor::RefreshReuse, detail, now).await
     }
     .await;
     match revoked {
         Ok(_) => invalid_grant(RefreshDecision::Reuse.description()),
         Err(e) => e,
     }
+}
+
+/// Revokes `record`'s family (once: its audit event is recorded only by the request whose
+/// revocation took effect).
+async fn revoke_family(
+    db: &D1Database,
+    record: &RefreshTokenRecord,
+    actor: Actor,
+    detail: Value,
+    now: i64,
+) -> Result<bool, ApiError> {
+    Ok(RefreshTokenRecord::revoke_family(
+        db,
+        &record.family_id,
+        now,
+        &revocation_id(&mut WebCrypto),
+        AuditEvent {
+            at: now,
+            project: Some(record.project.as_str()),
+            actor,
+            action: "refresh_family.revoke",
+            subject: record.family_id.as_str(),
+            detail: detail.to_string(),
+        },
+    )
+    .await?)
 }
 
 /// An access token for a family's user: `ACCESS_TOKEN_TTL_SECONDS`, cut so that it never
