@@ -1,12 +1,13 @@
 //! What a request presents: a bearer credential (`Authorization: Bearer`, else a `bearer.`
 //! WebSocket subprotocol), else the session cookie. A bearer credential always wins.
 
+use edgeauth_core::bearer;
 use edgeauth_core::session::{self, CookieNames};
-use edgeauth_core::{bearer, Config};
 use worker::{Request, Url};
 
 use crate::error::ApiError;
 use crate::http::header;
+use crate::settings::Settings;
 
 /// The credential a request carries, not yet verified.
 pub enum Presented {
@@ -17,7 +18,7 @@ pub enum Presented {
 }
 
 /// Reads the request's credential; a malformed bearer credential is 401.
-pub fn presented(req: &Request, config: &Config, url: &Url) -> Result<Presented, ApiError> {
+pub fn presented(req: &Request, settings: &Settings, url: &Url) -> Result<Presented, ApiError> {
     let invalid = |e: bearer::BearerError| ApiError::InvalidCredential(e.to_string());
     if let Some(value) = header(req, "Authorization") {
         return bearer::from_authorization(&value)
@@ -30,10 +31,10 @@ pub fn presented(req: &Request, config: &Config, url: &Url) -> Result<Presented,
         return result.map(Presented::Bearer).map_err(invalid);
     }
     // Sessions exist only where people can sign in (OIDC and SECRET set).
-    if config.secret.is_none() || config.oidc.is_none() {
+    if settings.sign_in_problem().is_some() {
         return Ok(Presented::None);
     }
-    let names = CookieNames::for_origin(&super::own_origin(config, url));
+    let names = CookieNames::for_origin(&super::own_origin(&settings.config, url));
     Ok(header(req, "Cookie")
         .as_deref()
         .and_then(|c| session::cookie_value(c, names.session).map(str::to_owned))

@@ -99,7 +99,7 @@ pub async fn authenticate(
     let principal = if config.auth_disabled {
         Some(Principal::anonymous(project.clone()))
     } else {
-        match credential::presented(req, config, &url)? {
+        match credential::presented(req, &settings, &url)? {
             Presented::None => None,
             presented => {
                 let principal = verify::verify(&presented, &settings, &project, env, ctx).await?;
