@@ -102,6 +102,44 @@ impl Instance {
         &self.authority
     }
 
+    /// The resident memory of the instance's workerd processes (those below its `wrangler
+    /// dev`), in bytes, from `/proc`.
+    pub fn workerd_rss_bytes(&self) -> u64 {
+        let var = format!("EDGEAUTH_E2E_{}_PID", self.name);
+        let root: u32 = crate::require_env(&var)
+            .parse()
+            .unwrap_or_else(|e| panic!("{var}: {e}"));
+        let mut stack = vec![root];
+        let mut total = 0;
+        while let Some(pid) = stack.pop() {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "workerd" {
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                total += status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+                    * 1024;
+            }
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten();
+            for task in tasks.flatten() {
+                let children =
+                    std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+                stack.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok()),
+                );
+            }
+        }
+        assert!(total > 0, "no workerd process found below {var}={root}");
+        total
+    }
+
     /// The instance's `--persist-to` directory (local D1 under `v3/d1/`, KV under `v3/kv/`).
     pub fn persist_dir(&self) -> PathBuf {
         let var = format!("EDGEAUTH_E2E_{}_PERSIST", self.name);
