@@ -6,9 +6,14 @@
 //! Nothing is kept in memory between steps: the grant lives in D1, keyed by the SHA-256 of
 //! the device code, so any replica can serve any step. Guessing user codes is rate limited per
 //! session and per user (`core::device::LookupFailures`), counted in D1 in the same batch as
-//! the lookup.
+//! the lookup; only a submitted form guesses (a `GET /device?user_code=…` only fills the
+//! field), so a link from another site cannot spend a person's attempts. Asking for device
+//! codes is braked per client address by the Rate Limiting binding (per location) and capped
+//! per project in D1 (exact, in the batch that inserts), so a flood cannot fill D1.
 
-use edgeauth_core::api::DeviceAuthorization;
+use std::net::IpAddr;
+
+use edgeauth_core::api::{DeviceAuthorization, OAuthErrorBody};
 use edgeauth_core::device::{
     self, DeviceCode, LookupFailures, DEVICE_CODE_LIFETIME_S, MAX_USER_CODE_INPUT, POLL_INTERVAL_S,
 };
@@ -25,11 +30,26 @@ use crate::error::ApiError;
 use crate::http::body::{self, OAuthBody};
 use crate::http::{self, redirect};
 use crate::pages;
-use crate::store::{Actor, AuditEvent, CodeLookups, DeviceGrantRecord, GrantStatus, UserRecord};
+use crate::store::{
+    Actor, AuditEvent, CodeLookups, DeviceGrantRecord, GrantInsert, GrantStatus, UserRecord,
+};
 use crate::{database, now_ms, WebCrypto};
 
 /// Where the person enters the user code (`verification_uri`, RFC 8628 §3.2).
 pub const VERIFICATION_PATH: &str = "/device";
+
+/// The Rate Limiting binding (`[[ratelimits]]` in wrangler.toml) that brakes
+/// `POST /api/auth/device/code` per client address: 10 requests per 60 s, counted by each
+/// Cloudflare location on its own. A brake, not an exact count: the exact bound is
+/// [`MAX_PENDING_GRANTS`], in D1.
+const DEVICE_CODE_LIMITER: &str = "DEVICE_CODE_LIMITER";
+/// The binding's `period`: a braked client may ask again within this many seconds.
+const DEVICE_CODE_LIMIT_PERIOD_S: u32 = 60;
+
+/// Most live pending device grants a project may have at once (docs/api.md). Counted in D1
+/// in the batch that inserts, so requests from any number of addresses and locations cannot
+/// store more; a legitimate login needs one for at most 15 minutes.
+pub const MAX_PENDING_GRANTS: u32 = 1000;
 
 /// `POST /api/auth/device/code` (RFC 8628 §3.1–3.2): a new device grant for the request's
 /// project. No credential is needed; the body is empty, a form, or JSON, with an optional
@@ -41,6 +61,9 @@ pub async fn code(mut req: Request, caller: &Caller, env: &Env) -> Result<Respon
             error: "not_configured",
             description: problem,
         });
+    }
+    if let Some(braked) = brake(&req, env).await {
+        return Ok(braked);
     }
     let name = match body::oauth(&mut req).await.map_err(ApiError::oauth_body)? {
         OAuthBody::Empty => None,
@@ -75,25 +98,114 @@ pub async fn code(mut req: Request, caller: &Caller, env: &Env) -> Result<Respon
             interval_s: i64::from(POLL_INTERVAL_S),
             last_polled_at: None,
         };
-        if grant.insert(&db, now).await? {
-            return Ok(http::json(
-                200,
-                &DeviceAuthorization {
-                    device_code: Secret::new(device_code.as_str()),
-                    verification_uri: format!("{origin}{VERIFICATION_PATH}"),
-                    verification_uri_complete: Some(format!(
-                        "{origin}{VERIFICATION_PATH}?user_code={user_code}"
-                    )),
-                    user_code,
-                    expires_in: u64::from(DEVICE_CODE_LIFETIME_S),
-                    interval: Some(u64::from(POLL_INTERVAL_S)),
-                },
-            ));
+        match grant.insert(&db, now, MAX_PENDING_GRANTS).await? {
+            GrantInsert::Stored => {
+                return Ok(http::json(
+                    200,
+                    &DeviceAuthorization {
+                        device_code: Secret::new(device_code.as_str()),
+                        verification_uri: format!("{origin}{VERIFICATION_PATH}"),
+                        verification_uri_complete: Some(format!(
+                            "{origin}{VERIFICATION_PATH}?user_code={user_code}"
+                        )),
+                        user_code,
+                        expires_in: u64::from(DEVICE_CODE_LIFETIME_S),
+                        interval: Some(u64::from(POLL_INTERVAL_S)),
+                    },
+                ))
+            }
+            GrantInsert::CodeTaken => {}
+            // A flood (from however many addresses) has filled the project's places: the
+            // server's state, not this client's doing, so 503 (RFC 6749 §4.1.2.1's
+            // `temporarily_unavailable`) until the first of them expires.
+            GrantInsert::Full { next_expiry_ms } => {
+                let retry_after_s = u64::try_from(next_expiry_ms - now)
+                    .unwrap_or(0)
+                    .div_ceil(1000)
+                    .max(1);
+                return Ok(oauth_refusal(
+                    503,
+                    "temporarily_unavailable",
+                    format!(
+                        "this project has {MAX_PENDING_GRANTS} device logins waiting for approval, the most it keeps; try again in {}",
+                        in_minutes(retry_after_s)
+                    ),
+                    retry_after_s,
+                ));
+            }
         }
     }
     Err(ApiError::Internal(
         "could not store a device grant: every user code drawn was taken".into(),
     ))
+}
+
+/// The client's address as the brake counts it: an IPv4 address on its own (an IPv4-mapped
+/// IPv6 one too), an IPv6 address by its /64 (one subscriber usually holds a whole /64, so
+/// counting single IPv6 addresses would brake nobody), and anything else (no
+/// `CF-Connecting-IP`, which Cloudflare always sets) as one shared `unknown`.
+fn client_key(address: Option<&str>) -> String {
+    match address.and_then(|a| a.trim().parse::<IpAddr>().ok()) {
+        Some(IpAddr::V4(v4)) => format!("ip:{v4}"),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("ip6:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        None => "unknown".to_owned(),
+    }
+}
+
+/// The per-client brake on `POST /api/auth/device/code`: a 429 once the client's address has
+/// asked more than the binding allows in its period. Counted by the Rate Limiting binding,
+/// never in isolate memory. Without the binding (a deployment whose configuration lacks it),
+/// or if it fails, the request goes on, logged: the D1 cap still bounds what is stored.
+async fn brake(req: &Request, env: &Env) -> Option<Response> {
+    let key = client_key(http::header(req, "CF-Connecting-IP").as_deref());
+    let outcome = match env.rate_limiter(DEVICE_CODE_LIMITER) {
+        Ok(limiter) => limiter.limit(key).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(outcome) if !outcome.success => Some(oauth_refusal(
+            429,
+            "too_many_requests",
+            format!(
+                "too many device codes were asked for from this address; try again in {}",
+                in_minutes(u64::from(DEVICE_CODE_LIMIT_PERIOD_S))
+            ),
+            u64::from(DEVICE_CODE_LIMIT_PERIOD_S),
+        )),
+        Ok(_) => None,
+        Err(e) => {
+            worker::console_error!(
+                "the {DEVICE_CODE_LIMITER} rate limiter is unavailable ({e}); device codes are bounded only by the per-project cap"
+            );
+            None
+        }
+    }
+}
+
+/// `seconds`, rounded up to whole minutes, in words: `1 minute`, `15 minutes`.
+fn in_minutes(seconds: u64) -> String {
+    let minutes = seconds.div_ceil(60).max(1);
+    format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+}
+
+/// An RFC 6749 §5.2 refusal that the client may retry after `retry_after_s` seconds.
+fn oauth_refusal(status: u16, error: &str, description: String, retry_after_s: u64) -> Response {
+    let mut response = http::json(
+        status,
+        &OAuthErrorBody {
+            error: error.to_owned(),
+            error_description: Some(description),
+        },
+    );
+    http::set_header(&mut response, "Retry-After", &retry_after_s.to_string());
+    http::set_header(&mut response, "Cache-Control", "no-store");
+    response
 }
 
 /// The person signed in in this browser, with their record: `None` without a session (or
@@ -162,15 +274,14 @@ async fn look_up(
 const NOT_VALID: &str = "That code is not valid or has expired. Check it against the one your terminal shows, or start the login again.";
 
 fn limited_page(retry_after_s: u32) -> Response {
-    let minutes = retry_after_s.div_ceil(60);
     let mut response = pages::page_response(
         429,
         pages::error_html(
             429,
             "too_many_attempts",
             &format!(
-                "Too many codes entered here were not valid. Wait {minutes} minute{} before trying again.",
-                if minutes == 1 { "" } else { "s" }
+                "Too many codes entered here were not valid. Wait {} before trying again.",
+                in_minutes(u64::from(retry_after_s))
             ),
         ),
     );
@@ -178,63 +289,53 @@ fn limited_page(retry_after_s: u32) -> Response {
     response
 }
 
-fn entry_page(status: u16, message: Option<&str>, typed: &str) -> Response {
-    pages::page_response(status, pages::device_entry_html(message, typed))
+/// The entry page: the field for the code (`typed` in it), posting the guess with the
+/// session's CSRF token.
+fn entry_page(status: u16, message: Option<&str>, typed: &str, csrf_token: &str) -> Response {
+    pages::page_response(
+        status,
+        pages::device_entry_html(&pages::DeviceEntryView {
+            message,
+            typed,
+            csrf_token,
+        }),
+    )
 }
 
-/// `GET /device[?user_code=…]`: without a session, sign in first; with one, a form to enter
-/// the code, or, for a valid pending code, what is asked, with Approve and Deny.
+/// `GET /device[?user_code=…]`: without a session, sign in first (the code kept); with one,
+/// the form to enter the code, filled with `user_code` when the link carried it (the CLI's
+/// `verification_uri_complete`). A GET never looks a code up and never counts as a guess:
+/// anyone's page can make a browser open this URL, so only the form's post (which needs the
+/// session's CSRF token) guesses, and the person confirms the code first (RFC 8628 §3.3.1).
 pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     if let Some(problem) = caller.settings.sign_in_problem() {
         return Err(ApiError::NotConfigured(problem));
     }
-    let config = caller.config();
     let key = caller.settings.cookie_key()?;
     let typed = caller.query("user_code").map(|t| t.trim().to_owned());
-    let Some((session, user)) = session_person(caller, env).await? else {
+    let Some((session, _)) = session_person(caller, env).await? else {
         return sign_in_first(302, typed.as_deref());
     };
-    let Some(typed) = typed.filter(|t| !t.is_empty()) else {
-        return Ok(entry_page(200, None, ""));
-    };
-    let grant = match look_up(
-        env,
-        session.session_id.as_str(),
-        user.id.as_str(),
-        &typed,
-        now_ms(),
-    )
-    .await?
-    {
-        Lookup::Found(grant) => grant,
-        Lookup::NotValid => return Ok(entry_page(400, Some(NOT_VALID), &typed)),
-        Lookup::Limited(retry) => return Ok(limited_page(retry)),
-    };
+    let typed = typed
+        .filter(|t| t.len() <= MAX_USER_CODE_INPUT)
+        .unwrap_or_default();
     let csrf = session::csrf_token(key, session.cookie_hash.as_hex());
-    Ok(pages::page_response(
-        200,
-        pages::device_confirm_html(&pages::DeviceConfirmView {
-            user_code: &grant.user_code,
-            client_name: &grant.client_name,
-            person_email: user.email.as_deref(),
-            person_name: user.name.as_deref(),
-            project: grant.project.as_str(),
-            access_lifetime: &spoken_duration(config.access_token_ttl_s),
-            login_lifetime: &spoken_duration(config.refresh_family.max_age_s()),
-            csrf_token: &csrf,
-        }),
-    ))
+    Ok(entry_page(200, None, &typed, &csrf))
 }
 
-/// `POST /device` (form: `user_code`, `decision=approve|deny`, `csrf_token`, checked by the
-/// pipeline): approves or denies a pending grant. Approval needs the person to be in
-/// `ALLOWED_TEAMS` when it is set (their teams as of their last sign-in); otherwise 403 and
-/// the grant is left as it was.
+/// `POST /device` (form: `user_code`, `csrf_token`, checked by the pipeline, and
+/// `decision`). Without `decision` it is the entry form's guess: the code is looked up under
+/// the guessing limit and answered with what is asked (Approve, Deny), or the entry page
+/// again. With `decision=approve|deny` it is the confirmation's: the code is looked up again,
+/// under the same limit, and the pending grant approved or denied. Approval needs the person
+/// to be in `ALLOWED_TEAMS` when it is set (their teams as of their last sign-in); otherwise
+/// 403 and the grant is left as it was.
 pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     if let Some(problem) = caller.settings.sign_in_problem() {
         return Err(ApiError::NotConfigured(problem));
     }
     let settings = caller.settings.oidc()?;
+    let key = caller.settings.cookie_key()?;
     let form = body::form(&mut req).await?;
     let typed = form.get("user_code").unwrap_or_default();
     let typed = typed.trim();
@@ -242,10 +343,11 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         // The session ended while the page was open: sign in again, back to the code.
         return sign_in_first(303, Some(typed));
     };
-    let approve = match form.get("decision").as_deref() {
-        Some("approve") => true,
-        Some("deny") => false,
-        _ => {
+    let decision = match form.get("decision").as_deref() {
+        None => None,
+        Some("approve") => Some(true),
+        Some("deny") => Some(false),
+        Some(_) => {
             return Err(ApiError::BadRequest(
                 "`decision` must be `approve` or `deny`; use the buttons of the /device page"
                     .into(),
@@ -254,10 +356,27 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
     };
     let now = now_ms();
     let session_id = session.session_id.as_str();
+    let csrf = session::csrf_token(key, session.cookie_hash.as_hex());
     let grant = match look_up(env, session_id, user.id.as_str(), typed, now).await? {
         Lookup::Found(grant) => grant,
-        Lookup::NotValid => return Ok(entry_page(400, Some(NOT_VALID), typed)),
+        Lookup::NotValid => return Ok(entry_page(400, Some(NOT_VALID), typed, &csrf)),
         Lookup::Limited(retry) => return Ok(limited_page(retry)),
+    };
+    let Some(approve) = decision else {
+        let config = caller.config();
+        return Ok(pages::page_response(
+            200,
+            pages::device_confirm_html(&pages::DeviceConfirmView {
+                user_code: &grant.user_code,
+                client_name: &grant.client_name,
+                person_email: user.email.as_deref(),
+                person_name: user.name.as_deref(),
+                project: grant.project.as_str(),
+                access_lifetime: &spoken_duration(config.access_token_ttl_s),
+                login_lifetime: &spoken_duration(config.refresh_family.max_age_s()),
+                csrf_token: &csrf,
+            }),
+        ));
     };
     if approve
         && !settings.allowed_teams.is_empty()
@@ -298,10 +417,44 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         .await?;
     if !decided {
         // Decided in another tab, or expired, since the lookup.
-        return Ok(entry_page(400, Some(NOT_VALID), typed));
+        return Ok(entry_page(400, Some(NOT_VALID), typed, &csrf));
     }
     Ok(pages::page_response(
         200,
         pages::device_done_html(approve, &grant.client_name),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_brake_counts_an_ipv4_address_and_an_ipv6_slash_64() {
+        assert_eq!(client_key(Some("203.0.113.9")), "ip:203.0.113.9");
+        assert_eq!(client_key(Some(" 203.0.113.9 ")), "ip:203.0.113.9");
+        assert_eq!(client_key(Some("::ffff:203.0.113.9")), "ip:203.0.113.9");
+        // Every address of one /64 is one client; the next /64 is another.
+        let a = client_key(Some("2001:db8:1:2:aaaa::1"));
+        assert_eq!(a, "ip6:2001:db8:1:2::/64");
+        assert_eq!(client_key(Some("2001:db8:1:2:ffff:ffff:ffff:ffff")), a);
+        assert_ne!(client_key(Some("2001:db8:1:3::1")), a);
+        // No address, or not an address: one shared key.
+        for other in [
+            None,
+            Some(""),
+            Some("localhost"),
+            Some("203.0.113.9, 10.0.0.1"),
+        ] {
+            assert_eq!(client_key(other), "unknown", "{other:?}");
+        }
+    }
+
+    #[test]
+    fn retry_hints_round_up_to_whole_minutes() {
+        assert_eq!(in_minutes(0), "1 minute");
+        assert_eq!(in_minutes(60), "1 minute");
+        assert_eq!(in_minutes(61), "2 minutes");
+        assert_eq!(in_minutes(900), "15 minutes");
+    }
 }

@@ -5,18 +5,29 @@ use askama::Template;
 
 use super::{given, render};
 
+/// What the `/device` entry page shows, and what its form posts.
+pub struct DeviceEntryView<'a> {
+    /// Why the last code was refused, when it was.
+    pub message: Option<&'a str>,
+    /// What fills the field: the code last typed, or the one the link carried.
+    pub typed: &'a str,
+    /// The session's CSRF token.
+    pub csrf_token: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "device_entry.html")]
 struct DeviceEntryPage<'a> {
-    message: Option<&'a str>,
-    typed: &'a str,
+    view: &'a DeviceEntryView<'a>,
 }
 
-/// The `/device` page where a person types the code their CLI shows: one field
-/// (`#user-code`) and a button (`#submit-code`), a GET back to `/device`. `message`, when
-/// set, says why the last code was refused; `typed` refills the field.
-pub fn device_entry_html(message: Option<&str>, typed: &str) -> String {
-    render(&DeviceEntryPage { message, typed })
+/// The `/device` page where a person types (or checks) the code their CLI shows: one field
+/// (`#user-code`) and a button (`#submit-code`), a POST to `/device` with the session's CSRF
+/// token and no `decision`, which is the guess the server counts. `message`, when set, says
+/// why the last code was refused; `typed` fills the field, and a field filled by the link
+/// asks the person to check it against their terminal.
+pub fn device_entry_html(view: &DeviceEntryView) -> String {
+    render(&DeviceEntryPage { view })
 }
 
 /// What the `/device` confirmation shows about a pending grant, and what its form posts.
@@ -90,35 +101,62 @@ mod tests {
         }
     }
 
+    fn entry(message: Option<&'static str>, typed: &'static str) -> String {
+        device_entry_html(&DeviceEntryView {
+            message,
+            typed,
+            csrf_token: "c5rf-T0ken_value",
+        })
+    }
+
     #[test]
-    fn device_entry_page_has_the_code_field_and_says_why_a_code_failed() {
-        let html = device_entry_html(None, "");
-        assert!(html.contains(r#"<form id="code-form" method="get" action="/device">"#));
+    fn device_entry_page_posts_the_code_with_the_csrf_token_and_says_why_a_code_failed() {
+        let html = entry(None, "");
+        // A POST with the session's CSRF token: a link from another site cannot submit it.
+        assert!(html.contains(r#"<form id="code-form" method="post" action="/device">"#));
+        assert!(
+            html.contains(r#"<input type="hidden" name="csrf_token" value="c5rf-T0ken_value">"#)
+        );
         assert!(html.contains(r#"<input id="user-code" name="user_code" type="text""#));
         assert!(html.contains(r#"<button id="submit-code" type="submit""#));
+        assert!(
+            !html.contains("name=\"decision\""),
+            "the entry form decides nothing"
+        );
+        assert_eq!(html.matches("<form").count(), 1);
         assert!(!html.contains("device-message"));
         assert!(!html.contains("aria-invalid"));
-        let html = device_entry_html(Some("That code is not valid or has expired."), "bcdf ghjk");
+        assert!(!html.contains("id=\"check-code\""));
+        let html = entry(Some("That code is not valid or has expired."), "bcdf ghjk");
         assert!(html.contains(
             r#"<p id="device-message" class="message" role="alert">That code is not valid or has expired.</p>"#
         ));
         assert!(html.contains(r#"value="bcdf ghjk""#));
         assert!(html.contains(r#"aria-invalid="true""#));
+        // Filled by the link: the person is asked to check it before continuing.
+        let html = entry(None, "BCDF-GHJK");
+        assert!(html.contains(r#"value="BCDF-GHJK""#));
+        assert!(html.contains(r#"<p id="check-code" class="hint">"#));
+        assert!(!html.contains("aria-invalid"));
     }
 
     #[test]
-    fn device_entry_page_escapes_the_typed_code_and_the_message() {
-        let html = device_entry_html(Some(HOSTILE), HOSTILE);
+    fn device_entry_page_escapes_the_typed_code_the_message_and_the_token() {
+        let html = device_entry_html(&DeviceEntryView {
+            message: Some(HOSTILE),
+            typed: HOSTILE,
+            csrf_token: HOSTILE,
+        });
         assert_no_injection(&html);
-        assert_eq!(
-            tags(&html).len(),
-            tags(&device_entry_html(Some("x"), "x")).len()
-        );
+        assert_eq!(tags(&html).len(), tags(&entry(Some("x"), "x")).len());
         assert!(html.contains(&format!(
             r#"<p id="device-message" class="message" role="alert">{HOSTILE_ESCAPED}</p>"#
         )));
         assert!(html.contains(&format!(
             r#"placeholder="XXXX-XXXX" value="{HOSTILE_ESCAPED}""#
+        )));
+        assert!(html.contains(&format!(
+            r#"<input type="hidden" name="csrf_token" value="{HOSTILE_ESCAPED}">"#
         )));
     }
 
@@ -202,7 +240,8 @@ mod tests {
     #[test]
     fn device_pages_have_no_script_or_inline_style() {
         for html in [
-            device_entry_html(Some("m"), "t"),
+            entry(Some("m"), "t"),
+            entry(None, "BCDF-GHJK"),
             device_confirm_html(&device_view()),
             device_done_html(true, "edgeauth CLI on laptop"),
             device_done_html(false, "edgeauth CLI on laptop"),

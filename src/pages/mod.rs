@@ -25,7 +25,9 @@ use crate::http::set_header;
 pub use account::{account_html, signed_out_html, AccountView};
 pub use assets::asset;
 pub use cli_consent::{cli_consent_html, cli_consent_response, CliConsentView};
-pub use device::{device_confirm_html, device_done_html, device_entry_html, DeviceConfirmView};
+pub use device::{
+    device_confirm_html, device_done_html, device_entry_html, DeviceConfirmView, DeviceEntryView,
+};
 pub use error::error_html;
 
 /// The page's Content-Security-Policy: nothing but this origin's own script, style and

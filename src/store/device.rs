@@ -40,6 +40,26 @@ pub enum GrantState {
     Consumed,
 }
 
+/// What storing a new device grant came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantInsert {
+    Stored,
+    /// Its user code is taken by a grant not yet swept; nothing was stored: draw again.
+    CodeTaken,
+    /// Its project has as many live pending grants as it may; nothing was stored. The first
+    /// of them expires (freeing a place) at `next_expiry_ms`.
+    Full {
+        next_expiry_ms: i64,
+    },
+}
+
+/// The count of a project's live pending grants, read by the batch that inserts.
+#[derive(Deserialize)]
+struct LivePending {
+    pending: i64,
+    next_expiry: Option<i64>,
+}
+
 /// A device authorization request. The device code itself is never stored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DeviceGrantRecord {
@@ -74,10 +94,21 @@ impl DeviceGrantRecord {
     }
 
     /// Stores this grant as a new pending one, sweeping stale grants, lookup counts and
-    /// families first. Returns false, storing nothing, when its user code (or, impossibly, its
-    /// device-code hash) is already taken by a grant not yet swept: the caller draws new codes.
-    pub async fn insert(&self, db: &impl Database, now_ms: i64) -> Result<bool, StoreError> {
+    /// families first, unless its project already has `max_pending` live pending grants: the
+    /// count is read and the insert made conditional on it in the same batch (one
+    /// transaction), so concurrent requests from anywhere cannot store more than the cap.
+    /// Stores nothing when its user code (or, impossibly, its device-code hash) is already
+    /// taken by a grant not yet swept: the caller draws new codes.
+    pub async fn insert(
+        &self,
+        db: &impl Database,
+        now_ms: i64,
+        max_pending: u32,
+    ) -> Result<GrantInsert, StoreError> {
         let family_cutoff = now_ms - FAMILY_GRACE_MS;
+        // Live pending grants of a project: what the cap counts.
+        const LIVE_PENDING: &str = "FROM device_grants \
+             WHERE project = ?1 AND status = 'pending' AND expires_at > ?2";
         let outcomes = db
             .batch(vec![
                 Statement::new(
@@ -98,22 +129,45 @@ impl DeviceGrantRecord {
                     vec![family_cutoff.into()],
                 ),
                 Statement::new(
-                    "INSERT OR IGNORE INTO device_grants (device_code_hash, user_code, project, \
-                     client_name, status, created_at, expires_at, interval_s) \
-                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7)",
+                    format!(
+                        "SELECT COUNT(*) AS pending, MIN(expires_at) AS next_expiry {LIVE_PENDING}"
+                    ),
+                    vec![self.project.as_str().into(), now_ms.into()],
+                ),
+                Statement::new(
+                    format!(
+                        "INSERT OR IGNORE INTO device_grants (device_code_hash, user_code, \
+                         project, client_name, status, created_at, expires_at, interval_s) \
+                         SELECT ?3, ?4, ?1, ?5, 'pending', ?6, ?7, ?8 \
+                         WHERE (SELECT COUNT(*) {LIVE_PENDING}) < ?9"
+                    ),
                     vec![
+                        self.project.as_str().into(),
+                        now_ms.into(),
                         self.device_code_hash.as_str().into(),
                         self.user_code.as_str().into(),
-                        self.project.as_str().into(),
                         self.client_name.as_str().into(),
                         self.created_at.into(),
                         self.expires_at.into(),
                         self.interval_s.into(),
+                        i64::from(max_pending).into(),
                     ],
                 ),
             ])
             .await?;
-        Ok(changes(&outcomes, 4) == 1)
+        if changes(&outcomes, 5) == 1 {
+            return Ok(GrantInsert::Stored);
+        }
+        let live = match outcomes.get(4) {
+            Some(outcome) => outcome.rows::<LivePending>()?.into_iter().next(),
+            None => None,
+        };
+        Ok(match live {
+            Some(live) if live.pending >= i64::from(max_pending) => GrantInsert::Full {
+                next_expiry_ms: live.next_expiry.unwrap_or(now_ms),
+            },
+            _ => GrantInsert::CodeTaken,
+        })
     }
 
     /// The grant of a presented device code, whatever its state.

@@ -30,7 +30,8 @@ pub use audit::{Actor, AuditEvent};
 pub use cli_codes::ConsumedCode;
 pub use d1::record_use;
 pub use device::{
-    CodeLookups, DeviceGrantRecord, GrantState, GrantStatus, NewFamily, RefreshTokenRecord,
+    CodeLookups, DeviceGrantRecord, GrantInsert, GrantState, GrantStatus, NewFamily,
+    RefreshTokenRecord,
 };
 pub use people::{NewSession, SessionRecord, UserRecord};
 pub use sql::{SqlValue, Statement};

@@ -712,6 +712,13 @@ fn grant(code: &str, user_code: &str, now: i64) -> DeviceGrantRecord {
     }
 }
 
+/// A cap no test but the cap's own reaches.
+const CAP: u32 = 1000;
+
+fn store_grant(db: &Sqlite, g: &DeviceGrantRecord, now: i64) -> GrantInsert {
+    block_on(g.insert(db, now, CAP)).unwrap()
+}
+
 fn stored_grant(db: &Sqlite, code: &str) -> DeviceGrantRecord {
     block_on(DeviceGrantRecord::find_by_hash(db, &hash(code)))
         .unwrap()
@@ -741,7 +748,7 @@ fn family_redeem(db: &Sqlite, g: &DeviceGrantRecord, family: &str, token: &str, 
 fn a_grant_is_stored_pending_and_its_user_code_is_unique() {
     let db = Sqlite::migrated();
     let new = grant("device code", "BCDF-GHJK", T0);
-    assert!(block_on(new.insert(&db, T0)).unwrap());
+    assert_eq!(store_grant(&db, &new, T0), GrantInsert::Stored);
     let stored = stored_grant(&db, "device code");
     assert_eq!(stored, new);
     assert_eq!(
@@ -749,8 +756,78 @@ fn a_grant_is_stored_pending_and_its_user_code_is_unique() {
         GrantState::Open(edgeauth_core::device::DeviceStatus::Pending)
     );
     // A clash of user codes stores nothing: the caller draws again.
-    assert!(!block_on(grant("other code", "BCDF-GHJK", T0).insert(&db, T0)).unwrap());
+    assert_eq!(
+        store_grant(&db, &grant("other code", "BCDF-GHJK", T0), T0),
+        GrantInsert::CodeTaken
+    );
     assert_eq!(db.count("device_grants", "1"), 1);
+}
+
+#[test]
+fn a_project_holds_at_most_the_cap_of_live_pending_grants() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let cap = 3;
+    let insert = |g: &DeviceGrantRecord, now: i64| block_on(g.insert(&db, now, cap)).unwrap();
+    let codes = ["BCDF-BCDF", "CDFG-CDFG", "DFGH-DFGH"];
+    for (i, user_code) in codes.iter().enumerate() {
+        let at = T0 + i as i64 * 1000;
+        let g = grant(&format!("code {i}"), user_code, at);
+        assert_eq!(insert(&g, at), GrantInsert::Stored, "grant {i}");
+    }
+    // Full: nothing is stored, and the answer says when the first place frees up.
+    let extra = grant("extra", "FGHJ-FGHJ", T0 + 5000);
+    assert_eq!(
+        insert(&extra, T0 + 5000),
+        GrantInsert::Full {
+            next_expiry_ms: T0 + GRANT_TTL
+        }
+    );
+    assert_eq!(db.count("device_grants", "1"), 3);
+    // The cap is per project.
+    let elsewhere = DeviceGrantRecord {
+        project: project("other"),
+        ..grant("elsewhere", "GHJK-GHJK", T0 + 5000)
+    };
+    assert_eq!(insert(&elsewhere, T0 + 5000), GrantInsert::Stored);
+    // A decided grant no longer counts.
+    assert!(decide(
+        &db,
+        &stored_grant(&db, "code 1"),
+        &ada,
+        true,
+        T0 + 6000
+    ));
+    assert_eq!(insert(&extra, T0 + 6000), GrantInsert::Stored);
+    let late = grant("late", "HJKL-HJKL", T0 + 7000);
+    assert!(matches!(insert(&late, T0 + 7000), GrantInsert::Full { .. }));
+    // Nor does an expired one (kept an hour for late polls): at T0 + 15 min the first expires.
+    assert_eq!(insert(&late, T0 + GRANT_TTL), GrantInsert::Stored);
+    assert_eq!(
+        db.count(
+            "device_grants",
+            "project = 'default' AND status = 'pending'"
+        ),
+        4,
+        "three live and one expired"
+    );
+}
+
+#[test]
+fn a_full_project_refuses_before_a_code_clash_is_considered() {
+    let db = Sqlite::migrated();
+    let g = grant("code", "BCDF-GHJK", T0);
+    assert_eq!(block_on(g.insert(&db, T0, 1)).unwrap(), GrantInsert::Stored);
+    // The same user code again: with room it is a clash (draw again); without, full.
+    let again = grant("other code", "BCDF-GHJK", T0);
+    assert_eq!(
+        block_on(again.insert(&db, T0, 2)).unwrap(),
+        GrantInsert::CodeTaken
+    );
+    assert!(matches!(
+        block_on(again.insert(&db, T0, 1)).unwrap(),
+        GrantInsert::Full { .. }
+    ));
 }
 
 #[test]
@@ -758,7 +835,7 @@ fn the_status_column_decodes_into_its_enum() {
     let db = Sqlite::migrated();
     let ada = with_user(&db, "usr_ada");
     let g = grant("code", "BCDF-GHJK", T0);
-    block_on(g.insert(&db, T0)).unwrap();
+    store_grant(&db, &g, T0);
     assert_eq!(stored_grant(&db, "code").status, GrantStatus::Pending);
     assert!(decide(&db, &g, &ada, false, T0));
     let denied = stored_grant(&db, "code");
@@ -775,7 +852,7 @@ fn inserting_a_grant_sweeps_what_is_stale() {
     let db = Sqlite::migrated();
     let ada = with_user(&db, "usr_ada");
     let old = grant("old", "BCDF-BCDF", T0);
-    block_on(old.insert(&db, T0)).unwrap();
+    store_grant(&db, &old, T0);
     assert!(decide(&db, &old, &ada, true, T0));
     assert!(family_redeem(&db, &old, "fam_old", "old refresh", T0));
     block_on(CodeLookups::lookup(
@@ -787,16 +864,16 @@ fn inserting_a_grant_sweeps_what_is_stale() {
     .unwrap();
     // Just before the sweeps' cut-offs, everything stays.
     let g = GRANT_TTL + 60 * MINUTE;
-    block_on(grant("a", "CDFG-CDFG", T0 + g).insert(&db, T0 + g)).unwrap();
+    store_grant(&db, &grant("a", "CDFG-CDFG", T0 + g), T0 + g);
     assert_eq!(db.count("device_grants", "1"), 2);
     assert_eq!(db.count("device_code_attempts", "1"), 0, "its window ended");
     // An hour after it expired, a grant goes; a day after its cap, a family and its tokens.
-    block_on(grant("b", "DFGH-DFGH", T0 + g + 1).insert(&db, T0 + g + 1)).unwrap();
+    store_grant(&db, &grant("b", "DFGH-DFGH", T0 + g + 1), T0 + g + 1);
     let old = format!("device_code_hash = '{}'", hash("old").as_hex());
     assert_eq!(db.count("device_grants", &old), 0);
     assert_eq!(db.count("refresh_families", "1"), 1);
     let past_cap = T0 + 31 * 24 * 60 * MINUTE + 1;
-    block_on(grant("c", "FGHJ-FGHJ", past_cap).insert(&db, past_cap)).unwrap();
+    store_grant(&db, &grant("c", "FGHJ-FGHJ", past_cap), past_cap);
     assert_eq!(db.count("refresh_families", "1"), 0);
     assert_eq!(db.count("refresh_tokens", "1"), 0);
 }
@@ -807,7 +884,7 @@ fn a_grant_is_decided_once_while_pending_and_live() {
     let ada = with_user(&db, "usr_ada");
     let bob = with_user(&db, "usr_bob");
     let g = grant("code", "BCDF-GHJK", T0);
-    block_on(g.insert(&db, T0)).unwrap();
+    store_grant(&db, &g, T0);
     assert!(decide(&db, &g, &ada, true, T0 + MINUTE));
     // A second decision (another tab, another person) changes nothing and records nothing.
     assert!(!decide(&db, &g, &bob, false, T0 + 2 * MINUTE));
@@ -817,7 +894,7 @@ fn a_grant_is_decided_once_while_pending_and_live() {
     assert_eq!(audit_count(&db, "device.decide"), 1);
     // An expired grant cannot be decided.
     let late = grant("late", "CDFG-HJKL", T0);
-    block_on(late.insert(&db, T0)).unwrap();
+    store_grant(&db, &late, T0);
     assert!(!decide(&db, &late, &ada, true, T0 + GRANT_TTL));
     assert_eq!(stored_grant(&db, "late").status, GrantStatus::Pending);
     assert_eq!(audit_count(&db, "device.decide"), 1);
@@ -828,7 +905,7 @@ fn two_polls_of_an_approved_grant_start_one_family() {
     let db = Sqlite::migrated();
     let ada = with_user(&db, "usr_ada");
     let g = grant("code", "BCDF-GHJK", T0);
-    block_on(g.insert(&db, T0)).unwrap();
+    store_grant(&db, &g, T0);
     // Not approved yet: nothing to redeem.
     assert!(!family_redeem(&db, &g, "fam_early", "early", T0));
     assert!(decide(&db, &g, &ada, true, T0));
@@ -858,7 +935,7 @@ fn an_expired_approved_grant_is_not_redeemed() {
     let db = Sqlite::migrated();
     let ada = with_user(&db, "usr_ada");
     let g = grant("code", "BCDF-GHJK", T0);
-    block_on(g.insert(&db, T0)).unwrap();
+    store_grant(&db, &g, T0);
     assert!(decide(&db, &g, &ada, true, T0));
     assert!(!family_redeem(&db, &g, "fam_a", "refresh", T0 + GRANT_TTL));
     assert_eq!(db.count("refresh_families", "1"), 0);
@@ -869,7 +946,7 @@ fn an_expired_approved_grant_is_not_redeemed() {
 fn a_poll_is_recorded_with_its_interval() {
     let db = Sqlite::migrated();
     let g = grant("code", "BCDF-GHJK", T0);
-    block_on(g.insert(&db, T0)).unwrap();
+    store_grant(&db, &g, T0);
     block_on(g.record_poll(&db, T0 + 3000, 10)).unwrap();
     let stored = stored_grant(&db, "code");
     assert_eq!(
@@ -929,7 +1006,7 @@ fn a_lookup_of_a_live_pending_code_finds_it_and_counts_nothing() {
     let db = Sqlite::migrated();
     let ada = with_user(&db, "usr_ada");
     let g = grant("code", "BCDF-GHJK", T0);
-    block_on(g.insert(&db, T0)).unwrap();
+    store_grant(&db, &g, T0);
     assert_eq!(
         look_up(&db, Some("BCDF-GHJK"), T0),
         (vec![], Some("BCDF-GHJK".into()))
@@ -939,7 +1016,7 @@ fn a_lookup_of_a_live_pending_code_finds_it_and_counts_nothing() {
     assert!(decide(&db, &g, &ada, true, T0));
     assert_eq!(look_up(&db, Some("BCDF-GHJK"), T0).1, None);
     let expired = grant("other", "CDFG-HJKL", T0 - GRANT_TTL);
-    block_on(expired.insert(&db, T0)).unwrap();
+    store_grant(&db, &expired, T0);
     assert_eq!(look_up(&db, Some("CDFG-HJKL"), T0).1, None);
     assert_eq!(failures(&db), [(T0, 2), (T0, 2)]);
 }
@@ -964,7 +1041,7 @@ fn the_lookup_window_starts_again_once_it_has_ended() {
 fn family(db: &Sqlite) {
     let ada = with_user(db, "usr_ada");
     let g = grant("code", "BCDF-GHJK", T0);
-    block_on(g.insert(db, T0)).unwrap();
+    store_grant(db, &g, T0);
     assert!(decide(db, &g, &ada, true, T0));
     assert!(family_redeem(db, &g, "fam_1", "refresh 0", T0));
 }

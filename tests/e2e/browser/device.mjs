@@ -6,11 +6,15 @@
 //   EDGEAUTH_DEVICE_DECISION  approve (default) or deny: the button the person presses
 //
 // The person opens the URL in a browser with no session; the Worker sends them to sign in at
-// the identity provider, which brings them back to /device with the code kept; they read the
+// the identity provider, which brings them back to /device with the code kept, filled in the
+// entry form (opening the link looks nothing up); they check it and press Continue
+// (#submit-code, the form's POST, which is the guess the server counts), read the
 // confirmation and press #approve or #deny, then read the result page.
 //
 // stdout, one JSON line per phase:
-//   {"phase": "confirm", "signed_in_at_provider", "path", "query_user_code", "heading",
+//   {"phase": "entry", "signed_in_at_provider", "path", "query_user_code", "field_value",
+//    "check_hint", "message", "forms", "hidden_fields", "response": {status, ...}, ...}
+//   {"phase": "confirm", "path", "heading",
 //    "client_name", "person", "project", "code", "terms", "summary", "buttons", "forms",
 //    "hidden_fields", "response": {status, csp, x_frame_options, ...}, ...}
 //   {"phase": "done", "path", "status", "heading", "text", ...}
@@ -43,7 +47,7 @@ await scenario('device', async (run, cfg) => {
   const navigationsBefore = run.navigations.length;
   await page.goto(url);
   const username = page.locator('input[name=username]');
-  await page.locator('input[name=username], #approve').first().waitFor({ state: 'visible' });
+  await page.locator('input[name=username], #submit-code').first().waitFor({ state: 'visible' });
   const signedInAtProvider = await username.isVisible();
   if (signedInAtProvider) {
     run.at(`sign in at the identity provider as ${cfg.user}`);
@@ -52,19 +56,50 @@ await scenario('device', async (run, cfg) => {
     await page.locator('#submit').click();
   }
 
+  run.at('read the entry page the link opened');
+  await page.locator('#submit-code').waitFor({ state: 'visible' });
+  const entryAt = new URL(page.url());
+  const lastResponse = (since) =>
+    run.navigations
+      .slice(since)
+      .filter((n) => n.url.startsWith(cfg.base))
+      .pop() || null;
+  emit({
+    phase: 'entry',
+    signed_in_at_provider: signedInAtProvider,
+    origin: entryAt.origin,
+    path: entryAt.pathname,
+    query_user_code: entryAt.searchParams.get('user_code'),
+    heading: await textOf(page, 'h1'),
+    field_value: await page.locator('#user-code').inputValue(),
+    check_hint: await textOf(page, '#check-code'),
+    message: await textOf(page, '#device-message'),
+    forms: await page.$$eval('form', (forms) =>
+      forms.map((f) => ({ method: f.method, action_path: new URL(f.action).pathname, action_origin: new URL(f.action).origin })),
+    ),
+    hidden_fields: await page.$$eval('form input[type=hidden]', (inputs) => inputs.map((i) => i.name)),
+    response: lastResponse(navigationsBefore),
+    navigations: run.navigations.slice(navigationsBefore),
+    ...run.diagnostics(),
+  });
+
+  run.at('press Continue (#submit-code)');
+  const navigationsAtContinue = run.navigations.length;
+  const continued = page.waitForResponse(
+    (response) => response.request().method() === 'POST' && new URL(response.url()).pathname === '/device',
+  );
+  await page.locator('#submit-code').click();
+  const continuedResponse = await continued;
+  await page.waitForLoadState('load');
+
   run.at('read the confirmation page');
   await page.locator('#approve').waitFor({ state: 'visible' });
   const here = new URL(page.url());
-  const confirmResponse = run.navigations
-    .slice(navigationsBefore)
-    .filter((n) => n.url.startsWith(cfg.base))
-    .pop();
   emit({
     phase: 'confirm',
-    signed_in_at_provider: signedInAtProvider,
     origin: here.origin,
     path: here.pathname,
-    query_user_code: here.searchParams.get('user_code'),
+    status: continuedResponse.status(),
     title: await page.title(),
     heading: await textOf(page, 'h1'),
     summary: await textOf(page, '#grant-summary'),
@@ -80,8 +115,8 @@ await scenario('device', async (run, cfg) => {
       forms.map((f) => ({ method: f.method, action_path: new URL(f.action).pathname, action_origin: new URL(f.action).origin })),
     ),
     hidden_fields: await page.$$eval('form input[type=hidden]', (inputs) => inputs.map((i) => i.name)),
-    response: confirmResponse || null,
-    navigations: run.navigations.slice(navigationsBefore),
+    response: lastResponse(navigationsAtContinue),
+    navigations: run.navigations.slice(navigationsAtContinue),
     ...run.diagnostics(),
   });
 

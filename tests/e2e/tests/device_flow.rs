@@ -38,6 +38,14 @@ fn oauth_error(response: &Response) -> String {
     response.json()["error"].as_str().unwrap_or("").to_owned()
 }
 
+/// The `/device` entry form's post (Continue) of a signed-in person: the guess.
+fn submit_code(session: &Session, user_code: &str) -> Response {
+    session
+        .write("POST", "/device")
+        .form(&[("user_code", user_code)])
+        .send()
+}
+
 /// The `/device` form post of a signed-in person: `decision` is `approve` or `deny`.
 fn decide(session: &Session, user_code: &str, decision: &str) -> Response {
     session
@@ -64,11 +72,19 @@ fn a_device_login_polls_is_approved_refreshes_and_dies_on_reuse() {
     assert_eq!(oauth_error(&poll(&main, &code)), "authorization_pending");
     assert_eq!(oauth_error(&poll(&main, &code)), "slow_down");
 
-    // The person approves at /device; the page first shows what is granted.
+    // The person approves at /device: the link only fills the form; its Continue (a POST,
+    // the guess) shows what is granted.
     let session = sign_in(&main, DEMO);
-    let page = session
-        .get(&format!("/device?user_code={}", user_code.to_lowercase()))
+    let link = session
+        .get(&format!("/device?user_code={user_code}"))
         .send();
+    link.expect_status(200);
+    assert!(
+        link.text().contains(&format!("value=\"{user_code}\""))
+            && !link.text().contains("e2e device"),
+        "the link fills the field and shows no grant:\n{link}"
+    );
+    let page = submit_code(&session, &user_code.to_lowercase());
     page.expect_status(200);
     assert!(
         page.text().contains("e2e device") && page.text().contains(DEMO.email),

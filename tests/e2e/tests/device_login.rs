@@ -5,8 +5,8 @@
 //! and every CLI command refreshes.
 //!
 //! The real CLI with a real browser (tests/e2e/browser/device.mjs) for the person's part; the
-//! raw HTTP client for the protocol (polls, refusals, revocation, races); D1 snapshots for what
-//! is stored. People other than `demo` are made by signing in as `demo` with the provider's
+//! raw HTTP client for the protocol (polls, refusals, revocation, races, limits); D1 snapshots
+//! for what is stored. People other than `demo` are made by signing in as `demo` with the provider's
 //! test hook rewriting `sub` and `email`, so that a test that locks a person out (rate limit)
 //! or edits their teams in D1 touches no one else.
 
@@ -38,20 +38,46 @@ const BROWSER_PATIENCE: Duration = Duration::from_secs(240);
 const LOGIN_PATIENCE: Duration = Duration::from_secs(90);
 const LINE_PATIENCE: Duration = Duration::from_secs(60);
 
+/// Device codes one client address may ask for per 60 s (wrangler.toml's
+/// `DEVICE_CODE_LIMITER`).
+const DEVICE_CODES_PER_ADDRESS: usize = 10;
+/// Live pending device grants a project may hold (docs/api.md, `MAX_PENDING_GRANTS`).
+const MAX_PENDING_GRANTS: usize = 1000;
+
 /// One Chromium at a time on a small machine.
 static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 // --- the protocol, raw ----------------------------------------------------------------------
 
-/// `POST /api/auth/device/code` (JSON `client_name`, optional `X-Project`), asserting a 200.
-fn device_code(instance: &Instance, project: Option<&str>, client_name: &str) -> Value {
+/// A client address no other request of these tests uses (198.18.0.0/15, set aside for
+/// benchmarks), for `CF-Connecting-IP`: the device-code brake counts per address, so each
+/// test is its own client and no test spends another's allowance.
+fn fresh_client_address() -> String {
+    let seed = sha256_hex(&unique("client"));
+    let b = seed.as_bytes();
+    format!("198.{}.{}.{}", 18 + b[0] % 2, b[1], b[2])
+}
+
+/// `POST /api/auth/device/code` from `address` (JSON `client_name`, optional `X-Project`).
+fn ask_device_code(
+    instance: &Instance,
+    project: Option<&str>,
+    client_name: &str,
+    address: &str,
+) -> Response {
     let mut request = instance
         .post("/api/auth/device/code")
+        .header("CF-Connecting-IP", address)
         .json(&json!({ "client_name": client_name }));
     if let Some(project) = project {
         request = request.project(project);
     }
-    let response = request.send();
+    request.send()
+}
+
+/// `POST /api/auth/device/code` from a client of its own, asserting a 200.
+fn device_code(instance: &Instance, project: Option<&str>, client_name: &str) -> Value {
+    let response = ask_device_code(instance, project, client_name, &fresh_client_address());
     let body = response.expect_json(200);
     assert_eq!(
         response.header("cache-control"),
@@ -154,12 +180,69 @@ fn sign_in_as_subject(instance: &Instance, subject: &str) -> Session {
     oidc::session_from(instance, DEMO, &response)
 }
 
-/// `GET /device?user_code=…` as the browser of `session`.
-fn device_page(session: &Session, user_code: &str) -> Response {
+/// `GET /device?user_code=…` as the browser of `session`: the link the CLI shows, or one any
+/// page can make the browser open.
+fn open_device_link(session: &Session, user_code: &str) -> Response {
     session
         .get(&format!("/device?user_code={}", oidc::encode(user_code)))
         .accept_html()
         .send()
+}
+
+/// `POST /device` as the entry form does (Continue): cookie, Origin, `csrf_token`,
+/// `user_code`, no `decision`. This is the guess the server counts.
+fn submit_code(session: &Session, user_code: &str) -> Response {
+    session
+        .instance
+        .post("/device")
+        .cookie(SESSION_COOKIE, &session.cookie)
+        .origin(session.instance.base_url())
+        .accept_html()
+        .form(&[
+            ("csrf_token", &session.csrf_token),
+            ("user_code", user_code),
+        ])
+        .send()
+}
+
+/// Asserts that `response` is the entry page, 200, with `typed` in the field, the session's
+/// CSRF token in the form, nothing said about the code and no decision offered: what a
+/// `GET /device?user_code=…` answers, whatever the code.
+fn assert_entry_page_filled(response: &Response, session: &Session, typed: &str) {
+    assert_eq!(response.status, 200, "the entry page:\n{response}");
+    let html = response.text();
+    assert!(
+        html.contains(r#"<form id="code-form" method="post" action="/device">"#),
+        "the entry form posts:\n{response}"
+    );
+    assert!(
+        html.contains(&format!("value=\"{typed}\"")),
+        "the field holds the code of the link:\n{response}"
+    );
+    assert!(
+        html.contains(&format!(
+            r#"name="csrf_token" value="{}""#,
+            session.csrf_token
+        )),
+        "the form carries the session's csrf_token:\n{response}"
+    );
+    assert!(
+        !html.contains("device-message") && !html.contains(r#"id="approve""#),
+        "a GET looks nothing up (no verdict, no confirmation):\n{response}"
+    );
+}
+
+/// The rows of `device_code_attempts` that count against the session or the person.
+fn attempt_rows(session: &Session, user_id: &str) -> Vec<store::Row> {
+    let session_id = session.stored().expect("the session is stored")["id"]
+        .as_str()
+        .expect("a session id")
+        .to_owned();
+    let subjects = [format!("session:{session_id}"), format!("user:{user_id}")];
+    store::table_rows(&session.instance.persist_dir(), "device_code_attempts")
+        .into_iter()
+        .filter(|row| subjects.iter().any(|s| row["subject"] == s.as_str()))
+        .collect()
 }
 
 /// `POST /device` as the confirmation form does: cookie, Origin, `csrf_token`, `user_code`,
@@ -179,10 +262,11 @@ fn decide(session: &Session, user_code: &str, decision: &str) -> Response {
         .send()
 }
 
-/// The confirmation page for `user_code` shows it, then `decision` is posted; asserts the
-/// documented 200 result page.
+/// The link for `user_code` opens the entry page with it filled, Continue shows the
+/// confirmation, then `decision` is posted; asserts the documented 200 result page.
 fn confirm_and_decide(session: &Session, user_code: &str, decision: &str) {
-    let page = device_page(session, user_code);
+    assert_entry_page_filled(&open_device_link(session, user_code), session, user_code);
+    let page = submit_code(session, user_code);
     page.expect_status(200);
     let html = page.text();
     assert!(html.contains(user_code), "the page shows the code:\n{page}");
@@ -494,14 +578,34 @@ fn cli_device_login_with_browser_refreshes_and_dies_on_reuse() {
     // The person, in a browser without a session: signs in at the provider, lands back on
     // the confirmation, approves.
     let seen = browser_device(&main, &login.complete_url, "approve");
-    let confirm = phase(&seen, "confirm");
-    assert_eq!(confirm["signed_in_at_provider"], true, "{confirm:#}");
-    assert_eq!(confirm["path"], "/device", "{confirm:#}");
+    // The link lands on the entry page with the code filled; the person checks it and
+    // presses Continue (opening the link looked nothing up).
+    let entry = phase(&seen, "entry");
+    assert_eq!(entry["signed_in_at_provider"], true, "{entry:#}");
+    assert_eq!(entry["path"], "/device", "{entry:#}");
     assert_eq!(
-        confirm["query_user_code"],
+        entry["query_user_code"],
         user_code.as_str(),
         "the code kept through sign-in"
     );
+    assert_eq!(entry["field_value"], user_code.as_str(), "{entry:#}");
+    assert!(
+        entry["check_hint"]
+            .as_str()
+            .is_some_and(|t| t.contains("your terminal shows")),
+        "the person is asked to check the code: {entry:#}"
+    );
+    assert!(entry["message"].is_null(), "{entry:#}");
+    assert_eq!(
+        entry["forms"],
+        json!([{"method": "post", "action_path": "/device", "action_origin": main.base_url()}]),
+        "{entry:#}"
+    );
+    assert_eq!(entry["hidden_fields"], json!(["csrf_token"]), "{entry:#}");
+    assert_eq!(entry["response"]["status"], 200, "{entry:#}");
+    let confirm = phase(&seen, "confirm");
+    assert_eq!(confirm["status"], 200, "{confirm:#}");
+    assert_eq!(confirm["path"], "/device", "{confirm:#}");
     assert_eq!(confirm["code"], user_code.as_str(), "{confirm:#}");
     assert_eq!(confirm["person"], DEMO.email, "{confirm:#}");
     assert_eq!(confirm["project"], "default", "{confirm:#}");
@@ -706,7 +810,7 @@ fn polling_answers_pending_slow_down_denied_and_refusals() {
     let row = grant_row(&main, &code);
     assert_eq!(row["status"], "denied", "{row:?}");
     // A decided grant is no longer offered at /device.
-    let again = device_page(&session, &user_code);
+    let again = submit_code(&session, &user_code);
     again.expect_status(400);
     assert!(again.text().contains("device-message"), "{again}");
 
@@ -758,7 +862,7 @@ fn approval_needs_an_allowed_team_as_stored() {
 
     // Their teams, as stored at their last sign-in, no longer meet ALLOWED_TEAMS.
     set_teams(&main, &user_id, &json!(["other-team"]));
-    let page = device_page(&session, &user_code);
+    let page = submit_code(&session, &user_code);
     page.expect_status(200);
     let response = decide(&session, &user_code, "approve");
     assert_eq!(
@@ -794,19 +898,27 @@ fn guessing_user_codes_is_rate_limited() {
 
     for attempt in 1..=5 {
         let guess = random_user_code();
-        let response = device_page(&session, &guess);
+        let response = submit_code(&session, &guess);
         assert_eq!(
             response.status, 400,
             "wrong code {attempt} of 5 is the \"not valid\" page:\n{response}"
         );
+        let html = response.text();
         assert!(
-            response.text().contains("device-message"),
+            html.contains("device-message"),
             "the entry form again with #device-message:\n{response}"
         );
+        assert!(
+            html.contains(&format!(
+                r#"name="csrf_token" value="{}""#,
+                session.csrf_token
+            )),
+            "the entry form again posts with the csrf_token:\n{response}"
+        );
     }
-    // The sixth lookup, of a valid code, is refused without being looked up.
-    let response = device_page(&session, &user_code);
-    assert_eq!(response.status, 429, "the 6th lookup is 429:\n{response}");
+    // The sixth guess, of a valid code, is refused without being looked up.
+    let response = submit_code(&session, &user_code);
+    assert_eq!(response.status, 429, "the 6th guess is 429:\n{response}");
     let retry: i64 = response
         .header("retry-after")
         .unwrap_or_else(|| panic!("429 without Retry-After:\n{response}"))
@@ -818,24 +930,98 @@ fn guessing_user_codes_is_rate_limited() {
         "Retry-After is the rest of the 10-minute window, got {retry}"
     );
     assert!(response.text().contains("too_many_attempts"), "{response}");
-    // The form post looks the code up under the same limit.
+    // The confirmation's post looks the code up under the same limit.
     let response = decide(&session, &user_code, "approve");
     assert_eq!(
         response.status, 429,
-        "POST /device is limited too:\n{response}"
+        "POST /device with a decision is limited too:\n{response}"
     );
     assert_eq!(grant_row(&main, &code)["status"], "pending");
+    // Opening a link is not a guess, so it is not refused either: the field is filled.
+    assert_entry_page_filled(
+        &open_device_link(&session, &user_code),
+        &session,
+        &user_code,
+    );
 
     // The limit is the person's too: another session of theirs is refused at once.
     let second = sign_in_as_subject(&main, &subject);
-    let response = device_page(&second, &user_code);
+    let response = submit_code(&second, &user_code);
     assert_eq!(
         response.status, 429,
         "a new session of the same person is limited:\n{response}"
     );
     // Someone else is not.
     let (other, _) = fresh_person(&main, "bystander");
-    device_page(&other, &user_code).expect_status(200);
+    submit_code(&other, &user_code).expect_status(200);
+}
+
+#[test]
+fn opening_device_links_never_counts_as_a_guess() {
+    // Issue 10, finding 4: a page on another site made a signed-in browser open
+    // /device?user_code=WRONG six times (links, images, frames: GETs that carry the cookie),
+    // and the person could not approve a device for 10 minutes in any session.
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let (session, subject) = fresh_person(&main, "linked");
+    let user_id = oidc::user_row(&main, &subject).expect("the person is stored")["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let grant = device_code(&main, None, "edgeauth CLI on link-test");
+    let user_code = field(&grant, "user_code");
+    let code = field(&grant, "device_code");
+
+    for _ in 0..6 {
+        let wrong = random_user_code();
+        assert_entry_page_filled(&open_device_link(&session, &wrong), &session, &wrong);
+    }
+    // A valid code in the link is not looked up either: the person confirms it first
+    // (RFC 8628 §3.3.1).
+    let link = open_device_link(&session, &user_code);
+    assert_entry_page_filled(&link, &session, &user_code);
+    assert!(
+        link.text().contains(r#"id="check-code""#),
+        "the person is asked to check the code against their terminal:\n{link}"
+    );
+    assert!(
+        attempt_rows(&session, &user_id).is_empty(),
+        "opening links counted as guesses"
+    );
+
+    // Another site cannot submit the guess for them: the form's post needs this origin and
+    // the session's CSRF token; refused, it counts nothing.
+    let wrong = random_user_code();
+    for (origin, token) in [
+        ("http://attacker.example", session.csrf_token.as_str()),
+        (main.base_url(), ""),
+    ] {
+        let forged = main
+            .post("/device")
+            .cookie(SESSION_COOKIE, &session.cookie)
+            .origin(origin)
+            .accept_html()
+            .form(&[("csrf_token", token), ("user_code", &wrong)])
+            .send();
+        forged.expect_html_error(403, "csrf_rejected");
+    }
+    assert!(attempt_rows(&session, &user_id).is_empty());
+
+    // The person's own Continue with the valid code still works, and so does approving.
+    let page = submit_code(&session, &user_code);
+    page.expect_status(200);
+    assert!(
+        page.text().contains(r#"id="approve""#),
+        "the confirmation:\n{page}"
+    );
+    let approved = decide(&session, &user_code, "approve");
+    approved.expect_status(200);
+    assert!(approved.text().contains("Device approved"), "{approved}");
+    assert_eq!(grant_row(&main, &code)["status"], "approved");
+    assert!(
+        attempt_rows(&session, &user_id).is_empty(),
+        "valid lookups count nothing"
+    );
 }
 
 // --- 6: logout after a device login ------------------------------------------------------------
@@ -998,4 +1184,171 @@ fn device_codes_and_tokens_are_stored_only_as_hashes() {
         let found = files_containing(&state, part.as_bytes());
         assert!(found.is_empty(), "part of a {what} is in {found:?}");
     }
+}
+
+// --- 9: asking for device codes ---------------------------------------------------------------
+
+/// A 429 or 503 refusal of `POST /api/auth/device/code`: an RFC 6749 §5.2 body with `error`,
+/// `Retry-After` in whole seconds and `Cache-Control: no-store`; returns
+/// `(error_description, retry_after)`.
+fn expect_device_code_refusal(response: &Response, status: u16, error: &str) -> (String, i64) {
+    assert_eq!(
+        response.status, status,
+        "expected {status} {error}:\n{response}"
+    );
+    let body = response.json();
+    assert_eq!(body["error"], error, "{response}");
+    let description = body["error_description"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an error_description:\n{response}"))
+        .to_owned();
+    let retry = response
+        .header("retry-after")
+        .unwrap_or_else(|| panic!("no Retry-After:\n{response}"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("Retry-After is whole seconds:\n{response}"));
+    assert_eq!(
+        response.header("cache-control"),
+        Some("no-store"),
+        "{response}"
+    );
+    (description, retry)
+}
+
+fn grants_named(instance: &Instance, client_name: &str) -> usize {
+    store::table_rows(&instance.persist_dir(), "device_grants")
+        .into_iter()
+        .filter(|row| row["client_name"] == client_name)
+        .count()
+}
+
+#[test]
+fn a_burst_of_device_code_requests_from_one_address_is_braked() {
+    // Issue 10, finding 5: anyone could store 400 grants in 1.8 s. The Rate Limiting binding
+    // (under wrangler dev: miniflare's, one count per process, in fixed 60 s windows) brakes
+    // each client address; an IPv6 client is its /64.
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let name = format!("edgeauth CLI on {}", unique("burst"));
+    let seed = sha256_hex(&unique("prefix"));
+    let prefix = format!("2001:db8:{}:{}", &seed[..4], &seed[4..8]);
+    let address = format!("{prefix}::1");
+    let window = || now_ms() / 60_000;
+
+    // The first requests are answered; within two windows' allowance one is refused.
+    let mut granted = 0;
+    let mut refused = None;
+    for _ in 0..=2 * DEVICE_CODES_PER_ADDRESS {
+        let response = ask_device_code(&main, None, &name, &address);
+        if response.status == 200 {
+            granted += 1;
+        } else {
+            refused = Some((response, window()));
+            break;
+        }
+    }
+    let (refused, refused_in) =
+        refused.unwrap_or_else(|| panic!("{granted} device codes for one address, none refused"));
+    assert!(
+        granted >= DEVICE_CODES_PER_ADDRESS,
+        "the first {DEVICE_CODES_PER_ADDRESS} requests of an address are answered, got {granted}"
+    );
+    let (description, retry) = expect_device_code_refusal(&refused, 429, "too_many_requests");
+    assert_eq!(retry, 60, "Retry-After is the binding's period: {refused}");
+    assert!(
+        description.contains("this address") && description.contains("1 minute"),
+        "{description}"
+    );
+    assert_eq!(
+        grants_named(&main, &name),
+        granted,
+        "a refused request stores nothing"
+    );
+
+    // Another address of the same /64 is the same client (unless the window just ended).
+    let neighbour = ask_device_code(&main, None, &name, &format!("{prefix}:ffff:ffff:ffff:2"));
+    if window() == refused_in {
+        expect_device_code_refusal(&neighbour, 429, "too_many_requests");
+    }
+    // A client at another address still gets codes, on IPv4 and in another /64.
+    for other in [
+        fresh_client_address(),
+        format!("2001:db8:{}:{}::1", &seed[8..12], &seed[12..16]),
+    ] {
+        ask_device_code(&main, None, &name, &other).expect_json(200);
+    }
+}
+
+#[test]
+fn a_project_holds_at_most_1000_pending_device_logins() {
+    // The brake counts per address and per location, so a flood from many addresses passes
+    // it; the cap in D1 is exact. The flood is written straight into D1 (999 grants, as if
+    // from 999 addresses), so this test holds every D1 writer off meanwhile.
+    let _writers = oidc::exclusive();
+    let main = Instance::main();
+    let project = unique("cap");
+    let now = now_ms();
+    let first_expiry = now + 120_000;
+    let stored: usize = store::d1_databases(&main.persist_dir())
+        .iter()
+        .map(|path| {
+            store::with_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE, |db| {
+                let tx = db.unchecked_transaction()?;
+                let mut inserted = 0;
+                for i in 0..MAX_PENDING_GRANTS - 1 {
+                    // Not a user code anyone could type (digits), unique to this test.
+                    let user_code = format!("{project}-{i}");
+                    let expires_at = if i == 0 { first_expiry } else { now + 600_000 };
+                    inserted += tx.execute(
+                        "INSERT INTO device_grants (device_code_hash, user_code, project, \
+                         client_name, status, created_at, expires_at, interval_s) \
+                         VALUES (?1, ?2, ?3, 'flood', 'pending', ?4, ?5, 5)",
+                        rusqlite::params![
+                            sha256_hex(&user_code),
+                            user_code,
+                            project,
+                            now,
+                            expires_at
+                        ],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(inserted)
+            })
+        })
+        .sum();
+    assert_eq!(stored, MAX_PENDING_GRANTS - 1, "one D1 database for MAIN");
+
+    // The 1000th place is taken by a real request; the next is refused, whatever its address.
+    let last = device_code(&main, Some(&project), "edgeauth CLI on cap-test");
+    let response = ask_device_code(
+        &main,
+        Some(&project),
+        "edgeauth CLI on cap-test",
+        &fresh_client_address(),
+    );
+    let (description, retry) =
+        expect_device_code_refusal(&response, 503, "temporarily_unavailable");
+    let until_first_expiry = (first_expiry - now_ms()) / 1000;
+    assert!(
+        (until_first_expiry..=until_first_expiry + 2).contains(&retry),
+        "Retry-After is the time until the first pending grant expires (~{until_first_expiry} s), got {retry}"
+    );
+    assert!(
+        description.contains("1000") && description.contains("try again in 2 minutes"),
+        "{description}"
+    );
+    let pending = store::table_rows(&main.persist_dir(), "device_grants")
+        .into_iter()
+        .filter(|row| row["project"] == project.as_str())
+        .count();
+    assert_eq!(pending, MAX_PENDING_GRANTS, "nothing stored past the cap");
+
+    // Other projects are not affected.
+    device_code(&main, None, "edgeauth CLI on cap-test elsewhere");
+    // A decided grant frees its place.
+    let session = oidc::sign_in(&main, DEMO);
+    confirm_and_decide(&session, &field(&last, "user_code"), "deny");
+    device_code(&main, Some(&project), "edgeauth CLI on cap-test");
 }
