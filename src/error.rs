@@ -53,11 +53,19 @@ pub enum ApiError {
     },
     /// 500: logged, never shown.
     Internal(String),
+    /// Another error, with `Retry-After: seconds` (RFC 9110 §10.2.3): a limit or a
+    /// temporary state that passes.
+    RetryAfter(Box<ApiError>, u64),
 }
 
 impl ApiError {
     /// The HTTP response for this error: the JSON body.
     pub fn into_response(self) -> Response {
+        if let ApiError::RetryAfter(error, seconds) = self {
+            let mut response = error.into_response();
+            http::set_header(&mut response, "Retry-After", &seconds.to_string());
+            return response;
+        }
         if let ApiError::OAuth {
             status,
             error,
@@ -88,6 +96,11 @@ impl ApiError {
 
     /// The same error as an HTML page, for a person's browser on the sign-in pages.
     pub fn into_html_response(self) -> Response {
+        if let ApiError::RetryAfter(error, seconds) = self {
+            let mut response = error.into_html_response();
+            http::set_header(&mut response, "Retry-After", &seconds.to_string());
+            return response;
+        }
         let (status, code, message, _) = self.describe();
         pages::page_response(status, pages::error_html(status, code, &message))
     }
@@ -99,6 +112,11 @@ impl ApiError {
         // bad one was, `insufficient_scope` when it did not cover the request.
         let mut extra_header: Option<(&'static str, String)> = None;
         let (status, code, message) = match self {
+            ApiError::RetryAfter(error, seconds) => {
+                let (status, code, message, _) = error.describe();
+                extra_header = Some(("Retry-After", seconds.to_string()));
+                (status, code, message)
+            }
             ApiError::BadRequest(m) => (400, "bad_request", m),
             ApiError::InvalidJson(m) => (400, "invalid_json", m),
             ApiError::CredentialRequired => {
@@ -174,6 +192,11 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// This error, answered with `Retry-After: seconds`.
+    pub fn retry_after(self, seconds: u64) -> ApiError {
+        ApiError::RetryAfter(Box::new(self), seconds)
+    }
+
     /// A body an OAuth endpoint could not read, as an RFC 6749 §5.2 `invalid_request` with
     /// the status the problem has (400, 413, 415).
     pub fn oauth_body(e: BodyError) -> ApiError {

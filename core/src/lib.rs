@@ -24,6 +24,7 @@ pub mod oidc;
 pub mod pkce;
 pub mod policy;
 pub mod project;
+pub mod rate_limit;
 pub mod refresh;
 pub mod return_to;
 pub mod secret;

@@ -41,9 +41,24 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// `seconds`, rounded up to whole minutes, in words, for "try again in …": `1 minute`,
+/// `15 minutes` (never `0 minutes`).
+pub fn minutes_rounded_up(seconds: u64) -> String {
+    let minutes = seconds.div_ceil(60).max(1);
+    format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_hints_round_up_to_whole_minutes() {
+        assert_eq!(minutes_rounded_up(0), "1 minute");
+        assert_eq!(minutes_rounded_up(60), "1 minute");
+        assert_eq!(minutes_rounded_up(61), "2 minutes");
+        assert_eq!(minutes_rounded_up(900), "15 minutes");
+    }
 
     #[test]
     fn formats_known_instants() {

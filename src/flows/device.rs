@@ -11,15 +11,14 @@
 //! codes is braked per client address by the Rate Limiting binding (per location) and capped
 //! per project in D1 (exact, in the batch that inserts), so a flood cannot fill D1.
 
-use std::net::IpAddr;
-
-use edgeauth_core::api::{DeviceAuthorization, OAuthErrorBody};
+use edgeauth_core::api::DeviceAuthorization;
 use edgeauth_core::device::{
     self, DeviceCode, LookupFailures, DEVICE_CODE_LIFETIME_S, MAX_USER_CODE_INPUT, POLL_INTERVAL_S,
 };
 use edgeauth_core::encoding::percent_encode;
+use edgeauth_core::rate_limit::client_key;
 use edgeauth_core::secret::Secret;
-use edgeauth_core::time::spoken_duration;
+use edgeauth_core::time::{minutes_rounded_up, spoken_duration};
 use edgeauth_core::{session, BrowserSession};
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
@@ -63,7 +62,7 @@ pub async fn code(mut req: Request, caller: &Caller, env: &Env) -> Result<Respon
         });
     }
     if let Some(braked) = brake(&req, env).await {
-        return Ok(braked);
+        return Err(braked);
     }
     let name = match body::oauth(&mut req).await.map_err(ApiError::oauth_body)? {
         OAuthBody::Empty => None,
@@ -123,15 +122,15 @@ pub async fn code(mut req: Request, caller: &Caller, env: &Env) -> Result<Respon
                     .unwrap_or(0)
                     .div_ceil(1000)
                     .max(1);
-                return Ok(oauth_refusal(
-                    503,
-                    "temporarily_unavailable",
-                    format!(
+                return Err(ApiError::OAuth {
+                    status: 503,
+                    error: "temporarily_unavailable",
+                    description: format!(
                         "this project has {MAX_PENDING_GRANTS} device logins waiting for approval, the most it keeps; try again in {}",
-                        in_minutes(retry_after_s)
+                        minutes_rounded_up(retry_after_s)
                     ),
-                    retry_after_s,
-                ));
+                }
+                .retry_after(retry_after_s));
             }
         }
     }
@@ -140,44 +139,28 @@ pub async fn code(mut req: Request, caller: &Caller, env: &Env) -> Result<Respon
     ))
 }
 
-/// The client's address as the brake counts it: an IPv4 address on its own (an IPv4-mapped
-/// IPv6 one too), an IPv6 address by its /64 (one subscriber usually holds a whole /64, so
-/// counting single IPv6 addresses would brake nobody), and anything else (no
-/// `CF-Connecting-IP`, which Cloudflare always sets) as one shared `unknown`.
-fn client_key(address: Option<&str>) -> String {
-    match address.and_then(|a| a.trim().parse::<IpAddr>().ok()) {
-        Some(IpAddr::V4(v4)) => format!("ip:{v4}"),
-        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => format!("ip:{v4}"),
-            None => {
-                let s = v6.segments();
-                format!("ip6:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-        None => "unknown".to_owned(),
-    }
-}
-
 /// The per-client brake on `POST /api/auth/device/code`: a 429 once the client's address has
 /// asked more than the binding allows in its period. Counted by the Rate Limiting binding,
 /// never in isolate memory. Without the binding (a deployment whose configuration lacks it),
 /// or if it fails, the request goes on, logged: the D1 cap still bounds what is stored.
-async fn brake(req: &Request, env: &Env) -> Option<Response> {
+async fn brake(req: &Request, env: &Env) -> Option<ApiError> {
     let key = client_key(http::header(req, "CF-Connecting-IP").as_deref());
     let outcome = match env.rate_limiter(DEVICE_CODE_LIMITER) {
         Ok(limiter) => limiter.limit(key).await,
         Err(e) => Err(e),
     };
     match outcome {
-        Ok(outcome) if !outcome.success => Some(oauth_refusal(
-            429,
-            "too_many_requests",
-            format!(
-                "too many device codes were asked for from this address; try again in {}",
-                in_minutes(u64::from(DEVICE_CODE_LIMIT_PERIOD_S))
-            ),
-            u64::from(DEVICE_CODE_LIMIT_PERIOD_S),
-        )),
+        Ok(outcome) if !outcome.success => Some(
+            ApiError::OAuth {
+                status: 429,
+                error: "too_many_requests",
+                description: format!(
+                    "too many device codes were asked for from this address; try again in {}",
+                    minutes_rounded_up(u64::from(DEVICE_CODE_LIMIT_PERIOD_S))
+                ),
+            }
+            .retry_after(u64::from(DEVICE_CODE_LIMIT_PERIOD_S)),
+        ),
         Ok(_) => None,
         Err(e) => {
             worker::console_error!(
@@ -186,26 +169,6 @@ async fn brake(req: &Request, env: &Env) -> Option<Response> {
             None
         }
     }
-}
-
-/// `seconds`, rounded up to whole minutes, in words: `1 minute`, `15 minutes`.
-fn in_minutes(seconds: u64) -> String {
-    let minutes = seconds.div_ceil(60).max(1);
-    format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
-}
-
-/// An RFC 6749 §5.2 refusal that the client may retry after `retry_after_s` seconds.
-fn oauth_refusal(status: u16, error: &str, description: String, retry_after_s: u64) -> Response {
-    let mut response = http::json(
-        status,
-        &OAuthErrorBody {
-            error: error.to_owned(),
-            error_description: Some(description),
-        },
-    );
-    http::set_header(&mut response, "Retry-After", &retry_after_s.to_string());
-    http::set_header(&mut response, "Cache-Control", "no-store");
-    response
 }
 
 /// The person signed in in this browser, with their record: `None` without a session (or
@@ -281,7 +244,7 @@ fn limited_page(retry_after_s: u32) -> Response {
             "too_many_attempts",
             &format!(
                 "Too many codes entered here were not valid. Wait {} before trying again.",
-                in_minutes(u64::from(retry_after_s))
+                minutes_rounded_up(u64::from(retry_after_s))
             ),
         ),
     );
@@ -423,38 +386,4 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         200,
         pages::device_done_html(approve, &grant.client_name),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_brake_counts_an_ipv4_address_and_an_ipv6_slash_64() {
-        assert_eq!(client_key(Some("203.0.113.9")), "ip:203.0.113.9");
-        assert_eq!(client_key(Some(" 203.0.113.9 ")), "ip:203.0.113.9");
-        assert_eq!(client_key(Some("::ffff:203.0.113.9")), "ip:203.0.113.9");
-        // Every address of one /64 is one client; the next /64 is another.
-        let a = client_key(Some("2001:db8:1:2:aaaa::1"));
-        assert_eq!(a, "ip6:2001:db8:1:2::/64");
-        assert_eq!(client_key(Some("2001:db8:1:2:ffff:ffff:ffff:ffff")), a);
-        assert_ne!(client_key(Some("2001:db8:1:3::1")), a);
-        // No address, or not an address: one shared key.
-        for other in [
-            None,
-            Some(""),
-            Some("localhost"),
-            Some("203.0.113.9, 10.0.0.1"),
-        ] {
-            assert_eq!(client_key(other), "unknown", "{other:?}");
-        }
-    }
-
-    #[test]
-    fn retry_hints_round_up_to_whole_minutes() {
-        assert_eq!(in_minutes(0), "1 minute");
-        assert_eq!(in_minutes(60), "1 minute");
-        assert_eq!(in_minutes(61), "2 minutes");
-        assert_eq!(in_minutes(900), "15 minutes");
-    }
 }
