@@ -1,7 +1,7 @@
 //! Who is asking, and what they may do.
 
 use crate::crypto::TokenHash;
-use crate::ids::{SessionId, TokenId, UserId};
+use crate::ids::{FamilyId, SessionId, TokenId, UserId};
 use crate::project::ProjectName;
 use crate::workspace::Scope;
 
@@ -51,8 +51,13 @@ pub enum Credential {
         name: String,
         user_id: UserId,
     },
-    /// A device login's access token (`jti` is its id; no storage row).
-    Access { token_id: String, user_id: UserId },
+    /// A device login's access token (`jti` is its id; no storage row), from the refresh
+    /// family `family_id` (the device login).
+    Access {
+        token_id: String,
+        user_id: UserId,
+        family_id: FamilyId,
+    },
     /// A browser session, with the SHA-256 of its cookie (which keys its CSRF token).
     Session(BrowserSession),
 }
@@ -218,6 +223,7 @@ mod tests {
             credential: Credential::Access {
                 token_id: "jti".into(),
                 user_id: UserId::new("usr_2"),
+                family_id: FamilyId::new("fam_1"),
             },
             ..Principal::super_token(project())
         };

@@ -143,9 +143,30 @@ pub fn expires_in_days(value: Option<&Value>) -> Result<Option<i64>, String> {
     }
 }
 
+/// A new token's expiry: what was asked (`None`: never), but never after its creator's
+/// credential ends (`creator_ends`, Unix ms; `None` for a credential that does not end, the
+/// super token). A token minted by a credential that expires in a day expires within a day,
+/// whatever it asked for, so a short-lived credential cannot mint a lasting one.
+pub fn capped_expiry(requested: Option<i64>, creator_ends: Option<i64>) -> Option<i64> {
+    match (requested, creator_ends) {
+        (Some(asked), Some(ends)) => Some(asked.min(ends)),
+        (asked, None) => asked,
+        (None, ends) => ends,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_never_outlives_its_creator() {
+        assert_eq!(capped_expiry(None, None), None);
+        assert_eq!(capped_expiry(Some(5), None), Some(5));
+        assert_eq!(capped_expiry(None, Some(9)), Some(9));
+        assert_eq!(capped_expiry(Some(5), Some(9)), Some(5));
+        assert_eq!(capped_expiry(Some(12), Some(9)), Some(9));
+    }
     use serde_json::json;
 
     #[test]

@@ -12,15 +12,15 @@ use edgeauth_core::ids::revocation_id;
 use edgeauth_core::secret::Secret;
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
-use edgeauth_core::token_request::{NewServiceToken, NewUserToken};
-use edgeauth_core::{Principal, TokenId, UserId};
+use edgeauth_core::token_request::{capped_expiry, NewServiceToken, NewUserToken};
+use edgeauth_core::{Credential, FamilyId, Principal, TokenId, UserId};
 use serde::Serialize;
 use serde_json::json;
-use worker::{Env, Request, Response};
+use worker::{D1Database, Env, Request, Response};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::store::{Actor, AuditEvent, NewToken, TokenOwner, TokenRecord, TokensOf};
+use crate::store::{Actor, AuditEvent, FamilyRecord, NewToken, TokenOwner, TokenRecord, TokensOf};
 use crate::{database, http, now_ms, WebCrypto};
 
 /// The kinds of token the API manages.
@@ -88,6 +88,48 @@ impl<'c> Manager<'c> {
             Manager::Project { .. } => TokensOf::Project(&caller.project),
             Manager::Person { user_id, .. } => TokensOf::User(user_id),
         }
+    }
+}
+
+/// What a new token inherits from the credential that creates it: it never outlives it
+/// (`ends_at`: a token's expiry; for an access token, its device login's end), and a token
+/// created by a device login's access token is revoked with that login (`parent_family`).
+/// Revoking a *token* does not revoke the tokens it created: they are credentials of their
+/// own, capped by its expiry. A browser session's tokens are not tied to the session (the
+/// account page is where a person makes lasting tokens), see docs/api.md.
+struct Creator {
+    ends_at: Option<i64>,
+    parent_family: Option<FamilyId>,
+}
+
+impl Creator {
+    async fn of(principal: &Principal, db: &D1Database, now: i64) -> Result<Self, ApiError> {
+        Ok(match &principal.credential {
+            // An access token lives minutes; what it stands for is its device login, which
+            // may have been revoked since it was issued (the access token lapses on its own).
+            Credential::Access { family_id, .. } => {
+                let family = FamilyRecord::find(db, family_id)
+                    .await?
+                    .filter(|family| family.is_live(now))
+                    .ok_or_else(|| {
+                        ApiError::InvalidCredential(
+                            "the device login of this access token has ended; log in again".into(),
+                        )
+                    })?;
+                Creator {
+                    ends_at: Some(family.expires_at),
+                    parent_family: Some(family.id),
+                }
+            }
+            Credential::Service { .. } | Credential::User { .. } => Creator {
+                ends_at: principal.expires_at_ms,
+                parent_family: None,
+            },
+            Credential::Session(_) | Credential::Super | Credential::Anonymous => Creator {
+                ends_at: None,
+                parent_family: None,
+            },
+        })
     }
 }
 
@@ -200,12 +242,15 @@ pub async fn create(
             scope.to_strings().join(", ")
         )));
     }
+    let db = database(env)?;
+    let creator = Creator::of(principal, &db, now).await?;
     let new = |owner| NewToken {
         owner,
         project: caller.project.clone(),
         name,
         scope,
-        expires_at,
+        expires_at: capped_expiry(expires_at, creator.ends_at),
+        parent_family: creator.parent_family,
     };
     let (minted, record) = match &manager {
         Manager::Project { key, .. } => {
@@ -227,7 +272,7 @@ pub async fn create(
     };
     record
         .insert(
-            &database(env)?,
+            &db,
             minted.hash(),
             creation_event(&record, Actor::of(principal)),
         )

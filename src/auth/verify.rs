@@ -7,7 +7,7 @@
 
 use edgeauth_core::token::{self, TokenKind};
 use edgeauth_core::{access_token, BrowserSession, Credential, Principal, ProjectName, Scope};
-use edgeauth_core::{TokenHash, UserId};
+use edgeauth_core::{FamilyId, TokenHash, UserId};
 use worker::{Context, Env};
 
 use super::Presented;
@@ -158,6 +158,7 @@ fn access(token: &str, settings: &Settings, project: &ProjectName) -> Result<Pri
         credential: Credential::Access {
             token_id: claims.token_id,
             user_id: UserId::new(claims.user_id),
+            family_id: FamilyId::new(claims.family_id),
         },
         project: project.clone(),
     })

@@ -12,7 +12,9 @@ use edgeauth_core::refresh::StoredRefresh;
 use edgeauth_core::{FamilyId, ProjectName, Scope, TokenHash, UserId};
 use serde::Deserialize;
 
-use super::{changes, columns, AuditEvent, Database, Outcome, SqlValue, Statement, StoreError};
+use super::{
+    changes, columns, AuditEvent, Database, Outcome, SqlValue, Statement, StoreError, TokenRecord,
+};
 
 /// Device grants are kept this long after they expire, so a late poll still hears
 /// `expired_token` rather than `invalid_grant`; then they are swept.
@@ -396,6 +398,31 @@ impl CodeLookups {
     }
 }
 
+/// A device login (refresh-token family), as far as the tokens created with it care: when it
+/// ends and whether it was revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct FamilyRecord {
+    pub id: FamilyId,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl FamilyRecord {
+    /// The family `id`, if it is stored.
+    pub async fn find(db: &impl Database, id: &FamilyId) -> Result<Option<Self>, StoreError> {
+        db.first(Statement::new(
+            "SELECT id, expires_at, revoked_at FROM refresh_families WHERE id = ?1",
+            vec![id.as_str().into()],
+        ))
+        .await
+    }
+
+    /// Whether the device login still works at `now_ms`.
+    pub fn is_live(&self, now_ms: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now_ms
+    }
+}
+
 /// A presented refresh token with its family, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RefreshTokenRecord {
@@ -487,7 +514,11 @@ impl RefreshTokenRecord {
             "EXISTS (SELECT 1 FROM refresh_families WHERE id = ?7 AND revocation_id = ?8)",
             [family_id.as_str().into(), revocation_id.into()],
         );
-        let outcomes = db.batch(vec![revoke, audit]).await?;
+        let mut batch = vec![revoke];
+        // The tokens created with the device login's access tokens end with it.
+        batch.extend(TokenRecord::revoke_children_of(family_id, now_ms));
+        batch.push(audit);
+        let outcomes = db.batch(batch).await?;
         Ok(changes(&outcomes, 0) == 1)
     }
 }

@@ -30,7 +30,7 @@ pub use audit::{Actor, AuditEvent};
 pub use cli_codes::ConsumedCode;
 pub use d1::record_use;
 pub use device::{
-    CodeLookups, DeviceGrantRecord, GrantInsert, GrantState, GrantStatus, NewFamily,
+    CodeLookups, DeviceGrantRecord, FamilyRecord, GrantInsert, GrantState, GrantStatus, NewFamily,
     RefreshTokenRecord,
 };
 pub use people::{NewSession, SessionRecord, UserRecord};

@@ -77,6 +77,7 @@ fn user_token(id: &str, user_id: &UserId, project_name: &str, created_at: i64) -
             name: format!("{id} name"),
             scope: scope(&["production/*", "staging"]),
             expires_at: None,
+            parent_family: None,
         },
         "eau_abcdefgh",
         created_at,
@@ -94,6 +95,7 @@ fn service_token(id: &str, project_name: &str, created_at: i64) -> TokenRecord {
             name: format!("{id} name"),
             scope: scope(&["production/*"]),
             expires_at: Some(created_at + 60 * MINUTE),
+            parent_family: None,
         },
         "eas_abcdefgh",
         created_at,
@@ -1125,4 +1127,54 @@ fn reuse_revokes_the_family_with_one_audit_event_even_if_revoked_twice() {
         refresh(&db, "refresh 1").unwrap().family_revoked_at,
         Some(T0 + 2 * MINUTE)
     );
+}
+
+#[test]
+fn tokens_created_with_a_device_login_are_revoked_with_it() {
+    let db = Sqlite::migrated();
+    family(&db);
+    let ada = with_user(&db, "usr_ada");
+    let mut of_login = user_token("ut_f", &ada, "default", T0);
+    of_login.parent_family = Some(FamilyId::new("fam_1"));
+    insert(&db, &of_login, "f");
+    let mut service = service_token("st_f", "default", T0);
+    service.parent_family = Some(FamilyId::new("fam_1"));
+    insert(&db, &service, "s");
+    let independent = user_token("ut_i", &ada, "default", T0);
+    insert(&db, &independent, "i");
+    // The parent is stored and read back.
+    let stored = block_on(TokenRecord::find_by_hash(
+        &db,
+        TokenTable::UserTokens,
+        &hash("f"),
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(stored.parent_family, Some(FamilyId::new("fam_1")));
+
+    assert!(block_on(RefreshTokenRecord::revoke_family(
+        &db,
+        &FamilyId::new("fam_1"),
+        T0 + 3,
+        "rev_1",
+        event("refresh_family.revoke", "fam_1", T0 + 3),
+    ))
+    .unwrap());
+    for (table, id) in [("user_tokens", "ut_f"), ("service_tokens", "st_f")] {
+        assert_eq!(
+            db.count(table, &format!("id = '{id}' AND revoked_at = {}", T0 + 3)),
+            1,
+            "{id} ends with its device login"
+        );
+    }
+    // A token created otherwise (by a token, the super token, the CLI login) is its own.
+    assert_eq!(
+        db.count("user_tokens", "id = 'ut_i' AND revoked_at IS NULL"),
+        1
+    );
+    // The family as the creation path sees it: revoked, so no longer live.
+    let found = block_on(FamilyRecord::find(&db, &FamilyId::new("fam_1")))
+        .unwrap()
+        .unwrap();
+    assert!(!found.is_live(T0 + 4));
 }

@@ -2,7 +2,7 @@
 //! people's own tokens (`user_tokens`). They differ only by owner, so one record type and
 //! one set of queries serve both. Only a token's SHA-256 is stored, never the token.
 
-use edgeauth_core::{ProjectName, Scope, TokenHash, TokenId, UserId};
+use edgeauth_core::{FamilyId, ProjectName, Scope, TokenHash, TokenId, UserId};
 use serde::Deserialize;
 
 use super::columns;
@@ -37,7 +37,7 @@ impl TokenTable {
         };
         format!(
             "SELECT id, project, name, workspaces, display_prefix, created_at, expires_at, \
-             last_used_at, revoked_at, {owner_columns} FROM {}",
+             last_used_at, revoked_at, parent_family_id, {owner_columns} FROM {}",
             self.name()
         )
     }
@@ -65,6 +65,9 @@ impl TokenOwner {
         }
     }
 }
+
+/// What `revocation_id` says on tokens revoked because their device login ended.
+const PARENT_ENDED: &str = "parent_ended";
 
 /// Whose tokens to find or list.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +108,9 @@ pub struct TokenRecord {
     /// Approximate: written at most every [`LAST_USED_GRANULARITY_MS`].
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The device login it was created with (by one of its access tokens), which it does
+    /// not outlive and is revoked with.
+    pub parent_family: Option<FamilyId>,
 }
 
 /// A token about to be minted: what its creator asked for.
@@ -115,6 +121,7 @@ pub struct NewToken {
     pub name: String,
     pub scope: Scope,
     pub expires_at: Option<i64>,
+    pub parent_family: Option<FamilyId>,
 }
 
 /// A row of either token table, as stored (the owner's columns are those of its table).
@@ -137,6 +144,8 @@ struct TokenRow {
     user_id: Option<UserId>,
     #[serde(default)]
     created_via: Option<String>,
+    #[serde(default)]
+    parent_family_id: Option<FamilyId>,
 }
 
 impl TryFrom<TokenRow> for TokenRecord {
@@ -161,6 +170,7 @@ impl TryFrom<TokenRow> for TokenRecord {
         };
         Ok(TokenRecord {
             owner,
+            parent_family: row.parent_family_id,
             project: row.project,
             scope: row.workspaces,
             id: row.id,
@@ -188,7 +198,26 @@ impl TokenRecord {
             expires_at: new.expires_at,
             last_used_at: None,
             revoked_at: None,
+            parent_family: new.parent_family,
         }
+    }
+
+    /// The statements that revoke, in both tables, the live tokens created with the device
+    /// login `family` (for the batch that revokes it).
+    pub fn revoke_children_of(family: &FamilyId, now_ms: i64) -> Vec<Statement> {
+        [TokenTable::ServiceTokens, TokenTable::UserTokens]
+            .into_iter()
+            .map(|table| {
+                Statement::new(
+                    format!(
+                        "UPDATE {} SET revoked_at = ?1, revocation_id = ?2 \
+                         WHERE parent_family_id = ?3 AND revoked_at IS NULL",
+                        table.name()
+                    ),
+                    vec![now_ms.into(), PARENT_ENDED.into(), family.as_str().into()],
+                )
+            })
+            .collect()
     }
 
     /// True when the token has an expiry and it has passed.
@@ -276,6 +305,10 @@ impl TokenRecord {
         }
         columns.push("expires_at");
         values.push(self.expires_at.into());
+        if let Some(family) = &self.parent_family {
+            columns.push("parent_family_id");
+            values.push(family.as_str().into());
+        }
         (columns, values)
     }
 

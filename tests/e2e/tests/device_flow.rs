@@ -196,3 +196,70 @@ fn a_denied_grant_answers_access_denied_and_logout_revokes_a_family() {
 
 // User-code guessing limits are in device_login.rs, with a person of their own: the limit
 // counts per user, so spending DEMO's attempts here would lock the other tests out.
+
+#[test]
+fn tokens_created_with_a_device_login_never_outlive_it_and_end_with_it() {
+    // A device login's access token lives minutes; what it stands for is the device login.
+    // Tokens it creates expire with the login at the latest, and are revoked with it, so a
+    // stolen access token cannot be turned into a lasting credential.
+    let main = Instance::main();
+    let session = sign_in(&main, DEMO);
+    let grant = main
+        .post("/api/auth/device/code")
+        .header("CF-Connecting-IP", "198.51.100.77")
+        .json(&serde_json::json!({"client_name": "e2e parent login"}))
+        .send()
+        .expect_json(200);
+    let user_code = grant["user_code"].as_str().expect("a user code");
+    submit_code(&session, user_code).expect_status(200);
+    decide(&session, user_code, "approve").expect_status(200);
+    let tokens =
+        poll(&main, grant["device_code"].as_str().expect("a device code")).expect_json(200);
+    let access = tokens["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned();
+    let refresh_token = tokens["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned();
+    let login_ends = now_ms() + 30 * 24 * 60 * 60 * 1000;
+
+    let user_token = main
+        .post("/api/tokens")
+        .bearer(&access)
+        .json(&serde_json::json!({"name": "from a device login"}))
+        .send()
+        .expect_json(201);
+    let service_token = main
+        .post("/api/service-tokens")
+        .bearer(&access)
+        .json(&serde_json::json!({"name": "ci from a device login", "workspaces": ["*"]}))
+        .send()
+        .expect_json(201);
+    for created in [&user_token, &service_token] {
+        // Asked for no expiry; given the login's.
+        let expires_at = parse_timestamp_ms(&created["expires_at"]);
+        assert!(
+            expires_at <= login_ends + 60_000 && expires_at > now_ms(),
+            "capped at the device login's end: {created}"
+        );
+        let token = created["token"].as_str().expect("the plaintext");
+        whoami(&main, token, "default").expect_json(200);
+    }
+
+    main.post("/api/auth/revoke")
+        .form(&[("token", refresh_token.as_str())])
+        .send()
+        .expect_status(200);
+    for created in [&user_token, &service_token] {
+        let token = created["token"].as_str().expect("the plaintext");
+        whoami(&main, token, "default").expect_invalid_token();
+    }
+    // And the ended login's access token (if it has not lapsed yet) creates nothing more.
+    main.post("/api/tokens")
+        .bearer(&access)
+        .json(&serde_json::json!({"name": "after the end"}))
+        .send()
+        .expect_invalid_token();
+}

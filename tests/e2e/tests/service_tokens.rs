@@ -691,3 +691,34 @@ fn a_service_token_presented_without_secret_is_refused_cleanly() {
         _ => panic!("expected 401 or 501:\n{response}"),
     }
 }
+
+#[test]
+fn a_service_token_never_outlives_the_token_that_created_it() {
+    // A one-day token asking for a child that never expires gets one that ends with it.
+    // Revoking the parent does not revoke the child: tokens are credentials of their own
+    // (listed, and revocable, separately); only a login's tokens end with the login.
+    let main = Instance::main();
+    let project = unique("cap");
+    let parent = mint_service_token_with(
+        &main,
+        &super_token(),
+        &project,
+        &json!({"name": "day", "workspaces": ["*"], "expires_in_days": 1}),
+    );
+    let parent_ends = parse_timestamp_ms(&parent.body["expires_at"]);
+    for asked in [
+        service_token_body("forever", &["*"]),
+        json!({"name": "month", "workspaces": ["*"], "expires_in_days": 30}),
+    ] {
+        let child = mint_service_token_with(&main, &parent.token, &project, &asked);
+        assert_eq!(
+            parse_timestamp_ms(&child.body["expires_at"]),
+            parent_ends,
+            "capped at its creator's expiry: {}",
+            child.body
+        );
+    }
+    // The super token does not end: what it asks for is what it gets.
+    let lasting = mint_service_token(&main, &super_token(), &project, "lasting", &["*"]);
+    assert!(lasting.body["expires_at"].is_null(), "{}", lasting.body);
+}

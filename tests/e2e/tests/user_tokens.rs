@@ -599,3 +599,34 @@ fn a_narrow_token_manages_only_its_projects_tokens_within_its_workspaces() {
         assert!(all.contains(&token.id), "{} missing from {all:?}", token.id);
     }
 }
+
+#[test]
+fn a_token_never_outlives_the_token_that_created_it() {
+    let _writers = shared();
+    let session = demo();
+    let project = unique("utcap");
+    let parent = session.create_token(
+        &project,
+        &json!({"name": "week", "expires_in_days": 7, "workspaces": ["*"]}),
+    );
+    let parent_ends = parse_timestamp_ms(&parent.body["expires_at"]);
+    let main = Instance::main();
+    for asked in [
+        json!({"name": "forever"}),
+        json!({"name": "month", "expires_in_days": 30}),
+    ] {
+        let child = main
+            .post("/api/tokens")
+            .bearer(&parent.token)
+            .project(&project)
+            .json(&asked)
+            .send();
+        let child = UserToken::from_creation(&child);
+        assert_eq!(
+            parse_timestamp_ms(&child.body["expires_at"]),
+            parent_ends,
+            "capped at its creator's expiry: {}",
+            child.body
+        );
+    }
+}
