@@ -355,16 +355,20 @@ fn parse_bool(value: Option<String>, default: bool) -> Result<bool, ()> {
     }
 }
 
-/// True when `host` (from the request URL, without port) is a loopback name or address.
-/// `AUTH_DISABLED` is honoured only then, so a deployment can never run open by accident.
+/// True when `host` (from the request URL, without port) is a loopback name or address:
+/// `localhost`, `::1` (bracketed or not) or an IPv4 address in `127.0.0.0/8` written as four
+/// canonical decimal octets (as a URL parser serialises it). `AUTH_DISABLED` is honoured only
+/// then, so a deployment can never run open by accident.
+///
+/// Anything else is not loopback, even when a lenient reading would make it so: `127.0.0.+1`
+/// is a DNS name to a browser (a `+` is not a digit), whatever `u8::from_str` makes of it.
 pub fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host == "::1"
-        || host.strip_prefix("127.").is_some_and(|rest| {
-            let parts: Vec<&str> = rest.split('.').collect();
-            parts.len() == 3 && parts.iter().all(|p| p.parse::<u8>().is_ok())
-        })
+        || host == "[::1]"
+        || host
+            .parse::<core::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -613,6 +617,15 @@ mod tests {
             "127.0.0.256",
             "0.0.0.0",
             "",
+            // A DNS name to a browser (`+` is no digit), a non-canonical address, or no host.
+            "127.0.0.+1",
+            "127.+0.+0.+1",
+            "127.0.0.01",
+            "127.0.0. 1",
+            "[[::1]]",
+            "[::1",
+            "[localhost]",
+            "[127.0.0.1]",
         ] {
             assert!(!is_loopback_host(bad), "{bad}");
         }
