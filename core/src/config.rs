@@ -315,7 +315,7 @@ fn origin_problem_allowing_path(url: &str) -> Option<&'static str> {
             None => (authority, None),
         },
     };
-    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+    if port.is_some_and(|p| !is_port_number(p)) {
         return Some("has a port that is not a number");
     }
     match scheme {
@@ -353,6 +353,12 @@ fn parse_bool(value: Option<String>, default: bool) -> Result<bool, ()> {
         Some("false" | "0" | "no" | "off") => Ok(false),
         Some(_) => Err(()),
     }
+}
+
+/// True when `port` is a URL port: decimal digits only, at most 65535. Not `u16::from_str`
+/// alone, which also takes `+443`, a port no URL parser reads.
+pub(crate) fn is_port_number(port: &str) -> bool {
+    port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()
 }
 
 /// True when `host` (from the request URL, without port) is a loopback name or address:
@@ -516,6 +522,9 @@ mod tests {
             "https://auth.example.com/app",
             "http://auth.example.com",
             "auth.example.com",
+            "https://auth.example.com:+443",
+            "https://auth.example.com:65536",
+            "https://auth.example.com:",
         ] {
             assert_eq!(
                 settings(config(&[("PUBLIC_URL", bad)]).unwrap_err()),

@@ -9,7 +9,7 @@ use core::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::config::{is_loopback_host, OidcSettings};
+use crate::config::{is_loopback_host, is_port_number, OidcSettings};
 use crate::encoding::{base64_encode, base64url_decode_strict, percent_encode};
 use crate::id_token::{Expectations, IdTokenAlg, DEFAULT_SKEW_S};
 use crate::pkce::METHOD_S256;
@@ -162,7 +162,7 @@ fn endpoint_problem(url: &str) -> Option<&'static str> {
     if host.is_empty() {
         return Some("must have a host and no user name");
     }
-    if port.is_some_and(|p| p.is_empty() || p.parse::<u16>().is_err()) {
+    if port.is_some_and(|p| !is_port_number(p)) {
         return Some("has a port that is not a number");
     }
     if !secure && !is_loopback_host(host) {
@@ -796,6 +796,7 @@ mod tests {
             "https://idp.example.test\\token",
             "https://idp.example.test:port/token",
             "https://idp.example.test:/token",
+            "https://idp.example.test:+443/token",
             "https://[::1/token",
             "https://idp.exämple.test/token",
         ] {
