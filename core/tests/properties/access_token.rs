@@ -74,8 +74,9 @@ fn claims_like(now: i64) -> impl Strategy<Value = Value> {
     });
     let names = ["sub", "prj", "scp", "fam", "jti", "iat", "exp"];
     // None keeps a member, Some(None) removes it, Some(Some(v)) replaces it.
+    // Mostly one or two edits, so that some sets pass and the checks meet near misses.
     let edit = prop_oneof![
-        8 => Just(None),
+        40 => Just(None),
         1 => Just(Some(None)),
         1 => Just(Some(Some(Value::Null))),
         2 => json().prop_map(|v| Some(Some(v))),

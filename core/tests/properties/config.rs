@@ -77,18 +77,83 @@ fn value(setting: &'static str) -> BoxedStrategy<Option<String>> {
     }
 }
 
+/// A value that `setting` accepts (secrets marked).
+fn valid(setting: &'static str) -> BoxedStrategy<String> {
+    let marked = |s: String| format!("{MARK}{s}");
+    match setting {
+        "AUTH_DISABLED" | "PUBLIC_READS" => {
+            proptest::sample::select(vec!["true", "FALSE", " yes ", "0", "on", "off"])
+                .prop_map(str::to_owned)
+                .boxed()
+        }
+        "SUPER_TOKEN" => "[!-~]{16,40}".prop_map(marked).boxed(),
+        "SUPER_TOKEN_HASH" => "[0-9a-fA-F]{64}".boxed(),
+        "SECRET" => "[!-~]{32,50}".prop_map(marked).boxed(),
+        "OIDC_CLIENT_SECRET" => "[!-~]{1,40}".prop_map(marked).boxed(),
+        "DEFAULT_PROJECT" => "[a-z0-9][a-z0-9-]{0,20}".boxed(),
+        "PUBLIC_URL" => proptest::sample::select(vec![
+            "https://auth.example.test",
+            "https://auth.example.test:8443/",
+            "http://127.0.0.1:8787",
+            "http://[::1]:8787",
+            "http://localhost:8787",
+        ])
+        .prop_map(str::to_owned)
+        .boxed(),
+        "OIDC_ISSUER" => proptest::sample::select(vec![
+            "https://idp.example.test",
+            "https://idp.example.test/tenant/v2.0/",
+            "http://127.0.0.1:8788",
+        ])
+        .prop_map(str::to_owned)
+        .boxed(),
+        "OIDC_SCOPES" => proptest::sample::select(vec!["openid email profile", " openid\tgroups "])
+            .prop_map(str::to_owned)
+            .boxed(),
+        "ACCESS_TOKEN_TTL_SECONDS" => (1u32..=900).prop_map(|n| n.to_string()).boxed(),
+        "REFRESH_FAMILY_MAX_AGE_SECONDS" => (1u32..=31_536_000).prop_map(|n| n.to_string()).boxed(),
+        "ALLOWED_TEAMS" => "[a-z, ]{0,20}".boxed(),
+        _ => "[a-z0-9_-]{1,20}".boxed(),
+    }
+}
+
+/// Settings that are mostly valid, with up to three replaced by anything: every problem, and
+/// combinations of them, with secrets among the values.
 fn settings() -> impl Strategy<Value = HashMap<&'static str, String>> {
-    SETTINGS
+    let base = SETTINGS
         .iter()
-        .map(|s| value(s))
-        .collect::<Vec<_>>()
-        .prop_map(|values| {
-            SETTINGS
-                .iter()
-                .zip(values)
-                .filter_map(|(k, v)| v.map(|v| (*k, v)))
-                .collect()
-        })
+        .map(|s| proptest::option::weighted(0.5, valid(s)))
+        .collect::<Vec<_>>();
+    let changes = proptest::collection::vec(
+        (0..SETTINGS.len()).prop_flat_map(|i| (Just(i), value(SETTINGS[i]))),
+        0..3,
+    );
+    (base, changes).prop_map(|(base, changes)| {
+        let mut settings: HashMap<&'static str, String> = SETTINGS
+            .iter()
+            .zip(base)
+            .filter_map(|(k, v)| v.map(|v| (*k, v)))
+            .collect();
+        // A consistent base: one super token setting, an issuer with its client.
+        if settings.contains_key("SUPER_TOKEN") {
+            settings.remove("SUPER_TOKEN_HASH");
+        }
+        if settings.contains_key("OIDC_ISSUER") {
+            settings
+                .entry("OIDC_CLIENT_ID")
+                .or_insert_with(|| "edgeauth".to_owned());
+            settings
+                .entry("OIDC_CLIENT_SECRET")
+                .or_insert_with(|| format!("{MARK}client-secret"));
+        }
+        for (i, value) in changes {
+            match value {
+                Some(v) => settings.insert(SETTINGS[i], v),
+                None => settings.remove(SETTINGS[i]),
+            };
+        }
+        settings
+    })
 }
 
 /// Hosts that are loopback, look like loopback, or are names that merely start like it.

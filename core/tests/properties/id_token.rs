@@ -69,8 +69,9 @@ fn claims_like() -> impl Strategy<Value = Value> {
         json!(["x"]),
         json!(NONCE.to_uppercase()),
     ]);
+    // Mostly one or two edits, so that some sets pass and the checks meet near misses.
     let edit = prop_oneof![
-        6 => Just(None),
+        60 => Just(None),
         1 => Just(Some(None)),
         2 => near_miss.prop_map(|v| Some(Some(v))),
         1 => json().prop_map(|v| Some(Some(v))),

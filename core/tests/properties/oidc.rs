@@ -48,7 +48,15 @@ fn endpoint() -> impl Strategy<Value = String> {
         over("/?#@\\ %a\u{e9}", 8),
     ];
     prop_oneof![
-        6 => (scheme, host, port, rest).prop_map(|(s, h, p, r)| format!("{s}{h}{p}{r}")),
+        6 => proptest::sample::select(vec![
+            "https://idp.example.test/authorize",
+            "https://idp.example.test:8443/token?tenant=a",
+            "https://idp.example.test",
+            "http://127.0.0.1:8788/jwks",
+            "http://[::1]:8788/token",
+            "http://localhost/auth",
+        ]).prop_map(str::to_owned),
+        4 => (scheme, host, port, rest).prop_map(|(s, h, p, r)| format!("{s}{h}{p}{r}")),
         1 => text(),
     ]
 }
@@ -56,10 +64,14 @@ fn endpoint() -> impl Strategy<Value = String> {
 /// A discovery document: mostly well formed, with any member replaced or missing.
 fn discovery() -> impl Strategy<Value = Value> {
     (
-        object_with(
-            &["authorization_endpoint", "token_endpoint", "jwks_uri"],
-            endpoint().prop_map(Value::from),
-        ),
+        object_with(vec![
+            (
+                "authorization_endpoint",
+                endpoint().prop_map(Value::from).boxed(),
+            ),
+            ("token_endpoint", endpoint().prop_map(Value::from).boxed()),
+            ("jwks_uri", endpoint().prop_map(Value::from).boxed()),
+        ]),
         prop_oneof![3 => Just(Some(json!(ISSUER))), 1 => json().prop_map(Some), 1 => Just(None)],
         proptest::option::of(prop_oneof![
             Just(json!(["S256"])),
@@ -100,8 +112,28 @@ fn jws_like() -> impl Strategy<Value = String> {
         1 => over("eyJAZaz09-_=+/", 12),
         1 => proptest::collection::vec(any::<u8>(), 0..80).prop_map(|b| base64url_encode(&b)),
     ];
+    let object = proptest::collection::vec((text(), json()), 0..4)
+        .prop_map(|members| b64(&Value::Object(members.into_iter().collect())));
+    let header = (
+        proptest::sample::select(vec!["RS256", "ES256", "none"]),
+        proptest::option::of(json()),
+        proptest::option::of(json()),
+    )
+        .prop_map(|(alg, kid, crit)| {
+            let mut h = json!({ "alg": alg });
+            if let Some(kid) = kid {
+                h["kid"] = kid;
+            }
+            if let Some(crit) = crit {
+                h["crit"] = crit;
+            }
+            b64(&h)
+        });
+    let signature =
+        proptest::collection::vec(any::<u8>(), 1..300).prop_map(|b| base64url_encode(&b));
     prop_oneof![
         6 => proptest::collection::vec(part, 1..6).prop_map(|p| p.join(".")),
+        4 => (header, object, signature).prop_map(|(h, c, s)| format!("{h}.{c}.{s}")),
         1 => text(),
         1 => (MAX_ID_TOKEN_LEN - 60..MAX_ID_TOKEN_LEN + 2).prop_map(|n| {
             format!("{}.{}.{}", b64(&json!({"alg": "RS256"})), "e".repeat(n - 50), "sig")
@@ -115,16 +147,32 @@ fn jwk() -> impl Strategy<Value = Value> {
         proptest::collection::vec(any::<u8>(), bytes)
             .prop_map(|b| Value::from(base64url_encode(&b)))
     };
+    // An RSA modulus: its top bit set, perhaps after a leading zero byte.
+    let modulus = |bytes: std::ops::Range<usize>| {
+        (proptest::collection::vec(any::<u8>(), bytes), any::<bool>()).prop_map(|(mut b, zero)| {
+            b[0] |= 0x80;
+            if zero {
+                b.insert(0, 0);
+            }
+            Value::from(base64url_encode(&b))
+        })
+    };
     prop_oneof![
         1 => json(),
         4 => (
-            proptest::sample::select(vec!["RSA", "EC", "oct", "OKP"]),
-            proptest::option::of(proptest::sample::select(vec!["sig", "enc"])),
+            proptest::sample::select(vec!["RSA", "RSA", "EC", "EC", "oct", "OKP"]),
+            proptest::option::of(proptest::sample::select(vec!["sig", "sig", "enc"])),
             proptest::option::of(proptest::sample::select(vec!["RS256", "ES256", "HS256", "none"])),
             proptest::option::of(proptest::sample::select(vec!["k1", "k2"])),
-            prop_oneof![big(250..260), big(0..3), big(510..514), big(1020..1030), json()],
-            prop_oneof![Just(Value::from("AQAB")), big(0..10), json()],
-            prop_oneof![big(31..34), json()],
+            prop_oneof![
+                4 => modulus(256..260),
+                1 => modulus(1024..1026),
+                1 => big(250..260),
+                1 => big(0..3),
+                1 => json(),
+            ],
+            prop_oneof![4 => Just(Value::from("AQAB")), 1 => big(0..10), 1 => json()],
+            prop_oneof![4 => big(32..33), 1 => big(31..34), 1 => json()],
             proptest::sample::select(vec!["P-256", "P-384"]),
         ).prop_map(|(kty, use_, alg, kid, n, e, xy, crv)| {
             let mut k = Map::new();
@@ -266,10 +314,17 @@ proptest! {
         status in prop_oneof![Just(200u16), Just(400), Just(401), any::<u16>()],
         body in prop_oneof![
             json(),
-            object_with(&["id_token", "error", "error_description"], prop_oneof![
-                Just(Value::from("invalid_grant")),
-                Just(Value::from("secret-looking \u{2603} description")),
-                text().prop_map(Value::from),
+            object_with(vec![
+                ("id_token", prop_oneof![
+                    "eyJ[A-Za-z0-9._-]{10,40}".prop_map(Value::from),
+                    text().prop_map(Value::from),
+                ].boxed()),
+                ("error", prop_oneof![
+                    Just(Value::from("invalid_grant")),
+                    "[a-z_]{1,70}".prop_map(Value::from),
+                    text().prop_map(Value::from),
+                ].boxed()),
+                ("error_description", Just(Value::from("secret-looking \u{2603} description")).boxed()),
             ]),
         ],
         raw in proptest::collection::vec(any::<u8>(), 0..64),

@@ -150,31 +150,32 @@ pub fn json() -> impl Strategy<Value = Value> {
     })
 }
 
-/// A JSON object with some of `names` (each absent, or any JSON, or a value from `plausible`)
-/// and perhaps other members: what a client or provider might send for a body with those
-/// fields.
+/// A JSON object with each of `fields` usually set to a value of its plausible strategy,
+/// sometimes absent or any JSON, and perhaps other members: what a client or provider might
+/// send for a body with those fields.
 pub fn object_with(
-    names: &'static [&'static str],
-    plausible: impl Strategy<Value = Value> + 'static,
+    fields: Vec<(&'static str, BoxedStrategy<Value>)>,
 ) -> impl Strategy<Value = Value> {
-    let member = prop_oneof![
-        2 => Just(None),
-        2 => json().prop_map(Some),
-        5 => plausible.prop_map(Some),
-    ];
-    (
-        proptest::collection::vec(member, names.len()),
-        proptest::collection::vec((text(), json()), 0..2),
-    )
-        .prop_map(move |(values, extra)| {
-            let mut object: Map<String, Value> = extra.into_iter().collect();
-            for (name, value) in names.iter().zip(values) {
-                if let Some(value) = value {
-                    object.insert((*name).to_owned(), value);
-                }
-            }
-            Value::Object(object)
+    let (names, members): (Vec<&'static str>, Vec<_>) = fields
+        .into_iter()
+        .map(|(name, plausible)| {
+            let member = prop_oneof![
+                1 => Just(None),
+                1 => json().prop_map(Some),
+                8 => plausible.prop_map(Some),
+            ];
+            (name, member)
         })
+        .unzip();
+    (members, proptest::collection::vec((text(), json()), 0..2)).prop_map(move |(values, extra)| {
+        let mut object: Map<String, Value> = extra.into_iter().collect();
+        for (name, value) in names.iter().zip(values) {
+            if let Some(value) = value {
+                object.insert((*name).to_owned(), value);
+            }
+        }
+        Value::Object(object)
+    })
 }
 
 /// The access-token key of a root secret.

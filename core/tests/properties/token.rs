@@ -79,6 +79,19 @@ fn token_like() -> impl Strategy<Value = String> {
                 format!("{p}{}", "Aa0".repeat(n).chars().take(n).collect::<String>())
             }),
         over("eaJy_.-A0z=+/", 60).prop_map(|b| format!("eaa_{b}")),
+        "eaa_eyJ[A-Za-z0-9_-]{0,20}\\.[A-Za-z0-9_-]{0,20}\\.[A-Za-z0-9_=-]{0,20}(\\.[a-z]{0,3})?",
+        // Minted tokens, some with one character changed.
+        (
+            opaque_kind(),
+            any::<u64>(),
+            proptest::option::of((any::<usize>(), proptest::char::range('-', 'z'))),
+        )
+            .prop_map(|(kind, seed, change)| {
+                let t = minted(kind, "alpha", seed).plaintext().to_owned();
+                change
+                    .and_then(|(at, c)| replace_char(&t, at, c))
+                    .unwrap_or(t)
+            }),
     ]
 }
 

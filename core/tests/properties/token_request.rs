@@ -11,29 +11,35 @@ use serde_json::Value;
 
 use crate::strategies::{cases, json, object_with, text};
 
-fn field() -> impl Strategy<Value = Value> {
+fn pattern() -> impl Strategy<Value = String> {
     prop_oneof![
-        text().prop_map(Value::from),
-        "[ -~]{0,110}".prop_map(Value::from),
-        proptest::collection::vec(
-            prop_oneof![
-                Just("production/*".to_owned()),
-                Just("*".to_owned()),
-                "[a-z/*.]{1,10}",
-                text()
-            ],
-            0..40,
-        )
-        .prop_map(Value::from),
-        (-10i64..4000).prop_map(Value::from),
-        any::<f64>().prop_map(Value::from),
+        6 => prop_oneof![
+            Just("*".to_owned()),
+            "[a-z0-9_.-]{1,10}(/[a-z0-9_.-]{1,10}){0,2}(/\\*)?",
+        ],
+        1 => "[a-z/*.]{1,10}",
+        1 => text(),
     ]
 }
 
 fn body() -> impl Strategy<Value = Value> {
+    let name = prop_oneof!["[ -~]{0,110}", text()].prop_map(Value::from);
+    let workspaces = prop_oneof![
+        4 => proptest::collection::vec(pattern(), 0..5),
+        1 => proptest::collection::vec(pattern(), 28..40),
+    ]
+    .prop_map(Value::from);
+    let days = prop_oneof![
+        (-10i64..4000).prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+    ];
     prop_oneof![
         1 => json(),
-        6 => object_with(&["name", "workspaces", "expires_in_days"], field()),
+        6 => object_with(vec![
+            ("name", name.boxed()),
+            ("workspaces", workspaces.boxed()),
+            ("expires_in_days", days.boxed()),
+        ]),
     ]
 }
 

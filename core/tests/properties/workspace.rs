@@ -142,7 +142,14 @@ proptest! {
     }
 
     #[test]
-    fn a_parsed_scope_is_canonical(patterns in proptest::collection::vec(pattern_text(), 0..40)) {
+    fn a_parsed_scope_is_canonical(patterns in prop_oneof![
+        proptest::collection::vec(pattern_text(), 0..4),
+        proptest::collection::vec(pattern().prop_map(|p| p.to_string()), 0..40),
+        proptest::collection::vec(
+            prop_oneof![8 => pattern().prop_map(|p| p.to_string()), 1 => pattern_text()],
+            0..6,
+        ),
+    ]) {
         match Scope::parse(&patterns) {
             Ok(scope) => {
                 let n = scope.patterns().len();
