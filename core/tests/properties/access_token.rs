@@ -105,7 +105,7 @@ fn claims_like(now: i64) -> impl Strategy<Value = Value> {
 
 fn header_like() -> impl Strategy<Value = Value> {
     prop_oneof![
-        4 => Just(json!({"alg": "HS256", "typ": "at+jwt"})),
+        8 => Just(json!({"alg": "HS256", "typ": "at+jwt"})),
         1 => (proptest::sample::select(vec!["HS256", "none", "hs256", "HS384", "RS256", ""]),
               proptest::sample::select(vec!["at+jwt", "JWT", "AT+JWT", ""]))
             .prop_map(|(alg, typ)| json!({"alg": alg, "typ": typ})),
@@ -137,7 +137,7 @@ proptest! {
     fn signed_claims_are_checked_before_they_are_trusted(
         header in header_like(),
         claims in claims_like(NOW),
-        offset in -1000i64..1000,
+        offset in -100i64..800,
     ) {
         let now = NOW + offset;
         let key = access_key(SECRET);

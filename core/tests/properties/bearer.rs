@@ -87,7 +87,10 @@ proptest! {
             text(),
             after("bearer."),
             after("chat, bearer."),
-            over("bearer.ZWFzX3g=, \t-_", 40),
+                        over("bearer.ZWFzX3g=, \t-_", 40),
+            ("[!-~]{1,60}", "(chat, )?", "(, chat)?").prop_map(|(t, before, after)| {
+                format!("{before}bearer.{}{after}", base64url_encode(t.as_bytes()))
+            }),
         ],
     ) {
         match from_websocket_protocols(&value) {

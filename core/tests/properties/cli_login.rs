@@ -37,7 +37,7 @@ fn redirect() -> impl Strategy<Value = String> {
 fn param(
     plausible: impl Strategy<Value = String> + 'static,
 ) -> impl Strategy<Value = Option<String>> {
-    prop_oneof![1 => Just(None), 1 => text().prop_map(Some), 6 => plausible.prop_map(Some)]
+    prop_oneof![1 => Just(None), 1 => text().prop_map(Some), 12 => plausible.prop_map(Some)]
 }
 
 fn params() -> impl Strategy<Value = HashMap<&'static str, String>> {

@@ -49,7 +49,12 @@ proptest! {
 
     #[test]
     fn normalisation_yields_a_canonical_code_or_nothing(
-        input in prop_oneof![text(), over("BCDFGHJKLMNPQRSTVWXZbcdfaeiou01 -_", 20)],
+        input in prop_oneof![
+            text(),
+            over("BCDFGHJKLMNPQRSTVWXZbcdfaeiou01 -_", 20),
+            "[BCDFGHJKLMNPQRSTVWXZbcdfghjklmnpqrstvwxz -]{8,12}",
+            "[BCDFGHJKLMNPQRSTVWXZ]{4}-?[BCDFGHJKLMNPQRSTVWXZAEIOUY0-9]{4}",
+        ],
     ) {
         let letters: Vec<u8> = input.bytes().filter(|&b| b != b' ' && b != b'-').collect();
         let expected = input.len() <= MAX_USER_CODE_INPUT

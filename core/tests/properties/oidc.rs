@@ -48,7 +48,7 @@ fn endpoint() -> impl Strategy<Value = String> {
         over("/?#@\\ %a\u{e9}", 8),
     ];
     prop_oneof![
-        6 => proptest::sample::select(vec![
+                12 => proptest::sample::select(vec![
             "https://idp.example.test/authorize",
             "https://idp.example.test:8443/token?tenant=a",
             "https://idp.example.test",
@@ -72,13 +72,16 @@ fn discovery() -> impl Strategy<Value = Value> {
             ("token_endpoint", endpoint().prop_map(Value::from).boxed()),
             ("jwks_uri", endpoint().prop_map(Value::from).boxed()),
         ]),
-        prop_oneof![3 => Just(Some(json!(ISSUER))), 1 => json().prop_map(Some), 1 => Just(None)],
-        proptest::option::of(prop_oneof![
-            Just(json!(["S256"])),
-            Just(json!(["plain"])),
-            Just(json!("S256")),
-            json(),
-        ]),
+        prop_oneof![6 => Just(Some(json!(ISSUER))), 1 => json().prop_map(Some), 1 => Just(None)],
+        proptest::option::weighted(
+            0.3,
+            prop_oneof![
+                Just(json!(["S256"])),
+                Just(json!(["plain"])),
+                Just(json!("S256")),
+                json(),
+            ],
+        ),
     )
         .prop_map(|(mut doc, issuer, methods)| {
             let object = doc.as_object_mut().unwrap();

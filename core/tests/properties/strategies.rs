@@ -167,7 +167,8 @@ pub fn object_with(
             (name, member)
         })
         .unzip();
-    (members, proptest::collection::vec((text(), json()), 0..2)).prop_map(move |(values, extra)| {
+    let extra = proptest::option::weighted(0.2, (text(), json()));
+    (members, extra).prop_map(move |(values, extra)| {
         let mut object: Map<String, Value> = extra.into_iter().collect();
         for (name, value) in names.iter().zip(values) {
             if let Some(value) = value {
