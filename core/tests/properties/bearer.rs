@@ -40,7 +40,12 @@ proptest! {
 
     #[test]
     fn an_authorization_header_yields_one_clean_credential_or_an_error(
-        value in prop_oneof![text(), after("Bearer "), after("bearer  "), over("Bearer \t\u{a0}x,=", 20)],
+        value in prop_oneof![
+            text(),
+            after("Bearer "),
+            after("bearer  "),
+            over("Bearer \t\u{a0}x,=", 20),
+        ],
     ) {
         if let Ok(token) = from_authorization(&value) {
             prop_assert!(acceptable(token), "{:?}", token);
@@ -87,7 +92,7 @@ proptest! {
             text(),
             after("bearer."),
             after("chat, bearer."),
-                        over("bearer.ZWFzX3g=, \t-_", 40),
+            over("bearer.ZWFzX3g=, \t-_", 40),
             ("[!-~]{1,60}", "(chat, )?", "(, chat)?").prop_map(|(t, before, after)| {
                 format!("{before}bearer.{}{after}", base64url_encode(t.as_bytes()))
             }),
@@ -119,7 +124,13 @@ proptest! {
         let from_protocol = from_websocket_protocols(&protocols).expect("a bearer. protocol");
         // The same credential is read, or refused, whichever way a client sends it.
         prop_assume!(token.trim_matches(' ') == token, "a header cannot carry surrounding spaces");
-        prop_assert_eq!(from_protocol.is_ok(), from_header.is_ok(), "{} bytes: {:?}", token.len(), from_protocol);
+        prop_assert_eq!(
+            from_protocol.is_ok(),
+            from_header.is_ok(),
+            "{} bytes: {:?}",
+            token.len(),
+            from_protocol
+        );
         if let Ok(t) = from_protocol {
             prop_assert_eq!(&t, &token);
         }

@@ -45,7 +45,7 @@ fn typed(code: String) -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(cases(1024))]
+    #![proptest_config(cases(512))]
 
     #[test]
     fn normalisation_yields_a_canonical_code_or_nothing(
@@ -70,7 +70,9 @@ proptest! {
     }
 
     #[test]
-    fn every_way_of_typing_a_code_finds_it(code in user_code().prop_flat_map(|c| (Just(c.clone()), typed(c)))) {
+    fn every_way_of_typing_a_code_finds_it(
+        code in user_code().prop_flat_map(|c| (Just(c.clone()), typed(c))),
+    ) {
         let (code, typed) = code;
         prop_assert!(is_canonical(&code), "{}", code);
         let expected = (typed.len() <= MAX_USER_CODE_INPUT).then(|| code.clone());
@@ -125,7 +127,11 @@ proptest! {
         now_ms in any::<i64>(),
         last_poll_at_ms in proptest::option::of(any::<i64>()),
         interval_s in 0u32..=120,
-        status in proptest::sample::select(vec![DeviceStatus::Pending, DeviceStatus::Approved, DeviceStatus::Denied]),
+        status in proptest::sample::select(vec![
+            DeviceStatus::Pending,
+            DeviceStatus::Approved,
+            DeviceStatus::Denied,
+        ]),
         expires_at_ms in any::<i64>(),
     ) {
         let poll = DevicePoll { now_ms, last_poll_at_ms, interval_s, status, expires_at_ms };

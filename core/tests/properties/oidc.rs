@@ -202,7 +202,8 @@ proptest! {
         raw in proptest::collection::vec(any::<u8>(), 0..64),
     ) {
         let _ = parse_discovery(&raw, ISSUER);
-        let Ok(meta) = parse_discovery(&serde_json::to_vec(&doc).unwrap(), ISSUER) else { return Ok(()) };
+        let body = serde_json::to_vec(&doc).unwrap();
+        let Ok(meta) = parse_discovery(&body, ISSUER) else { return Ok(()) };
         prop_assert_eq!(&doc["issuer"], ISSUER);
         if let Some(methods) = doc.get("code_challenge_methods_supported") {
             prop_assert!(methods.as_array().is_some_and(|m| m.contains(&json!("S256"))));
@@ -215,7 +216,11 @@ proptest! {
             prop_assert_eq!(url.fragment(), None);
             match url.scheme() {
                 "https" => {}
-                "http" => prop_assert!(url.host().is_some_and(|h| is_loopback(&h)), "{} is not loopback", endpoint),
+                "http" => prop_assert!(
+                    url.host().is_some_and(|h| is_loopback(&h)),
+                    "{} is not loopback",
+                    endpoint
+                ),
                 other => prop_assert!(false, "{} has scheme {}", endpoint, other),
             }
         }
@@ -267,7 +272,8 @@ proptest! {
         prop_assume!(token.len() <= MAX_ID_TOKEN_LEN);
         let jws = split_jws(&token).map_err(|e| TestCaseError::fail(e.to_string()))?;
         // Compared with the claims as JSON reads them back (a float may not survive exactly).
-        let read_back: Value = serde_json::from_slice(&serde_json::to_vec(&claims).unwrap()).unwrap();
+        let read_back: Value =
+            serde_json::from_slice(&serde_json::to_vec(&claims).unwrap()).unwrap();
         prop_assert_eq!(jws.claims(), &read_back);
         prop_assert_eq!(jws.alg(), "RS256");
         prop_assert_eq!(jws.kid(), kid.as_deref());
@@ -281,14 +287,16 @@ proptest! {
         kid in proptest::option::of(proptest::sample::select(vec!["k1", "k2", "k3"])),
     ) {
         let _ = parse_jwks(&raw);
-        let Ok(jwks) = parse_jwks(&serde_json::to_vec(&json!({"keys": keys})).unwrap()) else { return Ok(()) };
+        let body = serde_json::to_vec(&json!({"keys": keys})).unwrap();
+        let Ok(jwks) = parse_jwks(&body) else { return Ok(()) };
         prop_assert!(!jwks.keys().is_empty());
         for key in jwks.keys() {
             let jwk = key.import_jwk();
             match key.alg {
                 IdTokenAlg::Rs256 => {
                     prop_assert_eq!(&jwk["kty"], "RSA");
-                    prop_assert!((256..=1024).contains(&key.signature_len()), "{}", key.signature_len());
+                    let len = key.signature_len();
+                    prop_assert!((256..=1024).contains(&len), "{}", len);
                 }
                 IdTokenAlg::Es256 => {
                     prop_assert_eq!(&jwk["kty"], "EC");
@@ -327,7 +335,10 @@ proptest! {
                     "[a-z_]{1,70}".prop_map(Value::from),
                     text().prop_map(Value::from),
                 ].boxed()),
-                ("error_description", Just(Value::from("secret-looking \u{2603} description")).boxed()),
+                (
+                    "error_description",
+                    Just(Value::from("secret-looking \u{2603} description")).boxed(),
+                ),
             ]),
         ],
         raw in proptest::collection::vec(any::<u8>(), 0..64),
@@ -342,7 +353,9 @@ proptest! {
             Err(TokenResponseError::Rejected { error }) => {
                 prop_assert!(status == 400 || status == 401);
                 prop_assert!(!error.is_empty() && error.len() <= 64);
-                prop_assert!(error.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b)), "{}", error);
+                let code_chars =
+                    |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b);
+                prop_assert!(error.bytes().all(code_chars), "{}", error);
             }
             Err(TokenResponseError::Unusable(problem)) => {
                 prop_assert!(!problem.0.contains('\u{2603}'), "{}", problem);
@@ -395,7 +408,13 @@ proptest! {
             ("code_challenge", code_challenge.as_str()),
             ("code_challenge_method", "S256"),
         ] {
-            prop_assert_eq!(query_values(&url, name), vec![value.to_owned()], "{} in {}", name, built);
+            prop_assert_eq!(
+                query_values(&url, name),
+                vec![value.to_owned()],
+                "{} in {}",
+                name,
+                built
+            );
         }
     }
 

@@ -14,7 +14,7 @@ fn in_grammar(s: &str) -> bool {
 }
 
 proptest! {
-    #![proptest_config(cases(1024))]
+    #![proptest_config(cases(512))]
 
     #[test]
     fn a_project_name_is_accepted_exactly_when_it_is_in_the_grammar(

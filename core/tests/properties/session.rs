@@ -97,7 +97,11 @@ proptest! {
     }
 
     #[test]
-    fn session_values_and_csrf_tokens_are_recognised(seed in any::<u64>(), hash in "[0-9a-f]{64}", other in text()) {
+    fn session_values_and_csrf_tokens_are_recognised(
+        seed in any::<u64>(),
+        hash in "[0-9a-f]{64}",
+        other in text(),
+    ) {
         let value = new_session_value(&mut Seeded::new(seed));
         prop_assert!(is_session_value(&value));
         let key = cookie_key(SECRET);

@@ -110,9 +110,11 @@ proptest! {
 
     #[test]
     fn name_star_never_matches_name_itself(n in name()) {
-        prop_assert!(!WorkspacePattern::Below(n.clone()).matches(&n));
-        prop_assert!(!WorkspacePattern::Below(n.clone()).covers(&WorkspacePattern::Exact(n.clone())));
-        prop_assert!(!WorkspacePattern::Exact(n.clone()).covers(&WorkspacePattern::Below(n)));
+        let below = WorkspacePattern::Below(n.clone());
+        let exact = WorkspacePattern::Exact(n.clone());
+        prop_assert!(!below.matches(&n));
+        prop_assert!(!below.covers(&exact));
+        prop_assert!(!exact.covers(&below));
     }
 
     #[test]
@@ -124,12 +126,24 @@ proptest! {
         if p.covers(&q) {
             // Sound: whatever q matches, p matches.
             for w in samples.iter().chain([&witness(&q)]) {
-                prop_assert!(!q.matches(w) || p.matches(w), "{} covers {} but not {}", p, q, w.as_str());
+                prop_assert!(
+                    !q.matches(w) || p.matches(w),
+                    "{} covers {} but not {}",
+                    p,
+                    q,
+                    w.as_str()
+                );
             }
         } else {
             // Exact: there is a workspace q matches and p does not.
             let w = witness(&q);
-            prop_assert!(q.matches(&w) && !p.matches(&w), "{} does not cover {}, yet matches {}", p, q, w.as_str());
+            prop_assert!(
+                q.matches(&w) && !p.matches(&w),
+                "{} does not cover {}, yet matches {}",
+                p,
+                q,
+                w.as_str()
+            );
         }
     }
 
@@ -177,7 +191,13 @@ proptest! {
         if covers {
             let witnesses: Vec<WorkspaceName> = theirs.patterns().iter().map(witness).collect();
             for w in samples.iter().chain(&witnesses) {
-                prop_assert!(!theirs.allows(w) || mine.allows(w), "{:?} ⊇ {:?} but not {}", mine, theirs, w.as_str());
+                prop_assert!(
+                    !theirs.allows(w) || mine.allows(w),
+                    "{:?} ⊇ {:?} but not {}",
+                    mine,
+                    theirs,
+                    w.as_str()
+                );
             }
         }
         prop_assert!(Scope::all().covers(&theirs));
