@@ -56,15 +56,18 @@ pub fn from_websocket_protocols(value: &str) -> Option<Result<String, BearerErro
         .split(',')
         .map(str::trim)
         .find_map(|p| p.strip_prefix(WEBSOCKET_PROTOCOL_PREFIX))?;
+    // A cheap bound before decoding; the limit itself is on the decoded token, as for a header.
     if encoded.len() > MAX_CREDENTIAL_LEN * 4 / 3 + 4 {
         return Some(Err(BearerError::TooLong));
     }
-    Some(
-        base64url_decode(encoded)
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .filter(|t| !t.is_empty() && !t.contains(|c: char| c.is_whitespace() || c.is_control()))
-            .ok_or(BearerError::BadProtocolEncoding),
-    )
+    let token = base64url_decode(encoded)
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|t| !t.is_empty() && !t.contains(|c: char| c.is_whitespace() || c.is_control()));
+    Some(match token {
+        None => Err(BearerError::BadProtocolEncoding),
+        Some(t) if t.len() > MAX_CREDENTIAL_LEN => Err(BearerError::TooLong),
+        Some(t) => Ok(t),
+    })
 }
 
 #[cfg(test)]
@@ -116,5 +119,26 @@ mod tests {
             from_websocket_protocols("bearer."),
             Some(Err(BearerError::BadProtocolEncoding))
         );
+    }
+
+    #[test]
+    fn the_length_limit_is_the_same_for_both_carriers() {
+        // The bound on the encoded length alone let 1025- and 1026-byte tokens through.
+        use crate::encoding::base64url_encode;
+        for len in MAX_CREDENTIAL_LEN - 1..=MAX_CREDENTIAL_LEN + 2 {
+            let token = "t".repeat(len);
+            let unpadded = base64url_encode(token.as_bytes());
+            let padded = format!("{unpadded}{}", "=".repeat((4 - unpadded.len() % 4) % 4));
+            let expected = from_authorization(&format!("Bearer {token}")).map(str::to_owned);
+            assert_eq!(expected.is_ok(), len <= MAX_CREDENTIAL_LEN);
+            for encoded in [unpadded, padded] {
+                assert_eq!(
+                    from_websocket_protocols(&format!("chat, bearer.{encoded}")),
+                    Some(expected.clone()),
+                    "{len} bytes as {} characters",
+                    encoded.len()
+                );
+            }
+        }
     }
 }

@@ -315,7 +315,7 @@ fn origin_problem_allowing_path(url: &str) -> Option<&'static str> {
             None => (authority, None),
         },
     };
-    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+    if port.is_some_and(|p| !is_port_number(p)) {
         return Some("has a port that is not a number");
     }
     match scheme {
@@ -355,16 +355,26 @@ fn parse_bool(value: Option<String>, default: bool) -> Result<bool, ()> {
     }
 }
 
-/// True when `host` (from the request URL, without port) is a loopback name or address.
-/// `AUTH_DISABLED` is honoured only then, so a deployment can never run open by accident.
+/// True when `port` is a URL port: decimal digits only, at most 65535. Not `u16::from_str`
+/// alone, which also takes `+443`, a port no URL parser reads.
+pub(crate) fn is_port_number(port: &str) -> bool {
+    port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()
+}
+
+/// True when `host` (from the request URL, without port) is a loopback name or address:
+/// `localhost`, `::1` (bracketed or not) or an IPv4 address in `127.0.0.0/8` written as four
+/// canonical decimal octets (as a URL parser serialises it). `AUTH_DISABLED` is honoured only
+/// then, so a deployment can never run open by accident.
+///
+/// Anything else is not loopback, even when a lenient reading would make it so: `127.0.0.+1`
+/// is a DNS name to a browser (a `+` is not a digit), whatever `u8::from_str` makes of it.
 pub fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host == "::1"
-        || host.strip_prefix("127.").is_some_and(|rest| {
-            let parts: Vec<&str> = rest.split('.').collect();
-            parts.len() == 3 && parts.iter().all(|p| p.parse::<u8>().is_ok())
-        })
+        || host == "[::1]"
+        || host
+            .parse::<core::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// True when `address` (the client's, from `CF-Connecting-IP`) is a loopback IP address.
@@ -580,6 +590,9 @@ mod tests {
             "https://auth.example.com/app",
             "http://auth.example.com",
             "auth.example.com",
+            "https://auth.example.com:+443",
+            "https://auth.example.com:65536",
+            "https://auth.example.com:",
         ] {
             assert_eq!(
                 settings(config(&[("PUBLIC_URL", bad)]).unwrap_err()),
@@ -681,6 +694,15 @@ mod tests {
             "127.0.0.256",
             "0.0.0.0",
             "",
+            // A DNS name to a browser (`+` is no digit), a non-canonical address, or no host.
+            "127.0.0.+1",
+            "127.+0.+0.+1",
+            "127.0.0.01",
+            "127.0.0. 1",
+            "[[::1]]",
+            "[::1",
+            "[localhost]",
+            "[127.0.0.1]",
         ] {
             assert!(!is_loopback_host(bad), "{bad}");
         }

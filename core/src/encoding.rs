@@ -18,6 +18,34 @@ pub fn percent_encode(value: &str) -> String {
     out
 }
 
+/// A query parameter's name or value as a URL parser reads it (WHATWG URL,
+/// `application/x-www-form-urlencoded` parsing): `+` is a space, `%XX` is that byte, and a `%`
+/// not followed by two hex digits stays as it is. Bytes, not text, since an escape may encode
+/// any byte; for telling which parameter a query written by someone else really sets.
+pub(crate) fn form_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match bytes.get(i..i + 3) {
+            Some([b'%', hi, lo]) => hex(*hi).zip(hex(*lo)).map(|(hi, lo)| (hi * 16 + lo) as u8),
+            _ => None,
+        };
+        match (escaped, bytes[i]) {
+            (Some(byte), _) => {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
 const BASE64URL_ALPHABET: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -103,6 +131,20 @@ mod tests {
         assert_eq!(percent_encode(" +&=%/?#:"), "%20%2B%26%3D%25%2F%3F%23%3A");
         assert_eq!(percent_encode("+"), "%2B");
         assert_eq!(percent_encode("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn form_decoding_reads_a_query_as_a_url_parser_does() {
+        assert_eq!(form_decode("code"), b"code");
+        assert_eq!(form_decode("%63ode"), b"code");
+        assert_eq!(form_decode("st%61te"), b"state");
+        assert_eq!(form_decode("a+b%2Bc"), b"a b+c");
+        assert_eq!(form_decode("%C3%A9%ff"), [0xc3, 0xa9, 0xff]);
+        // A `%` that is not an escape is kept, as is what follows it.
+        assert_eq!(form_decode("%"), b"%");
+        assert_eq!(form_decode("%4"), b"%4");
+        assert_eq!(form_decode("%zz%41"), b"%zzA");
+        assert_eq!(form_decode("%%41"), b"%A");
     }
 
     #[test]

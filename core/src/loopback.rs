@@ -9,7 +9,7 @@
 
 use core::fmt;
 
-use crate::encoding::percent_encode;
+use crate::encoding::{form_decode, percent_encode};
 
 /// Longest accepted redirect URI, in bytes.
 pub const MAX_REDIRECT_LEN: usize = 2048;
@@ -40,8 +40,9 @@ impl LoopbackRedirect {
     ///
     /// The port is required (1–65535, no leading zeros) and the path must start with `/`. The
     /// path and query may hold RFC 3986 `pchar`s, `/`, `?` and well-formed `%XX` escapes; they
-    /// are kept as given. A query that already has a `code`, `state` or `error` parameter is
-    /// refused, since the server appends its own and a CLI could read the wrong one.
+    /// are kept as given. A query that already has a `code`, `state` or `error` parameter (its
+    /// name percent-decoded, as a query parser reads it) is refused, since the server appends
+    /// its own and a CLI could read the wrong one.
     pub fn parse(uri: &str) -> Result<Self, String> {
         if uri.len() > MAX_REDIRECT_LEN {
             return Err(format!(
@@ -80,10 +81,11 @@ impl LoopbackRedirect {
         check_uri_chars(path, "path")?;
         if let Some(query) = query {
             check_uri_chars(query, "query")?;
+            // Names as the CLI's query parser reads them: `%63ode` is `code` too.
             let reserved = query
                 .split('&')
                 .map(|pair| pair.split_once('=').map_or(pair, |(name, _)| name))
-                .any(|name| matches!(name, "code" | "state" | "error"));
+                .any(|name| matches!(form_decode(name).as_slice(), b"code" | b"state" | b"error"));
             if reserved {
                 return Err(
                     "redirect_uri must not already carry `code`, `state` or `error` query parameters"
@@ -440,6 +442,11 @@ mod tests {
         refused("http://127.0.0.1:8080/cb?a=1&state=x");
         refused("http://127.0.0.1:8080/cb?state");
         refused("http://127.0.0.1:8080/cb?error=access_denied");
+        // Escaped names mean the same to the CLI's query parser.
+        refused("http://127.0.0.1:8080/cb?%63ode=x");
+        refused("http://127.0.0.1:8080/cb?a=1&st%61te");
+        refused("http://127.0.0.1:8080/cb?%65%72%72%6F%72=x");
+        ok("http://127.0.0.1:8080/cb?%63odex=1&c%2Bde=2");
         ok("http://127.0.0.1:8080/cb?codex=1&my_state=2&errors=0");
     }
 

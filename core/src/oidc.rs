@@ -9,8 +9,8 @@ use core::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::config::{is_loopback_host, OidcSettings};
-use crate::encoding::{base64_encode, base64url_decode_strict, percent_encode};
+use crate::config::{is_loopback_host, is_port_number, OidcSettings};
+use crate::encoding::{base64_encode, base64url_decode_strict, form_decode, percent_encode};
 use crate::id_token::{Expectations, IdTokenAlg, DEFAULT_SKEW_S};
 use crate::pkce::METHOD_S256;
 
@@ -162,7 +162,7 @@ fn endpoint_problem(url: &str) -> Option<&'static str> {
     if host.is_empty() {
         return Some("must have a host and no user name");
     }
-    if port.is_some_and(|p| p.is_empty() || p.parse::<u16>().is_err()) {
+    if port.is_some_and(|p| !is_port_number(p)) {
         return Some("has a port that is not a number");
     }
     if !secure && !is_loopback_host(host) {
@@ -530,8 +530,8 @@ const AUTHORIZATION_PARAMS: [&str; 8] = [
 /// The URL the browser is redirected to: the authorization endpoint with `response_type=code`,
 /// `client_id`, `redirect_uri`, `scope`, `state`, `nonce`, `code_challenge` and
 /// `code_challenge_method=S256`, each percent-encoded. A query already on the endpoint is kept
-/// (RFC 6749 §3.1), minus any of these parameters, since each may appear only once; a
-/// fragment, which §3.1 forbids and discovery refuses, is dropped.
+/// (RFC 6749 §3.1), minus any of these parameters (however their names are escaped), since
+/// each may appear only once; a fragment, which §3.1 forbids and discovery refuses, is dropped.
 pub fn authorization_url(
     authorization_endpoint: &str,
     request: &AuthorizationRequest<'_>,
@@ -544,8 +544,9 @@ pub fn authorization_url(
         .split('&')
         .filter(|pair| !pair.is_empty())
         .filter(|pair| {
-            let name = pair.split_once('=').map_or(*pair, |(name, _)| name);
-            !AUTHORIZATION_PARAMS.contains(&name)
+            // As the provider's query parser reads the name: `%73tate` is `state` too.
+            let name = form_decode(pair.split_once('=').map_or(*pair, |(name, _)| name));
+            !AUTHORIZATION_PARAMS.iter().any(|p| p.as_bytes() == name)
         })
         .map(str::to_owned)
         .collect();
@@ -796,6 +797,7 @@ mod tests {
             "https://idp.example.test\\token",
             "https://idp.example.test:port/token",
             "https://idp.example.test:/token",
+            "https://idp.example.test:+443/token",
             "https://[::1/token",
             "https://idp.exämple.test/token",
         ] {
@@ -1196,6 +1198,15 @@ mod tests {
         );
         assert_eq!(url.matches("client_id=").count(), 1);
         assert_eq!(url.matches("state=").count(), 1);
+        // Names are compared as the provider reads them, escapes decoded.
+        let url = authorization_url(
+            "https://idp.example.test/auth?%73tate=old&x=1&client%5Fid=evil&re%73ponse_type=token",
+            &request(&scopes),
+        );
+        assert!(
+            url.starts_with("https://idp.example.test/auth?x=1&response_type=code&"),
+            "{url}"
+        );
         let url = authorization_url("https://idp.example.test/auth?", &request(&scopes));
         assert!(
             url.starts_with("https://idp.example.test/auth?response_type=code&"),
