@@ -4,7 +4,7 @@
 
 use worker::{Env, Method, Request, Response};
 
-use crate::api::{service_tokens, status, user_tokens};
+use crate::api::{contract, service_tokens, status, user_tokens};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::flows::{account, cli_login, device, sign_in, token_grant};
@@ -16,6 +16,7 @@ pub enum Static {
     Healthz,
     Favicon,
     Asset,
+    OpenApi,
 }
 
 /// An endpoint answered after authentication; `{id}` in its path is passed along.
@@ -86,6 +87,7 @@ const ROUTES: &[Route] = &[
     route("/favicon.ico", &[(Get, St(Static::Favicon))], Json),
     route("/account.js", &[(Get, St(Static::Asset))], Json),
     route("/account.css", &[(Get, St(Static::Asset))], Json),
+    route("/openapi.json", &[(Get, St(Static::OpenApi))], Json),
     route(
         "/api/auth/capabilities",
         &[(Get, Ep(E::Capabilities))],
@@ -238,6 +240,7 @@ pub fn answer_static(
         Static::Asset => {
             pages::asset(url.path()).ok_or_else(|| ApiError::NotFound("no such asset".into()))
         }
+        Static::OpenApi => Ok(contract::openapi()),
     }
 }
 
@@ -339,6 +342,59 @@ mod tests {
         assert_eq!(target(Method::Get, "/nope"), Err("404".into()));
         assert_eq!(target(Method::Get, "/account.css"), ok("Asset"));
         assert_eq!(target(Method::Get, "/favicon.ico"), ok("Favicon"));
+        assert_eq!(target(Method::Get, "/openapi.json"), ok("OpenApi"));
+        assert_eq!(target(Method::Head, "/openapi.json"), ok("OpenApi"));
+        assert_eq!(
+            target(Method::Post, "/openapi.json"),
+            Err("405 GET, HEAD".into())
+        );
+    }
+
+    /// `openapi.json` documents exactly the routes of this table, method for method (`GET`
+    /// standing for `HEAD` too): a route added here without its contract, or a contract for
+    /// a route that does not exist, fails this test.
+    #[test]
+    fn the_contract_documents_every_route_and_nothing_else() {
+        use std::collections::BTreeSet;
+        let document: serde_json::Value =
+            serde_json::from_str(crate::api::contract::OPENAPI_JSON).expect("openapi.json is JSON");
+        assert_eq!(document["openapi"], "3.1.0");
+        let documented: BTreeSet<(String, String)> = document["paths"]
+            .as_object()
+            .expect("openapi.json has paths")
+            .iter()
+            .flat_map(|(path, item)| {
+                let methods = item.as_object().expect("a path item is an object");
+                methods
+                    .keys()
+                    .filter(|key| !matches!(key.as_str(), "parameters" | "summary" | "description"))
+                    .map(|method| (path.clone(), method.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let routed: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .flat_map(|route| {
+                route.methods.iter().map(|(verb, _)| {
+                    let method = match verb {
+                        Get => "get",
+                        Post => "post",
+                        Delete => "delete",
+                    };
+                    (route.path.to_owned(), method.to_owned())
+                })
+            })
+            .collect();
+        assert_eq!(
+            routed.difference(&documented).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "routes that openapi.json does not document"
+        );
+        assert_eq!(
+            documented.difference(&routed).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "operations in openapi.json that the router does not have"
+        );
     }
 
     #[test]
