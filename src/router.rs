@@ -2,7 +2,7 @@
 //! authentication, and whether a browser gets its errors as a page. Adding an endpoint is a
 //! row here and an arm in [`dispatch`] (the compiler insists on the arm).
 
-use worker::{Env, Method, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::api::{contract, service_tokens, status, user_tokens};
 use crate::auth::Caller;
@@ -159,9 +159,10 @@ pub struct Matched {
     pub id: Option<String>,
 }
 
-/// Matches a path, then a method: 404 for an unknown path, 405 (with `Allow`) for a method the
-/// path does not take.
-pub fn find(method: &Method, path: &str) -> Result<Matched, ApiError> {
+/// Matches a path, then a method, given as the request sent it (`req.inner().method()`, not
+/// workers-rs's `Method`, which reads every method it does not know, `QUERY` or `FOO`, as
+/// `GET`): 404 for an unknown path, 405 (with `Allow`) for a method the path does not take.
+pub fn find(method: &str, path: &str) -> Result<Matched, ApiError> {
     let (route, id) = ROUTES
         .iter()
         .find_map(|route| match_path(route.path, path).map(|id| (route, id)))
@@ -172,9 +173,9 @@ pub fn find(method: &Method, path: &str) -> Result<Matched, ApiError> {
             ))
         })?;
     let verb = match method {
-        Method::Get | Method::Head => Some(Get),
-        Method::Post => Some(Post),
-        Method::Delete => Some(Delete),
+        "GET" | "HEAD" => Some(Get),
+        "POST" => Some(Post),
+        "DELETE" => Some(Delete),
         _ => None,
     };
     route
@@ -282,9 +283,10 @@ pub async fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use worker::Method;
 
     fn target(method: Method, path: &str) -> Result<String, String> {
-        match find(&method, path) {
+        match find(method.as_ref(), path) {
             Ok(Matched {
                 target: Target::Endpoint(e),
                 id,
@@ -340,6 +342,13 @@ mod tests {
             Err("404".into())
         );
         assert_eq!(target(Method::Get, "/nope"), Err("404".into()));
+        // Methods workers-rs's `Method` does not know are not GET.
+        for method in ["QUERY", "FOO", "get"] {
+            assert!(
+                matches!(find(method, "/account"), Err(ApiError::MethodNotAllowed(_))),
+                "{method}"
+            );
+        }
         assert_eq!(target(Method::Get, "/account.css"), ok("Asset"));
         assert_eq!(target(Method::Get, "/favicon.ico"), ok("Favicon"));
         assert_eq!(target(Method::Get, "/openapi.json"), ok("OpenApi"));

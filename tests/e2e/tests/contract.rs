@@ -328,7 +328,9 @@ fn the_router_and_the_document_have_the_same_paths_and_methods() {
             allowed, expected,
             "{path}: the router allows other methods than openapi.json documents:\n{response}"
         );
-        for method in ["GET", "POST", "DELETE"] {
+        // QUERY and FOO too: workers-rs's `Method` reads a method it does not know as GET, and
+        // the router once answered them as GET.
+        for method in ["GET", "POST", "DELETE", "QUERY", "FOO"] {
             if !expected.contains(&method) {
                 instance
                     .request(method, &concrete(path))
