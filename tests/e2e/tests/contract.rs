@@ -525,7 +525,8 @@ fn service_tokens_are_created_used_listed_and_revoked_as_documented(kinds: &Ever
         main.post(collection)
             .bearer(&kinds.service.token)
             .project(p)
-            .json(&json!({"name": "narrower", "workspaces": ["contract/y/*"]})),
+            // 2.0 is the JSON number 2 (a float once made the server refuse it).
+            .json(&json!({"name": "narrower", "workspaces": ["contract/y/*"], "expires_in_days": 2.0})),
     );
     let target = format!("{collection}/{id}");
     expect(
