@@ -160,8 +160,8 @@ pub struct Matched {
 }
 
 /// Matches a path, then a method, given as the request sent it (`req.inner().method()`, not
-/// workers-rs's `Method`, which reads every method it does not know, `QUERY` or `FOO`, as
-/// `GET`): 404 for an unknown path, 405 (with `Allow`) for a method the path does not take.
+/// workers-rs's `Method`, which reads every method it does not know, like `QUERY`, as `GET`):
+/// 404 for an unknown path, 405 (with `Allow`) for a method the path does not take.
 pub fn find(method: &str, path: &str) -> Result<Matched, ApiError> {
     let (route, id) = ROUTES
         .iter()

@@ -328,9 +328,10 @@ fn the_router_and_the_document_have_the_same_paths_and_methods() {
             allowed, expected,
             "{path}: the router allows other methods than openapi.json documents:\n{response}"
         );
-        // QUERY and FOO too: workers-rs's `Method` reads a method it does not know as GET, and
-        // the router once answered them as GET.
-        for method in ["GET", "POST", "DELETE", "QUERY", "FOO"] {
+        // QUERY too: workers-rs's `Method` reads a method it does not know as GET, and the
+        // router once answered it as GET. (workerd itself answers a method it does not know at
+        // all, like FOO, with 501 before the Worker sees it.)
+        for method in ["GET", "POST", "DELETE", "QUERY"] {
             if !expected.contains(&method) {
                 instance
                     .request(method, &concrete(path))
