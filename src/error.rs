@@ -95,14 +95,15 @@ impl ApiError {
     }
 
     /// The same error as an HTML page, for a person's browser on the sign-in pages.
+    /// It carries the same extra header as the JSON body (a 401's challenge, RFC 9110 §15.5.2;
+    /// a 405's `Allow`).
     pub fn into_html_response(self) -> Response {
-        if let ApiError::RetryAfter(error, seconds) = self {
-            let mut response = error.into_html_response();
-            http::set_header(&mut response, "Retry-After", &seconds.to_string());
-            return response;
+        let (status, code, message, extra_header) = self.describe();
+        let mut response = pages::page_response(status, pages::error_html(status, code, &message));
+        if let Some((name, value)) = extra_header {
+            http::set_header(&mut response, name, &value);
         }
-        let (status, code, message, _) = self.describe();
-        pages::page_response(status, pages::error_html(status, code, &message))
+        response
     }
 
     /// Status, error code, message and an extra header (RFC 6750 challenge, `Allow`).

@@ -44,7 +44,7 @@ pub fn database(env: &Env) -> Result<D1Database, ApiError> {
 }
 
 async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
-    let matched = router::find(&req.method(), &req.path())?;
+    let matched = router::find(&req.inner().method(), &req.path())?;
     let url = req.url()?;
     let settings = Settings::of(env);
     let endpoint = match matched.target {

@@ -2,10 +2,10 @@
 //! authentication, and whether a browser gets its errors as a page. Adding an endpoint is a
 //! row here and an arm in [`dispatch`] (the compiler insists on the arm).
 
-use worker::{Env, Method, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::api::tokens::{self, Kind};
-use crate::api::{status, users};
+use crate::api::{contract, status, users};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::flows::{account, cli_login, device, sign_in, token_grant};
@@ -17,6 +17,7 @@ pub enum Static {
     Healthz,
     Favicon,
     Asset,
+    OpenApi,
 }
 
 /// An endpoint answered after authentication; `{id}` in its path is passed along.
@@ -87,6 +88,7 @@ const ROUTES: &[Route] = &[
     route("/favicon.ico", &[(Get, St(Static::Favicon))], Json),
     route("/account.js", &[(Get, St(Static::Asset))], Json),
     route("/account.css", &[(Get, St(Static::Asset))], Json),
+    route("/openapi.json", &[(Get, St(Static::OpenApi))], Json),
     route(
         "/api/auth/capabilities",
         &[(Get, Ep(E::Capabilities))],
@@ -158,9 +160,10 @@ pub struct Matched {
     pub id: Option<String>,
 }
 
-/// Matches a path, then a method: 404 for an unknown path, 405 (with `Allow`) for a method the
-/// path does not take.
-pub fn find(method: &Method, path: &str) -> Result<Matched, ApiError> {
+/// Matches a path, then a method, given as the request sent it (`req.inner().method()`, not
+/// workers-rs's `Method`, which reads every method it does not know, like `QUERY`, as `GET`):
+/// 404 for an unknown path, 405 (with `Allow`) for a method the path does not take.
+pub fn find(method: &str, path: &str) -> Result<Matched, ApiError> {
     let (route, id) = ROUTES
         .iter()
         .find_map(|route| match_path(route.path, path).map(|id| (route, id)))
@@ -171,9 +174,9 @@ pub fn find(method: &Method, path: &str) -> Result<Matched, ApiError> {
             ))
         })?;
     let verb = match method {
-        Method::Get | Method::Head => Some(Get),
-        Method::Post => Some(Post),
-        Method::Delete => Some(Delete),
+        "GET" | "HEAD" => Some(Get),
+        "POST" => Some(Post),
+        "DELETE" => Some(Delete),
         _ => None,
     };
     route
@@ -240,6 +243,7 @@ pub fn answer_static(
         Static::Asset => {
             pages::asset(url.path()).ok_or_else(|| ApiError::NotFound("no such asset".into()))
         }
+        Static::OpenApi => Ok(contract::openapi()),
     }
 }
 
@@ -281,9 +285,10 @@ pub async fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use worker::Method;
 
     fn target(method: Method, path: &str) -> Result<String, String> {
-        match find(&method, path) {
+        match find(method.as_ref(), path) {
             Ok(Matched {
                 target: Target::Endpoint(e),
                 id,
@@ -339,8 +344,68 @@ mod tests {
             Err("404".into())
         );
         assert_eq!(target(Method::Get, "/nope"), Err("404".into()));
+        // Methods workers-rs's `Method` does not know are not GET.
+        for method in ["QUERY", "FOO", "get"] {
+            assert!(
+                matches!(find(method, "/account"), Err(ApiError::MethodNotAllowed(_))),
+                "{method}"
+            );
+        }
         assert_eq!(target(Method::Get, "/account.css"), ok("Asset"));
         assert_eq!(target(Method::Get, "/favicon.ico"), ok("Favicon"));
+        assert_eq!(target(Method::Get, "/openapi.json"), ok("OpenApi"));
+        assert_eq!(target(Method::Head, "/openapi.json"), ok("OpenApi"));
+        assert_eq!(
+            target(Method::Post, "/openapi.json"),
+            Err("405 GET, HEAD".into())
+        );
+    }
+
+    /// `openapi.json` documents exactly the routes of this table, method for method (`GET`
+    /// standing for `HEAD` too): a route added here without its contract, or a contract for
+    /// a route that does not exist, fails this test.
+    #[test]
+    fn the_contract_documents_every_route_and_nothing_else() {
+        use std::collections::BTreeSet;
+        let document: serde_json::Value =
+            serde_json::from_str(crate::api::contract::OPENAPI_JSON).expect("openapi.json is JSON");
+        assert_eq!(document["openapi"], "3.1.0");
+        let documented: BTreeSet<(String, String)> = document["paths"]
+            .as_object()
+            .expect("openapi.json has paths")
+            .iter()
+            .flat_map(|(path, item)| {
+                let methods = item.as_object().expect("a path item is an object");
+                methods
+                    .keys()
+                    .filter(|key| !matches!(key.as_str(), "parameters" | "summary" | "description"))
+                    .map(|method| (path.clone(), method.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let routed: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .flat_map(|route| {
+                route.methods.iter().map(|(verb, _)| {
+                    let method = match verb {
+                        Get => "get",
+                        Post => "post",
+                        Delete => "delete",
+                    };
+                    (route.path.to_owned(), method.to_owned())
+                })
+            })
+            .collect();
+        assert_eq!(
+            routed.difference(&documented).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "routes that openapi.json does not document"
+        );
+        assert_eq!(
+            documented.difference(&routed).collect::<Vec<_>>(),
+            Vec::<&(String, String)>::new(),
+            "operations in openapi.json that the router does not have"
+        );
     }
 
     #[test]

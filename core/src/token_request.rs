@@ -129,11 +129,20 @@ pub fn token_name(value: Option<&Value>) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
-/// An optional lifetime: a whole number of days from 1 to 3650, or null/absent.
+/// An optional lifetime: a whole number of days from 1 to 3650, or null/absent. JSON does not
+/// tell `90` from `90.0` (RFC 8259 §6; JSON Schema's `integer` is any number with no
+/// fractional part), so `90.0` is 90 days too.
 pub fn expires_in_days(value: Option<&Value>) -> Result<Option<i64>, String> {
+    let whole = |n: &serde_json::Number| {
+        n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= MAX_EXPIRES_IN_DAYS as f64 + 1.0)
+                .map(|f| f as i64)
+        })
+    };
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_i64() {
+        Some(Value::Number(n)) => match whole(n) {
             Some(days) if (1..=MAX_EXPIRES_IN_DAYS).contains(&days) => Ok(Some(days)),
             _ => Err(format!(
                 "`expires_in_days` must be a whole number from 1 to {MAX_EXPIRES_IN_DAYS}, or omitted for no expiry"
@@ -180,6 +189,12 @@ mod tests {
         assert_eq!(t.expires_at_ms(1000), Some(1000 + 90 * DAY_MS));
         let t = NewServiceToken::from_json(&json!({"name": "x", "workspaces": ["*"]})).unwrap();
         assert_eq!(t.expires_at_ms(1000), None);
+        // 90.0 is the JSON number 90.
+        let t = NewServiceToken::from_json(
+            &json!({"name": "x", "workspaces": ["*"], "expires_in_days": 90.0}),
+        )
+        .unwrap();
+        assert_eq!(t.expires_in_days, Some(90));
     }
 
     #[test]
@@ -218,6 +233,14 @@ mod tests {
             (
                 json!({"name": "x", "workspaces": ["a"], "expires_in_days": 1.5}),
                 "whole number",
+            ),
+            (
+                json!({"name": "x", "workspaces": ["a"], "expires_in_days": 3651.0}),
+                "from 1 to 3650",
+            ),
+            (
+                json!({"name": "x", "workspaces": ["a"], "expires_in_days": 1e300}),
+                "from 1 to 3650",
             ),
             (
                 json!({"name": "x", "workspaces": ["a"], "expires_in_day": 1}),

@@ -73,6 +73,12 @@ async fn drain(stream: &mut ByteStream, mut seen: usize) {
 /// The request's body, at most [`MAX_BODY_BYTES`].
 async fn bytes(req: &mut Request) -> Result<Vec<u8>, BodyError> {
     let declared = header(req, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+    // Refused before the body's stream is taken: under workerd, a request body whose stream
+    // was taken and then dropped unread left the isolate unable to answer the next request
+    // (503 "worker restarted mid-request", or a hang), measured on the OAuth endpoints.
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(BodyError::TooLarge(MAX_BODY_BYTES));
+    }
     let stream = match req.inner().body() {
         None => None,
         Some(_) => Some(

@@ -14,8 +14,11 @@
 //! - [`cli`]: the `edgeauth` binary run as a subprocess in a scratch directory.
 //! - [`oidc`]: signing in through the local identity provider without a browser, stopping
 //!   before the callback so that a test can tamper with the ID token; sessions and CSRF.
+//! - [`credentials`]: a credential of every kind (super, service, session, user API token, a
+//!   device login's access and refresh tokens), for the contract test and the fuzzer.
 
 pub mod cli;
+pub mod credentials;
 pub mod http;
 pub mod oidc;
 pub mod store;
