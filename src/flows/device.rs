@@ -38,7 +38,7 @@ use crate::{database, now_ms, WebCrypto};
 pub const VERIFICATION_PATH: &str = "/device";
 
 /// The Rate Limiting binding (`[[ratelimits]]` in wrangler.toml) that brakes
-/// `POST /api/auth/device/code` per client address: 10 requests per 60 s, counted by each
+/// `POST /api/auth/device/code` per client address: 60 requests per 60 s, counted by each
 /// Cloudflare location on its own. A brake, not an exact count: the exact bound is
 /// [`MAX_PENDING_GRANTS`], in D1.
 const DEVICE_CODE_LIMITER: &str = "DEVICE_CODE_LIMITER";

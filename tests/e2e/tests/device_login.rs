@@ -40,7 +40,7 @@ const LINE_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Device codes one client address may ask for per 60 s (wrangler.toml's
 /// `DEVICE_CODE_LIMITER`).
-const DEVICE_CODES_PER_ADDRESS: usize = 10;
+const DEVICE_CODES_PER_ADDRESS: usize = 60;
 /// Live pending device grants a project may hold (docs/api.md, `MAX_PENDING_GRANTS`).
 const MAX_PENDING_GRANTS: usize = 1000;
 
