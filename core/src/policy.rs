@@ -84,6 +84,10 @@ pub struct Principal {
     pub scope: Scope,
     /// When the credential stops working (Unix ms), if ever.
     pub expires_at_ms: Option<i64>,
+    /// The device login (refresh family) the credential comes from, if any: an access token's
+    /// own, or the one a stored token was created with (through however many tokens). What
+    /// such a credential creates ends with that login.
+    pub device_login: Option<FamilyId>,
 }
 
 impl Principal {
@@ -103,6 +107,7 @@ impl Principal {
             project,
             scope: Scope::all(),
             expires_at_ms: None,
+            device_login: None,
         }
     }
 
@@ -192,6 +197,7 @@ mod tests {
             project: project(),
             scope: Scope::parse(scope).unwrap(),
             expires_at_ms: None,
+            device_login: None,
         }
     }
 

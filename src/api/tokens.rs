@@ -104,31 +104,34 @@ struct Creator {
 
 impl Creator {
     async fn of(principal: &Principal, db: &D1Database, now: i64) -> Result<Self, ApiError> {
-        Ok(match &principal.credential {
-            // An access token lives minutes; what it stands for is its device login, which
-            // may have been revoked since it was issued (the access token lapses on its own).
-            Credential::Access { family_id, .. } => {
-                let family = FamilyRecord::find(db, family_id)
-                    .await?
-                    .filter(|family| family.is_live(now))
-                    .ok_or_else(|| {
-                        ApiError::InvalidCredential(
-                            "the device login of this access token has ended; log in again".into(),
-                        )
-                    })?;
-                Creator {
-                    ends_at: Some(family.expires_at),
-                    parent_family: Some(family.id),
-                }
-            }
-            Credential::Service { .. } | Credential::User { .. } => Creator {
-                ends_at: principal.expires_at_ms,
+        let own_end = match principal.credential {
+            // An access token lives minutes; what it stands for is its device login.
+            Credential::Access { .. } => None,
+            // The account page is where a person makes lasting tokens (docs/api.md).
+            Credential::Session(_) | Credential::Super | Credential::Anonymous => None,
+            Credential::Service { .. } | Credential::User { .. } => principal.expires_at_ms,
+        };
+        // A credential that comes from a device login (its access token, or a token created
+        // with one, through however many tokens) passes the login on: the login must still
+        // be live (it may have been revoked since the credential was issued), it caps the new
+        // token, and the new token ends with it.
+        let Some(family_id) = &principal.device_login else {
+            return Ok(Creator {
+                ends_at: own_end,
                 parent_family: None,
-            },
-            Credential::Session(_) | Credential::Super | Credential::Anonymous => Creator {
-                ends_at: None,
-                parent_family: None,
-            },
+            });
+        };
+        let family = FamilyRecord::find(db, family_id)
+            .await?
+            .filter(|family| family.is_live(now))
+            .ok_or_else(|| {
+                ApiError::InvalidCredential(
+                    "the device login this credential comes from has ended; log in again".into(),
+                )
+            })?;
+        Ok(Creator {
+            ends_at: capped_expiry(own_end, Some(family.expires_at)),
+            parent_family: Some(family.id),
         })
     }
 }
@@ -270,13 +273,19 @@ pub async fn create(
             now,
         ),
     };
-    record
-        .insert(
+    let stored = record
+        .insert_created(
             &db,
             minted.hash(),
             creation_event(&record, Actor::of(principal)),
+            now,
         )
         .await?;
+    if !stored {
+        return Err(ApiError::InvalidCredential(
+            "the device login this credential comes from has ended; log in again".into(),
+        ));
+    }
     Ok(http::json(201, &creation_body(view(&record, now), &minted)))
 }
 

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use edgeauth_core::config::auth_disabled_refusal;
 use edgeauth_core::{BrowserSession, Config, Principal, ProjectName, UserId};
-use worker::{Context, Env, Method, Request, Url};
+use worker::{Context, Env, Request, Url};
 
 use crate::error::ApiError;
 use crate::http::{header, query_param};
@@ -106,7 +106,9 @@ pub async fn authenticate(
                 if let Some(session) = principal.as_ref().and_then(Principal::browser_session) {
                     // A bearer credential needs no CSRF check: a browser never attaches one
                     // on its own. A cookie does, on every state-changing request.
-                    if !matches!(req.method(), Method::Get | Method::Head | Method::Options) {
+                    // The method as sent: workers-rs reads a method it does not know as GET.
+                    let method = req.inner().method();
+                    if !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") {
                         csrf::check(req, &settings, &url, &session.cookie_hash).await?;
                     }
                 }

@@ -74,6 +74,7 @@ async fn service_token(
         .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
     let record = stored_token(TokenTable::ServiceTokens, hash, project, env, ctx).await?;
     Ok(Principal {
+        device_login: record.parent_family,
         credential: Credential::Service {
             token_id: record.id,
             name: record.name,
@@ -99,6 +100,7 @@ async fn user_token(
         )));
     };
     Ok(Principal {
+        device_login: record.parent_family,
         credential: Credential::User {
             token_id: record.id,
             name: record.name,
@@ -152,13 +154,16 @@ fn access(token: &str, settings: &Settings, project: &ProjectName) -> Result<Pri
     let claims = access_token::verify(token, key, now_ms().div_euclid(1000))
         .and_then(|c| c.check_project(project).map(|()| c))
         .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
+    let expires_at_ms = claims.expires_at_ms();
+    let family_id = FamilyId::new(claims.family_id);
     Ok(Principal {
-        expires_at_ms: Some(claims.expires_at_ms()),
+        expires_at_ms: Some(expires_at_ms),
         scope: claims.scope,
+        device_login: Some(family_id.clone()),
         credential: Credential::Access {
             token_id: claims.token_id,
             user_id: UserId::new(claims.user_id),
-            family_id: FamilyId::new(claims.family_id),
+            family_id,
         },
         project: project.clone(),
     })
@@ -192,5 +197,6 @@ async fn session(
         project: project.clone(),
         scope: Scope::all(),
         expires_at_ms: Some(record.expires_at),
+        device_login: None,
     }))
 }

@@ -1178,3 +1178,48 @@ fn tokens_created_with_a_device_login_are_revoked_with_it() {
         .unwrap();
     assert!(!found.is_live(T0 + 4));
 }
+
+#[test]
+fn a_token_of_a_device_login_is_stored_only_while_the_login_lives() {
+    let db = Sqlite::migrated();
+    family(&db);
+    let ada = with_user(&db, "usr_ada");
+    let mut live = user_token("ut_live", &ada, "default", T0);
+    live.parent_family = Some(FamilyId::new("fam_1"));
+    assert!(block_on(live.insert_created(
+        &db,
+        &hash("live"),
+        event("user_token.create", "ut_live", T0),
+        T0
+    ))
+    .unwrap());
+    block_on(RefreshTokenRecord::revoke_family(
+        &db,
+        &FamilyId::new("fam_1"),
+        T0 + 1,
+        "rev_1",
+        event("refresh_family.revoke", "fam_1", T0 + 1),
+    ))
+    .unwrap();
+    // Created while (or after) the login was revoked: nothing stored, no audit event.
+    let mut late = user_token("ut_late", &ada, "default", T0 + 2);
+    late.parent_family = Some(FamilyId::new("fam_1"));
+    assert!(!block_on(late.insert_created(
+        &db,
+        &hash("late"),
+        event("user_token.create", "ut_late", T0 + 2),
+        T0 + 2
+    ))
+    .unwrap());
+    assert_eq!(db.count("user_tokens", "id = 'ut_late'"), 0);
+    assert_eq!(audit_count(&db, "user_token.create"), 1);
+    // A token of no login is stored as ever.
+    let own = user_token("ut_own", &ada, "default", T0 + 2);
+    assert!(block_on(own.insert_created(
+        &db,
+        &hash("own"),
+        event("user_token.create", "ut_own", T0 + 2),
+        T0 + 2
+    ))
+    .unwrap());
+}

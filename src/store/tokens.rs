@@ -349,6 +349,43 @@ impl TokenRecord {
         )
     }
 
+    /// Stores a new token and its audit event in one batch. A token created with a device
+    /// login (`parent_family`) is stored only if that login is still live when the batch
+    /// runs, so one created while the login is being revoked cannot outlive it; false then,
+    /// with nothing stored.
+    pub async fn insert_created(
+        &self,
+        db: &impl Database,
+        hash: &TokenHash,
+        audit: AuditEvent<'_>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let Some(family) = &self.parent_family else {
+            self.insert(db, hash, audit).await?;
+            return Ok(true);
+        };
+        let insert = self.insert_if_statement(
+            hash,
+            |first| {
+                format!(
+                    "EXISTS (SELECT 1 FROM refresh_families WHERE id = ?{first} \
+                     AND revoked_at IS NULL AND expires_at > ?{})",
+                    first + 1
+                )
+            },
+            [family.as_str().into(), now_ms.into()],
+        );
+        let audit = audit.statement_if(
+            &format!(
+                "EXISTS (SELECT 1 FROM {} WHERE id = ?7)",
+                self.owner.table().name()
+            ),
+            [self.id.as_str().into()],
+        );
+        let outcomes = db.batch(vec![insert, audit]).await?;
+        Ok(changes(&outcomes, 0) == 1)
+    }
+
     /// Stores a new token and its audit event in one batch.
     pub async fn insert(
         &self,

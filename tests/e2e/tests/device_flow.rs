@@ -248,11 +248,35 @@ fn tokens_created_with_a_device_login_never_outlive_it_and_end_with_it() {
         whoami(&main, token, "default").expect_json(200);
     }
 
+    // A token created by such a token comes from the same login: it ends with it too
+    // (otherwise two hops would turn a stolen access token into a lasting credential).
+    let grandchild = main
+        .post("/api/tokens")
+        .bearer(user_token["token"].as_str().expect("the plaintext"))
+        .json(&serde_json::json!({"name": "second generation"}))
+        .send()
+        .expect_json(201);
+    let grandchild_service = main
+        .post("/api/service-tokens")
+        .bearer(service_token["token"].as_str().expect("the plaintext"))
+        .json(&serde_json::json!({"name": "second generation ci", "workspaces": ["*"]}))
+        .send()
+        .expect_json(201);
+    for created in [&grandchild, &grandchild_service] {
+        let expires_at = parse_timestamp_ms(&created["expires_at"]);
+        assert!(expires_at <= login_ends + 60_000, "capped too: {created}");
+    }
+
     main.post("/api/auth/revoke")
         .form(&[("token", refresh_token.as_str())])
         .send()
         .expect_status(200);
-    for created in [&user_token, &service_token] {
+    for created in [
+        &user_token,
+        &service_token,
+        &grandchild,
+        &grandchild_service,
+    ] {
         let token = created["token"].as_str().expect("the plaintext");
         whoami(&main, token, "default").expect_invalid_token();
     }
