@@ -4,33 +4,38 @@
 pub mod body;
 
 use serde::Serialize;
-use worker::{Request, Response, Url};
+use worker::{Request, Response, ResponseBuilder, Url};
 
 pub use body::{is_form, MAX_BODY_BYTES};
+
+/// A response with `status` and a body of `content_type`. Built without a fallible step, so
+/// no answer can panic.
+pub fn fixed(status: u16, body: Vec<u8>, content_type: &str) -> Response {
+    let mut response = ResponseBuilder::new().with_status(status).fixed(body);
+    set_header(&mut response, "Content-Type", content_type);
+    response
+}
 
 /// A JSON response with `status`. Serialising a `serde_json::Value` or a plain struct cannot
 /// fail, so this returns a `Response` rather than a `Result`.
 pub fn json<T: Serialize>(status: u16, body: &T) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = Response::from_bytes(bytes)
-        .unwrap_or_else(|_| Response::empty().expect("an empty response"))
-        .with_status(status);
-    set_header(&mut response, "Content-Type", "application/json");
-    response
+    fixed(status, bytes, "application/json")
+}
+
+/// An empty response with `status`.
+pub fn empty(status: u16) -> Response {
+    ResponseBuilder::new().with_status(status).empty()
 }
 
 /// 204 No Content.
 pub fn no_content() -> Response {
-    Response::empty()
-        .expect("an empty response")
-        .with_status(204)
+    empty(204)
 }
 
 /// A 302/303 to `location` with the given `Set-Cookie` headers.
 pub fn redirect(status: u16, location: &str, cookies: &[String]) -> Response {
-    let mut response = Response::empty()
-        .expect("an empty response")
-        .with_status(status);
+    let mut response = empty(status);
     set_header(&mut response, "Location", location);
     for cookie in cookies {
         append_header(&mut response, "Set-Cookie", cookie);

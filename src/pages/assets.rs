@@ -3,14 +3,14 @@
 
 use worker::Response;
 
-use crate::http::set_header;
-
 /// `/account.js` and `/account.css`, with their content types; `None` for any other path.
 pub fn asset(path: &str) -> Option<Response> {
     let (content_type, source) = asset_source(path)?;
-    let mut response = Response::ok(source).ok()?;
-    set_header(&mut response, "Content-Type", content_type);
-    Some(response)
+    Some(crate::http::fixed(
+        200,
+        source.as_bytes().to_vec(),
+        content_type,
+    ))
 }
 
 /// The content type and text of a static asset of the page.

@@ -46,10 +46,7 @@ pub const PAGE_SECURITY_HEADERS: [(&str, &str); 4] = [
 
 /// An HTML page with `status`, `text/html; charset=utf-8` and [`PAGE_SECURITY_HEADERS`].
 pub fn page_response(status: u16, html: String) -> Response {
-    let mut response = Response::from_html(html)
-        .unwrap_or_else(|_| Response::empty().expect("an empty response"))
-        .with_status(status);
-    set_header(&mut response, "Content-Type", "text/html; charset=utf-8");
+    let mut response = crate::http::fixed(status, html.into_bytes(), "text/html; charset=utf-8");
     for (name, value) in PAGE_SECURITY_HEADERS {
         set_header(&mut response, name, value);
     }
@@ -59,8 +56,10 @@ pub fn page_response(status: u16, html: String) -> Response {
 /// A page's HTML. The templates show only `str`s, numbers and booleans, whose formatting into
 /// a `String` cannot fail.
 fn render(page: &impl Template) -> String {
-    page.render()
-        .expect("a page of str, number and bool values renders")
+    page.render().unwrap_or_else(|e| {
+        worker::console_error!("a page did not render: {e}");
+        String::new()
+    })
 }
 
 /// The escaper of every `.html` template (configured in `askama.toml`): `&`, `<`, `>`, `"`
