@@ -365,15 +365,7 @@ mod tests {
     const STATE: &str = "Zm9vYmFyYmF6cXV4cXV1eHF1dXpxdXV6cXV1enF1dXo";
     const REDIRECT: &str = "http://127.0.0.1:53682/callback";
 
-    struct Counter(u8);
-    impl Entropy for Counter {
-        fn fill(&mut self, buf: &mut [u8]) {
-            for b in buf {
-                self.0 = self.0.wrapping_add(1);
-                *b = self.0;
-            }
-        }
-    }
+    use crate::test_entropy::Counter;
 
     fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

@@ -123,15 +123,7 @@ pub fn revocation_id(entropy: &mut dyn Entropy) -> String {
 mod tests {
     use super::*;
 
-    struct Counter(u8);
-    impl Entropy for Counter {
-        fn fill(&mut self, buf: &mut [u8]) {
-            for b in buf {
-                self.0 = self.0.wrapping_add(1);
-                *b = self.0;
-            }
-        }
-    }
+    use crate::test_entropy::Counter;
 
     #[test]
     fn generated_ids_carry_their_kind_prefix() {

@@ -50,3 +50,20 @@ pub trait Entropy {
     /// Fills `buf` with random bytes.
     fn fill(&mut self, buf: &mut [u8]);
 }
+
+/// A predictable [`Entropy`] for unit tests: bytes counting up from the seed.
+#[cfg(test)]
+pub(crate) mod test_entropy {
+    use super::Entropy;
+
+    pub struct Counter(pub u8);
+
+    impl Entropy for Counter {
+        fn fill(&mut self, buf: &mut [u8]) {
+            for b in buf {
+                self.0 = self.0.wrapping_add(1);
+                *b = self.0;
+            }
+        }
+    }
+}

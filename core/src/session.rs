@@ -240,15 +240,7 @@ mod tests {
     use super::*;
     use crate::crypto::{KeyPurpose, RootSecret};
 
-    struct Counter(u8);
-    impl Entropy for Counter {
-        fn fill(&mut self, buf: &mut [u8]) {
-            for b in buf {
-                self.0 = self.0.wrapping_add(1);
-                *b = self.0;
-            }
-        }
-    }
+    use crate::test_entropy::Counter;
 
     fn key(secret: &str) -> DerivedKey {
         RootSecret::new(secret).unwrap().derive(KeyPurpose::Cookies)
