@@ -13,7 +13,7 @@
 //                               it a fresh 2048-bit key is generated at every start
 //   EDGEAUTH_IDP_QUIET          `1`: no per-request log lines
 //   EDGEAUTH_IDP_TEST_HOOKS     `1`: serve the test-only endpoints under /__test/ (ID-token
-//                               tampering and key rotation, for the end-to-end tests; never in
+//                               tampering, key rotation and faults, for the end-to-end tests; never in
 //                               development: scripts/test sets it, scripts/dev never does)
 //
 // Nothing is persisted: sessions, codes and grants live in memory and die with the process.
@@ -197,6 +197,30 @@ const TAMPER_TTL_MS = 10 * 60 * 1000;
 const tampers = new Map(); // authorization code -> { spec, until }
 const rotatedKeys = new Map(); // kid -> private JWK, published in the JWKS after rotation
 let foreignKey; // never published
+// How the provider answers everything but /__test/: `off` (normally), `down` (the connection
+// is dropped unanswered), `slow` (an answer only after SLOW_MS, past the relying party's
+// timeout) or `garbage` (200 with a body that is not JSON).
+const FAULT_MODES = ['off', 'down', 'slow', 'garbage'];
+const SLOW_MS = 15_000;
+let fault = 'off';
+
+// Answers a request as the current fault says; true when it was answered (or dropped).
+function misbehave(req, res, then) {
+  if (fault === 'down') {
+    req.socket.destroy();
+    return true;
+  }
+  if (fault === 'garbage') {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end('<html><body>502 Bad Gateway (a proxy in front of the provider)</body></html>');
+    return true;
+  }
+  if (fault === 'slow') {
+    setTimeout(then, SLOW_MS).unref();
+    return true;
+  }
+  return false;
+}
 
 function b64json(value) {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -292,6 +316,14 @@ async function testHook(req, res, path) {
       for (const [code, { until }] of tampers) if (until < now) tampers.delete(code);
       tampers.set(spec.code, { spec, until: now + TAMPER_TTL_MS });
       return sendJson(res, 200, { ok: true });
+    }
+    if (path === '/__test/fault') {
+      const spec = await readJson(req);
+      if (!spec || !FAULT_MODES.includes(spec.mode)) {
+        throw new BadRequest(`mode must be one of ${FAULT_MODES.join(', ')}`);
+      }
+      fault = spec.mode;
+      return sendJson(res, 200, { mode: fault });
     }
     if (path === '/__test/rotate') {
       const jwk = newRsaJwk();
@@ -427,6 +459,13 @@ const server = createServer(async (req, res) => {
   const path = (req.url || '/').split('?')[0];
   if (!quiet) res.on('finish', () => process.stdout.write(`idp: ${req.method} ${path} ${res.statusCode}\n`));
   if (testHooks && path.startsWith('/__test/')) return testHook(req, res, path);
+  // A slow answer whose client gave up meanwhile is never routed.
+  const late = () => req.socket.destroyed || route(req, res, path).catch(() => {});
+  if (testHooks && misbehave(req, res, late)) return;
+  return route(req, res, path);
+});
+
+async function route(req, res, path) {
   const m = /^\/interaction\/([A-Za-z0-9_-]{1,64})(?:\/(login|abort))?\/?$/.exec(path);
   if (!m) return oidc(req, res);
   try {
@@ -437,11 +476,11 @@ const server = createServer(async (req, res) => {
       send(res, 400, page('Error', `<p>${esc(e.error_description || e.message)}</p><p>Start the sign-in again from the application.</p>`));
     }
   }
-});
+}
 
 server.on('error', (e) => fail(`cannot listen on ${HOST}:${port}: ${e.message}`));
 server.listen(port, HOST, () => {
-  if (testHooks) process.stdout.write('idp: TEST HOOKS ON (/__test/tamper, /__test/rotate): for tests only\n');
+  if (testHooks) process.stdout.write('idp: TEST HOOKS ON (/__test/tamper, /__test/rotate, /__test/fault): for tests only\n');
   process.stdout.write(`idp ready on ${issuer}\n`);
 });
 

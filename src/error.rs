@@ -51,6 +51,10 @@ pub enum ApiError {
         error: &'static str,
         description: String,
     },
+    /// 503 with `Retry-After`: D1 or KV failed, so the request was not carried out (a flow's
+    /// writes are one batch, so a failure leaves nothing half-written). The cause is logged,
+    /// never shown.
+    StorageUnavailable(String),
     /// 500: logged, never shown.
     Internal(String),
     /// Another error, with `Retry-After: seconds` (RFC 9110 §10.2.3): a limit or a
@@ -178,6 +182,17 @@ impl ApiError {
                 error,
                 description,
             } => (status, error, description),
+            ApiError::StorageUnavailable(cause) => {
+                worker::console_error!("storage unavailable: {cause}");
+                extra_header = Some(("Retry-After", STORAGE_RETRY_AFTER_S.to_string()));
+                (
+                    503,
+                    "storage_unavailable",
+                    format!(
+                        "the server's storage did not answer, so the request was not carried out; try again in {STORAGE_RETRY_AFTER_S} s"
+                    ),
+                )
+            }
             ApiError::Internal(cause) => {
                 worker::console_error!("internal error: {cause}");
                 (
@@ -215,6 +230,9 @@ impl ApiError {
     }
 }
 
+/// How long a client waits before retrying after a storage failure (`Retry-After`).
+pub const STORAGE_RETRY_AFTER_S: u64 = 5;
+
 fn payload_too_large() -> String {
     format!(
         "request bodies are limited to {} bytes",
@@ -244,15 +262,19 @@ impl From<worker::Error> for ApiError {
 }
 
 impl From<crate::store::StoreError> for ApiError {
-    /// A storage failure is the server's: logged (by [`ApiError::Internal`]), never shown.
+    /// A failed D1 call is a 503 the client may retry; a stored record that does not decode
+    /// is a 500. Either is logged, never shown.
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            crate::store::StoreError::Database(_) => ApiError::StorageUnavailable(e.to_string()),
+            crate::store::StoreError::BadRecord(_) => ApiError::Internal(e.to_string()),
+        }
     }
 }
 
 impl From<worker::KvError> for ApiError {
     fn from(e: worker::KvError) -> Self {
-        ApiError::Internal(format!("KV: {e}"))
+        ApiError::StorageUnavailable(format!("KV: {e}"))
     }
 }
 

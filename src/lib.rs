@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod error;
+mod faults;
 mod flows;
 mod http;
 mod pages;
@@ -44,6 +45,10 @@ pub fn database(env: &Env) -> Result<D1Database, ApiError> {
 }
 
 async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
+    #[cfg(feature = "fault-injection")]
+    if req.path() == "/__faults" {
+        return Ok(faults::control(req).await);
+    }
     let matched = router::find(&req.inner().method(), &req.path())?;
     let url = req.url()?;
     let settings = Settings::of(env);

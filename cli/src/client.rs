@@ -355,6 +355,9 @@ impl ApiClient {
                 "the server is misconfigured; its operator can see the problems at {}",
                 self.server.join("/healthz")
             )),
+            503 if code == "storage_unavailable" => error(ExitStatus::ServerError).with_hint(
+                "a passing failure of the server's storage: nothing was changed; run the command again in a few seconds",
+            ),
             500..=599 => error(ExitStatus::ServerError)
                 .with_hint("the server failed; try again later, or ask its operator to check its logs"),
             _ => error(ExitStatus::Failure),
@@ -551,6 +554,14 @@ pub(crate) mod tests {
 
         let e = status_of(503, r#"{"error":"misconfigured","message":"x"}"#, None);
         assert!(e.hint.unwrap().contains("/healthz"));
+
+        let e = status_of(
+            503,
+            r#"{"error":"storage_unavailable","message":"try again in 5 s"}"#,
+            None,
+        );
+        assert_eq!(e.status, ExitStatus::ServerError);
+        assert!(e.hint.unwrap().contains("nothing was changed"));
 
         let e = status_of(502, "<html>bad gateway</html>", None);
         assert_eq!(e.status, ExitStatus::ServerError);

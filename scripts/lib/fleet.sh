@@ -10,14 +10,15 @@
 #   migrate.log     output of `wrangler d1 migrations apply`
 #   wrangler.log    output of `wrangler dev`
 #
-# Usage: fleet_add NAME 'KEY=value' …  (once per instance), fleet_replica NAME OF (a second
+# Usage: fleet_add NAME 'KEY=value' …  (once per instance; FLEET_BUILD[NAME]=build-faults
+# runs the fault-injection build instead of build/), fleet_replica NAME OF (a second
 # `wrangler dev` of an instance declared before), then fleet_up STATE_DIR; the base URL of NAME
 # is then ${FLEET_URL[NAME]}, its --persist-to directory ${FLEET_PERSIST[NAME]}. stop_started
 # (lib/common.sh) stops them all.
 
 FLEET_NAMES=()
 declare -A FLEET_VARS=() FLEET_URL=() FLEET_PID=() FLEET_DIR=() FLEET_PERSIST=() FLEET_REPLICA_OF=()
-declare -A FLEET_INSPECTOR_PORT=()
+declare -A FLEET_INSPECTOR_PORT=() FLEET_BUILD=()
 # Ports chosen already for something else (scripts/test: the identity provider, which starts
 # after the fleet): fleet_up never hands them to an instance.
 FLEET_AVOID_PORTS=()
@@ -58,10 +59,12 @@ ports_overlap() {
 # and waits until each answers HTTP. The Worker must be built already (build/worker/shim.mjs).
 fleet_up() {
     local state="$1" name dir pids=() failed=() ports i started
-    if [[ ! -f "$ROOT/build/worker/shim.mjs" ]]; then
-        error "the Worker is not built: run scripts/build-worker"
-        return 1
-    fi
+    for name in "${FLEET_NAMES[@]}"; do
+        if [[ ! -f "$ROOT/${FLEET_BUILD[$name]:-build}/worker/shim.mjs" ]]; then
+            error "the Worker is not built into ${FLEET_BUILD[$name]:-build}/: run scripts/build-worker"
+            return 1
+        fi
+    done
     mkdir -p "$state"
 
     started="$(now)"
@@ -71,7 +74,8 @@ fleet_up() {
         FLEET_PERSIST[$name]="$dir/persist"
         rm -rf "$dir/persist" "$dir/.wrangler"
         mkdir -p "$dir"
-        python3 "$ROOT/scripts/lib/instance_config.py" "$ROOT/wrangler.toml" "$dir/wrangler.toml" "$name"
+        python3 "$ROOT/scripts/lib/instance_config.py" "$ROOT/wrangler.toml" "$dir/wrangler.toml" \
+            "$name" "${FLEET_BUILD[$name]:-build}"
         (umask 077 && printf '%s\n' "${FLEET_VARS[$name]}" >"$dir/.dev.vars")
     done
     local of migrated=()

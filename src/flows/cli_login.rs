@@ -40,6 +40,11 @@ fn codes(env: &Env) -> Result<KvStore, ApiError> {
     })
 }
 
+/// One KV operation begins. Only the fault-injection build ever refuses it (src/faults.rs).
+fn kv_operation() -> Result<(), ApiError> {
+    crate::faults::kv().map_err(|fault| ApiError::StorageUnavailable(format!("KV: {fault}")))
+}
+
 /// Both browser steps need people to be able to sign in here (authentication on, OIDC and
 /// `SECRET` for the CSRF token).
 fn require_sign_in(caller: &Caller) -> Result<(), ApiError> {
@@ -141,23 +146,33 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             let code = LoopbackCode::generate(&mut WebCrypto);
             let hash = code.hash();
             let pending = PendingLogin::new(&request, user_id, project, now);
-            codes(env)?
-                .put(&cli_login::kv_key(&hash), pending.to_json())?
+            let kv = codes(env)?;
+            let key = cli_login::kv_key(&hash);
+            kv_operation()?;
+            kv.put(&key, pending.to_json())?
                 .expiration_ttl(cli_login::CODE_TTL_S as u64)
                 .execute()
                 .await?;
-            AuditEvent {
-                at: now,
-                project: Some(project),
-                actor,
-                action: "cli_login.approve",
-                subject: hash.as_hex(),
-                detail: json!({"name": pending.name, "redirect_uri": pending.redirect_uri,
-                               "expires_at": rfc3339(pending.expires_at)})
-                .to_string(),
+            let audited = async {
+                AuditEvent {
+                    at: now,
+                    project: Some(project),
+                    actor,
+                    action: "cli_login.approve",
+                    subject: hash.as_hex(),
+                    detail: json!({"name": pending.name, "redirect_uri": pending.redirect_uri,
+                                   "expires_at": rfc3339(pending.expires_at)})
+                    .to_string(),
+                }
+                .record(&database(env)?)
+                .await
+                .map_err(ApiError::from)
+            };
+            if let Err(e) = audited.await {
+                // No approval without its audit event: the code, never shown, is withdrawn.
+                forget(&kv, &key).await;
+                return Err(e);
             }
-            .record(&database(env)?)
-            .await?;
             Ok(redirect(
                 303,
                 &request.redirect.with_code(code.as_str(), &request.state),
@@ -198,7 +213,11 @@ fn oauth(error: ExchangeError) -> ApiError {
 
 /// Deletes a code's KV entry, as a courtesy: D1 decides single use, and KV would expire it.
 async fn forget(kv: &KvStore, key: &str) {
-    if let Err(e) = kv.delete(key).await {
+    let deleted = async {
+        crate::faults::kv().map_err(str::to_owned)?;
+        kv.delete(key).await.map_err(|e| e.to_string())
+    };
+    if let Err(e) = deleted.await {
         worker::console_error!("could not delete a CLI login code from KV: {e}");
     }
 }
@@ -216,6 +235,7 @@ pub async fn exchange(mut req: Request, env: &Env) -> Result<Response, ApiError>
     let hash = exchange.code.hash();
     let key = cli_login::kv_key(&hash);
     let kv = codes(env)?;
+    kv_operation()?;
     let Some(stored) = kv.get(&key).text().await? else {
         return Err(oauth(ExchangeError::UNKNOWN_CODE));
     };

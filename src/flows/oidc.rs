@@ -34,6 +34,8 @@ use crate::now_ms;
 const CACHE_TTL_MS: i64 = 10 * 60 * 1000;
 /// Longest wait for the provider, per request, body included.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a person waits before signing in again after the provider failed.
+const PROVIDER_RETRY_AFTER_S: u64 = 10;
 /// Largest answer read from the provider.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
@@ -59,6 +61,10 @@ thread_local! {
 /// The provider's endpoints, from its discovery document (OIDC Discovery 1.0 §4), fetched at
 /// most every 10 minutes per isolate. A failed fetch is not cached.
 pub async fn provider(settings: &OidcSettings) -> Result<ProviderMetadata, ApiError> {
+    if crate::faults::provider_forgotten() {
+        PROVIDER.with(|cell| *cell.borrow_mut() = None);
+        JWKS.with(|cell| *cell.borrow_mut() = None);
+    }
     let now = now_ms();
     let cached = PROVIDER.with(|cell| {
         cell.borrow()
@@ -77,7 +83,7 @@ pub async fn provider(settings: &OidcSettings) -> Result<ProviderMetadata, ApiEr
     }
     let metadata = rules::parse_discovery(&body, &settings.issuer).map_err(|p| {
         unavailable(format!(
-            "{p}; the operator must fix OIDC_ISSUER or the provider"
+            "{p}; try again later, and if it persists the operator must check OIDC_ISSUER and the provider"
         ))
     })?;
     PROVIDER.with(|cell| {
@@ -350,12 +356,15 @@ async fn read_bounded(response: &mut Response) -> Result<Vec<u8>, String> {
 // ---------------------------------------------------------------------------------------------
 // Errors, as docs/api.md names them for GET /api/auth/callback
 
+/// The provider failed (down, slow past [`FETCH_TIMEOUT`], or answering garbage): a 502 the
+/// person may retry after [`PROVIDER_RETRY_AFTER_S`]. Nothing was stored.
 fn unavailable(message: String) -> ApiError {
     ApiError::Refused {
         status: 502,
         code: "provider_unavailable",
         message,
     }
+    .retry_after(PROVIDER_RETRY_AFTER_S)
 }
 
 fn invalid_id_token(message: String) -> ApiError {

@@ -138,8 +138,10 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
     let expected = oidc::expectations(settings, &login.nonce(key), now / 1000);
     let identity = oidc::verify_id_token(&provider, &id_token, &expected).await?;
 
-    let db = database(env)?;
-    let user = UserRecord {
+    let value = session::new_session_value(&mut WebCrypto);
+    let session_id = SessionId::generate(&mut WebCrypto);
+    let detail = json!({"issuer": identity.issuer, "subject": identity.subject}).to_string();
+    UserRecord {
         id: UserId::generate(&mut WebCrypto),
         issuer: identity.issuer,
         subject: identity.subject,
@@ -149,27 +151,15 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
         created_at: now,
         last_login_at: now,
     }
-    .upsert(&db)
-    .await?;
-    let value = session::new_session_value(&mut WebCrypto);
-    let session_id = SessionId::generate(&mut WebCrypto);
-    SessionRecord::create(
-        &db,
+    .sign_in(
+        &database(env)?,
         &NewSession {
             hash: &TokenHash::of(&value),
             id: &session_id,
-            user_id: &user.id,
             created_at: now,
             expires_at: now + session::SESSION_TTL_S * 1000,
         },
-        AuditEvent {
-            at: now,
-            project: None,
-            actor: Actor::User(user.id.clone()),
-            action: "session.create",
-            subject: session_id.as_str(),
-            detail: json!({"issuer": user.issuer, "subject": user.subject}).to_string(),
-        },
+        &detail,
     )
     .await?;
     Ok(redirect(

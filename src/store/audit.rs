@@ -119,3 +119,30 @@ impl AuditEvent<'_> {
         Ok(())
     }
 }
+
+/// The statement that records `action` on `subject` (in no project), done by the person of
+/// `(issuer, person)`: for the batch that creates that person, whose id is known only once it
+/// runs.
+pub(crate) fn by_person_statement(
+    at: i64,
+    action: &str,
+    subject: &str,
+    detail: &str,
+    issuer: &str,
+    person: &str,
+) -> Statement {
+    Statement::new(
+        format!(
+            "{AUDIT_INSERT} SELECT ?1, NULL, 'user:' || id, ?2, ?3, ?4 FROM users \
+             WHERE issuer = ?5 AND subject = ?6"
+        ),
+        vec![
+            at.into(),
+            action.into(),
+            subject.into(),
+            detail.into(),
+            issuer.into(),
+            person.into(),
+        ],
+    )
+}

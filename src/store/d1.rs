@@ -23,7 +23,19 @@ fn js(value: &SqlValue) -> JsValue {
     }
 }
 
+/// One D1 operation begins (a statement, or a batch: one transaction). Only the
+/// fault-injection build ever refuses it (src/faults.rs).
+fn begin() -> Result<(), StoreError> {
+    crate::faults::d1().map_err(|fault| StoreError::Database(format!("D1: {fault}")))
+}
+
+/// `statement`, bound, as one operation.
 fn prepare(db: &D1Database, statement: Statement) -> Result<D1PreparedStatement, StoreError> {
+    begin()?;
+    bind(db, statement)
+}
+
+fn bind(db: &D1Database, statement: Statement) -> Result<D1PreparedStatement, StoreError> {
     let params: Vec<JsValue> = statement.params.iter().map(js).collect();
     Ok(db.prepare(statement.sql).bind(&params)?)
 }
@@ -47,9 +59,10 @@ impl Database for D1Database {
     }
 
     async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<D1Result>, StoreError> {
+        begin()?;
         let prepared = statements
             .into_iter()
-            .map(|s| prepare(self, s))
+            .map(|s| bind(self, s))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(D1Database::batch(self, prepared).await?)
     }
@@ -81,9 +94,14 @@ pub fn record_use(
         return Ok(());
     };
     let table = token.owner.table().name();
-    let touch = prepare(db, statement)?;
+    let touch = bind(db, statement)?;
     ctx.wait_until(async move {
-        if let Err(e) = touch.run().await {
+        let recorded = async {
+            begin()?;
+            touch.run().await?;
+            Ok::<(), StoreError>(())
+        };
+        if let Err(e) = recorded.await {
             worker::console_error!("could not record a use in {table}: {e}");
         }
     });

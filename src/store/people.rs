@@ -4,7 +4,8 @@
 use edgeauth_core::{SessionId, TokenHash, UserId};
 use serde::Deserialize;
 
-use super::{changes, columns, AuditEvent, Database, Statement, StoreError};
+use super::audit::by_person_statement;
+use super::{changes, columns, AuditEvent, Database, Outcome, Statement, StoreError};
 
 /// A person, as their identity provider last described them.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -24,10 +25,20 @@ pub struct UserRecord {
 const USER_COLUMNS: &str = "id, issuer, subject, email, name, teams, created_at, last_login_at";
 
 impl UserRecord {
-    /// Creates the user of `(issuer, subject)` or refreshes their email, name and teams;
-    /// returns the stored record (its `id` is the existing one when the user was known).
-    pub async fn upsert(&self, db: &impl Database) -> Result<UserRecord, StoreError> {
-        db.first(Statement::new(
+    /// A sign-in, recorded whole or not at all, in one batch: the user of `(issuer, subject)`
+    /// created or refreshed (email, name, teams, last sign-in), their expired sessions
+    /// dropped, the new session stored and `session.create` audited (with `detail`, the
+    /// person as its actor).
+    /// Returns the stored user, whose `id` is the existing one when the person was known
+    /// (`self.id` is used only for a new person). The session and the audit event find the
+    /// person by `(issuer, subject)`, so two first sign-ins at once cannot disagree on the id.
+    pub async fn sign_in(
+        &self,
+        db: &impl Database,
+        session: &NewSession<'_>,
+        detail: &str,
+    ) -> Result<UserRecord, StoreError> {
+        let upsert = Statement::new(
             format!(
                 "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
                  ON CONFLICT (issuer, subject) DO UPDATE SET email = excluded.email, \
@@ -47,9 +58,43 @@ impl UserRecord {
                 self.created_at.into(),
                 self.last_login_at.into(),
             ],
-        ))
-        .await?
-        .ok_or_else(|| StoreError::Database("user upsert returned no row".into()))
+        );
+        let sweep = Statement::new(
+            "DELETE FROM sessions WHERE expires_at <= ?3 AND user_id = \
+             (SELECT id FROM users WHERE issuer = ?1 AND subject = ?2)",
+            vec![
+                self.issuer.as_str().into(),
+                self.subject.as_str().into(),
+                session.created_at.into(),
+            ],
+        );
+        let insert = Statement::new(
+            "INSERT INTO sessions (session_hash, id, user_id, created_at, expires_at) \
+             SELECT ?1, ?2, id, ?3, ?4 FROM users WHERE issuer = ?5 AND subject = ?6",
+            vec![
+                session.hash.as_hex().into(),
+                session.id.as_str().into(),
+                session.created_at.into(),
+                session.expires_at.into(),
+                self.issuer.as_str().into(),
+                self.subject.as_str().into(),
+            ],
+        );
+        let audit = by_person_statement(
+            session.created_at,
+            "session.create",
+            session.id.as_str(),
+            detail,
+            &self.issuer,
+            &self.subject,
+        );
+        let outcomes = db.batch(vec![upsert, sweep, insert, audit]).await?;
+        outcomes
+            .first()
+            .map(Outcome::rows::<UserRecord>)
+            .transpose()?
+            .and_then(|rows| rows.into_iter().next())
+            .ok_or_else(|| StoreError::Database("the user upsert returned no row".into()))
     }
 
     /// A user by id.
@@ -73,11 +118,11 @@ pub struct SessionRecord {
     pub user_email: Option<String>,
 }
 
-/// A session about to start: the SHA-256 of its cookie, its id and its user.
+/// A session about to start: the SHA-256 of its cookie and its id; its person is the one
+/// signing in ([`UserRecord::sign_in`]).
 pub struct NewSession<'a> {
     pub hash: &'a TokenHash,
     pub id: &'a SessionId,
-    pub user_id: &'a UserId,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -95,32 +140,6 @@ impl SessionRecord {
             vec![hash.as_hex().into()],
         ))
         .await
-    }
-
-    /// Stores a new session, drops the user's expired ones, and records the sign-in, in one
-    /// batch.
-    pub async fn create(
-        db: &impl Database,
-        new: &NewSession<'_>,
-        audit: AuditEvent<'_>,
-    ) -> Result<(), StoreError> {
-        let sweep = Statement::new(
-            "DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2",
-            vec![new.user_id.as_str().into(), new.created_at.into()],
-        );
-        let insert = Statement::new(
-            "INSERT INTO sessions (session_hash, id, user_id, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            vec![
-                new.hash.as_hex().into(),
-                new.id.as_str().into(),
-                new.user_id.as_str().into(),
-                new.created_at.into(),
-                new.expires_at.into(),
-            ],
-        );
-        db.batch(vec![sweep, insert, audit.statement()]).await?;
-        Ok(())
     }
 
     /// Deletes the session whose cookie hashes to `hash`, with its audit event; false when

@@ -60,9 +60,41 @@ fn person(id: &str, issuer: &str, subject: &str, email: &str) -> UserRecord {
     }
 }
 
+/// Signs `user` in (at `issuer`, with `user` as their subject) with a session whose cookie
+/// is `cookie`; the stored user.
+fn sign_in(
+    db: &Sqlite,
+    user: &UserRecord,
+    cookie: &str,
+    id: &str,
+    now: i64,
+    ttl: i64,
+) -> UserRecord {
+    block_on(user.sign_in(
+        db,
+        &NewSession {
+            hash: &hash(cookie),
+            id: &SessionId::new(id),
+            created_at: now,
+            expires_at: now + ttl,
+        },
+        "{}",
+    ))
+    .unwrap()
+}
+
+/// A person signed in once (a session that has ended already).
 fn with_user(db: &Sqlite, id: &str) -> UserId {
-    let stored = block_on(person(id, "https://idp", id, "ada@example.com").upsert(db)).unwrap();
-    stored.id
+    let ada = person(id, "https://idp", id, "ada@example.com");
+    sign_in(
+        db,
+        &ada,
+        &format!("{id} cookie"),
+        &format!("ses_{id}"),
+        T0,
+        0,
+    )
+    .id
 }
 
 fn user_token(id: &str, user_id: &UserId, project_name: &str, created_at: i64) -> TokenRecord {
@@ -589,21 +621,21 @@ fn a_redemption_sweeps_ledger_rows_older_than_an_hour() {
 #[test]
 fn users_are_keyed_by_issuer_and_subject() {
     let db = Sqlite::migrated();
-    let first =
-        block_on(person("usr_1", "https://idp", "sub", "old@example.com").upsert(&db)).unwrap();
+    let first = person("usr_1", "https://idp", "sub", "old@example.com");
+    let first = sign_in(&db, &first, "c1", "ses_1", T0, MINUTE);
     assert_eq!(first.id, UserId::new("usr_1"));
     // Signing in again refreshes the person but keeps their id, whatever id was drawn.
     let mut again = person("usr_2", "https://idp", "sub", "new@example.com");
     again.teams = vec!["a".into(), "b".into()];
     again.last_login_at = T0 + MINUTE;
-    let again = block_on(again.upsert(&db)).unwrap();
+    let again = sign_in(&db, &again, "c2", "ses_2", T0 + MINUTE, MINUTE);
     assert_eq!(again.id, UserId::new("usr_1"));
     assert_eq!(again.email.as_deref(), Some("new@example.com"));
     assert_eq!(again.teams, ["a", "b"]);
     assert_eq!((again.created_at, again.last_login_at), (T0, T0 + MINUTE));
     // The same email from another issuer, or another subject, is another person.
-    let other =
-        block_on(person("usr_3", "https://other", "sub", "new@example.com").upsert(&db)).unwrap();
+    let other = person("usr_3", "https://other", "sub", "new@example.com");
+    let other = sign_in(&db, &other, "c3", "ses_3", T0, MINUTE);
     assert_eq!(other.id, UserId::new("usr_3"));
     assert_eq!(db.count("users", "1"), 2);
     assert_eq!(
@@ -616,26 +648,45 @@ fn users_are_keyed_by_issuer_and_subject() {
     );
 }
 
+/// A session of the person whose id and subject are `user`.
+#[test]
+fn a_sign_in_names_the_stored_person_whatever_id_was_drawn() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    // Signing in again draws a new id; the session and the audit event take the stored one.
+    let mut again = person("usr_other", "https://idp", "usr_ada", "ada@example.com");
+    again.last_login_at = T0 + MINUTE;
+    let stored = sign_in(&db, &again, "ada again", "ses_again", T0 + MINUTE, MINUTE);
+    assert_eq!(stored.id, ada);
+    let session = block_on(SessionRecord::find_by_hash(&db, &hash("ada again")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.user_id, ada);
+    assert_eq!(
+        db.count(
+            "audit_events",
+            "action = 'session.create' AND subject = 'ses_again' AND actor = 'user:usr_ada' \
+             AND project IS NULL"
+        ),
+        1
+    );
+    assert_eq!(db.count("users", "1"), 1);
+}
+
 fn start_session(db: &Sqlite, cookie: &str, id: &str, user: &UserId, now: i64, ttl: i64) {
-    block_on(SessionRecord::create(
-        db,
-        &NewSession {
-            hash: &hash(cookie),
-            id: &SessionId::new(id),
-            user_id: user,
-            created_at: now,
-            expires_at: now + ttl,
-        },
-        event("session.create", id, now),
-    ))
-    .unwrap();
+    let person = person(
+        user.as_str(),
+        "https://idp",
+        user.as_str(),
+        "ada@example.com",
+    );
+    sign_in(db, &person, cookie, id, now, ttl);
 }
 
 #[test]
 fn a_new_session_sweeps_only_its_users_expired_sessions() {
     let db = Sqlite::migrated();
-    let ada = with_user(&db, "usr_ada");
-    let bob = with_user(&db, "usr_bob");
+    let (ada, bob) = (UserId::new("usr_ada"), UserId::new("usr_bob"));
     start_session(&db, "ada old", "ses_old", &ada, T0, MINUTE);
     start_session(&db, "ada live", "ses_live", &ada, T0, 60 * MINUTE);
     start_session(&db, "bob old", "ses_bob", &bob, T0, MINUTE);

@@ -68,6 +68,22 @@ impl Instance {
         Instance::from_env("IDP")
     }
 
+    /// The fault-injection build (`scripts/build-worker --fault-injection`): its D1 and KV
+    /// fail on command (`/__faults`), and its identity provider is its own
+    /// ([`Instance::identity_provider`]), so that the faults its tests cause reach no other test.
+    pub fn faults() -> Instance {
+        Instance::from_env("FAULTS")
+    }
+
+    /// The identity provider this instance signs people in with: FAULTS' own
+    /// (`EDGEAUTH_E2E_FAULTS_IDP`), or the shared one ([`Instance::idp`]).
+    pub fn identity_provider(&self) -> Instance {
+        match self.name {
+            "FAULTS" => Instance::from_env("FAULTS_IDP"),
+            _ => Instance::idp(),
+        }
+    }
+
     /// The instance whose base URL is in `EDGEAUTH_E2E_<name>`.
     pub fn from_env(name: &'static str) -> Instance {
         let var = format!("EDGEAUTH_E2E_{name}");

@@ -12,6 +12,8 @@
 //! - [`store`]: the instances' local D1 SQLite files and persisted state, to check what is
 //!   stored and to age a token.
 //! - [`cli`]: the `edgeauth` binary run as a subprocess in a scratch directory.
+//! - [`loopback`]: the CLI loopback login by raw HTTP (a CLI's state and verifier, the
+//!   person's consent).
 //! - [`oidc`]: signing in through the local identity provider without a browser, stopping
 //!   before the callback so that a test can tamper with the ID token; sessions and CSRF.
 //! - [`credentials`]: a credential of every kind (super, service, session, user API token, a
@@ -20,6 +22,7 @@
 pub mod cli;
 pub mod credentials;
 pub mod http;
+pub mod loopback;
 pub mod oidc;
 pub mod store;
 pub mod tokens;

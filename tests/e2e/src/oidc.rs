@@ -121,7 +121,7 @@ pub fn begin(instance: &Instance, return_to: Option<&str>) -> LoginStart {
     response.expect_status(302);
     let authorize_url = Url::parse(response.location())
         .unwrap_or_else(|e| panic!("Location is not an absolute URL ({e}):\n{response}"));
-    let idp = Instance::idp();
+    let idp = instance.identity_provider();
     assert_eq!(
         authority(&authorize_url),
         idp.authority(),
@@ -203,7 +203,7 @@ impl Callback {
 /// Walks the provider from `start` as `user_action` says, until the provider redirects to the
 /// instance's callback; returns that redirect, unfollowed.
 pub fn authorize(instance: &Instance, start: &LoginStart, user_action: AtTheProvider) -> Callback {
-    let idp = Instance::idp();
+    let idp = instance.identity_provider();
     let callback_prefix = format!("{}/api/auth/callback", instance.base_url());
     let mut jar = CookieJar::default();
     let mut next = Step::Get(start.authorize_url.clone());
@@ -259,15 +259,16 @@ pub fn authorize(instance: &Instance, start: &LoginStart, user_action: AtTheProv
         submitted = true;
         next = match user_action {
             AtTheProvider::SignIn(user) => Step::Post(
-                idp_url(&format!("/interaction/{uid}/login")),
+                idp_url(&idp, &format!("/interaction/{uid}/login")),
                 vec![
                     ("username".into(), user.username.into()),
                     ("password".into(), user.password.into()),
                 ],
             ),
-            AtTheProvider::Cancel => {
-                Step::Post(idp_url(&format!("/interaction/{uid}/abort")), Vec::new())
-            }
+            AtTheProvider::Cancel => Step::Post(
+                idp_url(&idp, &format!("/interaction/{uid}/abort")),
+                Vec::new(),
+            ),
         };
     }
     panic!("the provider did not send the browser back within {MAX_REDIRECTS} steps");
@@ -541,8 +542,8 @@ pub fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-fn idp_url(path: &str) -> Url {
-    Url::parse(&format!("{}{path}", Instance::idp().base_url())).expect("a provider URL")
+fn idp_url(idp: &Instance, path: &str) -> Url {
+    Url::parse(&format!("{}{path}", idp.base_url())).expect("a provider URL")
 }
 
 fn authority(url: &Url) -> String {

@@ -151,6 +151,53 @@ pub fn table_rows(persist: &Path, table: &str) -> Vec<Row> {
         .collect()
 }
 
+/// Every row of every table of the instance's D1 (but D1's and SQLite's own), by table, from
+/// snapshots: to compare what a failed request left with what was there before.
+pub fn all_rows(persist: &Path) -> std::collections::BTreeMap<String, Vec<Row>> {
+    let mut tables = std::collections::BTreeMap::new();
+    for path in d1_databases(persist) {
+        let names: Vec<String> = with_snapshot(&path, |db| {
+            let mut statement = db.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+                 AND name NOT LIKE '_cf_%' AND name != 'd1_migrations' ORDER BY name",
+            )?;
+            let names = statement.query_map([], |row| row.get(0))?;
+            names.collect()
+        });
+        for name in names {
+            tables.insert(name.clone(), table_rows(persist, &name));
+        }
+    }
+    tables
+}
+
+/// The keys stored in the instance's local KV (every namespace), from snapshots.
+pub fn kv_keys(persist: &Path) -> std::collections::BTreeSet<String> {
+    let root = persist.join("v3").join("kv");
+    files_under(&root)
+        .into_iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "sqlite")
+                && p.file_name().is_some_and(|n| n != "metadata.sqlite")
+        })
+        .flat_map(|path| {
+            with_snapshot(&path, |db| {
+                let present: i64 = db.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_mf_entries'",
+                    [],
+                    |row| row.get(0),
+                )?;
+                if present == 0 {
+                    return Ok(Vec::new());
+                }
+                let mut statement = db.prepare("SELECT key FROM _mf_entries")?;
+                let keys = statement.query_map([], |row| row.get::<_, String>(0))?;
+                keys.collect()
+            })
+        })
+        .collect()
+}
+
 /// The number of rows in `table` (see [`table_rows`]).
 pub fn count_rows(persist: &Path, table: &str) -> usize {
     table_rows(persist, table).len()
