@@ -432,11 +432,72 @@ fn a_device_login_lands_whole_or_not_at_all() {
         },
         |r| r.status == 200,
     );
-    let access = refreshed.json()["access_token"]
-        .as_str()
-        .expect("an access token")
-        .to_owned();
-    whoami(&instance, &access, &project).expect_json(200);
+    let refreshed = refreshed.json();
+    let text = |key: &str| refreshed[key].as_str().expect("a token").to_owned();
+    whoami(&instance, &text("access_token"), &project).expect_json(200);
+    // Signing the device out (RFC 7009) revokes the family whole or not at all.
+    let refresh_token = text("refresh_token");
+    lands_whole_or_not_at_all(
+        "revoking a device login",
+        || (),
+        |()| {
+            instance
+                .post("/api/auth/revoke")
+                .form(&[("token", refresh_token.as_str())])
+                .send()
+        },
+        |r| r.status == 200,
+    );
+    instance
+        .post("/api/auth/token")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+        ])
+        .send()
+        .expect_status(400);
+}
+
+#[test]
+fn the_cli_keeps_its_device_login_through_an_outage() {
+    let _turn = turn();
+    let instance = faults();
+    let session = signed_in();
+    let login = device_login(&session, "default");
+    // The CLI's stored device login (cli/README.md's format), its access token expired: the
+    // next command refreshes first.
+    let cli = CliSandbox::new();
+    let path = cli.config_dir().join("credentials.json");
+    let stored = |refresh: &str| {
+        json!({"version": 1, "servers": {instance.base_url(): {
+            "token": login.access_token, "kind": "access", "refresh_token": refresh,
+            "expires_at": "2020-01-01T00:00:00Z", "project": "default"}}})
+    };
+    std::fs::create_dir_all(cli.config_dir()).expect("a config directory");
+    std::fs::write(&path, stored(&login.refresh_token).to_string()).expect("write credentials");
+    let args = ["--server", instance.base_url(), "whoami", "--json"];
+
+    storage(json!({"d1": "down"}));
+    let run = cli.run(&args, &[]);
+    storage(json!({}));
+    run.expect_code(7);
+    assert!(
+        run.stderr.contains("the login stays stored"),
+        "the CLI says its login is kept:\n{}",
+        run.stderr
+    );
+    let kept: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("credentials are kept"))
+            .expect("JSON");
+    assert_eq!(
+        kept["servers"][instance.base_url()]["refresh_token"],
+        login.refresh_token.as_str(),
+        "the refresh token is kept as it was"
+    );
+
+    // Storage is back: the same command refreshes (the unspent refresh token) and answers.
+    let me = cli.run(&args, &[]).expect_json();
+    assert_eq!(me["kind"], "access", "{me}");
 }
 
 // --- KV (and D1) in the CLI loopback login ---------------------------------------------------
