@@ -269,7 +269,7 @@ pub async fn dispatch(
         E::Logout => sign_in::logout(&req, caller, env).await,
         E::CliStart => cli_login::start(caller, env).await,
         E::CliDecide => cli_login::decide(req, caller, env).await,
-        E::CliExchange => cli_login::exchange(req, env).await,
+        E::CliExchange => cli_login::exchange(req, caller, env).await,
         E::UsersMe => users::me(caller, env).await,
         E::CreateUserToken => tokens::create(Kind::User, req, caller, env).await,
         E::ListUserTokens => tokens::list(Kind::User, caller, env).await,
@@ -278,7 +278,7 @@ pub async fn dispatch(
         E::DevicePage => device::page(caller, env).await,
         E::DeviceDecide => device::decide(req, caller, env).await,
         E::Token => token_grant::token(req, caller, env).await,
-        E::Revoke => token_grant::revoke(req, env).await,
+        E::Revoke => token_grant::revoke(req, caller, env).await,
     }
 }
 

@@ -2,6 +2,8 @@
 //! secrets are fixed for a deployment version (changing one deploys a new version, in new
 //! isolates), so no request re-reads the environment or re-derives a key.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use edgeauth_core::config::OidcSettings;
@@ -21,7 +23,17 @@ pub struct Settings {
 struct Keys {
     cookies: DerivedKey,
     access_tokens: DerivedKey,
+    user_tokens: DerivedKey,
+    refresh_tokens: DerivedKey,
+    sessions: DerivedKey,
+    /// Per-project service-token keys, derived at a project's first request and kept (at most
+    /// [`PROJECT_KEYS`]: projects are named by requests, so the map is emptied when full
+    /// rather than let grow without end).
+    projects: RefCell<HashMap<String, DerivedKey>>,
 }
+
+/// Most per-project keys kept at once.
+const PROJECT_KEYS: usize = 1024;
 
 thread_local! {
     static SETTINGS: std::cell::OnceCell<Result<Rc<Settings>, Vec<ConfigProblem>>> =
@@ -44,6 +56,10 @@ impl Settings {
         let keys = config.secret.as_ref().map(|secret| Keys {
             cookies: secret.derive(KeyPurpose::Cookies),
             access_tokens: secret.derive(KeyPurpose::AccessTokens),
+            user_tokens: secret.derive(KeyPurpose::UserTokens),
+            refresh_tokens: secret.derive(KeyPurpose::RefreshTokens),
+            sessions: secret.derive(KeyPurpose::Sessions),
+            projects: RefCell::new(HashMap::new()),
         });
         Self { config, keys }
     }
@@ -69,17 +85,47 @@ impl Settings {
             .ok_or_else(|| secret_missing("access tokens"))
     }
 
-    /// The key that tags `project`'s service tokens (two HMACs; derived per use, since
-    /// projects are named by requests and an unbounded cache of them would grow without end).
-    pub fn service_token_key(&self, project: &ProjectName) -> Result<DerivedKey, ApiError> {
-        let secret = self
-            .config
-            .secret
+    /// The key that tags user API tokens.
+    pub fn user_token_key(&self) -> Result<&DerivedKey, ApiError> {
+        self.keys
             .as_ref()
-            .ok_or_else(|| secret_missing("service tokens"))?;
-        Ok(secret.derive(KeyPurpose::ServiceTokens {
+            .map(|k| &k.user_tokens)
+            .ok_or_else(|| secret_missing("user API tokens"))
+    }
+
+    /// The key that tags refresh tokens.
+    pub fn refresh_token_key(&self) -> Result<&DerivedKey, ApiError> {
+        self.keys
+            .as_ref()
+            .map(|k| &k.refresh_tokens)
+            .ok_or_else(|| secret_missing("device login"))
+    }
+
+    /// The key that tags session cookie values.
+    pub fn session_key(&self) -> Result<&DerivedKey, ApiError> {
+        self.keys
+            .as_ref()
+            .map(|k| &k.sessions)
+            .ok_or_else(|| secret_missing("sign-in (its sessions are tagged)"))
+    }
+
+    /// The key that tags `project`'s service tokens, derived once per project per isolate.
+    pub fn service_token_key(&self, project: &ProjectName) -> Result<DerivedKey, ApiError> {
+        let (Some(secret), Some(keys)) = (self.config.secret.as_ref(), self.keys.as_ref()) else {
+            return Err(secret_missing("service tokens"));
+        };
+        let mut projects = keys.projects.borrow_mut();
+        if let Some(key) = projects.get(project.as_str()) {
+            return Ok(key.clone());
+        }
+        if projects.len() >= PROJECT_KEYS {
+            projects.clear();
+        }
+        let key = secret.derive(KeyPurpose::ServiceTokens {
             project: project.as_str(),
-        }))
+        });
+        projects.insert(project.as_str().to_owned(), key.clone());
+        Ok(key)
     }
 
     /// The identity provider, for sign-in.

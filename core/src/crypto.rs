@@ -91,6 +91,12 @@ pub enum KeyPurpose<'a> {
     AccessTokens,
     /// Signs cookies.
     Cookies,
+    /// Signs the tags of user API tokens.
+    UserTokens,
+    /// Signs the tags of refresh tokens.
+    RefreshTokens,
+    /// Signs the tags of session cookie values.
+    Sessions,
 }
 
 impl RootSecret {
@@ -108,6 +114,9 @@ impl RootSecret {
             }
             KeyPurpose::AccessTokens => "edgeauth/v1/access-tokens".to_owned(),
             KeyPurpose::Cookies => "edgeauth/v1/cookies".to_owned(),
+            KeyPurpose::UserTokens => "edgeauth/v1/user-tokens".to_owned(),
+            KeyPurpose::RefreshTokens => "edgeauth/v1/refresh-tokens".to_owned(),
+            KeyPurpose::Sessions => "edgeauth/v1/sessions".to_owned(),
         };
         DerivedKey(hmac_sha256(&self.0, label.as_bytes()))
     }
@@ -196,10 +205,22 @@ mod tests {
         let cookies = s.derive(KeyPurpose::Cookies);
         let other = t.derive(KeyPurpose::ServiceTokens { project: "a" });
         assert_eq!(a.as_bytes(), a_again.as_bytes());
-        for k in [&b, &access, &cookies, &other] {
+        let singles = [
+            KeyPurpose::AccessTokens,
+            KeyPurpose::Cookies,
+            KeyPurpose::UserTokens,
+            KeyPurpose::RefreshTokens,
+            KeyPurpose::Sessions,
+        ]
+        .map(|purpose| s.derive(purpose));
+        for k in [&b, &access, &cookies, &other].into_iter().chain(&singles) {
             assert_ne!(a.as_bytes(), k.as_bytes());
         }
-        assert_ne!(access.as_bytes(), cookies.as_bytes());
+        for (i, k) in singles.iter().enumerate() {
+            for other in &singles[i + 1..] {
+                assert_ne!(k.as_bytes(), other.as_bytes());
+            }
+        }
     }
 
     #[test]

@@ -146,20 +146,39 @@ impl fmt::Debug for LoginState {
     }
 }
 
-/// A new session cookie value: 256 bits, base64url. D1 keeps only its SHA-256.
-pub fn new_session_value(entropy: &mut dyn Entropy) -> String {
+/// Characters of a session cookie value: 256 random bits and a 128-bit tag, base64url.
+const SESSION_VALUE_CHARS: usize = 43 + 22;
+
+/// A new session cookie value: 256 random bits, then the tag that proves this server made it
+/// (`HMAC(sessions key, random part)[..16]`), base64url. D1 keeps only its SHA-256.
+pub fn new_session_value(key: &DerivedKey, entropy: &mut dyn Entropy) -> String {
     let mut bytes = [0u8; 32];
     entropy.fill(&mut bytes);
-    base64url_encode(&bytes)
+    let random = base64url_encode(&bytes);
+    let tag = session_tag(key, &random);
+    random + &tag
 }
 
-/// Whether a cookie value could be one we issued (43 base64url characters), checked before
-/// hashing and looking it up.
+/// Whether a cookie value has the shape of one we issue (65 base64url characters): the check
+/// made before anything else looks at it.
 pub fn is_session_value(value: &str) -> bool {
-    value.len() == 43
+    value.len() == SESSION_VALUE_CHARS
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether this server made the cookie value: its shape and, in constant time, its tag. A
+/// forged or guessed value is refused here, before any storage read.
+pub fn session_value_is_ours(key: &DerivedKey, value: &str) -> bool {
+    is_session_value(value) && {
+        let (random, tag) = value.split_at(43);
+        constant_time_eq(tag.as_bytes(), session_tag(key, random).as_bytes())
+    }
+}
+
+fn session_tag(key: &DerivedKey, random: &str) -> String {
+    base64url_encode(&key.sign(random.as_bytes())[..16])
 }
 
 /// The CSRF token of a session: `base64url(HMAC(cookie key, "csrf:" + session hash)[..16])`.
@@ -321,8 +340,21 @@ mod tests {
 
     #[test]
     fn session_values_are_43_base64url_chars() {
-        let value = new_session_value(&mut Counter(0));
-        assert!(is_session_value(&value));
+        let key = RootSecret::new(&"s".repeat(32))
+            .unwrap()
+            .derive(KeyPurpose::Sessions);
+        let other = RootSecret::new(&"t".repeat(32))
+            .unwrap()
+            .derive(KeyPurpose::Sessions);
+        let value = new_session_value(&key, &mut Counter(0));
+        assert!(is_session_value(&value) && session_value_is_ours(&key, &value));
+        assert!(
+            !session_value_is_ours(&other, &value),
+            "another deployment's"
+        );
+        let mut forged = value.clone();
+        forged.replace_range(50..51, if &value[50..51] == "A" { "B" } else { "A" });
+        assert!(is_session_value(&forged) && !session_value_is_ours(&key, &forged));
         assert!(!is_session_value(&value[1..]));
         assert!(!is_session_value(&format!("{}=", &value[1..])));
         assert!(!is_session_value(""));

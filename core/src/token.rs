@@ -1,11 +1,13 @@
 //! Formats of the tokens edgeauth mints, and their offline checks.
 //!
-//! Every minted token is `<kind prefix><base62 entropy>[<base62 tag>]<base62 checksum>`, in the
+//! Every minted token is `<kind prefix><base62 entropy><base62 tag><base62 checksum>`, in the
 //! manner of GitHub's tokens: the prefix tells a reader (and a secret scanner) what it is, the
 //! entropy makes it unguessable, and a CRC32 checksum lets anyone reject a mistyped or
-//! truncated token without a storage read. Service tokens also carry a tag, the first 128
-//! bits of an HMAC under their project's key, so a forged token or one from another project
-//! is rejected with no storage read either. Only the SHA-256 of a token and its first
+//! truncated token without a storage read. The tag, the first 128 bits of an HMAC under a key
+//! derived from `SECRET` (the project's key for a service token, the user-token or
+//! refresh-token key for the others), lets the server reject a token it did not mint, or a
+//! service token of another project, with no storage read either: a flood of forged tokens
+//! never becomes a flood of storage reads. Only the SHA-256 of a token and its first
 //! [`DISPLAY_PREFIX_CHARS`] characters are ever stored.
 //!
 //! Access tokens (`eaa_`) are the exception: a signed JWT ([`crate::access_token`]), never
@@ -21,7 +23,7 @@ use crate::Entropy;
 
 /// Base62 symbols of entropy in every minted token: 43 × log2(62) ≈ 256 bits.
 pub const ENTROPY_CHARS: usize = 43;
-/// Base62 symbols of a service token's tag: 22 symbols hold 128 bits.
+/// Base62 symbols of a token's tag: 22 symbols hold 128 bits.
 pub const TAG_CHARS: usize = 22;
 /// Base62 symbols of the checksum: 6 symbols hold a CRC32.
 pub const CHECKSUM_CHARS: usize = 6;
@@ -70,9 +72,8 @@ impl TokenKind {
     /// whose length varies with their claims (at most [`MAX_ACCESS_TOKEN_LEN`]).
     pub const fn token_len(self) -> Option<usize> {
         match self {
-            TokenKind::Service => Some(PREFIX_CHARS + ENTROPY_CHARS + TAG_CHARS + CHECKSUM_CHARS),
-            TokenKind::User | TokenKind::Refresh => {
-                Some(PREFIX_CHARS + ENTROPY_CHARS + CHECKSUM_CHARS)
+            TokenKind::Service | TokenKind::User | TokenKind::Refresh => {
+                Some(PREFIX_CHARS + ENTROPY_CHARS + TAG_CHARS + CHECKSUM_CHARS)
             }
             TokenKind::Access => None,
         }
@@ -97,6 +98,8 @@ pub enum TokenError {
     Checksum(TokenKind),
     /// A service token whose tag does not verify under the project's key.
     WrongProject,
+    /// A user API or refresh token whose tag does not verify: not minted by this server.
+    NotIssued(TokenKind),
 }
 
 impl fmt::Display for TokenError {
@@ -117,6 +120,9 @@ impl fmt::Display for TokenError {
             TokenError::WrongProject => f.write_str(
                 "the service token was not issued for this project (check X-Project or ?project=)",
             ),
+            TokenError::NotIssued(kind) => {
+                write!(f, "the {} token was not issued by this server", kind.noun())
+            }
         }
     }
 }
@@ -166,27 +172,20 @@ impl fmt::Debug for MintedToken {
     }
 }
 
-/// Mints a user API token or refresh token: prefix, 256 bits, checksum.
-pub fn mint_opaque(kind: TokenKind, entropy: &mut dyn Entropy) -> MintedToken {
+/// Mints a token of `kind` (service, user API or refresh) tagged under `key`: the project's
+/// key for a service token ([`crate::crypto::KeyPurpose::ServiceTokens`]), the user-token or
+/// the refresh-token key for the others. Prefix, 256 bits, tag, checksum.
+pub fn mint(kind: TokenKind, key: &DerivedKey, entropy: &mut dyn Entropy) -> MintedToken {
     debug_assert!(
-        matches!(kind, TokenKind::User | TokenKind::Refresh),
-        "service tokens need a project key; access tokens are minted by access_token::mint"
+        kind != TokenKind::Access,
+        "access tokens are minted by access_token::mint"
     );
-    with_checksum(format!(
+    let body = format!(
         "{}{}",
         kind.prefix(),
         base62::random(ENTROPY_CHARS, entropy)
-    ))
-}
-
-/// Mints a service token for the project whose key is `project_key`.
-pub fn mint_service(project_key: &DerivedKey, entropy: &mut dyn Entropy) -> MintedToken {
-    let body = format!(
-        "{}{}",
-        TokenKind::Service.prefix(),
-        base62::random(ENTROPY_CHARS, entropy)
     );
-    let tag = service_tag(project_key, &body);
+    let tag = tag(key, &body);
     with_checksum(body + &tag)
 }
 
@@ -214,16 +213,23 @@ pub fn check_format(token: &str) -> Result<TokenKind, TokenError> {
     Ok(kind)
 }
 
-/// Checks a well-formed service token's tag against its project's key, in constant time.
-pub fn verify_service_tag(token: &str, project_key: &DerivedKey) -> Result<(), TokenError> {
-    debug_assert_eq!(check_format(token), Ok(TokenKind::Service));
+/// Checks a well-formed token's tag against `key` (see [`mint`]), in constant time: the
+/// server's proof that it minted the token, for this project if it is a service token.
+pub fn verify_tag(token: &str, key: &DerivedKey) -> Result<(), TokenError> {
+    let kind = check_format(token)?;
     let body_end = PREFIX_CHARS + ENTROPY_CHARS;
-    let tag = &token[body_end..body_end + TAG_CHARS];
-    let expected = service_tag(project_key, &token[..body_end]);
-    if constant_time_eq(tag.as_bytes(), expected.as_bytes()) {
+    let (Some(body), Some(presented)) = (
+        token.get(..body_end),
+        token.get(body_end..body_end + TAG_CHARS),
+    ) else {
+        return Err(TokenError::Malformed(kind));
+    };
+    if constant_time_eq(presented.as_bytes(), tag(key, body).as_bytes()) {
         Ok(())
-    } else {
+    } else if kind == TokenKind::Service {
         Err(TokenError::WrongProject)
+    } else {
+        Err(TokenError::NotIssued(kind))
     }
 }
 
@@ -246,8 +252,8 @@ pub(crate) fn is_jws_shape(jws: &str) -> bool {
         && parts.next().is_none()
 }
 
-fn service_tag(project_key: &DerivedKey, body: &str) -> String {
-    let mac = project_key.sign(body.as_bytes());
+fn tag(key: &DerivedKey, body: &str) -> String {
+    let mac = key.sign(body.as_bytes());
     let first_128 = u128::from_be_bytes(mac[..16].try_into().expect("16 bytes"));
     base62::encode_fixed(first_128, TAG_CHARS)
 }
@@ -267,32 +273,44 @@ mod tests {
     use crate::base62::tests::TestEntropy;
     use crate::crypto::{KeyPurpose, RootSecret};
 
+    fn secret() -> RootSecret {
+        RootSecret::new(&"s".repeat(40)).unwrap()
+    }
+
     fn key(project: &str) -> DerivedKey {
-        RootSecret::new(&"s".repeat(40))
-            .unwrap()
-            .derive(KeyPurpose::ServiceTokens { project })
+        secret().derive(KeyPurpose::ServiceTokens { project })
+    }
+
+    fn user_key() -> DerivedKey {
+        secret().derive(KeyPurpose::UserTokens)
+    }
+
+    fn refresh_key() -> DerivedKey {
+        secret().derive(KeyPurpose::RefreshTokens)
     }
 
     #[test]
     fn minted_tokens_have_their_documented_shape() {
         let mut e = TestEntropy(1);
-        let s = mint_service(&key("p"), &mut e);
-        let u = mint_opaque(TokenKind::User, &mut e);
-        let r = mint_opaque(TokenKind::Refresh, &mut e);
+        let s = mint(TokenKind::Service, &key("p"), &mut e);
+        let u = mint(TokenKind::User, &user_key(), &mut e);
+        let r = mint(TokenKind::Refresh, &refresh_key(), &mut e);
         assert!(s.plaintext().starts_with("eas_") && s.plaintext().len() == 75);
-        assert!(u.plaintext().starts_with("eau_") && u.plaintext().len() == 53);
-        assert!(r.plaintext().starts_with("ear_") && r.plaintext().len() == 53);
+        assert!(u.plaintext().starts_with("eau_") && u.plaintext().len() == 75);
+        assert!(r.plaintext().starts_with("ear_") && r.plaintext().len() == 75);
         assert_eq!(s.display_prefix(), &s.plaintext()[..12]);
         assert_eq!(s.hash(), &TokenHash::of(s.plaintext()));
         assert_eq!(check_format(s.plaintext()), Ok(TokenKind::Service));
         assert_eq!(check_format(u.plaintext()), Ok(TokenKind::User));
         assert_eq!(check_format(r.plaintext()), Ok(TokenKind::Refresh));
-        assert_eq!(verify_service_tag(s.plaintext(), &key("p")), Ok(()));
+        assert_eq!(verify_tag(s.plaintext(), &key("p")), Ok(()));
+        assert_eq!(verify_tag(u.plaintext(), &user_key()), Ok(()));
+        assert_eq!(verify_tag(r.plaintext(), &refresh_key()), Ok(()));
     }
 
     #[test]
     fn checksum_is_crc32_in_six_base62_symbols() {
-        let body = "eau_".to_owned() + &"a".repeat(43);
+        let body = "eau_".to_owned() + &"a".repeat(43 + 22);
         let expected = base62::encode_fixed(crc32fast::hash(body.as_bytes()) as u128, 6);
         assert_eq!(
             check_format(&(body.clone() + &expected)),
@@ -302,25 +320,31 @@ mod tests {
 
     #[test]
     fn every_single_character_change_is_caught_offline() {
-        let token = mint_service(&key("p"), &mut TestEntropy(9));
-        let t = token.plaintext();
-        for i in 4..t.len() {
-            let mut bytes = t.as_bytes().to_vec();
-            bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
-            let changed = String::from_utf8(bytes).unwrap();
-            assert!(
-                check_format(&changed).is_err() || verify_service_tag(&changed, &key("p")).is_err(),
-                "change at {i} went unnoticed"
-            );
+        for (kind, key) in [
+            (TokenKind::Service, key("p")),
+            (TokenKind::User, user_key()),
+            (TokenKind::Refresh, refresh_key()),
+        ] {
+            let token = mint(kind, &key, &mut TestEntropy(9));
+            let t = token.plaintext();
+            for i in 4..t.len() {
+                let mut bytes = t.as_bytes().to_vec();
+                bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+                let changed = String::from_utf8(bytes).unwrap();
+                assert!(
+                    verify_tag(&changed, &key).is_err(),
+                    "{kind:?}: change at {i} went unnoticed"
+                );
+            }
         }
     }
 
     #[test]
     fn mistyped_truncated_and_foreign_tokens_are_rejected() {
-        let t = mint_opaque(TokenKind::User, &mut TestEntropy(3));
+        let t = mint(TokenKind::User, &user_key(), &mut TestEntropy(3));
         let p = t.plaintext();
         assert_eq!(
-            check_format(&p[..52]),
+            check_format(&p[..74]),
             Err(TokenError::Malformed(TokenKind::User))
         );
         assert_eq!(
@@ -348,29 +372,52 @@ mod tests {
             check_format("eas_é"),
             Err(TokenError::Malformed(TokenKind::Service))
         );
+        // The old 53-character user token shape is no longer one this server mints.
+        assert_eq!(
+            check_format(&with_checksum("eau_".to_owned() + &"a".repeat(43)).plaintext),
+            Err(TokenError::Malformed(TokenKind::User))
+        );
     }
 
     #[test]
     fn a_service_token_is_valid_only_in_its_project() {
-        let t = mint_service(&key("alpha"), &mut TestEntropy(5));
-        assert_eq!(verify_service_tag(t.plaintext(), &key("alpha")), Ok(()));
+        let t = mint(TokenKind::Service, &key("alpha"), &mut TestEntropy(5));
+        assert_eq!(verify_tag(t.plaintext(), &key("alpha")), Ok(()));
         assert_eq!(
-            verify_service_tag(t.plaintext(), &key("beta")),
+            verify_tag(t.plaintext(), &key("beta")),
             Err(TokenError::WrongProject)
         );
     }
 
     #[test]
     fn a_forged_tag_with_a_valid_checksum_fails_verification() {
-        let t = mint_service(&key("p"), &mut TestEntropy(11));
-        let body_and_tag = &t.plaintext()[..t.plaintext().len() - CHECKSUM_CHARS];
-        let mut forged = body_and_tag.to_owned();
-        forged.replace_range(50..51, if &forged[50..51] == "A" { "B" } else { "A" });
-        let forged = with_checksum(forged);
-        assert_eq!(check_format(forged.plaintext()), Ok(TokenKind::Service));
+        for (kind, key, refusal) in [
+            (TokenKind::Service, key("p"), TokenError::WrongProject),
+            (
+                TokenKind::User,
+                user_key(),
+                TokenError::NotIssued(TokenKind::User),
+            ),
+            (
+                TokenKind::Refresh,
+                refresh_key(),
+                TokenError::NotIssued(TokenKind::Refresh),
+            ),
+        ] {
+            let t = mint(kind, &key, &mut TestEntropy(11));
+            let body_and_tag = &t.plaintext()[..t.plaintext().len() - CHECKSUM_CHARS];
+            let mut forged = body_and_tag.to_owned();
+            forged.replace_range(50..51, if &forged[50..51] == "A" { "B" } else { "A" });
+            let forged = with_checksum(forged);
+            assert_eq!(check_format(forged.plaintext()), Ok(kind));
+            assert_eq!(verify_tag(forged.plaintext(), &key), Err(refusal.clone()));
+            assert!(!refusal.to_string().is_empty());
+        }
+        // A user token is not a refresh token's key's, nor the reverse.
+        let u = mint(TokenKind::User, &user_key(), &mut TestEntropy(12));
         assert_eq!(
-            verify_service_tag(forged.plaintext(), &key("p")),
-            Err(TokenError::WrongProject)
+            verify_tag(u.plaintext(), &refresh_key()),
+            Err(TokenError::NotIssued(TokenKind::User))
         );
     }
 
@@ -406,8 +453,8 @@ mod tests {
     #[test]
     fn minted_tokens_do_not_repeat_and_do_not_print() {
         let mut e = TestEntropy(77);
-        let a = mint_opaque(TokenKind::User, &mut e);
-        let b = mint_opaque(TokenKind::User, &mut e);
+        let a = mint(TokenKind::User, &user_key(), &mut e);
+        let b = mint(TokenKind::User, &user_key(), &mut e);
         assert_ne!(a.plaintext(), b.plaintext());
         assert!(!format!("{a:?}").contains(a.plaintext()));
     }

@@ -176,8 +176,12 @@ pub(crate) fn view(record: &TokenRecord, now: i64) -> View {
 
 /// A new user token, not yet stored: the secret (shown once) and the record D1 keeps. Every
 /// way of creating a user token (`POST /api/tokens`, the CLI login) mints through here.
-pub(crate) fn mint_user_token(new: NewToken, now: i64) -> (MintedToken, TokenRecord) {
-    let minted = token::mint_opaque(TokenKind::User, &mut WebCrypto);
+pub(crate) fn mint_user_token(
+    key: &DerivedKey,
+    new: NewToken,
+    now: i64,
+) -> (MintedToken, TokenRecord) {
+    let minted = token::mint(TokenKind::User, key, &mut WebCrypto);
     let id = TokenId::generate_user(&mut WebCrypto);
     let record = TokenRecord::new(id, new, minted.display_prefix(), now);
     (minted, record)
@@ -257,7 +261,7 @@ pub async fn create(
     };
     let (minted, record) = match &manager {
         Manager::Project { key, .. } => {
-            let minted = token::mint_service(key, &mut WebCrypto);
+            let minted = token::mint(TokenKind::Service, key, &mut WebCrypto);
             let id = TokenId::generate_service(&mut WebCrypto);
             let owner = TokenOwner::Project {
                 created_by: Actor::of(principal),
@@ -266,6 +270,7 @@ pub async fn create(
             (minted, record)
         }
         Manager::Person { user_id, .. } => mint_user_token(
+            caller.settings.user_token_key()?,
             new(TokenOwner::User {
                 user_id: (*user_id).clone(),
                 created_via: principal.kind().as_str().to_owned(),

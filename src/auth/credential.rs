@@ -35,9 +35,11 @@ pub fn presented(req: &Request, settings: &Settings, url: &Url) -> Result<Presen
         return Ok(Presented::None);
     }
     let names = CookieNames::for_origin(&super::own_origin(&settings.config, url));
+    let key = settings.session_key()?;
+    // A value this server did not make is no session: anonymous, with no storage read.
     Ok(header(req, "Cookie")
         .as_deref()
         .and_then(|c| session::cookie_value(c, names.session).map(str::to_owned))
-        .filter(|v| session::is_session_value(v))
+        .filter(|v| session::session_value_is_ours(key, v))
         .map_or(Presented::None, Presented::SessionCookie))
 }

@@ -52,7 +52,7 @@ async fn bearer(
         token::check_format(token).map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
     match kind {
         TokenKind::Service => service_token(token, &hash, settings, project, env, ctx).await,
-        TokenKind::User => user_token(&hash, project, env, ctx).await,
+        TokenKind::User => user_token(token, &hash, settings, project, env, ctx).await,
         TokenKind::Access => access(token, settings, project),
         TokenKind::Refresh => Err(ApiError::InvalidCredential(
             "a refresh token is not a bearer credential; exchange it at POST /api/auth/token"
@@ -70,7 +70,7 @@ async fn service_token(
     env: &Env,
     ctx: &Context,
 ) -> Result<Principal, ApiError> {
-    token::verify_service_tag(token, &settings.service_token_key(project)?)
+    token::verify_tag(token, &settings.service_token_key(project)?)
         .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
     let record = stored_token(TokenTable::ServiceTokens, hash, project, env, ctx).await?;
     Ok(Principal {
@@ -85,13 +85,22 @@ async fn service_token(
     })
 }
 
-/// A user token: one D1 read for revocation, expiry and project.
+/// A user token: its tag offline (a token this server did not mint never reaches D1), then
+/// one D1 read for revocation, expiry and project.
 async fn user_token(
+    token: &str,
     hash: &TokenHash,
+    settings: &Settings,
     project: &ProjectName,
     env: &Env,
     ctx: &Context,
 ) -> Result<Principal, ApiError> {
+    let key = settings.user_token_key().map_err(|_| {
+        ApiError::InvalidCredential(
+            "this server cannot verify user API tokens: it has no SECRET".into(),
+        )
+    })?;
+    token::verify_tag(token, key).map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
     let record = stored_token(TokenTable::UserTokens, hash, project, env, ctx).await?;
     let TokenOwner::User { user_id, .. } = record.owner else {
         return Err(ApiError::Internal(format!(

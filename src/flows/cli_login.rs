@@ -229,7 +229,7 @@ async fn forget(kv: &KvStore, key: &str) {
 /// with the wrong redirect or verifier is burned (RFC 6749 §4.1.2 allows revoking a misused
 /// code): whoever sent it has the code but not what the CLI that asked for it holds, so the
 /// code has leaked, and nobody may redeem it any more; the person runs `edgeauth login` again.
-pub async fn exchange(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+pub async fn exchange(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let body = body::json(&mut req).await.map_err(ApiError::oauth_body)?;
     let exchange = ExchangeRequest::from_json(&body).map_err(oauth)?;
     let hash = exchange.code.hash();
@@ -269,6 +269,7 @@ pub async fn exchange(mut req: Request, env: &Env) -> Result<Response, ApiError>
     let project = ProjectName::parse(&pending.project)
         .map_err(|e| ApiError::Internal(format!("CLI login code: {e}")))?;
     let (minted, record) = tokens::mint_user_token(
+        caller.settings.user_token_key()?,
         NewToken {
             owner: TokenOwner::User {
                 user_id: user_id.clone(),

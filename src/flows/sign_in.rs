@@ -138,7 +138,7 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
     let expected = oidc::expectations(settings, &login.nonce(key), now / 1000);
     let identity = oidc::verify_id_token(&provider, &id_token, &expected).await?;
 
-    let value = session::new_session_value(&mut WebCrypto);
+    let value = session::new_session_value(caller.settings.session_key()?, &mut WebCrypto);
     let session_id = SessionId::generate(&mut WebCrypto);
     let detail = json!({"issuer": identity.issuer, "subject": identity.subject}).to_string();
     UserRecord {

@@ -75,7 +75,7 @@ pub async fn token(mut req: Request, caller: &Caller, env: &Env) -> Result<Respo
 /// answer is 200 whether or not the token was known (§2.2), so it reveals nothing; a token
 /// that is not a refresh token is ignored the same way (`unsupported_token_type` would only
 /// tell a caller what kind a string is not).
-pub async fn revoke(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+pub async fn revoke(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let presented = body::oauth(&mut req)
         .await
         .map_err(ApiError::oauth_body)?
@@ -87,7 +87,11 @@ pub async fn revoke(mut req: Request, env: &Env) -> Result<Response, ApiError> {
                 "give the refresh token to revoke: `token=ear_…`",
             )
         })?;
-    if token::check_format(&presented) == Ok(TokenKind::Refresh) {
+    // A token this server did not mint is ignored the same way, with no storage read.
+    let key = caller.settings.refresh_token_key()?;
+    if token::check_format(&presented) == Ok(TokenKind::Refresh)
+        && token::verify_tag(&presented, key).is_ok()
+    {
         let db = database(env)?;
         if let Some(record) =
             RefreshTokenRecord::find_by_hash(&db, &TokenHash::of(&presented)).await?
@@ -182,7 +186,11 @@ async fn issue_first_tokens(
         now,
         family_expires_at,
     )?;
-    let refresh = token::mint_opaque(TokenKind::Refresh, &mut WebCrypto);
+    let refresh = token::mint(
+        TokenKind::Refresh,
+        caller.settings.refresh_token_key()?,
+        &mut WebCrypto,
+    );
     let won = grant
         .redeem(
             &database(env)?,
@@ -225,7 +233,9 @@ async fn refresh_token_grant(
     env: &Env,
 ) -> Result<Response, ApiError> {
     // Step 1: a mistyped or forged token is refused with no storage read.
-    if token::check_format(presented) != Ok(TokenKind::Refresh) {
+    if token::check_format(presented) != Ok(TokenKind::Refresh)
+        || token::verify_tag(presented, caller.settings.refresh_token_key()?).is_err()
+    {
         return Err(invalid_grant(
             "the refresh token is not one this server issued (it must be an `ear_` token, copied in full); log in again",
         ));
@@ -252,7 +262,11 @@ async fn refresh_token_grant(
         now,
         record.family_expires_at,
     )?;
-    let successor = token::mint_opaque(TokenKind::Refresh, &mut WebCrypto);
+    let successor = token::mint(
+        TokenKind::Refresh,
+        caller.settings.refresh_token_key()?,
+        &mut WebCrypto,
+    );
     let changes = RefreshTokenRecord::rotate(&db, &hash, successor.hash(), now).await?;
     match refresh::arbitrate(changes) {
         RefreshDecision::Rotate => Ok(token_response(&access, &successor, &scope)),

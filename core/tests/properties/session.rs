@@ -4,11 +4,13 @@ use edgeauth_core::crypto::{KeyPurpose, RootSecret};
 use edgeauth_core::return_to::safe_return_to;
 use edgeauth_core::session::{
     cookie_value, csrf_token, csrf_token_matches, is_session_value, new_session_value, same_origin,
-    LoginState, LoginStateError, LOGIN_TTL_S,
+    session_value_is_ours, LoginState, LoginStateError, LOGIN_TTL_S,
 };
 use proptest::prelude::*;
 
-use crate::strategies::{after, cases, replace_char, text, Seeded, NASTY, OTHER_SECRET, SECRET};
+use crate::strategies::{
+    after, cases, replace_char, tag_key, text, Seeded, NASTY, OTHER_SECRET, SECRET,
+};
 
 fn cookie_key(secret: &str) -> edgeauth_core::crypto::DerivedKey {
     RootSecret::new(secret).unwrap().derive(KeyPurpose::Cookies)
@@ -102,8 +104,12 @@ proptest! {
         hash in "[0-9a-f]{64}",
         other in text(),
     ) {
-        let value = new_session_value(&mut Seeded::new(seed));
+        let sessions = tag_key(SECRET, KeyPurpose::Sessions);
+        let value = new_session_value(&sessions, &mut Seeded::new(seed));
         prop_assert!(is_session_value(&value));
+        prop_assert!(session_value_is_ours(&sessions, &value));
+        prop_assert!(!session_value_is_ours(&tag_key(OTHER_SECRET, KeyPurpose::Sessions), &value));
+        prop_assert!(!session_value_is_ours(&sessions, &other));
         let key = cookie_key(SECRET);
         let token = csrf_token(&key, &hash);
         prop_assert!(csrf_token_matches(&key, &hash, &token));

@@ -193,6 +193,14 @@ pub fn service_key(secret: &str, project: &str) -> DerivedKey {
         .derive(KeyPurpose::ServiceTokens { project })
 }
 
+/// The key that tags tokens of `kind` (user API and refresh tokens; a service token's is its
+/// project's, [`service_key`]), or sessions' (`None`), under `secret`.
+pub fn tag_key(secret: &str, purpose: KeyPurpose<'_>) -> DerivedKey {
+    RootSecret::new(secret)
+        .expect("a test secret of 32 bytes or more")
+        .derive(purpose)
+}
+
 /// The test secret.
 pub const SECRET: &str = "property-test-secret-0123456789abcdef";
 /// Another deployment's secret.

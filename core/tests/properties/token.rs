@@ -1,15 +1,17 @@
-//! `token`: the offline checks of every minted token (prefix, shape, checksum, service tag).
+//! `token`: the offline checks of every minted token (prefix, shape, checksum, tag).
 
 use edgeauth_core::base62;
+use edgeauth_core::crypto::{DerivedKey, KeyPurpose};
 use edgeauth_core::token::{
-    check_format, mint_opaque, mint_service, verify_service_tag, MintedToken, CHECKSUM_CHARS,
-    DISPLAY_PREFIX_CHARS, ENTROPY_CHARS, MAX_ACCESS_TOKEN_LEN, TAG_CHARS,
+    check_format, mint, verify_tag, MintedToken, CHECKSUM_CHARS, DISPLAY_PREFIX_CHARS,
+    ENTROPY_CHARS, MAX_ACCESS_TOKEN_LEN, TAG_CHARS,
 };
 use edgeauth_core::{TokenError, TokenHash, TokenKind};
 use proptest::prelude::*;
 
 use crate::strategies::{
-    after, cases, over, replace_char, service_key, text, Seeded, NASTY, OTHER_SECRET, SECRET,
+    after, cases, over, replace_char, service_key, tag_key, text, Seeded, NASTY, OTHER_SECRET,
+    SECRET,
 };
 
 const KINDS: [TokenKind; 4] = [
@@ -42,12 +44,25 @@ fn with_checksum(body: &str) -> String {
     )
 }
 
-fn minted(kind: TokenKind, project: &str, seed: u64) -> MintedToken {
-    let mut entropy = Seeded::new(seed);
+/// The key that tags a token of `kind` in `project` under `secret`.
+fn key(secret: &str, kind: TokenKind, project: &str) -> DerivedKey {
     match kind {
-        TokenKind::Service => mint_service(&service_key(SECRET, project), &mut entropy),
-        _ => mint_opaque(kind, &mut entropy),
+        TokenKind::Service => service_key(secret, project),
+        TokenKind::User => tag_key(secret, KeyPurpose::UserTokens),
+        _ => tag_key(secret, KeyPurpose::RefreshTokens),
     }
+}
+
+/// The refusal of a token of `kind` whose tag does not verify.
+fn not_ours(kind: TokenKind) -> TokenError {
+    match kind {
+        TokenKind::Service => TokenError::WrongProject,
+        other => TokenError::NotIssued(other),
+    }
+}
+
+fn minted(kind: TokenKind, project: &str, seed: u64) -> MintedToken {
+    mint(kind, &key(SECRET, kind, project), &mut Seeded::new(seed))
 }
 
 fn opaque_kind() -> impl Strategy<Value = TokenKind> {
@@ -131,7 +146,9 @@ proptest! {
             Err(TokenError::Malformed(k) | TokenError::Checksum(k)) => {
                 prop_assert_eq!(TokenKind::of(&s), Some(k));
             }
-            Err(TokenError::WrongProject) => prop_assert!(false, "check_format knows no project"),
+            Err(TokenError::WrongProject | TokenError::NotIssued(_)) => {
+                prop_assert!(false, "check_format knows no key")
+            }
         }
     }
 
@@ -159,9 +176,19 @@ proptest! {
         prop_assert_eq!(t.hash(), &TokenHash::of(p));
         let debug = format!("{t:?}");
         prop_assert!(!debug.contains(&p[DISPLAY_PREFIX_CHARS..]), "{}", debug);
-        if kind == TokenKind::Service {
-            prop_assert_eq!(verify_service_tag(p, &service_key(SECRET, &project)), Ok(()));
-        }
+        prop_assert_eq!(verify_tag(p, &key(SECRET, kind, &project)), Ok(()));
+    }
+
+    #[test]
+    fn a_token_is_refused_by_any_other_deployment(
+        kind in opaque_kind(),
+        seed in any::<u64>(),
+    ) {
+        let t = minted(kind, "alpha", seed);
+        prop_assert_eq!(
+            verify_tag(t.plaintext(), &key(OTHER_SECRET, kind, "alpha")),
+            Err(not_ours(kind))
+        );
     }
 
     #[test]
@@ -174,12 +201,12 @@ proptest! {
         let p = t.plaintext();
         if other != project {
             prop_assert_eq!(
-                verify_service_tag(p, &service_key(SECRET, &other)),
+                verify_tag(p, &service_key(SECRET, &other)),
                 Err(TokenError::WrongProject)
             );
         }
         prop_assert_eq!(
-            verify_service_tag(p, &service_key(OTHER_SECRET, &project)),
+            verify_tag(p, &service_key(OTHER_SECRET, &project)),
             Err(TokenError::WrongProject)
         );
     }
@@ -197,32 +224,28 @@ proptest! {
     ) {
         let t = minted(kind, "alpha", seed);
         let Some(changed) = replace_char(t.plaintext(), at, with) else { return Ok(()) };
-        let refused = match check_format(&changed) {
-            Err(_) => true,
-            // Only a change of the tag can keep the checksum right, and then the tag is wrong.
-            Ok(TokenKind::Service) => {
-                verify_service_tag(&changed, &service_key(SECRET, "alpha")).is_err()
-            }
-            Ok(_) => false,
-        };
+        // Only a change of the tag can keep the checksum right, and then the tag is wrong.
+        let refused = verify_tag(&changed, &key(SECRET, kind, "alpha")).is_err();
         prop_assert!(refused, "{} was accepted", changed);
     }
 
     #[test]
     fn a_forged_tag_with_a_correct_checksum_is_refused(
+        kind in opaque_kind(),
         entropy_seed in any::<u64>(),
         tag_seed in any::<u64>(),
     ) {
         let body = format!(
-            "eas_{}{}",
+            "{}{}{}",
+            kind.prefix(),
             base62::random(ENTROPY_CHARS, &mut Seeded::new(entropy_seed)),
             base62::random(TAG_CHARS, &mut Seeded::new(tag_seed)),
         );
         let forged = with_checksum(&body);
-        prop_assert_eq!(check_format(&forged), Ok(TokenKind::Service));
+        prop_assert_eq!(check_format(&forged), Ok(kind));
         prop_assert_eq!(
-            verify_service_tag(&forged, &service_key(SECRET, "alpha")),
-            Err(TokenError::WrongProject)
+            verify_tag(&forged, &key(SECRET, kind, "alpha")),
+            Err(not_ours(kind))
         );
     }
 

@@ -8,7 +8,7 @@ pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 pub const SERVICE_PREFIX: &str = "eas_";
 pub const SERVICE_TOKEN_LEN: usize = 75;
 pub const USER_PREFIX: &str = "eau_";
-pub const USER_TOKEN_LEN: usize = 53;
+pub const USER_TOKEN_LEN: usize = 75;
 pub const ENTROPY_CHARS: usize = 43;
 pub const TAG_CHARS: usize = 22;
 pub const CHECKSUM_CHARS: usize = 6;
@@ -77,7 +77,7 @@ pub fn assert_service_token_shape(token: &str) {
 }
 
 /// Fails the test unless `token` is a well-formed user API token: `eau_`, 43 base62
-/// characters of entropy and a 6-character checksum, 53 in all.
+/// characters of entropy, a 22-character tag and a 6-character checksum, 75 in all.
 pub fn assert_user_token_shape(token: &str) {
     assert!(
         token.starts_with(USER_PREFIX),
@@ -96,12 +96,19 @@ pub fn assert_user_token_shape(token: &str) {
     );
 }
 
-/// A user API token that passes every offline check (prefix, length, alphabet, checksum)
-/// but that no server minted.
+/// A user API token that passes every check anyone can make offline (prefix, length,
+/// alphabet, checksum) but that no server minted: its tag is not an HMAC under any server's
+/// user-token key, so the server refuses it without a storage read.
 pub fn forged_user_token(filler: char) -> String {
+    forged_token(USER_PREFIX, filler)
+}
+
+/// A token of the kind `prefix` names (`eau_`, `ear_`, `eas_`) that passes every offline check
+/// but that no server minted (see [`forged_user_token`]).
+pub fn forged_token(prefix: &str, filler: char) -> String {
     reseal(&format!(
-        "{USER_PREFIX}{}{}",
-        filler.to_string().repeat(ENTROPY_CHARS),
+        "{prefix}{}{}",
+        filler.to_string().repeat(ENTROPY_CHARS + TAG_CHARS),
         "0".repeat(CHECKSUM_CHARS)
     ))
 }

@@ -16,14 +16,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use edgeauth_e2e::tokens::{checksum_is_valid, DISPLAY_PREFIX_CHARS, ENTROPY_CHARS};
+use edgeauth_e2e::tokens::{checksum_is_valid, DISPLAY_PREFIX_CHARS, USER_TOKEN_LEN};
 use edgeauth_e2e::*;
 use serde_json::{json, Value};
 
 /// Chromium start, a sign-in through the provider and a few pages on a busy 2-core machine.
 const FIRST_PHASE_PATIENCE: Duration = Duration::from_secs(240);
 const PHASE_PATIENCE: Duration = Duration::from_secs(120);
-const USER_TOKEN_LEN: usize = 4 + ENTROPY_CHARS + 6;
 const DAY_MS: i64 = 86_400_000;
 
 /// One Chromium at a time: three in parallel on a 2-core machine time each other out.

@@ -31,7 +31,7 @@ fn a_person_manages_their_tokens_with_the_cli() {
     created.expect_code(EXIT_OK);
     let token = created.stdout.trim().to_owned();
     assert!(
-        token.starts_with("eau_") && token.len() == 53,
+        token.starts_with("eau_") && token.len() == 75,
         "stdout must be the token alone:\n{created}"
     );
     assert!(

@@ -4,8 +4,8 @@
 //! client in `edgeauth_e2e::http`).
 
 use edgeauth_e2e::tokens::{
-    assert_service_token_shape, change_char, checksum_is_valid, reseal, CHECKSUM_CHARS,
-    ENTROPY_CHARS, SERVICE_TOKEN_LEN, TAG_CHARS,
+    assert_service_token_shape, change_char, checksum_is_valid, forged_token, reseal,
+    CHECKSUM_CHARS, ENTROPY_CHARS, SERVICE_TOKEN_LEN, TAG_CHARS,
 };
 use edgeauth_e2e::*;
 
@@ -98,14 +98,14 @@ fn mistyped_and_forged_service_tokens_are_401() {
             "punctuation in the body",
             reseal(&format!("{}-{}", &real[..20], &real[21..])),
         ),
-        ("a well-formed user token nobody issued", {
-            let body = format!("eau_{}", "Q".repeat(ENTROPY_CHARS));
-            reseal(&format!("{body}000000"))
-        }),
-        ("a well-formed refresh token used as a bearer", {
-            let body = format!("ear_{}", "R".repeat(ENTROPY_CHARS));
-            reseal(&format!("{body}000000"))
-        }),
+        (
+            "a well-formed user token nobody issued",
+            forged_token("eau_", 'Q'),
+        ),
+        (
+            "a well-formed refresh token used as a bearer",
+            forged_token("ear_", 'R'),
+        ),
         ("a 10 KB token", format!("eas_{}", "a".repeat(10 * 1024))),
         ("a 10 KB opaque string", "z".repeat(10 * 1024)),
     ];

@@ -151,7 +151,7 @@ fn expect_tokens(response: &Response) -> (String, String) {
 
 fn assert_refresh_shape(token: &str) {
     assert!(token.starts_with("ear_"), "a refresh token is ear_…");
-    assert_eq!(token.len(), 53, "a refresh token has 53 characters");
+    assert_eq!(token.len(), 75, "a refresh token has 75 characters");
     assert!(checksum_is_valid(token), "a refresh token's checksum holds");
 }
 

@@ -23,6 +23,7 @@ use edgeauth_e2e::credentials::{device_login, DEVICE_CODE_GRANT};
 use edgeauth_e2e::loopback::{approve_on, browse, consent_form, post_consent, CliLogin};
 use edgeauth_e2e::oidc::{self, Session, DEMO, SESSION_COOKIE};
 use edgeauth_e2e::store::{self, Row};
+use edgeauth_e2e::tokens;
 use edgeauth_e2e::*;
 use serde_json::{json, Value};
 
@@ -498,6 +499,56 @@ fn the_cli_keeps_its_device_login_through_an_outage() {
     // Storage is back: the same command refreshes (the unspent refresh token) and answers.
     let me = cli.run(&args, &[]).expect_json();
     assert_eq!(me["kind"], "access", "{me}");
+}
+
+/// Forgeries never reach storage: with D1 down, a forged token of every kind is refused as
+/// forged (not answered 503, which a storage read would have given), and the Worker counts no
+/// D1 operation for a flood of them.
+#[test]
+fn forgeries_never_reach_storage() {
+    let _turn = turn();
+    let instance = faults();
+    let project = unique("forged");
+    // Real ones, for contrast: with D1 down they are answered 503.
+    let service = mint_service_token(&instance, &super_token(), &project, "ci", &["*"]);
+    let session = signed_in();
+    storage(json!({"d1": "down"}));
+    expect_storage_unavailable(&whoami(&instance, &service.token, &project));
+    expect_storage_unavailable(&session.get("/api/users/me").send());
+    storage(json!({"d1": "down"}));
+    for filler in ['Q', 'z', '7'] {
+        for prefix in ["eau_", "eas_"] {
+            whoami(&instance, &tokens::forged_token(prefix, filler), &project)
+                .expect_invalid_token();
+        }
+        // A cookie nobody issued: the request is anonymous, so whoami needs a credential.
+        let cookie = format!("{}{}", filler.to_string().repeat(43), "A".repeat(22));
+        instance
+            .get("/api/auth/whoami")
+            .cookie(SESSION_COOKIE, &cookie)
+            .send()
+            .expect_error(401, "unauthorized");
+        let refresh = tokens::forged_token("ear_", filler);
+        let refused = instance
+            .post("/api/auth/token")
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+            ])
+            .send()
+            .expect_json(400);
+        assert_eq!(refused["error"], "invalid_grant", "{refused}");
+        instance
+            .post("/api/auth/revoke")
+            .form(&[("token", refresh.as_str())])
+            .send()
+            .expect_status(200);
+    }
+    let seen = storage(json!({}));
+    assert_eq!(
+        seen["d1_ops"], 0,
+        "forged credentials were refused without a D1 operation: {seen}"
+    );
 }
 
 // --- KV (and D1) in the CLI loopback login ---------------------------------------------------

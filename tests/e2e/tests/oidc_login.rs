@@ -337,7 +337,7 @@ fn a_bearer_credential_wins_over_the_session_cookie() {
     // An invalid bearer is refused even with a good cookie beside it.
     session
         .get("/api/auth/whoami")
-        .bearer(&tokens::reseal(&format!("eau_{}000000", "Q".repeat(43))))
+        .bearer(&tokens::forged_user_token('Q'))
         .send()
         .expect_invalid_token();
 }
@@ -348,7 +348,7 @@ fn a_stale_session_cookie_is_ignored_not_refused() {
     let _alone = exclusive();
     let main = Instance::main();
     // A cookie nobody issued, and one that expired: both make the request anonymous.
-    let unknown = format!("{}A", "x".repeat(42));
+    let unknown = format!("{}A", "x".repeat(64));
     let response = main
         .get("/api/auth/capabilities")
         .cookie(SESSION_COOKIE, &unknown)

@@ -172,12 +172,21 @@ fn a_user_token_is_valid_only_in_its_project() {
     let created = session.create_token(&project, &json!({"name": "bound"}));
     let main = Instance::main();
     let elsewhere = whoami(&main, &created.token, &unique("utbeta")).expect_invalid_token();
-    // Another project's token is refused exactly as an unknown one (one refusal, RFC 6750).
-    let unknown = whoami(&main, &forged_user_token('x'), &project).expect_invalid_token();
+    // Another project's token is refused exactly as a revoked one (one refusal, RFC 6750).
+    let gone = session.create_token(&project, &json!({"name": "gone"}));
+    session
+        .write("DELETE", &format!("/api/tokens/{}", gone.id))
+        .project(&project)
+        .send()
+        .expect_status(204);
+    let revoked = whoami(&main, &gone.token, &project).expect_invalid_token();
     assert_eq!(
-        elsewhere, unknown,
-        "another project's token reads as unknown"
+        elsewhere, revoked,
+        "another project's token reads as a revoked one"
     );
+    // One that no server minted is refused by its tag, before any storage read.
+    let forged = whoami(&main, &forged_user_token('x'), &project).expect_invalid_token();
+    assert!(forged.contains("not issued by this server"), "{forged}");
     main.get("/api/auth/whoami")
         .bearer(&created.token)
         .send()
