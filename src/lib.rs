@@ -12,6 +12,7 @@ mod http;
 mod pages;
 mod router;
 mod settings;
+mod stats;
 mod store;
 
 use edgeauth_core::Entropy;
@@ -45,6 +46,7 @@ pub fn database(env: &Env) -> Result<D1Database, ApiError> {
 }
 
 async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
+    stats::request(now_ms());
     #[cfg(feature = "fault-injection")]
     if req.path() == "/__faults" {
         return Ok(faults::control(req).await);

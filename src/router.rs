@@ -26,6 +26,7 @@ pub enum Endpoint {
     Capabilities,
     Whoami,
     Check,
+    Stats,
     CreateServiceToken,
     ListServiceTokens,
     RevokeServiceToken,
@@ -96,6 +97,7 @@ const ROUTES: &[Route] = &[
     ),
     route("/api/auth/whoami", &[(Get, Ep(E::Whoami))], Json),
     route("/api/auth/check", &[(Get, Ep(E::Check))], Json),
+    route("/api/auth/stats", &[(Get, Ep(E::Stats))], Json),
     route(
         "/api/service-tokens",
         &[
@@ -261,6 +263,7 @@ pub async fn dispatch(
         E::Capabilities => Ok(status::capabilities(caller)),
         E::Whoami => status::whoami(caller),
         E::Check => status::check(&req, caller).await,
+        E::Stats => status::stats(caller),
         E::CreateServiceToken => tokens::create(Kind::Service, req, caller, env).await,
         E::ListServiceTokens => tokens::list(Kind::Service, caller, env).await,
         E::RevokeServiceToken => tokens::revoke(Kind::Service, &id, caller, env).await,

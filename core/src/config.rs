@@ -56,7 +56,16 @@ pub struct Config {
     /// `REFRESH_FAMILY_MAX_AGE_SECONDS` (default 30 days, 1 s to 365 days): how long a device
     /// login lasts from its approval, however often its refresh token rotates.
     pub refresh_family: RefreshFamilyPolicy,
+    /// `REVOCATION_BOUND_SECONDS` (default 10, 0 to 60): how long an isolate may go on
+    /// accepting a verified credential without reading storage again, so the longest a revoked
+    /// token or ended session keeps working in another isolate. 0 turns the cache off.
+    pub revocation_bound_s: u32,
 }
+
+/// The default of `REVOCATION_BOUND_SECONDS`.
+pub const DEFAULT_REVOCATION_BOUND_S: u32 = 10;
+/// The largest `REVOCATION_BOUND_SECONDS`.
+pub const MAX_REVOCATION_BOUND_S: u32 = 60;
 
 /// How to reach and trust the OIDC identity provider.
 #[derive(Clone, PartialEq, Eq)]
@@ -265,6 +274,21 @@ impl Config {
             RefreshFamilyPolicy::default()
         });
 
+        let revocation_bound_s = parse_seconds(
+            get("REVOCATION_BOUND_SECONDS"),
+            DEFAULT_REVOCATION_BOUND_S,
+            0..=MAX_REVOCATION_BOUND_S,
+        )
+        .unwrap_or_else(|()| {
+            problem(
+                "REVOCATION_BOUND_SECONDS",
+                format!(
+                    "must be a whole number of seconds from 0 (no cache) to {MAX_REVOCATION_BOUND_S}, e.g. `10`: the longest a revoked token may keep working elsewhere"
+                ),
+            );
+            DEFAULT_REVOCATION_BOUND_S
+        });
+
         if problems.is_empty() {
             Ok(Config {
                 auth_disabled,
@@ -276,6 +300,7 @@ impl Config {
                 public_url,
                 access_token_ttl_s,
                 refresh_family,
+                revocation_bound_s,
             })
         } else {
             Err(problems)
@@ -665,6 +690,29 @@ mod tests {
                 .access_token_ttl_s,
             900
         );
+    }
+
+    #[test]
+    fn the_revocation_bound_defaults_to_10_s_and_is_at_most_a_minute() {
+        assert_eq!(config(&[]).unwrap().revocation_bound_s, 10);
+        for (value, expected) in [("0", 0), (" 60 ", 60), ("1", 1), ("", 10)] {
+            assert_eq!(
+                config(&[("REVOCATION_BOUND_SECONDS", value)])
+                    .unwrap()
+                    .revocation_bound_s,
+                expected,
+                "{value:?}"
+            );
+        }
+        for bad in ["61", "-1", "10s", "1.5", "99999999999"] {
+            let problems = config(&[("REVOCATION_BOUND_SECONDS", bad)]).unwrap_err();
+            assert_eq!(
+                settings(problems.clone()),
+                ["REVOCATION_BOUND_SECONDS"],
+                "{bad}"
+            );
+            assert!(!problems[0].message.contains(bad), "{}", problems[0]);
+        }
     }
 
     #[test]

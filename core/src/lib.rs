@@ -11,6 +11,7 @@ pub mod access_token;
 pub mod api;
 pub mod base62;
 pub mod bearer;
+pub mod cache;
 pub mod cli_login;
 pub mod config;
 pub mod crypto;

@@ -1,4 +1,5 @@
-//! `GET /healthz`, `GET /api/auth/capabilities`, `GET /api/auth/whoami`, `GET /api/auth/check`.
+//! `GET /healthz`, `GET /api/auth/capabilities`, `GET /api/auth/whoami`, `GET /api/auth/check`,
+//! `GET /api/auth/stats`.
 
 use std::rc::Rc;
 
@@ -120,6 +121,32 @@ pub async fn check(req: &Request, caller: &Caller) -> Result<Response, ApiError>
             "access": access,
             "project": caller.project.as_str(),
             "kind": principal.map(|p| p.kind().as_str()),
+        }),
+    ))
+}
+
+/// `GET /api/auth/stats`: what this isolate has done since it started (requests, D1 reads and
+/// writes, verification cache hits and misses) and what its cache holds; for the operator
+/// (the super token, or anyone with authentication disabled). Counts are per isolate: each
+/// Cloudflare location runs its own.
+pub fn stats(caller: &Caller) -> Result<Response, ApiError> {
+    let p = caller.require_principal()?;
+    if !matches!(p.kind(), PrincipalKind::Super | PrincipalKind::Anonymous) {
+        return Err(ApiError::Forbidden(
+            "the server's counts are for its operator: use the super token".into(),
+        ));
+    }
+    let (tokens, sessions) = auth::cache::sizes();
+    Ok(http::json(
+        200,
+        &json!({
+            "isolate": crate::stats::snapshot(),
+            "cache": {
+                "tokens": tokens,
+                "sessions": sessions,
+                "capacity": auth::cache::CAPACITY,
+                "revocation_bound_seconds": caller.config().revocation_bound_s,
+            },
         }),
     ))
 }

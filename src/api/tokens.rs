@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::json;
 use worker::{D1Database, Env, Request, Response};
 
-use crate::auth::Caller;
+use crate::auth::{cache, Caller};
 use crate::error::ApiError;
 use crate::store::{Actor, AuditEvent, FamilyRecord, NewToken, TokenOwner, TokenRecord, TokensOf};
 use crate::{database, http, now_ms, WebCrypto};
@@ -368,6 +368,8 @@ pub async fn revoke(
             },
         )
         .await?;
+    // At once in this isolate; elsewhere within REVOCATION_BOUND_SECONDS.
+    cache::forget_token(&record.id);
     if revoked {
         Ok(http::no_content())
     } else {

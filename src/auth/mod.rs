@@ -2,6 +2,7 @@
 //! selection, credential extraction ([`credential`]), verification of every kind of
 //! credential ([`verify`]) and, for a session cookie, the CSRF check ([`csrf`]).
 
+pub mod cache;
 mod credential;
 mod csrf;
 mod verify;

@@ -10,7 +10,7 @@ use edgeauth_core::{access_token, BrowserSession, Credential, Principal, Project
 use edgeauth_core::{FamilyId, TokenHash, UserId};
 use worker::{Context, Env};
 
-use super::Presented;
+use super::{cache, Presented};
 use crate::error::ApiError;
 use crate::settings::Settings;
 use crate::store::{record_use, SessionRecord, TokenOwner, TokenRecord, TokenTable};
@@ -28,7 +28,7 @@ pub async fn verify(
     match presented {
         Presented::None => Ok(None),
         Presented::Bearer(token) => bearer(token, settings, project, env, ctx).await.map(Some),
-        Presented::SessionCookie(value) => session(value, project, env).await,
+        Presented::SessionCookie(value) => session(value, settings, project, env).await,
     }
 }
 
@@ -72,7 +72,7 @@ async fn service_token(
 ) -> Result<Principal, ApiError> {
     token::verify_tag(token, &settings.service_token_key(project)?)
         .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
-    let record = stored_token(TokenTable::ServiceTokens, hash, project, env, ctx).await?;
+    let record = stored_token(TokenTable::ServiceTokens, hash, settings, project, env, ctx).await?;
     Ok(Principal {
         device_login: record.parent_family,
         credential: Credential::Service {
@@ -101,7 +101,7 @@ async fn user_token(
         )
     })?;
     token::verify_tag(token, key).map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
-    let record = stored_token(TokenTable::UserTokens, hash, project, env, ctx).await?;
+    let record = stored_token(TokenTable::UserTokens, hash, settings, project, env, ctx).await?;
     let TokenOwner::User { user_id, .. } = record.owner else {
         return Err(ApiError::Internal(format!(
             "user token {} has no user",
@@ -121,12 +121,14 @@ async fn user_token(
     })
 }
 
-/// The stored token of `hash`, if it is live and of `project`, its use recorded. A service
-/// token of another project is not known here (its tag already bound it to its project); a
-/// user token of another project is told so.
+/// The stored token of `hash`, if it is live and of `project`, its use recorded: remembered
+/// by the isolate ([`cache`]), or read from D1 and then remembered. A service token of another
+/// project is not known here (its tag already bound it to its project); a user token of
+/// another project is told so.
 async fn stored_token(
     table: TokenTable,
     hash: &TokenHash,
+    settings: &Settings,
     project: &ProjectName,
     env: &Env,
     ctx: &Context,
@@ -143,13 +145,28 @@ async fn stored_token(
             .to_owned(),
         )
     };
-    let db = database(env)?;
     let now = now_ms();
-    let record = TokenRecord::find_by_hash(&db, table, hash)
-        .await?
-        .filter(|r| r.revoked_at.is_none() && !r.is_expired(now) && r.project == *project)
-        .ok_or_else(refused)?;
-    record_use(ctx, &db, &record, now)?;
+    let db = database(env)?;
+    let record = match cache::token(table, hash, now) {
+        Some(remembered) => {
+            crate::stats::cache_hit();
+            remembered
+        }
+        None => {
+            crate::stats::cache_miss();
+            let stored = TokenRecord::find_by_hash(&db, table, hash).await?;
+            if let Some(record) = stored.as_ref().filter(|r| r.revoked_at.is_none()) {
+                cache::remember_token(table, hash, record, settings.config.revocation_bound_s, now);
+            }
+            stored.ok_or_else(refused)?
+        }
+    };
+    if record.revoked_at.is_some() || record.is_expired(now) || record.project != *project {
+        return Err(refused());
+    }
+    if record_use(ctx, &db, &record, now)? {
+        cache::note_use(table, hash, now);
+    }
     Ok(record)
 }
 
@@ -182,14 +199,27 @@ fn access(token: &str, settings: &Settings, project: &ProjectName) -> Result<Pri
 /// stale cookie makes the request anonymous rather than failing it.
 async fn session(
     value: &str,
+    settings: &Settings,
     project: &ProjectName,
     env: &Env,
 ) -> Result<Option<Principal>, ApiError> {
     let hash = TokenHash::of(value);
-    let Some(record) = SessionRecord::find_by_hash(&database(env)?, &hash).await? else {
-        return Ok(None);
+    let now = now_ms();
+    let record = match cache::session(&hash, now) {
+        Some(remembered) => {
+            crate::stats::cache_hit();
+            remembered
+        }
+        None => {
+            crate::stats::cache_miss();
+            let Some(record) = SessionRecord::find_by_hash(&database(env)?, &hash).await? else {
+                return Ok(None);
+            };
+            cache::remember_session(&hash, &record, settings.config.revocation_bound_s, now);
+            record
+        }
     };
-    if record.expires_at <= now_ms() {
+    if record.expires_at <= now {
         return Ok(None);
     }
     let name = record

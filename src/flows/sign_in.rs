@@ -13,7 +13,7 @@ use serde_json::json;
 use worker::{Env, Request, Response};
 
 use super::oidc;
-use crate::auth::Caller;
+use crate::auth::{cache, Caller};
 use crate::error::ApiError;
 use crate::http::{self, header, redirect};
 use crate::store::{Actor, AuditEvent, NewSession, SessionRecord, UserRecord};
@@ -182,6 +182,7 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
 pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let names = CookieNames::for_origin(&caller.own_origin());
     if let Some(session) = caller.browser_session() {
+        cache::forget_session(&session.cookie_hash);
         SessionRecord::delete(
             &database(env)?,
             &session.cookie_hash,

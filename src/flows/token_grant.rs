@@ -22,7 +22,7 @@ use edgeauth_core::{FamilyId, ProjectName, Scope, TokenHash, UserId};
 use serde_json::{json, Value};
 use worker::{D1Database, Env, Request, Response};
 
-use crate::auth::Caller;
+use crate::auth::{cache, Caller};
 use crate::error::ApiError;
 use crate::http;
 use crate::http::body::{self, OAuthBody};
@@ -307,6 +307,8 @@ async fn revoke_family(
     detail: Value,
     now: i64,
 ) -> Result<bool, ApiError> {
+    // The tokens created with the login end with it: at once in this isolate.
+    cache::forget_device_login(&record.family_id);
     Ok(RefreshTokenRecord::revoke_family(
         db,
         &record.family_id,

@@ -23,15 +23,24 @@ fn js(value: &SqlValue) -> JsValue {
     }
 }
 
-/// One D1 operation begins (a statement, or a batch: one transaction). Only the
-/// fault-injection build ever refuses it (src/faults.rs).
-fn begin() -> Result<(), StoreError> {
+/// One D1 operation begins (a statement, or a batch: one transaction), counted
+/// (`crate::stats`). Only the fault-injection build ever refuses it (src/faults.rs).
+fn begin(reads: bool) -> Result<(), StoreError> {
+    if reads {
+        crate::stats::d1_read();
+    } else {
+        crate::stats::d1_write();
+    }
     crate::faults::d1().map_err(|fault| StoreError::Database(format!("D1: {fault}")))
 }
 
 /// `statement`, bound, as one operation.
-fn prepare(db: &D1Database, statement: Statement) -> Result<D1PreparedStatement, StoreError> {
-    begin()?;
+fn prepare(
+    db: &D1Database,
+    statement: Statement,
+    reads: bool,
+) -> Result<D1PreparedStatement, StoreError> {
+    begin(reads)?;
     bind(db, statement)
 }
 
@@ -47,19 +56,22 @@ impl Database for D1Database {
         &self,
         statement: Statement,
     ) -> Result<Option<T>, StoreError> {
-        Ok(prepare(self, statement)?.first::<T>(None).await?)
+        Ok(prepare(self, statement, true)?.first::<T>(None).await?)
     }
 
     async fn all<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, StoreError> {
-        Ok(prepare(self, statement)?.all().await?.results::<T>()?)
+        Ok(prepare(self, statement, true)?
+            .all()
+            .await?
+            .results::<T>()?)
     }
 
     async fn run(&self, statement: Statement) -> Result<usize, StoreError> {
-        Ok(prepare(self, statement)?.run().await?.changes())
+        Ok(prepare(self, statement, false)?.run().await?.changes())
     }
 
     async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<D1Result>, StoreError> {
-        begin()?;
+        begin(false)?;
         let prepared = statements
             .into_iter()
             .map(|s| bind(self, s))
@@ -84,20 +96,21 @@ impl Outcome for D1Result {
 
 /// Records a use of `token` after the response (`waitUntil`), when its recorded use is stale
 /// ([`TokenRecord::use_statement`]); otherwise does nothing, so verification stays a read.
+/// True when a write was sent.
 pub fn record_use(
     ctx: &Context,
     db: &D1Database,
     token: &TokenRecord,
     now_ms: i64,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let Some(statement) = token.use_statement(now_ms) else {
-        return Ok(());
+        return Ok(false);
     };
     let table = token.owner.table().name();
     let touch = bind(db, statement)?;
     ctx.wait_until(async move {
         let recorded = async {
-            begin()?;
+            begin(false)?;
             touch.run().await?;
             Ok::<(), StoreError>(())
         };
@@ -105,5 +118,5 @@ pub fn record_use(
             worker::console_error!("could not record a use in {table}: {e}");
         }
     });
-    Ok(())
+    Ok(true)
 }

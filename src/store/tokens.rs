@@ -13,7 +13,7 @@ use super::{changes, Actor, AuditEvent, Database, SqlValue, Statement, StoreErro
 pub const LAST_USED_GRANULARITY_MS: i64 = 5 * 60 * 1000;
 
 /// The two token tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenTable {
     /// A project's service tokens.
     ServiceTokens,

@@ -86,6 +86,31 @@ pub fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// `REVOCATION_BOUND_SECONDS` of MAIN and REPLICA (the default): how long an instance may go
+/// on accepting a credential it verified after storage changed behind its back (another
+/// isolate's revocation, or a test's direct write to D1).
+pub const REVOCATION_BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Asks `done` until it answers true; fails unless that happens within [`REVOCATION_BOUND`]
+/// and 2 s of slack (polling, a busy 2-core machine). Returns how long it took. For what
+/// storage decided behind an instance's back: the instance sees it within the bound.
+pub fn within_the_revocation_bound(
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let patience = REVOCATION_BOUND + std::time::Duration::from_secs(2);
+    while !done() {
+        assert!(
+            started.elapsed() <= patience,
+            "{what}: not seen {:?} later (the revocation bound is {REVOCATION_BOUND:?})",
+            started.elapsed()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    started.elapsed()
+}
+
 /// Parses an API timestamp: RFC 3339 in UTC (`…Z`), as the contract requires.
 pub fn parse_timestamp_ms(value: &Value) -> i64 {
     let text = value

@@ -482,6 +482,28 @@ fn static_and_status_endpoints_answer_as_documented(kinds: &EveryKind) {
         Instance::private().get(&format!("{check}?workspace=a")),
     );
     expect("get", check, 400, main.get(check));
+
+    let stats = "/api/auth/stats";
+    let counts = expect(
+        "get",
+        stats,
+        200,
+        main.get(stats).bearer(&kinds.super_token).project(p),
+    )
+    .json();
+    assert!(
+        counts["isolate"]["requests"].as_u64() > Some(0),
+        "the isolate has counted this request: {counts}"
+    );
+    expect("get", stats, 200, Instance::noauth().get(stats));
+    expect(
+        "get",
+        stats,
+        403,
+        main.get(stats).bearer(&kinds.service.token).project(p),
+    );
+    expect("get", stats, 403, kinds.session.get(stats));
+    expect("get", stats, 401, main.get(stats));
 }
 
 fn service_tokens_are_created_used_listed_and_revoked_as_documented(kinds: &EveryKind) {

@@ -577,10 +577,7 @@ fn a_cli_login_lands_whole_or_not_at_all() {
         |()| post_consent(&instance, &session, &form, "approve"),
         |r| r.status == 303,
     );
-    assert!(
-        failed >= 2,
-        "the session is read, then the audit event written"
-    );
+    assert!(failed >= 1, "the approval writes its audit event to D1");
     let code = url::Url::parse(approved.location())
         .expect("a loopback URL")
         .query_pairs()

@@ -370,6 +370,14 @@ fn a_stale_session_cookie_is_ignored_not_refused() {
         &session.hash(),
     );
     assert_eq!(aged, 1, "the session row was aged");
+    // The instance remembers what it verified for at most the revocation bound.
+    within_the_revocation_bound("an aged session anonymous", || {
+        let capabilities = session
+            .get("/api/auth/capabilities")
+            .send()
+            .expect_json(200);
+        capabilities["signed_in"] == false
+    });
     let capabilities = session
         .get("/api/auth/capabilities")
         .send()

@@ -291,6 +291,10 @@ fn an_expired_token_is_refused_and_listed_as_expired() {
         &created.id,
     );
     assert_eq!(aged, 1);
+    // The instance remembers what it verified for at most the revocation bound.
+    within_the_revocation_bound("an aged user token refused", || {
+        whoami(&main, &created.token, &project).status == 401
+    });
     whoami(&main, &created.token, &project).expect_invalid_token();
     let listing = session.list_tokens();
     let entry = listed(&listing, &created.id).expect("an expired token is still listed");

@@ -1,0 +1,110 @@
+//! What this isolate remembers of verified credentials (docs/api.md, "Revocation"): a stored
+//! token or a session, keyed by the SHA-256 of what was presented (never the plaintext), and
+//! trusted without reading D1 again for at most `REVOCATION_BOUND_SECONDS` and never past its
+//! own expiry (`edgeauth_core::cache::trusted_until`). Every check verification makes on a
+//! stored record (revoked? expired? this project?) is made again on a remembered one, at
+//! every request, so a token still expires at its expiry.
+//!
+//! A revocation or sign-out forgets the credential at once here, in the isolate that did it
+//! ([`forget_token`], [`forget_device_login`], [`forget_session`]); other isolates stop
+//! accepting it when their memory of it runs out, within the bound. At most [`CAPACITY`] tokens and as
+//! many sessions are held (a few MB at most), the oldest first to go.
+
+use std::cell::RefCell;
+
+use edgeauth_core::cache::{trusted_until, ExpiringCache};
+use edgeauth_core::{FamilyId, TokenHash, TokenId};
+
+use crate::store::{SessionRecord, TokenRecord, TokenTable};
+
+/// Most tokens, and most sessions, remembered at once.
+pub const CAPACITY: usize = 10_000;
+
+type TokenKey = (TokenTable, String);
+
+thread_local! {
+    static TOKENS: RefCell<ExpiringCache<TokenKey, TokenRecord>> =
+        RefCell::new(ExpiringCache::new(CAPACITY));
+    static SESSIONS: RefCell<ExpiringCache<String, SessionRecord>> =
+        RefCell::new(ExpiringCache::new(CAPACITY));
+}
+
+fn token_key(table: TokenTable, hash: &TokenHash) -> TokenKey {
+    (table, hash.as_hex().to_owned())
+}
+
+/// The remembered record of the token whose SHA-256 is `hash`, if any.
+pub fn token(table: TokenTable, hash: &TokenHash, now_ms: i64) -> Option<TokenRecord> {
+    TOKENS.with(|c| c.borrow_mut().get(&token_key(table, hash), now_ms).cloned())
+}
+
+/// Remembers a token read from D1 (live, of the request's project), for at most `bound_s`.
+pub fn remember_token(
+    table: TokenTable,
+    hash: &TokenHash,
+    record: &TokenRecord,
+    bound_s: u32,
+    now_ms: i64,
+) {
+    if let Some(until) = trusted_until(now_ms, bound_s, record.expires_at) {
+        TOKENS.with(|c| {
+            c.borrow_mut()
+                .insert(token_key(table, hash), record.clone(), until, now_ms)
+        });
+    }
+}
+
+/// Notes that a use of the remembered token was recorded at `now_ms`, so the next
+/// "at most every 5 minutes" decision needs no read.
+pub fn note_use(table: TokenTable, hash: &TokenHash, now_ms: i64) {
+    TOKENS.with(|c| {
+        if let Some(record) = c.borrow_mut().get_mut(&token_key(table, hash), now_ms) {
+            record.last_used_at = Some(now_ms);
+        }
+    });
+}
+
+/// The remembered session whose cookie hashes to `hash`, if any.
+pub fn session(hash: &TokenHash, now_ms: i64) -> Option<SessionRecord> {
+    SESSIONS.with(|c| {
+        c.borrow_mut()
+            .get(&hash.as_hex().to_owned(), now_ms)
+            .cloned()
+    })
+}
+
+/// Remembers a live session read from D1, for at most `bound_s`.
+pub fn remember_session(hash: &TokenHash, record: &SessionRecord, bound_s: u32, now_ms: i64) {
+    if let Some(until) = trusted_until(now_ms, bound_s, Some(record.expires_at)) {
+        SESSIONS.with(|c| {
+            c.borrow_mut()
+                .insert(hash.as_hex().to_owned(), record.clone(), until, now_ms)
+        });
+    }
+}
+
+/// Forgets the token `id` (revoked here).
+pub fn forget_token(id: &TokenId) {
+    TOKENS.with(|c| c.borrow_mut().remove_where(|record| record.id == *id));
+}
+
+/// Forgets every token created with the device login `family` (ended here).
+pub fn forget_device_login(family: &FamilyId) {
+    TOKENS.with(|c| {
+        c.borrow_mut()
+            .remove_where(|record| record.parent_family.as_ref() == Some(family))
+    });
+}
+
+/// Forgets the session whose cookie hashes to `hash` (signed out here).
+pub fn forget_session(hash: &TokenHash) {
+    SESSIONS.with(|c| c.borrow_mut().remove(&hash.as_hex().to_owned()));
+}
+
+/// How many tokens and sessions are remembered now (expired ones not yet dropped included).
+pub fn sizes() -> (usize, usize) {
+    (
+        TOKENS.with(|c| c.borrow().len()),
+        SESSIONS.with(|c| c.borrow().len()),
+    )
+}
