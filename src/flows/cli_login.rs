@@ -278,7 +278,7 @@ pub async fn exchange(mut req: Request, env: &Env) -> Result<Response, ApiError>
             name: pending.name.clone(),
             scope: Scope::all(),
             expires_at: None,
-            parent_family: None,
+            parent: None,
         },
         now,
     );

@@ -182,17 +182,20 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
 pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let names = CookieNames::for_origin(&caller.own_origin());
     if let Some(session) = caller.browser_session() {
+        let now = now_ms();
         SessionRecord::delete(
             &database(env)?,
             &session.cookie_hash,
+            &session.session_id,
             AuditEvent {
-                at: now_ms(),
+                at: now,
                 project: None,
                 actor: Actor::User(session.user_id.clone()),
                 action: "session.delete",
                 subject: session.session_id.as_str(),
                 detail: "{}".into(),
             },
+            now,
         )
         .await?;
     }
