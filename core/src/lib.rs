@@ -39,7 +39,7 @@ pub mod workspace;
 pub use config::{Config, ConfigProblem};
 pub use crypto::{constant_time_eq, sha256_hex, RootSecret, TokenHash};
 pub use ids::{FamilyId, SessionId, TokenId, UserId};
-pub use policy::{BrowserSession, Credential, Principal, PrincipalKind};
+pub use policy::{BrowserSession, Credential, Login, Principal, PrincipalKind};
 pub use project::ProjectName;
 pub use token::{TokenError, TokenKind};
 pub use workspace::{Scope, WorkspaceName, WorkspacePattern};

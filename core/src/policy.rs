@@ -84,10 +84,19 @@ pub struct Principal {
     pub scope: Scope,
     /// When the credential stops working (Unix ms), if ever.
     pub expires_at_ms: Option<i64>,
-    /// The device login (refresh family) the credential comes from, if any: an access token's
-    /// own, or the one a stored token was created with (through however many tokens). What
-    /// such a credential creates ends with that login.
-    pub device_login: Option<FamilyId>,
+    /// The login the credential comes from, if any: a session's own, an access token's
+    /// device login, or the login a stored token was created with (through however many
+    /// tokens). What such a credential creates never outlives that login and is revoked with it.
+    pub login: Option<Login>,
+}
+
+/// A person's login that credentials can come from, and die with: a device login (its
+/// refresh-token family) or a browser session. (A CLI loopback login is a token of its own,
+/// which a session approves but does not make.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    Device(FamilyId),
+    Session(SessionId),
 }
 
 impl Principal {
@@ -107,7 +116,7 @@ impl Principal {
             project,
             scope: Scope::all(),
             expires_at_ms: None,
-            device_login: None,
+            login: None,
         }
     }
 
@@ -197,7 +206,7 @@ mod tests {
             project: project(),
             scope: Scope::parse(scope).unwrap(),
             expires_at_ms: None,
-            device_login: None,
+            login: None,
         }
     }
 

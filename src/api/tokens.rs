@@ -13,14 +13,16 @@ use edgeauth_core::secret::Secret;
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
 use edgeauth_core::token_request::{capped_expiry, NewServiceToken, NewUserToken};
-use edgeauth_core::{Credential, FamilyId, Principal, TokenId, UserId};
+use edgeauth_core::{Credential, Login, Principal, TokenId, UserId};
 use serde::Serialize;
 use serde_json::json;
 use worker::{D1Database, Env, Request, Response};
 
 use crate::auth::{cache, Caller};
 use crate::error::ApiError;
-use crate::store::{Actor, AuditEvent, FamilyRecord, NewToken, TokenOwner, TokenRecord, TokensOf};
+use crate::store::{
+    Actor, AuditEvent, FamilyRecord, NewToken, SessionRecord, TokenOwner, TokenRecord, TokensOf,
+};
 use crate::{database, http, now_ms, WebCrypto};
 
 /// The kinds of token the API manages.
@@ -92,48 +94,61 @@ impl<'c> Manager<'c> {
 }
 
 /// What a new token inherits from the credential that creates it: it never outlives it
-/// (`ends_at`: a token's expiry; for an access token, its device login's end), and a token
-/// created by a device login's access token is revoked with that login (`parent_family`).
-/// Revoking a *token* does not revoke the tokens it created: they are credentials of their
-/// own, capped by its expiry. A browser session's tokens are not tied to the session (the
-/// account page is where a person makes lasting tokens), see docs/api.md.
+/// (`ends_at`: a token's expiry, a session's end, an access token's device login's end), and
+/// a token created with a login (a browser session, a device login's access token, or a token
+/// created with either, through however many tokens) is revoked when that login ends
+/// (`parent`). Revoking a *token* does not revoke the tokens it created: they are credentials
+/// of their own, capped by its expiry. See docs/api.md, "Where a token comes from".
 struct Creator {
     ends_at: Option<i64>,
-    parent_family: Option<FamilyId>,
+    parent: Option<Login>,
 }
 
 impl Creator {
     async fn of(principal: &Principal, db: &D1Database, now: i64) -> Result<Self, ApiError> {
         let own_end = match principal.credential {
             // An access token lives minutes; what it stands for is its device login.
-            Credential::Access { .. } => None,
-            // The account page is where a person makes lasting tokens (docs/api.md).
-            Credential::Session(_) | Credential::Super | Credential::Anonymous => None,
-            Credential::Service { .. } | Credential::User { .. } => principal.expires_at_ms,
+            Credential::Access { .. } | Credential::Super | Credential::Anonymous => None,
+            Credential::Session(_) | Credential::Service { .. } | Credential::User { .. } => {
+                principal.expires_at_ms
+            }
         };
-        // A credential that comes from a device login (its access token, or a token created
-        // with one, through however many tokens) passes the login on: the login must still
-        // be live (it may have been revoked since the credential was issued), it caps the new
-        // token, and the new token ends with it.
-        let Some(family_id) = &principal.device_login else {
+        let Some(login) = &principal.login else {
             return Ok(Creator {
                 ends_at: own_end,
-                parent_family: None,
+                parent: None,
             });
         };
-        let family = FamilyRecord::find(db, family_id)
-            .await?
-            .filter(|family| family.is_live(now))
-            .ok_or_else(|| {
-                ApiError::InvalidCredential(
-                    "the device login this credential comes from has ended; log in again".into(),
-                )
-            })?;
+        // The login must still be live (it may have ended since the credential was issued);
+        // it caps the new token, which ends with it.
+        let login_end = match (login, &principal.credential) {
+            // The session itself, verified live by this request.
+            (Login::Session(_), Credential::Session(_)) => principal.expires_at_ms,
+            (Login::Session(id), _) => SessionRecord::live_until(db, id, now).await?,
+            (Login::Device(id), _) => FamilyRecord::find(db, id)
+                .await?
+                .filter(|family| family.is_live(now))
+                .map(|family| family.expires_at),
+        };
+        let login_end = login_end.ok_or_else(|| login_ended(login))?;
         Ok(Creator {
-            ends_at: capped_expiry(own_end, Some(family.expires_at)),
-            parent_family: Some(family.id),
+            ends_at: capped_expiry(own_end, Some(login_end)),
+            parent: Some(login.clone()),
         })
     }
+}
+
+/// The refusal of a credential whose login has ended.
+fn login_ended(login: &Login) -> ApiError {
+    ApiError::InvalidCredential(
+        match login {
+            Login::Device(_) => "the device login this credential comes from has ended; log in again",
+            Login::Session(_) => {
+                "the browser session this credential comes from has ended (signed out or expired); sign in again"
+            }
+        }
+        .into(),
+    )
 }
 
 /// A token as listed (never its secret), in the shape of its kind.
@@ -257,7 +272,7 @@ pub async fn create(
         name,
         scope,
         expires_at: capped_expiry(expires_at, creator.ends_at),
-        parent_family: creator.parent_family,
+        parent: creator.parent.clone(),
     };
     let (minted, record) = match &manager {
         Manager::Project { key, .. } => {
@@ -286,10 +301,8 @@ pub async fn create(
             now,
         )
         .await?;
-    if !stored {
-        return Err(ApiError::InvalidCredential(
-            "the device login this credential comes from has ended; log in again".into(),
-        ));
+    if let (false, Some(login)) = (stored, &creator.parent) {
+        return Err(login_ended(login));
     }
     Ok(http::json(201, &creation_body(view(&record, now), &minted)))
 }

@@ -6,14 +6,14 @@
 //! every request, so a token still expires at its expiry.
 //!
 //! A revocation or sign-out forgets the credential at once here, in the isolate that did it
-//! ([`forget_token`], [`forget_device_login`], [`forget_session`]); other isolates stop
-//! accepting it when their memory of it runs out, within the bound. At most [`CAPACITY`] tokens and as
+//! ([`forget_token`], [`forget_login`]); other isolates stop accepting it when their memory of
+//! it runs out, within the bound. At most [`CAPACITY`] tokens and as
 //! many sessions are held (a few MB at most), the oldest first to go.
 
 use std::cell::RefCell;
 
 use edgeauth_core::cache::{trusted_until, ExpiringCache};
-use edgeauth_core::{FamilyId, TokenHash, TokenId};
+use edgeauth_core::{Login, TokenHash, TokenId};
 
 use crate::store::{SessionRecord, TokenRecord, TokenTable};
 
@@ -88,17 +88,16 @@ pub fn forget_token(id: &TokenId) {
     TOKENS.with(|c| c.borrow_mut().remove_where(|record| record.id == *id));
 }
 
-/// Forgets every token created with the device login `family` (ended here).
-pub fn forget_device_login(family: &FamilyId) {
+/// Forgets every token created with `login`, and the session itself if it is one (ended
+/// here: signed out, or a device login revoked).
+pub fn forget_login(login: &Login) {
     TOKENS.with(|c| {
         c.borrow_mut()
-            .remove_where(|record| record.parent_family.as_ref() == Some(family))
+            .remove_where(|record| record.parent.as_ref() == Some(login))
     });
-}
-
-/// Forgets the session whose cookie hashes to `hash` (signed out here).
-pub fn forget_session(hash: &TokenHash) {
-    SESSIONS.with(|c| c.borrow_mut().remove(&hash.as_hex().to_owned()));
+    if let Login::Session(id) = login {
+        SESSIONS.with(|c| c.borrow_mut().remove_where(|record| record.id == *id));
+    }
 }
 
 /// How many tokens and sessions are remembered now (expired ones not yet dropped included).

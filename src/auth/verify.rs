@@ -7,7 +7,7 @@
 
 use edgeauth_core::token::{self, TokenKind};
 use edgeauth_core::{access_token, BrowserSession, Credential, Principal, ProjectName, Scope};
-use edgeauth_core::{FamilyId, TokenHash, UserId};
+use edgeauth_core::{FamilyId, Login, TokenHash, UserId};
 use worker::{Context, Env};
 
 use super::{cache, Presented};
@@ -74,7 +74,7 @@ async fn service_token(
         .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
     let record = stored_token(TokenTable::ServiceTokens, hash, settings, project, env, ctx).await?;
     Ok(Principal {
-        device_login: record.parent_family,
+        login: record.parent,
         credential: Credential::Service {
             token_id: record.id,
             name: record.name,
@@ -109,7 +109,7 @@ async fn user_token(
         )));
     };
     Ok(Principal {
-        device_login: record.parent_family,
+        login: record.parent,
         credential: Credential::User {
             token_id: record.id,
             name: record.name,
@@ -185,7 +185,7 @@ fn access(token: &str, settings: &Settings, project: &ProjectName) -> Result<Pri
     Ok(Principal {
         expires_at_ms: Some(expires_at_ms),
         scope: claims.scope,
-        device_login: Some(family_id.clone()),
+        login: Some(Login::Device(family_id.clone())),
         credential: Credential::Access {
             token_id: claims.token_id,
             user_id: UserId::new(claims.user_id),
@@ -228,7 +228,7 @@ async fn session(
         .unwrap_or_else(|| record.user_id.to_string());
     Ok(Some(Principal {
         credential: Credential::Session(BrowserSession {
-            session_id: record.id,
+            session_id: record.id.clone(),
             user_id: record.user_id,
             name,
             cookie_hash: hash,
@@ -236,6 +236,6 @@ async fn session(
         project: project.clone(),
         scope: Scope::all(),
         expires_at_ms: Some(record.expires_at),
-        device_login: None,
+        login: Some(Login::Session(record.id.clone())),
     }))
 }

@@ -279,7 +279,7 @@ pub async fn exchange(mut req: Request, caller: &Caller, env: &Env) -> Result<Re
             name: pending.name.clone(),
             scope: Scope::all(),
             expires_at: None,
-            parent_family: None,
+            parent: None,
         },
         now,
     );

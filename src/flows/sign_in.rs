@@ -8,7 +8,7 @@
 use edgeauth_core::pkce;
 use edgeauth_core::return_to::{safe_return_to, DEFAULT_RETURN_TO};
 use edgeauth_core::session::{self, CookieNames, LoginState, LoginStateError};
-use edgeauth_core::{SessionId, TokenHash, UserId};
+use edgeauth_core::{Login, SessionId, TokenHash, UserId};
 use serde_json::json;
 use worker::{Env, Request, Response};
 
@@ -182,18 +182,22 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
 pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let names = CookieNames::for_origin(&caller.own_origin());
     if let Some(session) = caller.browser_session() {
-        cache::forget_session(&session.cookie_hash);
+        let now = now_ms();
+        // The session and what it made stop at once here; elsewhere within the bound.
+        cache::forget_login(&Login::Session(session.session_id.clone()));
         SessionRecord::delete(
             &database(env)?,
             &session.cookie_hash,
+            &session.session_id,
             AuditEvent {
-                at: now_ms(),
+                at: now,
                 project: None,
                 actor: Actor::User(session.user_id.clone()),
                 action: "session.delete",
                 subject: session.session_id.as_str(),
                 detail: "{}".into(),
             },
+            now,
         )
         .await?;
     }

@@ -18,7 +18,7 @@ use edgeauth_core::ids::revocation_id;
 use edgeauth_core::refresh::{self, RefreshDecision};
 use edgeauth_core::secret::Secret;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
-use edgeauth_core::{FamilyId, ProjectName, Scope, TokenHash, UserId};
+use edgeauth_core::{FamilyId, Login, ProjectName, Scope, TokenHash, UserId};
 use serde_json::{json, Value};
 use worker::{D1Database, Env, Request, Response};
 
@@ -308,7 +308,7 @@ async fn revoke_family(
     now: i64,
 ) -> Result<bool, ApiError> {
     // The tokens created with the login end with it: at once in this isolate.
-    cache::forget_device_login(&record.family_id);
+    cache::forget_login(&Login::Device(record.family_id.clone()));
     Ok(RefreshTokenRecord::revoke_family(
         db,
         &record.family_id,

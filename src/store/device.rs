@@ -9,7 +9,7 @@
 
 use edgeauth_core::device::{DeviceStatus, LookupFailures, LOOKUP_WINDOW_S};
 use edgeauth_core::refresh::StoredRefresh;
-use edgeauth_core::{FamilyId, ProjectName, Scope, TokenHash, UserId};
+use edgeauth_core::{FamilyId, Login, ProjectName, Scope, TokenHash, UserId};
 use serde::Deserialize;
 
 use super::{
@@ -516,7 +516,10 @@ impl RefreshTokenRecord {
         );
         let mut batch = vec![revoke];
         // The tokens created with the device login's access tokens end with it.
-        batch.extend(TokenRecord::revoke_children_of(family_id, now_ms));
+        batch.extend(TokenRecord::revoke_children_of(
+            &Login::Device(family_id.clone()),
+            now_ms,
+        ));
         batch.push(audit);
         let outcomes = db.batch(batch).await?;
         Ok(changes(&outcomes, 0) == 1)

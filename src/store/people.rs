@@ -1,11 +1,11 @@
 //! D1 storage of people: users (from OIDC identity) and their browser sessions, found by the
 //! SHA-256 of the cookie the browser holds. Their API tokens are in `tokens`.
 
-use edgeauth_core::{SessionId, TokenHash, UserId};
+use edgeauth_core::{Login, SessionId, TokenHash, UserId};
 use serde::Deserialize;
 
 use super::audit::by_person_statement;
-use super::{changes, columns, AuditEvent, Database, Outcome, Statement, StoreError};
+use super::{changes, columns, AuditEvent, Database, Outcome, Statement, StoreError, TokenRecord};
 
 /// A person, as their identity provider last described them.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -142,18 +142,45 @@ impl SessionRecord {
         .await
     }
 
-    /// Deletes the session whose cookie hashes to `hash`, with its audit event; false when
-    /// there was none.
+    /// When the session `id` ends, if it is live at `now_ms`.
+    pub async fn live_until(
+        db: &impl Database,
+        id: &SessionId,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            expires_at: i64,
+        }
+        let row: Option<Row> = db
+            .first(Statement::new(
+                "SELECT expires_at FROM sessions WHERE id = ?1 AND expires_at > ?2",
+                vec![id.as_str().into(), now_ms.into()],
+            ))
+            .await?;
+        Ok(row.map(|r| r.expires_at))
+    }
+
+    /// Ends the session `id`, whose cookie hashes to `hash` (sign-out): deletes it and revokes
+    /// the tokens created with it, with its audit event, in one batch; false when there was
+    /// no such session.
     pub async fn delete(
         db: &impl Database,
         hash: &TokenHash,
+        id: &SessionId,
         audit: AuditEvent<'_>,
+        now_ms: i64,
     ) -> Result<bool, StoreError> {
         let delete = Statement::new(
-            "DELETE FROM sessions WHERE session_hash = ?1",
-            vec![hash.as_hex().into()],
+            "DELETE FROM sessions WHERE session_hash = ?1 AND id = ?2",
+            vec![hash.as_hex().into(), id.as_str().into()],
         );
-        let outcomes = db.batch(vec![delete, audit.statement()]).await?;
+        let mut batch = vec![delete, audit.statement()];
+        batch.extend(TokenRecord::revoke_children_of(
+            &Login::Session(id.clone()),
+            now_ms,
+        ));
+        let outcomes = db.batch(batch).await?;
         Ok(changes(&outcomes, 0) > 0)
     }
 }

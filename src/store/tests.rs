@@ -8,8 +8,8 @@
 use edgeauth_core::device::{LookupFailures, LOOKUP_WINDOW_S, MAX_FAILED_LOOKUPS};
 use edgeauth_core::refresh::StoredRefresh;
 use edgeauth_core::{
-    BrowserSession, Credential, FamilyId, Principal, ProjectName, Scope, SessionId, TokenHash,
-    TokenId, UserId,
+    BrowserSession, Credential, FamilyId, Login, Principal, ProjectName, Scope, SessionId,
+    TokenHash, TokenId, UserId,
 };
 
 use super::sqlite::{block_on, Sqlite};
@@ -109,7 +109,7 @@ fn user_token(id: &str, user_id: &UserId, project_name: &str, created_at: i64) -
             name: format!("{id} name"),
             scope: scope(&["production/*", "staging"]),
             expires_at: None,
-            parent_family: None,
+            parent: None,
         },
         "eau_abcdefgh",
         created_at,
@@ -127,7 +127,7 @@ fn service_token(id: &str, project_name: &str, created_at: i64) -> TokenRecord {
             name: format!("{id} name"),
             scope: scope(&["production/*"]),
             expires_at: Some(created_at + 60 * MINUTE),
-            parent_family: None,
+            parent: None,
         },
         "eas_abcdefgh",
         created_at,
@@ -737,7 +737,9 @@ fn a_session_is_found_by_its_cookie_with_its_user_and_deleted_once() {
         block_on(SessionRecord::delete(
             &db,
             &hash("cookie"),
+            &SessionId::new("ses_1"),
             event("session.delete", "ses_1", T0),
+            T0,
         ))
         .unwrap()
     };
@@ -1186,10 +1188,10 @@ fn tokens_created_with_a_device_login_are_revoked_with_it() {
     family(&db);
     let ada = with_user(&db, "usr_ada");
     let mut of_login = user_token("ut_f", &ada, "default", T0);
-    of_login.parent_family = Some(FamilyId::new("fam_1"));
+    of_login.parent = Some(Login::Device(FamilyId::new("fam_1")));
     insert(&db, &of_login, "f");
     let mut service = service_token("st_f", "default", T0);
-    service.parent_family = Some(FamilyId::new("fam_1"));
+    service.parent = Some(Login::Device(FamilyId::new("fam_1")));
     insert(&db, &service, "s");
     let independent = user_token("ut_i", &ada, "default", T0);
     insert(&db, &independent, "i");
@@ -1201,7 +1203,7 @@ fn tokens_created_with_a_device_login_are_revoked_with_it() {
     ))
     .unwrap()
     .unwrap();
-    assert_eq!(stored.parent_family, Some(FamilyId::new("fam_1")));
+    assert_eq!(stored.parent, Some(Login::Device(FamilyId::new("fam_1"))));
 
     assert!(block_on(RefreshTokenRecord::revoke_family(
         &db,
@@ -1236,7 +1238,7 @@ fn a_token_of_a_device_login_is_stored_only_while_the_login_lives() {
     family(&db);
     let ada = with_user(&db, "usr_ada");
     let mut live = user_token("ut_live", &ada, "default", T0);
-    live.parent_family = Some(FamilyId::new("fam_1"));
+    live.parent = Some(Login::Device(FamilyId::new("fam_1")));
     assert!(block_on(live.insert_created(
         &db,
         &hash("live"),
@@ -1254,7 +1256,7 @@ fn a_token_of_a_device_login_is_stored_only_while_the_login_lives() {
     .unwrap();
     // Created while (or after) the login was revoked: nothing stored, no audit event.
     let mut late = user_token("ut_late", &ada, "default", T0 + 2);
-    late.parent_family = Some(FamilyId::new("fam_1"));
+    late.parent = Some(Login::Device(FamilyId::new("fam_1")));
     assert!(!block_on(late.insert_created(
         &db,
         &hash("late"),
@@ -1273,4 +1275,102 @@ fn a_token_of_a_device_login_is_stored_only_while_the_login_lives() {
         T0 + 2
     ))
     .unwrap());
+}
+
+#[test]
+fn tokens_created_with_a_session_end_with_it_and_only_while_it_lives() {
+    let db = Sqlite::migrated();
+    let ada = UserId::new("usr_ada");
+    start_session(&db, "cookie", "ses_1", &ada, T0, 60 * MINUTE);
+    start_session(&db, "other", "ses_2", &ada, T0, 60 * MINUTE);
+    let of_session = |id: &str, session: &str, at: i64| {
+        let mut token = user_token(id, &ada, "default", at);
+        token.parent = Some(Login::Session(SessionId::new(session)));
+        token
+    };
+    let create = |token: &TokenRecord, secret: &str, at: i64| {
+        block_on(token.insert_created(
+            &db,
+            &hash(secret),
+            event("user_token.create", token.id.as_str(), at),
+            at,
+        ))
+        .unwrap()
+    };
+    assert!(create(&of_session("ut_a", "ses_1", T0), "a", T0));
+    let mut service = service_token("st_a", "default", T0);
+    service.parent = Some(Login::Session(SessionId::new("ses_1")));
+    assert!(create(&service, "s", T0));
+    assert!(create(&of_session("ut_b", "ses_2", T0), "b", T0));
+    let stored = block_on(TokenRecord::find_by_hash(
+        &db,
+        TokenTable::UserTokens,
+        &hash("a"),
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(stored.parent, Some(Login::Session(SessionId::new("ses_1"))));
+    assert_eq!(
+        block_on(SessionRecord::live_until(&db, &SessionId::new("ses_1"), T0)).unwrap(),
+        Some(T0 + 60 * MINUTE)
+    );
+
+    // Signing out of ses_1 revokes its tokens of both kinds, and only its.
+    assert!(block_on(SessionRecord::delete(
+        &db,
+        &hash("cookie"),
+        &SessionId::new("ses_1"),
+        event("session.delete", "ses_1", T0 + 1),
+        T0 + 1,
+    ))
+    .unwrap());
+    for (table, id) in [("user_tokens", "ut_a"), ("service_tokens", "st_a")] {
+        assert_eq!(
+            db.count(
+                table,
+                &format!(
+                    "id = '{id}' AND revoked_at = {} AND revocation_id = 'parent_ended'",
+                    T0 + 1
+                )
+            ),
+            1,
+            "{id} ends with its session"
+        );
+    }
+    assert_eq!(
+        db.count("user_tokens", "id = 'ut_b' AND revoked_at IS NULL"),
+        1
+    );
+    // An ended session is not live, and a token created with it is not stored.
+    assert_eq!(
+        block_on(SessionRecord::live_until(
+            &db,
+            &SessionId::new("ses_1"),
+            T0 + 2
+        ))
+        .unwrap(),
+        None
+    );
+    assert!(!create(
+        &of_session("ut_late", "ses_1", T0 + 2),
+        "late",
+        T0 + 2
+    ));
+    assert_eq!(db.count("user_tokens", "id = 'ut_late'"), 0);
+    // Nor one created with an expired session.
+    assert_eq!(
+        block_on(SessionRecord::live_until(
+            &db,
+            &SessionId::new("ses_2"),
+            T0 + 60 * MINUTE
+        ))
+        .unwrap(),
+        None
+    );
+    assert!(!create(
+        &of_session("ut_expired", "ses_2", T0 + 60 * MINUTE),
+        "expired",
+        T0 + 60 * MINUTE
+    ));
+    assert_eq!(audit_count(&db, "user_token.create"), 3);
 }

@@ -2,7 +2,7 @@
 //! people's own tokens (`user_tokens`). They differ only by owner, so one record type and
 //! one set of queries serve both. Only a token's SHA-256 is stored, never the token.
 
-use edgeauth_core::{FamilyId, ProjectName, Scope, TokenHash, TokenId, UserId};
+use edgeauth_core::{FamilyId, Login, ProjectName, Scope, SessionId, TokenHash, TokenId, UserId};
 use serde::Deserialize;
 
 use super::columns;
@@ -37,7 +37,8 @@ impl TokenTable {
         };
         format!(
             "SELECT id, project, name, workspaces, display_prefix, created_at, expires_at, \
-             last_used_at, revoked_at, parent_family_id, {owner_columns} FROM {}",
+             last_used_at, revoked_at, parent_family_id, parent_session_id, {owner_columns} \
+             FROM {}",
             self.name()
         )
     }
@@ -66,7 +67,7 @@ impl TokenOwner {
     }
 }
 
-/// What `revocation_id` says on tokens revoked because their device login ended.
+/// What `revocation_id` says on tokens revoked because the login they come from ended.
 const PARENT_ENDED: &str = "parent_ended";
 
 /// Whose tokens to find or list.
@@ -108,9 +109,9 @@ pub struct TokenRecord {
     /// Approximate: written at most every [`LAST_USED_GRANULARITY_MS`].
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
-    /// The device login it was created with (by one of its access tokens), which it does
-    /// not outlive and is revoked with.
-    pub parent_family: Option<FamilyId>,
+    /// The login it was created with (a device login or a browser session, directly or
+    /// through other tokens), which it does not outlive and is revoked with.
+    pub parent: Option<Login>,
 }
 
 /// A token about to be minted: what its creator asked for.
@@ -121,7 +122,7 @@ pub struct NewToken {
     pub name: String,
     pub scope: Scope,
     pub expires_at: Option<i64>,
-    pub parent_family: Option<FamilyId>,
+    pub parent: Option<Login>,
 }
 
 /// A row of either token table, as stored (the owner's columns are those of its table).
@@ -146,6 +147,8 @@ struct TokenRow {
     created_via: Option<String>,
     #[serde(default)]
     parent_family_id: Option<FamilyId>,
+    #[serde(default)]
+    parent_session_id: Option<SessionId>,
 }
 
 impl TryFrom<TokenRow> for TokenRecord {
@@ -168,9 +171,17 @@ impl TryFrom<TokenRow> for TokenRecord {
                 ))
             }
         };
+        let parent = match (row.parent_family_id, row.parent_session_id) {
+            (None, None) => None,
+            (Some(family), None) => Some(Login::Device(family)),
+            (None, Some(session)) => Some(Login::Session(session)),
+            (Some(_), Some(_)) => {
+                return Err(format!("token {}: two parent logins", row.id));
+            }
+        };
         Ok(TokenRecord {
             owner,
-            parent_family: row.parent_family_id,
+            parent,
             project: row.project,
             scope: row.workspaces,
             id: row.id,
@@ -198,23 +209,24 @@ impl TokenRecord {
             expires_at: new.expires_at,
             last_used_at: None,
             revoked_at: None,
-            parent_family: new.parent_family,
+            parent: new.parent,
         }
     }
 
-    /// The statements that revoke, in both tables, the live tokens created with the device
-    /// login `family` (for the batch that revokes it).
-    pub fn revoke_children_of(family: &FamilyId, now_ms: i64) -> Vec<Statement> {
+    /// The statements that revoke, in both tables, the live tokens created with `login` (for
+    /// the batch that ends it).
+    pub fn revoke_children_of(login: &Login, now_ms: i64) -> Vec<Statement> {
+        let (column, id) = parent_column(login);
         [TokenTable::ServiceTokens, TokenTable::UserTokens]
             .into_iter()
             .map(|table| {
                 Statement::new(
                     format!(
                         "UPDATE {} SET revoked_at = ?1, revocation_id = ?2 \
-                         WHERE parent_family_id = ?3 AND revoked_at IS NULL",
+                         WHERE {column} = ?3 AND revoked_at IS NULL",
                         table.name()
                     ),
-                    vec![now_ms.into(), PARENT_ENDED.into(), family.as_str().into()],
+                    vec![now_ms.into(), PARENT_ENDED.into(), id.into()],
                 )
             })
             .collect()
@@ -305,9 +317,10 @@ impl TokenRecord {
         }
         columns.push("expires_at");
         values.push(self.expires_at.into());
-        if let Some(family) = &self.parent_family {
-            columns.push("parent_family_id");
-            values.push(family.as_str().into());
+        if let Some(login) = &self.parent {
+            let (column, id) = parent_column(login);
+            columns.push(column);
+            values.push(id.into());
         }
         (columns, values)
     }
@@ -349,10 +362,10 @@ impl TokenRecord {
         )
     }
 
-    /// Stores a new token and its audit event in one batch. A token created with a device
-    /// login (`parent_family`) is stored only if that login is still live when the batch
-    /// runs, so one created while the login is being revoked cannot outlive it; false then,
-    /// with nothing stored.
+    /// Stores a new token and its audit event in one batch. A token created with a login
+    /// (`parent`) is stored only if that login is still live when the batch runs, so one
+    /// created while the login is being ended cannot outlive it; false then, with nothing
+    /// stored.
     pub async fn insert_created(
         &self,
         db: &impl Database,
@@ -360,20 +373,28 @@ impl TokenRecord {
         audit: AuditEvent<'_>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let Some(family) = &self.parent_family else {
+        let Some(login) = &self.parent else {
             self.insert(db, hash, audit).await?;
             return Ok(true);
+        };
+        let (table, id) = match login {
+            Login::Device(family) => ("refresh_families", family.as_str()),
+            Login::Session(session) => ("sessions", session.as_str()),
+        };
+        let revoked = match login {
+            Login::Device(_) => " AND revoked_at IS NULL",
+            Login::Session(_) => "",
         };
         let insert = self.insert_if_statement(
             hash,
             |first| {
                 format!(
-                    "EXISTS (SELECT 1 FROM refresh_families WHERE id = ?{first} \
-                     AND revoked_at IS NULL AND expires_at > ?{})",
+                    "EXISTS (SELECT 1 FROM {table} WHERE id = ?{first}{revoked} \
+                     AND expires_at > ?{})",
                     first + 1
                 )
             },
-            [family.as_str().into(), now_ms.into()],
+            [id.into(), now_ms.into()],
         );
         let audit = audit.statement_if(
             &format!(
@@ -450,5 +471,13 @@ impl TokenRecord {
             ),
             vec![now_ms.into(), self.id.as_str().into(), stale_before.into()],
         ))
+    }
+}
+
+/// The column that names a token's parent login, and the login's id.
+fn parent_column(login: &Login) -> (&'static str, &str) {
+    match login {
+        Login::Device(family) => ("parent_family_id", family.as_str()),
+        Login::Session(session) => ("parent_session_id", session.as_str()),
     }
 }
