@@ -264,14 +264,24 @@
 
   // --- creating a token ----------------------------------------------------------------
 
+  // When this sign-in ends: no token made on this page outlives it.
+  function sessionEnds() {
+    const meta = document.querySelector('meta[name="edgeauth-session-ends"]');
+    const at = meta ? new Date(meta.content) : null;
+    return at && !Number.isNaN(at.getTime()) ? at : null;
+  }
+
   function describeExpiry() {
+    const ends = sessionEnds();
     const days = Number(ui.expiry.value);
-    if (!days) {
-      ui.expiryHint.textContent = 'It never expires; revoke it when it is no longer needed.';
+    const asked = days ? new Date(Date.now() + days * 24 * 60 * 60 * 1000) : null;
+    const until = asked && (!ends || asked < ends) ? asked : ends;
+    if (!until) {
+      ui.expiryHint.textContent = 'It ends when you sign out.';
       return;
     }
-    const until = new Date(Date.now() + days * 24 * 60 * 60 * 1000);
-    ui.expiryHint.textContent = 'It expires on ' + longDayFormat.format(until) + '.';
+    ui.expiryHint.textContent =
+      'It ends when you sign out, or on ' + longDayFormat.format(until) + ' at the latest.';
   }
 
   function showNewToken(created) {
@@ -377,6 +387,9 @@
   // Leaving the page (including into the back/forward cache) drops the plaintext.
   window.addEventListener('pagehide', forgetNewToken);
 
+  // The end of this sign-in, shown as a day rather than as RFC 3339.
+  const endsAt = document.querySelector('#session-rule time');
+  if (endsAt && sessionEnds()) endsAt.textContent = longDayFormat.format(sessionEnds());
   describeExpiry();
   ui.fields.disabled = false;
   loadTokens();

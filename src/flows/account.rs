@@ -2,6 +2,7 @@
 //! (the page's script drives `/api/tokens`).
 
 use edgeauth_core::session;
+use edgeauth_core::time::rfc3339;
 use worker::{Env, Response};
 
 use crate::auth::Caller;
@@ -33,6 +34,13 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
         ));
     };
     let csrf = session::csrf_token(key, session.cookie_hash.as_hex());
+    // A session principal always carries its end.
+    let session_ends_at = caller
+        .principal
+        .as_ref()
+        .and_then(|p| p.expires_at_ms)
+        .map(rfc3339)
+        .unwrap_or_default();
     Ok(pages::page_response(
         200,
         pages::account_html(&pages::AccountView {
@@ -42,6 +50,7 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
             user_id: user.id.as_str(),
             project: caller.project.as_str(),
             csrf_token: &csrf,
+            session_ends_at: &session_ends_at,
         }),
     ))
 }

@@ -17,6 +17,8 @@ pub struct AccountView<'a> {
     pub project: &'a str,
     /// The session's CSRF token, for the script's writes and the sign-out form.
     pub csrf_token: &'a str,
+    /// When this sign-in ends (RFC 3339): the latest a token made on the page lives.
+    pub session_ends_at: &'a str,
 }
 
 #[derive(Template)]
@@ -73,6 +75,7 @@ mod tests {
             user_id: "usr_123",
             project: "default",
             csrf_token: "c5rf-T0ken_value",
+            session_ends_at: "2026-12-11T10:00:00Z",
         }
     }
 
@@ -90,6 +93,16 @@ mod tests {
         assert!(html.contains("demo@example.test"));
         assert!(html.contains(r#"<li class="chip">edgeauth-team</li><li class="chip">ops</li>"#));
         assert!(html.contains("usr_123"));
+        // When the sign-in ends, for the script and for the person: tokens made here end then.
+        assert!(
+            html.contains(r#"<meta name="edgeauth-session-ends" content="2026-12-11T10:00:00Z">"#)
+        );
+        assert!(html.contains("Tokens made here end when you sign out of this browser"));
+        assert!(
+            html.contains("<code>edgeauth login</code>, then <code>edgeauth token create</code>")
+        );
+        assert!(html.contains(r#"<option value="" selected>When I sign out</option>"#));
+        assert!(!html.contains("Never"), "no lasting token is offered here");
         for id in [
             "signout",
             "identity",
@@ -143,6 +156,7 @@ mod tests {
             user_id: HOSTILE,
             project: HOSTILE,
             csrf_token: HOSTILE,
+            session_ends_at: HOSTILE,
         });
         assert_no_injection(&html);
         // Same number of tags as with benign values: nothing was added.
@@ -154,6 +168,7 @@ mod tests {
             user_id: "x",
             project: "x",
             csrf_token: "x",
+            session_ends_at: "x",
         });
         assert_eq!(tags(&html).len(), tags(&benign).len());
         // Each value is where it belongs, as text.
@@ -167,6 +182,8 @@ mod tests {
             format!(r#"<li class="chip">{escaped}</li>"#),
             format!(r#"<dd><code>{escaped}</code></dd>"#),
             format!(r#"<code id="project">{escaped}</code>"#),
+            format!(r#"<meta name="edgeauth-session-ends" content="{escaped}">"#),
+            format!(r#"<time datetime="{escaped}">{escaped}</time>"#),
         ] {
             assert!(html.contains(&shown), "{shown}");
         }

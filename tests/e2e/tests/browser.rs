@@ -520,13 +520,15 @@ fn a_person_signs_in_creates_copies_and_revokes_tokens_in_the_browser() {
         form["token_expiry_labelled"], true,
         "#token-expiry has a label: {show}"
     );
-    // The expiry choices: never (value "never" or empty), 7, 30, 90, 365 days.
+    // The expiry choices: when the session ends (the default, empty), or within a day. A
+    // token made with a session never outlives it, so nothing longer is offered.
     let expiry_values: Vec<&str> = array(&form["expiry_options"], "expiry options")
         .iter()
         .map(|o| text(&o["value"], "option value"))
-        .map(|v| if v.is_empty() { "never" } else { v })
+        .map(|v| if v.is_empty() { "sign-out" } else { v })
         .collect();
-    assert_eq!(expiry_values, ["never", "7", "30", "90", "365"], "{show}");
+    assert_eq!(expiry_values, ["sign-out", "1"], "{show}");
+    assert_eq!(form["expiry_default"], "", "{show}");
     let account = array(&created["navigations"], "navigations")
         .iter()
         .rfind(|n| n["url"] == format!("{}/account", main.base_url()).as_str())
@@ -645,13 +647,19 @@ fn a_person_signs_in_creates_copies_and_revokes_tokens_in_the_browser() {
         assert_eq!(listed["project"], "default", "{listed}");
         assert_eq!(listed["workspaces"], json!(["*"]), "{listed}");
     }
-    // The expiry the person picked is the one stored.
+    // The expiry the person picked is the one stored; "when I sign out" is the session's end
+    // (7 days after this sign-in, moments ago).
     for (listed, option) in [
         (listed_first, &first["expiry_option"]),
         (listed_second, &second["expiry_option"]),
     ] {
         match text(option, "expiry option") {
-            "never" | "" => assert!(listed["expires_at"].is_null(), "{listed}"),
+            "" => assert_near_ms(
+                "expires_at",
+                parse_timestamp_ms(&listed["expires_at"]),
+                parse_timestamp_ms(&listed["created_at"]) + 7 * DAY_MS,
+                5 * 60_000,
+            ),
             days => {
                 let days: i64 = days.parse().expect("an expiry option is never or days");
                 assert_near_ms(

@@ -247,22 +247,28 @@ fn expiry_bounds_are_checked() {
     let _writers = shared();
     let session = demo();
     let project = unique("utbounds");
-    for days in [1_i64, 3650] {
-        let created = session.create_token(
-            &project,
-            &json!({"name": format!("d{days}"), "expires_in_days": days}),
-        );
+    // A token made with a session ends with it: a day is a day; more, or none, is the
+    // session's end (7 days after the sign-in, at most).
+    let session_ends = parse_timestamp_ms(&whoami_session_ends(&session));
+    for (asked, expected) in [
+        (json!(1), now_ms() + DAY_MS),
+        (json!(3650), session_ends),
+        (Value::Null, session_ends),
+    ] {
+        let mut body = json!({"name": format!("d{asked}")});
+        if !asked.is_null() {
+            body["expires_in_days"] = asked.clone();
+        }
+        let created = session.create_token(&project, &body);
         assert_near_ms(
             "expires_at",
             parse_timestamp_ms(&created.body["expires_at"]),
-            now_ms() + days * DAY_MS,
+            expected,
             CLOCK_SLACK_MS,
         );
         let me = whoami(&Instance::main(), &created.token, &project).expect_json(200);
         assert_eq!(me["expires_at"], created.body["expires_at"], "{me}");
     }
-    let created = session.create_token(&project, &json!({"name": "forever"}));
-    assert_eq!(created.body["expires_at"], Value::Null);
     for bad in [json!(0), json!(3651), json!(-1), json!(1.5), json!("30")] {
         session
             .write("POST", "/api/tokens")
@@ -271,6 +277,11 @@ fn expiry_bounds_are_checked() {
             .send()
             .expect_error(400, "bad_request");
     }
+}
+
+/// When `session` ends, as `whoami` with its cookie reports it.
+fn whoami_session_ends(session: &Session) -> Value {
+    session.get("/api/auth/whoami").send().expect_json(200)["expires_at"].clone()
 }
 
 #[test]
@@ -642,4 +653,82 @@ fn a_token_never_outlives_the_token_that_created_it() {
             child.body
         );
     }
+}
+
+/// Tokens made with a browser session end with it (docs/api.md, "Where a token comes from"):
+/// a stolen session cookie cannot leave a lasting credential behind. Signing out revokes
+/// them, of both kinds, through any number of tokens; tokens of the CLI login and of the
+/// super token are not touched.
+#[test]
+fn tokens_made_with_a_session_end_when_it_signs_out() {
+    let _writers = shared();
+    let main = Instance::main();
+    let session = demo();
+    let project = unique("utsession");
+    let session_ends = parse_timestamp_ms(&whoami_session_ends(&session));
+
+    let user = session.create_token(&project, &json!({"name": "from the browser"}));
+    let service = session
+        .write("POST", "/api/service-tokens")
+        .project(&project)
+        .json(&service_token_body("from the browser", &["*"]))
+        .send()
+        .expect_json(201);
+    let service_token = service["token"].as_str().expect("a token").to_owned();
+    // A token made by that token carries the session on, capped at its end.
+    let grandchild = main
+        .post("/api/tokens")
+        .bearer(&user.token)
+        .project(&project)
+        .json(&json!({"name": "made by a session's token", "expires_in_days": 3650}))
+        .send()
+        .expect_json(201);
+    let grandchild_token = grandchild["token"].as_str().expect("a token").to_owned();
+    for created in [&user.body, &service, &grandchild] {
+        assert_near_ms(
+            "expires_at",
+            parse_timestamp_ms(&created["expires_at"]),
+            session_ends,
+            1000,
+        );
+    }
+    // Made otherwise: by the super token.
+    let lasting = mint_service_token(&main, &super_token(), &project, "lasting", &["*"]);
+    for token in [
+        &user.token,
+        &service_token,
+        &grandchild_token,
+        &lasting.token,
+    ] {
+        whoami(&main, token, &project).expect_json(200);
+    }
+
+    session
+        .write("POST", "/api/auth/logout")
+        .send()
+        .expect_status(204);
+    for token in [&user.token, &service_token, &grandchild_token] {
+        whoami(&main, token, &project).expect_invalid_token();
+    }
+    whoami(&main, &lasting.token, &project).expect_json(200);
+    // Stored as revoked because their login ended.
+    for (table, id) in [
+        ("user_tokens", user.id.as_str()),
+        ("service_tokens", service["id"].as_str().expect("an id")),
+        ("user_tokens", grandchild["id"].as_str().expect("an id")),
+    ] {
+        let row = store::table_rows(&main.persist_dir(), table)
+            .into_iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("{id} is stored"));
+        assert!(row["revoked_at"].is_i64(), "{id}: {row:?}");
+        assert_eq!(row["revocation_id"], "parent_ended", "{id}: {row:?}");
+    }
+    // The signed-out cookie makes nothing any more.
+    session
+        .write("POST", "/api/tokens")
+        .project(&project)
+        .json(&json!({"name": "after sign-out"}))
+        .send()
+        .expect_status(401);
 }
