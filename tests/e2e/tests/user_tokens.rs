@@ -37,7 +37,7 @@ fn creation_shows_the_plaintext_once_in_the_documented_shape() {
     let response = session
         .write("POST", "/api/tokens")
         .project(&project)
-        .json(&json!({"name": name, "expires_in_days": 30}))
+        .json(&json!({"name": name, "expires_in_days": 3}))
         .send();
     let created = UserToken::from_creation(&response);
     assert!(
@@ -67,7 +67,7 @@ fn creation_shows_the_plaintext_once_in_the_documented_shape() {
     assert_near_ms(
         "expires_at",
         parse_timestamp_ms(&body["expires_at"]),
-        now_ms() + 30 * DAY_MS,
+        now_ms() + 3 * DAY_MS,
         CLOCK_SLACK_MS,
     );
     assert_eq!(body["last_used_at"], Value::Null);
