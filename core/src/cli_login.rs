@@ -3,7 +3,8 @@
 //! checks of `/api/auth/cli-exchange`. The Worker does the HTTP, KV and D1 around these rules.
 //!
 //! The code itself is never stored: KV holds a [`PendingLogin`] under the SHA-256 of the code
-//! ([`kv_key`]), and single use is decided in D1 by the ledger of consumed code hashes.
+//! ([`kv_key`]), D1 holds the same under the same hash (read when KV has not caught up), and
+//! single use is decided in D1 by the ledger of consumed code hashes.
 
 use core::fmt;
 
@@ -176,7 +177,8 @@ pub fn kv_key(code_hash: &TokenHash) -> String {
     format!("{KV_PREFIX}{}", code_hash.as_hex())
 }
 
-/// What KV keeps about an approved login, under [`kv_key`]; never the code itself.
+/// What KV keeps about an approved login, under [`kv_key`], and D1 under the code's hash;
+/// never the code itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingLogin {
     /// The person who approved it; the token acts as them.

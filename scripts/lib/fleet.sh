@@ -6,18 +6,22 @@
 #   wrangler.toml   generated from the root one (absolute paths, no [build] section)
 #   .dev.vars       its settings: wrangler reads the .dev.vars beside the configuration file,
 #                   so the developer's root .dev.vars never reaches a test instance
-#   persist/        its local D1 and KV (--persist-to), wiped at each run; a replica has none
+#   persist/        its local D1 and KV (--persist-to), wiped at each run; a replica has none;
+#                   a lagging instance's holds its own KV (v3/kv) and, as v3/d1, a symlink to
+#                   its instance's D1 (wrangler keeps D1 under v3/d1 and KV under v3/kv)
 #   migrate.log     output of `wrangler d1 migrations apply`
 #   wrangler.log    output of `wrangler dev`
 #
 # Usage: fleet_add NAME 'KEY=value' …  (once per instance; FLEET_BUILD[NAME]=build-faults
 # runs the fault-injection build instead of build/), fleet_replica NAME OF (a second
-# `wrangler dev` of an instance declared before), then fleet_up STATE_DIR; the base URL of NAME
+# `wrangler dev` of an instance declared before), fleet_lagging NAME OF (a second `wrangler
+# dev` of it on its D1 but an empty KV of its own), then fleet_up STATE_DIR; the base URL of NAME
 # is then ${FLEET_URL[NAME]}, its --persist-to directory ${FLEET_PERSIST[NAME]}. stop_started
 # (lib/common.sh) stops them all.
 
 FLEET_NAMES=()
 declare -A FLEET_VARS=() FLEET_URL=() FLEET_PID=() FLEET_DIR=() FLEET_PERSIST=() FLEET_REPLICA_OF=()
+declare -A FLEET_D1_OF=()
 declare -A FLEET_INSPECTOR_PORT=() FLEET_BUILD=()
 # Ports chosen already for something else (scripts/test: the identity provider, which starts
 # after the fleet): fleet_up never hands them to an instance.
@@ -44,6 +48,18 @@ fleet_replica() {
     FLEET_NAMES+=("$name")
     FLEET_VARS[$name]="${FLEET_VARS[$of]}"
     FLEET_REPLICA_OF[$name]="$of"
+}
+
+# fleet_lagging NAME OF: declares NAME, another `wrangler dev` of instance OF (declared before)
+# with OF's .dev.vars values and OF's D1, but a KV of its own that starts empty and never sees
+# OF's writes: like another Cloudflare location whose KV has not caught up (KV does not
+# promise read-after-write even in one location, takes 60 s or more to reach others, and
+# caches a "not found"). Its --persist-to directory is its own; its v3/d1 is a symlink to
+# OF's. Like a replica, it is not migrated and starts once OF answers.
+fleet_lagging() {
+    local name="$1" of="$2"
+    fleet_replica "$name" "$of"
+    FLEET_D1_OF[$name]="$of"
 }
 
 # ports_overlap "A B …" "C D …": whether two space-separated port lists share a port.
@@ -81,7 +97,7 @@ fleet_up() {
     local of migrated=()
     for name in "${FLEET_NAMES[@]}"; do
         of="${FLEET_REPLICA_OF[$name]:-}"
-        if [[ -n "$of" ]]; then
+        if [[ -n "$of" && -z "${FLEET_D1_OF[$name]:-}" ]]; then
             FLEET_PERSIST[$name]="${FLEET_PERSIST[$of]}"
         fi
     done
@@ -105,11 +121,23 @@ fleet_up() {
         return 1
     fi
     say "fleet: migrations applied to ${#migrated[@]} instances ($(since "$started"))"
+    # A lagging instance's D1 is its instance's, migrated above: its v3/d1 links there.
+    for name in "${FLEET_NAMES[@]}"; do
+        of="${FLEET_D1_OF[$name]:-}"
+        [[ -n "$of" ]] || continue
+        if [[ ! -d "${FLEET_PERSIST[$of]}/v3/d1" ]]; then
+            error "fleet: $of has no D1 under ${FLEET_PERSIST[$of]}/v3/d1 for $name to share"
+            return 1
+        fi
+        mkdir -p "${FLEET_PERSIST[$name]}/v3"
+        ln -s "${FLEET_PERSIST[$of]}/v3/d1" "${FLEET_PERSIST[$name]}/v3/d1"
+    done
 
     fleet_pick_ports "${FLEET_NAMES[@]}"
     started="$(now)"
-    # Replicas start once their instance answers: two workerd processes opening one SQLite
-    # database at the same moment make one of them fail to start (SQLITE_BUSY).
+    # Replicas (lagging ones too) start once their instance answers: two workerd processes
+    # opening one SQLite database at the same moment make one of them fail to start
+    # (SQLITE_BUSY).
     local first=() replicas=()
     for name in "${FLEET_NAMES[@]}"; do
         if [[ -n "${FLEET_REPLICA_OF[$name]:-}" ]]; then
@@ -119,13 +147,14 @@ fleet_up() {
         fi
     done
     fleet_start "$state" "${first[@]}" || return 1
-    if ((${#replicas[@]})); then
+    # One replica at a time, for the same reason: they open the same database too.
+    for name in "${replicas[@]}"; do
         # Fresh ports, chosen now: while the first instances started, their wrangler and
         # workerd processes bound ephemeral ports of their own, which may include the ones
         # picked earlier (a replica then "answered" from another instance's proxy).
-        fleet_pick_ports "${replicas[@]}"
-        fleet_start "$state" "${replicas[@]}" || return 1
-    fi
+        fleet_pick_ports "$name"
+        fleet_start "$state" "$name" || return 1
+    done
     say "fleet: ${#FLEET_NAMES[@]} instances answering ($(since "$started"))"
 }
 

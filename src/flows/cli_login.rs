@@ -5,9 +5,13 @@
 //! API token, exactly once).
 //!
 //! No step keeps state in memory, so any replica can serve any step: the request travels in
-//! the URL and the consent form, the approved code in KV (under its SHA-256, 120 s), and its
-//! single use is decided in D1 ([`ConsumedCode::redeem_once`]), since KV has no atomic
-//! read-and-delete and is eventually consistent.
+//! the URL and the consent form, and the approved code is stored under its SHA-256 twice: in
+//! KV (120 s), which answers where the exchange lands, and in D1 with the approval's audit
+//! event ([`PendingCode`]), which the exchange reads when KV misses. KV is eventually
+//! consistent (no read-after-write even in one location, a minute or more to reach others, a
+//! "not found" cached), so an exchange that lands where KV has not caught up still finds the
+//! code. Its single use is decided in D1 ([`ConsumedCode::redeem_once`]), since KV has no
+//! atomic read-and-delete, and whatever KV shows.
 
 use edgeauth_core::api::{CliExchangeResponse, UserSummary};
 use edgeauth_core::cli_login::{
@@ -25,7 +29,9 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::http::{self, body, redirect};
 use crate::pages;
-use crate::store::{Actor, AuditEvent, ConsumedCode, NewToken, TokenOwner, UserRecord};
+use crate::store::{
+    Actor, AuditEvent, ConsumedCode, NewToken, PendingCode, TokenOwner, UserRecord,
+};
 use crate::{database, now_ms, WebCrypto};
 
 /// `created_via` of the tokens this flow mints.
@@ -153,8 +159,10 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
                 .expiration_ttl(cli_login::CODE_TTL_S as u64)
                 .execute()
                 .await?;
+            // The approval in D1 too, with its audit event (one batch): for an exchange
+            // that lands where KV has not caught up.
             let audited = async {
-                AuditEvent {
+                let audit = AuditEvent {
                     at: now,
                     project: Some(project),
                     actor,
@@ -163,13 +171,14 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
                     detail: json!({"name": pending.name, "redirect_uri": pending.redirect_uri,
                                    "expires_at": rfc3339(pending.expires_at)})
                     .to_string(),
-                }
-                .record(&database(env)?)
-                .await
-                .map_err(ApiError::from)
+                };
+                PendingCode::approve(&database(env)?, &hash, &pending, audit, now)
+                    .await
+                    .map_err(ApiError::from)
             };
             if let Err(e) = audited.await {
-                // No approval without its audit event: the code, never shown, is withdrawn.
+                // No approval without its D1 row and audit event: the code, never shown, is
+                // withdrawn.
                 forget(&kv, &key).await;
                 return Err(e);
             }
@@ -236,12 +245,17 @@ pub async fn exchange(mut req: Request, caller: &Caller, env: &Env) -> Result<Re
     let key = cli_login::kv_key(&hash);
     let kv = codes(env)?;
     kv_operation()?;
-    let Some(stored) = kv.get(&key).text().await? else {
-        return Err(oauth(ExchangeError::UNKNOWN_CODE));
-    };
-    let pending = PendingLogin::from_json(&stored).map_err(ApiError::Internal)?;
     let db = database(env)?;
     let now = now_ms();
+    // KV first: where the approval was made, it answers without a trip to D1. A miss may mean
+    // no more than that KV here has not caught up (or remembers an earlier miss): D1 has the
+    // approval too.
+    let pending = match kv.get(&key).text().await? {
+        Some(stored) => PendingLogin::from_json(&stored).map_err(ApiError::Internal)?,
+        None => PendingCode::find(&db, &hash, now)
+            .await?
+            .ok_or_else(|| oauth(ExchangeError::UNKNOWN_CODE))?,
+    };
     if let Err(refusal) = pending.check_exchange(&exchange, now) {
         if refusal.burns_code() {
             ConsumedCode::burn(

@@ -1,5 +1,5 @@
 //! Storage of every record in D1: API tokens of both kinds (`tokens`), audit events
-//! (`audit`), people, their sessions (`people`), the ledger of consumed CLI login codes
+//! (`audit`), people, their sessions (`people`), approved and consumed CLI login codes
 //! (`cli_codes`), and device logins with their refresh-token families (`device`). Each record
 //! type keeps its queries beside it, so the storage story of a type is in one place. Times
 //! are Unix milliseconds.
@@ -27,7 +27,7 @@ mod sqlite;
 mod tests;
 
 pub use audit::{Actor, AuditEvent};
-pub use cli_codes::ConsumedCode;
+pub use cli_codes::{ConsumedCode, PendingCode};
 pub use d1::record_use;
 pub use device::{
     CodeLookups, DeviceGrantRecord, FamilyRecord, GrantInsert, GrantState, GrantStatus, NewFamily,

@@ -5,6 +5,7 @@
 //! batches in some order: each test runs them one after the other and checks that the order
 //! cannot make both win.
 
+use edgeauth_core::cli_login::{PendingLogin, CODE_TTL_S};
 use edgeauth_core::device::{LookupFailures, LOOKUP_WINDOW_S, MAX_FAILED_LOOKUPS};
 use edgeauth_core::refresh::StoredRefresh;
 use edgeauth_core::{
@@ -614,6 +615,170 @@ fn a_redemption_sweeps_ledger_rows_older_than_an_hour() {
     ));
     assert_eq!(db.count("consumed_codes", "1"), 1);
     assert_eq!(db.count("consumed_codes", "token_id = 'ut_2'"), 1);
+}
+
+// --- approved CLI login codes (pending_codes) --------------------------------------------
+
+const CODE_TTL_MS: i64 = CODE_TTL_S * 1000;
+
+/// What an approval at `now` by `user` stores about its code.
+fn pending_login(user: &UserId, now: i64) -> PendingLogin {
+    PendingLogin {
+        user_id: user.as_str().into(),
+        project: "default".into(),
+        name: "edgeauth CLI on laptop".into(),
+        redirect_uri: "http://127.0.0.1:53682/callback".into(),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        expires_at: now + CODE_TTL_MS,
+    }
+}
+
+fn approve(db: &Sqlite, code: &str, pending: &PendingLogin, now: i64) -> Result<(), StoreError> {
+    let subject = hash(code).as_hex().to_owned();
+    block_on(PendingCode::approve(
+        db,
+        &hash(code),
+        pending,
+        event("cli_login.approve", &subject, now),
+        now,
+    ))
+}
+
+fn find_pending(db: &Sqlite, code: &str, now: i64) -> Option<PendingLogin> {
+    block_on(PendingCode::find(db, &hash(code), now)).unwrap()
+}
+
+#[test]
+fn an_approved_code_is_stored_by_its_hash_with_its_audit_event_and_read_back() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    let pending = pending_login(&ada, T0);
+    approve(&db, "the code", &pending, T0).unwrap();
+    assert_eq!(find_pending(&db, "the code", T0), Some(pending.clone()));
+    assert_eq!(find_pending(&db, "another code", T0), None);
+    assert_eq!(
+        db.count(
+            "audit_events",
+            &format!(
+                "action = 'cli_login.approve' AND subject = '{}'",
+                hash("the code").as_hex()
+            )
+        ),
+        1
+    );
+    // Keyed by the code's hash; the code itself is in no column.
+    assert_eq!(
+        db.count(
+            "pending_codes",
+            &format!("code_hash = '{}'", hash("the code").as_hex())
+        ),
+        1
+    );
+    let plaintext: i64 = db
+        .conn()
+        .query_row(
+            "SELECT COUNT(*) FROM pending_codes WHERE code_hash || user_id || project || name \
+             || redirect_uri || code_challenge LIKE '%the code%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(plaintext, 0);
+
+    // The row and the event are one batch: an approval that cannot store its row (here the
+    // same code again) records no event either.
+    assert!(approve(&db, "the code", &pending, T0).is_err());
+    assert_eq!(db.count("pending_codes", "1"), 1);
+    assert_eq!(audit_count(&db, "cli_login.approve"), 1);
+    // And an approval by someone who is not a user stores nothing.
+    let stranger = pending_login(&UserId::new("usr_nobody"), T0);
+    assert!(approve(&db, "a stranger's code", &stranger, T0).is_err());
+    assert_eq!(db.count("pending_codes", "1"), 1);
+    assert_eq!(audit_count(&db, "cli_login.approve"), 1);
+}
+
+#[test]
+fn a_pending_code_is_consumed_by_its_redemption_once() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    approve(&db, "code", &pending_login(&ada, T0), T0).unwrap();
+    approve(&db, "other code", &pending_login(&ada, T0), T0).unwrap();
+    let first = user_token("ut_first", &ada, "default", T0);
+    let second = user_token("ut_second", &ada, "default", T0);
+    assert!(redeem(&db, "code", &first, "secret 1", T0 + 1000));
+    assert_eq!(find_pending(&db, "code", T0 + 1000), None, "consumed");
+    assert!(
+        find_pending(&db, "other code", T0 + 1000).is_some(),
+        "another code is its own"
+    );
+    // A second exchange (one that read the row before it went, or KV's copy): refused by the
+    // ledger, and it stores nothing.
+    assert!(!redeem(&db, "code", &second, "secret 2", T0 + 2000));
+    assert_eq!(db.count("user_tokens", "1"), 1);
+    assert_eq!(db.count("pending_codes", "1"), 1);
+}
+
+#[test]
+fn a_burned_code_is_no_longer_pending() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    approve(&db, "code", &pending_login(&ada, T0), T0).unwrap();
+    block_on(ConsumedCode::burn(
+        &db,
+        &hash("code"),
+        event("cli_login.burn", "code", T0),
+        T0,
+    ))
+    .unwrap();
+    assert_eq!(find_pending(&db, "code", T0), None);
+    assert_eq!(db.count("pending_codes", "1"), 0);
+    let token = user_token("ut_1", &ada, "default", T0);
+    assert!(!redeem(&db, "code", &token, "secret", T0));
+}
+
+#[test]
+fn a_pending_code_is_not_read_once_expired() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    approve(&db, "code", &pending_login(&ada, T0), T0).unwrap();
+    let expiry = T0 + CODE_TTL_MS;
+    assert!(find_pending(&db, "code", expiry - 1).is_some());
+    assert_eq!(find_pending(&db, "code", expiry), None);
+    assert_eq!(find_pending(&db, "code", expiry + MINUTE), None);
+}
+
+#[test]
+fn expired_pending_codes_are_swept_by_later_approvals_and_redemptions() {
+    let db = Sqlite::migrated();
+    let ada = with_user(&db, "usr_ada");
+    approve(&db, "old", &pending_login(&ada, T0), T0).unwrap();
+    approve(&db, "live", &pending_login(&ada, T0 + MINUTE), T0 + MINUTE).unwrap();
+    // Two minutes on, `old` has expired (`live` has not): the next approval sweeps it.
+    let later = T0 + 2 * MINUTE;
+    approve(&db, "new", &pending_login(&ada, later), later).unwrap();
+    let left = |db: &Sqlite| -> Vec<String> {
+        let mut statement = db
+            .conn()
+            .prepare("SELECT code_hash FROM pending_codes ORDER BY expires_at")
+            .unwrap();
+        let rows = statement.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    assert_eq!(
+        left(&db),
+        [hash("live").as_hex(), hash("new").as_hex()],
+        "the expired row is swept, the live ones stay"
+    );
+    // A redemption sweeps too: by now `live` has expired, `new` has not.
+    let now = later + MINUTE + 1;
+    assert!(redeem(
+        &db,
+        "another",
+        &user_token("ut_1", &ada, "default", now),
+        "1",
+        now
+    ));
+    assert_eq!(left(&db), [hash("new").as_hex()]);
 }
 
 // --- people ----------------------------------------------------------------------------

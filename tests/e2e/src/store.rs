@@ -264,6 +264,50 @@ pub fn set_integer(
         .sum()
 }
 
+/// The write lock of an instance's D1, held by the test (see [`hold_write_lock`]); released
+/// when dropped.
+pub struct WriteLock(Vec<Connection>);
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        for db in &self.0 {
+            let _ = db.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Takes the write lock of every D1 database of the instance (`BEGIN IMMEDIATE`, retried while
+/// a Worker writes) and holds it until the guard is dropped: meanwhile every Worker write to it
+/// fails with SQLITE_BUSY, which the Worker answers as D1 failing (503 `storage_unavailable`),
+/// while reads still work. Only for a test that runs alone (`oidc::exclusive`).
+pub fn hold_write_lock(persist: &Path) -> WriteLock {
+    let locked = d1_databases(persist)
+        .iter()
+        .map(|path| {
+            let started = Instant::now();
+            loop {
+                let attempt = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .and_then(|db| {
+                    db.busy_timeout(Duration::from_millis(500))?;
+                    db.execute_batch("BEGIN IMMEDIATE")?;
+                    Ok(db)
+                });
+                match attempt {
+                    Ok(db) => break db,
+                    Err(e) if is_busy(&e) && started.elapsed() < BUSY_PATIENCE => {
+                        sleep(Duration::from_millis(100));
+                    }
+                    Err(e) => panic!("SQLite {}: BEGIN IMMEDIATE: {e}", path.display()),
+                }
+            }
+        })
+        .collect();
+    WriteLock(locked)
+}
+
 /// Runs `query` on a private copy of the SQLite database at `path` (with its journal or
 /// WAL), so that reading never takes a lock the Worker could trip over. A copy is used only
 /// if none of the files changed while it was taken: a write or a WAL checkpoint between

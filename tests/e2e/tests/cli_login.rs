@@ -2,8 +2,10 @@
 //! loopback login") and cli/README.md: the real CLI binary, a real Chromium doing the person's
 //! part (tests/e2e/browser/cli_login.mjs), and the server's contract by raw HTTP: hostile
 //! redirects, PKCE, single use under concurrency, burned codes, any replica finishing a login
-//! (REPLICA is a second `wrangler dev` of MAIN on the same D1 and KV). Each test checks what
-//! the person sees and what is stored, and that no code, state, verifier or token is stored in
+//! (REPLICA is a second `wrangler dev` of MAIN on the same D1 and KV), and a login finishing
+//! where KV has not caught up (LAGGING is another `wrangler dev` of MAIN on MAIN's D1 with a KV
+//! of its own, empty: it never sees MAIN's codes, nor MAIN its). Each test checks what the
+//! person sees and what is stored, and that no code, state, verifier or token is stored in
 //! plaintext or written to a log.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -54,10 +56,17 @@ fn replica() -> Instance {
     Instance::from_env("REPLICA")
 }
 
+/// MAIN's settings and D1, but a KV of its own that never sees MAIN's writes: another
+/// location whose KV has not caught up (scripts/test). Its D1 is read through MAIN's files.
+fn lagging() -> Instance {
+    Instance::from_env("LAGGING")
+}
+
 /// Lets the instances finish what they do after answering (`last_used_at`, written in
-/// `waitUntil`) before the next request goes to the other one. MAIN and REPLICA open one
-/// SQLite file from two workerd processes, which do not wait on each other's locks: writes at
-/// the same moment fail with SQLITE_BUSY (a 500) there, where D1 itself would serialise them.
+/// `waitUntil`) before the next request goes to the other one. MAIN, REPLICA and LAGGING open
+/// one SQLite file from several workerd processes, which do not wait on each other's locks:
+/// writes at the same moment fail with SQLITE_BUSY (a 503) there, where D1 itself would
+/// serialise them.
 fn settle() {
     thread::sleep(Duration::from_millis(500));
 }
@@ -152,6 +161,22 @@ fn kv_key(code: &str) -> String {
     format!("cli-code:{}", sha256_hex(code))
 }
 
+/// Whether the KV of `instance` holds the pending code `code`.
+fn kv_holds(instance: &Instance, code: &str) -> bool {
+    store::kv_keys(&instance.persist_dir()).contains(&kv_key(code))
+}
+
+/// The rows of D1's `pending_codes` for `code` (docs/api.md: the approval in D1, keyed by the
+/// code's SHA-256), read through MAIN's files (LAGGING's D1 is MAIN's).
+fn pending_rows(code: &str) -> Vec<Row> {
+    rows_where(
+        &Instance::main(),
+        "pending_codes",
+        "code_hash",
+        &sha256_hex(code),
+    )
+}
+
 /// Checks the stored user token of a CLI login: hashed, `created_via` `cli-login`, its code
 /// consumed for it; no column holds the plaintext.
 fn assert_stored_token(instance: &Instance, token: &str, token_id: &str, code: Option<&str>) {
@@ -200,6 +225,7 @@ fn stores_and_logs() -> Vec<PathBuf> {
         Instance::private(),
         Instance::open(),
         replica(),
+        lagging(),
     ]
     .iter()
     .map(Instance::persist_dir)
@@ -530,11 +556,16 @@ fn check_start_url(url: &str, project: Option<&str>) -> Url {
 
 /// The stored login for MAIN in `config_dir` (cli/README.md's format).
 fn stored_login(config_dir: &Path) -> Option<Value> {
+    stored_login_for(config_dir, &Instance::main())
+}
+
+/// The login stored in `config_dir` for `server`, if any.
+fn stored_login_for(config_dir: &Path, server: &Instance) -> Option<Value> {
     let path = config_dir.join("credentials.json");
     let text = std::fs::read_to_string(&path).ok()?;
     let file: Value = serde_json::from_str(&text).expect("credentials.json is JSON");
     assert_eq!(file["version"], 1, "{}", redact_tokens(&file));
-    let entry = &file["servers"][Instance::main().base_url()];
+    let entry = &file["servers"][server.base_url()];
     (!entry.is_null()).then(|| entry.clone())
 }
 
@@ -638,14 +669,25 @@ struct RawLogin {
 /// `session` (which must be on MAIN): the URL from stderr, the consent page, `#approve`, and the
 /// browser's request to the listener.
 fn login_by_raw_http(cli: &CliSandbox, env: &[(&str, &str)], session: &Session) -> RawLogin {
-    let main = Instance::main();
+    login_by_raw_http_on(cli, env, session, &Instance::main())
+}
+
+/// [`login_by_raw_http`] with the browser's requests sent to `browser` (the path and query of
+/// the URL the CLI printed, whichever server that names), as when the browser and the CLI
+/// reach different locations.
+fn login_by_raw_http_on(
+    cli: &CliSandbox,
+    env: &[(&str, &str)],
+    session: &Session,
+    browser: &Instance,
+) -> RawLogin {
     let mut login = cli.spawn(&["login", "--no-browser"], env);
     let url = login.login_url(CLI_PATIENCE);
     let url = Url::parse(&url).expect("the login URL parses");
-    let page = browse(&main, session, &target_of(&url));
+    let page = browse(browser, session, &target_of(&url));
     page.expect_status(200);
     let form = consent_form(&page);
-    let response = post_consent(&main, session, &form, "approve");
+    let response = post_consent(browser, session, &form, "approve");
     let state = query_param(&url, "state").expect("a state");
     let redirect_uri = query_param(&url, "redirect_uri").expect("a redirect_uri");
     let location = expect_loopback_redirect(&response, &redirect_uri, &state);
@@ -1064,6 +1106,385 @@ fn any_replica_can_finish_a_login() {
     secrets.push(("a CLI login code".into(), code2));
     secrets.extend(token_secrets(token));
     secrets.extend(token_secrets(token2));
+    assert_never_stored(&secrets, &[]);
+}
+
+// --- a KV that lags (LAGGING: MAIN's D1, a KV of its own) -----------------------------------
+//
+// Cloudflare's KV promises no read-after-write, even in one location; other locations may see
+// a write 60 s or more later, and a "not found" is cached too. LAGGING is such a location for
+// every code approved on MAIN (and MAIN for LAGGING's): its KV never sees them. The approval
+// is in D1 as well (`pending_codes`, by the code's SHA-256), which an exchange reads when KV
+// misses; single use stays decided by D1's ledger, whatever KV shows.
+
+/// Approved on MAIN, exchanged where KV has not caught up: 201 once; asked again on either
+/// instance (MAIN's KV still holding the code), `invalid_grant`. The other way round too: spent
+/// on MAIN, where KV has it, then presented where KV lags: `invalid_grant`.
+#[test]
+fn a_login_approved_on_main_finishes_once_where_kv_lags() {
+    // Alone in this binary, and one instance at a time (see `settle`).
+    let _writers = oidc::exclusive();
+    let main = Instance::main();
+    let lagging = lagging();
+    let session = oidc::sign_in(&main, DEMO);
+
+    let login = CliLogin::new("lagging");
+    let code = approve(&session, &login);
+    assert!(kv_holds(&main, &code), "MAIN's KV holds the pending code");
+    assert!(
+        !kv_holds(&lagging, &code),
+        "LAGGING's KV has not seen the code (the premise of this test)"
+    );
+    settle();
+    let response = exchange(&lagging, &login.exchange_body(&code));
+    let body = expect_minted(&response, &login, "default");
+    let token = body["token"].as_str().unwrap();
+    let token_id = body["id"].as_str().unwrap();
+    settle();
+    assert_token_works(&main, token, token_id);
+    settle();
+    assert_token_works(&lagging, token, token_id);
+    assert_stored_token(&main, token, token_id, Some(&code));
+    assert!(
+        pending_rows(&code).is_empty(),
+        "the redemption consumed the code's pending row"
+    );
+    // LAGGING deleted the code from its own KV only: MAIN's still shows it, as a location that
+    // has not seen the deletion yet would. D1's ledger refuses it there as well.
+    assert!(kv_holds(&main, &code), "MAIN's KV still shows the code");
+    for instance in [&lagging, &main] {
+        settle();
+        expect_oauth_error(
+            &exchange(instance, &login.exchange_body(&code)),
+            "invalid_grant",
+        );
+    }
+    assert_eq!(
+        rows_where(&main, "user_tokens", "name", &login.name).len(),
+        1,
+        "one code, one token"
+    );
+
+    // The other way round: spent on MAIN, where KV has it, then presented on LAGGING.
+    let login2 = CliLogin::new("lagging-replay");
+    settle();
+    let code2 = approve(&session, &login2);
+    settle();
+    let body2 = expect_minted(
+        &exchange(&main, &login2.exchange_body(&code2)),
+        &login2,
+        "default",
+    );
+    assert!(pending_rows(&code2).is_empty(), "consumed on MAIN too");
+    settle();
+    expect_oauth_error(
+        &exchange(&lagging, &login2.exchange_body(&code2)),
+        "invalid_grant",
+    );
+    assert_eq!(
+        rows_where(&main, "user_tokens", "name", &login2.name).len(),
+        1,
+        "one code, one token"
+    );
+
+    let mut secrets = login.secrets();
+    secrets.extend(login2.secrets());
+    secrets.push(("a CLI login code".into(), code));
+    secrets.push(("a CLI login code".into(), code2));
+    secrets.extend(token_secrets(token));
+    secrets.extend(token_secrets(body2["token"].as_str().unwrap()));
+    assert_never_stored(&secrets, &[]);
+}
+
+/// Approved where KV lags (LAGGING's KV has the code, MAIN's never will), exchanged on MAIN:
+/// 201; then presented to LAGGING, whose KV still shows it: `invalid_grant`.
+#[test]
+fn a_login_approved_where_kv_lags_finishes_on_main() {
+    let _writers = oidc::exclusive();
+    let main = Instance::main();
+    let lagging = lagging();
+    // Signed in on MAIN: the session is in D1, which LAGGING shares.
+    let session = oidc::sign_in(&main, DEMO);
+
+    let login = CliLogin::new("lagging-approves");
+    settle();
+    let code = approve_on(&lagging, &session, &login);
+    assert!(kv_holds(&lagging, &code), "LAGGING's KV holds the code");
+    assert!(!kv_holds(&main, &code), "MAIN's KV has not seen it");
+    settle();
+    let body = expect_minted(
+        &exchange(&main, &login.exchange_body(&code)),
+        &login,
+        "default",
+    );
+    let token = body["token"].as_str().unwrap();
+    let token_id = body["id"].as_str().unwrap();
+    assert_stored_token(&main, token, token_id, Some(&code));
+    settle();
+    assert_token_works(&lagging, token, token_id);
+    assert!(
+        kv_holds(&lagging, &code),
+        "LAGGING's KV still shows the code"
+    );
+    for instance in [&lagging, &main] {
+        settle();
+        expect_oauth_error(
+            &exchange(instance, &login.exchange_body(&code)),
+            "invalid_grant",
+        );
+    }
+    assert_eq!(
+        rows_where(&main, "user_tokens", "name", &login.name).len(),
+        1
+    );
+
+    let mut secrets = login.secrets();
+    secrets.push(("a CLI login code".into(), code));
+    secrets.extend(token_secrets(token));
+    assert_never_stored(&secrets, &[]);
+}
+
+/// An exchange whose KV read misses and that then fails (D1 busy: a 503 to retry) has spent
+/// nothing; the retry, whose KV read misses again (a cached "not found"), lands; a third is
+/// `invalid_grant`.
+#[test]
+fn a_kv_miss_then_a_retry_finishes_the_login() {
+    let _writers = oidc::exclusive();
+    let main = Instance::main();
+    let lagging = lagging();
+    let session = oidc::sign_in(&main, DEMO);
+
+    let login = CliLogin::new("lagging-retry");
+    let code = approve(&session, &login);
+    settle();
+    let refused = {
+        let _lock = store::hold_write_lock(&main.persist_dir());
+        exchange(&lagging, &login.exchange_body(&code))
+    };
+    assert_eq!(
+        refused.status, 503,
+        "D1 refusing writes is a 503 to retry:\n{refused}"
+    );
+    assert_eq!(refused.header("Retry-After"), Some("5"), "{refused}");
+    assert!(
+        rows_where(&main, "consumed_codes", "code_hash", &sha256_hex(&code)).is_empty(),
+        "a failed exchange spends nothing"
+    );
+    assert!(!kv_holds(&lagging, &code), "LAGGING's KV still misses");
+    let body = expect_minted(
+        &exchange(&lagging, &login.exchange_body(&code)),
+        &login,
+        "default",
+    );
+    let token = body["token"].as_str().unwrap();
+    assert_stored_token(&main, token, body["id"].as_str().unwrap(), Some(&code));
+    expect_oauth_error(
+        &exchange(&lagging, &login.exchange_body(&code)),
+        "invalid_grant",
+    );
+
+    let mut secrets = login.secrets();
+    secrets.push(("a CLI login code".into(), code));
+    secrets.extend(token_secrets(token));
+    assert_never_stored(&secrets, &[]);
+}
+
+/// A code presented where KV lags with the wrong verifier, or the wrong redirect, is burned
+/// for every instance: MAIN, whose KV still shows it, refuses the right verifier.
+#[test]
+fn a_code_burned_where_kv_lags_is_burned_everywhere() {
+    let _writers = oidc::exclusive();
+    let main = Instance::main();
+    let lagging = lagging();
+    let session = oidc::sign_in(&main, DEMO);
+    let mut secrets = Vec::new();
+
+    let login = CliLogin::new("lagging-wrongverifier");
+    let code = approve(&session, &login);
+    let mut wrong = login.exchange_body(&code);
+    wrong["code_verifier"] = json!(random_b64url(32));
+    settle();
+    expect_oauth_error(&exchange(&lagging, &wrong), "invalid_grant");
+    settle();
+    let burned = rows_where(&main, "consumed_codes", "code_hash", &sha256_hex(&code));
+    assert_eq!(burned.len(), 1, "{burned:?}");
+    assert_eq!(burned[0]["token_id"], "burned", "{burned:?}");
+    assert!(kv_holds(&main, &code), "MAIN's KV still shows the code");
+    for instance in [&main, &lagging] {
+        expect_oauth_error(
+            &exchange(instance, &login.exchange_body(&code)),
+            "invalid_grant",
+        );
+        settle();
+    }
+    assert!(rows_where(&main, "user_tokens", "name", &login.name).is_empty());
+    secrets.extend(login.secrets());
+    secrets.push(("a burned code".into(), code));
+
+    let login = CliLogin::new("lagging-wrongredirect");
+    let code = approve(&session, &login);
+    let mut wrong = login.exchange_body(&code);
+    wrong["redirect_uri"] = json!(CliLogin::new("other").redirect_uri);
+    settle();
+    expect_oauth_error(&exchange(&lagging, &wrong), "invalid_grant");
+    settle();
+    for instance in [&lagging, &main] {
+        expect_oauth_error(
+            &exchange(instance, &login.exchange_body(&code)),
+            "invalid_grant",
+        );
+        settle();
+    }
+    assert!(rows_where(&main, "user_tokens", "name", &login.name).is_empty());
+    secrets.extend(login.secrets());
+    secrets.push(("a burned code".into(), code));
+    assert_never_stored(&secrets, &[]);
+}
+
+/// 20 concurrent exchanges of the code of `login`, racer `i` on `on(i)`; each retries a 503
+/// (D1 busy: MAIN and LAGGING share one SQLite file without waiting on each other's locks),
+/// as a client does, until it gets an answer. Checks that exactly one minted a token (one
+/// ledger row, one token, one creation audited) and every other was `invalid_grant`; returns
+/// the token.
+fn race_exchanges(
+    main: &Instance,
+    login: &CliLogin,
+    code: &str,
+    on: fn(usize) -> Instance,
+) -> String {
+    const RACERS: usize = 20;
+    let body = login.exchange_body(code);
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let handles: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let barrier = Arc::clone(&barrier);
+            let body = body.clone();
+            thread::spawn(move || {
+                let instance = on(i);
+                barrier.wait();
+                let mut busy = 0;
+                loop {
+                    let response = exchange(&instance, &body);
+                    if response.status != 503 || busy == 30 {
+                        return (instance.name().to_owned(), busy, response);
+                    }
+                    busy += 1;
+                    thread::sleep(Duration::from_millis(100 + 37 * i as u64));
+                }
+            })
+        })
+        .collect();
+    let results: Vec<(String, u32, Response)> = handles
+        .into_iter()
+        .map(|h| h.join().expect("a racer"))
+        .collect();
+    let summary: Vec<String> = results
+        .iter()
+        .map(|(name, busy, r)| format!("{name}: {} after {busy} × 503", r.status))
+        .collect();
+    let winners: Vec<&Response> = results
+        .iter()
+        .filter(|(_, _, r)| r.status == 201)
+        .map(|(_, _, r)| r)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one 201: {summary:?}");
+    for (_, _, response) in &results {
+        if response.status != 201 {
+            expect_oauth_error(response, "invalid_grant");
+        }
+    }
+    let minted = expect_minted(winners[0], login, "default");
+    let token = minted["token"].as_str().unwrap();
+    let token_id = minted["id"].as_str().unwrap();
+    let consumed = rows_where(main, "consumed_codes", "code_hash", &sha256_hex(code));
+    assert_eq!(consumed.len(), 1, "{consumed:?}");
+    assert_eq!(consumed[0]["token_id"], token_id, "{consumed:?}");
+    assert_eq!(
+        rows_where(main, "user_tokens", "name", &login.name).len(),
+        1,
+        "one code, one token: {summary:?}"
+    );
+    assert_stored_token(main, token, token_id, Some(code));
+    let created: Vec<Row> = rows_where(main, "audit_events", "subject", token_id)
+        .into_iter()
+        .filter(|r| r["action"] == "user_token.create")
+        .collect();
+    assert_eq!(created.len(), 1, "one creation audited: {created:?}");
+    assert!(pending_rows(code).is_empty(), "the pending row is consumed");
+    token.to_owned()
+}
+
+/// 20 concurrent exchanges of one code approved on MAIN, all on LAGGING (every KV read
+/// misses: D1 alone answers and decides), then of another code, half on MAIN (KV shows the
+/// code) and half on LAGGING: each time exactly one token.
+#[test]
+fn concurrent_exchanges_where_kv_lags_mint_exactly_one_token() {
+    let _writers = oidc::exclusive();
+    let main = Instance::main();
+    let session = oidc::sign_in(&main, DEMO);
+    let mut secrets = Vec::new();
+    for (name, on) in [
+        ("lagging-race", (|_| lagging()) as fn(usize) -> Instance),
+        ("lagging-race-both", |i| {
+            if i % 2 == 0 {
+                Instance::main()
+            } else {
+                lagging()
+            }
+        }),
+    ] {
+        let login = CliLogin::new(name);
+        let code = approve(&session, &login);
+        settle();
+        let token = race_exchanges(&main, &login, &code, on);
+        settle();
+        secrets.extend(login.secrets());
+        secrets.push(("a CLI login code".into(), code));
+        secrets.extend(token_secrets(&token));
+    }
+    assert_never_stored(&secrets, &[]);
+}
+
+/// `edgeauth login` against LAGGING while the person's browser reaches MAIN: the CLI's
+/// exchange lands where KV has not seen the code, and the CLI is logged in.
+#[test]
+fn the_cli_logs_in_when_its_browser_reaches_another_location() {
+    let _writers = oidc::exclusive();
+    let main = Instance::main();
+    let lagging = lagging();
+    let session = oidc::sign_in(&main, DEMO);
+    let cli = CliSandbox::new();
+    let mut env = login_env(&cli.config_dir());
+    env.retain(|(k, _)| k != "EDGEAUTH_SERVER");
+    env.push(("EDGEAUTH_SERVER".into(), lagging.base_url().to_owned()));
+    let env = borrowed(&env);
+    let login = login_by_raw_http_on(&cli, &env, &session, &main);
+    assert!(
+        !kv_holds(&lagging, &login.code),
+        "LAGGING's KV missed the code"
+    );
+    login.run.expect_code(EXIT_OK);
+    assert!(
+        login.run.stdout.starts_with(&format!(
+            "Logged in to {} as {}",
+            lagging.base_url(),
+            DEMO.email
+        )),
+        "{}",
+        login.run
+    );
+    let stored = stored_login_for(&cli.config_dir(), &lagging).expect("a stored login");
+    let token = stored["token"].as_str().unwrap().to_owned();
+    let token_id = stored["token_id"].as_str().unwrap().to_owned();
+    assert_stored_token(&main, &token, &token_id, Some(&login.code));
+    settle();
+    let me = cli.run(&["whoami", "--json"], &env).expect_json();
+    assert_eq!(me["kind"], "user", "{me}");
+    assert_eq!(me["token_id"], token_id.as_str(), "{me}");
+
+    let mut secrets = token_secrets(&token);
+    secrets.push(("a CLI login code".into(), login.code.clone()));
+    secrets.push(("a CLI login state".into(), login.state.clone()));
     assert_never_stored(&secrets, &[]);
 }
 
@@ -1510,6 +1931,11 @@ fn login_secrets_are_never_stored_or_logged() {
         !files_containing(&kv, pending.challenge().as_bytes()).is_empty(),
         "KV holds the pending code's challenge"
     );
+    // And D1, for an exchange where KV has not caught up: under its hash as well.
+    let rows = pending_rows(&code);
+    assert_eq!(rows.len(), 1, "D1 holds the pending code by its SHA-256");
+    assert_eq!(rows[0]["code_challenge"], pending.challenge().as_str());
+    assert_eq!(rows[0]["redirect_uri"], pending.redirect_uri.as_str());
     let mut secrets = pending.secrets();
     secrets.push(("a pending code".into(), code));
 

@@ -584,6 +584,16 @@ fn a_cli_login_lands_whole_or_not_at_all() {
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
         .expect("the approval sends a code");
+    let code_hash = edgeauth_e2e::tokens::sha256_hex(&code);
+    let pending = store::table_rows(&instance.persist_dir(), "pending_codes");
+    assert_eq!(
+        pending
+            .iter()
+            .filter(|row| row["code_hash"] == code_hash.as_str())
+            .count(),
+        1,
+        "the approval that landed has its D1 row (for an exchange where KV lags)"
+    );
 
     // KV down at the exchange: refused, and the code still good once KV is back.
     storage(json!({"kv": "down"}));
