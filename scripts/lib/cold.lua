@@ -1,0 +1,21 @@
+-- wrk script for scripts/bench's cold-cache row: every request presents the next of the
+-- tokens listed in the file EDGEAUTH_BENCH_TOKENS (one per line) on GET /api/auth/whoami in
+-- project `default`, so that the Worker sees thousands of distinct valid tokens.
+local tokens = {}
+for line in io.lines(os.getenv("EDGEAUTH_BENCH_TOKENS")) do
+  if #line > 0 then tokens[#tokens + 1] = line end
+end
+local next_index
+
+function init(args)
+  -- Each wrk thread has its own copy of this script: start them apart.
+  next_index = math.random(#tokens)
+end
+
+function request()
+  next_index = next_index % #tokens + 1
+  return wrk.format("GET", "/api/auth/whoami", {
+    ["Authorization"] = "Bearer " .. tokens[next_index],
+    ["X-Project"] = "default",
+  })
+end
