@@ -8,7 +8,10 @@ end
 local next_index
 
 function init(args)
-  -- Each wrk thread has its own copy of this script: start them apart.
+  -- Each wrk thread, and each run (the warm-up, then the measured one), starts somewhere
+  -- else: an unseeded math.random gives every run the same start, so the measured run would
+  -- present first the tokens the warm-up made the Worker remember.
+  math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1000000))
   next_index = math.random(#tokens)
 end
 
