@@ -155,7 +155,9 @@ async fn stored_token(
         None => {
             crate::stats::cache_miss();
             let stored = TokenRecord::find_by_hash(&db, table, hash).await?;
-            if let Some(record) = stored.as_ref().filter(|r| r.revoked_at.is_none()) {
+            // A revoked token is remembered too: revocation is for good, so presenting it
+            // again costs no read either.
+            if let Some(record) = &stored {
                 cache::remember_token(table, hash, record, settings.config.revocation_bound_s, now);
             }
             stored.ok_or_else(refused)?
