@@ -1,9 +1,10 @@
 //! The one error type of the Worker, and the one error body: `{"error": code, "message": text}`
 //! (`{"error", "error_description"}` on the OAuth endpoints, RFC 6749 §5.2).
 //!
-//! Every failure a client can cause is a 4xx whose message says what to fix. Internal causes
-//! (a D1 failure, a JS exception) are logged and answered with a generic 500 that never
-//! carries their text.
+//! Every failure a client can cause is a 4xx whose message says what to fix. Storage that
+//! fails (D1 or KV, after the one retry of a transient D1 failure where that is safe) is a
+//! 503 `storage_unavailable` with `Retry-After`; other internal causes (a JS exception, a bad
+//! stored value) a generic 500. Either is logged and never carries its cause's text.
 
 use edgeauth_core::api::{ErrorBody, OAuthErrorBody};
 use edgeauth_core::ConfigProblem;
@@ -262,11 +263,14 @@ impl From<worker::Error> for ApiError {
 }
 
 impl From<crate::store::StoreError> for ApiError {
-    /// A failed D1 call is a 503 the client may retry; a stored record that does not decode
-    /// is a 500. Either is logged, never shown.
+    /// A failed D1 call (transient or not: a transient one was already retried where that is
+    /// safe) is a 503 the client may retry; a stored record that does not decode is a 500.
+    /// Either is logged, never shown.
     fn from(e: crate::store::StoreError) -> Self {
         match e {
-            crate::store::StoreError::Database(_) => ApiError::StorageUnavailable(e.to_string()),
+            crate::store::StoreError::Database(_) | crate::store::StoreError::Transient(_) => {
+                ApiError::StorageUnavailable(e.to_string())
+            }
             crate::store::StoreError::BadRecord(_) => ApiError::Internal(e.to_string()),
         }
     }

@@ -7,16 +7,32 @@
 //! the isolate (`wrangler dev` runs one) and answers how many D1 and KV operations the
 //! previous plan saw; `GET /__faults` answers the counts. A MODE is `"up"`, `"down"` or
 //! `{"fail_after": n}`: the first `n` operations pass, every later one fails, as when storage
-//! goes away in the middle of a request. A D1 batch is one operation (one transaction).
+//! goes away in the middle of a request. A D1 batch is one operation (one transaction), and
+//! each retry of one is another. These failures are not transient: nothing retries them.
+//!
+//! D1 only, failures that D1 documents as transient (`D1_ERROR: Network connection lost.`,
+//! which the store retries once where that is safe, src/store/retry.rs):
+//! `{"transient_at": n}` fails only the `n`-th operation (counting from 1), before it reaches
+//! D1; `{"lost_at": n}` runs the `n`-th operation (it commits) and then fails it, as a
+//! connection lost before the answer came back would; `"transient"` fails every operation so.
 //! `forget_provider` drops the cached discovery document and JWKS of the identity provider.
 
 #[cfg(feature = "fault-injection")]
-pub use injected::{control, d1, kv, provider_forgotten};
+pub use injected::{control, d1, d1_answered, kv, provider_forgotten};
 
-/// Whether a D1 operation may run now (always, outside the fault-injection build).
+/// Whether a D1 operation may run now (always, outside the fault-injection build), and its
+/// number for [`d1_answered`].
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
-pub fn d1() -> Result<(), &'static str> {
+pub fn d1() -> Result<u32, &'static str> {
+    Ok(0)
+}
+
+/// Whether D1 operation `op`, which ran, gets its answer (always, outside the
+/// fault-injection build).
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn d1_answered(_op: u32) -> Result<(), &'static str> {
     Ok(())
 }
 
@@ -45,7 +61,8 @@ mod injected {
 
     use crate::http;
 
-    /// What the store answers: every operation, none, or the first `n`.
+    /// What the store answers: every operation, none, or the first `n`; or (D1) a
+    /// transient failure of the `n`-th operation before it runs or after it ran, or of all.
     #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
     #[serde(rename_all = "snake_case")]
     enum Mode {
@@ -53,6 +70,9 @@ mod injected {
         Up,
         Down,
         FailAfter(u32),
+        Transient,
+        TransientAt(u32),
+        LostAt(u32),
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -80,21 +100,37 @@ mod injected {
     }
 
     const FAULT: &str = "injected fault (fault-injection build)";
+    /// D1's own words for a lost connection (its list of errors to retry), so that the
+    /// store's classification is what is exercised.
+    const TRANSIENT: &str = "D1_ERROR: Network connection lost. (injected fault, before the operation ran: fault-injection build)";
+    const LOST: &str = "D1_ERROR: Network connection lost. (injected fault, after the operation ran: fault-injection build)";
 
-    fn pass(mode: Mode, ops: &mut u32) -> Result<(), &'static str> {
+    /// Counts an operation, giving its number; the error is the injected fault.
+    fn pass(mode: Mode, ops: &mut u32) -> Result<u32, &'static str> {
         *ops += 1;
         match mode {
-            Mode::Up => Ok(()),
-            Mode::FailAfter(n) if *ops <= n => Ok(()),
+            Mode::Up | Mode::LostAt(_) => Ok(*ops),
+            Mode::FailAfter(n) if *ops <= n => Ok(*ops),
             Mode::Down | Mode::FailAfter(_) => Err(FAULT),
+            Mode::Transient => Err(TRANSIENT),
+            Mode::TransientAt(n) if *ops == n => Err(TRANSIENT),
+            Mode::TransientAt(_) => Ok(*ops),
         }
     }
 
-    /// Counts a D1 operation; the error is the injected fault.
-    pub fn d1() -> Result<(), &'static str> {
+    /// Counts a D1 operation, giving its number; the error is the injected fault.
+    pub fn d1() -> Result<u32, &'static str> {
         STATE.with(|s| {
             let s = &mut *s.borrow_mut();
             pass(s.d1, &mut s.d1_ops)
+        })
+    }
+
+    /// Whether D1 operation `op`, which ran, gets its answer: not under `{"lost_at": op}`.
+    pub fn d1_answered(op: u32) -> Result<(), &'static str> {
+        STATE.with(|s| match s.borrow().d1 {
+            Mode::LostAt(n) if n == op => Err(LOST),
+            _ => Ok(()),
         })
     }
 
@@ -102,7 +138,7 @@ mod injected {
     pub fn kv() -> Result<(), &'static str> {
         STATE.with(|s| {
             let s = &mut *s.borrow_mut();
-            pass(s.kv, &mut s.kv_ops)
+            pass(s.kv, &mut s.kv_ops).map(|_| ())
         })
     }
 
@@ -123,7 +159,15 @@ mod injected {
             return http::json(200, &counts());
         }
         let body = req.bytes().await.unwrap_or_default();
-        let plan: Plan = match serde_json::from_slice(&body) {
+        let plan = serde_json::from_slice::<Plan>(&body)
+            .map_err(|e| e.to_string())
+            .and_then(|plan| match plan.kv {
+                Mode::Transient | Mode::TransientAt(_) | Mode::LostAt(_) => {
+                    Err("the transient modes are D1's only".to_owned())
+                }
+                _ => Ok(plan),
+            });
+        let plan = match plan {
             Ok(plan) => plan,
             Err(e) => {
                 let refusal =

@@ -25,6 +25,7 @@ struct Keys {
     access_tokens: DerivedKey,
     user_tokens: DerivedKey,
     refresh_tokens: DerivedKey,
+    refresh_successors: DerivedKey,
     sessions: DerivedKey,
     /// Per-project service-token keys, derived at a project's first request and kept (at most
     /// [`PROJECT_KEYS`]: projects are named by requests, so the map is emptied when full
@@ -58,6 +59,7 @@ impl Settings {
             access_tokens: secret.derive(KeyPurpose::AccessTokens),
             user_tokens: secret.derive(KeyPurpose::UserTokens),
             refresh_tokens: secret.derive(KeyPurpose::RefreshTokens),
+            refresh_successors: secret.derive(KeyPurpose::RefreshSuccessors),
             sessions: secret.derive(KeyPurpose::Sessions),
             projects: RefCell::new(HashMap::new()),
         });
@@ -98,6 +100,14 @@ impl Settings {
         self.keys
             .as_ref()
             .map(|k| &k.refresh_tokens)
+            .ok_or_else(|| secret_missing("device login"))
+    }
+
+    /// The key that derives a spent refresh token's successor (`core::refresh::successor`).
+    pub fn refresh_successor_key(&self) -> Result<&DerivedKey, ApiError> {
+        self.keys
+            .as_ref()
+            .map(|k| &k.refresh_successors)
             .ok_or_else(|| secret_missing("device login"))
     }
 

@@ -6,6 +6,8 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::Entropy;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Lower-case hex SHA-256 of `data`.
@@ -97,6 +99,9 @@ pub enum KeyPurpose<'a> {
     RefreshTokens,
     /// Signs the tags of session cookie values.
     Sessions,
+    /// Derives a spent refresh token's successor from it
+    /// ([`crate::refresh::successor`]), so that a replay can be answered with the same one.
+    RefreshSuccessors,
 }
 
 impl RootSecret {
@@ -117,6 +122,7 @@ impl RootSecret {
             KeyPurpose::UserTokens => "edgeauth/v1/user-tokens".to_owned(),
             KeyPurpose::RefreshTokens => "edgeauth/v1/refresh-tokens".to_owned(),
             KeyPurpose::Sessions => "edgeauth/v1/sessions".to_owned(),
+            KeyPurpose::RefreshSuccessors => "edgeauth/v1/refresh-successors".to_owned(),
         };
         DerivedKey(hmac_sha256(&self.0, label.as_bytes()))
     }
@@ -131,6 +137,49 @@ impl DerivedKey {
     /// The raw key bytes, for handing to a signature library.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+}
+
+/// A deterministic [`Entropy`]: the bytes of HMAC-SHA256 in counter mode, keyed by
+/// HMAC-SHA256(`key`, `message`). The same key and message always give the same stream, and
+/// without the key the stream cannot be told from random: what a value derived from a secret
+/// and a public input (a spent refresh token's successor) needs.
+pub struct DerivedEntropy {
+    seed: [u8; 32],
+    counter: u64,
+    block: [u8; 32],
+    used: usize,
+}
+
+impl DerivedEntropy {
+    /// The stream for `message` under `key`.
+    pub fn new(key: &DerivedKey, message: &[u8]) -> Self {
+        Self {
+            seed: key.sign(message),
+            counter: 0,
+            block: [0; 32],
+            used: 32,
+        }
+    }
+}
+
+impl Entropy for DerivedEntropy {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            if self.used == self.block.len() {
+                self.block = hmac_sha256(&self.seed, &self.counter.to_be_bytes());
+                self.counter += 1;
+                self.used = 0;
+            }
+            *b = self.block[self.used];
+            self.used += 1;
+        }
+    }
+}
+
+impl fmt::Debug for DerivedEntropy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DerivedEntropy(<redacted>)")
     }
 }
 
@@ -211,6 +260,7 @@ mod tests {
             KeyPurpose::UserTokens,
             KeyPurpose::RefreshTokens,
             KeyPurpose::Sessions,
+            KeyPurpose::RefreshSuccessors,
         ]
         .map(|purpose| s.derive(purpose));
         for k in [&b, &access, &cookies, &other].into_iter().chain(&singles) {
@@ -221,6 +271,37 @@ mod tests {
                 assert_ne!(k.as_bytes(), other.as_bytes());
             }
         }
+    }
+
+    #[test]
+    fn derived_entropy_is_a_deterministic_stream_per_key_and_message() {
+        let s = RootSecret::new(&"k".repeat(32)).unwrap();
+        let key = s.derive(KeyPurpose::RefreshSuccessors);
+        let other_key = s.derive(KeyPurpose::RefreshTokens);
+        let draw = |key: &DerivedKey, message: &[u8], chunks: &[usize]| {
+            let mut e = DerivedEntropy::new(key, message);
+            let mut out = Vec::new();
+            for &n in chunks {
+                let mut buf = vec![0u8; n];
+                e.fill(&mut buf);
+                out.extend(buf);
+            }
+            out
+        };
+        let a = draw(&key, b"ear_spent", &[100]);
+        // The same stream however it is drawn, across block boundaries.
+        assert_eq!(a, draw(&key, b"ear_spent", &[1, 31, 32, 5, 31]));
+        // Block 0 is HMAC(seed, 0u64 big-endian), seed = HMAC(key, message).
+        let seed = key.sign(b"ear_spent");
+        assert_eq!(a[..32], hmac_sha256(&seed, &0u64.to_be_bytes()));
+        assert_eq!(a[32..64], hmac_sha256(&seed, &1u64.to_be_bytes()));
+        assert_ne!(a, draw(&key, b"ear_spenT", &[100]));
+        assert_ne!(a, draw(&other_key, b"ear_spent", &[100]));
+        assert_ne!(a[..32], a[32..64]);
+        assert_eq!(
+            format!("{:?}", DerivedEntropy::new(&key, b"x")),
+            "DerivedEntropy(<redacted>)"
+        );
     }
 
     #[test]

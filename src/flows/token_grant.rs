@@ -4,11 +4,13 @@
 //! bodies, `{"error", "error_description"}`.
 //!
 //! The refresh grant follows `core::refresh`'s storage protocol: decide from the stored state,
-//! then one batch whose conditional spend is the arbiter (`refresh::arbitrate`); a spent token
-//! presented again revokes its whole family. Access tokens are signed JWTs verified with no
-//! storage read, so revoking a family cannot reach the access tokens it already issued: they
-//! keep working until their `exp` (at most `ACCESS_TOKEN_TTL_SECONDS`, ≤ 900 s, after issue)
-//! plus the verifier's 30 s clock-skew allowance.
+//! then one batch that spends the token for its derived successor and reads its own answer
+//! (`refresh::arbitrate`). A spent token presented again within `refresh::REPLAY_WINDOW_S`,
+//! before its successor was used, is answered with that same successor (its first answer may
+//! have been lost); otherwise it revokes its whole family. Access tokens are signed JWTs
+//! verified with no storage read, so revoking a family cannot reach the access tokens it
+//! already issued: they keep working until their `exp` (at most `ACCESS_TOKEN_TTL_SECONDS`,
+//! ≤ 900 s, after issue) plus the verifier's 30 s clock-skew allowance.
 
 use edgeauth_core::access_token::{self, AccessGrant, MintedAccessToken};
 use edgeauth_core::api::TokenResponse;
@@ -225,28 +227,36 @@ async fn issue_first_tokens(
     Ok(token_response(&access, &refresh, &scope))
 }
 
-/// A refresh: `refresh::decide`, then the rotation batch and `refresh::arbitrate`; reuse
-/// revokes the family.
+/// A refresh: `refresh::decide`, then the rotation batch and `refresh::arbitrate`; the same
+/// derived successor answers a rotation and a replay; reuse revokes the family.
 async fn refresh_token_grant(
     presented: &str,
     caller: &Caller,
     env: &Env,
 ) -> Result<Response, ApiError> {
     // Step 1: a mistyped or forged token is refused with no storage read.
+    let refresh_key = caller.settings.refresh_token_key()?;
     if token::check_format(presented) != Ok(TokenKind::Refresh)
-        || token::verify_tag(presented, caller.settings.refresh_token_key()?).is_err()
+        || token::verify_tag(presented, refresh_key).is_err()
     {
         return Err(invalid_grant(
             "the refresh token is not one this server issued (it must be an `ear_` token, copied in full); log in again",
         ));
     }
     let hash = TokenHash::of(presented);
+    // The successor is derived from the presented token: a replay gets the same one.
+    let successor = refresh::successor(
+        presented,
+        caller.settings.refresh_successor_key()?,
+        refresh_key,
+    );
     let db = database(env)?;
     let record = RefreshTokenRecord::find_by_hash(&db, &hash).await?;
     let now = now_ms();
-    let decision = refresh::decide(record.as_ref().map(RefreshTokenRecord::stored), now);
+    let stored = record.as_ref().map(RefreshTokenRecord::stored);
+    let decision = refresh::decide(stored.as_ref(), successor.hash(), now);
     let record = match (decision, record) {
-        (RefreshDecision::Rotate, Some(record)) => record,
+        (RefreshDecision::Rotate | RefreshDecision::Replay, Some(record)) => record,
         (RefreshDecision::Reuse, Some(record)) => {
             return Err(revoke_reused_family(&record, presented, env, now).await)
         }
@@ -262,14 +272,17 @@ async fn refresh_token_grant(
         now,
         record.family_expires_at,
     )?;
-    let successor = token::mint(
-        TokenKind::Refresh,
-        caller.settings.refresh_token_key()?,
-        &mut WebCrypto,
-    );
-    let changes = RefreshTokenRecord::rotate(&db, &hash, successor.hash(), now).await?;
-    match refresh::arbitrate(changes) {
+    let rotation = RefreshTokenRecord::rotate(&db, &hash, successor.hash(), now).await?;
+    match refresh::arbitrate(rotation.spent, rotation.answerable) {
         RefreshDecision::Rotate => Ok(token_response(&access, &successor, &scope)),
+        RefreshDecision::Replay => {
+            worker::console_log!(
+                "refresh token replayed within {} s: family {} answered with the same successor",
+                refresh::REPLAY_WINDOW_S,
+                record.family_id
+            );
+            Ok(token_response(&access, &successor, &scope))
+        }
         _ => Err(revoke_reused_family(&record, presented, env, now).await),
     }
 }

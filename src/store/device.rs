@@ -3,12 +3,13 @@
 //!
 //! Every decision that two requests could race for is a conditional write inside one batch
 //! (D1 runs a batch as one transaction, statements in order), and the statements that follow
-//! it name the winner by a value unique to its request (a new family id, a successor's hash),
-//! so a loser never leaves a row behind: a grant yields one family, a refresh token one
-//! successor (`core::refresh`'s storage protocol).
+//! it name the winner by a value unique to its request (a new family id), so a loser never
+//! leaves a row behind: a grant yields one family. A refresh token has one successor, derived
+//! from it, so every request presenting it names the same one, and the batch reads its own
+//! answer (`core::refresh`'s storage protocol).
 
 use edgeauth_core::device::{DeviceStatus, LookupFailures, LOOKUP_WINDOW_S};
-use edgeauth_core::refresh::StoredRefresh;
+use edgeauth_core::refresh::{self, StoredRefresh};
 use edgeauth_core::{FamilyId, Login, ProjectName, Scope, TokenHash, UserId};
 use serde::Deserialize;
 
@@ -191,7 +192,8 @@ impl DeviceGrantRecord {
         now_ms: i64,
         interval_s: u32,
     ) -> Result<(), StoreError> {
-        db.run(Statement::new(
+        // Sets absolute values: safe to repeat.
+        db.run_repeatable(Statement::new(
             "UPDATE device_grants SET last_polled_at = ?1, interval_s = ?2 \
              WHERE device_code_hash = ?3",
             vec![
@@ -423,10 +425,14 @@ impl FamilyRecord {
     }
 }
 
-/// A presented refresh token with its family, as stored.
+/// A presented refresh token with its family and its successor, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RefreshTokenRecord {
     pub used_at: Option<i64>,
+    /// Hex SHA-256 of the token that replaced it, once spent.
+    pub replaced_by: Option<String>,
+    /// 1 when that successor was spent or revoked itself since (SQLite has no booleans).
+    pub successor_spent: i64,
     pub revoked_at: Option<i64>,
     pub family_id: FamilyId,
     pub family_revoked_at: Option<i64>,
@@ -444,36 +450,46 @@ impl RefreshTokenRecord {
     pub fn stored(&self) -> StoredRefresh {
         StoredRefresh {
             used_at_ms: self.used_at,
+            // A stored value that is not a hash names no successor: not replayable.
+            replaced_by: self.replaced_by.as_deref().and_then(TokenHash::from_hex),
+            successor_spent: self.successor_spent != 0,
             revoked_at_ms: self.revoked_at,
             family_revoked_at_ms: self.family_revoked_at,
             family_expires_at_ms: self.family_expires_at,
         }
     }
 
-    /// The token whose hash is `hash`, with its family (step 2 of the storage protocol).
+    /// The token whose hash is `hash`, with its family and its successor (step 2 of the
+    /// storage protocol).
     pub async fn find_by_hash(
         db: &impl Database,
         hash: &TokenHash,
     ) -> Result<Option<Self>, StoreError> {
         db.first(Statement::new(
-            "SELECT t.used_at, t.revoked_at, f.id AS family_id, \
+            "SELECT t.used_at, t.replaced_by, \
+             (s.used_at IS NOT NULL OR s.revoked_at IS NOT NULL) AS successor_spent, \
+             t.revoked_at, f.id AS family_id, \
              f.revoked_at AS family_revoked_at, f.expires_at AS family_expires_at, \
              f.user_id, f.project, f.scope \
              FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+             LEFT JOIN refresh_tokens s ON s.token_hash = t.replaced_by \
              WHERE t.token_hash = ?1",
             vec![hash.as_hex().into()],
         ))
         .await
     }
 
-    /// Spends `old` and stores its successor `new`, in one batch (step 3 of the storage
-    /// protocol). Returns the `changes` of the conditional spend, for `refresh::arbitrate`.
+    /// Spends `old` for its derived successor `new` (or finds it spent for `new`) and stores
+    /// `new` once, then reads whether `new` is the live successor of `old`, spent less than
+    /// [`refresh::REPLAY_WINDOW_S`] ago: one batch (step 3 of the storage protocol). Returns
+    /// what `refresh::arbitrate` needs. Safe to repeat (and repeated once after a transient
+    /// failure): a second run spends and inserts nothing and reads the same answer.
     pub async fn rotate(
         db: &impl Database,
         old: &TokenHash,
         new: &TokenHash,
         now_ms: i64,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Rotation, StoreError> {
         let spend = Statement::new(
             "UPDATE refresh_tokens SET used_at = ?1, replaced_by = ?2 \
              WHERE token_hash = ?3 AND used_at IS NULL AND revoked_at IS NULL \
@@ -484,11 +500,33 @@ impl RefreshTokenRecord {
         let successor = Statement::new(
             "INSERT INTO refresh_tokens (token_hash, family_id, created_at) \
              SELECT ?1, family_id, ?2 FROM refresh_tokens \
-             WHERE token_hash = ?3 AND replaced_by = ?1",
+             WHERE token_hash = ?3 AND replaced_by = ?1 \
+             AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = ?1)",
             vec![new.as_hex().into(), now_ms.into(), old.as_hex().into()],
         );
-        let outcomes = db.batch(vec![spend, successor]).await?;
-        Ok(changes(&outcomes, 0) as u64)
+        let answer = Statement::new(
+            "SELECT 1 AS answerable FROM refresh_tokens t \
+             JOIN refresh_tokens s ON s.token_hash = t.replaced_by \
+             JOIN refresh_families f ON f.id = t.family_id \
+             WHERE t.token_hash = ?1 AND t.replaced_by = ?2 AND t.used_at > ?3 \
+             AND t.revoked_at IS NULL AND s.used_at IS NULL AND s.revoked_at IS NULL \
+             AND f.revoked_at IS NULL AND f.expires_at > ?4",
+            vec![
+                old.as_hex().into(),
+                new.as_hex().into(),
+                refresh::replayable_since_ms(now_ms).into(),
+                now_ms.into(),
+            ],
+        );
+        let outcomes = db.batch_repeatable(vec![spend, successor, answer]).await?;
+        let answerable = match outcomes.get(2) {
+            Some(outcome) => !outcome.rows::<Answerable>()?.is_empty(),
+            None => false,
+        };
+        Ok(Rotation {
+            spent: changes(&outcomes, 0) as u64,
+            answerable,
+        })
     }
 
     /// Revokes a family (idempotent), with its audit event recorded only by the request that
@@ -510,8 +548,11 @@ impl RefreshTokenRecord {
                 revocation_id.into(),
             ],
         );
+        // A family is revoked once, so its event (this action, this subject: ?4, ?5) is
+        // recorded once: a second run of this batch, after its answer was lost, records none.
         let audit = audit.statement_if(
-            "EXISTS (SELECT 1 FROM refresh_families WHERE id = ?7 AND revocation_id = ?8)",
+            "EXISTS (SELECT 1 FROM refresh_families WHERE id = ?7 AND revocation_id = ?8) \
+             AND NOT EXISTS (SELECT 1 FROM audit_events WHERE subject = ?5 AND action = ?4)",
             [family_id.as_str().into(), revocation_id.into()],
         );
         let mut batch = vec![revoke];
@@ -521,7 +562,25 @@ impl RefreshTokenRecord {
             now_ms,
         ));
         batch.push(audit);
-        let outcomes = db.batch(batch).await?;
+        // Safe to repeat: a second run revokes nothing more and records no second event;
+        // only its answer (whether this request revoked it) may differ, and no caller
+        // answers the client differently for it.
+        let outcomes = db.batch_repeatable(batch).await?;
         Ok(changes(&outcomes, 0) == 1)
     }
+}
+
+/// What the rotation batch found, for `refresh::arbitrate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Rows its conditional spend changed: 1 when this run spent the token.
+    pub spent: u64,
+    /// Whether the successor was found live, spent less than a window ago.
+    pub answerable: bool,
+}
+
+#[derive(Deserialize)]
+struct Answerable {
+    #[allow(dead_code)] // its presence is the answer
+    answerable: i64,
 }

@@ -18,6 +18,7 @@ mod columns;
 mod d1;
 mod device;
 mod people;
+mod retry;
 mod sql;
 mod tokens;
 
@@ -40,11 +41,15 @@ pub use tokens::{NewToken, TokenOwner, TokenRecord, TokenTable, TokensOf};
 /// Most tokens one listing returns.
 pub const LIST_LIMIT: u32 = 1000;
 
-/// Why a store operation failed. Never shown to a client: it becomes a logged 500.
+/// Why a store operation failed. Never shown to a client: a failed database is a logged 503
+/// `storage_unavailable`, a bad stored value a logged 500.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreError {
     /// The database failed or refused a statement.
     Database(String),
+    /// The database failed in a way its documentation says passes (a reset, a lost
+    /// connection): an operation that is safe to repeat is retried once (`retry`).
+    Transient(String),
     /// A stored row does not decode into its record type (a bad stored value).
     BadRecord(String),
 }
@@ -53,6 +58,7 @@ impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreError::Database(cause) => write!(f, "database: {cause}"),
+            StoreError::Transient(cause) => write!(f, "database (transient): {cause}"),
             StoreError::BadRecord(cause) => write!(f, "stored record: {cause}"),
         }
     }
@@ -62,6 +68,14 @@ impl std::error::Error for StoreError {}
 
 /// What the store needs from a database: run one statement, or a batch as one transaction
 /// (statements in order, all or nothing, as D1's `batch()`). Rows decode through serde.
+///
+/// Which operations are repeated after a transient failure (`retry`) is said here, by the
+/// method the store calls: a read (`first`, `all` of a `SELECT`) is repeated once; a write
+/// (`run`, `batch`) never, since a failure whose commit is unknown would be answered
+/// differently the second time (a token inserted twice, a revocation "not found", a failed
+/// lookup counted twice); a write is repeated only through `run_repeatable` and
+/// `batch_repeatable`, whose callers promise that a second run answers what the first did
+/// even if the first committed.
 // The store is private to this crate; no caller needs the futures to be `Send` (the Worker
 // is single-threaded), so `async fn` is the plainest way to say it.
 #[allow(async_fn_in_trait)]
@@ -83,6 +97,23 @@ pub trait Database {
 
     /// Runs `statements` as one transaction; what each answered, in order.
     async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<Self::Outcome>, StoreError>;
+
+    /// [`Database::run`] for a write that is safe to repeat: running it again after it
+    /// committed changes nothing more, and its caller does not depend on the rows it
+    /// changed. Retried once after a transient failure.
+    async fn run_repeatable(&self, statement: Statement) -> Result<usize, StoreError> {
+        self.run(statement).await
+    }
+
+    /// [`Database::batch`] for a batch that is safe to repeat: run again after it committed,
+    /// it answers what its first run would have (the refresh rotation, whose answer is read
+    /// in the batch itself; a family's revocation). Retried once after a transient failure.
+    async fn batch_repeatable(
+        &self,
+        statements: Vec<Statement>,
+    ) -> Result<Vec<Self::Outcome>, StoreError> {
+        self.batch(statements).await
+    }
 }
 
 /// The answer to one statement of a batch.

@@ -49,6 +49,14 @@ impl Statement {
             params,
         }
     }
+
+    /// Whether this is a read (a `SELECT`), which changes nothing and so may be repeated.
+    pub fn is_read(&self) -> bool {
+        let sql = self.sql.trim_start();
+        sql.get(..6)
+            .is_some_and(|word| word.eq_ignore_ascii_case("SELECT"))
+            && sql[6..].starts_with(|c: char| c.is_whitespace())
+    }
 }
 
 /// `?first, ?first+1, …` for `count` parameters: the placeholders of a `VALUES (…)` or of an
@@ -58,4 +66,22 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_select_is_a_read() {
+        let read = |sql: &str| Statement::new(sql, vec![]).is_read();
+        assert!(read("SELECT 1"));
+        assert!(read("  select\n t.used_at FROM refresh_tokens t"));
+        assert!(!read("UPDATE refresh_tokens SET used_at = 1"));
+        assert!(!read("INSERT INTO audit_events SELECT 1"));
+        assert!(!read("DELETE FROM sessions"));
+        assert!(!read("SELECTED"));
+        assert!(!read("SELECT"));
+        assert!(!read(""));
+    }
 }

@@ -7,7 +7,7 @@
 
 use edgeauth_core::cli_login::{PendingLogin, CODE_TTL_S};
 use edgeauth_core::device::{LookupFailures, LOOKUP_WINDOW_S, MAX_FAILED_LOOKUPS};
-use edgeauth_core::refresh::StoredRefresh;
+use edgeauth_core::refresh::{self, RefreshDecision, StoredRefresh};
 use edgeauth_core::{
     BrowserSession, Credential, FamilyId, Login, Principal, ProjectName, Scope, SessionId,
     TokenHash, TokenId, UserId,
@@ -1266,57 +1266,188 @@ fn family(db: &Sqlite) {
     assert!(family_redeem(db, &g, "fam_1", "refresh 0", T0));
 }
 
-fn rotate(db: &Sqlite, old: &str, new: &str, now: i64) -> u64 {
-    block_on(RefreshTokenRecord::rotate(db, &hash(old), &hash(new), now)).unwrap()
+/// Runs the rotation batch of `old` for the successor `new` at `now`, settled as the Worker
+/// settles it.
+fn rotate(db: &Sqlite, old: &str, new: &str, now: i64) -> RefreshDecision {
+    let rotation = block_on(RefreshTokenRecord::rotate(db, &hash(old), &hash(new), now)).unwrap();
+    refresh::arbitrate(rotation.spent, rotation.answerable)
 }
 
 fn refresh(db: &Sqlite, token: &str) -> Option<RefreshTokenRecord> {
     block_on(RefreshTokenRecord::find_by_hash(db, &hash(token))).unwrap()
 }
 
+/// What the Worker decides from the stored state, `new` being the presented token's derived
+/// successor.
+fn decided(db: &Sqlite, token: &str, new: &str, now: i64) -> RefreshDecision {
+    let stored = refresh(db, token).map(|r| r.stored());
+    refresh::decide(stored.as_ref(), &hash(new), now)
+}
+
+const WINDOW: i64 = refresh::REPLAY_WINDOW_MS;
+
 #[test]
-fn a_refresh_token_rotates_once() {
+fn a_refresh_token_rotates_once_and_a_replay_gets_the_same_successor() {
     let db = Sqlite::migrated();
     family(&db);
-    assert_eq!(rotate(&db, "refresh 0", "refresh 1", T0 + MINUTE), 1);
-    // The second of two rotations from one token stores no successor.
-    assert_eq!(rotate(&db, "refresh 0", "refresh 2", T0 + MINUTE), 0);
-    assert!(refresh(&db, "refresh 2").is_none());
+    assert_eq!(
+        decided(&db, "refresh 0", "refresh 1", T0 + MINUTE),
+        RefreshDecision::Rotate
+    );
+    assert_eq!(
+        rotate(&db, "refresh 0", "refresh 1", T0 + MINUTE),
+        RefreshDecision::Rotate
+    );
     let spent = refresh(&db, "refresh 0").unwrap();
     assert_eq!(
         spent.stored(),
         StoredRefresh {
             used_at_ms: Some(T0 + MINUTE),
+            replaced_by: Some(hash("refresh 1")),
+            successor_spent: false,
             revoked_at_ms: None,
             family_revoked_at_ms: None,
             family_expires_at_ms: T0 + 30 * 24 * 60 * MINUTE,
         }
     );
+    // Two identical requests at once (the same millisecond), or a retry moments later whose
+    // first answer was lost: the same successor, and nothing more is written.
+    for now in [T0 + MINUTE, T0 + MINUTE + 1, T0 + MINUTE + WINDOW - 1] {
+        assert_eq!(
+            decided(&db, "refresh 0", "refresh 1", now),
+            RefreshDecision::Replay
+        );
+        assert_eq!(
+            rotate(&db, "refresh 0", "refresh 1", now),
+            RefreshDecision::Replay,
+            "{} ms after the spend",
+            now - T0 - MINUTE
+        );
+    }
+    assert_eq!(refresh(&db, "refresh 0").unwrap(), spent, "unchanged");
+    assert_eq!(db.count("refresh_tokens", "1"), 2, "one successor");
+    assert_eq!(db.count("refresh_families", "revoked_at IS NULL"), 1);
     let successor = refresh(&db, "refresh 1").unwrap();
     assert_eq!(successor.family_id, FamilyId::new("fam_1"));
     assert_eq!(successor.used_at, None);
-    assert_eq!(rotate(&db, "refresh 1", "refresh 3", T0 + 2 * MINUTE), 1);
+    // The login lives on: the successor rotates.
+    assert_eq!(
+        rotate(&db, "refresh 1", "refresh 2", T0 + 2 * MINUTE),
+        RefreshDecision::Rotate
+    );
+    assert!(refresh(&db, "refresh 0").unwrap().stored().successor_spent);
 }
 
 #[test]
-fn a_revoked_or_capped_family_does_not_rotate() {
+fn a_replay_after_the_window_is_reuse() {
+    let db = Sqlite::migrated();
+    family(&db);
+    assert_eq!(
+        rotate(&db, "refresh 0", "refresh 1", T0 + MINUTE),
+        RefreshDecision::Rotate
+    );
+    // At the window's end exactly, and later: reuse, in the Worker's read and in the batch.
+    for now in [
+        T0 + MINUTE + WINDOW,
+        T0 + MINUTE + WINDOW + 1,
+        T0 + 9 * MINUTE,
+    ] {
+        assert_eq!(
+            decided(&db, "refresh 0", "refresh 1", now),
+            RefreshDecision::Reuse
+        );
+        assert_eq!(
+            rotate(&db, "refresh 0", "refresh 1", now),
+            RefreshDecision::Reuse
+        );
+    }
+    assert_eq!(db.count("refresh_tokens", "1"), 2);
+}
+
+#[test]
+fn a_replay_after_the_successor_was_used_is_reuse_even_within_the_window() {
+    let db = Sqlite::migrated();
+    family(&db);
+    assert_eq!(
+        rotate(&db, "refresh 0", "refresh 1", T0 + MINUTE),
+        RefreshDecision::Rotate
+    );
+    assert_eq!(
+        rotate(&db, "refresh 1", "refresh 2", T0 + MINUTE + 1),
+        RefreshDecision::Rotate
+    );
+    let now = T0 + MINUTE + 2;
+    assert!(refresh(&db, "refresh 0").unwrap().stored().successor_spent);
+    assert_eq!(
+        decided(&db, "refresh 0", "refresh 1", now),
+        RefreshDecision::Reuse
+    );
+    // Decided by the batch too (a read taken before the successor's use is stale).
+    assert_eq!(
+        rotate(&db, "refresh 0", "refresh 1", now),
+        RefreshDecision::Reuse
+    );
+    assert_eq!(db.count("refresh_tokens", "1"), 3);
+}
+
+#[test]
+fn a_token_spent_for_another_successor_is_not_replayed() {
+    let db = Sqlite::migrated();
+    family(&db);
+    assert_eq!(
+        rotate(&db, "refresh 0", "refresh 1", T0 + MINUTE),
+        RefreshDecision::Rotate
+    );
+    // Any other successor (a token spent before successors were derived had a random one).
+    assert_eq!(
+        decided(&db, "refresh 0", "refresh 9", T0 + MINUTE + 1),
+        RefreshDecision::Reuse
+    );
+    assert_eq!(
+        rotate(&db, "refresh 0", "refresh 9", T0 + MINUTE + 1),
+        RefreshDecision::Reuse
+    );
+    assert!(refresh(&db, "refresh 9").is_none(), "no second successor");
+}
+
+#[test]
+fn a_revoked_or_capped_family_does_not_rotate_or_replay() {
     let db = Sqlite::migrated();
     family(&db);
     let cap = refresh(&db, "refresh 0").unwrap().family_expires_at;
-    assert_eq!(rotate(&db, "refresh 0", "refresh 1", cap), 0);
+    assert_eq!(
+        rotate(&db, "refresh 0", "refresh 1", cap),
+        RefreshDecision::Reuse
+    );
     assert!(refresh(&db, "refresh 1").is_none());
+    assert_eq!(
+        rotate(&db, "refresh 0", "refresh 1", T0 + MINUTE),
+        RefreshDecision::Rotate
+    );
     block_on(RefreshTokenRecord::revoke_family(
         &db,
         &FamilyId::new("fam_1"),
-        T0 + MINUTE,
+        T0 + MINUTE + 1,
         "rev_1",
-        event("refresh_family.revoke", "fam_1", T0 + MINUTE),
+        event("refresh_family.revoke", "fam_1", T0 + MINUTE + 1),
     ))
     .unwrap();
-    assert_eq!(rotate(&db, "refresh 0", "refresh 1", T0 + 2 * MINUTE), 0);
+    // Within the window, the successor unused, but the family revoked: no answer.
+    assert_eq!(
+        decided(&db, "refresh 0", "refresh 1", T0 + MINUTE + 2),
+        RefreshDecision::FamilyRevoked
+    );
+    assert_eq!(
+        rotate(&db, "refresh 0", "refresh 1", T0 + MINUTE + 2),
+        RefreshDecision::Reuse
+    );
+    assert_eq!(
+        rotate(&db, "refresh 1", "refresh 2", T0 + MINUTE + 2),
+        RefreshDecision::Reuse
+    );
     assert_eq!(
         refresh(&db, "refresh 0").unwrap().family_revoked_at,
-        Some(T0 + MINUTE)
+        Some(T0 + MINUTE + 1)
     );
 }
 
@@ -1324,7 +1455,10 @@ fn a_revoked_or_capped_family_does_not_rotate() {
 fn reuse_revokes_the_family_with_one_audit_event_even_if_revoked_twice() {
     let db = Sqlite::migrated();
     family(&db);
-    assert_eq!(rotate(&db, "refresh 0", "refresh 1", T0 + MINUTE), 1);
+    assert_eq!(
+        rotate(&db, "refresh 0", "refresh 1", T0 + MINUTE),
+        RefreshDecision::Rotate
+    );
     let revoke = |now, revocation: &str| {
         block_on(RefreshTokenRecord::revoke_family(
             &db,
@@ -1340,6 +1474,9 @@ fn reuse_revokes_the_family_with_one_audit_event_even_if_revoked_twice() {
     assert!(revoke(T0 + 2 * MINUTE, "rev_1"));
     assert!(!revoke(T0 + 2 * MINUTE, "rev_2"));
     assert!(!revoke(T0 + 2 * MINUTE + 1, "rev_3"));
+    // The revoking batch run again, as after a transient failure that hid its commit: it
+    // records no second event.
+    assert!(!revoke(T0 + 2 * MINUTE, "rev_1"));
     assert_eq!(audit_count(&db, "refresh_family.revoke"), 1);
     assert_eq!(
         refresh(&db, "refresh 1").unwrap().family_revoked_at,

@@ -19,6 +19,7 @@ mod loopback;
 mod oidc;
 mod pkce;
 mod project;
+mod refresh;
 mod return_to;
 mod session;
 mod token;

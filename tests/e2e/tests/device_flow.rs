@@ -131,22 +131,40 @@ fn a_device_login_polls_is_approved_refreshes_and_dies_on_reuse() {
         .send()
         .expect_invalid_token();
 
-    // Refresh rotates; replaying the spent token revokes the whole family.
+    // Refresh rotates. The spent token presented again at once (a client whose answer was
+    // lost) gets the same successor; once that successor was used, presenting the spent token
+    // is reuse, which revokes the whole family.
     let rotated = refresh(&main, &first_refresh).expect_json(200);
     let second_refresh = rotated["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(second_refresh, first_refresh);
+    let replayed = refresh(&main, &first_refresh).expect_json(200);
+    assert_eq!(
+        replayed["refresh_token"],
+        second_refresh.as_str(),
+        "a replay within the window gets the same successor"
+    );
+    let third_refresh = refresh(&main, &second_refresh).expect_json(200)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         oauth_error(&refresh(&main, &first_refresh)),
         "invalid_grant"
     );
     assert_eq!(
-        oauth_error(&refresh(&main, &second_refresh)),
+        oauth_error(&refresh(&main, &third_refresh)),
         "invalid_grant",
         "after a reuse, the newest token of the family is dead too"
     );
 
     // Storage holds hashes only.
-    for secret in [&code, &access, &first_refresh, &second_refresh] {
+    for secret in [
+        &code,
+        &access,
+        &first_refresh,
+        &second_refresh,
+        &third_refresh,
+    ] {
         assert!(
             store::files_containing(&main.persist_dir(), secret.as_bytes()).is_empty(),
             "a device-flow secret is stored in plaintext"

@@ -20,6 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use edgeauth_e2e::cli::*;
+use edgeauth_e2e::credentials::device_login;
 use edgeauth_e2e::oidc::{self, Session, DEMO, SESSION_COOKIE};
 use edgeauth_e2e::store::{self, files_containing};
 use edgeauth_e2e::tokens::{checksum_is_valid, sha256_hex};
@@ -43,6 +44,9 @@ const LINE_PATIENCE: Duration = Duration::from_secs(60);
 const DEVICE_CODES_PER_ADDRESS: usize = 60;
 /// Live pending device grants a project may hold (docs/api.md, `MAX_PENDING_GRANTS`).
 const MAX_PENDING_GRANTS: usize = 1000;
+/// How long after its spend a refresh token may be presented again for the same successor
+/// (docs/api.md, "Refresh"; `core::refresh::REPLAY_WINDOW_S`).
+const REPLAY_WINDOW_MS: i64 = 30_000;
 
 /// One Chromium at a time on a small machine.
 static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -1351,4 +1355,138 @@ fn a_project_holds_at_most_1000_pending_device_logins() {
     let session = oidc::sign_in(&main, DEMO);
     confirm_and_decide(&session, &field(&last, "user_code"), "deny");
     device_code(&main, Some(&project), "edgeauth CLI on cap-test");
+}
+
+// --- 9: a refresh whose answer was lost -------------------------------------------------------
+
+/// A device login of a person of their own on MAIN: `(access token, refresh token, family)`.
+fn fresh_device_login(main: &Instance, label: &str) -> (String, String, String) {
+    let (session, _) = fresh_person(main, label);
+    let login = device_login(&session, "default");
+    let family = refresh_token_row(main, &login.refresh_token)
+        .expect("the first refresh token is stored")["family_id"]
+        .as_str()
+        .expect("a family")
+        .to_owned();
+    (login.access_token, login.refresh_token, family)
+}
+
+fn family_revoked(main: &Instance, family: &str) -> bool {
+    family_row(main, family)["revoked_at"].is_i64()
+}
+
+/// The spent token presented again within the window (its first answer lost): the same
+/// successor, a working access token, and the login lives on.
+#[test]
+fn a_refresh_presented_again_within_the_window_gets_the_same_successor() {
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let (_, first, family) = fresh_device_login(&main, "replay");
+
+    let (_, successor) = expect_tokens(&refresh(&main, &first));
+    assert_ne!(successor, first, "the refresh token rotated");
+    let (access, again) = expect_tokens(&refresh(&main, &first));
+    assert_eq!(
+        again, successor,
+        "the same refresh token presented again moments later gets the same successor"
+    );
+    assert_eq!(
+        whoami(&main, &access, "default").expect_json(200)["kind"],
+        "access",
+        "the access token of the replayed answer works"
+    );
+    let spent = refresh_token_row(&main, &first).expect("the spent token's row");
+    assert!(spent["used_at"].is_i64(), "{spent:?}");
+    assert_eq!(spent["replaced_by"], sha256_hex(&successor).as_str());
+    let rows = store::table_rows(&main.persist_dir(), "refresh_tokens")
+        .into_iter()
+        .filter(|row| row["family_id"] == family.as_str())
+        .count();
+    assert_eq!(rows, 2, "one successor, stored once");
+    assert!(!family_revoked(&main, &family), "the login is not revoked");
+
+    // The login lives on: the successor refreshes.
+    let (_, next) = expect_tokens(&refresh(&main, &successor));
+    assert_ne!(next, successor);
+    assert!(!family_revoked(&main, &family));
+}
+
+/// Identical refreshes at once (a client retrying before its first answer came): every one
+/// gets the same successor, and none revokes the login.
+#[test]
+fn identical_refreshes_at_once_all_get_the_same_successor() {
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let (_, first, family) = fresh_device_login(&main, "replay-race");
+    const AT_ONCE: usize = 4;
+    let barrier = Arc::new(Barrier::new(AT_ONCE));
+    let answers: Vec<Response> = (0..AT_ONCE)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            let main = main.clone();
+            let first = first.clone();
+            thread::spawn(move || {
+                barrier.wait();
+                refresh(&main, &first)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("refresh thread"))
+        .collect();
+    let successors: Vec<String> = answers.iter().map(|r| expect_tokens(r).1).collect();
+    assert!(
+        successors.iter().all(|s| *s == successors[0]),
+        "every one of {AT_ONCE} identical refreshes at once gets the same successor"
+    );
+    assert!(!family_revoked(&main, &family), "none revoked the login");
+    expect_tokens(&refresh(&main, &successors[0]));
+    assert!(!family_revoked(&main, &family));
+}
+
+/// Once the successor was used, the chain has moved on: the spent token presented again is
+/// reuse even within the window, and the whole login is revoked.
+#[test]
+fn a_refresh_presented_again_after_its_successor_was_used_revokes_the_login() {
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let (_, first, family) = fresh_device_login(&main, "replay-moved-on");
+    let (_, successor) = expect_tokens(&refresh(&main, &first));
+    // Still answerable: its successor is unused.
+    assert_eq!(expect_tokens(&refresh(&main, &first)).1, successor);
+    let (_, next) = expect_tokens(&refresh(&main, &successor));
+
+    let description = expect_oauth_error(&refresh(&main, &first), "invalid_grant");
+    assert!(
+        description.contains("already used"),
+        "the description says it was reused: {description}"
+    );
+    assert!(family_revoked(&main, &family), "the login is revoked");
+    expect_oauth_error(&refresh(&main, &next), "invalid_grant");
+    expect_oauth_error(&refresh(&main, &successor), "invalid_grant");
+}
+
+/// After the window, the spent token presented again is reuse, even with its successor
+/// unused: the whole login is revoked.
+#[test]
+fn a_refresh_presented_again_after_the_window_revokes_the_login() {
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let (_, first, family) = fresh_device_login(&main, "replay-late");
+    let (_, successor) = expect_tokens(&refresh(&main, &first));
+    assert_eq!(expect_tokens(&refresh(&main, &first)).1, successor);
+    let spent_at = refresh_token_row(&main, &first).expect("the spent token's row")["used_at"]
+        .as_i64()
+        .expect("spent");
+
+    // The Worker's clock is this machine's; wait out the window and a second more.
+    let wait = (spent_at + REPLAY_WINDOW_MS + 1000 - now_ms()).max(0);
+    thread::sleep(Duration::from_millis(wait as u64));
+    let description = expect_oauth_error(&refresh(&main, &first), "invalid_grant");
+    assert!(
+        description.contains("already used"),
+        "the description says it was reused: {description}"
+    );
+    assert!(family_revoked(&main, &family), "the login is revoked");
+    expect_oauth_error(&refresh(&main, &successor), "invalid_grant");
 }

@@ -13,6 +13,11 @@
 //! must be a 503 `storage_unavailable` with `Retry-After` that left every D1 table and every
 //! KV key exactly as they were; the flow must then land on the first attempt that D1 lets
 //! through, with no restart.
+//!
+//! Transient D1 failures (D1's "Network connection lost", before an operation ran or after it
+//! committed) are retried once where repeating is safe (reads, the refresh rotation, a
+//! family's revocation): the request succeeds with no 503, and a refresh whose rotation
+//! committed but whose answer was lost still answers its successor. Anything else is a 503.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
@@ -499,6 +504,152 @@ fn the_cli_keeps_its_device_login_through_an_outage() {
     // Storage is back: the same command refreshes (the unspent refresh token) and answers.
     let me = cli.run(&args, &[]).expect_json();
     assert_eq!(me["kind"], "access", "{me}");
+}
+
+// --- transient D1 failures -------------------------------------------------------------------
+
+/// A refresh grant of `refresh_token` on FAULTS.
+fn refresh(refresh_token: &str) -> Response {
+    faults()
+        .post("/api/auth/token")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+}
+
+/// The refresh token of a 200 token response.
+fn refreshed(response: &Response) -> String {
+    response.expect_json(200)["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned()
+}
+
+/// The stored row of a refresh token (by its SHA-256) on FAULTS.
+fn refresh_row(token: &str) -> Row {
+    let hash = tokens::sha256_hex(token);
+    store::table_rows(&faults().persist_dir(), "refresh_tokens")
+        .into_iter()
+        .find(|row| row["token_hash"] == hash.as_str())
+        .expect("the refresh token is stored")
+}
+
+fn family_revoked(family: &Value) -> bool {
+    store::table_rows(&faults().persist_dir(), "refresh_families")
+        .into_iter()
+        .find(|row| &row["id"] == family)
+        .expect("the family is stored")["revoked_at"]
+        .is_i64()
+}
+
+/// A read that fails transiently is retried once and answers; a read that fails so twice is
+/// the 503; so is a non-transient failure, which is not retried.
+#[test]
+fn a_transient_d1_failure_of_a_read_is_retried_once() {
+    let _turn = turn();
+    let instance = faults();
+    let project = unique("transient-read");
+    let token = || mint_service_token(&instance, &super_token(), &project, "ci", &["*"]).token;
+
+    // Each token is verified for the first time (no isolate has it cached): one D1 read.
+    let first = token();
+    storage(json!({"d1": {"transient_at": 1}}));
+    let me = whoami(&instance, &first, &project).expect_json(200);
+    let seen = storage(json!({}));
+    assert_eq!(me["kind"], "service", "{me}");
+    assert!(
+        seen["d1_ops"].as_u64() >= Some(2),
+        "the failed read and its retry: {seen}"
+    );
+
+    let second = token();
+    storage(json!({"d1": "transient"}));
+    let response = whoami(&instance, &second, &project);
+    let seen = storage(json!({}));
+    expect_storage_unavailable(&response);
+    assert_eq!(seen["d1_ops"], 2, "retried once, not more: {seen}");
+
+    let third = token();
+    storage(json!({"d1": {"fail_after": 0}}));
+    let response = whoami(&instance, &third, &project);
+    let seen = storage(json!({}));
+    expect_storage_unavailable(&response);
+    assert_eq!(
+        seen["d1_ops"], 1,
+        "a failure that is not transient is not retried: {seen}"
+    );
+    whoami(&instance, &third, &project).expect_json(200);
+}
+
+/// The refresh rotation is safe to repeat, so a transient failure of it is retried: before
+/// it ran, or after it committed with its answer lost. Either way the client gets its
+/// successor with no 503, and the login lives on.
+#[test]
+fn a_refresh_survives_a_transient_failure_even_after_its_rotation_committed() {
+    let _turn = turn();
+    let session = signed_in();
+    let login = device_login(&session, "default");
+    let family = refresh_row(&login.refresh_token)["family_id"].clone();
+
+    // Operation 1 reads the token, operation 2 is the rotation batch.
+    storage(json!({"d1": {"transient_at": 2}}));
+    let response = refresh(&login.refresh_token);
+    let seen = storage(json!({}));
+    let second = refreshed(&response);
+    assert_eq!(
+        seen["d1_ops"], 3,
+        "the read, the failed batch, its retry: {seen}"
+    );
+
+    // The rotation commits, then D1's answer is lost: the Worker runs the batch again, which
+    // finds the token spent for the same (derived) successor, unused, and answers it.
+    storage(json!({"d1": {"lost_at": 2}}));
+    let response = refresh(&second);
+    let seen = storage(json!({}));
+    let third = refreshed(&response);
+    assert_eq!(
+        seen["d1_ops"], 3,
+        "the read, the lost batch, its retry: {seen}"
+    );
+    let spent = refresh_row(&second);
+    assert_eq!(spent["replaced_by"], tokens::sha256_hex(&third).as_str());
+    assert!(
+        !family_revoked(&family),
+        "the lost answer did not end the login"
+    );
+
+    // The successor is the one stored, and the login lives on.
+    let fourth = refreshed(&refresh(&third));
+    assert_ne!(fourth, third);
+    assert!(!family_revoked(&family));
+}
+
+/// A transient failure of a write that is not safe to repeat (a token created: a second run
+/// after a lost commit would store a second token) is not retried: a 503 that leaves nothing.
+#[test]
+fn a_transient_d1_failure_of_a_write_that_is_not_repeatable_is_a_503() {
+    let _turn = turn();
+    let instance = faults();
+    let project = unique("transient-write");
+    let before = stored();
+    storage(json!({"d1": {"transient_at": 1}}));
+    let response = instance
+        .post("/api/service-tokens")
+        .bearer(&super_token())
+        .project(&project)
+        .json(&service_token_body("ci", &["*"]))
+        .send();
+    let seen = storage(json!({}));
+    expect_storage_unavailable(&response);
+    assert_eq!(seen["d1_ops"], 1, "not retried: {seen}");
+    let after = stored();
+    assert!(
+        after == before,
+        "the 503 left a trace:\n{}",
+        difference(&before, &after)
+    );
 }
 
 /// Forgeries never reach storage: with D1 down, a forged token of every kind is refused as
