@@ -20,8 +20,9 @@ pub enum ApiError {
     BadRequest(String),
     /// 400: the body is not JSON.
     InvalidJson(String),
-    /// 401 without a credential where one is needed.
-    CredentialRequired,
+    /// 401 without a credential where one is needed; the text says which
+    /// ([`ApiError::credential_required`] for the usual one).
+    CredentialRequired(String),
     /// 401 for a credential that is not valid; the text says why.
     InvalidCredential(String),
     /// 403: a valid credential whose scope does not cover the request.
@@ -125,14 +126,9 @@ impl ApiError {
             }
             ApiError::BadRequest(m) => (400, "bad_request", m),
             ApiError::InvalidJson(m) => (400, "invalid_json", m),
-            ApiError::CredentialRequired => {
+            ApiError::CredentialRequired(m) => {
                 extra_header = Some(("WWW-Authenticate", r#"Bearer realm="edgeauth""#.into()));
-                (
-                    401,
-                    "unauthorized",
-                    "this endpoint needs a credential: send `Authorization: Bearer <token>`"
-                        .to_owned(),
-                )
+                (401, "unauthorized", m)
             }
             ApiError::InvalidCredential(m) => {
                 extra_header = Some((
@@ -209,6 +205,13 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// 401 for an endpoint that needs a credential and got none.
+    pub fn credential_required() -> ApiError {
+        ApiError::CredentialRequired(
+            "this endpoint needs a credential: send `Authorization: Bearer <token>`".to_owned(),
+        )
+    }
+
     /// This error, answered with `Retry-After: seconds`.
     pub fn retry_after(self, seconds: u64) -> ApiError {
         ApiError::RetryAfter(Box::new(self), seconds)

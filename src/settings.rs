@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use edgeauth_core::config::OidcSettings;
 use edgeauth_core::crypto::{DerivedKey, KeyPurpose};
+use edgeauth_core::signing::KeyRing;
 use edgeauth_core::{Config, ConfigProblem, ProjectName};
 use worker::Env;
 
@@ -22,7 +23,8 @@ pub struct Settings {
 
 struct Keys {
     cookies: DerivedKey,
-    access_tokens: DerivedKey,
+    /// The published Ed25519 keys: access tokens and gateway assertions.
+    signing_keys: KeyRing,
     user_tokens: DerivedKey,
     refresh_tokens: DerivedKey,
     refresh_successors: DerivedKey,
@@ -56,7 +58,10 @@ impl Settings {
     fn new(config: Config) -> Self {
         let keys = config.secret.as_ref().map(|secret| Keys {
             cookies: secret.derive(KeyPurpose::Cookies),
-            access_tokens: secret.derive(KeyPurpose::AccessTokens),
+            signing_keys: KeyRing::new(
+                secret.derive(KeyPurpose::SigningKeys),
+                config.signing_key_period_s,
+            ),
             user_tokens: secret.derive(KeyPurpose::UserTokens),
             refresh_tokens: secret.derive(KeyPurpose::RefreshTokens),
             refresh_successors: secret.derive(KeyPurpose::RefreshSuccessors),
@@ -79,12 +84,12 @@ impl Settings {
             .ok_or_else(|| secret_missing("sign-in (its cookies are signed)"))
     }
 
-    /// The key that signs and verifies access tokens.
-    pub fn access_token_key(&self) -> Result<&DerivedKey, ApiError> {
+    /// The published keys that sign access tokens and gateway assertions (and verify them).
+    pub fn signing_keys(&self) -> Result<&KeyRing, ApiError> {
         self.keys
             .as_ref()
-            .map(|k| &k.access_tokens)
-            .ok_or_else(|| secret_missing("access tokens"))
+            .map(|k| &k.signing_keys)
+            .ok_or_else(|| secret_missing("signed tokens (access tokens, the gateway's assertions)"))
     }
 
     /// The key that tags user API tokens.

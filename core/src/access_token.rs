@@ -1,38 +1,37 @@
 //! Access tokens: the short-lived bearer credential of the device flow.
 //!
-//! An access token is `eaa_` followed by a compact JWS (RFC 7515) signed with HS256 under the
-//! key derived from `SECRET` for [`KeyPurpose::AccessTokens`](crate::crypto::KeyPurpose), made
-//! and checked with `jwt-compact`. The Worker verifies one with no storage read, so it cannot be
-//! revoked: it lives at most [`MAX_LIFETIME_S`] (15 minutes), and revoking a refresh family
-//! (logout, reuse of a spent refresh token) takes full effect within that bound.
+//! An access token is `eaa_` followed by a compact JWS (RFC 7515) signed with EdDSA (Ed25519)
+//! under the deployment's current published key ([`crate::signing::KeyRing`]), made and checked
+//! with `jwt-compact`. So any resource server can verify one offline against the JWKS at
+//! `/.well-known/jwks.json` (strip the `eaa_`), and the Worker verifies one with no storage
+//! read. It cannot be revoked: it lives at most [`MAX_LIFETIME_S`] (15 minutes), and revoking a
+//! refresh family (logout, reuse of a spent refresh token) takes full effect within that bound.
 //!
-//! The header is `{"alg":"HS256","typ":"at+jwt"}` (RFC 9068 §2.1). The claims are `sub` (the
-//! user, `usr_…`), `prj` (the project, RFC 8707's idea of an audience), `scp` (workspace
-//! patterns), `fam` (the refresh family it came from), `iat`, `exp` and `jti` (128 random
-//! bits). The signature alone proves integrity, so unlike the opaque tokens there is no CRC.
+//! The header is `{"alg":"EdDSA","typ":"at+jwt","kid":…}` (RFC 9068 §2.1). The claims are `iss`
+//! (edgeauth's origin), `sub` (the user, `usr_…`), `prj` (the project, RFC 8707's idea of an
+//! audience), `scp` (workspace patterns), `fam` (the refresh family it came from), `iat`,
+//! `exp` and `jti` (128 random bits). The signature alone proves integrity, so unlike the
+//! opaque tokens there is no CRC.
 //!
 //! [`verify`] refuses, before trusting anything the token says: a wrong prefix, a token longer
 //! than [`MAX_ACCESS_TOKEN_LEN`], anything that is not a three-part JWS, a header `alg` other than
-//! `HS256` (so `none` and algorithm confusion are out, RFC 8725 §3.1), a `typ` other than
-//! `at+jwt`, a signature that does not verify (compared in constant time by jwt-compact), and
-//! then: an `exp` more than [`MAX_LIFETIME_S`] after `iat` (even though we signed it: defence in
+//! `EdDSA` (so `none` and algorithm confusion are out, RFC 8725 §3.1), a `typ` other than
+//! `at+jwt`, a `kid` that is not one of the keys published now, a signature that does not
+//! verify, and then: an `exp` more than [`MAX_LIFETIME_S`] after `iat` (even though we signed it: defence in
 //! depth against a minting bug), an `iat` in the future, an expired token, and missing or
 //! mistyped claims. Time comparisons allow [`CLOCK_SKEW_S`] either way.
 
 use core::fmt;
 
 use chrono::{DateTime, Utc};
-use jwt_compact::{
-    alg::{Hs256, Hs256Key},
-    AlgorithmExt, Claims, Header, UntrustedToken, ValidationError,
-};
+use jwt_compact::{alg::Ed25519, AlgorithmExt, Claims, Header, UntrustedToken, ValidationError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::base62;
-use crate::crypto::DerivedKey;
 use crate::ids::UserId;
 use crate::project::ProjectName;
+use crate::signing::{KeyRing, ALGORITHM};
 use crate::token::{is_jws_shape, TokenKind, MAX_ACCESS_TOKEN_LEN};
 use crate::workspace::Scope;
 use crate::Entropy;
@@ -92,6 +91,8 @@ impl AccessClaims {
 /// What a new access token is for: everything but `jti`, which [`mint`] draws.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessGrant {
+    /// `iss`: edgeauth's own origin, for resource servers that verify the token themselves.
+    pub issuer: String,
     /// The user (`usr_…`).
     pub user_id: String,
     /// The project the token will be valid in.
@@ -148,12 +149,12 @@ pub enum AccessTokenError {
     TooLong,
     /// Not a compact JWS with a JSON header (three base64url parts).
     NotJws,
-    /// The header's `alg` is not `HS256` (this includes `none`).
+    /// The header's `alg` is not `EdDSA` (this includes `none`).
     DisallowedAlg,
     /// The header's `typ` is not `at+jwt`.
     WrongType,
-    /// The signature does not verify under this server's key (forged, altered, or another
-    /// server's `SECRET`).
+    /// The signature does not verify under a key this server publishes now (forged, altered,
+    /// another server's `SECRET`, or a key retired since).
     BadSignature,
     /// The claims are not a JSON object whose `iat` and `exp` (if present) are numbers.
     MalformedClaims,
@@ -180,7 +181,7 @@ impl fmt::Display for AccessTokenError {
             Self::NotJws => f.write_str(
                 "the access token is not a signed token of three base64url parts; copy it again in full",
             ),
-            Self::DisallowedAlg => f.write_str("the access token's signing algorithm must be HS256"),
+            Self::DisallowedAlg => f.write_str("the access token's signing algorithm must be EdDSA"),
             Self::WrongType => write!(f, "the access token's header type must be `{TOKEN_TYPE}`"),
             Self::BadSignature => f.write_str(
                 "the access token's signature does not verify: it was altered or issued by another server",
@@ -213,6 +214,7 @@ impl fmt::Display for AccessTokenError {
 /// them back as a JSON map instead, so that an error can name the claim that is wrong.
 #[derive(Serialize)]
 struct WireClaims {
+    iss: String,
     sub: String,
     prj: String,
     scp: Vec<String>,
@@ -220,13 +222,6 @@ struct WireClaims {
     jti: String,
 }
 
-fn signing_key(key: &DerivedKey) -> Hs256Key {
-    Hs256Key::new(key.as_bytes())
-}
-
-fn header() -> Header {
-    Header::empty().with_token_type(TOKEN_TYPE)
-}
 
 fn timestamp(unix_s: i64) -> Option<DateTime<Utc>> {
     DateTime::<Utc>::from_timestamp(unix_s, 0)
@@ -237,7 +232,7 @@ fn timestamp(unix_s: i64) -> Option<DateTime<Utc>> {
 /// [`MAX_ACCESS_TOKEN_LEN`], and ([`AccessTokenError::BadClaim`]) one that [`verify`] would refuse
 /// (a user id that is not `usr_…`, a bad family id, a time out of range).
 pub fn mint(
-    key: &DerivedKey,
+    keys: &KeyRing,
     grant: &AccessGrant,
     entropy: &mut dyn Entropy,
 ) -> Result<MintedAccessToken, AccessTokenError> {
@@ -253,12 +248,13 @@ pub fn mint(
         expires_at_s: grant.now_s.saturating_add(i64::from(lifetime_s)),
         token_id: base62::random(TOKEN_ID_CHARS, entropy),
     };
-    let token = sign(key, &claims)?;
+    let token = sign(keys, &grant.issuer, &claims)?;
     Ok(MintedAccessToken { token, claims })
 }
 
-fn sign(key: &DerivedKey, claims: &AccessClaims) -> Result<String, AccessTokenError> {
+fn sign(keys: &KeyRing, issuer: &str, claims: &AccessClaims) -> Result<String, AccessTokenError> {
     let mut jwt = Claims::new(WireClaims {
+        iss: issuer.to_owned(),
         sub: claims.user_id.clone(),
         prj: claims.project.as_str().to_owned(),
         scp: claims.scope.to_strings(),
@@ -267,8 +263,12 @@ fn sign(key: &DerivedKey, claims: &AccessClaims) -> Result<String, AccessTokenEr
     });
     jwt.issued_at = Some(timestamp(claims.issued_at_s).ok_or(AccessTokenError::BadClaim("iat"))?);
     jwt.expiration = Some(timestamp(claims.expires_at_s).ok_or(AccessTokenError::BadClaim("exp"))?);
-    let jws = Hs256
-        .token(&header(), &jwt, &signing_key(key))
+    let key = keys.current(claims.issued_at_s);
+    let header = Header::empty()
+        .with_token_type(TOKEN_TYPE)
+        .with_key_id(key.kid());
+    let jws = Ed25519
+        .token(&header, &jwt, key.signing_key())
         .expect("plain strings and timestamps always serialise");
     let token = format!("{}{jws}", TokenKind::Access.prefix());
     if token.len() > MAX_ACCESS_TOKEN_LEN {
@@ -277,10 +277,10 @@ fn sign(key: &DerivedKey, claims: &AccessClaims) -> Result<String, AccessTokenEr
     Ok(token)
 }
 
-/// Verifies an access token under `key` at `now_s` (Unix seconds, runtime clock) and returns
+/// Verifies an access token under the keys `keys` publishes at `now_s` (Unix seconds, runtime clock) and returns
 /// its claims. The checks and their order are in the module documentation; the caller then
 /// checks the project with [`AccessClaims::check_project`].
-pub fn verify(token: &str, key: &DerivedKey, now_s: i64) -> Result<AccessClaims, AccessTokenError> {
+pub fn verify(token: &str, keys: &KeyRing, now_s: i64) -> Result<AccessClaims, AccessTokenError> {
     let jws = token
         .strip_prefix(TokenKind::Access.prefix())
         .ok_or(AccessTokenError::WrongPrefix)?;
@@ -294,14 +294,21 @@ pub fn verify(token: &str, key: &DerivedKey, now_s: i64) -> Result<AccessClaims,
     // none of it is a token we could have made.
     let untrusted = UntrustedToken::new(jws).map_err(|_| AccessTokenError::NotJws)?;
     // jwt-compact refuses another `alg` too; checking first gives the clearer error.
-    if untrusted.algorithm() != "HS256" {
+    if untrusted.algorithm() != ALGORITHM {
         return Err(AccessTokenError::DisallowedAlg);
     }
     if untrusted.header().token_type.as_deref() != Some(TOKEN_TYPE) {
         return Err(AccessTokenError::WrongType);
     }
-    let verified = Hs256
-        .validator::<Map<String, Value>>(&signing_key(key))
+    // Only the keys published now: an unknown or retired `kid` is as good as a bad signature.
+    let key = untrusted
+        .header()
+        .key_id
+        .as_deref()
+        .and_then(|kid| keys.verifying(kid, now_s))
+        .ok_or(AccessTokenError::BadSignature)?;
+    let verified = Ed25519
+        .validator::<Map<String, Value>>(key.verifying_key())
         .validate(&untrusted)
         .map_err(|e| match e {
             ValidationError::AlgorithmMismatch { .. } => AccessTokenError::DisallowedAlg,
@@ -399,18 +406,18 @@ mod tests {
 
     const NOW: i64 = 1_795_000_000;
 
-    fn key_of(secret: &str) -> DerivedKey {
-        RootSecret::new(secret)
-            .unwrap()
-            .derive(KeyPurpose::AccessTokens)
+    fn key_of(secret: &str) -> KeyRing {
+        let root = RootSecret::new(secret).unwrap().derive(KeyPurpose::SigningKeys);
+        KeyRing::new(root, crate::signing::DEFAULT_PERIOD_S)
     }
 
-    fn key() -> DerivedKey {
+    fn key() -> KeyRing {
         key_of(&"s".repeat(40))
     }
 
     fn grant(lifetime_s: u32) -> AccessGrant {
         AccessGrant {
+            issuer: "https://auth.example.com".into(),
             user_id: "usr_AbCdEfGhIjKlMnOpQrSt".into(),
             project: ProjectName::parse("alpha").unwrap(),
             scope: Scope::parse(&["production/*", "staging"]).unwrap(),
@@ -424,18 +431,18 @@ mod tests {
         mint(&key(), &grant(lifetime_s), &mut TestEntropy(7)).unwrap()
     }
 
-    /// Signs arbitrary header and claims JSON with HS256 under `key`, bypassing `mint`'s rules:
-    /// what a buggy or compromised minter could produce.
-    fn sign_raw(key: &DerivedKey, header: Value, claims: Value) -> String {
-        use crate::crypto::hmac_sha256;
+    /// Signs arbitrary header and claims JSON with the ring's current Ed25519 key, bypassing
+    /// `mint`'s rules: what a buggy or compromised minter could produce.
+    fn sign_raw(key: &KeyRing, header: Value, claims: Value) -> String {
+        use ed25519_dalek::Signer;
         let b64 = |v: &Value| base64url_encode(serde_json::to_vec(v).unwrap().as_slice());
         let signed = format!("{}.{}", b64(&header), b64(&claims));
-        let sig = base64url_encode(&hmac_sha256(key.as_bytes(), signed.as_bytes()));
-        format!("eaa_{signed}.{sig}")
+        let sig = key.current(NOW).signing_key().sign(signed.as_bytes());
+        format!("eaa_{signed}.{}", base64url_encode(&sig.to_bytes()))
     }
 
     fn good_header() -> Value {
-        json!({"alg": "HS256", "typ": "at+jwt"})
+        json!({"alg": "EdDSA", "typ": "at+jwt", "kid": key().current(NOW).kid()})
     }
 
     fn good_claims() -> Value {
@@ -473,11 +480,42 @@ mod tests {
     }
 
     #[test]
-    fn the_jose_header_is_hs256_at_jwt() {
+    fn the_jose_header_is_eddsa_at_jwt_with_the_published_kid() {
         let t = minted(60);
-        let header = t.plaintext()[4..].split('.').next().unwrap();
+        let mut parts = t.plaintext()[4..].split('.');
+        let header = parts.next().unwrap();
         let header: Value = serde_json::from_slice(&base64url_decode(header).unwrap()).unwrap();
-        assert_eq!(header, json!({"alg": "HS256", "typ": "at+jwt"}));
+        assert_eq!(
+            header,
+            json!({"alg": "EdDSA", "typ": "at+jwt", "kid": key().current(NOW).kid()})
+        );
+        let claims: Value =
+            serde_json::from_slice(&base64url_decode(parts.next().unwrap()).unwrap()).unwrap();
+        assert_eq!(claims["iss"], "https://auth.example.com");
+    }
+
+    #[test]
+    fn a_token_stays_valid_across_a_key_rotation_until_it_expires() {
+        // One-minute periods: the key that signed it is retired only once nothing it signed
+        // can still be valid.
+        let ring = KeyRing::new(
+            RootSecret::new(&"s".repeat(40)).unwrap().derive(KeyPurpose::SigningKeys),
+            60,
+        );
+        let t = mint(&ring, &grant(900), &mut TestEntropy(2)).unwrap();
+        for later in [0, 61, 300, 899, 900 + CLOCK_SKEW_S - 1] {
+            assert!(verify(t.plaintext(), &ring, NOW + later).is_ok(), "{later}");
+            assert_ne!(later > 60, ring.current(NOW + later).kid() == ring.current(NOW).kid());
+        }
+        assert_eq!(
+            verify(t.plaintext(), &ring, NOW + 900 + CLOCK_SKEW_S),
+            Err(AccessTokenError::Expired)
+        );
+        // Once its period is over by more than a token's life, its key is retired.
+        assert_eq!(
+            verify(t.plaintext(), &ring, NOW + 900 + CLOCK_SKEW_S + 60),
+            Err(AccessTokenError::BadSignature)
+        );
     }
 
     #[test]
@@ -564,6 +602,7 @@ mod tests {
         let cookies = RootSecret::new(&"s".repeat(40))
             .unwrap()
             .derive(KeyPurpose::Cookies);
+        let cookies = KeyRing::new(cookies, crate::signing::DEFAULT_PERIOD_S);
         let t = mint(&cookies, &grant(300), &mut TestEntropy(1)).unwrap();
         assert_eq!(
             verify(t.plaintext(), &key(), NOW),
@@ -593,21 +632,38 @@ mod tests {
             verify(&flipped, &key(), NOW),
             Err(AccessTokenError::BadSignature)
         );
-        // A truncated signature: 40 characters decode to 30 bytes, not HS256's 32.
-        let short = &t.plaintext()[..t.plaintext().len() - 3];
+        // A truncated signature (not 64 bytes, or not canonical base64url): refused.
+        for cut in 1..=4 {
+            let short = &t.plaintext()[..t.plaintext().len() - cut];
+            assert!(
+                matches!(
+                    verify(short, &key(), NOW),
+                    Err(AccessTokenError::BadSignature | AccessTokenError::NotJws)
+                ),
+                "{cut}"
+            );
+        }
+        // A kid this server does not publish.
+        let foreign = sign_raw(
+            &key(),
+            json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "not-ours"}),
+            good_claims(),
+        );
         assert_eq!(
-            verify(short, &key(), NOW),
+            verify(&foreign, &key(), NOW),
             Err(AccessTokenError::BadSignature)
         );
-        // 41 characters are not even base64url.
-        let shorter = &t.plaintext()[..t.plaintext().len() - 2];
-        assert_eq!(verify(shorter, &key(), NOW), Err(AccessTokenError::NotJws));
+        let no_kid = sign_raw(&key(), json!({"alg": "EdDSA", "typ": "at+jwt"}), good_claims());
+        assert_eq!(
+            verify(&no_kid, &key(), NOW),
+            Err(AccessTokenError::BadSignature)
+        );
     }
 
     #[test]
-    fn only_hs256_is_accepted_including_not_none() {
+    fn only_eddsa_is_accepted_including_not_none() {
         for alg in [
-            "none", "None", "HS384", "HS512", "RS256", "ES256", "hs256", "",
+            "none", "None", "HS256", "HS384", "HS512", "RS256", "ES256", "eddsa", "Ed25519", "",
         ] {
             let t = sign_raw(&key(), json!({"alg": alg, "typ": "at+jwt"}), good_claims());
             assert_eq!(
@@ -632,9 +688,11 @@ mod tests {
 
     #[test]
     fn the_header_type_must_be_at_jwt() {
+        let kid = key().current(NOW).kid().to_owned();
         for header in [
-            json!({"alg": "HS256"}),
-            json!({"alg": "HS256", "typ": "JWT"}),
+            json!({"alg": "EdDSA", "kid": kid}),
+            json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}),
+            json!({"alg": "EdDSA", "typ": "edgeauth-assertion+jwt", "kid": kid}),
         ] {
             let t = sign_raw(&key(), header, good_claims());
             assert_eq!(verify(&t, &key(), NOW), Err(AccessTokenError::WrongType));
@@ -698,13 +756,14 @@ mod tests {
 
     #[test]
     fn a_typical_token_leaves_room_under_the_cap() {
-        // `*` or a handful of patterns, as a device login grants, stay well under 1 KiB.
+        // `*` or a handful of patterns, as a device login grants, stay well under 1 KiB
+        // (an Ed25519 signature and the `kid` take about 150 characters of it).
         let g = AccessGrant {
             scope: Scope::parse(&["production/*", "staging/*", "dev", "team-a/eu/*"]).unwrap(),
             ..grant(900)
         };
         let t = mint(&key(), &g, &mut TestEntropy(1)).unwrap();
-        assert!(t.plaintext().len() < 500, "{}", t.plaintext().len());
+        assert!(t.plaintext().len() < 600, "{}", t.plaintext().len());
     }
 
     #[test]
@@ -815,10 +874,10 @@ mod tests {
         // Shape only: a well-shaped forgery passes the offline check, and `verify` refuses it.
         let forged = format!("{}x", t.plaintext());
         assert_eq!(check_format(&forged), Ok(TokenKind::Access));
-        assert_eq!(
+        assert!(matches!(
             verify(&forged, &key(), NOW),
-            Err(AccessTokenError::BadSignature)
-        );
+            Err(AccessTokenError::BadSignature | AccessTokenError::NotJws)
+        ));
         for bad in [
             "eaa_".to_owned(),
             "eaa_abc.def.ghi".to_owned(),

@@ -9,8 +9,10 @@ use core::fmt;
 
 use crate::access_token;
 use crate::crypto::{RootSecret, TokenHash};
+use crate::gateway::Gateway;
 use crate::project::ProjectName;
 use crate::refresh::{self, RefreshFamilyPolicy};
+use crate::signing;
 
 /// The project used when neither the request nor `DEFAULT_PROJECT` names one.
 pub const DEFAULT_PROJECT: &str = "default";
@@ -60,6 +62,12 @@ pub struct Config {
     /// accepting a verified credential without reading storage again, so the longest a revoked
     /// token or ended session keeps working in another isolate. 0 turns the cache off.
     pub revocation_bound_s: u32,
+    /// `SIGNING_KEY_PERIOD_SECONDS` (default one day, 60 s to 30 days): how often the published
+    /// Ed25519 key that signs access tokens and gateway assertions rotates
+    /// ([`crate::signing`]).
+    pub signing_key_period_s: u32,
+    /// `GATEWAY`: the routes proxied to an origin, when set ([`crate::gateway`]).
+    pub gateway: Option<Gateway>,
 }
 
 /// The default of `REVOCATION_BOUND_SECONDS`.
@@ -289,8 +297,49 @@ impl Config {
             DEFAULT_REVOCATION_BOUND_S
         });
 
+        let signing_key_period_s = parse_seconds(
+            get("SIGNING_KEY_PERIOD_SECONDS"),
+            signing::DEFAULT_PERIOD_S,
+            signing::MIN_PERIOD_S..=signing::MAX_PERIOD_S,
+        )
+        .unwrap_or_else(|()| {
+            problem(
+                "SIGNING_KEY_PERIOD_SECONDS",
+                format!(
+                    "must be a whole number of seconds from {} to {} (30 days), e.g. `86400`: how often the published signing key rotates",
+                    signing::MIN_PERIOD_S,
+                    signing::MAX_PERIOD_S
+                ),
+            );
+            signing::DEFAULT_PERIOD_S
+        });
+
+        let gateway = get("GATEWAY").and_then(|json| match Gateway::parse(&json) {
+            Ok(gateway) => Some(gateway),
+            Err(found) => {
+                for message in found {
+                    problem("GATEWAY", message);
+                }
+                None
+            }
+        });
+        if gateway.is_some() && public_url.is_none() {
+            problem(
+                "PUBLIC_URL",
+                "is required with GATEWAY: it is the `iss` of the assertions the origin verifies, e.g. `https://api.example.com`".into(),
+            );
+        }
+        if gateway.is_some() && secret.is_none() {
+            problem(
+                "SECRET",
+                "is required with GATEWAY: the assertions to the origin are signed with keys derived from it".into(),
+            );
+        }
+
         if problems.is_empty() {
             Ok(Config {
+                signing_key_period_s,
+                gateway,
                 auth_disabled,
                 super_token_hash,
                 secret,
@@ -315,6 +364,12 @@ fn origin_problem(url: &str) -> Option<&'static str> {
         rest.contains('/')
             .then_some("must be an origin without a path")
     })
+}
+
+/// What is wrong with `url` as a server's base URL (https, or http on a loopback host; a
+/// host; no user name), if anything. A path is allowed.
+pub fn url_problem(url: &str) -> Option<&'static str> {
+    origin_problem_allowing_path(url)
 }
 
 /// Like [`origin_problem`], but a path is allowed (some issuers have one).
@@ -713,6 +768,43 @@ mod tests {
             );
             assert!(!problems[0].message.contains(bad), "{}", problems[0]);
         }
+    }
+
+    #[test]
+    fn the_signing_key_period_defaults_to_a_day_and_is_bounded() {
+        assert_eq!(config(&[]).unwrap().signing_key_period_s, 86_400);
+        assert_eq!(
+            config(&[("SIGNING_KEY_PERIOD_SECONDS", "60")]).unwrap().signing_key_period_s,
+            60
+        );
+        for bad in ["59", "0", "2592001", "1d"] {
+            let problems = config(&[("SIGNING_KEY_PERIOD_SECONDS", bad)]).unwrap_err();
+            assert_eq!(settings(problems), ["SIGNING_KEY_PERIOD_SECONDS"], "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_gateway_needs_valid_routes_a_public_url_and_a_secret() {
+        let routes = r#"{"routes": [{"path": "/v1/*", "origin": "https://api.example.com"}]}"#;
+        let secret = ("SECRET", "0123456789abcdef0123456789abcdef");
+        let url = ("PUBLIC_URL", "https://auth.example.com");
+        let ok = config(&[("GATEWAY", routes), secret, url]).unwrap();
+        assert_eq!(ok.gateway.unwrap().routes().len(), 1);
+        assert!(config(&[secret, url]).unwrap().gateway.is_none());
+        assert_eq!(
+            settings(config(&[("GATEWAY", routes), secret]).unwrap_err()),
+            ["PUBLIC_URL"]
+        );
+        assert_eq!(
+            settings(config(&[("GATEWAY", routes), url]).unwrap_err()),
+            ["SECRET"]
+        );
+        // Every bad route is reported under GATEWAY, by route.
+        let bad = r#"{"routes": [{"path": "/a/*", "origin": "ftp://x"}, {"path": "b", "origin": "https://b.example"}]}"#;
+        let problems = config(&[("GATEWAY", bad), secret, url]).unwrap_err();
+        assert_eq!(settings(problems.clone()), ["GATEWAY", "GATEWAY"]);
+        assert!(problems[0].message.starts_with("route 1"), "{}", problems[0]);
+        assert!(problems[1].message.starts_with("route 2"), "{}", problems[1]);
     }
 
     #[test]

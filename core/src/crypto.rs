@@ -89,8 +89,6 @@ pub struct DerivedKey([u8; 32]);
 pub enum KeyPurpose<'a> {
     /// Signs the tags of one project's service tokens.
     ServiceTokens { project: &'a str },
-    /// Signs access tokens (JWTs).
-    AccessTokens,
     /// Signs cookies.
     Cookies,
     /// Signs the tags of user API tokens.
@@ -102,6 +100,9 @@ pub enum KeyPurpose<'a> {
     /// Derives a spent refresh token's successor from it
     /// ([`crate::refresh::successor`]), so that a replay can be answered with the same one.
     RefreshSuccessors,
+    /// Derives the Ed25519 signing key of each period ([`crate::signing::KeyRing`]), whose
+    /// public halves are published as the JWKS.
+    SigningKeys,
 }
 
 impl RootSecret {
@@ -117,12 +118,12 @@ impl RootSecret {
             KeyPurpose::ServiceTokens { project } => {
                 format!("edgeauth/v1/service-tokens/project/{project}")
             }
-            KeyPurpose::AccessTokens => "edgeauth/v1/access-tokens".to_owned(),
             KeyPurpose::Cookies => "edgeauth/v1/cookies".to_owned(),
             KeyPurpose::UserTokens => "edgeauth/v1/user-tokens".to_owned(),
             KeyPurpose::RefreshTokens => "edgeauth/v1/refresh-tokens".to_owned(),
             KeyPurpose::Sessions => "edgeauth/v1/sessions".to_owned(),
             KeyPurpose::RefreshSuccessors => "edgeauth/v1/refresh-successors".to_owned(),
+            KeyPurpose::SigningKeys => "edgeauth/v1/signing-keys".to_owned(),
         };
         DerivedKey(hmac_sha256(&self.0, label.as_bytes()))
     }

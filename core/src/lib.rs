@@ -9,6 +9,7 @@
 
 pub mod access_token;
 pub mod api;
+pub mod assertion;
 pub mod base62;
 pub mod bearer;
 pub mod cache;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod crypto;
 pub mod device;
 pub mod encoding;
+pub mod gateway;
 pub mod grant;
 pub mod id_token;
 pub mod ids;
@@ -30,6 +32,7 @@ pub mod refresh;
 pub mod return_to;
 pub mod secret;
 pub mod session;
+pub mod signing;
 pub mod time;
 pub mod token;
 pub mod token_request;

@@ -93,7 +93,7 @@ pub async fn check(req: &Request, caller: &Caller) -> Result<Response, ApiError>
     let principal = caller.principal.as_ref();
     match access.as_str() {
         "read" if principal.is_none() && !caller.config().public_reads => {
-            return Err(ApiError::CredentialRequired)
+            return Err(ApiError::credential_required())
         }
         "read" => {}
         "write" => {

@@ -35,7 +35,7 @@ impl Caller {
 
     /// The principal, or 401 when the request carried no credential.
     pub fn require_principal(&self) -> Result<&Principal, ApiError> {
-        self.principal.as_ref().ok_or(ApiError::CredentialRequired)
+        self.principal.as_ref().ok_or_else(ApiError::credential_required)
     }
 
     /// The person behind the credential: 401 without one, 403 for credentials that are not a

@@ -174,12 +174,12 @@ async fn stored_token(
 
 /// An access token: its signature, expiry and project; no storage read.
 fn access(token: &str, settings: &Settings, project: &ProjectName) -> Result<Principal, ApiError> {
-    let key = settings.access_token_key().map_err(|_| {
+    let keys = settings.signing_keys().map_err(|_| {
         ApiError::InvalidCredential(
             "this server cannot verify access tokens: it has no SECRET".into(),
         )
     })?;
-    let claims = access_token::verify(token, key, now_ms().div_euclid(1000))
+    let claims = access_token::verify(token, keys, now_ms().div_euclid(1000))
         .and_then(|c| c.check_project(project).map(|()| c))
         .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
     let expires_at_ms = claims.expires_at_ms();

@@ -351,8 +351,9 @@ fn mint_access(
     family_expires_at: i64,
 ) -> Result<MintedAccessToken, ApiError> {
     access_token::mint(
-        caller.settings.access_token_key()?,
+        caller.settings.signing_keys()?,
         &AccessGrant {
+            issuer: caller.own_origin(),
             user_id: user_id.to_string(),
             project,
             scope,

@@ -5,7 +5,8 @@
 use edgeauth_core::access_token::{
     mint, verify, AccessGrant, AccessTokenError, CLOCK_SKEW_S, MAX_LIFETIME_S, MIN_LIFETIME_S,
 };
-use edgeauth_core::crypto::{hmac_sha256, KeyPurpose, RootSecret};
+use edgeauth_core::crypto::{KeyPurpose, RootSecret};
+use edgeauth_core::signing::KeyRing;
 use edgeauth_core::encoding::base64url_encode;
 use edgeauth_core::token::{check_format, MAX_ACCESS_TOKEN_LEN};
 use edgeauth_core::{ProjectName, Scope, TokenKind, WorkspacePattern};
@@ -47,6 +48,7 @@ fn grant() -> impl Strategy<Value = AccessGrant> {
     )
         .prop_map(
             |(user_id, project, scope, family_id, now_s, lifetime_s)| AccessGrant {
+                issuer: "https://auth.example.com".into(),
                 user_id,
                 project,
                 scope,
@@ -57,13 +59,19 @@ fn grant() -> impl Strategy<Value = AccessGrant> {
         )
 }
 
-/// HS256 over any header and claims JSON under `key`, bypassing `mint`: what a buggy minter
-/// or someone holding the key could produce.
-fn sign_raw(key: &[u8; 32], header: &Value, claims: &Value) -> String {
+/// EdDSA over any header and claims JSON under the ring's key at [`NOW`], bypassing `mint`:
+/// what a buggy minter or someone holding the key could produce.
+fn sign_raw(keys: &KeyRing, header: &Value, claims: &Value) -> String {
+    use ed25519_dalek::Signer;
     let b64 = |v: &Value| base64url_encode(&serde_json::to_vec(v).unwrap());
     let signed = format!("{}.{}", b64(header), b64(claims));
-    let sig = base64url_encode(&hmac_sha256(key, signed.as_bytes()));
-    format!("eaa_{signed}.{sig}")
+    let sig = keys.current(NOW).signing_key().sign(signed.as_bytes());
+    format!("eaa_{signed}.{}", base64url_encode(&sig.to_bytes()))
+}
+
+/// The `kid` of the key that signs at [`NOW`].
+fn kid() -> String {
+    access_key(SECRET).current(NOW).kid().to_owned()
 }
 
 /// Claims near the valid ones: each member kept, removed, or replaced by a nasty value.
@@ -105,10 +113,11 @@ fn claims_like(now: i64) -> impl Strategy<Value = Value> {
 
 fn header_like() -> impl Strategy<Value = Value> {
     prop_oneof![
-        8 => Just(json!({"alg": "HS256", "typ": "at+jwt"})),
-        1 => (proptest::sample::select(vec!["HS256", "none", "hs256", "HS384", "RS256", ""]),
-              proptest::sample::select(vec!["at+jwt", "JWT", "AT+JWT", ""]))
-            .prop_map(|(alg, typ)| json!({"alg": alg, "typ": typ})),
+        8 => Just(json!({"alg": "EdDSA", "typ": "at+jwt", "kid": kid()})),
+        1 => (proptest::sample::select(vec!["EdDSA", "HS256", "none", "eddsa", "ES256", ""]),
+              proptest::sample::select(vec!["at+jwt", "JWT", "AT+JWT", ""]),
+              proptest::sample::select(vec![kid(), "other".to_owned(), String::new()]))
+            .prop_map(|(alg, typ, kid)| json!({"alg": alg, "typ": typ, "kid": kid})),
         1 => json(),
     ]
 }
@@ -141,10 +150,12 @@ proptest! {
     ) {
         let now = NOW + offset;
         let key = access_key(SECRET);
-        let token = sign_raw(key.as_bytes(), &header, &claims);
+        let token = sign_raw(&key, &header, &claims);
         if let Ok(c) = verify(&token, &key, now) {
             // Whatever verifies says everything an access token must, within its lifetime.
-            prop_assert_eq!(&header["alg"], "HS256");
+            prop_assert_eq!(&header["alg"], "EdDSA");
+            let kid = kid();
+            prop_assert_eq!(&header["kid"], kid.as_str());
             prop_assert_eq!(&header["typ"], "at+jwt");
             prop_assert!(token.len() <= MAX_ACCESS_TOKEN_LEN);
             let lifetime = c.expires_at_s - c.issued_at_s;
@@ -207,6 +218,7 @@ proptest! {
     ) {
         let key = access_key(SECRET);
         let grant = AccessGrant {
+            issuer: "https://auth.example.com".into(),
             user_id,
             project,
             scope: Scope::all(),
@@ -267,10 +279,14 @@ proptest! {
         }
         let root = RootSecret::new(SECRET).unwrap();
         for wrong in [
-            access_key(OTHER_SECRET),
             root.derive(KeyPurpose::Cookies),
+            root.derive(KeyPurpose::Sessions),
             root.derive(KeyPurpose::ServiceTokens { project: grant.project.as_str() }),
-        ] {
+        ]
+        .map(|k| KeyRing::new(k, edgeauth_core::signing::DEFAULT_PERIOD_S))
+        .into_iter()
+        .chain([access_key(OTHER_SECRET)])
+        {
             prop_assert_eq!(verify(t, &wrong, grant.now_s), Err(AccessTokenError::BadSignature));
         }
     }

@@ -180,10 +180,11 @@ pub fn object_with(
 }
 
 /// The access-token key of a root secret.
-pub fn access_key(secret: &str) -> DerivedKey {
-    RootSecret::new(secret)
+pub fn access_key(secret: &str) -> edgeauth_core::signing::KeyRing {
+    let root = RootSecret::new(secret)
         .expect("a test secret of 32 bytes or more")
-        .derive(KeyPurpose::AccessTokens)
+        .derive(KeyPurpose::SigningKeys);
+    edgeauth_core::signing::KeyRing::new(root, edgeauth_core::signing::DEFAULT_PERIOD_S)
 }
 
 /// A project's service-token key under a root secret.
