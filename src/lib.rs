@@ -8,12 +8,15 @@ mod auth;
 mod error;
 mod faults;
 mod flows;
+mod gateway;
 mod http;
 mod pages;
 mod router;
 mod settings;
 mod stats;
 mod store;
+
+use std::rc::Rc;
 
 use edgeauth_core::Entropy;
 use worker::{event, Context, D1Database, Env, Request, Response};
@@ -45,21 +48,60 @@ pub fn database(env: &Env) -> Result<D1Database, ApiError> {
     })
 }
 
-async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response, ApiError> {
+/// What the Worker answers: its own response, or the origin's, which passes as it is.
+enum Answer {
+    Own(Response),
+    Proxied(Response),
+}
+
+async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Answer, ApiError> {
     stats::request(now_ms());
     #[cfg(feature = "fault-injection")]
     if req.path() == "/__faults" {
-        return Ok(faults::control(req).await);
+        return Ok(Answer::Own(faults::control(req).await));
     }
-    let matched = router::find(&req.inner().method(), &req.path())?;
+    let matched = match router::find(&req.inner().method(), &req.path()) {
+        Ok(matched) => matched,
+        // edgeauth's own paths answer first; any other may be a gateway route.
+        Err(ApiError::NotFound(message)) => return proxy(req, env, ctx, message).await,
+        Err(e) => return Err(e),
+    };
     let url = req.url()?;
     let settings = Settings::of(env);
     let endpoint = match matched.target {
-        Target::Static(which) => return router::answer_static(which, &settings, &req, &url),
+        Target::Static(which) => {
+            return router::answer_static(which, &settings, &req, &url, env).map(Answer::Own)
+        }
         Target::Endpoint(endpoint) => endpoint,
     };
     let caller = auth::authenticate(&req, url, settings?, env, ctx).await?;
-    router::dispatch(endpoint, matched.id, req, &caller, env).await
+    router::dispatch(endpoint, matched.id, req, &caller, env, ctx)
+        .await
+        .map(Answer::Own)
+}
+
+/// A path edgeauth does not answer itself: forwarded when a gateway route matches it, else
+/// 404 (`not_found` says why). With `GATEWAY` set but the settings unusable, 503 naming them.
+async fn proxy(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    not_found: String,
+) -> Result<Answer, ApiError> {
+    let settings = match Settings::of(env) {
+        Ok(settings) => settings,
+        Err(problems) if env.var("GATEWAY").is_ok() => return Err(problems.into()),
+        Err(_) => return Err(ApiError::NotFound(not_found)),
+    };
+    let path = req.path();
+    let Some((route, matched)) = settings.config.gateway.as_ref().and_then(|g| g.find(&path))
+    else {
+        return Err(ApiError::NotFound(not_found));
+    };
+    let route = route.clone();
+    gateway::forward(req, &route, matched, Rc::clone(&settings), env, ctx)
+        .await
+        .map(Answer::Proxied)
 }
 
 #[event(fetch)]
@@ -67,15 +109,18 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     let auth_disabled = Settings::of(&env).is_ok_and(|s| s.config.auth_disabled);
     let html_errors = router::errors_of(&req.path()) == Errors::PageForBrowsers
         && http::header(&req, "Accept").is_some_and(|accept| accept.contains("text/html"));
-    let mut response = handle(req, &env, &ctx).await.unwrap_or_else(|e| {
-        if html_errors {
-            e.into_html_response()
-        } else {
-            e.into_response()
-        }
-    });
-    // Answers about credentials are never cached by browsers or proxies.
-    http::set_header(&mut response, "Cache-Control", "no-store");
+    let mut response = match handle(req, &env, &ctx).await {
+        // The origin's answer is the origin's: its headers, caching and body, untouched.
+        Ok(Answer::Proxied(response)) => return Ok(response),
+        Ok(Answer::Own(response)) => response,
+        Err(e) if html_errors => e.into_html_response(),
+        Err(e) => e.into_response(),
+    };
+    // Answers about credentials are never cached by browsers or proxies (the JWKS, which is
+    // public and meant to be cached, says so itself).
+    if !response.headers().has("Cache-Control").unwrap_or(false) {
+        http::set_header(&mut response, "Cache-Control", "no-store");
+    }
     http::set_header(&mut response, "X-Content-Type-Options", "nosniff");
     if auth_disabled {
         http::set_header(&mut response, "X-Edgeauth-Auth", "disabled");

@@ -5,7 +5,7 @@
 use worker::{Env, Request, Response};
 
 use crate::api::tokens::{self, Kind};
-use crate::api::{contract, status, users};
+use crate::api::{contract, discovery, introspect, status, users};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::flows::{account, cli_login, device, sign_in, token_grant};
@@ -18,6 +18,8 @@ pub enum Static {
     Favicon,
     Asset,
     OpenApi,
+    Jwks,
+    Metadata,
 }
 
 /// An endpoint answered after authentication; `{id}` in its path is passed along.
@@ -46,6 +48,7 @@ pub enum Endpoint {
     DeviceDecide,
     Token,
     Revoke,
+    Introspect,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +147,13 @@ const ROUTES: &[Route] = &[
     ),
     route("/api/auth/token", &[(Post, Ep(E::Token))], Json),
     route("/api/auth/revoke", &[(Post, Ep(E::Revoke))], Json),
+    route("/api/auth/introspect", &[(Post, Ep(E::Introspect))], Json),
+    route("/.well-known/jwks.json", &[(Get, St(Static::Jwks))], Json),
+    route(
+        "/.well-known/oauth-authorization-server",
+        &[(Get, St(Static::Metadata))],
+        Json,
+    ),
 ];
 
 const fn route(path: &'static str, methods: &'static [(Verb, Target)], errors: Errors) -> Route {
@@ -238,9 +248,12 @@ pub fn answer_static(
     settings: &Result<std::rc::Rc<crate::settings::Settings>, Vec<edgeauth_core::ConfigProblem>>,
     req: &Request,
     url: &worker::Url,
+    env: &Env,
 ) -> Result<Response, ApiError> {
     match which {
-        Static::Healthz => Ok(status::healthz(settings, req, url)),
+        Static::Healthz => Ok(status::healthz(settings, req, url, env)),
+        Static::Jwks => discovery::jwks(settings),
+        Static::Metadata => discovery::metadata(settings, url),
         Static::Favicon => Ok(http::no_content()),
         Static::Asset => {
             pages::asset(url.path()).ok_or_else(|| ApiError::NotFound("no such asset".into()))
@@ -256,6 +269,7 @@ pub async fn dispatch(
     req: Request,
     caller: &Caller,
     env: &Env,
+    ctx: &worker::Context,
 ) -> Result<Response, ApiError> {
     let id = id.unwrap_or_default();
     match endpoint {
@@ -282,6 +296,7 @@ pub async fn dispatch(
         E::DeviceDecide => device::decide(req, caller, env).await,
         E::Token => token_grant::token(req, caller, env).await,
         E::Revoke => token_grant::revoke(req, caller, env).await,
+        E::Introspect => introspect::introspect(req, caller, env, ctx).await,
     }
 }
 

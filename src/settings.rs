@@ -86,10 +86,9 @@ impl Settings {
 
     /// The published keys that sign access tokens and gateway assertions (and verify them).
     pub fn signing_keys(&self) -> Result<&KeyRing, ApiError> {
-        self.keys
-            .as_ref()
-            .map(|k| &k.signing_keys)
-            .ok_or_else(|| secret_missing("signed tokens (access tokens, the gateway's assertions)"))
+        self.keys.as_ref().map(|k| &k.signing_keys).ok_or_else(|| {
+            secret_missing("signed tokens (access tokens, the gateway's assertions)")
+        })
     }
 
     /// The key that tags user API tokens.

@@ -222,7 +222,6 @@ struct WireClaims {
     jti: String,
 }
 
-
 fn timestamp(unix_s: i64) -> Option<DateTime<Utc>> {
     DateTime::<Utc>::from_timestamp(unix_s, 0)
 }
@@ -407,7 +406,9 @@ mod tests {
     const NOW: i64 = 1_795_000_000;
 
     fn key_of(secret: &str) -> KeyRing {
-        let root = RootSecret::new(secret).unwrap().derive(KeyPurpose::SigningKeys);
+        let root = RootSecret::new(secret)
+            .unwrap()
+            .derive(KeyPurpose::SigningKeys);
         KeyRing::new(root, crate::signing::DEFAULT_PERIOD_S)
     }
 
@@ -499,13 +500,18 @@ mod tests {
         // One-minute periods: the key that signed it is retired only once nothing it signed
         // can still be valid.
         let ring = KeyRing::new(
-            RootSecret::new(&"s".repeat(40)).unwrap().derive(KeyPurpose::SigningKeys),
+            RootSecret::new(&"s".repeat(40))
+                .unwrap()
+                .derive(KeyPurpose::SigningKeys),
             60,
         );
         let t = mint(&ring, &grant(900), &mut TestEntropy(2)).unwrap();
         for later in [0, 61, 300, 899, 900 + CLOCK_SKEW_S - 1] {
             assert!(verify(t.plaintext(), &ring, NOW + later).is_ok(), "{later}");
-            assert_ne!(later > 60, ring.current(NOW + later).kid() == ring.current(NOW).kid());
+            assert_ne!(
+                later > 60,
+                ring.current(NOW + later).kid() == ring.current(NOW).kid()
+            );
         }
         assert_eq!(
             verify(t.plaintext(), &ring, NOW + 900 + CLOCK_SKEW_S),
@@ -653,7 +659,11 @@ mod tests {
             verify(&foreign, &key(), NOW),
             Err(AccessTokenError::BadSignature)
         );
-        let no_kid = sign_raw(&key(), json!({"alg": "EdDSA", "typ": "at+jwt"}), good_claims());
+        let no_kid = sign_raw(
+            &key(),
+            json!({"alg": "EdDSA", "typ": "at+jwt"}),
+            good_claims(),
+        );
         assert_eq!(
             verify(&no_kid, &key(), NOW),
             Err(AccessTokenError::BadSignature)

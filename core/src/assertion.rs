@@ -295,7 +295,10 @@ mod tests {
         assert_eq!(claims["wsp"], json!(["production/*"]));
         assert_eq!(claims["tid"], "st_abc");
         assert_eq!(claims["rid"], "req-1");
-        assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 60);
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            60
+        );
         assert_eq!(claims["jti"].as_str().unwrap().len(), 22);
         let verified = verify(&token, &ring(), ISS, AUD, NOW + 59).unwrap();
         assert_eq!(verified.identity, identity);
@@ -338,8 +341,14 @@ mod tests {
         let token = signed(Identity::of(Some(&service_principal()), &project()), NOW);
         let ring = ring();
         // Expired; from the future; another origin; another issuer.
-        assert_eq!(verify(&token, &ring, ISS, AUD, NOW + 90), Err(AssertionError::OutOfTime));
-        assert_eq!(verify(&token, &ring, ISS, AUD, NOW - 31), Err(AssertionError::OutOfTime));
+        assert_eq!(
+            verify(&token, &ring, ISS, AUD, NOW + 90),
+            Err(AssertionError::OutOfTime)
+        );
+        assert_eq!(
+            verify(&token, &ring, ISS, AUD, NOW - 31),
+            Err(AssertionError::OutOfTime)
+        );
         assert_eq!(
             verify(&token, &ring, ISS, "https://other.example.com", NOW),
             Err(AssertionError::WrongAudience)
@@ -357,7 +366,10 @@ mod tests {
             base64url_encode(header.to_string().as_bytes()),
             base64url_encode(claims.to_string().as_bytes())
         );
-        assert_eq!(verify(&altered, &ring, ISS, AUD, NOW), Err(AssertionError::BadSignature));
+        assert_eq!(
+            verify(&altered, &ring, ISS, AUD, NOW),
+            Err(AssertionError::BadSignature)
+        );
         // Signed under another SECRET: its kid is not published here.
         let other = RootSecret::new("another secret, also thirty-two bytes long").unwrap();
         let other = KeyRing::new(other.derive(KeyPurpose::SigningKeys), 86_400);
@@ -372,14 +384,20 @@ mod tests {
             NOW,
             &mut TestEntropy(1),
         );
-        assert_eq!(verify(&foreign, &ring, ISS, AUD, NOW), Err(AssertionError::BadSignature));
+        assert_eq!(
+            verify(&foreign, &ring, ISS, AUD, NOW),
+            Err(AssertionError::BadSignature)
+        );
         // `alg: none`, HS256, and an access-token typ are not assertions.
         let none = format!(
             "{}.{}.",
             base64url_encode(br#"{"alg":"none","typ":"edgeauth-assertion+jwt"}"#),
             base64url_encode(claims.to_string().as_bytes())
         );
-        assert_eq!(verify(&none, &ring, ISS, AUD, NOW), Err(AssertionError::Malformed));
+        assert_eq!(
+            verify(&none, &ring, ISS, AUD, NOW),
+            Err(AssertionError::Malformed)
+        );
         let wrong_typ = format!(
             "{}.{}.{signature}",
             base64url_encode(
@@ -389,7 +407,13 @@ mod tests {
             ),
             base64url_encode(claims.to_string().as_bytes())
         );
-        assert_eq!(verify(&wrong_typ, &ring, ISS, AUD, NOW), Err(AssertionError::Malformed));
-        assert_eq!(verify("garbage", &ring, ISS, AUD, NOW), Err(AssertionError::Malformed));
+        assert_eq!(
+            verify(&wrong_typ, &ring, ISS, AUD, NOW),
+            Err(AssertionError::Malformed)
+        );
+        assert_eq!(
+            verify("garbage", &ring, ISS, AUD, NOW),
+            Err(AssertionError::Malformed)
+        );
     }
 }

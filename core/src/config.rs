@@ -323,12 +323,6 @@ impl Config {
                 None
             }
         });
-        if gateway.is_some() && public_url.is_none() {
-            problem(
-                "PUBLIC_URL",
-                "is required with GATEWAY: it is the `iss` of the assertions the origin verifies, e.g. `https://api.example.com`".into(),
-            );
-        }
         if gateway.is_some() && secret.is_none() {
             problem(
                 "SECRET",
@@ -774,7 +768,9 @@ mod tests {
     fn the_signing_key_period_defaults_to_a_day_and_is_bounded() {
         assert_eq!(config(&[]).unwrap().signing_key_period_s, 86_400);
         assert_eq!(
-            config(&[("SIGNING_KEY_PERIOD_SECONDS", "60")]).unwrap().signing_key_period_s,
+            config(&[("SIGNING_KEY_PERIOD_SECONDS", "60")])
+                .unwrap()
+                .signing_key_period_s,
             60
         );
         for bad in ["59", "0", "2592001", "1d"] {
@@ -784,17 +780,15 @@ mod tests {
     }
 
     #[test]
-    fn a_gateway_needs_valid_routes_a_public_url_and_a_secret() {
+    fn a_gateway_needs_valid_routes_and_a_secret() {
         let routes = r#"{"routes": [{"path": "/v1/*", "origin": "https://api.example.com"}]}"#;
         let secret = ("SECRET", "0123456789abcdef0123456789abcdef");
         let url = ("PUBLIC_URL", "https://auth.example.com");
         let ok = config(&[("GATEWAY", routes), secret, url]).unwrap();
         assert_eq!(ok.gateway.unwrap().routes().len(), 1);
         assert!(config(&[secret, url]).unwrap().gateway.is_none());
-        assert_eq!(
-            settings(config(&[("GATEWAY", routes), secret]).unwrap_err()),
-            ["PUBLIC_URL"]
-        );
+        // Without PUBLIC_URL the assertions' `iss` is the request's origin.
+        assert!(config(&[("GATEWAY", routes), secret]).is_ok());
         assert_eq!(
             settings(config(&[("GATEWAY", routes), url]).unwrap_err()),
             ["SECRET"]
@@ -803,8 +797,16 @@ mod tests {
         let bad = r#"{"routes": [{"path": "/a/*", "origin": "ftp://x"}, {"path": "b", "origin": "https://b.example"}]}"#;
         let problems = config(&[("GATEWAY", bad), secret, url]).unwrap_err();
         assert_eq!(settings(problems.clone()), ["GATEWAY", "GATEWAY"]);
-        assert!(problems[0].message.starts_with("route 1"), "{}", problems[0]);
-        assert!(problems[1].message.starts_with("route 2"), "{}", problems[1]);
+        assert!(
+            problems[0].message.starts_with("route 1"),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[1].message.starts_with("route 2"),
+            "{}",
+            problems[1]
+        );
     }
 
     #[test]

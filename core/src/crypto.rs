@@ -251,12 +251,12 @@ mod tests {
         let a = s.derive(KeyPurpose::ServiceTokens { project: "a" });
         let b = s.derive(KeyPurpose::ServiceTokens { project: "b" });
         let a_again = s.derive(KeyPurpose::ServiceTokens { project: "a" });
-        let access = s.derive(KeyPurpose::AccessTokens);
+        let signing = s.derive(KeyPurpose::SigningKeys);
         let cookies = s.derive(KeyPurpose::Cookies);
         let other = t.derive(KeyPurpose::ServiceTokens { project: "a" });
         assert_eq!(a.as_bytes(), a_again.as_bytes());
         let singles = [
-            KeyPurpose::AccessTokens,
+            KeyPurpose::SigningKeys,
             KeyPurpose::Cookies,
             KeyPurpose::UserTokens,
             KeyPurpose::RefreshTokens,
@@ -264,7 +264,7 @@ mod tests {
             KeyPurpose::RefreshSuccessors,
         ]
         .map(|purpose| s.derive(purpose));
-        for k in [&b, &access, &cookies, &other].into_iter().chain(&singles) {
+        for k in [&b, &signing, &cookies, &other].into_iter().chain(&singles) {
             assert_ne!(a.as_bytes(), k.as_bytes());
         }
         for (i, k) in singles.iter().enumerate() {

@@ -193,7 +193,11 @@ impl Gateway {
         let mut problems = Vec::new();
         let mut routes = Vec::new();
         for (index, raw) in raw.routes.into_iter().enumerate() {
-            let label = format!("route {} (`{}`)", index + 1, raw.name.as_deref().unwrap_or(&raw.path));
+            let label = format!(
+                "route {} (`{}`)",
+                index + 1,
+                raw.name.as_deref().unwrap_or(&raw.path)
+            );
             match Route::from_raw(raw) {
                 Ok(route) => routes.push(route),
                 Err(errors) => problems.extend(errors.into_iter().map(|e| format!("{label}: {e}"))),
@@ -291,7 +295,9 @@ impl Route {
         if let Some(header) = &raw.workspace_header {
             let valid = !header.is_empty()
                 && header.len() <= 64
-                && header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                && header
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-');
             if !valid {
                 problems.push(format!("workspace_header: `{header}` is not a header name"));
             } else if strips_request_header(header, true) {
@@ -374,8 +380,9 @@ impl Route {
         header: Option<&str>,
     ) -> Result<Option<WorkspaceName>, String> {
         if let Some(segment) = &matched.workspace_segment {
-            let decoded = percent_decode(segment)
-                .ok_or_else(|| "the workspace in the path is not valid percent-encoding".to_owned())?;
+            let decoded = percent_decode(segment).ok_or_else(|| {
+                "the workspace in the path is not valid percent-encoding".to_owned()
+            })?;
             return WorkspaceName::parse(&decoded)
                 .map(Some)
                 .map_err(|e| format!("the workspace in the path: {e}"));
@@ -453,9 +460,9 @@ fn parse_path(path: &str) -> Result<(Vec<Segment>, bool), String> {
             Segment::Workspace => None,
         })
         .collect();
-    let reserved = RESERVED_PATHS.iter().find(|r| {
-        literal_prefix == **r || literal_prefix.starts_with(&format!("{r}/"))
-    });
+    let reserved = RESERVED_PATHS
+        .iter()
+        .find(|r| literal_prefix == **r || literal_prefix.starts_with(&format!("{r}/")));
     if let Some(reserved) = reserved {
         return Err(format!(
             "`{path}` is inside `{reserved}`, which edgeauth answers itself; choose another path"
@@ -497,7 +504,11 @@ fn parse_origin(origin: &str) -> Result<Origin, String> {
 /// encoded slash belongs.
 pub fn path_problem(path: &str, matched: &Matched) -> Option<&'static str> {
     let lower = path.to_ascii_lowercase();
-    if lower.contains("%2e") || lower.contains("%5c") || lower.contains("%00") || path.contains('\\') {
+    if lower.contains("%2e")
+        || lower.contains("%5c")
+        || lower.contains("%00")
+        || path.contains('\\')
+    {
         return Some("the path has an encoded dot, backslash or NUL, which the API could read as another path");
     }
     let slashes = lower.matches("%2f").count();
@@ -622,7 +633,9 @@ pub fn strips_request_header(name: &str, forward_authorization: bool) -> bool {
     let name = name.to_ascii_lowercase();
     (name == "authorization" && !forward_authorization)
         || FORGEABLE_HEADERS.contains(&name.as_str())
-        || FORGEABLE_HEADER_PREFIXES.iter().any(|p| name.starts_with(p))
+        || FORGEABLE_HEADER_PREFIXES
+            .iter()
+            .any(|p| name.starts_with(p))
 }
 
 /// The `Cookie` header to forward: the client's, without edgeauth's own cookies (the session
@@ -701,7 +714,10 @@ mod tests {
             route.workspace(&m, None).unwrap().unwrap().as_str(),
             "production/eu"
         );
-        assert_eq!(route.target_url("/v1/x?a=1").unwrap(), "https://api.example.com/v1/x?a=1");
+        assert_eq!(
+            route.target_url("/v1/x?a=1").unwrap(),
+            "https://api.example.com/v1/x?a=1"
+        );
         assert_eq!(route.audience, "https://api.example.com");
         let (route, _) = gw.find("/v1/health").unwrap();
         assert_eq!(route.name, "/v1/*");
@@ -716,7 +732,11 @@ mod tests {
         assert!(route.forward_authorization);
         assert_eq!(route.timeout_s, 120);
         assert_eq!(
-            route.workspace(&m, Some("staging")).unwrap().unwrap().as_str(),
+            route
+                .workspace(&m, Some("staging"))
+                .unwrap()
+                .unwrap()
+                .as_str(),
             "staging"
         );
         assert_eq!(route.workspace(&m, None), Ok(None));
@@ -760,11 +780,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let covering = service(&["production/*"]);
-        assert_eq!(decide(route, Access::Workspace, Some(&covering), ws()), Decision::Allow);
+        assert_eq!(
+            decide(route, Access::Workspace, Some(&covering), ws()),
+            Decision::Allow
+        );
         let other = service(&["staging/*"]);
         match decide(route, Access::Workspace, Some(&other), ws()) {
             Decision::Forbidden(m) => {
-                assert!(m.contains("staging/*") && m.contains("production/eu"), "{m}")
+                assert!(
+                    m.contains("staging/*") && m.contains("production/eu"),
+                    "{m}"
+                )
             }
             d => panic!("{d:?}"),
         }
@@ -773,11 +799,22 @@ mod tests {
             d => panic!("{d:?}"),
         }
         let superuser = Principal::super_token(ProjectName::parse("default").unwrap());
-        assert_eq!(decide(route, Access::Super, Some(&superuser), ws()), Decision::Allow);
-        assert_eq!(decide(route, Access::Credential, Some(&other), ws()), Decision::Allow);
+        assert_eq!(
+            decide(route, Access::Super, Some(&superuser), ws()),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(route, Access::Credential, Some(&other), ws()),
+            Decision::Allow
+        );
         // A workspace rule without a workspace, or with a bad one: 400.
         let (uploads, m) = gw.find("/uploads/x").unwrap();
-        match decide(uploads, Access::Workspace, Some(&covering), uploads.workspace(&m, None)) {
+        match decide(
+            uploads,
+            Access::Workspace,
+            Some(&covering),
+            uploads.workspace(&m, None),
+        ) {
             Decision::BadRequest(m) => assert!(m.contains("X-Workspace"), "{m}"),
             d => panic!("{d:?}"),
         }
@@ -816,10 +853,15 @@ mod tests {
         }
         assert!(problems("not json")[0].contains("is not valid"));
         assert!(problems(r#"{"routes": []}"#)[0].contains("no routes"));
-        assert!(problems(r#"{"routes": [{"path": "/a", "origin": "https://a.example", "raed": "public"}]}"#)[0]
-            .contains("unknown field"));
+        assert!(problems(
+            r#"{"routes": [{"path": "/a", "origin": "https://a.example", "raed": "public"}]}"#
+        )[0]
+        .contains("unknown field"));
         // Plain http is for loopback only.
-        assert!(Gateway::parse(r#"{"routes": [{"path": "/a/*", "origin": "http://127.0.0.1:9000"}]}"#).is_ok());
+        assert!(Gateway::parse(
+            r#"{"routes": [{"path": "/a/*", "origin": "http://127.0.0.1:9000"}]}"#
+        )
+        .is_ok());
     }
 
     #[test]
@@ -855,7 +897,14 @@ mod tests {
             assert!(strips_request_header(name, false), "{name}");
         }
         assert!(!strips_request_header("Authorization", true));
-        for name in ["Content-Type", "X-Project", "X-Workspace", "Accept", "X-Forwarded-For", "Cookie"] {
+        for name in [
+            "Content-Type",
+            "X-Project",
+            "X-Workspace",
+            "Accept",
+            "X-Forwarded-For",
+            "Cookie",
+        ] {
             assert!(!strips_request_header(name, false), "{name}");
         }
     }

@@ -48,8 +48,7 @@ pub const MAX_PERIOD_S: u32 = 30 * 86_400;
 /// The longest anything signed with these keys is accepted after it was signed: an access
 /// token's lifetime plus the clock skew its verifier allows. A key stays published this long
 /// after its period ends.
-pub const MAX_SIGNED_AGE_S: i64 =
-    access_token::MAX_LIFETIME_S as i64 + access_token::CLOCK_SKEW_S;
+pub const MAX_SIGNED_AGE_S: i64 = access_token::MAX_LIFETIME_S as i64 + access_token::CLOCK_SKEW_S;
 /// The longest a verifier is told to keep the JWKS: an hour, or a quarter of the period if
 /// that is shorter, so a copy is always refreshed before the next period's key signs.
 pub const MAX_JWKS_AGE_S: u32 = 3_600;
@@ -279,7 +278,10 @@ mod tests {
         let x = crate::encoding::base64url_decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
             .unwrap();
         let key = VerifyingKey::from_bytes(&x.try_into().unwrap()).unwrap();
-        assert_eq!(thumbprint(&key), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        assert_eq!(
+            thumbprint(&key),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
     }
 
     #[test]
@@ -305,10 +307,14 @@ mod tests {
         let start = NOW - NOW.rem_euclid(day);
         let yesterday = ring.current(start - 1);
         // A token signed at the last second of yesterday lives up to MAX_SIGNED_AGE_S.
-        assert!(ring.verifying(yesterday.kid(), start - 1 + MAX_SIGNED_AGE_S).is_some());
+        assert!(ring
+            .verifying(yesterday.kid(), start - 1 + MAX_SIGNED_AGE_S)
+            .is_some());
         assert_eq!(ring.published(start + MAX_SIGNED_AGE_S - 1).len(), 3);
         // Then it is retired.
-        assert!(ring.verifying(yesterday.kid(), start + MAX_SIGNED_AGE_S).is_none());
+        assert!(ring
+            .verifying(yesterday.kid(), start + MAX_SIGNED_AGE_S)
+            .is_none());
         assert_eq!(ring.published(start + MAX_SIGNED_AGE_S).len(), 2);
     }
 

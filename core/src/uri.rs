@@ -57,7 +57,10 @@ mod tests {
 
     #[test]
     fn percent_decoding_is_strict() {
-        assert_eq!(percent_decode("production%2Feu").as_deref(), Some("production/eu"));
+        assert_eq!(
+            percent_decode("production%2Feu").as_deref(),
+            Some("production/eu")
+        );
         assert_eq!(percent_decode("a%2fb+c").as_deref(), Some("a/b+c"));
         assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
         assert_eq!(percent_decode("%"), None);

@@ -2,6 +2,8 @@
 //! caller can do; and the contract that describes it all (`/openapi.json`).
 
 pub mod contract;
+pub mod discovery;
+pub mod introspect;
 pub mod status;
 pub mod tokens;
 pub mod users;

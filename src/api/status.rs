@@ -19,10 +19,12 @@ pub fn healthz(
     settings: &Result<Rc<Settings>, Vec<ConfigProblem>>,
     req: &Request,
     url: &Url,
+    env: &worker::Env,
 ) -> Response {
     let problems: Vec<String> = match settings {
         Ok(settings) => auth::unsafe_auth_disabled(&settings.config, req, url)
             .into_iter()
+            .chain(missing_service_bindings(settings, env))
             .collect(),
         Err(problems) => problems.iter().map(ToString::to_string).collect(),
     };
@@ -34,6 +36,26 @@ pub fn healthz(
             &json!({"status": "misconfigured", "problems": problems}),
         )
     }
+}
+
+/// A gateway route's Service Binding that the Worker does not have, by route.
+fn missing_service_bindings(settings: &Settings, env: &worker::Env) -> Vec<String> {
+    let Some(gateway) = &settings.config.gateway else {
+        return Vec::new();
+    };
+    gateway
+        .routes()
+        .iter()
+        .filter_map(|route| match &route.origin {
+            edgeauth_core::gateway::Origin::Service(binding) if env.service(binding).is_err() => {
+                Some(format!(
+                    "GATEWAY: route `{}` names the service binding `{binding}`, which is not in the Worker's configuration (add it under [[services]] in wrangler.toml)",
+                    route.name
+                ))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// What this server offers and what the caller can do; anyone may ask.

@@ -35,7 +35,9 @@ impl Caller {
 
     /// The principal, or 401 when the request carried no credential.
     pub fn require_principal(&self) -> Result<&Principal, ApiError> {
-        self.principal.as_ref().ok_or_else(ApiError::credential_required)
+        self.principal
+            .as_ref()
+            .ok_or_else(ApiError::credential_required)
     }
 
     /// The person behind the credential: 401 without one, 403 for credentials that are not a
@@ -123,6 +125,21 @@ pub async fn authenticate(
         project,
         principal,
     })
+}
+
+/// The principal of a bearer token presented in a body rather than a header (introspection),
+/// verified as any bearer credential is: 401 (`InvalidCredential`) for anything not valid.
+pub async fn verify_bearer(
+    token: &str,
+    settings: &Settings,
+    project: &ProjectName,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Principal, ApiError> {
+    let presented = Presented::Bearer(token.to_owned());
+    verify::verify(&presented, settings, project, env, ctx)
+        .await?
+        .ok_or_else(|| ApiError::InvalidCredential("not a token".into()))
 }
 
 /// For a request that is safe by method (`GET`) but answers a question about writing: when

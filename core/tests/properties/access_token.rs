@@ -6,8 +6,8 @@ use edgeauth_core::access_token::{
     mint, verify, AccessGrant, AccessTokenError, CLOCK_SKEW_S, MAX_LIFETIME_S, MIN_LIFETIME_S,
 };
 use edgeauth_core::crypto::{KeyPurpose, RootSecret};
-use edgeauth_core::signing::KeyRing;
 use edgeauth_core::encoding::base64url_encode;
+use edgeauth_core::signing::KeyRing;
 use edgeauth_core::token::{check_format, MAX_ACCESS_TOKEN_LEN};
 use edgeauth_core::{ProjectName, Scope, TokenKind, WorkspacePattern};
 use proptest::prelude::*;

@@ -1,0 +1,67 @@
+//! What a resource server or an origin reads to trust edgeauth without sharing a secret:
+//! `GET /.well-known/jwks.json` (the published signing keys, [`edgeauth_core::signing`]) and
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414 metadata). Both are public and
+//! answered before authentication.
+
+use std::rc::Rc;
+
+use edgeauth_core::ConfigProblem;
+use serde_json::json;
+use worker::{Response, Url};
+
+use crate::auth::own_origin;
+use crate::error::ApiError;
+use crate::settings::Settings;
+use crate::{http, now_ms};
+
+/// The JWKS: every key that may have signed an access token or assertion still valid, and the
+/// next one, with `Cache-Control` short enough that a cached copy always has the next key.
+pub fn jwks(settings: &Result<Rc<Settings>, Vec<ConfigProblem>>) -> Result<Response, ApiError> {
+    let settings = settings.as_ref().map_err(|p| ApiError::from(p.clone()))?;
+    let keys = settings.signing_keys()?;
+    let mut response = http::fixed(
+        200,
+        keys.jwks(now_ms().div_euclid(1000))
+            .to_string()
+            .into_bytes(),
+        "application/jwk-set+json",
+    );
+    http::set_header(
+        &mut response,
+        "Cache-Control",
+        &format!("public, max-age={}", keys.jwks_max_age_s()),
+    );
+    http::set_header(&mut response, "Access-Control-Allow-Origin", "*");
+    Ok(response)
+}
+
+/// RFC 8414 authorization server metadata: the endpoints a client or resource server needs.
+pub fn metadata(
+    settings: &Result<Rc<Settings>, Vec<ConfigProblem>>,
+    url: &Url,
+) -> Result<Response, ApiError> {
+    let settings = settings.as_ref().map_err(|p| ApiError::from(p.clone()))?;
+    let issuer = own_origin(&settings.config, url);
+    let at = |path: &str| format!("{issuer}{path}");
+    Ok(http::json(
+        200,
+        &json!({
+            "issuer": issuer,
+            "token_endpoint": at("/api/auth/token"),
+            "device_authorization_endpoint": at("/api/auth/device/code"),
+            "revocation_endpoint": at("/api/auth/revoke"),
+            "introspection_endpoint": at("/api/auth/introspect"),
+            "jwks_uri": at("/.well-known/jwks.json"),
+            "grant_types_supported": [
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "refresh_token",
+            ],
+            // No authorization endpoint for other clients: people sign in to edgeauth itself.
+            "response_types_supported": [],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "revocation_endpoint_auth_methods_supported": ["none"],
+            "code_challenge_methods_supported": ["S256"],
+            "service_documentation": at("/openapi.json"),
+        }),
+    ))
+}
