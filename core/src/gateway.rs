@@ -625,14 +625,30 @@ pub const FORGEABLE_HEADERS: [&str; 15] = [
     "proxy-authorization",
 ];
 
+/// Hop-by-hop headers (RFC 9110 §7.6.1), which describe the client's connection to edgeauth,
+/// not edgeauth's to the origin; `Expect: 100-continue` among them, which the runtime's
+/// subrequest would wait on for ever. `Upgrade` is not one of them here: it carries a
+/// WebSocket handshake to the origin.
+pub const HOP_BY_HOP_HEADERS: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "expect",
+];
+
 /// Whether the client's request header `name` is removed before the request is forwarded:
-/// every forgeable identity header, and `Authorization` unless the route forwards it.
+/// every forgeable identity header, hop-by-hop headers, and `Authorization` unless the route
+/// forwards it.
 /// (`Cookie` and `Sec-WebSocket-Protocol` are filtered, not removed: see
 /// [`forwarded_cookie`] and [`forwarded_protocols`].)
 pub fn strips_request_header(name: &str, forward_authorization: bool) -> bool {
     let name = name.to_ascii_lowercase();
     (name == "authorization" && !forward_authorization)
         || FORGEABLE_HEADERS.contains(&name.as_str())
+        || HOP_BY_HOP_HEADERS.contains(&name.as_str())
         || FORGEABLE_HEADER_PREFIXES
             .iter()
             .any(|p| name.starts_with(p))
@@ -893,6 +909,9 @@ mod tests {
             "X-User-Id",
             "Proxy-Authorization",
             "Authorization",
+            "Expect",
+            "Connection",
+            "Transfer-Encoding",
         ] {
             assert!(strips_request_header(name, false), "{name}");
         }
@@ -904,6 +923,7 @@ mod tests {
             "Accept",
             "X-Forwarded-For",
             "Cookie",
+            "Upgrade",
         ] {
             assert!(!strips_request_header(name, false), "{name}");
         }
