@@ -426,6 +426,23 @@ mod tests {
         );
     }
 
+    /// Every endpoint lives under one of the paths a gateway route may not take
+    /// (`core::gateway::RESERVED_PATHS`), so a route can never shadow one, nor be shadowed
+    /// by one without the configuration saying so on `/healthz`.
+    #[test]
+    fn every_endpoint_is_under_a_reserved_path() {
+        use edgeauth_core::gateway::RESERVED_PATHS;
+        for route in ROUTES {
+            assert!(
+                RESERVED_PATHS
+                    .iter()
+                    .any(|r| route.path == *r || route.path.starts_with(&format!("{r}/"))),
+                "{} is not under a reserved path",
+                route.path
+            );
+        }
+    }
+
     #[test]
     fn cli_login_routes() {
         assert_eq!(target(Method::Get, "/api/auth/cli-start"), ok("CliStart"));
