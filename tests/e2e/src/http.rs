@@ -84,6 +84,12 @@ impl Instance {
         }
     }
 
+    /// The test origin behind MAIN's gateway routes (`tests/origin/server.mjs`), not a Worker:
+    /// it verifies each assertion against MAIN's JWKS and echoes what it saw.
+    pub fn origin() -> Instance {
+        Instance::from_env("ORIGIN")
+    }
+
     /// The instance whose base URL is in `EDGEAUTH_E2E_<name>`.
     pub fn from_env(name: &'static str) -> Instance {
         let var = format!("EDGEAUTH_E2E_{name}");

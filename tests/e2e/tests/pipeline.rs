@@ -47,7 +47,18 @@ fn healthz_names_every_bad_setting_on_a_misconfigured_instance() {
         problems.contains("SECRET"),
         "problems must name SECRET:\n{response}"
     );
+    // A bad gateway route is named by route and field.
+    assert!(
+        problems.contains("GATEWAY: route 1 (`/api/auth/mine/*`): path")
+            && problems.contains("origin must be an https URL"),
+        "problems must name GATEWAY's route:\n{response}"
+    );
     assert_no_bad_config_values(&response);
+    // A path a route would have served answers 503 naming the settings, not 404.
+    Instance::badconfig()
+        .get("/somewhere/else")
+        .send()
+        .expect_error(503, "misconfigured");
 }
 
 #[test]
