@@ -444,7 +444,7 @@ fn websocket(
         tungstenite::WebSocket<TcpStream>,
         tungstenite::handshake::client::Response,
     ),
-    tungstenite::Error,
+    Box<tungstenite::Error>,
 > {
     use tungstenite::client::IntoClientRequest;
     let instance = main_instance();
@@ -465,7 +465,7 @@ fn websocket(
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     tungstenite::client::client(request, stream).map_err(|e| match e {
-        tungstenite::HandshakeError::Failure(e) => e,
+        tungstenite::HandshakeError::Failure(e) => Box::new(e),
         tungstenite::HandshakeError::Interrupted(_) => panic!("interrupted handshake"),
     })
 }
@@ -517,12 +517,12 @@ fn a_websocket_is_authenticated_by_its_bearer_subprotocol_and_echoed_both_ways()
     socket.close(None).ok();
 
     // Without a credential the upgrade is refused with edgeauth's 401; with a bad one too.
-    match websocket("chat.v1", None) {
+    match websocket("chat.v1", None).map_err(|e| *e) {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
         other => panic!("expected a 401, got {:?}", other.map(|(_, r)| r)),
     }
     let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("eas_forged");
-    match websocket(&format!("chat.v1, bearer.{forged}"), None) {
+    match websocket(&format!("chat.v1, bearer.{forged}"), None).map_err(|e| *e) {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
         other => panic!("expected a 401, got {:?}", other.map(|(_, r)| r)),
     }
