@@ -24,7 +24,7 @@ pub fn jwks(settings: &Result<Rc<Settings>, Vec<ConfigProblem>>) -> Result<Respo
         keys.jwks(now_ms().div_euclid(1000))
             .to_string()
             .into_bytes(),
-        "application/jwk-set+json",
+        "application/json",
     );
     http::set_header(
         &mut response,

@@ -504,6 +504,69 @@ fn static_and_status_endpoints_answer_as_documented(kinds: &EveryKind) {
     );
     expect("get", stats, 403, kinds.session.get(stats));
     expect("get", stats, 401, main.get(stats));
+
+    let jwks = "/.well-known/jwks.json";
+    expect("get", jwks, 200, main.get(jwks));
+    expect("get", jwks, 501, Instance::nosecret().get(jwks));
+    expect("get", jwks, 503, Instance::badconfig().get(jwks));
+    let metadata = "/.well-known/oauth-authorization-server";
+    expect("get", metadata, 200, main.get(metadata));
+    expect("get", metadata, 503, Instance::badconfig().get(metadata));
+
+    let introspect = "/api/auth/introspect";
+    for (caller, token) in [
+        (&kinds.super_token, &kinds.user.token),
+        (&kinds.service.token, &kinds.device.access_token),
+        (&kinds.super_token, &kinds.device.refresh_token),
+    ] {
+        expect(
+            "post",
+            introspect,
+            200,
+            main.post(introspect)
+                .bearer(caller)
+                .project(p)
+                .form(&[("token", token)]),
+        );
+    }
+    expect(
+        "post",
+        introspect,
+        200,
+        main.post(introspect)
+            .bearer(&kinds.super_token)
+            .project(p)
+            .json(&json!({"token": kinds.service.token})),
+    );
+    expect(
+        "post",
+        introspect,
+        400,
+        main.post(introspect).bearer(&kinds.super_token).form(&[]),
+    );
+    expect(
+        "post",
+        introspect,
+        401,
+        main.post(introspect).form(&[("token", "x")]),
+    );
+    expect(
+        "post",
+        introspect,
+        403,
+        main.post(introspect)
+            .bearer(&kinds.user.token)
+            .project(p)
+            .form(&[("token", "x")]),
+    );
+    expect(
+        "post",
+        introspect,
+        415,
+        main.post(introspect)
+            .bearer(&kinds.super_token)
+            .body(Some("text/plain"), "token=x"),
+    );
 }
 
 fn service_tokens_are_created_used_listed_and_revoked_as_documented(kinds: &EveryKind) {

@@ -713,10 +713,7 @@ fn the_metadata_and_the_jwks_describe_this_server() {
     }
     let response = instance.get("/.well-known/jwks.json").send();
     response.expect_status(200);
-    assert_eq!(
-        response.header("Content-Type"),
-        Some("application/jwk-set+json")
-    );
+    assert_eq!(response.header("Content-Type"), Some("application/json"));
     // One-minute keys on MAIN: cached for at most a quarter of that.
     assert_eq!(response.header("Cache-Control"), Some("public, max-age=15"));
     let jwks = response.json();
