@@ -186,6 +186,61 @@ pub enum Command {
     /// Create, list and revoke the project's service tokens
     #[command(subcommand)]
     ServiceToken(ServiceTokenCommand),
+    /// Call the API behind edgeauth (or edgeauth's own) with the resolved credential
+    #[command(long_about = API_LONG, after_help = API_EXAMPLES)]
+    Api(ApiArgs),
+}
+
+const API_LONG: &str = "\
+Send one request to the server with the credential edgeauth resolves (as every
+other command does, a device login refreshed on its own), and print the
+response: the API your edgeauth protects as its gateway, or edgeauth's own
+endpoints.
+
+PATH starts with `/` and may carry a query; percent-encode what the API
+expects encoded (a workspace in a path: production%2Feu). A full URL is taken
+only when it is on the server.
+
+The body (--data) is text, @FILE or @- (standard input). Files and standard
+input are streamed, never read whole, so a large upload costs no memory.
+Content-Type, unless -H sets it: application/json for text that is JSON or a
+.json file, else text/plain for text and application/octet-stream for a file
+or standard input. The method is GET, or POST with --data.
+
+The response body goes to stdout as it arrives (downloads and event streams
+are not buffered); -i prints the status line and headers first. --json
+pretty-prints a JSON body. Exit status: 0 for 2xx and 3xx; for an error, the
+body is printed all the same, the server's message goes to stderr, and the
+exit code says what kind (3 unauthorized, 4 forbidden, 5 not found, 7 server
+error, 1 other). The credential is never printed: set it with --token,
+EDGEAUTH_TOKEN, edgeauth.toml or `edgeauth login`, not with -H.";
+
+const API_EXAMPLES: &str = "\
+Examples:
+  edgeauth api /api/auth/whoami
+  edgeauth api /v1/workspaces/production%2Feu/runs --json
+  edgeauth api -X POST /v1/workspaces/production%2Feu/runs -d '{\"commit\": \"abc123\"}'
+  edgeauth api -X PUT /v1/blobs/build.tar.gz -d @build.tar.gz -H 'X-Workspace: production/eu'
+  some-command | edgeauth api -X POST /v1/logs -d @-
+  edgeauth api -i /v1/health";
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The path (with its query), e.g. /v1/workspaces/production%2Feu/runs
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// The HTTP method; default GET, or POST with --data
+    #[arg(short = 'X', long = "method", value_name = "METHOD")]
+    pub method: Option<String>,
+    /// The request body: text, @FILE (streamed) or @- (standard input, streamed)
+    #[arg(short = 'd', long = "data", value_name = "BODY")]
+    pub data: Option<String>,
+    /// A header to send, `Name: value` (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Print the response's status line and headers before its body
+    #[arg(short = 'i', long = "include")]
+    pub include: bool,
 }
 
 const WHOAMI_LONG: &str = "\

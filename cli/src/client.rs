@@ -95,6 +95,27 @@ impl ServerError {
     }
 }
 
+/// The body of an `edgeauth api` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawBody {
+    None,
+    Text(String),
+    /// A file, streamed with its length.
+    File(std::path::PathBuf),
+    /// Standard input, streamed (chunked); it cannot be sent twice.
+    Stdin,
+}
+
+/// An `edgeauth api` request: any method, path and headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRequest {
+    pub method: String,
+    /// Starts with `/`; may carry a query.
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: RawBody,
+}
+
 /// Given the access token the server just refused, a fresh one (see [`crate::session`]).
 pub type Refresh = Rc<dyn Fn(&Secret) -> Result<Secret, CliError>>;
 
@@ -206,6 +227,80 @@ impl ApiClient {
                 .content_type("application/x-www-form-urlencoded");
             request.send(body.as_str())
         })
+    }
+
+    /// Sends an `edgeauth api` request and returns the response whatever its status (the caller
+    /// streams its body). No overall timeout, only one to connect: an upload or a stream takes
+    /// as long as it takes. On a 401 with a refresh set (and not used yet), refreshes and sends
+    /// again, unless the body was standard input, which cannot be read twice.
+    pub fn send_raw(
+        &self,
+        request: &RawRequest,
+    ) -> Result<ureq::http::Response<ureq::Body>, CliError> {
+        let agent: Agent = Agent::config_builder()
+            .timeout_connect(Some(TIMEOUT))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .user_agent(user_agent())
+            .build()
+            .into();
+        let first = self.send_raw_once(&agent, request)?;
+        let Some(refresh) = &self.refresh else {
+            return Ok(first);
+        };
+        if first.status() != 401 || self.refreshed.get() || request.body == RawBody::Stdin {
+            return Ok(first);
+        }
+        let refused = self.token.borrow().as_ref().map(|t| t.secret.clone());
+        let Some(refused) = refused else {
+            return Ok(first);
+        };
+        self.refreshed.set(true);
+        self.set_secret(refresh(&refused)?);
+        self.send_raw_once(&agent, request)
+    }
+
+    fn send_raw_once(
+        &self,
+        agent: &Agent,
+        request: &RawRequest,
+    ) -> Result<ureq::http::Response<ureq::Body>, CliError> {
+        let mut builder = ureq::http::Request::builder()
+            .method(request.method.as_str())
+            .uri(self.server.join(&request.path));
+        if let Some(token) = &*self.token.borrow() {
+            builder = builder.header("Authorization", format!("Bearer {}", token.secret.expose()));
+        }
+        let names_project = request
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("X-Project"));
+        if let (Some(project), false) = (&self.project, names_project) {
+            builder = builder.header("X-Project", project);
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let bad_request =
+            |e: ureq::http::Error| CliError::usage(format!("cannot send that request: {e}"));
+        let sent = match &request.body {
+            RawBody::None => agent.run(builder.body(()).map_err(bad_request)?),
+            RawBody::Text(text) => agent.run(builder.body(text.as_str()).map_err(bad_request)?),
+            RawBody::File(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
+                agent.run(builder.body(file).map_err(bad_request)?)
+            }
+            RawBody::Stdin => agent.run(builder.body(std::io::stdin()).map_err(bad_request)?),
+        };
+        sent.map_err(|e| self.transport_error(e))
+    }
+
+    /// The error for a response of `status` with `body`, as every command reports one: the
+    /// server's message, an exit code by status, and a hint.
+    pub fn error_for(&self, status: u16, body: &str) -> CliError {
+        self.status_error(status, body, None)
     }
 
     /// Sends, and on a 401 with a refresh set (and not used yet), refreshes and sends again.

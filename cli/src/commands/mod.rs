@@ -4,6 +4,7 @@
 //! Output contract: results go to stdout, everything meant only for a person (summaries,
 //! warnings, errors) goes to stderr. With `--json`, stdout is the server's JSON.
 
+mod api;
 mod device;
 mod login;
 mod logout;
@@ -80,6 +81,7 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
         Command::ServiceToken(ServiceTokenCommand::Revoke { id }) => {
             tokens::SERVICE_TOKENS.revoke(&ctx, io, &id)
         }
+        Command::Api(args) => api::run(&ctx, io, &args),
     }
 }
 

@@ -27,6 +27,8 @@ pub const EXIT_UNAUTHORIZED: i32 = 3;
 pub const EXIT_FORBIDDEN: i32 = 4;
 pub const EXIT_NOT_FOUND: i32 = 5;
 pub const EXIT_UNREACHABLE: i32 = 6;
+/// A server error or unexpected response (5xx).
+pub const EXIT_SERVER_ERROR: i32 = 7;
 pub const EXIT_NO_SERVER: i32 = 8;
 /// `login`: no answer from the browser within `EDGEAUTH_LOGIN_TIMEOUT`.
 pub const EXIT_LOGIN_TIMED_OUT: i32 = 9;

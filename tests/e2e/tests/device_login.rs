@@ -734,6 +734,19 @@ fn cli_device_login_with_browser_refreshes_and_dies_on_reuse() {
         ACCESS_TTL_S + SKEW_S + 2
     );
 
+    // `edgeauth api` refreshes the device login on its own as every command does, and sends
+    // the fresh access token: through the gateway, the origin learns the person.
+    let run = run_cli(&cli, &main, &["api", "--json", "/echo/from-the-cli"]);
+    let echo = run.expect_json();
+    assert_no_token_in_output(&run);
+    assert_eq!(echo["identity"]["kind"], "access", "{run}");
+    assert_eq!(echo["identity"]["sub"], me["id"], "{run}");
+    let refresh3 = field(
+        &stored_login(&cli, &main).expect("still logged in"),
+        "refresh_token",
+    );
+    assert_ne!(refresh3, refresh2, "`api` refreshed before sending");
+
     // Reuse: the spent first refresh token, replayed, is refused and revokes the family.
     let description = expect_oauth_error(&refresh(&main, &refresh0), "invalid_grant");
     assert!(
