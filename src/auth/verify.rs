@@ -53,7 +53,7 @@ async fn bearer(
     match kind {
         TokenKind::Service => service_token(token, &hash, settings, project, env, ctx).await,
         TokenKind::User => user_token(token, &hash, settings, project, env, ctx).await,
-        TokenKind::Access => access(token, settings, project),
+        TokenKind::Access => access(token, &hash, settings, project),
         TokenKind::Refresh => Err(ApiError::InvalidCredential(
             "a refresh token is not a bearer credential; exchange it at POST /api/auth/token"
                 .into(),
@@ -172,19 +172,29 @@ async fn stored_token(
     Ok(record)
 }
 
-/// An access token: its signature, expiry and project; no storage read.
-fn access(token: &str, settings: &Settings, project: &ProjectName) -> Result<Principal, ApiError> {
+/// An access token: its signature, expiry and project; no storage read. Once verified, it is
+/// remembered until it expires ([`cache::access_token`]).
+fn access(
+    token: &str,
+    hash: &TokenHash,
+    settings: &Settings,
+    project: &ProjectName,
+) -> Result<Principal, ApiError> {
+    let now = now_ms();
+    if let Some(principal) = cache::access_token(hash, now).filter(|p| p.project == *project) {
+        return Ok(principal);
+    }
     let keys = settings.signing_keys().map_err(|_| {
         ApiError::InvalidCredential(
             "this server cannot verify access tokens: it has no SECRET".into(),
         )
     })?;
-    let claims = access_token::verify(token, keys, now_ms().div_euclid(1000))
+    let claims = access_token::verify(token, keys, now.div_euclid(1000))
         .and_then(|c| c.check_project(project).map(|()| c))
         .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
     let expires_at_ms = claims.expires_at_ms();
     let family_id = FamilyId::new(claims.family_id);
-    Ok(Principal {
+    let principal = Principal {
         expires_at_ms: Some(expires_at_ms),
         scope: claims.scope,
         login: Some(Login::Device(family_id.clone())),
@@ -194,7 +204,9 @@ fn access(token: &str, settings: &Settings, project: &ProjectName) -> Result<Pri
             family_id,
         },
         project: project.clone(),
-    })
+    };
+    cache::remember_access_token(hash, &principal, now);
+    Ok(principal)
 }
 
 /// A session cookie: one D1 read by its hash. Unknown or expired is `None`, not an error: a
