@@ -45,7 +45,8 @@ pub async fn forward(
     // As the client sent it: workers-rs reads a method it does not know as GET.
     let method = req.inner().method();
     let caller = auth::authenticate(&req, url.clone(), Rc::clone(&settings), env, ctx).await?;
-    let access = route.access(&method, caller.config().public_reads);
+    let preflight = header(&req, "Access-Control-Request-Method").is_some();
+    let access = route.access(&method, caller.config().public_reads, preflight);
     let workspace_header = route.workspace_header().and_then(|name| header(&req, name));
     let workspace = route.workspace(&matched, workspace_header.as_deref());
     match gateway::decide(route, access, caller.principal.as_ref(), workspace) {

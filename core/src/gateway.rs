@@ -358,8 +358,13 @@ impl Route {
         (exact || self.prefix).then_some(Matched { workspace_segment })
     }
 
-    /// Who may call this route with `method` (as the client sent it).
-    pub fn access(&self, method: &str, public_reads: bool) -> Access {
+    /// Who may call this route with `method` (as the client sent it). A CORS preflight
+    /// (`OPTIONS` with `Access-Control-Request-Method`, `preflight`) is public: browsers send it
+    /// without credentials, and it asks the origin a question without acting.
+    pub fn access(&self, method: &str, public_reads: bool, preflight: bool) -> Access {
+        if preflight && method == "OPTIONS" {
+            return Access::Public;
+        }
         let rule = match self.methods.get(method) {
             Some(rule) => *rule,
             None if is_read(method) => self.read,
@@ -773,16 +778,20 @@ mod tests {
     fn access_rules_follow_the_method_and_public_reads() {
         let gw = gateway(API);
         let (ws, _) = gw.find("/v1/workspaces/a/x").unwrap();
-        assert_eq!(ws.access("GET", true), Access::Public);
-        assert_eq!(ws.access("HEAD", true), Access::Public);
-        assert_eq!(ws.access("GET", false), Access::Credential);
-        assert_eq!(ws.access("POST", true), Access::Workspace);
-        assert_eq!(ws.access("PATCH", true), Access::Workspace);
-        assert_eq!(ws.access("DELETE", true), Access::Super);
+        assert_eq!(ws.access("GET", true, false), Access::Public);
+        assert_eq!(ws.access("HEAD", true, false), Access::Public);
+        assert_eq!(ws.access("GET", false, false), Access::Credential);
+        assert_eq!(ws.access("POST", true, false), Access::Workspace);
+        assert_eq!(ws.access("PATCH", true, false), Access::Workspace);
+        assert_eq!(ws.access("DELETE", true, false), Access::Super);
         let (v1, _) = gw.find("/v1/x").unwrap();
-        assert_eq!(v1.access("POST", true), Access::Credential);
+        assert_eq!(v1.access("POST", true, false), Access::Credential);
         let (uploads, _) = gw.find("/uploads/x").unwrap();
-        assert_eq!(uploads.access("GET", true), Access::Workspace);
+        assert_eq!(uploads.access("GET", true, false), Access::Workspace);
+        // A CORS preflight passes whatever the rule; a plain OPTIONS is a read.
+        assert_eq!(uploads.access("OPTIONS", false, true), Access::Public);
+        assert_eq!(uploads.access("OPTIONS", true, false), Access::Workspace);
+        assert_eq!(uploads.access("POST", true, true), Access::Workspace);
     }
 
     #[test]

@@ -18,11 +18,15 @@
 # dev` of it on its D1 but an empty KV of its own), then fleet_up STATE_DIR; the base URL of NAME
 # is then ${FLEET_URL[NAME]}, its --persist-to directory ${FLEET_PERSIST[NAME]}. stop_started
 # (lib/common.sh) stops them all.
+#
+# FLEET_SERVICE[NAME]='BINDING SCRIPT KEY=value…' gives NAME (and its replicas) a Service
+# Binding BINDING to a Worker of its own, SCRIPT (a JavaScript module, vars KEY=value), run in
+# the same `wrangler dev` as a second configuration (service.toml beside wrangler.toml).
 
 FLEET_NAMES=()
 declare -A FLEET_VARS=() FLEET_URL=() FLEET_PID=() FLEET_DIR=() FLEET_PERSIST=() FLEET_REPLICA_OF=()
 declare -A FLEET_D1_OF=()
-declare -A FLEET_INSPECTOR_PORT=() FLEET_BUILD=()
+declare -A FLEET_INSPECTOR_PORT=() FLEET_BUILD=() FLEET_SERVICE=()
 # Ports chosen already for something else (scripts/test: the identity provider, which starts
 # after the fleet): fleet_up never hands them to an instance.
 FLEET_AVOID_PORTS=()
@@ -91,7 +95,7 @@ fleet_up() {
         rm -rf "$dir/persist" "$dir/.wrangler"
         mkdir -p "$dir"
         python3 "$ROOT/scripts/lib/instance_config.py" "$ROOT/wrangler.toml" "$dir/wrangler.toml" \
-            "$name" "${FLEET_BUILD[$name]:-build}"
+            "$name" "${FLEET_BUILD[$name]:-build}" "$(fleet_service "$name")"
         (umask 077 && printf '%s\n' "${FLEET_VARS[$name]}" >"$dir/.dev.vars")
     done
     local of migrated=()
@@ -173,6 +177,12 @@ fleet_pick_ports() {
     done
 }
 
+# fleet_service NAME: NAME's FLEET_SERVICE, or its instance's for a replica (empty: none).
+fleet_service() {
+    local name="$1"
+    printf '%s' "${FLEET_SERVICE[$name]:-${FLEET_SERVICE[${FLEET_REPLICA_OF[$name]:-}]:-}}"
+}
+
 # fleet_start STATE_DIR NAME…: starts the instances NAME… (ports and persist directories
 # chosen by fleet_up) and waits until each answers HTTP.
 fleet_start() {
@@ -180,6 +190,9 @@ fleet_start() {
     shift
     for name in "$@"; do
         dir="${FLEET_DIR[$name]}"
+        # A Service Binding's Worker runs in the same `wrangler dev`, as a second configuration.
+        local WRANGLER_DEV_ARGS=("${WRANGLER_DEV_ARGS[@]}")
+        [[ -f "$dir/service.toml" ]] && WRANGLER_DEV_ARGS+=(--config "$dir/service.toml")
         # EDGEAUTH_SKIP_BUILD: belt and braces, should a configuration ever carry [build] again.
         EDGEAUTH_SKIP_BUILD=1 start_wrangler "$dir/wrangler.log" "$dir/wrangler.toml" \
             "${FLEET_PERSIST[$name]}" "${FLEET_URL[$name]##*:}" "${FLEET_INSPECTOR_PORT[$name]}"

@@ -211,6 +211,21 @@ fn a_workspace_from_a_header_and_the_other_rules() {
             .bearer(&covering)
             .send(),
     );
+    // A CORS preflight carries no credential and passes whatever the rule: the origin answers
+    // it (as nobody); a plain OPTIONS is a read like any other.
+    let preflight = echoed(
+        &main_instance()
+            .request("OPTIONS", "/echo/private/x")
+            .header("Origin", "https://app.example.com")
+            .header("Access-Control-Request-Method", "POST")
+            .send(),
+    );
+    assert_eq!(preflight["method"], "OPTIONS");
+    assert_eq!(preflight["identity"]["kind"], "anonymous");
+    main_instance()
+        .request("OPTIONS", "/echo/private/x")
+        .send()
+        .expect_error(401, "unauthorized");
     // PRIVATE has PUBLIC_READS=false: a `public` read needs a credential there.
     Instance::private()
         .get("/echo/x")
@@ -795,4 +810,31 @@ fn signing_keys_rotate_with_overlap_and_no_failed_request() {
         .send()
         .expect_json(401);
     assert_eq!(body["origin"], "refused");
+}
+
+/// A route whose origin is a Service Binding: the Worker behind it
+/// (tests/origin/service-worker.js) gets the request edgeauth forwards, assertion and all, and
+/// passes it on to the origin, which verifies it (the route's `audience` is the origin's URL).
+#[test]
+fn a_service_binding_route_reaches_the_worker_behind_it() {
+    let token = service_token(&["production/*"]);
+    let echo = echoed(
+        &main_instance()
+            .get("/svc/hello?x=1")
+            .bearer(&token)
+            .header("X-Forwarded-User", "admin")
+            .send(),
+    );
+    assert_eq!(echo["headers"]["x-via-service"], "ECHO");
+    assert_eq!(echo["path"], "/echo/svc/hello");
+    assert_eq!(echo["query"], "?x=1");
+    assert_eq!(echo["identity"]["kind"], "service");
+    assert_eq!(echo["identity"]["aud"], Instance::origin().base_url());
+    assert!(echo["headers"].get("x-forwarded-user").is_none(), "{echo}");
+    assert!(echo["headers"].get("authorization").is_none(), "{echo}");
+    // Its rule holds as for any route: reads need a credential.
+    main_instance()
+        .get("/svc/hello")
+        .send()
+        .expect_error(401, "unauthorized");
 }

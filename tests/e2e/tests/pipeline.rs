@@ -23,6 +23,27 @@ fn healthz_is_ok_on_a_configured_instance() {
 }
 
 #[test]
+fn healthz_names_a_missing_service_binding_and_the_route_answers_503() {
+    let response = Instance::open().get("/healthz").send();
+    let health = response.expect_json(503);
+    let problems = strings(&health["problems"]).join("\n");
+    assert!(
+        problems.contains("GATEWAY: route `/svc-missing/*` names the service binding `MISSING`"),
+        "{response}"
+    );
+    let message = Instance::open()
+        .get("/svc-missing/x")
+        .send()
+        .expect_error(503, "misconfigured");
+    assert!(message.contains("MISSING"), "{message}");
+    // The rest of the instance works.
+    Instance::open()
+        .get("/api/auth/capabilities")
+        .send()
+        .expect_json(200);
+}
+
+#[test]
 fn healthz_answers_even_with_an_invalid_credential() {
     // /healthz is the one endpoint where a bad credential is not a 401: probes carry none.
     let health = Instance::main()
