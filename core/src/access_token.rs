@@ -496,6 +496,14 @@ mod tests {
     }
 
     #[test]
+    fn the_keys_stay_published_as_long_as_a_token_is_accepted() {
+        assert!(
+            crate::signing::MAX_SIGNED_AGE_S >= i64::from(MAX_LIFETIME_S) + CLOCK_SKEW_S,
+            "a key would be retired while a token it signed is still accepted"
+        );
+    }
+
+    #[test]
     fn a_token_stays_valid_across_a_key_rotation_until_it_expires() {
         // One-minute periods: the key that signed it is retired only once nothing it signed
         // can still be valid.

@@ -13,6 +13,7 @@ use crate::gateway::Gateway;
 use crate::project::ProjectName;
 use crate::refresh::{self, RefreshFamilyPolicy};
 use crate::signing;
+pub use crate::uri::{is_loopback_host, is_port_number, url_problem};
 
 /// The project used when neither the request nor `DEFAULT_PROJECT` names one.
 pub const DEFAULT_PROJECT: &str = "default";
@@ -203,7 +204,7 @@ impl Config {
                 valid = false;
                 problem(setting, message);
             };
-            if let Some(why) = origin_problem_allowing_path(&issuer) {
+            if let Some(why) = url_problem(&issuer) {
                 problem(
                     "OIDC_ISSUER",
                     format!("{why}, e.g. `https://accounts.example.com`"),
@@ -353,51 +354,11 @@ impl Config {
 
 /// Why `url` is not a bare origin (`https://host[:port]`, or `http://` on loopback), if it is not.
 fn origin_problem(url: &str) -> Option<&'static str> {
-    origin_problem_allowing_path(url).or_else(|| {
+    url_problem(url).or_else(|| {
         let rest = url.split_once("://").map_or("", |(_, rest)| rest);
         rest.contains('/')
             .then_some("must be an origin without a path")
     })
-}
-
-/// What is wrong with `url` as a server's base URL (https, or http on a loopback host; a
-/// host; no user name), if anything. A path is allowed.
-pub fn url_problem(url: &str) -> Option<&'static str> {
-    origin_problem_allowing_path(url)
-}
-
-/// Like [`origin_problem`], but a path is allowed (some issuers have one).
-fn origin_problem_allowing_path(url: &str) -> Option<&'static str> {
-    let (scheme, rest) = match url.split_once("://") {
-        Some(parts) => parts,
-        None => return Some("must be an absolute URL"),
-    };
-    let authority = rest.split('/').next().unwrap_or("");
-    if authority.is_empty()
-        || authority.contains(['@', '?', '#', ' ', '\\'])
-        || url.contains(|c: char| c.is_whitespace() || c.is_control())
-    {
-        return Some("must be an absolute URL with a host and no user name, query or fragment");
-    }
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(bracketed) => match bracketed.split_once(']') {
-            Some((host, tail)) => (host, tail.strip_prefix(':')),
-            None => return Some("has an unclosed `[` in its host"),
-        },
-        None => match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        },
-    };
-    if port.is_some_and(|p| !is_port_number(p)) {
-        return Some("has a port that is not a number");
-    }
-    match scheme {
-        "https" => None,
-        "http" if is_loopback_host(host) => None,
-        "http" => Some("must use https (plain http is allowed only on a loopback host)"),
-        _ => Some("must be an https URL"),
-    }
 }
 
 /// A whole number of seconds within `range`, or `default` when unset.
@@ -427,28 +388,6 @@ fn parse_bool(value: Option<String>, default: bool) -> Result<bool, ()> {
         Some("false" | "0" | "no" | "off") => Ok(false),
         Some(_) => Err(()),
     }
-}
-
-/// True when `port` is a URL port: decimal digits only, at most 65535. Not `u16::from_str`
-/// alone, which also takes `+443`, a port no URL parser reads.
-pub(crate) fn is_port_number(port: &str) -> bool {
-    port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok()
-}
-
-/// True when `host` (from the request URL, without port) is a loopback name or address:
-/// `localhost`, `::1` (bracketed or not) or an IPv4 address in `127.0.0.0/8` written as four
-/// canonical decimal octets (as a URL parser serialises it). `AUTH_DISABLED` is honoured only
-/// then, so a deployment can never run open by accident.
-///
-/// Anything else is not loopback, even when a lenient reading would make it so: `127.0.0.+1`
-/// is a DNS name to a browser (a `+` is not a digit), whatever `u8::from_str` makes of it.
-pub fn is_loopback_host(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host == "::1"
-        || host == "[::1]"
-        || host
-            .parse::<core::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// True when `address` (the client's, from `CF-Connecting-IP`) is a loopback IP address.

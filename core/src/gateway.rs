@@ -492,7 +492,7 @@ fn parse_origin(origin: &str) -> Result<Origin, String> {
         };
     }
     let url = origin.trim().trim_end_matches('/');
-    if let Some(problem) = crate::config::url_problem(url) {
+    if let Some(problem) = crate::uri::url_problem(url) {
         return Err(format!(
             "{problem}, e.g. `https://api.internal.example.com` or `service:API`"
         ));
