@@ -95,6 +95,24 @@ impl ServerError {
     }
 }
 
+/// An HTTP agent as every request of the CLI uses one: statuses are answers, not errors, and
+/// redirects are not followed (following would hand the token to another URL); 30 s to connect,
+/// and `global_timeout` for the whole exchange (none: an `edgeauth api` stream takes as long as
+/// it takes).
+fn agent(global_timeout: Option<Duration>, accept: Option<&str>) -> Agent {
+    let mut config = Agent::config_builder()
+        .timeout_global(global_timeout)
+        .timeout_connect(Some(TIMEOUT))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .user_agent(user_agent());
+    if let Some(accept) = accept {
+        config = config.accept(accept);
+    }
+    config.build().into()
+}
+
 /// The body of an `edgeauth api` request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawBody {
@@ -132,17 +150,8 @@ pub struct ApiClient {
 
 impl ApiClient {
     pub fn new(settings: &Settings) -> ApiClient {
-        let agent: Agent = Agent::config_builder()
-            .timeout_global(Some(TIMEOUT))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .user_agent(user_agent())
-            .accept("application/json")
-            .build()
-            .into();
         ApiClient {
-            agent,
+            agent: agent(Some(TIMEOUT), Some("application/json")),
             server: settings.server.clone(),
             server_source: settings.server_source.clone(),
             project: settings.project.clone(),
@@ -237,14 +246,7 @@ impl ApiClient {
         &self,
         request: &RawRequest,
     ) -> Result<ureq::http::Response<ureq::Body>, CliError> {
-        let agent: Agent = Agent::config_builder()
-            .timeout_connect(Some(TIMEOUT))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .user_agent(user_agent())
-            .build()
-            .into();
+        let agent = agent(None, None);
         let first = self.send_raw_once(&agent, request)?;
         let Some(refresh) = &self.refresh else {
             return Ok(first);

@@ -124,6 +124,29 @@ impl Instance {
         &self.authority
     }
 
+    /// Runs `work` while sampling the instance's workerd memory every 50 ms; returns what
+    /// `work` returned, the memory before, and the peak seen (bytes).
+    pub fn workerd_peak_during<T>(&self, work: impl FnOnce() -> T) -> (T, u64, u64) {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let before = self.workerd_rss_bytes();
+        let peak = Arc::new(AtomicU64::new(before));
+        let done = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak, done, instance) = (peak.clone(), done.clone(), self.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    peak.fetch_max(instance.workerd_rss_bytes(), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+        };
+        let result = work();
+        done.store(true, Ordering::Relaxed);
+        sampler.join().expect("the memory sampler");
+        (result, before, peak.load(Ordering::Relaxed))
+    }
+
     /// The resident memory of the instance's workerd processes (those below its `wrangler
     /// dev`), in bytes, from `/proc`.
     pub fn workerd_rss_bytes(&self) -> u64 {

@@ -19,6 +19,18 @@ fn env_with(token: Option<&str>) -> Vec<(String, String)> {
     env
 }
 
+/// A new service token of project `default` covering `workspaces`.
+fn service_token(workspaces: &[&str]) -> String {
+    mint_service_token(
+        &Instance::main(),
+        &super_token(),
+        "default",
+        &unique("cli-api"),
+        workspaces,
+    )
+    .token
+}
+
 fn run(cli: &CliSandbox, args: &[&str], token: Option<&str>) -> CliRun {
     let env = env_with(token);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -35,14 +47,7 @@ fn run(cli: &CliSandbox, args: &[&str], token: Option<&str>) -> CliRun {
 #[test]
 fn api_sends_the_resolved_credential_and_prints_the_answer() {
     let cli = CliSandbox::new();
-    let token = mint_service_token(
-        &Instance::main(),
-        &super_token(),
-        "default",
-        &unique("cli-api"),
-        &["production/*"],
-    )
-    .token;
+    let token = service_token(&["production/*"]);
     // edgeauth's own endpoint.
     let me: Value = serde_json::from_str(
         run(&cli, &["api", "/api/auth/whoami"], Some(&token))
@@ -103,14 +108,7 @@ fn api_reports_refusals_with_the_servers_message_and_exit_code() {
     assert!(refused.stdout.contains("\"unauthorized\""), "{refused}");
     assert!(refused.stderr.contains("needs a credential"), "{refused}");
     // Another workspace: 403, exit 4.
-    let token = mint_service_token(
-        &Instance::main(),
-        &super_token(),
-        "default",
-        &unique("cli-api"),
-        &["staging/*"],
-    )
-    .token;
+    let token = service_token(&["staging/*"]);
     run(
         &cli,
         &["api", "-X", "POST", "/echo/ws/production/x", "-d", "{}"],
@@ -135,14 +133,7 @@ fn api_reports_refusals_with_the_servers_message_and_exit_code() {
 #[test]
 fn api_streams_a_file_upload() {
     let cli = CliSandbox::new();
-    let token = mint_service_token(
-        &Instance::main(),
-        &super_token(),
-        "default",
-        &unique("cli-api"),
-        &["*"],
-    )
-    .token;
+    let token = service_token(&["*"]);
     let path = cli.work_dir().join("blob.bin");
     let mut file = std::fs::File::create(&path).unwrap();
     let mut hasher = Sha256::new();

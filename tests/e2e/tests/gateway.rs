@@ -18,27 +18,22 @@ fn main_instance() -> Instance {
     Instance::main()
 }
 
-/// The claims of a compact JWS (its middle part), unverified: the test only reads them; the
-/// origin is what verifies.
-fn claims_of(jws: &str) -> Value {
-    let part = jws.split('.').nth(1).expect("a JWS has three parts");
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .expect("base64url claims"),
-    )
-    .expect("JSON claims")
+/// Part `index` of a compact JWS (0 the header, 1 the claims) as JSON, unverified: the test
+/// only reads it; the origin is what verifies.
+fn jws_part(jws: &str, index: usize) -> Value {
+    let part = jws.split('.').nth(index).expect("a JWS has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON")
 }
 
-/// The JOSE header of a compact JWS.
+fn claims_of(jws: &str) -> Value {
+    jws_part(jws, 1)
+}
+
 fn header_of(jws: &str) -> Value {
-    let part = jws.split('.').next().expect("a JWS has a header");
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .expect("base64url header"),
-    )
-    .expect("JSON header")
+    jws_part(jws, 0)
 }
 
 /// The origin's echo of a request it accepted: 200, and the body it sent.

@@ -5,11 +5,6 @@
 //! MAIN's workerd, which other tests' requests would move (cargo runs test binaries one after
 //! another).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread;
-use std::time::Duration;
-
 use edgeauth_e2e::{mint_service_token, super_token, unique, Instance};
 use sha2::{Digest, Sha256};
 
@@ -32,32 +27,18 @@ fn a_100_mib_upload_streams_to_the_origin_intact_and_the_worker_stays_flat() {
     }
     let expected = hex::encode(Sha256::digest(&body));
 
-    let before = main.workerd_rss_bytes();
-    let peak = Arc::new(AtomicU64::new(before));
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, done, main) = (peak.clone(), done.clone(), Instance::main());
-        thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(main.workerd_rss_bytes(), Ordering::Relaxed);
-                thread::sleep(Duration::from_millis(50));
-            }
-        })
-    };
-    let response = main
-        .request("PUT", "/echo/upload-target/blob")
-        .bearer(&token)
-        .body(Some("application/octet-stream"), body)
-        .send();
-    done.store(true, Ordering::Relaxed);
-    sampler.join().expect("the sampler");
+    let (response, before, peak) = main.workerd_peak_during(|| {
+        main.request("PUT", "/echo/upload-target/blob")
+            .bearer(&token)
+            .body(Some("application/octet-stream"), body)
+            .send()
+    });
     let echo = response.expect_json(200);
     assert_eq!(echo["body_bytes"], 100 * MIB, "{echo}");
     assert_eq!(
         echo["body_sha256"], expected,
         "the origin got the body intact"
     );
-    let peak = peak.load(Ordering::Relaxed);
     eprintln!(
         "workerd {} MiB before, peak {} MiB",
         before / MIB,

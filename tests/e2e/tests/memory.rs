@@ -8,9 +8,6 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use edgeauth_e2e::{super_token, Instance};
@@ -36,33 +33,20 @@ fn a_100_mib_chunked_post_leaves_memory_flat() {
             Some(&super_token),
         ),
     ] {
-        let before = main.workerd_rss_bytes();
-        let peak = Arc::new(AtomicU64::new(before));
-        let done = Arc::new(AtomicBool::new(false));
-        let sampler = {
-            let (peak, done, main) = (peak.clone(), done.clone(), Instance::main());
-            thread::spawn(move || {
-                while !done.load(Ordering::Relaxed) {
-                    peak.fetch_max(main.workerd_rss_bytes(), Ordering::Relaxed);
-                    thread::sleep(Duration::from_millis(50));
-                }
-            })
-        };
         // The previous post's body was abandoned half sent; the local runtime may answer the
         // next request 503 ("worker restarted mid-request") while it recovers, so that
         // request is sent again (the measurement covers every attempt).
-        let mut attempt = post_chunked(&main, target, content_type, bearer);
-        for _ in 0..3 {
-            if attempt.0 != 503 {
-                break;
+        let ((status, sent), before, peak) = main.workerd_peak_during(|| {
+            let mut attempt = post_chunked(&main, target, content_type, bearer);
+            for _ in 0..3 {
+                if attempt.0 != 503 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_secs(2));
+                attempt = post_chunked(&main, target, content_type, bearer);
             }
-            std::thread::sleep(Duration::from_secs(2));
-            attempt = post_chunked(&main, target, content_type, bearer);
-        }
-        let (status, sent) = attempt;
-        done.store(true, Ordering::Relaxed);
-        sampler.join().expect("the sampler");
-        let peak = peak.load(Ordering::Relaxed);
+            attempt
+        });
         let growth = peak.saturating_sub(before);
         eprintln!(
             "{target}: {status}, {} MiB sent before the answer; workerd {} MiB before, peak {} MiB",
