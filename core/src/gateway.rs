@@ -22,7 +22,8 @@
 //!   Worker.
 //! - `read` (GET, HEAD, OPTIONS) and `write` (every other method), overridden per method by
 //!   `methods`: `public` (no credential needed; a read is public only while `PUBLIC_READS`
-//!   is true, and needs a credential otherwise), `credential` (any valid credential),
+//!   is true, and otherwise needs a credential, covering the workspace on a route that names
+//!   one), `credential` (any valid credential),
 //!   `workspace` (a credential whose workspace patterns cover the request's workspace, from
 //!   the path or `workspace_header`), `super` (the super token only). Defaults: `read`
 //!   `public`; `write` `workspace` when the route names a workspace, else `credential`.
@@ -371,6 +372,11 @@ impl Route {
             None => self.write,
         };
         match rule {
+            // Reads that are not public need what a write would on a route that names a
+            // workspace, and a credential on any other.
+            Access::Public if is_read(method) && !public_reads && self.names_workspace() => {
+                Access::Workspace
+            }
             Access::Public if is_read(method) && !public_reads => Access::Credential,
             rule => rule,
         }
@@ -398,6 +404,11 @@ impl Route {
                 .map_err(|e| format!("the {name} header: {e}")),
             _ => Ok(None),
         }
+    }
+
+    /// Whether the route takes a workspace from the path or a header.
+    fn names_workspace(&self) -> bool {
+        self.segments.contains(&Segment::Workspace) || self.workspace_header.is_some()
     }
 
     /// The header that names the workspace, if the route reads one.
@@ -780,12 +791,14 @@ mod tests {
         let (ws, _) = gw.find("/v1/workspaces/a/x").unwrap();
         assert_eq!(ws.access("GET", true, false), Access::Public);
         assert_eq!(ws.access("HEAD", true, false), Access::Public);
-        assert_eq!(ws.access("GET", false, false), Access::Credential);
+        // Reads that are not public need the workspace covered on a route that names one.
+        assert_eq!(ws.access("GET", false, false), Access::Workspace);
         assert_eq!(ws.access("POST", true, false), Access::Workspace);
         assert_eq!(ws.access("PATCH", true, false), Access::Workspace);
         assert_eq!(ws.access("DELETE", true, false), Access::Super);
         let (v1, _) = gw.find("/v1/x").unwrap();
         assert_eq!(v1.access("POST", true, false), Access::Credential);
+        assert_eq!(v1.access("GET", false, false), Access::Credential);
         let (uploads, _) = gw.find("/uploads/x").unwrap();
         assert_eq!(uploads.access("GET", true, false), Access::Workspace);
         // A CORS preflight passes whatever the rule; a plain OPTIONS is a read.

@@ -221,11 +221,27 @@ fn a_workspace_from_a_header_and_the_other_rules() {
         .request("OPTIONS", "/echo/private/x")
         .send()
         .expect_error(401, "unauthorized");
-    // PRIVATE has PUBLIC_READS=false: a `public` read needs a credential there.
+    // PRIVATE has PUBLIC_READS=false: a `public` read needs a credential there, and on a
+    // route that names a workspace, one covering it (PRIVATE refuses before its origin, which
+    // trusts MAIN's keys only, would).
     Instance::private()
         .get("/echo/x")
         .send()
         .expect_error(401, "unauthorized");
+    let private_staging = mint_service_token(
+        &Instance::private(),
+        &super_token(),
+        "default",
+        &unique("private"),
+        &["staging/*"],
+    )
+    .token;
+    let message = Instance::private()
+        .get("/echo/ws/production%2Feu/runs")
+        .bearer(&private_staging)
+        .send()
+        .expect_error(403, "forbidden");
+    assert!(message.contains("production/eu"), "{message}");
     // edgeauth's own endpoints answer beside the routes, and unknown paths are still 404.
     main_instance()
         .get("/api/auth/whoami")
