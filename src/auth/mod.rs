@@ -136,10 +136,7 @@ pub async fn verify_bearer(
     env: &Env,
     ctx: &Context,
 ) -> Result<Principal, ApiError> {
-    let presented = Presented::Bearer(token.to_owned());
-    verify::verify(&presented, settings, project, env, ctx)
-        .await?
-        .ok_or_else(|| ApiError::InvalidCredential("not a token".into()))
+    verify::bearer(token, settings, project, env, ctx).await
 }
 
 /// For a request that is safe by method (`GET`) but answers a question about writing: when

@@ -32,7 +32,8 @@ pub async fn verify(
     }
 }
 
-async fn bearer(
+/// The principal of a bearer token, or 401 saying what is wrong with it.
+pub(super) async fn bearer(
     token: &str,
     settings: &Settings,
     project: &ProjectName,

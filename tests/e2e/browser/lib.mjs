@@ -278,7 +278,9 @@ export async function signIn(run, page, cfg, { user = cfg.user, password = cfg.p
   await username.fill(user);
   await page.locator('input[name=password]').fill(password);
   await page.locator('#submit').click();
-  await page.waitForURL((url) => url.origin === cfg.origin, { waitUntil: 'load' });
+  // Back on the Worker's origin once the redirect commits; what the caller reads next waits for
+  // its own element, so a slow stylesheet under a loaded CI machine cannot fail the sign-in.
+  await page.waitForURL((url) => url.origin === cfg.origin, { waitUntil: 'commit' });
   seen.landed_path = new URL(page.url()).pathname;
   if (expectAccount) {
     run.at('back at /account, signed in');
