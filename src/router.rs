@@ -5,7 +5,7 @@
 use worker::{Env, Request, Response};
 
 use crate::api::tokens::{self, Kind};
-use crate::api::{contract, discovery, introspect, status, users};
+use crate::api::{contract, discovery, introspect, roles, status, users};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::flows::{account, cli_login, device, sign_in, token_grant};
@@ -42,6 +42,9 @@ pub enum Endpoint {
     CreateUserToken,
     ListUserTokens,
     RevokeUserToken,
+    ShowRoles,
+    SetRoles,
+    ResetRoles,
     Account,
     DeviceCode,
     DevicePage,
@@ -125,6 +128,15 @@ const ROUTES: &[Route] = &[
         Json,
     ),
     route("/api/users/me", &[(Get, Ep(E::UsersMe))], Json),
+    route(
+        "/api/roles",
+        &[
+            (Get, Ep(E::ShowRoles)),
+            (Post, Ep(E::SetRoles)),
+            (Delete, Ep(E::ResetRoles)),
+        ],
+        Json,
+    ),
     route("/account", &[(Get, Ep(E::Account))], Page),
     route("/api/auth/login", &[(Get, Ep(E::Login))], Page),
     route("/api/auth/callback", &[(Get, Ep(E::Callback))], Page),
@@ -291,6 +303,9 @@ pub async fn dispatch(
         E::CreateUserToken => tokens::create(Kind::User, req, caller, env).await,
         E::ListUserTokens => tokens::list(Kind::User, caller, env).await,
         E::RevokeUserToken => tokens::revoke(Kind::User, &id, caller, env).await,
+        E::ShowRoles => roles::show(caller, env).await,
+        E::SetRoles => roles::set(req, caller, env).await,
+        E::ResetRoles => roles::reset(caller, env).await,
         E::DeviceCode => device::code(req, caller, env).await,
         E::DevicePage => device::page(caller, env).await,
         E::DeviceDecide => device::decide(req, caller, env).await,

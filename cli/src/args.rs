@@ -189,6 +189,42 @@ pub enum Command {
     /// Call the API behind edgeauth (or edgeauth's own) with the resolved credential
     #[command(long_about = API_LONG, after_help = API_EXAMPLES)]
     Api(ApiArgs),
+    /// Show or change which teams administer and use the project
+    #[command(subcommand, long_about = ROLES_LONG)]
+    Roles(RolesCommand),
+}
+
+const ROLES_LONG: &str = "\
+Show or change which teams administer and use the project.
+
+An admin manages the project: its service tokens and its roles. A member uses it
+and manages only their own tokens. A person in none of the project's teams has
+no role there and is refused in it. The teams come from the identity provider's
+team claim, as of the person's last sign-in.
+
+A project follows the server's ADMIN_TEAMS and MEMBER_TEAMS until it is given
+teams of its own with `roles set`; `roles reset` returns it to them. With
+neither set, every signed-in person is a member and only the super token
+administers. Changing roles needs the super token or an admin of the project.";
+
+#[derive(Debug, Subcommand)]
+pub enum RolesCommand {
+    /// Show the project's admin and member teams, and where they come from
+    Show,
+    /// Give the project its own admin and member teams (both lists are replaced)
+    Set(SetRoles),
+    /// Make the project follow the server's ADMIN_TEAMS and MEMBER_TEAMS again
+    Reset,
+}
+
+#[derive(Debug, Args)]
+pub struct SetRoles {
+    /// Teams whose people administer the project, comma-separated (may be repeated; may be empty)
+    #[arg(long, value_name = "TEAMS", value_delimiter = ',', required = true, num_args = 0..)]
+    pub admin_teams: Vec<String>,
+    /// Teams whose people use the project, comma-separated; empty: every signed-in person
+    #[arg(long, value_name = "TEAMS", value_delimiter = ',', default_values_t = Vec::<String>::new())]
+    pub member_teams: Vec<String>,
 }
 
 const API_LONG: &str = "\

@@ -9,7 +9,8 @@
 //!
 //! The header is `{"alg":"EdDSA","typ":"at+jwt","kid":…}` (RFC 9068 §2.1). The claims are `iss`
 //! (edgeauth's origin), `sub` (the user, `usr_…`), `prj` (the project, RFC 8707's idea of an
-//! audience), `scp` (workspace patterns), `fam` (the refresh family it came from), `iat`,
+//! audience), `scp` (workspace patterns), `fam` (the refresh family it came from), `rol` (the person's role in the project,
+//! `admin` or `member`, as of issue), `iat`,
 //! `exp` and `jti` (128 random bits). The signature alone proves integrity, so unlike the
 //! opaque tokens there is no CRC.
 //!
@@ -31,6 +32,7 @@ use serde_json::{Map, Value};
 use crate::base62;
 use crate::ids::UserId;
 use crate::project::ProjectName;
+use crate::role::Role;
 use crate::signing::{KeyRing, ALGORITHM};
 use crate::token::{is_jws_shape, TokenKind, MAX_ACCESS_TOKEN_LEN};
 use crate::workspace::Scope;
@@ -69,6 +71,9 @@ pub struct AccessClaims {
     pub expires_at_s: i64,
     /// `jti`: this token's random id, for audit.
     pub token_id: String,
+    /// `rol`: the person's role in the project when the token was issued (approval and
+    /// refresh re-read it, so a person who lost their role gets no further token).
+    pub role: Role,
 }
 
 impl AccessClaims {
@@ -101,6 +106,8 @@ pub struct AccessGrant {
     pub scope: Scope,
     /// The refresh family it is issued from.
     pub family_id: String,
+    /// The person's role in the project, as of now.
+    pub role: Role,
     /// Now, Unix seconds, from the runtime clock; becomes `iat`.
     pub now_s: i64,
     /// Requested lifetime in seconds, clamped to [`MIN_LIFETIME_S`]`..=`[`MAX_LIFETIME_S`].
@@ -220,6 +227,7 @@ struct WireClaims {
     scp: Vec<String>,
     fam: String,
     jti: String,
+    rol: &'static str,
 }
 
 fn timestamp(unix_s: i64) -> Option<DateTime<Utc>> {
@@ -246,6 +254,7 @@ pub fn mint(
         issued_at_s: grant.now_s,
         expires_at_s: grant.now_s.saturating_add(i64::from(lifetime_s)),
         token_id: base62::random(TOKEN_ID_CHARS, entropy),
+        role: grant.role,
     };
     let token = sign(keys, &grant.issuer, &claims)?;
     Ok(MintedAccessToken { token, claims })
@@ -259,6 +268,7 @@ fn sign(keys: &KeyRing, issuer: &str, claims: &AccessClaims) -> Result<String, A
         scp: claims.scope.to_strings(),
         fam: claims.family_id.clone(),
         jti: claims.token_id.clone(),
+        rol: claims.role.as_str(),
     });
     jwt.issued_at = Some(timestamp(claims.issued_at_s).ok_or(AccessTokenError::BadClaim("iat"))?);
     jwt.expiration = Some(timestamp(claims.expires_at_s).ok_or(AccessTokenError::BadClaim("exp"))?);
@@ -351,6 +361,14 @@ pub fn verify(token: &str, keys: &KeyRing, now_s: i64) -> Result<AccessClaims, A
         .and_then(|a| a.iter().map(Value::as_str).collect::<Option<Vec<&str>>>())
         .ok_or(AccessTokenError::BadClaim("scp"))?;
     let scope = Scope::parse(&patterns).map_err(|_| AccessTokenError::BadClaim("scp"))?;
+    // Tokens issued before roles existed (minutes old at most) carry none: the lesser role.
+    let role = match custom.get("rol") {
+        None => Role::Member,
+        Some(value) => value
+            .as_str()
+            .and_then(Role::parse)
+            .ok_or(AccessTokenError::BadClaim("rol"))?,
+    };
     Ok(AccessClaims {
         user_id: user_id.to_owned(),
         project,
@@ -359,6 +377,7 @@ pub fn verify(token: &str, keys: &KeyRing, now_s: i64) -> Result<AccessClaims, A
         issued_at_s,
         expires_at_s,
         token_id: token_id.to_owned(),
+        role,
     })
 }
 
@@ -425,6 +444,7 @@ mod tests {
             family_id: "fam_0123456789abcdefABCDEF".into(),
             now_s: NOW,
             lifetime_s,
+            role: Role::Admin,
         }
     }
 
@@ -474,6 +494,7 @@ mod tests {
         assert_eq!(claims.project.as_str(), "alpha");
         assert_eq!(claims.scope.to_strings(), ["production/*", "staging"]);
         assert_eq!(claims.family_id, "fam_0123456789abcdefABCDEF");
+        assert_eq!(claims.role, Role::Admin);
         assert_eq!((claims.issued_at_s, claims.expires_at_s), (NOW, NOW + 300));
         assert_eq!(claims.token_id.len(), TOKEN_ID_CHARS);
         assert_eq!(t.expires_in_s(), 300);
@@ -813,12 +834,26 @@ mod tests {
             (with(g(), "scp", json!(["a/**"])), BadClaim("scp")),
             (with(g(), "fam", json!("")), BadClaim("fam")),
             (with(g(), "jti", json!("a b")), BadClaim("jti")),
+            (with(g(), "rol", json!("owner")), BadClaim("rol")),
+            (with(g(), "rol", json!(1)), BadClaim("rol")),
             (json!(["not", "an", "object"]), MalformedClaims),
         ];
         for (claims, expected) in cases {
             let t = sign_raw(&key(), good_header(), claims.clone());
             assert_eq!(verify(&t, &key(), NOW), Err(expected), "{claims}");
         }
+    }
+
+    #[test]
+    fn a_token_without_a_role_claim_is_a_members() {
+        let t = sign_raw(&key(), good_header(), good_claims());
+        assert_eq!(verify(&t, &key(), NOW).unwrap().role, Role::Member);
+        let admin = sign_raw(
+            &key(),
+            good_header(),
+            with(good_claims(), "rol", json!("admin")),
+        );
+        assert_eq!(verify(&admin, &key(), NOW).unwrap().role, Role::Admin);
     }
 
     #[test]

@@ -177,6 +177,10 @@ pub struct Whoami {
     /// Whether the server runs with `AUTH_DISABLED=true`.
     #[serde(default)]
     pub auth_disabled: bool,
+    /// The caller's standing in the project: `super`, `service`, or a person's `admin`,
+    /// `member` or `none` ([`Principal::role_name`](crate::Principal::role_name)).
+    #[serde(default)]
+    pub role: String,
 }
 
 /// The body of `GET /api/auth/capabilities`: what the server offers and what the caller can do.
@@ -241,6 +245,26 @@ impl Default for LoginMethods {
     }
 }
 
+/// The body of `GET`, `POST` and `DELETE /api/roles`: which teams hold which role in the
+/// project, and where that comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectRolesView {
+    /// The project.
+    pub project: String,
+    /// Its admins' teams.
+    pub admin_teams: Vec<String>,
+    /// Its members' teams; empty: every signed-in person is a member.
+    pub member_teams: Vec<String>,
+    /// `project` (its own override) or `configuration` (`ADMIN_TEAMS`, `MEMBER_TEAMS`).
+    pub source: String,
+    /// When the override was last set; `null` without one.
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    /// Who set it (`super`, `user:usr_…`); `null` without one.
+    #[serde(default)]
+    pub updated_by: Option<String>,
+}
+
 /// The body of `GET /api/users/me`: the person behind a person's credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {
@@ -265,6 +289,9 @@ pub struct Me {
     /// The token presented; `null` for a session.
     #[serde(default)]
     pub token_id: Option<TokenId>,
+    /// Their role in the project of the request: `admin`, `member`, or `none`.
+    #[serde(default)]
+    pub role: String,
     /// The project of the request.
     #[serde(default)]
     pub project: String,
@@ -518,7 +545,8 @@ mod tests {
             "workspaces": ["production/*"],
             "token_id": "st_0123456789abcdefABCD",
             "expires_at": null,
-            "auth_disabled": false
+            "auth_disabled": false,
+            "role": "service"
         }));
         assert_eq!(w.token_id, Some(TokenId::new("st_0123456789abcdefABCD")));
         let s: Whoami = round_trips(json!({
@@ -528,7 +556,8 @@ mod tests {
             "workspaces": ["*"],
             "token_id": null,
             "expires_at": "2026-12-01T08:30:00Z",
-            "auth_disabled": true
+            "auth_disabled": true,
+            "role": "super"
         }));
         assert_eq!(s.token_id, None);
     }
@@ -574,6 +603,28 @@ mod tests {
     }
 
     #[test]
+    fn project_roles() {
+        let own: ProjectRolesView = round_trips(json!({
+            "project": "default",
+            "admin_teams": ["ops"],
+            "member_teams": [],
+            "source": "project",
+            "updated_at": "2026-12-05T08:00:00Z",
+            "updated_by": "super"
+        }));
+        assert_eq!(own.source, "project");
+        let configured: ProjectRolesView = round_trips(json!({
+            "project": "default",
+            "admin_teams": [],
+            "member_teams": [],
+            "source": "configuration",
+            "updated_at": null,
+            "updated_by": null
+        }));
+        assert_eq!(configured.updated_by, None);
+    }
+
+    #[test]
     fn me() {
         let me: Me = round_trips(json!({
             "id": "usr_0123456789abcdefABCD",
@@ -583,6 +634,7 @@ mod tests {
             "issuer": "http://127.0.0.1:8788",
             "authenticated_by": "user_token",
             "token_id": "ut_0123456789abcdefABCD",
+            "role": "admin",
             "project": "default"
         }));
         assert_eq!(me.id, UserId::new("usr_0123456789abcdefABCD"));
@@ -594,6 +646,7 @@ mod tests {
             "issuer": "http://127.0.0.1:8788",
             "authenticated_by": "session",
             "token_id": null,
+            "role": "none",
             "project": "default"
         }));
         assert_eq!((session.email, session.token_id), (None, None));

@@ -62,6 +62,10 @@ pub struct Identity {
     /// `tid`: the token's id, for a credential that has one.
     #[serde(rename = "tid", default, skip_serializing_if = "Option::is_none")]
     pub token_id: Option<String>,
+    /// `rol`: the caller's standing in the project (`super`, `service`, `admin`, `member`);
+    /// absent for nobody.
+    #[serde(rename = "rol", default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 impl Identity {
@@ -76,6 +80,7 @@ impl Identity {
                 project: project.as_str().to_owned(),
                 workspaces: Vec::new(),
                 token_id: None,
+                role: None,
             };
         };
         let subject = match &principal.credential {
@@ -95,6 +100,7 @@ impl Identity {
             project: principal.project.as_str().to_owned(),
             workspaces: principal.scope.to_strings(),
             token_id: principal.token_id().map(str::to_owned),
+            role: Some(principal.role_name().to_owned()),
         }
     }
 }
@@ -250,6 +256,7 @@ mod tests {
             scope: Scope::parse(&["production/*"]).unwrap(),
             expires_at_ms: None,
             login: None,
+            role: None,
         }
     }
 
@@ -326,6 +333,7 @@ mod tests {
             scope: Scope::all(),
             expires_at_ms: None,
             login: None,
+            role: None,
         };
         let identity = Identity::of(Some(&principal), &project());
         assert_eq!(identity.subject.as_deref(), Some("usr_42"));

@@ -12,6 +12,7 @@ use crate::crypto::{RootSecret, TokenHash};
 use crate::gateway::Gateway;
 use crate::project::ProjectName;
 use crate::refresh::{self, RefreshFamilyPolicy};
+use crate::role::TeamRoles;
 use crate::signing;
 pub use crate::uri::{is_loopback_host, is_port_number, url_problem};
 
@@ -69,6 +70,10 @@ pub struct Config {
     pub signing_key_period_s: u32,
     /// `GATEWAY`: the routes proxied to an origin, when set ([`crate::gateway`]).
     pub gateway: Option<Gateway>,
+    /// `ADMIN_TEAMS` and `MEMBER_TEAMS` (comma-separated): the teams that administer and use
+    /// every project without an override of its own ([`crate::role`]). Neither set: every
+    /// signed-in person is a member, and only the super token administers.
+    pub roles: TeamRoles,
 }
 
 /// The default of `REVOCATION_BOUND_SECONDS`.
@@ -315,6 +320,20 @@ impl Config {
             signing::DEFAULT_PERIOD_S
         });
 
+        let mut teams = |setting: &'static str| {
+            TeamRoles::parse_list(&get(setting).unwrap_or_default()).unwrap_or_else(|e| {
+                problem(
+                    setting,
+                    format!("{e}; give team names separated by commas, e.g. `platform,ops`"),
+                );
+                Vec::new()
+            })
+        };
+        let roles = TeamRoles {
+            admin_teams: teams("ADMIN_TEAMS"),
+            member_teams: teams("MEMBER_TEAMS"),
+        };
+
         let gateway = get("GATEWAY").and_then(|json| match Gateway::parse(&json) {
             Ok(gateway) => Some(gateway),
             Err(found) => {
@@ -335,6 +354,7 @@ impl Config {
             Ok(Config {
                 signing_key_period_s,
                 gateway,
+                roles,
                 auth_disabled,
                 super_token_hash,
                 secret,
@@ -533,6 +553,17 @@ mod tests {
             settings(config(&[("SUPER_TOKEN", "short")]).unwrap_err()),
             ["SUPER_TOKEN"]
         );
+    }
+
+    #[test]
+    fn roles_default_to_members_only_and_name_their_teams() {
+        let none = config(&[]).unwrap().roles;
+        assert!(none.admin_teams.is_empty() && none.member_teams.is_empty());
+        let c = config(&[("ADMIN_TEAMS", "ops, sre"), ("MEMBER_TEAMS", "dev")]).unwrap();
+        assert_eq!(c.roles.admin_teams, ["ops", "sre"]);
+        assert_eq!(c.roles.member_teams, ["dev"]);
+        let bad = config(&[("ADMIN_TEAMS", "ops,\u{1}x"), ("MEMBER_TEAMS", "dev")]).unwrap_err();
+        assert_eq!(settings(bad), ["ADMIN_TEAMS"]);
     }
 
     #[test]

@@ -48,11 +48,12 @@ use crate::uri::percent_decode;
 use crate::workspace::WorkspaceName;
 
 /// Path prefixes edgeauth answers itself; no route may live inside one.
-pub const RESERVED_PATHS: [&str; 14] = [
+pub const RESERVED_PATHS: [&str; 15] = [
     "/api/auth",
     "/api/tokens",
     "/api/service-tokens",
     "/api/users",
+    "/api/roles",
     "/api/trust-policies",
     "/account",
     "/account.js",
@@ -568,6 +569,9 @@ pub fn decide(
             needs(access)
         ));
     };
+    if let Some(problem) = principal.outsider_problem() {
+        return Decision::Forbidden(problem);
+    }
     match access {
         Access::Public | Access::Credential => Decision::Allow,
         // The super token; and nobody, with authentication disabled (full access, loopback only).
@@ -725,6 +729,7 @@ mod tests {
             scope: Scope::parse(patterns).unwrap(),
             expires_at_ms: None,
             login: None,
+            role: None,
         }
     }
 
@@ -843,6 +848,29 @@ mod tests {
         );
         assert_eq!(
             decide(route, Access::Credential, Some(&other), ws()),
+            Decision::Allow
+        );
+        // A person with no role in the project is refused wherever a credential is needed.
+        let outsider = Principal {
+            credential: crate::policy::Credential::User {
+                token_id: TokenId::new("ut_1"),
+                name: "laptop".into(),
+                user_id: crate::UserId::new("usr_1"),
+            },
+            ..service(&["*"])
+        };
+        for access in [Access::Credential, Access::Workspace] {
+            match decide(route, access, Some(&outsider), ws()) {
+                Decision::Forbidden(m) => assert!(m.contains("no role there"), "{m}"),
+                d => panic!("{d:?}"),
+            }
+        }
+        let member = Principal {
+            role: Some(crate::Role::Member),
+            ..outsider
+        };
+        assert_eq!(
+            decide(route, Access::Workspace, Some(&member), ws()),
             Decision::Allow
         );
         // A workspace rule without a workspace, or with a bad one: 400.

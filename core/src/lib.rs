@@ -30,6 +30,7 @@ pub mod project;
 pub mod rate_limit;
 pub mod refresh;
 pub mod return_to;
+pub mod role;
 pub mod secret;
 pub mod session;
 pub mod signing;
@@ -44,6 +45,7 @@ pub use crypto::{constant_time_eq, sha256_hex, RootSecret, TokenHash};
 pub use ids::{FamilyId, SessionId, TokenId, UserId};
 pub use policy::{BrowserSession, Credential, Login, Principal, PrincipalKind};
 pub use project::ProjectName;
+pub use role::{Role, TeamRoles};
 pub use token::{TokenError, TokenKind};
 pub use workspace::{Scope, WorkspaceName, WorkspacePattern};
 

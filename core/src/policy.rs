@@ -3,6 +3,7 @@
 use crate::crypto::TokenHash;
 use crate::ids::{FamilyId, SessionId, TokenId, UserId};
 use crate::project::ProjectName;
+use crate::role::Role;
 use crate::workspace::Scope;
 
 /// How a request authenticated.
@@ -88,6 +89,18 @@ pub struct Principal {
     /// device login, or the login a stored token was created with (through however many
     /// tokens). What such a credential creates never outlives that login and is revoked with it.
     pub login: Option<Login>,
+    /// A person's role in the project (`None`: they have none there, and may not act in it).
+    /// Always `None` for credentials that are not a person's.
+    pub role: Option<Role>,
+}
+
+/// Which of a project's service tokens a caller may manage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceTokenReach {
+    /// Every one its scope covers: the super token, an admin.
+    Project,
+    /// Only those this service token created (and its scope covers).
+    CreatedBy(TokenId),
 }
 
 /// A person's login that credentials can come from, and die with: a device login (its
@@ -117,6 +130,7 @@ impl Principal {
             scope: Scope::all(),
             expires_at_ms: None,
             login: None,
+            role: None,
         }
     }
 
@@ -174,11 +188,78 @@ impl Principal {
         }
     }
 
+    /// The caller's standing in its project, as whoami, `/api/users/me` and 403s name it:
+    /// `super` (also nobody, with authentication disabled), `service`, or a person's
+    /// `admin`, `member` or `none`.
+    pub fn role_name(&self) -> &'static str {
+        match (&self.credential, self.person(), self.role) {
+            (Credential::Super | Credential::Anonymous, _, _) => "super",
+            (_, Some(_), Some(role)) => role.as_str(),
+            (_, Some(_), None) => "none",
+            _ => "service",
+        }
+    }
+
+    /// Does the caller administer its project: the super token (or nobody, with
+    /// authentication disabled), or a person with the admin role there?
+    pub fn administers(&self) -> bool {
+        matches!(self.credential, Credential::Super | Credential::Anonymous)
+            || (self.person().is_some() && self.role == Some(Role::Admin))
+    }
+
+    /// Why the caller may not act in its project at all: a person with no role there.
+    pub fn outsider_problem(&self) -> Option<String> {
+        (self.person().is_some() && self.role.is_none()).then(|| {
+            format!(
+                "your account is in none of the teams that use project `{}`, so it has no role there; ask an admin of the project (or the operator) to add one of your teams",
+                self.project
+            )
+        })
+    }
+
+    /// Why the caller may not do `doing` (e.g. "managing service tokens"), which needs the
+    /// admin role in its project; `None` when it may.
+    pub fn admin_problem(&self, doing: &str) -> Option<String> {
+        if self.administers() {
+            return None;
+        }
+        let you = match self.person() {
+            Some(_) => format!("you are {}", article(self.role_name())),
+            None => format!("a {} credential is not a person", self.kind().as_str()),
+        };
+        Some(format!(
+            "{doing} needs the admin role in project `{}` ({you}); admins are the people in the project's admin teams (ADMIN_TEAMS, or the project's own, see GET /api/roles), and the super token",
+            self.project
+        ))
+    }
+
+    /// Which of the project's service tokens the caller may create, see and revoke (always
+    /// within its own scope too): every one for the super token and admins, those it created
+    /// for a service token, none for members (403, saying the admin role is needed).
+    pub fn service_token_reach(&self) -> Result<ServiceTokenReach, String> {
+        if let Credential::Service { token_id, .. } = &self.credential {
+            return Ok(ServiceTokenReach::CreatedBy(token_id.clone()));
+        }
+        match self.admin_problem("managing the service tokens of a project") {
+            None => Ok(ServiceTokenReach::Project),
+            Some(problem) => Err(problem),
+        }
+    }
+
     /// May this caller mint, see or revoke a service token with `scope`? Only when its own
     /// scope covers it, so no token is broader than its creator (the super token and the
     /// anonymous principal cover everything).
     pub fn may_manage(&self, scope: &Scope) -> bool {
         self.scope.covers(scope)
+    }
+}
+
+/// `a member`, `an admin`, `no role` (for `none`).
+fn article(role: &str) -> String {
+    match role {
+        "none" => "without a role there".to_owned(),
+        "admin" => "an admin".to_owned(),
+        other => format!("a {other}"),
     }
 }
 
@@ -207,7 +288,71 @@ mod tests {
             scope: Scope::parse(scope).unwrap(),
             expires_at_ms: None,
             login: None,
+            role: None,
         }
+    }
+
+    fn person(role: Option<Role>) -> Principal {
+        Principal {
+            credential: Credential::User {
+                token_id: TokenId::new("ut_1"),
+                name: "laptop".into(),
+                user_id: UserId::new("usr_1"),
+            },
+            role,
+            ..Principal::super_token(project())
+        }
+    }
+
+    #[test]
+    fn roles_decide_who_manages_service_tokens() {
+        assert_eq!(
+            Principal::super_token(project()).service_token_reach(),
+            Ok(ServiceTokenReach::Project)
+        );
+        assert_eq!(
+            Principal::anonymous(project()).service_token_reach(),
+            Ok(ServiceTokenReach::Project)
+        );
+        assert_eq!(
+            person(Some(Role::Admin)).service_token_reach(),
+            Ok(ServiceTokenReach::Project)
+        );
+        let member = person(Some(Role::Member))
+            .service_token_reach()
+            .unwrap_err();
+        assert!(
+            member.contains("needs the admin role in project `p` (you are a member)"),
+            "{member}"
+        );
+        let outsider = person(None).service_token_reach().unwrap_err();
+        assert!(outsider.contains("without a role there"), "{outsider}");
+        assert_eq!(
+            service(&["*"]).service_token_reach(),
+            Ok(ServiceTokenReach::CreatedBy(TokenId::new("st_1")))
+        );
+    }
+
+    #[test]
+    fn role_names_and_outsiders() {
+        assert_eq!(Principal::super_token(project()).role_name(), "super");
+        assert_eq!(Principal::anonymous(project()).role_name(), "super");
+        assert_eq!(service(&["*"]).role_name(), "service");
+        assert_eq!(person(Some(Role::Admin)).role_name(), "admin");
+        assert_eq!(person(Some(Role::Member)).role_name(), "member");
+        assert_eq!(person(None).role_name(), "none");
+        assert!(person(None)
+            .outsider_problem()
+            .unwrap()
+            .contains("project `p`"));
+        assert!(person(Some(Role::Member)).outsider_problem().is_none());
+        // A service token is never an outsider, whatever its role field says.
+        assert!(service(&["*"]).outsider_problem().is_none());
+        assert!(!service(&["*"]).administers());
+        assert!(service(&["*"])
+            .admin_problem("x")
+            .unwrap()
+            .contains("not a person"));
     }
 
     #[test]

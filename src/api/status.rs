@@ -84,9 +84,10 @@ pub fn capabilities(caller: &Caller) -> Response {
     )
 }
 
-/// Who the credential is: kind, name, project, workspaces, expiry.
+/// Who the credential is: kind, name, project, workspaces, expiry, and role in the project
+/// (even `none`: this is where a person finds out).
 pub fn whoami(caller: &Caller) -> Result<Response, ApiError> {
-    let p = caller.require_principal()?;
+    let p = caller.any_principal()?;
     Ok(http::json(
         200,
         &Whoami {
@@ -97,6 +98,7 @@ pub fn whoami(caller: &Caller) -> Result<Response, ApiError> {
             token_id: p.token_id().map(TokenId::new),
             expires_at: p.expires_at_ms.map(rfc3339),
             auth_disabled: caller.config().auth_disabled,
+            role: p.role_name().to_owned(),
         },
     ))
 }
@@ -114,8 +116,8 @@ pub async fn check(req: &Request, caller: &Caller) -> Result<Response, ApiError>
     let access = caller.query("access").unwrap_or_else(|| "read".into());
     let principal = caller.principal.as_ref();
     match access.as_str() {
-        "read" if principal.is_none() && !caller.config().public_reads => {
-            return Err(ApiError::credential_required())
+        "read" if !caller.config().public_reads => {
+            caller.require_principal()?;
         }
         "read" => {}
         "write" => {
@@ -143,6 +145,7 @@ pub async fn check(req: &Request, caller: &Caller) -> Result<Response, ApiError>
             "access": access,
             "project": caller.project.as_str(),
             "kind": principal.map(|p| p.kind().as_str()),
+            "role": principal.map(|p| p.role_name()),
         }),
     ))
 }

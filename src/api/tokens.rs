@@ -9,6 +9,7 @@ use edgeauth_core::api::{
 };
 use edgeauth_core::crypto::DerivedKey;
 use edgeauth_core::ids::revocation_id;
+use edgeauth_core::policy::ServiceTokenReach;
 use edgeauth_core::secret::Secret;
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
@@ -36,10 +37,12 @@ pub enum Kind {
 
 /// The caller, as the manager of one kind of token.
 enum Manager<'c> {
-    /// Service tokens of the request's project: the super token, or a credential whose scope
-    /// covers theirs. Needs `SECRET` (the project's key signs them).
+    /// Service tokens of the request's project, those its scope covers: every one for the
+    /// super token and the project's admins, only its own for a service token
+    /// (`ServiceTokenReach`); members manage none. Needs `SECRET` (the project's key signs them).
     Project {
         principal: &'c Principal,
+        reach: ServiceTokenReach,
         key: DerivedKey,
     },
     /// A person, over their own tokens in every project.
@@ -50,12 +53,17 @@ enum Manager<'c> {
 }
 
 impl<'c> Manager<'c> {
-    /// 401 without a credential; 501 for service tokens without `SECRET`; 403 for user tokens
-    /// and a credential that is not a person's.
+    /// 401 without a credential; 403 for a person with no role in the project, for service
+    /// tokens and a member (the admin role is needed), and for user tokens and a credential
+    /// that is not a person's; 501 for service tokens without `SECRET`.
     fn of(kind: Kind, caller: &'c Caller) -> Result<Self, ApiError> {
+        let principal = caller.require_principal()?;
         Ok(match kind {
             Kind::Service => Manager::Project {
-                principal: caller.require_principal()?,
+                principal,
+                reach: principal
+                    .service_token_reach()
+                    .map_err(ApiError::Forbidden)?,
                 key: caller.settings.service_token_key(&caller.project)?,
             },
             Kind::User => {
@@ -73,10 +81,23 @@ impl<'c> Manager<'c> {
 
     /// May the caller see `record` at all? A person signed in in a browser sees all of their
     /// own tokens, in every project (the account page); a credential bound to one project (a
-    /// user token, an access token, a service token) only tokens of that project.
+    /// user token, an access token, a service token) only tokens of that project; a service
+    /// token only those it created.
     fn may_see(&self, record: &TokenRecord) -> bool {
         let principal = self.principal();
-        principal.browser_session().is_some() || record.project == principal.project
+        let in_reach = match self {
+            Manager::Project {
+                reach: ServiceTokenReach::CreatedBy(id),
+                ..
+            } => {
+                record.owner
+                    == TokenOwner::Project {
+                        created_by: Actor::Service(id.clone()),
+                    }
+            }
+            _ => true,
+        };
+        in_reach && (principal.browser_session().is_some() || record.project == principal.project)
     }
 
     /// May the caller see and revoke `record`? Only a token it sees whose workspaces its own
@@ -339,9 +360,16 @@ pub async fn revoke(
     let not_found = || {
         ApiError::NotFound(match kind {
             Kind::Service => format!(
-                "no live service token `{}` in project `{}`",
+                "no live service token `{}` in project `{}`{}",
                 id.escape_default(),
-                caller.project
+                caller.project,
+                match &manager {
+                    Manager::Project {
+                        reach: ServiceTokenReach::CreatedBy(_),
+                        ..
+                    } => " that this service token created (a service token manages only the tokens it created; an admin or the super token manages the rest)",
+                    _ => "",
+                }
             ),
             Kind::User => format!(
                 "you have no live API token `{}` that this credential may see (unknown, already revoked, not yours, or in another project than the credential's)",

@@ -37,6 +37,7 @@ pub async fn me(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
                 .is_none()
                 .then(|| principal.token_id().map(TokenId::new))
                 .flatten(),
+            role: principal.role_name().to_owned(),
             project: caller.project.to_string(),
         },
     ))

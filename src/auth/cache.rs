@@ -10,6 +10,9 @@
 //! it runs out, within the bound. At most [`CAPACITY`] tokens and as
 //! many sessions are held (a few MB at most), the oldest first to go.
 //!
+//! A project's role teams (its override in D1, or the configuration's) are remembered for the
+//! same bound: changing a project's roles takes effect here at once and everywhere within it.
+//!
 //! Access tokens are remembered too, after their signature was verified once, until their own
 //! expiry: nothing can revoke one, so remembering it changes no answer, and it saves an
 //! Ed25519 verification per request.
@@ -17,7 +20,7 @@
 use std::cell::RefCell;
 
 use edgeauth_core::cache::{trusted_until, ExpiringCache};
-use edgeauth_core::{Login, Principal, TokenHash, TokenId};
+use edgeauth_core::{Login, Principal, ProjectName, TeamRoles, TokenHash, TokenId};
 
 use crate::store::{SessionRecord, TokenRecord, TokenTable};
 
@@ -33,6 +36,35 @@ thread_local! {
         RefCell::new(ExpiringCache::new(CAPACITY));
     static ACCESS_TOKENS: RefCell<ExpiringCache<String, Principal>> =
         RefCell::new(ExpiringCache::new(CAPACITY));
+    static PROJECT_ROLES: RefCell<ExpiringCache<String, TeamRoles>> =
+        RefCell::new(ExpiringCache::new(PROJECTS_CAPACITY));
+}
+
+/// Most projects whose role teams are remembered at once.
+pub const PROJECTS_CAPACITY: usize = 1_000;
+
+/// The remembered role teams of `project`, if any.
+pub fn project_roles(project: &ProjectName, now_ms: i64) -> Option<TeamRoles> {
+    PROJECT_ROLES.with(|c| {
+        c.borrow_mut()
+            .get(&project.as_str().to_owned(), now_ms)
+            .cloned()
+    })
+}
+
+/// Remembers `project`'s role teams, as read now, for at most `bound_s`.
+pub fn remember_project_roles(project: &ProjectName, roles: &TeamRoles, bound_s: u32, now_ms: i64) {
+    if let Some(until) = trusted_until(now_ms, bound_s, None) {
+        PROJECT_ROLES.with(|c| {
+            c.borrow_mut()
+                .insert(project.as_str().to_owned(), roles.clone(), until, now_ms)
+        });
+    }
+}
+
+/// Forgets `project`'s role teams (changed here).
+pub fn forget_project_roles(project: &ProjectName) {
+    PROJECT_ROLES.with(|c| c.borrow_mut().remove(&project.as_str().to_owned()));
 }
 
 /// The principal of the access token whose SHA-256 is `hash`, verified before and not yet

@@ -5,6 +5,7 @@
 pub mod cache;
 mod credential;
 mod csrf;
+pub mod roles;
 mod verify;
 
 use std::rc::Rc;
@@ -33,17 +34,29 @@ impl Caller {
         &self.settings.config
     }
 
-    /// The principal, or 401 when the request carried no credential.
+    /// The principal, or 401 when the request carried no credential, or 403 for a person
+    /// with no role in the request's project.
     pub fn require_principal(&self) -> Result<&Principal, ApiError> {
+        let principal = self.any_principal()?;
+        match principal.outsider_problem() {
+            Some(problem) => Err(ApiError::Forbidden(problem)),
+            None => Ok(principal),
+        }
+    }
+
+    /// The principal, even a person with no role in the project (for the endpoints that say
+    /// who the caller is); 401 without one.
+    pub fn any_principal(&self) -> Result<&Principal, ApiError> {
         self.principal
             .as_ref()
             .ok_or_else(ApiError::credential_required)
     }
 
-    /// The person behind the credential: 401 without one, 403 for credentials that are not a
-    /// person's (super, service, anonymous).
+    /// The person behind the credential, with whatever role they have in the project (even
+    /// none, for `/api/users/me` to say so): 401 without one, 403 for credentials that are
+    /// not a person's (super, service, anonymous).
     pub fn person(&self) -> Result<(&Principal, &UserId), ApiError> {
-        let principal = self.require_principal()?;
+        let principal = self.any_principal()?;
         let user_id = principal.person().ok_or_else(|| {
             ApiError::Forbidden(format!(
                 "a {} credential is not a person; user API tokens and /api/users/me need a signed-in person (a browser session, a user API token, or `edgeauth login`)",
@@ -51,6 +64,16 @@ impl Caller {
             ))
         })?;
         Ok((principal, user_id))
+    }
+
+    /// The caller, who must administer the project to do `doing` (e.g. "changing a
+    /// project's roles"): 401 without a credential, 403 naming the role needed.
+    pub fn require_admin(&self, doing: &str) -> Result<&Principal, ApiError> {
+        let principal = self.require_principal()?;
+        match principal.admin_problem(doing) {
+            Some(problem) => Err(ApiError::Forbidden(problem)),
+            None => Ok(principal),
+        }
     }
 
     /// The browser session that authenticated the request, if that is what did.

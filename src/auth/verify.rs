@@ -10,7 +10,7 @@ use edgeauth_core::{access_token, BrowserSession, Credential, Principal, Project
 use edgeauth_core::{FamilyId, Login, TokenHash, UserId};
 use worker::{Context, Env};
 
-use super::{cache, Presented};
+use super::{cache, roles, Presented};
 use crate::error::ApiError;
 use crate::settings::Settings;
 use crate::store::{record_use, SessionRecord, TokenOwner, TokenRecord, TokenTable};
@@ -83,6 +83,7 @@ async fn service_token(
         scope: record.scope,
         project: project.clone(),
         expires_at_ms: record.expires_at,
+        role: None,
     })
 }
 
@@ -109,7 +110,10 @@ async fn user_token(
             record.id
         )));
     };
+    let teams = record.owner_teams.unwrap_or_default();
+    let role = roles::role_of(&teams, settings, project, env).await?;
     Ok(Principal {
+        role,
         login: record.parent,
         credential: Credential::User {
             token_id: record.id,
@@ -196,6 +200,7 @@ fn access(
     let expires_at_ms = claims.expires_at_ms();
     let family_id = FamilyId::new(claims.family_id);
     let principal = Principal {
+        role: Some(claims.role),
         expires_at_ms: Some(expires_at_ms),
         scope: claims.scope,
         login: Some(Login::Device(family_id.clone())),
@@ -237,11 +242,13 @@ async fn session(
     if record.expires_at <= now {
         return Ok(None);
     }
+    let role = roles::role_of(&record.user_teams, settings, project, env).await?;
     let name = record
         .user_name
         .or(record.user_email)
         .unwrap_or_else(|| record.user_id.to_string());
     Ok(Some(Principal {
+        role,
         credential: Credential::Session(BrowserSession {
             session_id: record.id.clone(),
             user_id: record.user_id,

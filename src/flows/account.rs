@@ -41,6 +41,7 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
         .and_then(|p| p.expires_at_ms)
         .map(rfc3339)
         .unwrap_or_default();
+    let role = caller.principal.as_ref().map_or("none", |p| p.role_name());
     Ok(pages::page_response(
         200,
         pages::account_html(&pages::AccountView {
@@ -49,6 +50,7 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
             teams: &user.teams,
             user_id: user.id.as_str(),
             project: caller.project.as_str(),
+            role,
             csrf_token: &csrf,
             session_ends_at: &session_ends_at,
         }),

@@ -107,6 +107,7 @@ pub async fn start(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let Some(session) = caller.browser_person("approving a CLI login")? else {
         return sign_in_first(&request, caller, 302);
     };
+    caller.require_principal()?;
     let user_id = &session.user_id;
     let user = UserRecord::find(&database(env)?, user_id)
         .await?
@@ -143,6 +144,8 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         // The session ended while the page was open: sign in again, then consent again.
         return sign_in_first(&request, caller, 303);
     };
+    // A person with no role in the project cannot log a CLI in to it.
+    caller.require_principal()?;
     let user_id = session.user_id.as_str();
     let now = now_ms();
     let actor = Actor::User(session.user_id.clone());

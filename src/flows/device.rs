@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
 use super::token_grant::oauth_error;
-use crate::auth::Caller;
+use crate::auth::{roles, Caller};
 use crate::error::ApiError;
 use crate::http::body::{self, OAuthBody};
 use crate::http::{self, redirect};
@@ -354,6 +354,23 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
                 403,
                 "not_in_allowed_team",
                 "Your account is not in any of the teams allowed to sign in here, so it cannot approve a device. Ask the operator to add you to one of them, then sign in again.",
+            ),
+        ));
+    }
+    if approve
+        && roles::role_of(&user.teams, &caller.settings, &grant.project, env)
+            .await?
+            .is_none()
+    {
+        return Ok(pages::page_response(
+            403,
+            pages::error_html(
+                403,
+                "no_role",
+                &format!(
+                    "Your account is in none of the teams that use project {}, so it cannot approve a login to it. Ask an admin of the project to add one of your teams.",
+                    grant.project
+                ),
             ),
         ));
     }

@@ -20,16 +20,16 @@ use edgeauth_core::ids::revocation_id;
 use edgeauth_core::refresh::{self, RefreshDecision};
 use edgeauth_core::secret::Secret;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
-use edgeauth_core::{FamilyId, Login, ProjectName, Scope, TokenHash, UserId};
+use edgeauth_core::{FamilyId, Login, ProjectName, Role, Scope, TokenHash, UserId};
 use serde_json::{json, Value};
 use worker::{D1Database, Env, Request, Response};
 
-use crate::auth::{cache, Caller};
+use crate::auth::{cache, roles, Caller};
 use crate::error::ApiError;
 use crate::http;
 use crate::http::body::{self, OAuthBody};
 use crate::store::{
-    Actor, AuditEvent, DeviceGrantRecord, GrantState, NewFamily, RefreshTokenRecord,
+    Actor, AuditEvent, DeviceGrantRecord, GrantState, NewFamily, RefreshTokenRecord, UserRecord,
 };
 use crate::{database, now_ms, WebCrypto};
 
@@ -176,17 +176,29 @@ async fn issue_first_tokens(
         .user_id
         .as_ref()
         .ok_or_else(|| ApiError::Internal("an approved device grant has no user".into()))?;
+    let db = database(env)?;
+    // The role as of now: the person approved the login, but a role can go in between.
+    let teams = UserRecord::find(&db, user_id)
+        .await?
+        .map(|user| user.teams)
+        .unwrap_or_default();
+    let role = roles::role_of(&teams, &caller.settings, &grant.project, env)
+        .await?
+        .ok_or_else(|| invalid_grant(no_role(&grant.project)))?;
     let scope = Scope::all();
     let family_id = refresh::new_family_id(&mut WebCrypto);
     let family_expires_at = caller.config().refresh_family.expires_at_ms(now);
     let access = mint_access(
         caller,
-        user_id,
-        grant.project.clone(),
-        scope.clone(),
-        &family_id,
+        &Family {
+            id: &family_id,
+            user_id,
+            role,
+            project: &grant.project,
+            scope: &scope,
+            expires_at: family_expires_at,
+        },
         now,
-        family_expires_at,
     )?;
     let refresh = token::mint(
         TokenKind::Refresh,
@@ -195,7 +207,7 @@ async fn issue_first_tokens(
     );
     let won = grant
         .redeem(
-            &database(env)?,
+            &db,
             &NewFamily {
                 id: &family_id,
                 scope: &scope,
@@ -262,15 +274,27 @@ async fn refresh_token_grant(
         }
         (other, _) => return Err(invalid_grant(other.description())),
     };
+    // The role is read again at every refresh: a person no longer in any of the project's
+    // teams ends their device login here.
+    let Some(role) =
+        roles::role_of(&record.user_teams, &caller.settings, &record.project, env).await?
+    else {
+        let detail = json!({"reason": "role", "user_id": record.user_id});
+        revoke_family(&db, &record, Actor::RoleLost, detail, now).await?;
+        return Err(invalid_grant(no_role(&record.project)));
+    };
     let scope = record.scope.clone();
     let access = mint_access(
         caller,
-        &record.user_id,
-        record.project.clone(),
-        scope.clone(),
-        &record.family_id,
+        &Family {
+            id: &record.family_id,
+            user_id: &record.user_id,
+            role,
+            project: &record.project,
+            scope: &scope,
+            expires_at: record.family_expires_at,
+        },
         now,
-        record.family_expires_at,
     )?;
     let rotation = RefreshTokenRecord::rotate(&db, &hash, successor.hash(), now).await?;
     match refresh::arbitrate(rotation.spent, rotation.answerable) {
@@ -339,30 +363,45 @@ async fn revoke_family(
     .await?)
 }
 
+/// Why a person gets no token in `project`: they have no role there (any more).
+fn no_role(project: &ProjectName) -> String {
+    format!(
+        "your account is in none of the teams that use project `{project}` (any more), so this login has ended; ask an admin of the project to add one of your teams, then log in again"
+    )
+}
+
 /// An access token for a family's user: `ACCESS_TOKEN_TTL_SECONDS`, cut so that it never
 /// outlives the family.
+/// A device login (refresh family), as its access tokens carry it.
+struct Family<'a> {
+    id: &'a FamilyId,
+    user_id: &'a UserId,
+    /// The person's role in the project, read now.
+    role: Role,
+    project: &'a ProjectName,
+    scope: &'a Scope,
+    expires_at: i64,
+}
+
 fn mint_access(
     caller: &Caller,
-    user_id: &UserId,
-    project: ProjectName,
-    scope: Scope,
-    family_id: &FamilyId,
+    family: &Family<'_>,
     now: i64,
-    family_expires_at: i64,
 ) -> Result<MintedAccessToken, ApiError> {
     access_token::mint(
         caller.settings.signing_keys()?,
         &AccessGrant {
             issuer: caller.own_origin(),
-            user_id: user_id.to_string(),
-            project,
-            scope,
-            family_id: family_id.to_string(),
+            user_id: family.user_id.to_string(),
+            project: family.project.clone(),
+            scope: family.scope.clone(),
+            family_id: family.id.to_string(),
+            role: family.role,
             now_s: now.div_euclid(1000),
             lifetime_s: refresh::access_lifetime_s(
                 caller.config().access_token_ttl_s,
                 now,
-                family_expires_at,
+                family.expires_at,
             ),
         },
         &mut WebCrypto,

@@ -15,6 +15,8 @@ pub struct AccountView<'a> {
     pub user_id: &'a str,
     /// The project new tokens are bound to (from `?project=`, else the default).
     pub project: &'a str,
+    /// The person's role in it: `admin`, `member` or `none`.
+    pub role: &'a str,
     /// The session's CSRF token, for the script's writes and the sign-out form.
     pub csrf_token: &'a str,
     /// When this sign-in ends (RFC 3339): the latest a token made on the page lives.
@@ -74,6 +76,7 @@ mod tests {
             teams,
             user_id: "usr_123",
             project: "default",
+            role: "member",
             csrf_token: "c5rf-T0ken_value",
             session_ends_at: "2026-12-11T10:00:00Z",
         }
@@ -93,6 +96,7 @@ mod tests {
         assert!(html.contains("demo@example.test"));
         assert!(html.contains(r#"<li class="chip">edgeauth-team</li><li class="chip">ops</li>"#));
         assert!(html.contains("usr_123"));
+        assert!(html.contains(r#"<span id="role">member</span>"#));
         // When the sign-in ends, for the script and for the person: tokens made here end then.
         assert!(
             html.contains(r#"<meta name="edgeauth-session-ends" content="2026-12-11T10:00:00Z">"#)
@@ -155,6 +159,7 @@ mod tests {
             teams: &hostile_teams,
             user_id: HOSTILE,
             project: HOSTILE,
+            role: HOSTILE,
             csrf_token: HOSTILE,
             session_ends_at: HOSTILE,
         });
@@ -167,6 +172,7 @@ mod tests {
             teams: &benign_teams,
             user_id: "x",
             project: "x",
+            role: "x",
             csrf_token: "x",
             session_ends_at: "x",
         });

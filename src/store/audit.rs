@@ -21,6 +21,9 @@ pub enum Actor {
     Anonymous,
     /// The server, revoking a refresh-token family whose spent token came back: `refresh_reuse`.
     RefreshReuse,
+    /// The server, ending a device login whose person has no role in its project any more:
+    /// `role_lost`.
+    RoleLost,
 }
 
 impl Actor {
@@ -40,6 +43,7 @@ impl Actor {
             "super" => Actor::Super,
             "anonymous" => Actor::Anonymous,
             "refresh_reuse" => Actor::RefreshReuse,
+            "role_lost" => Actor::RoleLost,
             _ => match stored.split_once(':') {
                 Some(("user", id)) if !id.is_empty() => Actor::User(UserId::new(id)),
                 Some(("service", id)) if !id.is_empty() => Actor::Service(TokenId::new(id)),
@@ -57,6 +61,7 @@ impl fmt::Display for Actor {
             Actor::Super => f.write_str("super"),
             Actor::Anonymous => f.write_str("anonymous"),
             Actor::RefreshReuse => f.write_str("refresh_reuse"),
+            Actor::RoleLost => f.write_str("role_lost"),
         }
     }
 }

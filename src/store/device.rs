@@ -443,6 +443,9 @@ pub struct RefreshTokenRecord {
     /// The workspaces of the family's access tokens.
     #[serde(deserialize_with = "columns::scope")]
     pub scope: Scope,
+    /// The user's teams as of their last sign-in: a refresh re-reads their role with them.
+    #[serde(deserialize_with = "columns::json_text")]
+    pub user_teams: Vec<String>,
 }
 
 impl RefreshTokenRecord {
@@ -470,8 +473,9 @@ impl RefreshTokenRecord {
              (s.used_at IS NOT NULL OR s.revoked_at IS NOT NULL) AS successor_spent, \
              t.revoked_at, f.id AS family_id, \
              f.revoked_at AS family_revoked_at, f.expires_at AS family_expires_at, \
-             f.user_id, f.project, f.scope \
+             f.user_id, f.project, f.scope, u.teams AS user_teams \
              FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+             JOIN users u ON u.id = f.user_id \
              LEFT JOIN refresh_tokens s ON s.token_hash = t.replaced_by \
              WHERE t.token_hash = ?1",
             vec![hash.as_hex().into()],

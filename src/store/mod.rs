@@ -1,6 +1,7 @@
 //! Storage of every record in D1: API tokens of both kinds (`tokens`), audit events
 //! (`audit`), people, their sessions (`people`), approved and consumed CLI login codes
-//! (`cli_codes`), and device logins with their refresh-token families (`device`). Each record
+//! (`cli_codes`), device logins with their refresh-token families (`device`), and projects'
+//! own role teams (`roles`). Each record
 //! type keeps its queries beside it, so the storage story of a type is in one place. Times
 //! are Unix milliseconds.
 //!
@@ -19,6 +20,7 @@ mod d1;
 mod device;
 mod people;
 mod retry;
+mod roles;
 mod sql;
 mod tokens;
 
@@ -35,6 +37,7 @@ pub use device::{
     RefreshTokenRecord,
 };
 pub use people::{NewSession, SessionRecord, UserRecord};
+pub use roles::ProjectRoles;
 pub use sql::{SqlValue, Statement};
 pub use tokens::{NewToken, TokenOwner, TokenRecord, TokenTable, TokensOf};
 

@@ -116,6 +116,9 @@ pub struct SessionRecord {
     /// The user's display name, for the principal.
     pub user_name: Option<String>,
     pub user_email: Option<String>,
+    /// The user's teams as of their last sign-in, which decide their role in a project.
+    #[serde(deserialize_with = "columns::json_text")]
+    pub user_teams: Vec<String>,
 }
 
 /// A session about to start: the SHA-256 of its cookie and its id; its person is the one
@@ -135,7 +138,7 @@ impl SessionRecord {
     ) -> Result<Option<Self>, StoreError> {
         db.first(Statement::new(
             "SELECT s.id, s.user_id, s.expires_at, u.name AS user_name, \
-             u.email AS user_email FROM sessions s JOIN users u ON u.id = s.user_id \
+             u.email AS user_email, u.teams AS user_teams FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.session_hash = ?1",
             vec![hash.as_hex().into()],
         ))

@@ -197,7 +197,12 @@ fn a_user_token_round_trips_and_each_kind_is_looked_up_only_in_its_table() {
         &hash("user secret"),
     ))
     .unwrap();
-    assert_eq!(found.as_ref(), Some(&token));
+    // Read for verification, a user token comes with its owner's teams (which decide roles).
+    let with_teams = TokenRecord {
+        owner_teams: Some(vec!["edgeauth-team".into()]),
+        ..token.clone()
+    };
+    assert_eq!(found.as_ref(), Some(&with_teams));
     let elsewhere = block_on(TokenRecord::find_by_hash(
         &db,
         TokenTable::ServiceTokens,
@@ -892,6 +897,7 @@ fn a_session_is_found_by_its_cookie_with_its_user_and_deleted_once() {
             expires_at: T0 + MINUTE,
             user_name: Some("Ada".into()),
             user_email: Some("ada@example.com".into()),
+            user_teams: vec!["edgeauth-team".into()],
         }
     );
     assert_eq!(
@@ -1675,4 +1681,53 @@ fn tokens_created_with_a_session_end_with_it_and_only_while_it_lives() {
         T0 + 60 * MINUTE
     ));
     assert_eq!(audit_count(&db, "user_token.create"), 3);
+}
+
+#[test]
+fn a_projects_roles_are_set_replaced_and_removed_with_their_audit_events() {
+    use super::ProjectRoles;
+    use edgeauth_core::{ProjectName, TeamRoles};
+    let db = Sqlite::migrated();
+    let project = ProjectName::parse("alpha").unwrap();
+    assert_eq!(block_on(ProjectRoles::find(&db, &project)).unwrap(), None);
+    let event = |action| AuditEvent {
+        at: T0,
+        project: Some("alpha"),
+        actor: Actor::Super,
+        action,
+        subject: "roles",
+        detail: "{}".into(),
+    };
+    let roles = TeamRoles {
+        admin_teams: vec!["ops".into()],
+        member_teams: vec![],
+    };
+    block_on(ProjectRoles::set(&db, &project, &roles, event("roles.set"))).unwrap();
+    let again = TeamRoles {
+        admin_teams: vec!["sre".into()],
+        member_teams: vec!["dev".into(), "qa".into()],
+    };
+    block_on(ProjectRoles::set(&db, &project, &again, event("roles.set"))).unwrap();
+    let stored = block_on(ProjectRoles::find(&db, &project))
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.teams(), again);
+    assert_eq!(stored.updated_by, "super");
+    // Another project is untouched.
+    let beta = ProjectName::parse("beta").unwrap();
+    assert_eq!(block_on(ProjectRoles::find(&db, &beta)).unwrap(), None);
+    assert!(block_on(ProjectRoles::remove(&db, &project, event("roles.reset"))).unwrap());
+    assert_eq!(block_on(ProjectRoles::find(&db, &project)).unwrap(), None);
+    // Removing what is not there changes nothing and records nothing.
+    assert!(!block_on(ProjectRoles::remove(&db, &project, event("roles.reset"))).unwrap());
+    let mut statement = db
+        .conn()
+        .prepare("SELECT action FROM audit_events WHERE subject = 'roles' ORDER BY id")
+        .unwrap();
+    let actions: Vec<String> = statement
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(actions, ["roles.set", "roles.set", "roles.reset"]);
 }

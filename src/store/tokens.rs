@@ -112,6 +112,9 @@ pub struct TokenRecord {
     /// The login it was created with (a device login or a browser session, directly or
     /// through other tokens), which it does not outlive and is revoked with.
     pub parent: Option<Login>,
+    /// A user token's owner's teams as of their last sign-in, which decide their role: read
+    /// with the token when it is verified ([`TokenRecord::find_by_hash`]), `None` otherwise.
+    pub owner_teams: Option<Vec<String>>,
 }
 
 /// A token about to be minted: what its creator asked for.
@@ -149,6 +152,8 @@ struct TokenRow {
     parent_family_id: Option<FamilyId>,
     #[serde(default)]
     parent_session_id: Option<SessionId>,
+    #[serde(default)]
+    owner_teams: Option<String>,
 }
 
 impl TryFrom<TokenRow> for TokenRecord {
@@ -179,9 +184,15 @@ impl TryFrom<TokenRow> for TokenRecord {
                 return Err(format!("token {}: two parent logins", row.id));
             }
         };
+        let owner_teams = row
+            .owner_teams
+            .map(|json| serde_json::from_str::<Vec<String>>(&json))
+            .transpose()
+            .map_err(|e| format!("token {}: its owner's teams: {e}", row.id))?;
         Ok(TokenRecord {
             owner,
             parent,
+            owner_teams,
             project: row.project,
             scope: row.workspaces,
             id: row.id,
@@ -210,6 +221,7 @@ impl TokenRecord {
             last_used_at: None,
             revoked_at: None,
             parent: new.parent,
+            owner_teams: None,
         }
     }
 
@@ -237,14 +249,25 @@ impl TokenRecord {
         self.expires_at.is_some_and(|at| at <= now_ms)
     }
 
-    /// Looks a presented token up by its hash, in the table of its kind (known from its format).
+    /// Looks a presented token up by its hash, in the table of its kind (known from its
+    /// format); a user token with its owner's teams, in the same read.
     pub async fn find_by_hash(
         db: &impl Database,
         table: TokenTable,
         hash: &TokenHash,
     ) -> Result<Option<Self>, StoreError> {
+        let select = table.select();
+        let select = match table {
+            TokenTable::ServiceTokens => select,
+            TokenTable::UserTokens => select.replacen(
+                " FROM user_tokens",
+                ", (SELECT teams FROM users WHERE users.id = user_tokens.user_id) AS owner_teams \
+                 FROM user_tokens",
+                1,
+            ),
+        };
         db.first(Statement::new(
-            format!("{} WHERE token_hash = ?1", table.select()),
+            format!("{select} WHERE token_hash = ?1"),
             vec![hash.as_hex().into()],
         ))
         .await

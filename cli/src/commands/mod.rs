@@ -8,10 +8,11 @@ mod api;
 mod device;
 mod login;
 mod logout;
+mod roles;
 mod tokens;
 mod whoami;
 
-use crate::args::{Cli, Command, ServiceTokenCommand, UserTokenCommand};
+use crate::args::{Cli, Command, RolesCommand, ServiceTokenCommand, UserTokenCommand};
 use crate::client::ApiClient;
 use crate::config::{self, Environment, Flags};
 use crate::credentials;
@@ -82,6 +83,9 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
             tokens::SERVICE_TOKENS.revoke(&ctx, io, &id)
         }
         Command::Api(args) => api::run(&ctx, io, &args),
+        Command::Roles(RolesCommand::Show) => roles::show(&ctx, io),
+        Command::Roles(RolesCommand::Set(args)) => roles::set(&ctx, io, &args),
+        Command::Roles(RolesCommand::Reset) => roles::reset(&ctx, io),
     }
 }
 

@@ -160,6 +160,9 @@ pub fn describe(who: &Whoami) -> String {
     if let Some(project) = given(&who.project) {
         line.push_str(&format!(" in project {}", clean(project)));
     }
+    if let Some(role) = given(&who.role).filter(|r| !matches!(*r, "super" | "service")) {
+        line.push_str(&format!("; role: {}", clean(role)));
+    }
     let workspaces = if who.workspaces.is_empty() {
         output::NONE.to_owned()
     } else {
@@ -226,6 +229,17 @@ mod tests {
             describe(&w),
             "user token \"laptop\" (ut_abc) in project default; workspaces: *; expires never"
         );
+        // A person's role in the project, when the server says it (not for super or service).
+        let w = who(
+            r#"{"kind":"user","name":"laptop","project":"default","workspaces":["*"],
+                "token_id":"ut_abc","expires_at":null,"role":"admin"}"#,
+        );
+        assert_eq!(
+            describe(&w),
+            "user token \"laptop\" (ut_abc) in project default; role: admin; workspaces: *; expires never"
+        );
+        let w = who(r#"{"kind":"service","name":"CI","workspaces":["*"],"role":"service"}"#);
+        assert!(!describe(&w).contains("role"));
         let w = who(
             r#"{"kind":"session","name":"Demo User","project":"default","workspaces":["*"],
                 "token_id":null,"expires_at":"2026-11-25T10:00:00Z","auth_disabled":false}"#,

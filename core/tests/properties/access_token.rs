@@ -9,7 +9,7 @@ use edgeauth_core::crypto::{KeyPurpose, RootSecret};
 use edgeauth_core::encoding::base64url_encode;
 use edgeauth_core::signing::KeyRing;
 use edgeauth_core::token::{check_format, MAX_ACCESS_TOKEN_LEN};
-use edgeauth_core::{ProjectName, Scope, TokenKind, WorkspacePattern};
+use edgeauth_core::{ProjectName, Role, Scope, TokenKind, WorkspacePattern};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -45,9 +45,10 @@ fn grant() -> impl Strategy<Value = AccessGrant> {
         "fam_[0-9A-Za-z_-]{1,40}",
         now_s(),
         prop_oneof![0u32..=1000, any::<u32>()],
+        prop_oneof![Just(Role::Member), Just(Role::Admin)],
     )
         .prop_map(
-            |(user_id, project, scope, family_id, now_s, lifetime_s)| AccessGrant {
+            |(user_id, project, scope, family_id, now_s, lifetime_s, role)| AccessGrant {
                 issuer: "https://auth.example.com".into(),
                 user_id,
                 project,
@@ -55,6 +56,7 @@ fn grant() -> impl Strategy<Value = AccessGrant> {
                 family_id,
                 now_s,
                 lifetime_s,
+                role,
             },
         )
 }
@@ -225,6 +227,7 @@ proptest! {
             family_id,
             now_s: now,
             lifetime_s,
+            role: Role::Member,
         };
         if let Ok(minted) = mint(&key, &grant, &mut Seeded::new(1)) {
             prop_assert_eq!(verify(minted.plaintext(), &key, now), Ok(minted.claims().clone()));
