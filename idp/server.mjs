@@ -98,6 +98,10 @@ const USERS = {
     password: 'demo-password',
     claims: { email: 'demo@example.test', email_verified: true, name: 'Demo User', groups: ['edgeauth-team'] },
   },
+  member: {
+    password: 'member-password',
+    claims: { email: 'member@example.test', email_verified: true, name: 'Member User', groups: ['edgeauth-members'] },
+  },
   outsider: {
     password: 'outsider-password',
     claims: { email: 'outsider@example.test', email_verified: true, name: 'Outsider User', groups: ['other-team'] },
@@ -376,7 +380,7 @@ ${error ? `<p class="error" id="error">${esc(error)}</p>` : ''}
 <button type="submit" id="submit">Sign in</button>
 </form>
 <form method="post" action="/interaction/${esc(uid)}/abort"><button type="submit" id="cancel">Cancel</button></form>
-<p class="hint">Users: demo / demo-password, outsider / outsider-password, unverified / unverified-password</p>`);
+<p class="hint">Users: demo / demo-password, member / member-password, outsider / outsider-password, unverified / unverified-password</p>`);
 }
 
 function send(res, status, html) {

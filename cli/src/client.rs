@@ -99,6 +99,9 @@ impl ServerError {
 /// redirects are not followed (following would hand the token to another URL); 30 s to connect,
 /// and `global_timeout` for the whole exchange (none: an `edgeauth api` stream takes as long as
 /// it takes).
+/// The longest a pooled connection may have been idle to be used again.
+const MAX_IDLE_AGE: Duration = Duration::from_secs(4);
+
 fn agent(global_timeout: Option<Duration>, accept: Option<&str>) -> Agent {
     let mut config = Agent::config_builder()
         .timeout_global(global_timeout)
@@ -106,6 +109,11 @@ fn agent(global_timeout: Option<Duration>, accept: Option<&str>) -> Agent {
         .http_status_as_error(false)
         .max_redirects(0)
         .max_redirects_will_error(false)
+        // Servers commonly close a keep-alive connection idle for 5 s (Node's default, which
+        // `wrangler dev` serves with); the device login polls every 5 s, and a request sent on
+        // a connection the server is closing fails ("peer disconnected"). So a connection idle
+        // for longer than this is never reused.
+        .max_idle_age(MAX_IDLE_AGE)
         .user_agent(user_agent());
     if let Some(accept) = accept {
         config = config.accept(accept);

@@ -179,8 +179,12 @@ fleet_pick_ports() {
 
 # fleet_service NAME: NAME's FLEET_SERVICE, or its instance's for a replica (empty: none).
 fleet_service() {
-    local name="$1"
-    printf '%s' "${FLEET_SERVICE[$name]:-${FLEET_SERVICE[${FLEET_REPLICA_OF[$name]:-}]:-}}"
+    local name="$1" of="${FLEET_REPLICA_OF[$1]:-}"
+    if [[ -n "${FLEET_SERVICE[$name]:-}" ]]; then
+        printf '%s' "${FLEET_SERVICE[$name]}"
+    elif [[ -n "$of" ]]; then
+        printf '%s' "${FLEET_SERVICE[$of]:-}"
+    fi
 }
 
 # fleet_start STATE_DIR NAME…: starts the instances NAME… (ports and persist directories

@@ -87,6 +87,12 @@ pub fn device_login(session: &Session, project: &str) -> DeviceLogin {
 /// and name rewritten by the provider's test hook to `subject`, so that what they do (failed
 /// user-code lookups, say) touches nobody else.
 pub fn sign_in_as(instance: &Instance, subject: &str) -> Session {
+    sign_in_with_teams(instance, subject, DEMO.teams)
+}
+
+/// [`sign_in_as`], with the person in `teams` (the ID token's `groups`), which decide their
+/// role in each project.
+pub fn sign_in_with_teams(instance: &Instance, subject: &str, teams: &[&str]) -> Session {
     let callback = oidc::authorize_as(instance, DEMO, None);
     let code = callback.code.clone().expect("the provider sent a code");
     oidc::tamper(
@@ -96,6 +102,7 @@ pub fn sign_in_as(instance: &Instance, subject: &str) -> Session {
             "email": format!("{subject}@example.test"),
             "name": format!("Person {subject}"),
             "preferred_username": subject,
+            "groups": teams,
         }}),
     );
     let response = callback.finish();

@@ -50,6 +50,21 @@ pub const DEMO: IdpUser = IdpUser {
     teams: &["edgeauth-team"],
 };
 
+/// In `edgeauth-members`, email verified: a member (not an admin) where `ALLOWED_TEAMS` names
+/// that team too (MAIN), refused elsewhere.
+pub const MEMBER: IdpUser = IdpUser {
+    username: "member",
+    password: "member-password",
+    email: "member@example.test",
+    name: "Member User",
+    teams: &["edgeauth-members"],
+};
+
+/// The team MAIN's `ADMIN_TEAMS` names: its people administer every project there.
+pub const ADMIN_TEAM: &str = "edgeauth-team";
+/// A team MAIN lets sign in whose people are members, not admins.
+pub const MEMBER_TEAM: &str = "edgeauth-members";
+
 /// In `other-team`, email verified: refused where `ALLOWED_TEAMS` is set, welcome on OPEN.
 pub const OUTSIDER: IdpUser = IdpUser {
     username: "outsider",

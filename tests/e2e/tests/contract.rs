@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 use base64::Engine;
-use edgeauth_e2e::credentials::{every_kind, EveryKind};
-use edgeauth_e2e::oidc::{self, DEMO};
+use edgeauth_e2e::credentials::{every_kind, sign_in_with_teams, EveryKind};
+use edgeauth_e2e::oidc::{self, DEMO, MEMBER_TEAM};
 use edgeauth_e2e::*;
 use jsonschema::{Registry, Validator};
 use serde_json::{json, Value};
@@ -382,6 +382,7 @@ fn every_operation_answers_as_the_contract_says() {
     a_persons_tokens_and_identity_answer_as_documented(&kinds);
     the_cli_login_answers_as_documented(&kinds);
     the_device_login_answers_as_documented(&kinds);
+    a_projects_roles_answer_as_documented(&kinds);
     // Last: it signs a session out.
     the_browser_sign_in_answers_as_documented(&kinds);
 
@@ -398,6 +399,77 @@ fn every_operation_answers_as_the_contract_says() {
     assert!(
         missing.is_empty(),
         "operations of openapi.json that this test does not exercise: {missing:?}"
+    );
+}
+
+fn a_projects_roles_answer_as_documented(kinds: &EveryKind) {
+    let main = Instance::main();
+    // A project of its own: its roles change here.
+    let p = unique("contract-roles");
+    let path = "/api/roles";
+    let user = kinds.session.create_token(&p, &json!({"name": "roles"}));
+    expect(
+        "get",
+        path,
+        200,
+        main.get(path).bearer(&user.token).project(&p),
+    );
+    expect("get", path, 401, main.get(path).project(&p));
+    let member = sign_in_with_teams(&main, &unique("contract-member"), &[MEMBER_TEAM]);
+    let member_token = member.create_token(&p, &json!({"name": "member"}));
+    let body = json!({"admin_teams": ["edgeauth-team"], "member_teams": ["edgeauth-team"]});
+    expect(
+        "post",
+        path,
+        403,
+        main.post(path)
+            .bearer(&member_token.token)
+            .project(&p)
+            .json(&body),
+    );
+    expect(
+        "post",
+        path,
+        400,
+        main.post(path)
+            .bearer(&kinds.super_token)
+            .project(&p)
+            .json(&json!({"admin_teams": [1]})),
+    );
+    expect(
+        "post",
+        path,
+        415,
+        main.post(path)
+            .bearer(&kinds.super_token)
+            .project(&p)
+            .body(Some("text/plain"), "x"),
+    );
+    expect(
+        "post",
+        path,
+        200,
+        main.post(path).bearer(&user.token).project(&p).json(&body),
+    );
+    // The member's team is no longer one of the project's: they have no role there.
+    expect(
+        "get",
+        path,
+        403,
+        main.get(path).bearer(&member_token.token).project(&p),
+    );
+    expect("delete", path, 401, main.delete(path).project(&p));
+    expect(
+        "delete",
+        path,
+        403,
+        main.delete(path).bearer(&member_token.token).project(&p),
+    );
+    expect(
+        "delete",
+        path,
+        200,
+        main.delete(path).bearer(&kinds.super_token).project(&p),
     );
 }
 
@@ -672,10 +744,22 @@ fn service_tokens_are_created_used_listed_and_revoked_as_documented(kinds: &Ever
         );
     }
     let created_elsewhere = mint_service_token(&main, &kinds.super_token, p, "wide", &["*"]);
+    // A member manages no service token (the admin role is needed).
+    let member = sign_in_with_teams(&main, &unique("contract-member"), &[MEMBER_TEAM]);
+    let member_token = member.create_token(p, &json!({"name": "member"}));
     expect(
         "delete",
         one,
         403,
+        main.delete(&format!("{collection}/{}", created_elsewhere.id))
+            .bearer(&member_token.token)
+            .project(p),
+    );
+    // A service token sees only the tokens it created: another's is not found.
+    expect(
+        "delete",
+        one,
+        404,
         main.delete(&format!("{collection}/{}", created_elsewhere.id))
             .bearer(&kinds.service.token)
             .project(p),

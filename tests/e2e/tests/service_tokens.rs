@@ -3,6 +3,8 @@
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use edgeauth_e2e::credentials::sign_in_with_teams;
+use edgeauth_e2e::oidc::ADMIN_TEAM;
 use edgeauth_e2e::tokens::{assert_service_token_shape, DISPLAY_PREFIX_CHARS};
 use edgeauth_e2e::*;
 use serde_json::{json, Value};
@@ -246,11 +248,20 @@ fn revoking_an_unknown_or_foreign_id_is_404() {
     whoami(&main, &token.token, &other).expect_json(200);
 }
 
+/// An admin manages every service token of the project, but only those their credential's
+/// scope covers. (A service token manages only those it created: tests/roles.rs.)
 #[test]
-fn a_service_token_sees_and_revokes_only_what_its_scope_covers() {
+fn an_admin_sees_and_revokes_only_what_their_scope_covers() {
     let main = Instance::main();
     let project = unique("scope");
     let sup = super_token();
+    let admin = sign_in_with_teams(&main, &unique("scope-admin"), &[ADMIN_TEAM]);
+    let narrow = admin
+        .create_token(
+            &project,
+            &json!({"name": "prod only", "workspaces": ["production/*"]}),
+        )
+        .token;
     let prod = mint_service_token(&main, &sup, &project, "prod", &["production/*"]);
     let staging = mint_service_token(&main, &sup, &project, "staging", &["staging/*"]);
     let eu = mint_service_token(&main, &sup, &project, "eu", &["production/eu"]);
@@ -263,8 +274,11 @@ fn a_service_token_sees_and_revokes_only_what_its_scope_covers() {
         &["production/us", "staging/us"],
     );
 
-    let seen = listed_ids(&list_service_tokens(&main, &prod.token, &project));
-    assert!(seen.contains(&prod.id), "a token sees itself: {seen:?}");
+    let seen = listed_ids(&list_service_tokens(&main, &narrow, &project));
+    assert!(
+        seen.contains(&prod.id),
+        "production/* covers itself: {seen:?}"
+    );
     assert!(
         seen.contains(&eu.id),
         "production/* covers production/eu: {seen:?}"
@@ -279,7 +293,7 @@ fn a_service_token_sees_and_revokes_only_what_its_scope_covers() {
 
     for uncovered in [&staging, &everything, &mixed] {
         main.delete(&format!("/api/service-tokens/{}", uncovered.id))
-            .bearer(&prod.token)
+            .bearer(&narrow)
             .project(&project)
             .send()
             .expect_error(403, "forbidden");
@@ -287,7 +301,7 @@ fn a_service_token_sees_and_revokes_only_what_its_scope_covers() {
     }
 
     main.delete(&format!("/api/service-tokens/{}", eu.id))
-        .bearer(&prod.token)
+        .bearer(&narrow)
         .project(&project)
         .send()
         .expect_status(204);
