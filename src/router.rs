@@ -5,7 +5,7 @@
 use worker::{Env, Request, Response};
 
 use crate::api::tokens::{self, Kind};
-use crate::api::{contract, discovery, introspect, roles, status, users};
+use crate::api::{contract, discovery, introspect, roles, status, trust, users};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::flows::{account, cli_login, device, sign_in, token_grant};
@@ -45,6 +45,9 @@ pub enum Endpoint {
     ShowRoles,
     SetRoles,
     ResetRoles,
+    CreateTrustPolicy,
+    ListTrustPolicies,
+    DeleteTrustPolicy,
     Account,
     DeviceCode,
     DevicePage,
@@ -128,6 +131,19 @@ const ROUTES: &[Route] = &[
         Json,
     ),
     route("/api/users/me", &[(Get, Ep(E::UsersMe))], Json),
+    route(
+        "/api/trust-policies",
+        &[
+            (Get, Ep(E::ListTrustPolicies)),
+            (Post, Ep(E::CreateTrustPolicy)),
+        ],
+        Json,
+    ),
+    route(
+        "/api/trust-policies/{id}",
+        &[(Delete, Ep(E::DeleteTrustPolicy))],
+        Json,
+    ),
     route(
         "/api/roles",
         &[
@@ -306,6 +322,9 @@ pub async fn dispatch(
         E::ShowRoles => roles::show(caller, env).await,
         E::SetRoles => roles::set(req, caller, env).await,
         E::ResetRoles => roles::reset(caller, env).await,
+        E::CreateTrustPolicy => trust::create(req, caller, env).await,
+        E::ListTrustPolicies => trust::list(caller, env).await,
+        E::DeleteTrustPolicy => trust::delete(&id, caller, env).await,
         E::DeviceCode => device::code(req, caller, env).await,
         E::DevicePage => device::page(caller, env).await,
         E::DeviceDecide => device::decide(req, caller, env).await,

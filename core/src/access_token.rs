@@ -35,6 +35,7 @@ use crate::project::ProjectName;
 use crate::role::Role;
 use crate::signing::{KeyRing, ALGORITHM};
 use crate::token::{is_jws_shape, TokenKind, MAX_ACCESS_TOKEN_LEN};
+use crate::trust::{self, CiIdentity};
 use crate::workspace::Scope;
 use crate::Entropy;
 
@@ -54,26 +55,54 @@ pub const TOKEN_ID_CHARS: usize = 22;
 /// Longest `sub`, `fam` or `jti` accepted.
 const MAX_ID_LEN: usize = 64;
 
+/// Whom an access token was issued to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// A person's device login.
+    Person {
+        /// `sub`: the user (`usr_…`).
+        user_id: String,
+        /// `fam`: the refresh family (device login) it was issued from.
+        family_id: String,
+        /// `rol`: the person's role in the project when the token was issued (approval and
+        /// refresh re-read it, so a person who lost their role gets no further token).
+        role: Role,
+    },
+    /// A CI job, through a trust policy (RFC 8693 token exchange).
+    Ci {
+        /// `pol`: the trust policy (`tp_…`) that matched.
+        policy_id: String,
+        /// `ci`: who the job is, as its ID token said; `sub` is its subject.
+        identity: CiIdentity,
+    },
+}
+
+impl Holder {
+    /// The longest a token of this holder may live: [`MAX_LIFETIME_S`] for a person's
+    /// (refresh makes more), [`trust::MAX_LIFETIME_S`] for a CI job's (it asks again).
+    pub fn max_lifetime_s(&self) -> u32 {
+        match self {
+            Holder::Person { .. } => MAX_LIFETIME_S,
+            Holder::Ci { .. } => trust::MAX_LIFETIME_S,
+        }
+    }
+}
+
 /// What an access token says, once verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessClaims {
-    /// `sub`: the user (`usr_…`).
-    pub user_id: String,
+    /// Whom it was issued to.
+    pub holder: Holder,
     /// `prj`: the only project the token is valid in.
     pub project: ProjectName,
     /// `scp`: the workspaces it may act on.
     pub scope: Scope,
-    /// `fam`: the refresh family it was issued from.
-    pub family_id: String,
     /// `iat`, Unix seconds.
     pub issued_at_s: i64,
     /// `exp`, Unix seconds.
     pub expires_at_s: i64,
     /// `jti`: this token's random id, for audit.
     pub token_id: String,
-    /// `rol`: the person's role in the project when the token was issued (approval and
-    /// refresh re-read it, so a person who lost their role gets no further token).
-    pub role: Role,
 }
 
 impl AccessClaims {
@@ -98,19 +127,16 @@ impl AccessClaims {
 pub struct AccessGrant {
     /// `iss`: edgeauth's own origin, for resource servers that verify the token themselves.
     pub issuer: String,
-    /// The user (`usr_…`).
-    pub user_id: String,
+    /// Whom it is for.
+    pub holder: Holder,
     /// The project the token will be valid in.
     pub project: ProjectName,
-    /// The workspaces it may act on; never broader than the user's own.
+    /// The workspaces it may act on; never broader than the holder's own.
     pub scope: Scope,
-    /// The refresh family it is issued from.
-    pub family_id: String,
-    /// The person's role in the project, as of now.
-    pub role: Role,
     /// Now, Unix seconds, from the runtime clock; becomes `iat`.
     pub now_s: i64,
-    /// Requested lifetime in seconds, clamped to [`MIN_LIFETIME_S`]`..=`[`MAX_LIFETIME_S`].
+    /// Requested lifetime in seconds, clamped to [`MIN_LIFETIME_S`]`..=` the holder's
+    /// [`Holder::max_lifetime_s`].
     pub lifetime_s: u32,
 }
 
@@ -220,14 +246,20 @@ impl fmt::Display for AccessTokenError {
 /// The claims as minted; `iat` and `exp` are jwt-compact's own fields. Verification reads
 /// them back as a JSON map instead, so that an error can name the claim that is wrong.
 #[derive(Serialize)]
-struct WireClaims {
-    iss: String,
-    sub: String,
-    prj: String,
+struct WireClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    prj: &'a str,
     scp: Vec<String>,
-    fam: String,
-    jti: String,
-    rol: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fam: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rol: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pol: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ci: Option<&'a CiIdentity>,
+    jti: &'a str,
 }
 
 fn timestamp(unix_s: i64) -> Option<DateTime<Utc>> {
@@ -243,32 +275,56 @@ pub fn mint(
     grant: &AccessGrant,
     entropy: &mut dyn Entropy,
 ) -> Result<MintedAccessToken, AccessTokenError> {
-    check_user_id(&grant.user_id)?;
-    check_id("fam", &grant.family_id)?;
-    let lifetime_s = grant.lifetime_s.clamp(MIN_LIFETIME_S, MAX_LIFETIME_S);
+    check_holder(&grant.holder)?;
+    let lifetime_s = grant
+        .lifetime_s
+        .clamp(MIN_LIFETIME_S, grant.holder.max_lifetime_s());
     let claims = AccessClaims {
-        user_id: grant.user_id.clone(),
+        holder: grant.holder.clone(),
         project: grant.project.clone(),
         scope: grant.scope.clone(),
-        family_id: grant.family_id.clone(),
         issued_at_s: grant.now_s,
         expires_at_s: grant.now_s.saturating_add(i64::from(lifetime_s)),
         token_id: base62::random(TOKEN_ID_CHARS, entropy),
-        role: grant.role,
     };
     let token = sign(keys, &grant.issuer, &claims)?;
     Ok(MintedAccessToken { token, claims })
 }
 
 fn sign(keys: &KeyRing, issuer: &str, claims: &AccessClaims) -> Result<String, AccessTokenError> {
+    let (sub, fam, rol, pol, ci) = match &claims.holder {
+        Holder::Person {
+            user_id,
+            family_id,
+            role,
+        } => (
+            user_id.as_str(),
+            Some(family_id.as_str()),
+            Some(role.as_str()),
+            None,
+            None,
+        ),
+        Holder::Ci {
+            policy_id,
+            identity,
+        } => (
+            identity.subject.as_str(),
+            None,
+            None,
+            Some(policy_id.as_str()),
+            Some(identity),
+        ),
+    };
     let mut jwt = Claims::new(WireClaims {
-        iss: issuer.to_owned(),
-        sub: claims.user_id.clone(),
-        prj: claims.project.as_str().to_owned(),
+        iss: issuer,
+        sub,
+        prj: claims.project.as_str(),
         scp: claims.scope.to_strings(),
-        fam: claims.family_id.clone(),
-        jti: claims.token_id.clone(),
-        rol: claims.role.as_str(),
+        fam,
+        rol,
+        pol,
+        ci,
+        jti: &claims.token_id,
     });
     jwt.issued_at = Some(timestamp(claims.issued_at_s).ok_or(AccessTokenError::BadClaim("iat"))?);
     jwt.expiration = Some(timestamp(claims.expires_at_s).ok_or(AccessTokenError::BadClaim("exp"))?);
@@ -336,8 +392,10 @@ pub fn verify(token: &str, keys: &KeyRing, now_s: i64) -> Result<AccessClaims, A
         .expiration
         .ok_or(AccessTokenError::BadClaim("exp"))?
         .timestamp();
+    let custom = &claims.custom;
+    let holder = holder(custom)?;
     let lifetime_s = expires_at_s.saturating_sub(issued_at_s);
-    if lifetime_s <= 0 || lifetime_s > i64::from(MAX_LIFETIME_S) {
+    if lifetime_s <= 0 || lifetime_s > i64::from(holder.max_lifetime_s()) {
         return Err(AccessTokenError::BadLifetime);
     }
     if issued_at_s > now_s.saturating_add(CLOCK_SKEW_S) {
@@ -346,11 +404,6 @@ pub fn verify(token: &str, keys: &KeyRing, now_s: i64) -> Result<AccessClaims, A
     if now_s >= expires_at_s.saturating_add(CLOCK_SKEW_S) {
         return Err(AccessTokenError::Expired);
     }
-    let custom = &claims.custom;
-    let user_id = string_claim(custom, "sub")?;
-    check_user_id(user_id)?;
-    let family_id = string_claim(custom, "fam")?;
-    check_id("fam", family_id)?;
     let token_id = string_claim(custom, "jti")?;
     check_id("jti", token_id)?;
     let project = ProjectName::parse(string_claim(custom, "prj")?)
@@ -361,24 +414,71 @@ pub fn verify(token: &str, keys: &KeyRing, now_s: i64) -> Result<AccessClaims, A
         .and_then(|a| a.iter().map(Value::as_str).collect::<Option<Vec<&str>>>())
         .ok_or(AccessTokenError::BadClaim("scp"))?;
     let scope = Scope::parse(&patterns).map_err(|_| AccessTokenError::BadClaim("scp"))?;
-    // Tokens issued before roles existed (minutes old at most) carry none: the lesser role.
-    let role = match custom.get("rol") {
-        None => Role::Member,
-        Some(value) => value
-            .as_str()
-            .and_then(Role::parse)
-            .ok_or(AccessTokenError::BadClaim("rol"))?,
-    };
     Ok(AccessClaims {
-        user_id: user_id.to_owned(),
+        holder,
         project,
         scope,
-        family_id: family_id.to_owned(),
         issued_at_s,
         expires_at_s,
         token_id: token_id.to_owned(),
-        role,
     })
+}
+
+/// The holder the claims name: a CI job's when there is a `pol` claim, else a person's.
+fn holder(custom: &Map<String, Value>) -> Result<Holder, AccessTokenError> {
+    let holder = if custom.contains_key("pol") {
+        let identity: CiIdentity = custom
+            .get("ci")
+            .and_then(|ci| serde_json::from_value(ci.clone()).ok())
+            .ok_or(AccessTokenError::BadClaim("ci"))?;
+        if string_claim(custom, "sub")? != identity.subject {
+            return Err(AccessTokenError::BadClaim("sub"));
+        }
+        Holder::Ci {
+            policy_id: string_claim(custom, "pol")?.to_owned(),
+            identity,
+        }
+    } else {
+        // Tokens issued before roles existed (minutes old at most) carry none: the lesser role.
+        let role = match custom.get("rol") {
+            None => Role::Member,
+            Some(value) => value
+                .as_str()
+                .and_then(Role::parse)
+                .ok_or(AccessTokenError::BadClaim("rol"))?,
+        };
+        Holder::Person {
+            user_id: string_claim(custom, "sub")?.to_owned(),
+            family_id: string_claim(custom, "fam")?.to_owned(),
+            role,
+        }
+    };
+    check_holder(&holder)?;
+    Ok(holder)
+}
+
+/// What [`verify`] refuses in a holder, and so [`mint`] will not make.
+fn check_holder(holder: &Holder) -> Result<(), AccessTokenError> {
+    match holder {
+        Holder::Person {
+            user_id, family_id, ..
+        } => {
+            check_user_id(user_id)?;
+            check_id("fam", family_id)
+        }
+        Holder::Ci {
+            policy_id,
+            identity,
+        } => {
+            check_id("pol", policy_id)?;
+            if identity.subject.is_empty()
+                || identity.subject.chars().count() > trust::MAX_IDENTITY_LEN
+            {
+                return Err(AccessTokenError::BadClaim("sub"));
+            }
+            Ok(())
+        }
+    }
 }
 
 fn string_claim<'a>(
@@ -435,17 +535,112 @@ mod tests {
         key_of(&"s".repeat(40))
     }
 
+    fn person() -> Holder {
+        Holder::Person {
+            user_id: "usr_AbCdEfGhIjKlMnOpQrSt".into(),
+            family_id: "fam_0123456789abcdefABCDEF".into(),
+            role: Role::Admin,
+        }
+    }
+
     fn grant(lifetime_s: u32) -> AccessGrant {
         AccessGrant {
             issuer: "https://auth.example.com".into(),
-            user_id: "usr_AbCdEfGhIjKlMnOpQrSt".into(),
+            holder: person(),
             project: ProjectName::parse("alpha").unwrap(),
             scope: Scope::parse(&["production/*", "staging"]).unwrap(),
-            family_id: "fam_0123456789abcdefABCDEF".into(),
             now_s: NOW,
             lifetime_s,
-            role: Role::Admin,
         }
+    }
+
+    fn ci_identity() -> CiIdentity {
+        CiIdentity {
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            subject: "repo:octo-org/octo-repo:ref:refs/heads/main".into(),
+            repository: Some("octo-org/octo-repo".into()),
+            git_ref: Some("refs/heads/main".into()),
+            run_id: Some("4242".into()),
+            workflow: Some(
+                "octo-org/octo-repo/.github/workflows/deploy.yml@refs/heads/main".into(),
+            ),
+        }
+    }
+
+    fn ci_grant(lifetime_s: u32) -> AccessGrant {
+        AccessGrant {
+            holder: Holder::Ci {
+                policy_id: "tp_0123456789abcdefABCD".into(),
+                identity: ci_identity(),
+            },
+            ..grant(lifetime_s)
+        }
+    }
+
+    #[test]
+    fn a_ci_token_carries_its_policy_and_job_and_lives_up_to_an_hour() {
+        let minted = mint(&key(), &ci_grant(3600), &mut TestEntropy(3)).unwrap();
+        assert!(minted.plaintext().len() <= MAX_ACCESS_TOKEN_LEN);
+        let claims = verify(minted.plaintext(), &key(), NOW).unwrap();
+        assert_eq!(claims, *minted.claims());
+        assert_eq!(claims.expires_at_s - claims.issued_at_s, 3600);
+        match &claims.holder {
+            Holder::Ci {
+                policy_id,
+                identity,
+            } => {
+                assert_eq!(policy_id, "tp_0123456789abcdefABCD");
+                assert_eq!(identity, &ci_identity());
+            }
+            other => panic!("{other:?}"),
+        }
+        let wire = payload(minted.plaintext());
+        assert_eq!(wire["sub"], "repo:octo-org/octo-repo:ref:refs/heads/main");
+        assert_eq!(wire["ci"]["repository"], "octo-org/octo-repo");
+        assert!(wire.get("fam").is_none() && wire.get("rol").is_none());
+        // Longer than an hour is clamped at mint, and refused when signed anyway.
+        let clamped = mint(&key(), &ci_grant(100_000), &mut TestEntropy(4)).unwrap();
+        assert_eq!(clamped.expires_in_s(), 3600);
+        // A person's token may not live that long.
+        let person_token = mint(&key(), &grant(3600), &mut TestEntropy(5)).unwrap();
+        assert_eq!(person_token.expires_in_s(), i64::from(MAX_LIFETIME_S));
+        let mut long = payload(minted.plaintext());
+        long["exp"] = json!(NOW + 3601);
+        let t = sign_raw(&key(), good_header(), long);
+        assert_eq!(verify(&t, &key(), NOW), Err(AccessTokenError::BadLifetime));
+        // A person's token claiming an hour is refused too.
+        let t = sign_raw(
+            &key(),
+            good_header(),
+            with(good_claims(), "exp", json!(NOW + 3600)),
+        );
+        assert_eq!(verify(&t, &key(), NOW), Err(AccessTokenError::BadLifetime));
+        // A CI token whose `sub` disagrees with its identity, or without one, is refused.
+        let mut lying = payload(minted.plaintext());
+        lying["sub"] = json!("repo:other/repo:ref:refs/heads/main");
+        let t = sign_raw(&key(), good_header(), lying);
+        assert_eq!(
+            verify(&t, &key(), NOW),
+            Err(AccessTokenError::BadClaim("sub"))
+        );
+        let mut bare = payload(minted.plaintext());
+        bare.as_object_mut().unwrap().remove("ci");
+        let t = sign_raw(&key(), good_header(), bare);
+        assert_eq!(
+            verify(&t, &key(), NOW),
+            Err(AccessTokenError::BadClaim("ci"))
+        );
+    }
+
+    /// The claims of a token, unverified.
+    fn payload(token: &str) -> Value {
+        let part = token
+            .strip_prefix("eaa_")
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap();
+        serde_json::from_slice(&base64url_decode(part).unwrap()).unwrap()
     }
 
     fn minted(lifetime_s: u32) -> MintedAccessToken {
@@ -490,11 +685,9 @@ mod tests {
         assert!(t.plaintext().len() <= MAX_ACCESS_TOKEN_LEN);
         let claims = verify(t.plaintext(), &key(), NOW + 10).unwrap();
         assert_eq!(&claims, t.claims());
-        assert_eq!(claims.user_id, "usr_AbCdEfGhIjKlMnOpQrSt");
+        assert_eq!(claims.holder, person());
         assert_eq!(claims.project.as_str(), "alpha");
         assert_eq!(claims.scope.to_strings(), ["production/*", "staging"]);
-        assert_eq!(claims.family_id, "fam_0123456789abcdefABCDEF");
-        assert_eq!(claims.role, Role::Admin);
         assert_eq!((claims.issued_at_s, claims.expires_at_s), (NOW, NOW + 300));
         assert_eq!(claims.token_id.len(), TOKEN_ID_CHARS);
         assert_eq!(t.expires_in_s(), 300);
@@ -847,19 +1040,35 @@ mod tests {
     #[test]
     fn a_token_without_a_role_claim_is_a_members() {
         let t = sign_raw(&key(), good_header(), good_claims());
-        assert_eq!(verify(&t, &key(), NOW).unwrap().role, Role::Member);
+        assert!(matches!(
+            verify(&t, &key(), NOW).unwrap().holder,
+            Holder::Person {
+                role: Role::Member,
+                ..
+            }
+        ));
         let admin = sign_raw(
             &key(),
             good_header(),
             with(good_claims(), "rol", json!("admin")),
         );
-        assert_eq!(verify(&admin, &key(), NOW).unwrap().role, Role::Admin);
+        assert!(matches!(
+            verify(&admin, &key(), NOW).unwrap().holder,
+            Holder::Person {
+                role: Role::Admin,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn mint_refuses_what_verify_would_refuse() {
         let bad_user = AccessGrant {
-            user_id: "alice".into(),
+            holder: Holder::Person {
+                user_id: "alice".into(),
+                family_id: "fam_x".into(),
+                role: Role::Member,
+            },
             ..grant(60)
         };
         assert_eq!(
@@ -867,7 +1076,11 @@ mod tests {
             Some(AccessTokenError::BadClaim("sub"))
         );
         let bad_family = AccessGrant {
-            family_id: String::new(),
+            holder: Holder::Person {
+                user_id: "usr_x".into(),
+                family_id: String::new(),
+                role: Role::Member,
+            },
             ..grant(60)
         };
         assert_eq!(

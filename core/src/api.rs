@@ -265,6 +265,36 @@ pub struct ProjectRolesView {
     pub updated_by: Option<String>,
 }
 
+/// A trust policy, as `POST`, `GET /api/trust-policies` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustPolicyView {
+    /// `tp_…`.
+    pub id: String,
+    pub name: String,
+    pub project: String,
+    /// The CI platform's issuer.
+    pub issuer: String,
+    /// The `aud` its ID tokens must carry.
+    pub audience: String,
+    /// Claim name to the patterns its value must match one of.
+    pub conditions: std::collections::BTreeMap<String, Vec<String>>,
+    /// The workspaces a matching job's token covers.
+    pub workspaces: Vec<String>,
+    /// How long those tokens live.
+    pub token_lifetime_seconds: u32,
+    #[serde(default)]
+    pub created_at: String,
+    /// `super` or `user:usr_…`.
+    #[serde(default)]
+    pub created_by: String,
+}
+
+/// The body of `GET /api/trust-policies`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustPolicyList {
+    pub trust_policies: Vec<TrustPolicyView>,
+}
+
 /// The body of `GET /api/users/me`: the person behind a person's credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {
@@ -376,6 +406,22 @@ pub struct TokenResponse {
     /// The next refresh token (`ear_…`).
     pub refresh_token: Secret,
     /// The granted workspace patterns, space-separated (RFC 6749 §3.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The 200 body of a token exchange (RFC 8693 §2.2.1): a CI job's access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeResponse {
+    /// The access token (`eaa_…`).
+    pub access_token: Secret,
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    pub issued_token_type: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// The granted workspace patterns, space-separated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
 }
@@ -600,6 +646,25 @@ mod tests {
         let m = read(json!({"login_methods": {"oidc": true}}));
         assert!(m.cli_loopback && !m.device);
         assert!(!read(json!({"login_methods": {"cli_loopback": false}})).cli_loopback);
+    }
+
+    #[test]
+    fn trust_policy() {
+        let p: TrustPolicyView = round_trips(json!({
+            "id": "tp_0123456789abcdefABCD",
+            "name": "deploy from main",
+            "project": "default",
+            "issuer": "https://token.actions.githubusercontent.com",
+            "audience": "https://auth.example.com",
+            "conditions": {"ref": ["refs/heads/main"], "repository": ["octo-org/octo-repo"]},
+            "workspaces": ["production/*"],
+            "token_lifetime_seconds": 900,
+            "created_at": "2026-12-05T08:00:00Z",
+            "created_by": "super"
+        }));
+        assert_eq!(p.conditions["ref"], ["refs/heads/main"]);
+        let list: TrustPolicyList = round_trips(json!({"trust_policies": []}));
+        assert!(list.trust_policies.is_empty());
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::base62;
 use crate::policy::{Credential, Principal, PrincipalKind};
 use crate::project::ProjectName;
 use crate::signing::{KeyRing, PeriodKey, ALGORITHM};
+use crate::trust::CiIdentity;
 use crate::Entropy;
 
 /// The request header that carries the assertion to the origin.
@@ -66,6 +67,10 @@ pub struct Identity {
     /// absent for nobody.
     #[serde(rename = "rol", default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// `ci`: for a CI job's token, who the job is (platform, subject, repository, ref, run,
+    /// workflow) as its ID token said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CiIdentity>,
 }
 
 impl Identity {
@@ -81,12 +86,14 @@ impl Identity {
                 workspaces: Vec::new(),
                 token_id: None,
                 role: None,
+                ci: None,
             };
         };
         let subject = match &principal.credential {
             Credential::Super => Some("super".to_owned()),
             Credential::Anonymous => None,
             Credential::Service { token_id, .. } => Some(token_id.as_str().to_owned()),
+            Credential::Ci { identity, .. } => Some(identity.subject.clone()),
             _ => principal.person().map(|user| user.as_str().to_owned()),
         };
         let name = match &principal.credential {
@@ -101,6 +108,10 @@ impl Identity {
             workspaces: principal.scope.to_strings(),
             token_id: principal.token_id().map(str::to_owned),
             role: Some(principal.role_name().to_owned()),
+            ci: match &principal.credential {
+                Credential::Ci { identity, .. } => Some(identity.clone()),
+                _ => None,
+            },
         }
     }
 }

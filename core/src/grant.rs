@@ -1,8 +1,8 @@
 //! The token endpoint's request (`POST /api/auth/token`, RFC 6749 §3.2): which grant, with
 //! which parameters, or the RFC 6749 §5.2 error that refuses it.
 //!
-//! Two grants are served: the device code (RFC 8628 §3.4) and the refresh token (RFC 6749
-//! §6). Parameters come as an `application/x-www-form-urlencoded` body, as RFC 6749 requires,
+//! Three grants are served: the device code (RFC 8628 §3.4), the refresh token (RFC 6749
+//! §6) and the token exchange of a CI job's ID token (RFC 8693, see [`crate::trust`]). Parameters come as an `application/x-www-form-urlencoded` body, as RFC 6749 requires,
 //! or as a JSON object of strings. A parameter sent with an empty value counts as omitted
 //! (RFC 6749 §3.1), one sent twice is refused (§3.2), and unknown ones (`client_id`, `scope`)
 //! are ignored.
@@ -15,6 +15,16 @@ use serde_json::Value;
 pub const DEVICE_CODE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// `grant_type` of a refresh (RFC 6749 §6).
 pub const REFRESH_TOKEN_GRANT_TYPE: &str = "refresh_token";
+/// `grant_type` of a token exchange (RFC 8693 §2.1).
+pub const TOKEN_EXCHANGE_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The `subject_token_type`s a token exchange takes (RFC 8693 §3): an OpenID Connect ID
+/// token, or a JWT (what CI platforms call theirs).
+pub const SUBJECT_TOKEN_TYPES: [&str; 2] = [
+    "urn:ietf:params:oauth:token-type:id_token",
+    "urn:ietf:params:oauth:token-type:jwt",
+];
+/// The `issued_token_type` of an exchange's answer (RFC 8693 §2.2.1).
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// A token request, checked for shape only: the device code or refresh token it carries is
 /// judged against storage by the Worker. Redacts itself in `Debug`.
@@ -24,6 +34,9 @@ pub enum TokenGrant {
     DeviceCode { device_code: String },
     /// `grant_type=refresh_token&refresh_token=…`.
     RefreshToken { refresh_token: String },
+    /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token=…&
+    /// subject_token_type=…:id_token` (or `…:jwt`): a CI job's ID token.
+    TokenExchange { subject_token: String },
 }
 
 impl fmt::Debug for TokenGrant {
@@ -31,6 +44,7 @@ impl fmt::Debug for TokenGrant {
         match self {
             TokenGrant::DeviceCode { .. } => f.write_str("DeviceCode(<redacted>)"),
             TokenGrant::RefreshToken { .. } => f.write_str("RefreshToken(<redacted>)"),
+            TokenGrant::TokenExchange { .. } => f.write_str("TokenExchange(<redacted>)"),
         }
     }
 }
@@ -78,7 +92,7 @@ impl TokenGrant {
         };
         match param("grant_type")? {
             None => Err(GrantError::invalid_request(format!(
-                "`grant_type` is required: `{DEVICE_CODE_GRANT_TYPE}` or `{REFRESH_TOKEN_GRANT_TYPE}`"
+                "`grant_type` is required: `{DEVICE_CODE_GRANT_TYPE}`, `{REFRESH_TOKEN_GRANT_TYPE}` or `{TOKEN_EXCHANGE_GRANT_TYPE}`"
             ))),
             Some(DEVICE_CODE_GRANT_TYPE) => Ok(TokenGrant::DeviceCode {
                 device_code: required("device_code", DEVICE_CODE_GRANT_TYPE)?,
@@ -86,10 +100,21 @@ impl TokenGrant {
             Some(REFRESH_TOKEN_GRANT_TYPE) => Ok(TokenGrant::RefreshToken {
                 refresh_token: required("refresh_token", REFRESH_TOKEN_GRANT_TYPE)?,
             }),
+            Some(TOKEN_EXCHANGE_GRANT_TYPE) => {
+                let subject_token = required("subject_token", TOKEN_EXCHANGE_GRANT_TYPE)?;
+                let token_type = required("subject_token_type", TOKEN_EXCHANGE_GRANT_TYPE)?;
+                if !SUBJECT_TOKEN_TYPES.contains(&token_type.as_str()) {
+                    return Err(GrantError::invalid_request(format!(
+                        "`subject_token_type` must be `{}` or `{}`: the ID token your CI platform issued",
+                        SUBJECT_TOKEN_TYPES[0], SUBJECT_TOKEN_TYPES[1]
+                    )));
+                }
+                Ok(TokenGrant::TokenExchange { subject_token })
+            }
             Some(other) => Err(GrantError {
                 error: "unsupported_grant_type",
                 description: format!(
-                    "grant_type `{}` is not supported here; use `{DEVICE_CODE_GRANT_TYPE}` or `{REFRESH_TOKEN_GRANT_TYPE}`",
+                    "grant_type `{}` is not supported here; use `{DEVICE_CODE_GRANT_TYPE}`, `{REFRESH_TOKEN_GRANT_TYPE}` or `{TOKEN_EXCHANGE_GRANT_TYPE}`",
                     other.chars().take(100).collect::<String>().escape_default()
                 ),
             }),
@@ -97,16 +122,22 @@ impl TokenGrant {
     }
 
     /// The form parameters of this grant, as a client sends them: `grant_type` and the
-    /// device code or refresh token. [`TokenGrant::from_pairs`] reads them back.
-    pub fn form_pairs(&self) -> [(&'static str, &str); 2] {
+    /// device code, refresh token or subject token (with its type). [`TokenGrant::from_pairs`]
+    /// reads them back.
+    pub fn form_pairs(&self) -> Vec<(&'static str, &str)> {
         match self {
-            TokenGrant::DeviceCode { device_code } => [
+            TokenGrant::DeviceCode { device_code } => vec![
                 ("grant_type", DEVICE_CODE_GRANT_TYPE),
                 ("device_code", device_code),
             ],
-            TokenGrant::RefreshToken { refresh_token } => [
+            TokenGrant::RefreshToken { refresh_token } => vec![
                 ("grant_type", REFRESH_TOKEN_GRANT_TYPE),
                 ("refresh_token", refresh_token),
+            ],
+            TokenGrant::TokenExchange { subject_token } => vec![
+                ("grant_type", TOKEN_EXCHANGE_GRANT_TYPE),
+                ("subject_token", subject_token),
+                ("subject_token_type", SUBJECT_TOKEN_TYPES[0]),
             ],
         }
     }
@@ -124,7 +155,15 @@ impl TokenGrant {
             match value {
                 Value::String(s) => pairs.push((key.clone(), s.clone())),
                 Value::Null => {}
-                _ if ["grant_type", "device_code", "refresh_token"].contains(&key.as_str()) => {
+                _ if [
+                    "grant_type",
+                    "device_code",
+                    "refresh_token",
+                    "subject_token",
+                    "subject_token_type",
+                ]
+                .contains(&key.as_str()) =>
+                {
                     return Err(GrantError::invalid_request(format!(
                         "`{key}` must be a string"
                     )))
@@ -172,6 +211,38 @@ mod tests {
     }
 
     #[test]
+    fn a_token_exchange_needs_an_id_token_type() {
+        let exchange = |t: &str| {
+            grant(&[
+                ("grant_type", TOKEN_EXCHANGE_GRANT_TYPE),
+                ("subject_token", "eyJ.x.y"),
+                ("subject_token_type", t),
+            ])
+        };
+        for t in SUBJECT_TOKEN_TYPES {
+            assert_eq!(
+                exchange(t),
+                Ok(TokenGrant::TokenExchange {
+                    subject_token: "eyJ.x.y".into()
+                })
+            );
+        }
+        let e = exchange("urn:ietf:params:oauth:token-type:access_token").unwrap_err();
+        assert_eq!(e.error, "invalid_request");
+        assert!(e.description.contains("subject_token_type"), "{e:?}");
+        let e = grant(&[
+            ("grant_type", TOKEN_EXCHANGE_GRANT_TYPE),
+            ("subject_token", "x"),
+        ])
+        .unwrap_err();
+        assert!(
+            e.description.contains("`subject_token_type` is required"),
+            "{e:?}"
+        );
+        assert!(!format!("{:?}", exchange(SUBJECT_TOKEN_TYPES[0])).contains("eyJ"));
+    }
+
+    #[test]
     fn a_grant_reads_back_from_its_own_form() {
         for grant in [
             TokenGrant::DeviceCode {
@@ -180,10 +251,15 @@ mod tests {
             TokenGrant::RefreshToken {
                 refresh_token: "ear_x".into(),
             },
+            TokenGrant::TokenExchange {
+                subject_token: "eyJ.x.y".into(),
+            },
         ] {
-            let form = grant
+            let form: Vec<(String, String)> = grant
                 .form_pairs()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()));
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
             assert_eq!(TokenGrant::from_pairs(&form), Ok(grant));
         }
         assert_eq!(

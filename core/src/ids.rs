@@ -112,6 +112,11 @@ impl TokenId {
     }
 }
 
+/// A new trust policy's id (`tp_…`).
+pub fn trust_policy_id(entropy: &mut dyn Entropy) -> String {
+    generate("tp_", entropy)
+}
+
 /// A random id for one revoking request, stored with the revocation so that the audit event in
 /// the same batch is recorded only by the request whose revocation took effect (two requests
 /// may revoke one row in the same millisecond). Not a secret.

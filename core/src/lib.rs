@@ -37,6 +37,7 @@ pub mod signing;
 pub mod time;
 pub mod token;
 pub mod token_request;
+pub mod trust;
 pub mod uri;
 pub mod workspace;
 

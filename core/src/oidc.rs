@@ -74,35 +74,8 @@ pub fn discovery_url(issuer: &str) -> String {
 /// - when `code_challenge_methods_supported` is listed, it includes `S256`, so PKCE is never
 ///   silently ignored (RFC 9700 §2.1.1).
 pub fn parse_discovery(body: &[u8], issuer: &str) -> Result<ProviderMetadata, ProviderProblem> {
-    let doc: Value = serde_json::from_slice(body)
-        .map_err(|_| problem("the provider's discovery document is not JSON"))?;
-    let doc = doc
-        .as_object()
-        .ok_or_else(|| problem("the provider's discovery document is not a JSON object"))?;
-    match doc.get("issuer").and_then(Value::as_str) {
-        None => return Err(problem("the provider's discovery document has no `issuer`")),
-        Some(found) if found != issuer => {
-            return Err(problem(format!(
-                "the provider's discovery document names the issuer `{}`, not OIDC_ISSUER `{}`; they must match exactly (check a trailing `/`)",
-                printable(found, 200),
-                printable(issuer, 200)
-            )))
-        }
-        Some(_) => {}
-    }
-    let endpoint = |name: &'static str| -> Result<String, ProviderProblem> {
-        let url = doc.get(name).and_then(Value::as_str).ok_or_else(|| {
-            problem(format!(
-                "the provider's discovery document has no `{name}` string"
-            ))
-        })?;
-        match endpoint_problem(url) {
-            None => Ok(url.to_owned()),
-            Some(why) => Err(problem(format!(
-                "the provider's discovery document has an unusable `{name}`: it {why}"
-            ))),
-        }
-    };
+    let doc = read_discovery(body, issuer)?;
+    let endpoint = |name: &'static str| endpoint_of(&doc, name);
     let metadata = ProviderMetadata {
         authorization_endpoint: endpoint("authorization_endpoint")?,
         token_endpoint: endpoint("token_endpoint")?,
@@ -119,6 +92,54 @@ pub fn parse_discovery(body: &[u8], issuer: &str) -> Result<ProviderMetadata, Pr
         }
     }
     Ok(metadata)
+}
+
+/// The `jwks_uri` of an issuer that only signs tokens (a CI platform: GitHub Actions publishes
+/// no authorization or token endpoint): its discovery document, checked as
+/// [`parse_discovery`] checks it, for `issuer` and `jwks_uri` only.
+pub fn parse_key_discovery(body: &[u8], issuer: &str) -> Result<String, ProviderProblem> {
+    endpoint_of(&read_discovery(body, issuer)?, "jwks_uri")
+}
+
+/// A discovery document, as a JSON object whose `issuer` is `issuer` exactly.
+fn read_discovery(
+    body: &[u8],
+    issuer: &str,
+) -> Result<serde_json::Map<String, Value>, ProviderProblem> {
+    let doc: Value = serde_json::from_slice(body)
+        .map_err(|_| problem("the provider's discovery document is not JSON"))?;
+    let Value::Object(doc) = doc else {
+        return Err(problem(
+            "the provider's discovery document is not a JSON object",
+        ));
+    };
+    match doc.get("issuer").and_then(Value::as_str) {
+        None => Err(problem("the provider's discovery document has no `issuer`")),
+        Some(found) if found != issuer => Err(problem(format!(
+            "the provider's discovery document names the issuer `{}`, not `{}`; they must match exactly (check a trailing `/`)",
+            printable(found, 200),
+            printable(issuer, 200)
+        ))),
+        Some(_) => Ok(doc),
+    }
+}
+
+/// The endpoint `name` of a discovery document, checked ([`endpoint_problem`]).
+fn endpoint_of(
+    doc: &serde_json::Map<String, Value>,
+    name: &'static str,
+) -> Result<String, ProviderProblem> {
+    let url = doc.get(name).and_then(Value::as_str).ok_or_else(|| {
+        problem(format!(
+            "the provider's discovery document has no `{name}` string"
+        ))
+    })?;
+    match endpoint_problem(url) {
+        None => Ok(url.to_owned()),
+        Some(why) => Err(problem(format!(
+            "the provider's discovery document has an unusable `{name}`: it {why}"
+        ))),
+    }
 }
 
 /// Why `url` is not a usable endpoint, if it is not: absolute `https://host[:port][/path][?query]`,
@@ -767,6 +788,23 @@ mod tests {
         assert!(parse_discovery(&discovery(json!({})), &format!("{ISS}/")).is_err());
         assert!(discovery_err(json!({ "issuer": null })).contains("no `issuer`"));
         assert!(discovery_err(json!({ "issuer": 7 })).contains("no `issuer`"));
+    }
+
+    #[test]
+    fn a_signing_only_issuer_needs_its_issuer_and_keys() {
+        let github = br#"{"issuer": "https://token.actions.githubusercontent.com",
+            "jwks_uri": "https://token.actions.githubusercontent.com/.well-known/jwks"}"#;
+        assert_eq!(
+            parse_key_discovery(github, "https://token.actions.githubusercontent.com").unwrap(),
+            "https://token.actions.githubusercontent.com/.well-known/jwks"
+        );
+        assert!(parse_key_discovery(github, "https://gitlab.com").is_err());
+        assert!(
+            parse_key_discovery(br#"{"issuer": "https://a.example"}"#, "https://a.example")
+                .is_err()
+        );
+        let plain = br#"{"issuer": "https://a.example", "jwks_uri": "http://a.example/keys"}"#;
+        assert!(parse_key_discovery(plain, "https://a.example").is_err());
     }
 
     #[test]

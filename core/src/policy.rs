@@ -4,6 +4,7 @@ use crate::crypto::TokenHash;
 use crate::ids::{FamilyId, SessionId, TokenId, UserId};
 use crate::project::ProjectName;
 use crate::role::Role;
+use crate::trust::CiIdentity;
 use crate::workspace::Scope;
 
 /// How a request authenticated.
@@ -19,6 +20,8 @@ pub enum PrincipalKind {
     Session,
     /// A short-lived access token from the device flow.
     Access,
+    /// A short-lived access token a CI job got for its ID token (a trust policy).
+    Ci,
     /// Nobody, with `AUTH_DISABLED=true` on loopback: everything.
     Anonymous,
 }
@@ -32,6 +35,7 @@ impl PrincipalKind {
             PrincipalKind::User => "user",
             PrincipalKind::Session => "session",
             PrincipalKind::Access => "access",
+            PrincipalKind::Ci => "ci",
             PrincipalKind::Anonymous => "anonymous",
         }
     }
@@ -61,6 +65,12 @@ pub enum Credential {
     },
     /// A browser session, with the SHA-256 of its cookie (which keys its CSRF token).
     Session(BrowserSession),
+    /// A CI job's access token (`jti` is its id), from the trust policy `policy_id`.
+    Ci {
+        token_id: String,
+        policy_id: String,
+        identity: CiIdentity,
+    },
 }
 
 /// A person's browser session that authenticated a request.
@@ -143,6 +153,7 @@ impl Principal {
             Credential::User { .. } => PrincipalKind::User,
             Credential::Access { .. } => PrincipalKind::Access,
             Credential::Session(_) => PrincipalKind::Session,
+            Credential::Ci { .. } => PrincipalKind::Ci,
         }
     }
 
@@ -155,6 +166,7 @@ impl Principal {
             Credential::Service { name, .. } | Credential::User { name, .. } => name,
             Credential::Access { user_id, .. } => user_id.as_str(),
             Credential::Session(session) => &session.name,
+            Credential::Ci { identity, .. } => identity.name(),
         }
     }
 
@@ -165,7 +177,7 @@ impl Principal {
             Credential::Service { token_id, .. } | Credential::User { token_id, .. } => {
                 Some(token_id.as_str())
             }
-            Credential::Access { token_id, .. } => Some(token_id),
+            Credential::Access { token_id, .. } | Credential::Ci { token_id, .. } => Some(token_id),
             Credential::Session(session) => Some(session.session_id.as_str()),
         }
     }
@@ -176,7 +188,10 @@ impl Principal {
         match &self.credential {
             Credential::User { user_id, .. } | Credential::Access { user_id, .. } => Some(user_id),
             Credential::Session(session) => Some(&session.user_id),
-            Credential::Super | Credential::Anonymous | Credential::Service { .. } => None,
+            Credential::Super
+            | Credential::Anonymous
+            | Credential::Service { .. }
+            | Credential::Ci { .. } => None,
         }
     }
 
@@ -189,11 +204,12 @@ impl Principal {
     }
 
     /// The caller's standing in its project, as whoami, `/api/users/me` and 403s name it:
-    /// `super` (also nobody, with authentication disabled), `service`, or a person's
+    /// `super` (also nobody, with authentication disabled), `service`, `ci`, or a person's
     /// `admin`, `member` or `none`.
     pub fn role_name(&self) -> &'static str {
         match (&self.credential, self.person(), self.role) {
             (Credential::Super | Credential::Anonymous, _, _) => "super",
+            (Credential::Ci { .. }, _, _) => "ci",
             (_, Some(_), Some(role)) => role.as_str(),
             (_, Some(_), None) => "none",
             _ => "service",
@@ -237,8 +253,16 @@ impl Principal {
     /// within its own scope too): every one for the super token and admins, those it created
     /// for a service token, none for members (403, saying the admin role is needed).
     pub fn service_token_reach(&self) -> Result<ServiceTokenReach, String> {
-        if let Credential::Service { token_id, .. } = &self.credential {
-            return Ok(ServiceTokenReach::CreatedBy(token_id.clone()));
+        match &self.credential {
+            Credential::Service { token_id, .. } => {
+                return Ok(ServiceTokenReach::CreatedBy(token_id.clone()))
+            }
+            Credential::Ci { .. } => {
+                return Err(
+                    "a CI job's token manages no service tokens: it lives minutes, and what it made would outlive it; use a service token or an admin's credential".into(),
+                )
+            }
+            _ => {}
         }
         match self.admin_problem("managing the service tokens of a project") {
             None => Ok(ServiceTokenReach::Project),

@@ -55,6 +55,9 @@ pub fn metadata(
             "grant_types_supported": [
                 "urn:ietf:params:oauth:grant-type:device_code",
                 "refresh_token",
+                // A CI job's ID token, through a trust policy; the policies' default audience,
+                // which `edgeauth login --ci` asks its platform for, is `issuer`.
+                "urn:ietf:params:oauth:grant-type:token-exchange",
             ],
             // No authorization endpoint for other clients: people sign in to edgeauth itself.
             "response_types_supported": [],

@@ -7,4 +7,5 @@ pub mod introspect;
 pub mod roles;
 pub mod status;
 pub mod tokens;
+pub mod trust;
 pub mod users;

@@ -130,9 +130,10 @@ impl Creator {
         let own_end = match principal.credential {
             // An access token lives minutes; what it stands for is its device login.
             Credential::Access { .. } | Credential::Super | Credential::Anonymous => None,
-            Credential::Session(_) | Credential::Service { .. } | Credential::User { .. } => {
-                principal.expires_at_ms
-            }
+            Credential::Session(_)
+            | Credential::Service { .. }
+            | Credential::User { .. }
+            | Credential::Ci { .. } => principal.expires_at_ms,
         };
         let Some(login) = &principal.login else {
             return Ok(Creator {

@@ -10,8 +10,9 @@
 //! it runs out, within the bound. At most [`CAPACITY`] tokens and as
 //! many sessions are held (a few MB at most), the oldest first to go.
 //!
-//! A project's role teams (its override in D1, or the configuration's) are remembered for the
-//! same bound: changing a project's roles takes effect here at once and everywhere within it.
+//! A project's role teams (its override in D1, or the configuration's) and its trust policies
+//! by issuer are remembered for the same bound: changing them takes effect here at once and
+//! everywhere within it.
 //!
 //! Access tokens are remembered too, after their signature was verified once, until their own
 //! expiry: nothing can revoke one, so remembering it changes no answer, and it saves an
@@ -22,7 +23,7 @@ use std::cell::RefCell;
 use edgeauth_core::cache::{trusted_until, ExpiringCache};
 use edgeauth_core::{Login, Principal, ProjectName, TeamRoles, TokenHash, TokenId};
 
-use crate::store::{SessionRecord, TokenRecord, TokenTable};
+use crate::store::{SessionRecord, TokenRecord, TokenTable, TrustPolicyRecord};
 
 /// Most tokens, and most sessions, remembered at once.
 pub const CAPACITY: usize = 10_000;
@@ -38,6 +39,51 @@ thread_local! {
         RefCell::new(ExpiringCache::new(CAPACITY));
     static PROJECT_ROLES: RefCell<ExpiringCache<String, TeamRoles>> =
         RefCell::new(ExpiringCache::new(PROJECTS_CAPACITY));
+    /// By (project, issuer): the project again, and its live policies for the issuer.
+    static TRUST_POLICIES: RefCell<ExpiringCache<(String, String), (String, Vec<TrustPolicyRecord>)>> =
+        RefCell::new(ExpiringCache::new(PROJECTS_CAPACITY));
+}
+
+/// The remembered live trust policies of `project` for `issuer`, if any (so a flood of
+/// exchanges naming an issuer costs one read per bound, not one per request).
+pub fn trust_policies(
+    project: &ProjectName,
+    issuer: &str,
+    now_ms: i64,
+) -> Option<Vec<TrustPolicyRecord>> {
+    TRUST_POLICIES.with(|c| {
+        c.borrow_mut()
+            .get(&(project.as_str().to_owned(), issuer.to_owned()), now_ms)
+            .map(|(_, policies)| policies.clone())
+    })
+}
+
+/// Remembers `project`'s policies for `issuer`, as read now, for at most `bound_s`.
+pub fn remember_trust_policies(
+    project: &ProjectName,
+    issuer: &str,
+    policies: &[TrustPolicyRecord],
+    bound_s: u32,
+    now_ms: i64,
+) {
+    if let Some(until) = trusted_until(now_ms, bound_s, None) {
+        TRUST_POLICIES.with(|c| {
+            c.borrow_mut().insert(
+                (project.as_str().to_owned(), issuer.to_owned()),
+                (project.as_str().to_owned(), policies.to_vec()),
+                until,
+                now_ms,
+            )
+        });
+    }
+}
+
+/// Forgets every remembered trust policy of `project` (one was created or deleted here).
+pub fn forget_trust_policies(project: &ProjectName) {
+    TRUST_POLICIES.with(|c| {
+        c.borrow_mut()
+            .remove_where(|(of, _)| of == project.as_str())
+    });
 }
 
 /// Most projects whose role teams are remembered at once.

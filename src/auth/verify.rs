@@ -5,8 +5,9 @@
 //! token's signature too, before any storage read, so forged and mistyped tokens never reach
 //! D1. What D1 then decides (revoked? expired? this project?) is decided here as well.
 
+use edgeauth_core::access_token::{self, Holder};
 use edgeauth_core::token::{self, TokenKind};
-use edgeauth_core::{access_token, BrowserSession, Credential, Principal, ProjectName, Scope};
+use edgeauth_core::{BrowserSession, Credential, Principal, ProjectName, Scope};
 use edgeauth_core::{FamilyId, Login, TokenHash, UserId};
 use worker::{Context, Env};
 
@@ -198,17 +199,42 @@ fn access(
         .and_then(|c| c.check_project(project).map(|()| c))
         .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
     let expires_at_ms = claims.expires_at_ms();
-    let family_id = FamilyId::new(claims.family_id);
+    let (credential, role, login) = match claims.holder {
+        Holder::Person {
+            user_id,
+            family_id,
+            role,
+        } => {
+            let family_id = FamilyId::new(family_id);
+            (
+                Credential::Access {
+                    token_id: claims.token_id,
+                    user_id: UserId::new(user_id),
+                    family_id: family_id.clone(),
+                },
+                Some(role),
+                Some(Login::Device(family_id)),
+            )
+        }
+        Holder::Ci {
+            policy_id,
+            identity,
+        } => (
+            Credential::Ci {
+                token_id: claims.token_id,
+                policy_id,
+                identity,
+            },
+            None,
+            None,
+        ),
+    };
     let principal = Principal {
-        role: Some(claims.role),
+        credential,
+        role,
+        login,
         expires_at_ms: Some(expires_at_ms),
         scope: claims.scope,
-        login: Some(Login::Device(family_id.clone())),
-        credential: Credential::Access {
-            token_id: claims.token_id,
-            user_id: UserId::new(claims.user_id),
-            family_id,
-        },
         project: project.clone(),
     };
     cache::remember_access_token(hash, &principal, now);

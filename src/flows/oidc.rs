@@ -1,5 +1,6 @@
 //! The OpenID Connect relying party's I/O: discovery, the JWKS, the code exchange and the
-//! ID-token signature (Web Crypto). The rules are `edgeauth_core::oidc` and
+//! ID-token signature (Web Crypto), for the sign-in provider and for the CI platforms that
+//! trust policies name (their ID tokens are verified the same way: [`verified_jws`]). The rules are `edgeauth_core::oidc` and
 //! `edgeauth_core::id_token`; this module fetches, caches per isolate and maps failures to
 //! the error codes of the sign-in endpoints.
 //!
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use edgeauth_core::config::OidcSettings;
 use edgeauth_core::id_token::{self, ClaimError, Expectations, IdTokenAlg, Identity};
-use edgeauth_core::oidc::{self as rules, Jwks, TokenResponseError, VerificationKey};
+use edgeauth_core::oidc::{self as rules, CompactJws, Jwks, TokenResponseError, VerificationKey};
 use futures_util::future::{select, Either};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -53,9 +54,37 @@ impl<T> Cached<T> {
     }
 }
 
+/// Most issuers (the sign-in provider and CI platforms) whose documents an isolate keeps.
+const MAX_CACHED: usize = 16;
+
 thread_local! {
     static PROVIDER: RefCell<Option<Cached<ProviderMetadata>>> = const { RefCell::new(None) };
-    static JWKS: RefCell<Option<Cached<Jwks>>> = const { RefCell::new(None) };
+    /// The JWKS of each issuer, by its URL.
+    static JWKS: RefCell<Vec<Cached<Jwks>>> = const { RefCell::new(Vec::new()) };
+    /// The `jwks_uri` of each signing-only issuer (CI platforms), by issuer.
+    static KEY_LOCATIONS: RefCell<Vec<Cached<String>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What `cache` holds for `source`, if fresh.
+fn cached<T: Clone>(cache: &RefCell<Vec<Cached<T>>>, source: &str, now_ms: i64) -> Option<T> {
+    cache
+        .borrow()
+        .iter()
+        .find_map(|c| c.fresh_for(source, now_ms).cloned())
+}
+
+/// Keeps `value` for `source` in `cache`, dropping the oldest entry beyond [`MAX_CACHED`].
+fn keep<T>(cache: &RefCell<Vec<Cached<T>>>, source: &str, now_ms: i64, value: T) {
+    let mut entries = cache.borrow_mut();
+    entries.retain(|c| c.source != source);
+    if entries.len() >= MAX_CACHED {
+        entries.remove(0);
+    }
+    entries.push(Cached {
+        source: source.to_owned(),
+        fetched_ms: now_ms,
+        value,
+    });
 }
 
 /// The provider's endpoints, from its discovery document (OIDC Discovery 1.0 §4), fetched at
@@ -63,7 +92,7 @@ thread_local! {
 pub async fn provider(settings: &OidcSettings) -> Result<ProviderMetadata, ApiError> {
     if crate::faults::provider_forgotten() {
         PROVIDER.with(|cell| *cell.borrow_mut() = None);
-        JWKS.with(|cell| *cell.borrow_mut() = None);
+        JWKS.with(|cell| cell.borrow_mut().clear());
     }
     let now = now_ms();
     let cached = PROVIDER.with(|cell| {
@@ -130,9 +159,19 @@ pub async fn verify_id_token(
     id_token: &str,
     expected: &Expectations,
 ) -> Result<Identity, ApiError> {
-    let jws = rules::split_jws(id_token).map_err(|e| invalid_id_token(e.to_string()))?;
+    let jws = verified_jws(&provider.jwks_uri, id_token).await?;
+    id_token::check_claims(jws.claims(), expected).map_err(claim_error)
+}
+
+/// A JWS whose signature verifies under a key of the JWKS at `jwks_uri`: its `alg` allow-listed
+/// (RS256, ES256; so `none` and HS256 are out) before any key is looked up, the key chosen by
+/// `kid` (the JWKS fetched again at most once when it is unknown, for key rotation), the
+/// signature checked by Web Crypto. Its claims are then the caller's to check. A refusal is
+/// 400 `invalid_id_token`; a JWKS that cannot be fetched, 502 `provider_unavailable`.
+pub async fn verified_jws(jwks_uri: &str, token: &str) -> Result<CompactJws, ApiError> {
+    let jws = rules::split_jws(token).map_err(|e| invalid_id_token(e.to_string()))?;
     let alg = id_token::check_header(jws.alg()).map_err(claim_error)?;
-    let key = verification_key(provider, alg, jws.kid()).await?;
+    let key = verification_key(jwks_uri, alg, jws.kid()).await?;
     if jws.signature().len() != key.signature_len()
         || !signature_verifies(&key, jws.signing_input(), jws.signature()).await?
     {
@@ -140,27 +179,42 @@ pub async fn verify_id_token(
             "the ID token's signature does not verify with the identity provider's key; sign in again, and report it if it persists".into(),
         ));
     }
-    id_token::check_claims(jws.claims(), expected).map_err(claim_error)
+    Ok(jws)
+}
+
+/// The `jwks_uri` of a signing-only issuer (a CI platform), from its discovery document,
+/// fetched at most every 10 minutes per isolate.
+pub async fn key_location(issuer: &str) -> Result<String, ApiError> {
+    let now = now_ms();
+    if let Some(url) = KEY_LOCATIONS.with(|cell| cached(cell, issuer, now)) {
+        return Ok(url);
+    }
+    let url = rules::discovery_url(issuer);
+    let (status, body) = fetch("discovery document", &url, Method::Get, None, None).await?;
+    if status != 200 {
+        return Err(unavailable(format!(
+            "the issuer's discovery document at {url} answered HTTP {status}; try again later"
+        )));
+    }
+    let jwks_uri = rules::parse_key_discovery(&body, issuer)
+        .map_err(|p| unavailable(format!("{p}; try again later")))?;
+    KEY_LOCATIONS.with(|cell| keep(cell, issuer, now, jwks_uri.clone()));
+    Ok(jwks_uri)
 }
 
 /// The key for `alg` and `kid`: from the cached JWKS, else from a fresh one (fetched at most
 /// once per call, so a token with an unknown `kid` costs one extra request, never a loop).
 async fn verification_key(
-    provider: &ProviderMetadata,
+    jwks_uri: &str,
     alg: IdTokenAlg,
     kid: Option<&str>,
 ) -> Result<VerificationKey, ApiError> {
     let now = now_ms();
-    let from_cache = JWKS.with(|cell| {
-        cell.borrow()
-            .as_ref()
-            .and_then(|c| c.fresh_for(&provider.jwks_uri, now))
-            .map(|jwks| jwks.select(alg, kid).cloned())
-    });
-    if let Some(Some(key)) = from_cache {
+    let from_cache = JWKS.with(|cell| cached(cell, jwks_uri, now));
+    if let Some(key) = from_cache.and_then(|jwks| jwks.select(alg, kid).cloned()) {
         return Ok(key);
     }
-    let jwks = fetch_jwks(provider, now).await?;
+    let jwks = fetch_jwks(jwks_uri, now).await?;
     jwks.select(alg, kid).cloned().ok_or_else(|| {
         invalid_id_token(format!(
             "the ID token is signed with a key the identity provider does not publish (no {} key {}); sign in again",
@@ -173,8 +227,7 @@ async fn verification_key(
     })
 }
 
-async fn fetch_jwks(provider: &ProviderMetadata, now: i64) -> Result<Jwks, ApiError> {
-    let url = &provider.jwks_uri;
+async fn fetch_jwks(url: &str, now: i64) -> Result<Jwks, ApiError> {
     let (status, body) = fetch("JWKS", url, Method::Get, None, None).await?;
     if status != 200 {
         return Err(unavailable(format!(
@@ -183,13 +236,7 @@ async fn fetch_jwks(provider: &ProviderMetadata, now: i64) -> Result<Jwks, ApiEr
     }
     let jwks =
         rules::parse_jwks(&body).map_err(|p| unavailable(format!("{p}; try again later")))?;
-    JWKS.with(|cell| {
-        *cell.borrow_mut() = Some(Cached {
-            source: url.clone(),
-            fetched_ms: now,
-            value: jwks.clone(),
-        })
-    });
+    JWKS.with(|cell| keep(cell, url, now, jwks.clone()));
     Ok(jwks)
 }
 

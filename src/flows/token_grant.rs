@@ -12,7 +12,7 @@
 //! already issued: they keep working until their `exp` (at most `ACCESS_TOKEN_TTL_SECONDS`,
 //! ≤ 900 s, after issue) plus the verifier's 30 s clock-skew allowance.
 
-use edgeauth_core::access_token::{self, AccessGrant, MintedAccessToken};
+use edgeauth_core::access_token::{self, AccessGrant, Holder, MintedAccessToken};
 use edgeauth_core::api::TokenResponse;
 use edgeauth_core::device::{DeviceCode, DevicePoll, PollDecision};
 use edgeauth_core::grant::TokenGrant;
@@ -26,6 +26,7 @@ use worker::{D1Database, Env, Request, Response};
 
 use crate::auth::{cache, roles, Caller};
 use crate::error::ApiError;
+use crate::flows::exchange;
 use crate::http;
 use crate::http::body::{self, OAuthBody};
 use crate::store::{
@@ -68,6 +69,9 @@ pub async fn token(mut req: Request, caller: &Caller, env: &Env) -> Result<Respo
         }
         TokenGrant::RefreshToken { refresh_token } => {
             refresh_token_grant(&refresh_token, caller, env).await
+        }
+        TokenGrant::TokenExchange { subject_token } => {
+            exchange::exchange(&subject_token, caller, env).await
         }
     }
 }
@@ -392,11 +396,13 @@ fn mint_access(
         caller.settings.signing_keys()?,
         &AccessGrant {
             issuer: caller.own_origin(),
-            user_id: family.user_id.to_string(),
+            holder: Holder::Person {
+                user_id: family.user_id.to_string(),
+                family_id: family.id.to_string(),
+                role: family.role,
+            },
             project: family.project.clone(),
             scope: family.scope.clone(),
-            family_id: family.id.to_string(),
-            role: family.role,
             now_s: now.div_euclid(1000),
             lifetime_s: refresh::access_lifetime_s(
                 caller.config().access_token_ttl_s,

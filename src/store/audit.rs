@@ -24,6 +24,9 @@ pub enum Actor {
     /// The server, ending a device login whose person has no role in its project any more:
     /// `role_lost`.
     RoleLost,
+    /// A CI job, through a trust policy (its token exchange, or what its token did):
+    /// `trust_policy:tp_…`.
+    TrustPolicy(String),
 }
 
 impl Actor {
@@ -33,6 +36,7 @@ impl Actor {
             (_, Some(user_id)) => Actor::User(user_id.clone()),
             (Credential::Service { token_id, .. }, None) => Actor::Service(token_id.clone()),
             (Credential::Super, None) => Actor::Super,
+            (Credential::Ci { policy_id, .. }, None) => Actor::TrustPolicy(policy_id.clone()),
             _ => Actor::Anonymous,
         }
     }
@@ -47,6 +51,7 @@ impl Actor {
             _ => match stored.split_once(':') {
                 Some(("user", id)) if !id.is_empty() => Actor::User(UserId::new(id)),
                 Some(("service", id)) if !id.is_empty() => Actor::Service(TokenId::new(id)),
+                Some(("trust_policy", id)) if !id.is_empty() => Actor::TrustPolicy(id.to_owned()),
                 _ => return Err(format!("unknown actor {stored:?}")),
             },
         })
@@ -62,6 +67,7 @@ impl fmt::Display for Actor {
             Actor::Anonymous => f.write_str("anonymous"),
             Actor::RefreshReuse => f.write_str("refresh_reuse"),
             Actor::RoleLost => f.write_str("role_lost"),
+            Actor::TrustPolicy(id) => write!(f, "trust_policy:{id}"),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Storage of every record in D1: API tokens of both kinds (`tokens`), audit events
 //! (`audit`), people, their sessions (`people`), approved and consumed CLI login codes
-//! (`cli_codes`), device logins with their refresh-token families (`device`), and projects'
-//! own role teams (`roles`). Each record
+//! (`cli_codes`), device logins with their refresh-token families (`device`), projects'
+//! own role teams (`roles`), and trust policies with the ID tokens they exchanged (`trust`). Each record
 //! type keeps its queries beside it, so the storage story of a type is in one place. Times
 //! are Unix milliseconds.
 //!
@@ -23,6 +23,7 @@ mod retry;
 mod roles;
 mod sql;
 mod tokens;
+mod trust;
 
 #[cfg(test)]
 mod sqlite;
@@ -40,6 +41,7 @@ pub use people::{NewSession, SessionRecord, UserRecord};
 pub use roles::ProjectRoles;
 pub use sql::{SqlValue, Statement};
 pub use tokens::{NewToken, TokenOwner, TokenRecord, TokenTable, TokensOf};
+pub use trust::{ExchangedIdToken, TrustPolicyRecord};
 
 /// Most tokens one listing returns.
 pub const LIST_LIMIT: u32 = 1000;

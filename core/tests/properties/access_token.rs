@@ -3,7 +3,8 @@
 //! deployment's key, within its lifetime, is accepted.
 
 use edgeauth_core::access_token::{
-    mint, verify, AccessGrant, AccessTokenError, CLOCK_SKEW_S, MAX_LIFETIME_S, MIN_LIFETIME_S,
+    mint, verify, AccessGrant, AccessTokenError, Holder, CLOCK_SKEW_S, MAX_LIFETIME_S,
+    MIN_LIFETIME_S,
 };
 use edgeauth_core::crypto::{KeyPurpose, RootSecret};
 use edgeauth_core::encoding::base64url_encode;
@@ -50,13 +51,15 @@ fn grant() -> impl Strategy<Value = AccessGrant> {
         .prop_map(
             |(user_id, project, scope, family_id, now_s, lifetime_s, role)| AccessGrant {
                 issuer: "https://auth.example.com".into(),
-                user_id,
+                holder: Holder::Person {
+                    user_id,
+                    family_id,
+                    role,
+                },
                 project,
                 scope,
-                family_id,
                 now_s,
                 lifetime_s,
-                role,
             },
         )
 }
@@ -164,9 +167,12 @@ proptest! {
             prop_assert!((1..=i64::from(MAX_LIFETIME_S)).contains(&lifetime));
             prop_assert!(c.issued_at_s <= now + CLOCK_SKEW_S);
             prop_assert!(now < c.expires_at_s + CLOCK_SKEW_S);
-            prop_assert!(c.user_id.starts_with("usr_") && c.user_id.len() > 4);
-            prop_assert!(!c.family_id.is_empty() && !c.token_id.is_empty());
-            prop_assert_eq!(&claims["sub"], c.user_id.as_str());
+            let Holder::Person { user_id, family_id, .. } = &c.holder else {
+                panic!("a person's token: {:?}", c.holder);
+            };
+            prop_assert!(user_id.starts_with("usr_") && user_id.len() > 4);
+            prop_assert!(!family_id.is_empty() && !c.token_id.is_empty());
+            prop_assert_eq!(&claims["sub"], user_id.as_str());
             prop_assert_eq!(&claims["prj"], c.project.as_str());
             prop_assert_eq!(json!(c.scope.to_strings()), claims["scp"].clone());
         }
@@ -191,7 +197,7 @@ proptest! {
         let c = minted.claims();
         prop_assert!(t.len() <= MAX_ACCESS_TOKEN_LEN);
         prop_assert_eq!(check_format(t), Ok(TokenKind::Access));
-        prop_assert_eq!(&c.user_id, &grant.user_id);
+        prop_assert_eq!(&c.holder, &grant.holder);
         prop_assert_eq!(&c.project, &grant.project);
         prop_assert_eq!(&c.scope, &grant.scope);
         prop_assert_eq!(c.issued_at_s, grant.now_s);
@@ -221,13 +227,15 @@ proptest! {
         let key = access_key(SECRET);
         let grant = AccessGrant {
             issuer: "https://auth.example.com".into(),
-            user_id,
+            holder: Holder::Person {
+                user_id,
+                family_id,
+                role: Role::Member,
+            },
             project,
             scope: Scope::all(),
-            family_id,
             now_s: now,
             lifetime_s,
-            role: Role::Member,
         };
         if let Ok(minted) = mint(&key, &grant, &mut Seeded::new(1)) {
             prop_assert_eq!(verify(minted.plaintext(), &key, now), Ok(minted.claims().clone()));
