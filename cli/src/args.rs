@@ -192,6 +192,73 @@ pub enum Command {
     /// Show or change which teams administer and use the project
     #[command(subcommand, long_about = ROLES_LONG)]
     Roles(RolesCommand),
+    /// Create, list and delete the project's trust policies: CI jobs with no stored secret
+    #[command(subcommand, long_about = TRUST_LONG)]
+    Trust(TrustCommand),
+}
+
+const TRUST_LONG: &str = "\
+A trust policy lets CI jobs of one repository (and branch, environment…) trade the ID
+token their platform signs for a short-lived access token of the project, with
+`edgeauth login --ci`: no long-lived token stored in the CI. It names the platform's
+issuer, the audience its ID tokens must carry (default: this server's issuer),
+conditions on their claims (--condition CLAIM=PATTERN, `*` for any run of
+characters; repeat a claim for alternatives), the workspaces granted (within your own)
+and the tokens' lifetime (default 900 s, at most 3600). A policy must pin the
+repository or project (a `sub`, `repository`, `project_path`… condition).
+Managing policies needs the super token or an admin of the project.
+
+GitHub Actions:
+  edgeauth trust create --name deploy --issuer https://token.actions.githubusercontent.com \\
+    --condition repository=octo-org/octo-repo --condition ref=refs/heads/main \\
+    --workspaces 'production/*'
+GitLab:
+  edgeauth trust create --name deploy --issuer https://gitlab.com \\
+    --condition project_path=group/project --condition ref=main --workspaces 'production/*'";
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Create a trust policy
+    Create(CreateTrustPolicy),
+    /// List the project's trust policies
+    List,
+    /// Delete a trust policy by its id (tp_…); prints `deleted <id>`
+    Delete {
+        /// The policy's id, e.g. tp_…
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateTrustPolicy {
+    /// A name for the policy, e.g. deploy
+    #[arg(long)]
+    pub name: String,
+    /// The CI platform's issuer, e.g. https://token.actions.githubusercontent.com
+    #[arg(long)]
+    pub issuer: String,
+    /// The audience its ID tokens must carry (default: this server's issuer)
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// CLAIM=PATTERN: a condition on the ID token (repeat a claim for alternatives)
+    #[arg(long = "condition", value_name = "CLAIM=PATTERN", required = true, value_parser = parse_condition)]
+    pub conditions: Vec<(String, String)>,
+    /// Workspace patterns granted, comma-separated; the flag may be repeated
+    #[arg(long, required = true, value_name = "PATTERNS", value_delimiter = ',', value_parser = parse_workspace_pattern)]
+    pub workspaces: Vec<String>,
+    /// How long the tokens it yields live, 60 to 3600 (default 900)
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(60..=3600))]
+    pub lifetime_seconds: Option<u32>,
+}
+
+fn parse_condition(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((claim, pattern)) if !claim.trim().is_empty() && !pattern.is_empty() => {
+            Ok((claim.trim().to_owned(), pattern.to_owned()))
+        }
+        _ => Err("a condition is CLAIM=PATTERN, e.g. repository=octo-org/octo-repo".into()),
+    }
 }
 
 const ROLES_LONG: &str = "\
@@ -297,9 +364,37 @@ pub struct LoginArgs {
     #[arg(long)]
     pub no_browser: bool,
     /// Sign in with a device code (RFC 8628): enter a short code in any browser, on any device
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ci")]
     pub device: bool,
+    /// In a CI job: trade the job's ID token (GitHub Actions, GitLab) for a short-lived access
+    /// token, printed alone on stdout; nothing is stored
+    #[arg(long, long_help = LOGIN_CI_LONG)]
+    pub ci: bool,
+    /// With --ci: the audience to ask the CI platform for (default: the server's issuer, which
+    /// trust policies expect unless they name another)
+    #[arg(long, value_name = "AUDIENCE", requires = "ci")]
+    pub audience: Option<String>,
+    /// With --ci: the environment variable that holds the ID token (GitLab's `id_tokens:`
+    /// name); default EDGEAUTH_ID_TOKEN when GitHub Actions' token request is not available
+    #[arg(long, value_name = "VAR", requires = "ci")]
+    pub id_token_env: Option<String>,
 }
+
+const LOGIN_CI_LONG: &str = "\
+In a CI job: trade the job's ID token for a short-lived access token of the project
+(RFC 8693 token exchange), as a trust policy of the project allows (see `edgeauth trust`).
+No secret is stored in the CI and nothing is written to disk.
+
+The ID token comes from, in order: the variable named by --id-token-env; GitHub
+Actions' token request (ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN,
+which the job has with `permissions: id-token: write`), asked for --audience (default:
+the server's issuer); EDGEAUTH_ID_TOKEN (GitLab: `id_tokens: EDGEAUTH_ID_TOKEN: aud: …`).
+
+Prints the access token alone on stdout, so that
+  export EDGEAUTH_TOKEN=$(edgeauth login --ci)
+hands it to the job's later commands; a summary goes to stderr. --json prints
+{\"access_token\", \"expires_in\", \"scope\", \"project\"}. A refused exchange exits 3 with
+the server's reason (which policy condition failed).";
 
 #[derive(Debug, Subcommand)]
 pub enum UserTokenCommand {
@@ -549,13 +644,77 @@ mod tests {
     }
 
     #[test]
+    fn login_ci_takes_its_audience_and_variable() {
+        let cli = parse(&[
+            "login",
+            "--ci",
+            "--audience",
+            "https://a.example",
+            "--id-token-env",
+            "T",
+        ])
+        .unwrap();
+        let Command::Login(args) = cli.command else {
+            panic!("login")
+        };
+        assert!(args.ci && !args.device);
+        assert_eq!(args.audience.as_deref(), Some("https://a.example"));
+        assert_eq!(args.id_token_env.as_deref(), Some("T"));
+        assert!(
+            parse(&["login", "--audience", "x"]).is_err(),
+            "--audience needs --ci"
+        );
+        assert!(parse(&["login", "--ci", "--device"]).is_err());
+    }
+
+    #[test]
+    fn trust_create_reads_conditions() {
+        let cli = parse(&[
+            "trust",
+            "create",
+            "--name",
+            "d",
+            "--issuer",
+            "https://i.example",
+            "--condition",
+            "repository=o/r",
+            "--condition",
+            "ref=refs/heads/*",
+            "--workspaces",
+            "production/*",
+        ])
+        .unwrap();
+        let Command::Trust(TrustCommand::Create(args)) = cli.command else {
+            panic!("trust create")
+        };
+        assert_eq!(
+            args.conditions[1],
+            ("ref".to_owned(), "refs/heads/*".to_owned())
+        );
+        assert!(parse(&[
+            "trust",
+            "create",
+            "--name",
+            "d",
+            "--issuer",
+            "x",
+            "--condition",
+            "nope",
+            "--workspaces",
+            "*"
+        ])
+        .is_err());
+    }
+
+    #[test]
     fn login_and_logout() {
         let cli = parse(&["login"]).unwrap();
         assert!(matches!(
             cli.command,
             Command::Login(LoginArgs {
                 no_browser: false,
-                device: false
+                device: false,
+                ..
             })
         ));
         let cli = parse(&["login", "--no-browser", "--json"]).unwrap();

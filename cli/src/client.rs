@@ -102,7 +102,7 @@ impl ServerError {
 /// The longest a pooled connection may have been idle to be used again.
 const MAX_IDLE_AGE: Duration = Duration::from_secs(4);
 
-fn agent(global_timeout: Option<Duration>, accept: Option<&str>) -> Agent {
+pub(crate) fn agent(global_timeout: Option<Duration>, accept: Option<&str>) -> Agent {
     let mut config = Agent::config_builder()
         .timeout_global(global_timeout)
         .timeout_connect(Some(TIMEOUT))

@@ -181,6 +181,9 @@ pub struct Whoami {
     /// `member` or `none` ([`Principal::role_name`](crate::Principal::role_name)).
     #[serde(default)]
     pub role: String,
+    /// For a CI job's token: who the job is (platform, subject, repository, ref, run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<crate::trust::CiIdentity>,
 }
 
 /// The body of `GET /api/auth/capabilities`: what the server offers and what the caller can do.

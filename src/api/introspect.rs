@@ -65,6 +65,8 @@ fn active(found: &Principal, caller: &Caller) -> serde_json::Value {
         "workspaces": identity.workspaces,
         "scope": identity.workspaces.join(" "),
         "token_id": identity.token_id,
+        "role": identity.role,
+        "ci": identity.ci,
         "exp": found.expires_at_ms.map(|ms| ms.div_euclid(1000)),
     })
 }

@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use edgeauth_core::api::{Capabilities, LoginMethods, Whoami};
 use edgeauth_core::time::rfc3339;
-use edgeauth_core::{ConfigProblem, PrincipalKind, TokenId, WorkspaceName};
+use edgeauth_core::{ConfigProblem, Credential, PrincipalKind, TokenId, WorkspaceName};
 use serde_json::json;
 use worker::{Request, Response, Url};
 
@@ -99,6 +99,10 @@ pub fn whoami(caller: &Caller) -> Result<Response, ApiError> {
             expires_at: p.expires_at_ms.map(rfc3339),
             auth_disabled: caller.config().auth_disabled,
             role: p.role_name().to_owned(),
+            ci: match &p.credential {
+                Credential::Ci { identity, .. } => Some(identity.clone()),
+                _ => None,
+            },
         },
     ))
 }

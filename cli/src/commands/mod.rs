@@ -5,14 +5,18 @@
 //! warnings, errors) goes to stderr. With `--json`, stdout is the server's JSON.
 
 mod api;
+mod ci;
 mod device;
 mod login;
 mod logout;
 mod roles;
 mod tokens;
+mod trust;
 mod whoami;
 
-use crate::args::{Cli, Command, RolesCommand, ServiceTokenCommand, UserTokenCommand};
+use crate::args::{
+    Cli, Command, RolesCommand, ServiceTokenCommand, TrustCommand, UserTokenCommand,
+};
 use crate::client::ApiClient;
 use crate::config::{self, Environment, Flags};
 use crate::credentials;
@@ -60,6 +64,15 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
         json: cli.global.json,
     };
     match cli.command {
+        Command::Login(args) if args.ci => ci::run(
+            &ctx,
+            io,
+            &args,
+            settings
+                .project
+                .as_deref()
+                .unwrap_or("(the server's default)"),
+        ),
         Command::Login(args) if args.device => device::run(&ctx, io, &settings, &env, &args),
         Command::Login(args) => login::run(&ctx, io, &settings, &env, &args),
         Command::Logout => logout::run(&ctx, io, &settings, &env),
@@ -86,6 +99,9 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
         Command::Roles(RolesCommand::Show) => roles::show(&ctx, io),
         Command::Roles(RolesCommand::Set(args)) => roles::set(&ctx, io, &args),
         Command::Roles(RolesCommand::Reset) => roles::reset(&ctx, io),
+        Command::Trust(TrustCommand::Create(args)) => trust::create(&ctx, io, &args),
+        Command::Trust(TrustCommand::List) => trust::list(&ctx, io),
+        Command::Trust(TrustCommand::Delete { id }) => trust::delete(&ctx, io, &id),
     }
 }
 
