@@ -29,6 +29,9 @@ use crate::store::{SessionRecord, TokenRecord, TokenTable, TrustPolicyRecord};
 pub const CAPACITY: usize = 10_000;
 
 type TokenKey = (TokenTable, String);
+/// A project's live trust policies for one issuer, with the project (by which a change there
+/// forgets them), remembered by (project, issuer).
+type ProjectPolicies = (String, Vec<TrustPolicyRecord>);
 
 thread_local! {
     static TOKENS: RefCell<ExpiringCache<TokenKey, TokenRecord>> =
@@ -39,8 +42,7 @@ thread_local! {
         RefCell::new(ExpiringCache::new(CAPACITY));
     static PROJECT_ROLES: RefCell<ExpiringCache<String, TeamRoles>> =
         RefCell::new(ExpiringCache::new(PROJECTS_CAPACITY));
-    /// By (project, issuer): the project again, and its live policies for the issuer.
-    static TRUST_POLICIES: RefCell<ExpiringCache<(String, String), (String, Vec<TrustPolicyRecord>)>> =
+    static TRUST_POLICIES: RefCell<ExpiringCache<(String, String), ProjectPolicies>> =
         RefCell::new(ExpiringCache::new(PROJECTS_CAPACITY));
 }
 
