@@ -1,6 +1,9 @@
 //! `grant`: the token endpoint's form or JSON request.
 
-use edgeauth_core::grant::{TokenGrant, DEVICE_CODE_GRANT_TYPE, REFRESH_TOKEN_GRANT_TYPE};
+use edgeauth_core::grant::{
+    TokenGrant, DEVICE_CODE_GRANT_TYPE, REFRESH_TOKEN_GRANT_TYPE, SUBJECT_TOKEN_TYPES,
+    TOKEN_EXCHANGE_GRANT_TYPE,
+};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -15,6 +18,8 @@ fn name() -> impl Strategy<Value = String> {
             "grant_type",
             "device_code",
             "refresh_token",
+            "subject_token",
+            "subject_token_type",
             "client_id",
             "scope",
         ])
@@ -28,6 +33,9 @@ fn value() -> impl Strategy<Value = String> {
         3 => proptest::sample::select(vec![
             DEVICE_CODE_GRANT_TYPE,
             REFRESH_TOKEN_GRANT_TYPE,
+            TOKEN_EXCHANGE_GRANT_TYPE,
+            SUBJECT_TOKEN_TYPES[0],
+            SUBJECT_TOKEN_TYPES[1],
             "",
             "password",
         ])
@@ -45,6 +53,7 @@ fn grant() -> impl Strategy<Value = TokenGrant> {
     prop_oneof![
         secret().prop_map(|device_code| TokenGrant::DeviceCode { device_code }),
         secret().prop_map(|refresh_token| TokenGrant::RefreshToken { refresh_token }),
+        secret().prop_map(|subject_token| TokenGrant::TokenExchange { subject_token }),
     ]
 }
 
@@ -53,9 +62,11 @@ fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
         || proptest::collection::vec((name(), prop_oneof![3 => value(), 1 => secret()]), 0..6);
     // A grant's own form with parameters added, repeated or emptied around it.
     let near_grant = (grant(), any_pairs(), any::<usize>()).prop_map(|(grant, mut pairs, at)| {
-        let own = grant
+        let own: Vec<(String, String)> = grant
             .form_pairs()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()));
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
         let at = at % (pairs.len() + 1);
         pairs.splice(at..at, own);
         pairs
@@ -67,6 +78,7 @@ fn secret_of(grant: &TokenGrant) -> &str {
     match grant {
         TokenGrant::DeviceCode { device_code } => device_code,
         TokenGrant::RefreshToken { refresh_token } => refresh_token,
+        TokenGrant::TokenExchange { subject_token } => subject_token,
     }
 }
 
@@ -90,6 +102,7 @@ proptest! {
                 let (grant_type, field) = match &grant {
                     TokenGrant::DeviceCode { .. } => (DEVICE_CODE_GRANT_TYPE, "device_code"),
                     TokenGrant::RefreshToken { .. } => (REFRESH_TOKEN_GRANT_TYPE, "refresh_token"),
+                    TokenGrant::TokenExchange { .. } => (TOKEN_EXCHANGE_GRANT_TYPE, "subject_token"),
                 };
                 prop_assert_eq!(only(&pairs, "grant_type"), Some(grant_type.to_owned()));
                 prop_assert_eq!(only(&pairs, field), Some(secret_of(&grant).to_owned()));
@@ -107,7 +120,7 @@ proptest! {
                 let grant_types: Vec<&String> =
                     pairs.iter().filter(|(k, _)| k == "grant_type").map(|(_, v)| v).collect();
                 for (k, v) in &pairs {
-                    let secret = k == "device_code" || k == "refresh_token";
+                    let secret = k == "device_code" || k == "refresh_token" || k == "subject_token";
                     if secret && v.contains(MARK) && !grant_types.contains(&v) {
                         prop_assert!(!e.description.contains(v.as_str()), "{}", e.description);
                     }
