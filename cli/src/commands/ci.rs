@@ -74,6 +74,12 @@ pub fn run(
         .with_token(None)
         .post_form("/api/auth/token", &grant.form_pairs())
         .map_err(|e| CliError {
+            // A refused ID token is a refused credential, whatever the status says.
+            status: if e.code.as_deref() == Some("invalid_grant") {
+                ExitStatus::Unauthorized
+            } else {
+                e.status
+            },
             message: format!("the server refused this CI job's ID token: {}", e.message),
             hint: Some(
                 "check the project's trust policies (`edgeauth trust list`, an admin) against the job's repository, ref and audience".into(),

@@ -90,6 +90,12 @@ impl Instance {
         Instance::from_env("ORIGIN")
     }
 
+    /// The CI platform's OIDC issuer (`tests/ci-issuer/server.mjs`), not a Worker: it signs
+    /// GitHub-shaped ID tokens on request (`POST /__token`) for the trust-policy tests.
+    pub fn ci_issuer() -> Instance {
+        Instance::from_env("CI_ISSUER")
+    }
+
     /// The instance whose base URL is in `EDGEAUTH_E2E_<name>`.
     pub fn from_env(name: &'static str) -> Instance {
         let var = format!("EDGEAUTH_E2E_{name}");
