@@ -186,9 +186,15 @@ impl NewTrustPolicy {
             .collect::<Result<Vec<&str>, _>>()?;
         let scope = Scope::parse(&patterns).map_err(|e| format!("`workspaces`: {e}"))?;
         let lifetime_s = match object.get("token_lifetime_seconds") {
-            None | Some(Value::Null) => DEFAULT_LIFETIME_S,
+            None => DEFAULT_LIFETIME_S,
+            // A whole number, written `900` or `900.0` (JSON does not tell them apart).
             Some(v) => v
                 .as_u64()
+                .or_else(|| {
+                    v.as_f64()
+                        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+                        .map(|f| f as u64)
+                })
                 .and_then(|n| u32::try_from(n).ok())
                 .filter(|n| (MIN_LIFETIME_S..=MAX_LIFETIME_S).contains(n))
                 .ok_or(format!(
@@ -483,6 +489,14 @@ mod tests {
         assert!(with("issuer", json!("not a url")).contains("`issuer`"));
         assert!(with("token_lifetime_seconds", json!(3601)).contains("one hour"));
         assert!(with("token_lifetime_seconds", json!(59)).contains("60"));
+        assert!(with("token_lifetime_seconds", json!(null)).contains("whole number"));
+        assert!(with("token_lifetime_seconds", json!(600.5)).contains("whole number"));
+        let mut float = base.clone();
+        float["token_lifetime_seconds"] = json!(600.0);
+        assert_eq!(
+            NewTrustPolicy::from_json(&float, AUD).unwrap().lifetime_s,
+            600
+        );
         assert!(with("workspaces", json!(["a/**"])).contains("`workspaces`"));
         assert!(with("conditions", json!({"aud": "x", "repository": "o/r"}))
             .contains("exchange itself"));

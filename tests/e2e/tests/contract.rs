@@ -383,6 +383,7 @@ fn every_operation_answers_as_the_contract_says() {
     the_cli_login_answers_as_documented(&kinds);
     the_device_login_answers_as_documented(&kinds);
     a_projects_roles_answer_as_documented(&kinds);
+    trust_policies_and_the_exchange_answer_as_documented(&kinds);
     // Last: it signs a session out.
     the_browser_sign_in_answers_as_documented(&kinds);
 
@@ -399,6 +400,102 @@ fn every_operation_answers_as_the_contract_says() {
     assert!(
         missing.is_empty(),
         "operations of openapi.json that this test does not exercise: {missing:?}"
+    );
+}
+
+fn trust_policies_and_the_exchange_answer_as_documented(kinds: &EveryKind) {
+    let main = Instance::main();
+    let p = kinds.project.as_str();
+    let path = "/api/trust-policies";
+    let issuer = Instance::ci_issuer().base_url().to_owned();
+    let body = json!({"name": "contract", "issuer": issuer,
+                      "conditions": {"repository": "octo-org/octo-repo"},
+                      "workspaces": ["contract/*"]});
+    expect("post", path, 401, main.post(path).project(p).json(&body));
+    expect(
+        "post",
+        path,
+        403,
+        main.post(path)
+            .bearer(&kinds.service.token)
+            .project(p)
+            .json(&body),
+    );
+    expect(
+        "post",
+        path,
+        400,
+        main.post(path).bearer(&kinds.super_token).project(p).json(
+            &json!({"name": "x", "issuer": issuer, "conditions": {"ref": "main"},
+                          "workspaces": ["*"]}),
+        ),
+    );
+    let created = expect(
+        "post",
+        path,
+        201,
+        main.post(path)
+            .bearer(&kinds.user.token)
+            .project(p)
+            .json(&body),
+    )
+    .json();
+    let id = created["id"].as_str().expect("a policy id").to_owned();
+    expect(
+        "get",
+        path,
+        200,
+        main.get(path).bearer(&kinds.super_token).project(p),
+    );
+    expect(
+        "get",
+        path,
+        403,
+        main.get(path).bearer(&kinds.service.token).project(p),
+    );
+    // A CI job's exchange answers the documented RFC 8693 body.
+    let token = Instance::ci_issuer()
+        .post("/__token")
+        .json(&json!({"audience": main.base_url()}))
+        .send()
+        .expect_json(200)["token"]
+        .as_str()
+        .expect("an ID token")
+        .to_owned();
+    expect(
+        "post",
+        "/api/auth/token",
+        200,
+        main.post("/api/auth/token").project(p).form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", &token),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            ),
+        ]),
+    );
+    let one = format!("{path}/{id}");
+    expect(
+        "delete",
+        "/api/trust-policies/{id}",
+        403,
+        main.delete(&one).bearer(&kinds.service.token).project(p),
+    );
+    expect(
+        "delete",
+        "/api/trust-policies/{id}",
+        204,
+        main.delete(&one).bearer(&kinds.super_token).project(p),
+    );
+    expect(
+        "delete",
+        "/api/trust-policies/{id}",
+        404,
+        main.delete(&one).bearer(&kinds.super_token).project(p),
     );
 }
 
