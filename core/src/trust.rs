@@ -149,8 +149,9 @@ impl NewTrustPolicy {
         }
         let text = |field: &str, required: bool| -> Result<Option<String>, String> {
             match object.get(field) {
-                None | Some(Value::Null) if !required => Ok(None),
-                None | Some(Value::Null) => Err(format!("`{field}` is required")),
+                None if !required => Ok(None),
+                None => Err(format!("`{field}` is required")),
+                Some(Value::Null) if required => Err(format!("`{field}` is required")),
                 Some(Value::String(s)) => {
                     let s = s.trim();
                     if s.is_empty() || s.chars().count() > MAX_TEXT_LEN {
@@ -490,6 +491,7 @@ mod tests {
         assert!(with("token_lifetime_seconds", json!(3601)).contains("one hour"));
         assert!(with("token_lifetime_seconds", json!(59)).contains("60"));
         assert!(with("token_lifetime_seconds", json!(null)).contains("whole number"));
+        assert!(with("audience", json!(null)).contains("`audience` must be a string"));
         assert!(with("token_lifetime_seconds", json!(600.5)).contains("whole number"));
         let mut float = base.clone();
         float["token_lifetime_seconds"] = json!(600.0);
