@@ -33,8 +33,8 @@ pub const CLOCK_SKEW_S: i64 = 60;
 /// issue them for minutes; one that lives longer is not one.
 pub const MAX_ID_TOKEN_LIFETIME_S: i64 = 24 * 3600;
 
-/// The claims a policy must pin, at least one of them, with a pattern that does not begin with
-/// `*`: what names the repository or project (or the whole `sub`). Without one, any job on the
+/// The claims a policy must pin, at least one of them, with patterns that are exact or have a
+/// `/` before their first `*`: what names the repository or project (or the whole `sub`). Without one, any job on the
 /// platform could ask for the audience and match.
 pub const IDENTIFYING_CLAIMS: [&str; 9] = [
     "sub",
@@ -272,15 +272,25 @@ fn conditions(value: Option<&Value>) -> Result<Conditions, String> {
         out.insert(claim.clone(), patterns);
     }
     let pinned = out.iter().any(|(claim, patterns)| {
-        IDENTIFYING_CLAIMS.contains(&claim.as_str()) && patterns.iter().all(|p| !p.starts_with('*'))
+        IDENTIFYING_CLAIMS.contains(&claim.as_str()) && patterns.iter().all(|p| pins(p))
     });
     if !pinned {
         return Err(format!(
-            "`conditions` must pin who may use the policy: one of {} with patterns that do not begin with `*` (any job on the platform can ask for an ID token with your audience)",
+            "`conditions` must pin who may use the policy: one of {} with patterns that are exact or have a `/` before their first `*`, e.g. `octo-org/*` (any job on the platform can ask for an ID token with your audience)",
             IDENTIFYING_CLAIMS.map(|c| format!("`{c}`")).join(", ")
         ));
     }
     Ok(Conditions(out))
+}
+
+/// Does `pattern` pin an owner: no `*` at all, or a `/` before its first `*` (`octo-org/*`,
+/// `repo:octo-org/*`), so that `repo:*` or `octo-org*` (which also matches `octo-org-evil`)
+/// do not count?
+fn pins(pattern: &str) -> bool {
+    match pattern.split_once('*') {
+        None => true,
+        Some((before, _)) => before.contains('/'),
+    }
 }
 
 /// Checks an ID token's registered claims for the exchange: `iss` is `issuer`, `aud` is (or
@@ -465,6 +475,9 @@ mod tests {
             json!({"ref": "refs/heads/main"}),
             json!({"repository": "*/octo-repo"}),
             json!({"repository": ["octo-org/x", "*"]}),
+            json!({"sub": "repo:*"}),
+            json!({"repository": "octo-org*"}),
+            json!({"repository_owner": "octo*"}),
             json!({}),
         ] {
             let e = policy(conditions.clone()).unwrap_err();
@@ -474,6 +487,8 @@ mod tests {
             );
         }
         assert!(policy(json!({"sub": "repo:octo-org/octo-repo:environment:prod"})).is_ok());
+        assert!(policy(json!({"repository": "octo-org/*"})).is_ok());
+        assert!(policy(json!({"sub": "repo:octo-org/*"})).is_ok());
         assert!(policy(json!({"project_path": "group/project", "ref": "main"})).is_ok());
     }
 

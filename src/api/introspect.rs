@@ -43,7 +43,9 @@ pub async fn introspect(
         })?;
     let answer =
         match auth::verify_bearer(&token, &caller.settings, &caller.project, env, ctx).await {
-            Ok(found) => active(&found, caller),
+            // A person with no role in the project is refused in it, so not active here.
+            Ok(found) if found.outsider_problem().is_none() => active(&found, caller),
+            Ok(_) => json!({"active": false}),
             // Storage that failed says nothing about the token: 503, so the resource server retries
             // rather than refuse a good token.
             Err(e @ ApiError::StorageUnavailable(_)) => return Err(e),

@@ -96,16 +96,17 @@ pub async fn exchange(
         .get("jti")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let exp_s = claims.get("exp").and_then(Value::as_i64).unwrap_or(now_s);
+    // `exp` as `check_id_token_claims` read it (a float included), so that the ledger keeps
+    // the `jti` as long as the ID token is valid.
+    let exp_s = claims
+        .get("exp")
+        .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+        .unwrap_or(now_s);
     let db = database(env)?;
     let spent_until = exp_s
         .saturating_add(trust::CLOCK_SKEW_S)
         .saturating_mul(1000);
-    if !ExchangedIdToken::first_use(&db, &issuer, jti, spent_until, now).await? {
-        return Err(invalid_grant(
-            "this ID token was exchanged already (its `jti` was seen); request a new one from your CI platform",
-        ));
-    }
+    // Minted first: a job whose token cannot be minted keeps its ID token unspent.
     let identity = CiIdentity::from_claims(claims);
     let minted = access_token::mint(
         caller.settings.signing_keys()?,
@@ -127,6 +128,11 @@ pub async fn exchange(
             "no access token can carry this job's identity: {e}"
         ))
     })?;
+    if !ExchangedIdToken::first_use(&db, &issuer, jti, spent_until, now).await? {
+        return Err(invalid_grant(
+            "this ID token was exchanged already (its `jti` was seen); request a new one from your CI platform",
+        ));
+    }
     AuditEvent {
         at: now,
         project: Some(caller.project.as_str()),
