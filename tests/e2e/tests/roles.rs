@@ -306,6 +306,15 @@ fn a_projects_own_teams_override_the_configuration_and_people_without_a_role_are
             "{message}"
         );
     }
+    // A resource server asking about the token hears it is not active here.
+    let introspected = main
+        .post("/api/auth/introspect")
+        .bearer(&super_token())
+        .project(&project)
+        .form(&[("token", &admin_token.token)])
+        .send()
+        .expect_json(200);
+    assert_eq!(introspected, json!({"active": false}));
     // Elsewhere nothing changed.
     assert_eq!(role_of(&admin, &elsewhere), "admin");
     assert_eq!(role_of(&member, &elsewhere), "member");
