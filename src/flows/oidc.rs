@@ -58,7 +58,8 @@ impl<T> Cached<T> {
 const MAX_CACHED: usize = 16;
 
 thread_local! {
-    static PROVIDER: RefCell<Option<Cached<ProviderMetadata>>> = const { RefCell::new(None) };
+    /// The sign-in provider's endpoints, by issuer.
+    static PROVIDER: RefCell<Vec<Cached<ProviderMetadata>>> = const { RefCell::new(Vec::new()) };
     /// The JWKS of each issuer, by its URL.
     static JWKS: RefCell<Vec<Cached<Jwks>>> = const { RefCell::new(Vec::new()) };
     /// The `jwks_uri` of each signing-only issuer (CI platforms), by issuer.
@@ -91,16 +92,11 @@ fn keep<T>(cache: &RefCell<Vec<Cached<T>>>, source: &str, now_ms: i64, value: T)
 /// most every 10 minutes per isolate. A failed fetch is not cached.
 pub async fn provider(settings: &OidcSettings) -> Result<ProviderMetadata, ApiError> {
     if crate::faults::provider_forgotten() {
-        PROVIDER.with(|cell| *cell.borrow_mut() = None);
+        PROVIDER.with(|cell| cell.borrow_mut().clear());
         JWKS.with(|cell| cell.borrow_mut().clear());
     }
     let now = now_ms();
-    let cached = PROVIDER.with(|cell| {
-        cell.borrow()
-            .as_ref()
-            .and_then(|c| c.fresh_for(&settings.issuer, now).cloned())
-    });
-    if let Some(metadata) = cached {
+    if let Some(metadata) = PROVIDER.with(|cell| cached(cell, &settings.issuer, now)) {
         return Ok(metadata);
     }
     let url = rules::discovery_url(&settings.issuer);
@@ -115,13 +111,7 @@ pub async fn provider(settings: &OidcSettings) -> Result<ProviderMetadata, ApiEr
             "{p}; try again later, and if it persists the operator must check OIDC_ISSUER and the provider"
         ))
     })?;
-    PROVIDER.with(|cell| {
-        *cell.borrow_mut() = Some(Cached {
-            source: settings.issuer.clone(),
-            fetched_ms: now,
-            value: metadata.clone(),
-        })
-    });
+    PROVIDER.with(|cell| keep(cell, &settings.issuer, now, metadata.clone()));
     Ok(metadata)
 }
 
