@@ -14,6 +14,7 @@ use crate::project::ProjectName;
 use crate::refresh::{self, RefreshFamilyPolicy};
 use crate::role::TeamRoles;
 use crate::signing;
+use crate::trust;
 pub use crate::uri::{is_loopback_host, is_port_number, url_problem};
 
 /// The project used when neither the request nor `DEFAULT_PROJECT` names one.
@@ -74,6 +75,10 @@ pub struct Config {
     /// every project without an override of its own ([`crate::role`]). Neither set: every
     /// signed-in person is a member, and only the super token administers.
     pub roles: TeamRoles,
+    /// `TRUST_ISSUERS` (comma-separated; default GitHub Actions' and gitlab.com's issuers;
+    /// `none` for no exchange at all): the CI platforms whose ID tokens a trust policy may
+    /// accept ([`crate::trust`]). An issuer taken off the list stops every policy naming it.
+    pub trust_issuers: Vec<String>,
 }
 
 /// The default of `REVOCATION_BOUND_SECONDS`.
@@ -334,6 +339,39 @@ impl Config {
             member_teams: teams("MEMBER_TEAMS"),
         };
 
+        let trust_issuers = match get("TRUST_ISSUERS") {
+            None => trust::DEFAULT_ISSUERS.map(str::to_owned).to_vec(),
+            Some(list) if list.trim() == "none" => Vec::new(),
+            Some(list) => {
+                let issuers: Vec<String> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|i| !i.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                for issuer in &issuers {
+                    if let Some(why) = url_problem(issuer) {
+                        problem(
+                            "TRUST_ISSUERS",
+                            format!(
+                                "`{}` {why}; list CI issuers separated by commas, e.g. `https://token.actions.githubusercontent.com,https://gitlab.example.com`, or `none`",
+                                issuer.escape_default()
+                            ),
+                        );
+                    } else if issuer.len() > trust::MAX_TEXT_LEN {
+                        problem(
+                            "TRUST_ISSUERS",
+                            format!(
+                                "an issuer is longer than {} characters",
+                                trust::MAX_TEXT_LEN
+                            ),
+                        );
+                    }
+                }
+                issuers
+            }
+        };
+
         let gateway = get("GATEWAY").and_then(|json| match Gateway::parse(&json) {
             Ok(gateway) => Some(gateway),
             Err(found) => {
@@ -355,6 +393,7 @@ impl Config {
                 signing_key_period_s,
                 gateway,
                 roles,
+                trust_issuers,
                 auth_disabled,
                 super_token_hash,
                 secret,
@@ -564,6 +603,38 @@ mod tests {
         assert_eq!(c.roles.member_teams, ["dev"]);
         let bad = config(&[("ADMIN_TEAMS", "ops,\u{1}x"), ("MEMBER_TEAMS", "dev")]).unwrap_err();
         assert_eq!(settings(bad), ["ADMIN_TEAMS"]);
+    }
+
+    #[test]
+    fn trust_issuers_default_to_github_and_gitlab_and_can_be_none() {
+        assert_eq!(
+            config(&[]).unwrap().trust_issuers,
+            [
+                "https://token.actions.githubusercontent.com",
+                "https://gitlab.com"
+            ]
+        );
+        assert!(config(&[("TRUST_ISSUERS", "none")])
+            .unwrap()
+            .trust_issuers
+            .is_empty());
+        let own = config(&[(
+            "TRUST_ISSUERS",
+            " https://gitlab.example.com , http://127.0.0.1:9000,",
+        )])
+        .unwrap();
+        assert_eq!(
+            own.trust_issuers,
+            ["https://gitlab.example.com", "http://127.0.0.1:9000"]
+        );
+        for bad in [
+            "http://ci.example.com",
+            "gitlab.com",
+            "https://a.example,ftp://b",
+        ] {
+            let problems = config(&[("TRUST_ISSUERS", bad)]).unwrap_err();
+            assert_eq!(settings(problems), ["TRUST_ISSUERS"], "{bad}");
+        }
     }
 
     #[test]

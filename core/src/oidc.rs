@@ -98,7 +98,21 @@ pub fn parse_discovery(body: &[u8], issuer: &str) -> Result<ProviderMetadata, Pr
 /// no authorization or token endpoint): its discovery document, checked as
 /// [`parse_discovery`] checks it, for `issuer` and `jwks_uri` only.
 pub fn parse_key_discovery(body: &[u8], issuer: &str) -> Result<String, ProviderProblem> {
-    endpoint_of(&read_discovery(body, issuer)?, "jwks_uri")
+    let jwks_uri = endpoint_of(&read_discovery(body, issuer)?, "jwks_uri")?;
+    if origin(&jwks_uri) != origin(issuer) {
+        return Err(problem(format!(
+            "the issuer's discovery document puts its keys (`jwks_uri`) at `{}`, outside the issuer's own origin; a CI platform's keys must be served by the issuer",
+            printable(&jwks_uri, 200)
+        )));
+    }
+    Ok(jwks_uri)
+}
+
+/// The scheme and authority of `url` (`https://host[:port]`), compared case-insensitively.
+fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    format!("{scheme}://{authority}").to_ascii_lowercase()
 }
 
 /// A discovery document, as a JSON object whose `issuer` is `issuer` exactly.
@@ -805,6 +819,24 @@ mod tests {
         );
         let plain = br#"{"issuer": "https://a.example", "jwks_uri": "http://a.example/keys"}"#;
         assert!(parse_key_discovery(plain, "https://a.example").is_err());
+        // The keys must be the issuer's own: a discovery document pointing elsewhere (another
+        // host, another port, a look-alike) is refused, whatever the path.
+        for elsewhere in [
+            "https://keys.example/jwks",
+            "https://a.example:8443/jwks",
+            "https://a.example.evil/jwks",
+            "https://a.exampl/jwks",
+        ] {
+            let doc =
+                format!(r#"{{"issuer": "https://a.example/org/7", "jwks_uri": "{elsewhere}"}}"#);
+            let err = parse_key_discovery(doc.as_bytes(), "https://a.example/org/7").unwrap_err();
+            assert!(
+                err.to_string().contains("outside the issuer's own origin"),
+                "{elsewhere}"
+            );
+        }
+        let circleci = br#"{"issuer": "https://A.example/org/7", "jwks_uri": "https://a.example/org/7/.well-known/jwks-pub.json"}"#;
+        assert!(parse_key_discovery(circleci, "https://A.example/org/7").is_ok());
     }
 
     #[test]

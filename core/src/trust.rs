@@ -15,12 +15,21 @@ use serde_json::{Map, Value};
 use crate::uri::url_problem;
 use crate::workspace::Scope;
 
+/// The CI issuers a policy may name when `TRUST_ISSUERS` is unset: GitHub Actions and
+/// gitlab.com. A self-hosted GitLab, CircleCI or Buildkite is added by the operator.
+pub const DEFAULT_ISSUERS: [&str; 2] = [
+    "https://token.actions.githubusercontent.com",
+    "https://gitlab.com",
+];
+
 /// The lifetime of the tokens a policy yields when it says none: 15 minutes.
 pub const DEFAULT_LIFETIME_S: u32 = 900;
 /// The longest lifetime a policy may give its tokens: one hour.
 pub const MAX_LIFETIME_S: u32 = 3600;
 /// The shortest.
 pub const MIN_LIFETIME_S: u32 = 60;
+/// Most live trust policies one project may have.
+pub const MAX_POLICIES: u32 = 100;
 /// Most claims one policy may set conditions on.
 pub const MAX_CONDITIONS: usize = 16;
 /// Most patterns one condition may list.
@@ -59,8 +68,10 @@ const RESERVED_CLAIMS: [&str; 6] = ["iss", "aud", "exp", "nbf", "iat", "jti"];
 pub struct Conditions(pub BTreeMap<String, Vec<String>>);
 
 impl Conditions {
-    /// `Ok` when every condition holds; else which claim failed and why, naming the value the
-    /// token has (claims of an ID token are not secret; the token itself is never echoed).
+    /// `Ok` when every condition holds; else which claim failed, naming the value the token
+    /// has (claims of an ID token are not secret; the token itself is never echoed) but not
+    /// the policy's patterns: anyone with a signed ID token may ask, and a project's
+    /// conditions are its own.
     pub fn check(&self, claims: &Map<String, Value>) -> Result<(), String> {
         for (claim, patterns) in &self.0 {
             let value = match claims.get(claim) {
@@ -75,13 +86,8 @@ impl Conditions {
             };
             if !patterns.iter().any(|p| glob_matches(p, &value)) {
                 return Err(format!(
-                    "the ID token's `{claim}` is `{}`, which matches none of {}",
+                    "the ID token's `{claim}` is `{}`, which the policy does not allow",
                     value.escape_default(),
-                    patterns
-                        .iter()
-                        .map(|p| format!("`{}`", p.escape_default()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
                 ));
             }
         }
@@ -127,8 +133,13 @@ pub struct NewTrustPolicy {
 impl NewTrustPolicy {
     /// Reads `{"name", "issuer", "audience"?, "conditions": {claim: pattern | [patterns]},
     /// "workspaces": [...], "token_lifetime_seconds"?}`; the audience defaults to
-    /// `default_audience` (the server's own origin, which `edgeauth login --ci` asks for).
-    pub fn from_json(body: &Value, default_audience: &str) -> Result<Self, String> {
+    /// `default_audience` (the server's own origin, which `edgeauth login --ci` asks for). The
+    /// issuer must be one of `issuers`, the operator's `TRUST_ISSUERS`.
+    pub fn from_json(
+        body: &Value,
+        default_audience: &str,
+        issuers: &[String],
+    ) -> Result<Self, String> {
         let object = body.as_object().ok_or(
             "the body must be a JSON object: {\"name\", \"issuer\", \"conditions\", \"workspaces\"}",
         )?;
@@ -174,6 +185,16 @@ impl NewTrustPolicy {
             return Err(format!(
                 "`issuer` {problem} (the CI platform's, e.g. https://token.actions.githubusercontent.com)"
             ));
+        }
+        if !issuers.contains(&issuer) {
+            return Err(match issuers {
+                [] => "this server accepts no CI issuer (its TRUST_ISSUERS is `none`); the operator lists the CI platforms to trust there".to_owned(),
+                _ => format!(
+                    "`issuer` `{}` is not one this server accepts ({}); the operator adds a CI platform to TRUST_ISSUERS",
+                    issuer.escape_default(),
+                    issuers.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+                ),
+            });
         }
         let audience = text("audience", false)?.unwrap_or_else(|| default_audience.to_owned());
         let conditions = conditions(object.get("conditions"))?;
@@ -425,12 +446,18 @@ mod tests {
 
     const AUD: &str = "https://auth.example.com";
     const GITHUB: &str = "https://token.actions.githubusercontent.com";
+    const LOCAL: &str = "http://127.0.0.1:9999";
+
+    fn issuers() -> Vec<String> {
+        vec![GITHUB.to_owned(), LOCAL.to_owned()]
+    }
 
     fn policy(conditions: Value) -> Result<NewTrustPolicy, String> {
         NewTrustPolicy::from_json(
             &json!({"name": "deploy", "issuer": GITHUB, "conditions": conditions,
                     "workspaces": ["production/*"]}),
             AUD,
+            &issuers(),
         )
     }
 
@@ -499,7 +526,7 @@ mod tests {
         let with = |field: &str, value: Value| {
             let mut body = base.clone();
             body[field] = value;
-            NewTrustPolicy::from_json(&body, AUD).unwrap_err()
+            NewTrustPolicy::from_json(&body, AUD, &issuers()).unwrap_err()
         };
         assert!(with("issuer", json!("http://ci.example.com")).contains("`issuer`"));
         assert!(with("issuer", json!("not a url")).contains("`issuer`"));
@@ -511,7 +538,9 @@ mod tests {
         let mut float = base.clone();
         float["token_lifetime_seconds"] = json!(600.0);
         assert_eq!(
-            NewTrustPolicy::from_json(&float, AUD).unwrap().lifetime_s,
+            NewTrustPolicy::from_json(&float, AUD, &issuers())
+                .unwrap()
+                .lifetime_s,
             600
         );
         assert!(with("workspaces", json!(["a/**"])).contains("`workspaces`"));
@@ -522,13 +551,20 @@ mod tests {
         assert!(with("owner", json!("x")).contains("unknown field `owner`"));
         let mut no_ws = base.clone();
         no_ws.as_object_mut().unwrap().remove("workspaces");
-        assert!(NewTrustPolicy::from_json(&no_ws, AUD)
+        assert!(NewTrustPolicy::from_json(&no_ws, AUD, &issuers())
             .unwrap_err()
             .contains("`workspaces` is required"));
         // A loopback http issuer is fine (local development and tests).
         let mut local = base;
-        local["issuer"] = json!("http://127.0.0.1:9999");
-        assert!(NewTrustPolicy::from_json(&local, AUD).is_ok());
+        local["issuer"] = json!(LOCAL);
+        assert!(NewTrustPolicy::from_json(&local, AUD, &issuers()).is_ok());
+        // Only the issuers the operator lists (TRUST_ISSUERS).
+        let mut gitlab = local;
+        gitlab["issuer"] = json!("https://gitlab.com");
+        let e = NewTrustPolicy::from_json(&gitlab, AUD, &issuers()).unwrap_err();
+        assert!(e.contains("TRUST_ISSUERS") && e.contains(GITHUB), "{e}");
+        let e = NewTrustPolicy::from_json(&gitlab, AUD, &[]).unwrap_err();
+        assert!(e.contains("`none`"), "{e}");
     }
 
     #[test]
@@ -544,8 +580,8 @@ mod tests {
             ))
             .unwrap_err();
         assert!(
-            e.contains("`ref` is `refs/heads/dev`") && e.contains("`refs/heads/main`"),
-            "{e}"
+            e.contains("`ref` is `refs/heads/dev`") && !e.contains("refs/heads/main"),
+            "the refusal names the token's value, never the policy's pattern: {e}"
         );
         let e = p
             .conditions

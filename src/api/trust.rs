@@ -1,13 +1,14 @@
 //! `POST/GET /api/trust-policies`, `DELETE /api/trust-policies/{id}`: which CI jobs may
 //! exchange their platform's ID token for an access token of the request's project
 //! (`flows::exchange`), managed by the super token and the project's admins. A policy grants
-//! no more than its creator's scope covers. Creating or deleting one takes effect at once on
+//! no more than its creator's scope covers, names an issuer of the operator's `TRUST_ISSUERS`,
+//! and is deleted only by a credential that covers it. Creating or deleting one takes effect at once on
 //! this instance and within `REVOCATION_BOUND_SECONDS` everywhere else.
 
 use edgeauth_core::api::{TrustPolicyList, TrustPolicyView};
 use edgeauth_core::ids::trust_policy_id;
 use edgeauth_core::time::rfc3339;
-use edgeauth_core::trust::NewTrustPolicy;
+use edgeauth_core::trust::{NewTrustPolicy, MAX_POLICIES};
 use serde_json::json;
 use worker::{Env, Request, Response};
 
@@ -23,7 +24,8 @@ pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
     let principal = caller.require_admin(MANAGING)?;
     let body = http::body::json(&mut req).await?;
     let new =
-        NewTrustPolicy::from_json(&body, &caller.own_origin()).map_err(ApiError::BadRequest)?;
+        NewTrustPolicy::from_json(&body, &caller.own_origin(), &caller.config().trust_issuers)
+            .map_err(ApiError::BadRequest)?;
     if !principal.may_manage(&new.scope) {
         return Err(ApiError::Forbidden(format!(
             "your credential covers {}, which does not include all of {}; a trust policy cannot grant more than its creator holds",
@@ -46,7 +48,7 @@ pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         "token_lifetime_seconds": record.lifetime_s,
     })
     .to_string();
-    record
+    let stored = record
         .insert(
             &database(env)?,
             AuditEvent {
@@ -59,6 +61,12 @@ pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             },
         )
         .await?;
+    if !stored {
+        return Err(ApiError::BadRequest(format!(
+            "project `{}` has {MAX_POLICIES} trust policies, the most it may have; delete one it no longer needs (`edgeauth trust delete`)",
+            caller.project
+        )));
+    }
     cache::forget_trust_policies(&caller.project);
     Ok(http::json(201, &view(&record)))
 }
@@ -76,11 +84,31 @@ pub async fn list(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
 }
 
 /// `DELETE …/{id}`: no new exchange through it; the tokens it gave live out their minutes.
+/// As with service tokens, the caller's credential must cover what the policy grants.
 pub async fn delete(id: &str, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let principal = caller.require_admin(MANAGING)?;
+    let db = database(env)?;
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "no trust policy `{}` in project `{}` (unknown, or deleted already)",
+            id.escape_default(),
+            caller.project
+        ))
+    };
+    let policy = TrustPolicyRecord::find(&db, &caller.project, id)
+        .await?
+        .ok_or_else(not_found)?;
+    if !principal.may_manage(&policy.workspaces) {
+        return Err(ApiError::Forbidden(format!(
+            "your credential covers {}, which does not include all of {}, the workspaces trust policy `{}` grants; delete it with a credential that covers them",
+            principal.scope.to_strings().join(", "),
+            policy.workspaces.to_strings().join(", "),
+            policy.id
+        )));
+    }
     let now = now_ms();
     let deleted = TrustPolicyRecord::delete(
-        &database(env)?,
+        &db,
         &caller.project,
         id,
         AuditEvent {
@@ -98,11 +126,7 @@ pub async fn delete(id: &str, caller: &Caller, env: &Env) -> Result<Response, Ap
     if deleted {
         Ok(http::no_content())
     } else {
-        Err(ApiError::NotFound(format!(
-            "no trust policy `{}` in project `{}` (unknown, or deleted already)",
-            id.escape_default(),
-            caller.project
-        )))
+        Err(not_found())
     }
 }
 

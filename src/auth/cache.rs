@@ -10,8 +10,8 @@
 //! it runs out, within the bound. At most [`CAPACITY`] tokens and as
 //! many sessions are held (a few MB at most), the oldest first to go.
 //!
-//! A project's role teams (its override in D1, or the configuration's) and its trust policies
-//! by issuer are remembered for the same bound: changing them takes effect here at once and
+//! A project's role teams (its override in D1, or the configuration's) and its live trust
+//! policies are remembered for the same bound: changing them takes effect here at once and
 //! everywhere within it.
 //!
 //! Access tokens are remembered too, after their signature was verified once, until their own
@@ -29,9 +29,6 @@ use crate::store::{SessionRecord, TokenRecord, TokenTable, TrustPolicyRecord};
 pub const CAPACITY: usize = 10_000;
 
 type TokenKey = (TokenTable, String);
-/// A project's live trust policies for one issuer, with the project (by which a change there
-/// forgets them), remembered by (project, issuer).
-type ProjectPolicies = (String, Vec<TrustPolicyRecord>);
 
 thread_local! {
     static TOKENS: RefCell<ExpiringCache<TokenKey, TokenRecord>> =
@@ -42,28 +39,24 @@ thread_local! {
         RefCell::new(ExpiringCache::new(CAPACITY));
     static PROJECT_ROLES: RefCell<ExpiringCache<String, TeamRoles>> =
         RefCell::new(ExpiringCache::new(PROJECTS_CAPACITY));
-    static TRUST_POLICIES: RefCell<ExpiringCache<(String, String), ProjectPolicies>> =
+    static TRUST_POLICIES: RefCell<ExpiringCache<String, Vec<TrustPolicyRecord>>> =
         RefCell::new(ExpiringCache::new(PROJECTS_CAPACITY));
 }
 
-/// The remembered live trust policies of `project` for `issuer`, if any (so a flood of
-/// exchanges naming an issuer costs one read per bound, not one per request).
-pub fn trust_policies(
-    project: &ProjectName,
-    issuer: &str,
-    now_ms: i64,
-) -> Option<Vec<TrustPolicyRecord>> {
+/// The remembered live trust policies of `project` (all of them, whatever issuer an ID token
+/// names, so that a flood of exchanges costs one read per bound and no made-up issuer can push
+/// a real entry out).
+pub fn trust_policies(project: &ProjectName, now_ms: i64) -> Option<Vec<TrustPolicyRecord>> {
     TRUST_POLICIES.with(|c| {
         c.borrow_mut()
-            .get(&(project.as_str().to_owned(), issuer.to_owned()), now_ms)
-            .map(|(_, policies)| policies.clone())
+            .get(&project.as_str().to_owned(), now_ms)
+            .cloned()
     })
 }
 
-/// Remembers `project`'s policies for `issuer`, as read now, for at most `bound_s`.
+/// Remembers `project`'s live policies, as read now, for at most `bound_s`.
 pub fn remember_trust_policies(
     project: &ProjectName,
-    issuer: &str,
     policies: &[TrustPolicyRecord],
     bound_s: u32,
     now_ms: i64,
@@ -71,8 +64,8 @@ pub fn remember_trust_policies(
     if let Some(until) = trusted_until(now_ms, bound_s, None) {
         TRUST_POLICIES.with(|c| {
             c.borrow_mut().insert(
-                (project.as_str().to_owned(), issuer.to_owned()),
-                (project.as_str().to_owned(), policies.to_vec()),
+                project.as_str().to_owned(),
+                policies.to_vec(),
                 until,
                 now_ms,
             )
@@ -80,12 +73,9 @@ pub fn remember_trust_policies(
     }
 }
 
-/// Forgets every remembered trust policy of `project` (one was created or deleted here).
+/// Forgets the remembered trust policies of `project` (one was created or deleted here).
 pub fn forget_trust_policies(project: &ProjectName) {
-    TRUST_POLICIES.with(|c| {
-        c.borrow_mut()
-            .remove_where(|(of, _)| of == project.as_str())
-    });
+    TRUST_POLICIES.with(|c| c.borrow_mut().remove(&project.as_str().to_owned()));
 }
 
 /// Most projects whose role teams are remembered at once.

@@ -2,15 +2,20 @@
 //! platform signed for an access token of the request's project, as a trust policy of that
 //! project allows (`edgeauth_core::trust`). No credential is presented and none is stored.
 //!
-//! In order: the token's `iss` is read (unverified) only to find the project's policies for
-//! that issuer (remembered for the revocation bound, so a flood costs no reads); without one,
-//! nothing is fetched. Then the issuer's keys (discovery, JWKS, refetched on an unknown `kid`)
-//! verify the signature with the algorithms sign-in allows (RS256, ES256), and each policy is
-//! tried, oldest first: its issuer, audience, times (60 s skew) and claim conditions. The first
-//! that holds wins; if none does, the answer names what failed for each. The ID token's `jti`
-//! is then spent (a replay is refused) and an access token minted for the policy's workspaces
-//! and lifetime, naming the policy and the job. Every refusal is `invalid_grant` with a
-//! description that says which check failed and never echoes the token.
+//! In order: the token's `iss` is read (unverified) and must be one of the operator's
+//! `TRUST_ISSUERS`, and the project must have a policy for it (the project's policies are
+//! remembered for the revocation bound, so a flood costs no reads); otherwise nothing is
+//! fetched. Then the issuer's keys (discovery on the issuer's own origin, JWKS, refetched on
+//! an unknown `kid` at most every few seconds) verify the signature with the algorithms
+//! sign-in allows (RS256, ES256), and each policy is tried, oldest first: its audience, times
+//! (60 s skew) and claim conditions. The first that holds wins. The ID token's `jti` is then
+//! spent (a replay is refused) and an access token minted for the policy's workspaces and
+//! lifetime, naming the policy and the job.
+//!
+//! Every refusal is `invalid_grant` whose description says which check failed (the claim, and
+//! the value the token has) without echoing the token, and without naming the project's
+//! policies or their patterns: anyone holding a signed ID token from a listed platform may
+//! ask. The Worker's log has the whole story (which policy refused what).
 
 use edgeauth_core::access_token::{self, AccessGrant, Holder};
 use edgeauth_core::api::ExchangeResponse;
@@ -53,7 +58,17 @@ pub async fn exchange(
         .filter(|iss| !iss.is_empty() && iss.len() <= trust::MAX_TEXT_LEN)
         .ok_or_else(|| invalid_grant("the ID token has no `iss`"))?
         .to_owned();
-    let policies = policies_for(caller, &issuer, env).await?;
+    if !caller.config().trust_issuers.contains(&issuer) {
+        return Err(invalid_grant(format!(
+            "this server does not accept ID tokens from the issuer `{}`; the operator lists the CI platforms it trusts in TRUST_ISSUERS",
+            issuer.escape_default()
+        )));
+    }
+    let policies: Vec<TrustPolicyRecord> = policies_of(caller, env)
+        .await?
+        .into_iter()
+        .filter(|p| p.issuer == issuer)
+        .collect();
     if policies.is_empty() {
         return Err(invalid_grant(format!(
             "project `{}` has no trust policy for the issuer `{}`; an admin creates one with `edgeauth trust create`",
@@ -81,14 +96,24 @@ pub async fn exchange(
                 matched = Some(policy);
                 break;
             }
-            Err(why) => refusals.push(format!("policy `{}` ({}): {why}", policy.name, policy.id)),
+            Err(why) => {
+                worker::console_log!(
+                    "exchange refused by trust policy {} of project {}: {why} (conditions {})",
+                    policy.id,
+                    caller.project,
+                    serde_json::to_string(&policy.conditions).unwrap_or_default()
+                );
+                if !refusals.contains(&why) {
+                    refusals.push(why);
+                }
+            }
         }
     }
     let Some(policy) = matched else {
         return Err(invalid_grant(format!(
             "no trust policy of project `{}` accepts this ID token: {}",
             caller.project,
-            refusals.join("; ")
+            refusals.join("; or ")
         )));
     };
     // Checked present by `check_id_token_claims`.
@@ -160,20 +185,15 @@ pub async fn exchange(
     Ok(response)
 }
 
-/// The project's live policies for `issuer`: remembered, or read and remembered.
-async fn policies_for(
-    caller: &Caller,
-    issuer: &str,
-    env: &Env,
-) -> Result<Vec<TrustPolicyRecord>, ApiError> {
+/// The project's live policies: remembered, or read and remembered.
+async fn policies_of(caller: &Caller, env: &Env) -> Result<Vec<TrustPolicyRecord>, ApiError> {
     let now = now_ms();
-    if let Some(policies) = cache::trust_policies(&caller.project, issuer, now) {
+    if let Some(policies) = cache::trust_policies(&caller.project, now) {
         return Ok(policies);
     }
-    let policies = TrustPolicyRecord::for_issuer(&database(env)?, &caller.project, issuer).await?;
+    let policies = TrustPolicyRecord::live(&database(env)?, &caller.project).await?;
     cache::remember_trust_policies(
         &caller.project,
-        issuer,
         &policies,
         caller.config().revocation_bound_s,
         now,

@@ -35,6 +35,8 @@ use crate::now_ms;
 const CACHE_TTL_MS: i64 = 10 * 60 * 1000;
 /// Longest wait for the provider, per request, body included.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// The least time between two fetches of one JWKS prompted by an unknown `kid`.
+pub const REFETCH_COOLDOWN_MS: i64 = 10 * 1000;
 /// How long a person waits before signing in again after the provider failed.
 const PROVIDER_RETRY_AFTER_S: u64 = 10;
 /// Largest answer read from the provider.
@@ -68,10 +70,19 @@ thread_local! {
 
 /// What `cache` holds for `source`, if fresh.
 fn cached<T: Clone>(cache: &RefCell<Vec<Cached<T>>>, source: &str, now_ms: i64) -> Option<T> {
-    cache
-        .borrow()
-        .iter()
-        .find_map(|c| c.fresh_for(source, now_ms).cloned())
+    cached_since(cache, source, now_ms).map(|(value, _)| value)
+}
+
+/// What `cache` holds for `source`, if fresh, with when it was fetched.
+fn cached_since<T: Clone>(
+    cache: &RefCell<Vec<Cached<T>>>,
+    source: &str,
+    now_ms: i64,
+) -> Option<(T, i64)> {
+    cache.borrow().iter().find_map(|c| {
+        c.fresh_for(source, now_ms)
+            .map(|value| (value.clone(), c.fetched_ms))
+    })
 }
 
 /// Keeps `value` for `source` in `cache`, dropping the oldest entry beyond [`MAX_CACHED`].
@@ -192,19 +203,21 @@ pub async fn key_location(issuer: &str) -> Result<String, ApiError> {
     Ok(jwks_uri)
 }
 
-/// The key for `alg` and `kid`: from the cached JWKS, else from a fresh one (fetched at most
-/// once per call, so a token with an unknown `kid` costs one extra request, never a loop).
+/// The key for `alg` and `kid`: from the cached JWKS, else from a fresh one. A fresh one is
+/// fetched at most once per call and, for a `kid` the cached set lacks, only when that set is
+/// [`REFETCH_COOLDOWN_MS`] old: a flood of tokens naming made-up keys costs the issuer one
+/// request per isolate per cooldown, and a key published since is still found within it.
 async fn verification_key(
     jwks_uri: &str,
     alg: IdTokenAlg,
     kid: Option<&str>,
 ) -> Result<VerificationKey, ApiError> {
     let now = now_ms();
-    let from_cache = JWKS.with(|cell| cached(cell, jwks_uri, now));
-    if let Some(key) = from_cache.and_then(|jwks| jwks.select(alg, kid).cloned()) {
-        return Ok(key);
-    }
-    let jwks = fetch_jwks(jwks_uri, now).await?;
+    let jwks = match JWKS.with(|cell| cached_since(cell, jwks_uri, now)) {
+        Some((jwks, _)) if jwks.select(alg, kid).is_some() => jwks,
+        Some((jwks, fetched_ms)) if now - fetched_ms < REFETCH_COOLDOWN_MS => jwks,
+        _ => fetch_jwks(jwks_uri, now).await?,
+    };
     jwks.select(alg, kid).cloned().ok_or_else(|| {
         invalid_id_token(format!(
             "the ID token is signed with a key the identity provider does not publish (no {} key {}); sign in again",

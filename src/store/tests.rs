@@ -1731,3 +1731,65 @@ fn a_projects_roles_are_set_replaced_and_removed_with_their_audit_events() {
         .unwrap();
     assert_eq!(actions, ["roles.set", "roles.set", "roles.reset"]);
 }
+
+#[test]
+fn a_project_holds_at_most_max_policies_live_found_oldest_first() {
+    use edgeauth_core::trust::{NewTrustPolicy, MAX_POLICIES};
+    let db = Sqlite::migrated();
+    let alpha = project("alpha");
+    let issuer = "https://token.actions.githubusercontent.com";
+    let new = |name: &str| {
+        NewTrustPolicy::from_json(
+            &serde_json::json!({"name": name, "issuer": issuer,
+                                "conditions": {"repository": "o/r"}, "workspaces": ["*"]}),
+            "https://auth.example.com",
+            &[issuer.to_owned()],
+        )
+        .unwrap()
+    };
+    let insert = |id: String, at: i64| {
+        let record =
+            TrustPolicyRecord::new(id.clone(), alpha.clone(), new(&id), "super".into(), at);
+        block_on(record.insert(&db, event("trust_policy.create", "p", at))).unwrap()
+    };
+    for i in 0..MAX_POLICIES {
+        assert!(insert(format!("tp_{i:03}"), T0 + i64::from(i)));
+    }
+    // One more is refused, and nothing of it is written, its audit event included.
+    assert!(!insert("tp_over".into(), T0 + 1000));
+    assert_eq!(
+        audit_count(&db, "trust_policy.create"),
+        i64::from(MAX_POLICIES)
+    );
+    let live = block_on(TrustPolicyRecord::live(&db, &alpha)).unwrap();
+    assert_eq!(live.len(), MAX_POLICIES as usize);
+    assert_eq!(
+        live[0].id, "tp_000",
+        "oldest first: the order the exchange tries"
+    );
+    // Another project has room of its own.
+    let beta_record =
+        TrustPolicyRecord::new("tp_b".into(), project("beta"), new("b"), "super".into(), T0);
+    assert!(block_on(beta_record.insert(&db, event("trust_policy.create", "p", T0))).unwrap());
+    // A deleted one is no longer found nor live, and makes room.
+    assert!(block_on(TrustPolicyRecord::find(&db, &alpha, "tp_007"))
+        .unwrap()
+        .is_some());
+    assert!(
+        block_on(TrustPolicyRecord::find(&db, &project("beta"), "tp_007"))
+            .unwrap()
+            .is_none()
+    );
+    assert!(block_on(TrustPolicyRecord::delete(
+        &db,
+        &alpha,
+        "tp_007",
+        event("trust_policy.delete", "tp_007", T0),
+        T0 + 2000
+    ))
+    .unwrap());
+    assert!(block_on(TrustPolicyRecord::find(&db, &alpha, "tp_007"))
+        .unwrap()
+        .is_none());
+    assert!(insert("tp_after".into(), T0 + 3000));
+}

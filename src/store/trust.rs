@@ -1,7 +1,7 @@
 //! D1 storage of trust policies (`trust_policies`) and of the ID tokens already exchanged
 //! (`exchanged_id_tokens`), which makes each ID token good for one exchange.
 
-use edgeauth_core::trust::{Conditions, NewTrustPolicy};
+use edgeauth_core::trust::{Conditions, NewTrustPolicy, MAX_POLICIES};
 use edgeauth_core::{ProjectName, Scope};
 use serde::Deserialize;
 
@@ -51,15 +51,21 @@ impl TrustPolicyRecord {
         }
     }
 
-    /// Stores the policy and its audit event in one batch.
+    /// Stores the policy and its audit event in one batch, unless the project has
+    /// [`MAX_POLICIES`] live policies already: false then, and nothing is written.
     pub async fn insert(
         &self,
         db: &impl Database,
         audit: AuditEvent<'_>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        let room = format!(
+            "(SELECT COUNT(*) FROM trust_policies WHERE project = ?{{}} AND deleted_at IS NULL) < {MAX_POLICIES}"
+        );
+        let audit = audit.statement_if(&room.replace("{}", "7"), [self.project.as_str().into()]);
         let insert = Statement::new(
             format!(
-                "INSERT INTO trust_policies ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                "INSERT INTO trust_policies ({COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE {}",
+                room.replace("{}", "2")
             ),
             vec![
                 self.id.as_str().into(),
@@ -76,8 +82,8 @@ impl TrustPolicyRecord {
                 self.created_by.as_str().into(),
             ],
         );
-        db.batch(vec![insert, audit.statement()]).await?;
-        Ok(())
+        let outcomes = db.batch(vec![audit, insert]).await?;
+        Ok(changes(&outcomes, 1) > 0)
     }
 
     /// The project's live policies, newest first.
@@ -92,18 +98,30 @@ impl TrustPolicyRecord {
         .await
     }
 
-    /// The project's live policies for `issuer`, oldest first (the order they are tried in).
-    pub async fn for_issuer(
-        db: &impl Database,
-        project: &ProjectName,
-        issuer: &str,
-    ) -> Result<Vec<Self>, StoreError> {
+    /// The project's live policies, oldest first (the order the exchange tries them in).
+    pub async fn live(db: &impl Database, project: &ProjectName) -> Result<Vec<Self>, StoreError> {
         db.all(Statement::new(
             format!(
-                "SELECT {COLUMNS} FROM trust_policies WHERE project = ?1 AND issuer = ?2 \
-                 AND deleted_at IS NULL ORDER BY created_at, id LIMIT {LIST_LIMIT}"
+                "SELECT {COLUMNS} FROM trust_policies WHERE project = ?1 AND deleted_at IS NULL \
+                 ORDER BY created_at, id LIMIT {MAX_POLICIES}"
             ),
-            vec![project.as_str().into(), issuer.into()],
+            vec![project.as_str().into()],
+        ))
+        .await
+    }
+
+    /// The project's live policy `id`, if there is one.
+    pub async fn find(
+        db: &impl Database,
+        project: &ProjectName,
+        id: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        db.first(Statement::new(
+            format!(
+                "SELECT {COLUMNS} FROM trust_policies WHERE id = ?1 AND project = ?2 \
+                 AND deleted_at IS NULL"
+            ),
+            vec![id.into(), project.as_str().into()],
         ))
         .await
     }

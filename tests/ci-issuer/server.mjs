@@ -14,9 +14,13 @@
 //        -> {"token"}: GitHub-shaped claims (repository octo-org/octo-repo, ref refs/heads/main,
 //        a fresh jti, iat/nbf now, exp in 5 min), `claims` merged in (null deletes). `alg`:
 //        RS256 (default), ES256, HS256 (signed with a shared secret nobody published) or none;
-//        `key`: "unpublished" signs with a key the JWKS does not list; `kid` overrides the
+//        `key`: "unpublished" signs with a key the JWKS does not list, a kid from /__rotate
+//        with that key; `kid` overrides the
 //        header's; `tamper`: change the payload after signing.
-//   POST /__rotate  -> {"kid"}: a new RSA key replaces the current one (the old one is dropped).
+//   POST /__rotate  -> {"kid"}: a new RSA key, published from then on beside the others; tokens
+//        are signed with it only when `key` names its kid (so that other tests' tokens keep a
+//        key the Worker knows).
+//   GET  /__stats   -> {"jwks_fetches"}: how many times the JWKS was fetched since the start.
 //   GET  /actions?audience=A   with `Authorization: bearer <request token>`: {"value": ID token}
 //        for audience A, as GitHub's ACTIONS_ID_TOKEN_REQUEST_URL answers; claims set with
 //        POST /__actions-claims {claims} apply to the next ones.
@@ -28,6 +32,7 @@ import { SignJWT, exportJWK, generateKeyPair, UnsecuredJWT } from "jose";
 const env = process.env;
 const requestToken = env.EDGEAUTH_CI_REQUEST_TOKEN || "ci-request-token";
 let issuer = "";
+let jwksFetches = 0;
 
 async function rsaKey() {
   const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
@@ -38,14 +43,15 @@ async function ecKey() {
   return { alg: "ES256", kid: `ec-${randomUUID().slice(0, 8)}`, privateKey, publicKey };
 }
 
-let rsa = await rsaKey();
+const rsa = await rsaKey();
 const ec = await ecKey();
+const rotated = new Map();
 const unpublished = await rsaKey();
 let actionsClaims = {};
 
 async function jwks() {
   const keys = [];
-  for (const key of [rsa, ec]) {
+  for (const key of [rsa, ec, ...rotated.values()]) {
     keys.push({ ...(await exportJWK(key.publicKey)), kid: key.kid, alg: key.alg, use: "sig" });
   }
   return { keys };
@@ -91,7 +97,7 @@ async function sign(claims, { alg = "RS256", key, kid, tamper } = {}) {
     const secret = new TextEncoder().encode("a secret no JWKS publishes, 32 bytes!");
     token = await new SignJWT(claims).setProtectedHeader({ alg, kid: kid ?? rsa.kid, typ: "JWT" }).sign(secret);
   } else {
-    const signer = key === "unpublished" ? unpublished : alg === "ES256" ? ec : rsa;
+    const signer = key === "unpublished" ? unpublished : rotated.get(key) ?? (alg === "ES256" ? ec : rsa);
     token = await new SignJWT(claims)
       .setProtectedHeader({ alg: signer.alg, kid: kid ?? signer.kid, typ: "JWT" })
       .sign(signer.privateKey);
@@ -124,6 +130,7 @@ const server = createServer(async (req, res) => {
       return send(res, 200, { issuer, jwks_uri: `${issuer}/.well-known/jwks`, id_token_signing_alg_values_supported: ["RS256", "ES256"] });
     }
     if (req.method === "GET" && url.pathname === "/.well-known/jwks") {
+      jwksFetches += 1;
       return send(res, 200, await jwks());
     }
     if (req.method === "POST" && url.pathname === "/__token") {
@@ -132,9 +139,13 @@ const server = createServer(async (req, res) => {
       const claims = merged(defaultClaims(spec.audience), spec.claims);
       return send(res, 200, { token: await sign(claims, spec) });
     }
+    if (req.method === "GET" && url.pathname === "/__stats") {
+      return send(res, 200, { jwks_fetches: jwksFetches });
+    }
     if (req.method === "POST" && url.pathname === "/__rotate") {
-      rsa = await rsaKey();
-      return send(res, 200, { kid: rsa.kid });
+      const key = await rsaKey();
+      rotated.set(key.kid, key);
+      return send(res, 200, { kid: key.kid });
     }
     if (req.method === "POST" && url.pathname === "/__actions-claims") {
       actionsClaims = (await readJson(req)).claims || {};

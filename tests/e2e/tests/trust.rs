@@ -137,10 +137,47 @@ fn admins_manage_trust_policies_members_do_not_and_none_grants_more_than_its_cre
             json!({"name": "x", "issuer": issuer(), "conditions": {"repository": "o/r"}, "workspaces": ["*"], "token_lifetime_seconds": 7200}),
             "one hour",
         ),
+        // A real platform, but not one MAIN's TRUST_ISSUERS lists.
+        (
+            json!({"name": "x", "issuer": "https://gitlab.com", "conditions": {"project_path": "o/r"}, "workspaces": ["*"]}),
+            "TRUST_ISSUERS",
+        ),
     ] {
         let message = post(&super_token(), &bad).expect_error(400, "bad_request");
         assert!(message.contains(says), "{bad}: {message}");
     }
+    // OPEN sets no TRUST_ISSUERS: GitHub Actions and gitlab.com, not the local issuer.
+    let open = Instance::open();
+    let on_open = |issuer: &str| {
+        open.post("/api/trust-policies")
+            .bearer(&super_token())
+            .project(&project)
+            .json(&json!({"name": "x", "issuer": issuer,
+                          "conditions": {"repository": "o/r"}, "workspaces": ["*"]}))
+            .send()
+    };
+    let message = on_open(&issuer()).expect_error(400, "bad_request");
+    assert!(
+        message.contains("https://token.actions.githubusercontent.com")
+            && message.contains("https://gitlab.com"),
+        "{message}"
+    );
+    on_open("https://gitlab.com").expect_json(201);
+    // A policy is deleted only by a credential that covers it, as a service token is.
+    let everywhere = post(&super_token(), &wide).expect_json(201);
+    let everywhere_id = everywhere["id"].as_str().unwrap().to_owned();
+    let message = main
+        .delete(&format!("/api/trust-policies/{everywhere_id}"))
+        .bearer(&narrow)
+        .project(&project)
+        .send()
+        .expect_error(403, "forbidden");
+    assert!(message.contains("does not include all of *"), "{message}");
+    main.delete(&format!("/api/trust-policies/{everywhere_id}"))
+        .bearer(&super_token())
+        .project(&project)
+        .send()
+        .expect_status(204);
     let created = post(&narrow, &body).expect_json(201);
     let id = created["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("tp_"), "{created}");
@@ -341,10 +378,26 @@ fn every_forged_or_foreign_id_token_is_refused_and_nothing_is_minted() {
             json!({"claims": {"iss": "https://token.actions.githubusercontent.com"}}),
             "no trust policy",
         ),
+        (
+            "an issuer the server does not trust",
+            json!({"claims": {"iss": "https://gitlab.com"}}),
+            "does not accept ID tokens from the issuer `https://gitlab.com`",
+        ),
     ];
     for (what, spec, says) in cases {
         let description = refused(&project, &id_token(spec));
         assert!(description.contains(says), "{what}: {description}");
+        // Anyone with a signed ID token may ask: the refusal names the check and the token's
+        // own claims, never the project's policies or their patterns.
+        for private in [
+            "deploy from main",
+            "refs/heads/main",
+            "refs/tags/v*",
+            "octo-org/octo-repo",
+            "tp_",
+        ] {
+            assert!(!description.contains(private), "{what}: {description}");
+        }
     }
     assert_eq!(exchanges(&project), 0, "nothing was minted");
     // The same good token twice: the second is a replay.
@@ -385,9 +438,46 @@ fn a_new_key_at_the_issuer_is_fetched_when_a_token_names_it() {
         .as_str()
         .unwrap()
         .to_owned();
-    let token = id_token(json!({}));
+    // The Worker fetches the JWKS again for an unknown key only when the copy it holds is
+    // 10 s old (a flood of made-up keys cannot make it hammer the issuer): once that has
+    // passed since the rotation, whatever copy it holds is either older or has the new key.
+    std::thread::sleep(std::time::Duration::from_millis(10_500));
+    let token = id_token(json!({"key": kid}));
     exchange(&project, &token).expect_json(200);
     assert!(!kid.is_empty());
+}
+
+#[test]
+fn a_flood_of_made_up_keys_costs_the_issuer_one_jwks_fetch_per_ten_seconds() {
+    let project = unique("ci-flood");
+    policy(&project, json!({}));
+    let fetches = || {
+        Instance::ci_issuer()
+            .get("/__stats")
+            .send()
+            .expect_json(200)["jwks_fetches"]
+            .as_u64()
+            .unwrap()
+    };
+    let tokens: Vec<String> = (0..20)
+        .map(|i| id_token(json!({"key": "unpublished", "kid": format!("made-up-{i}")})))
+        .collect();
+    let before = fetches();
+    let started = std::time::Instant::now();
+    for token in &tokens {
+        let description = refused(&project, token);
+        assert!(description.contains("does not publish"), "{description}");
+    }
+    let windows = started.elapsed().as_secs() / 10 + 1;
+    let fetched = fetches() - before;
+    // Other tests' unknown keys share the same cooldown (one Worker, one issuer), so the
+    // bound holds whoever asked.
+    assert!(
+        fetched <= windows,
+        "20 unknown keys in {:?} made {fetched} JWKS fetches",
+        started.elapsed()
+    );
+    assert_eq!(exchanges(&project), 0);
 }
 
 #[test]
