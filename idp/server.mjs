@@ -142,7 +142,9 @@ const configuration = {
     client_secret: clientSecret,
     client_name: 'edgeauth (local development)',
     redirect_uris: redirectUris,
-    grant_types: ['authorization_code'],
+    // Refresh tokens, as a provider gives them with `offline_access`: edgeauth keeps the latest
+    // (sealed) and asks again for the person's teams when a device login refreshes.
+    grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     // oidc-provider accepts client_secret_post as well for a client registered with
     // client_secret_basic (both are "client secret" methods, see shared/client_auth.js).
@@ -170,7 +172,8 @@ const configuration = {
     IdToken: 600,
     Interaction: 600,
     Session: 3600,
-    Grant: 3600,
+    Grant: 14 * 24 * 3600,
+    RefreshToken: 14 * 24 * 3600,
     DeviceCode: 600,
   },
   features: {
@@ -181,6 +184,10 @@ const configuration = {
     introspection: { enabled: false },
   },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+  // A refresh token with every code (no `offline_access` round of consent needed here), and
+  // rotated at every use, as strict providers do, so that edgeauth's handling of rotation runs.
+  issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  rotateRefreshToken: () => true,
   clientBasedCORS: () => false,
   async renderError(ctx, out) {
     ctx.type = 'html';
@@ -329,6 +336,22 @@ async function testHook(req, res, path) {
       fault = spec.mode;
       return sendJson(res, 200, { mode: fault });
     }
+    if (path === '/__test/account') {
+      const spec = await readJson(req);
+      const name = spec && spec.username;
+      if (typeof name !== 'string' || !/^[a-z0-9-]{1,64}$/.test(name) || ['demo', 'member', 'outsider', 'unverified'].includes(name)) {
+        throw new BadRequest('username must be 1 to 64 of a-z, 0-9, - and not a built-in user');
+      }
+      if (!Array.isArray(spec.groups) || !spec.groups.every((g) => typeof g === 'string')) {
+        throw new BadRequest('groups must be an array of strings');
+      }
+      const known = Object.hasOwn(USERS, name);
+      USERS[name] = {
+        password: `${name}-password`,
+        claims: { email: `${name}@example.test`, email_verified: true, name: `Person ${name}`, groups: [...spec.groups] },
+      };
+      return sendJson(res, 200, { username: name, created: !known });
+    }
     if (path === '/__test/rotate') {
       const jwk = newRsaJwk();
       rotatedKeys.set(jwk.kid, jwk);
@@ -348,7 +371,10 @@ if (testHooks) {
       const entry = typeof code === 'string' ? tampers.get(code) : undefined;
       if (entry) {
         tampers.delete(code); // one shot
-        ctx.body = { ...ctx.body, id_token: tamperedIdToken(ctx.body.id_token, entry.spec) };
+        // A tampered ID token stands for someone the provider's account is not (another `sub`,
+        // other teams): its refresh token, which would renew the real account, is left out.
+        const { refresh_token: _dropped, ...rest } = ctx.body;
+        ctx.body = { ...rest, id_token: tamperedIdToken(ctx.body.id_token, entry.spec) };
       }
     } else if (ctx.path === '/jwks' && ctx.status === 200 && ctx.body && Array.isArray(ctx.body.keys)) {
       ctx.body = { keys: [...ctx.body.keys, ...[...rotatedKeys.values()].map(publicJwk)] };
@@ -484,7 +510,7 @@ async function route(req, res, path) {
 
 server.on('error', (e) => fail(`cannot listen on ${HOST}:${port}: ${e.message}`));
 server.listen(port, HOST, () => {
-  if (testHooks) process.stdout.write('idp: TEST HOOKS ON (/__test/tamper, /__test/rotate, /__test/fault): for tests only\n');
+  if (testHooks) process.stdout.write('idp: TEST HOOKS ON (/__test/tamper, /__test/rotate, /__test/fault, /__test/account): for tests only\n');
   process.stdout.write(`idp ready on ${issuer}\n`);
 });
 

@@ -29,6 +29,8 @@ struct Keys {
     refresh_tokens: DerivedKey,
     refresh_successors: DerivedKey,
     sessions: DerivedKey,
+    /// Seals the identity provider's refresh tokens kept with people.
+    provider_tokens: DerivedKey,
     /// Per-project service-token keys, derived at a project's first request and kept (at most
     /// [`PROJECT_KEYS`]: projects are named by requests, so the map is emptied when full
     /// rather than let grow without end).
@@ -66,6 +68,7 @@ impl Settings {
             refresh_tokens: secret.derive(KeyPurpose::RefreshTokens),
             refresh_successors: secret.derive(KeyPurpose::RefreshSuccessors),
             sessions: secret.derive(KeyPurpose::Sessions),
+            provider_tokens: secret.derive(KeyPurpose::ProviderTokens),
             projects: RefCell::new(HashMap::new()),
         });
         Self { config, keys }
@@ -113,6 +116,14 @@ impl Settings {
             .as_ref()
             .map(|k| &k.refresh_successors)
             .ok_or_else(|| secret_missing("device login"))
+    }
+
+    /// The key that seals the identity provider's refresh tokens (`edgeauth_core::sealed`).
+    pub fn provider_token_key(&self) -> Result<&DerivedKey, ApiError> {
+        self.keys
+            .as_ref()
+            .map(|k| &k.provider_tokens)
+            .ok_or_else(|| secret_missing("sign-in (the provider's refresh tokens are sealed)"))
     }
 
     /// The key that tags session cookie values.

@@ -103,6 +103,9 @@ pub enum KeyPurpose<'a> {
     /// Derives the Ed25519 signing key of each period ([`crate::signing::KeyRing`]), whose
     /// public halves are published as the JWKS.
     SigningKeys,
+    /// Encrypts the identity provider's refresh tokens kept with a person
+    /// ([`crate::sealed`]).
+    ProviderTokens,
 }
 
 impl RootSecret {
@@ -124,6 +127,7 @@ impl RootSecret {
             KeyPurpose::Sessions => "edgeauth/v1/sessions".to_owned(),
             KeyPurpose::RefreshSuccessors => "edgeauth/v1/refresh-successors".to_owned(),
             KeyPurpose::SigningKeys => "edgeauth/v1/signing-keys".to_owned(),
+            KeyPurpose::ProviderTokens => "edgeauth/v1/provider-refresh-tokens".to_owned(),
         };
         DerivedKey(hmac_sha256(&self.0, label.as_bytes()))
     }

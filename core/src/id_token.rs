@@ -114,6 +114,8 @@ pub enum ClaimError {
     NonceMismatch,
     /// `sub` is empty or longer than 255 bytes.
     BadSubject,
+    /// A refresh's ID token names another person than the one who signed in.
+    OtherSubject,
     /// `email_verified` is not the boolean `true`.
     EmailNotVerified,
     /// The teams claim (named here) is not an array of strings.
@@ -156,6 +158,9 @@ impl fmt::Display for ClaimError {
             ClaimError::BadSubject => {
                 f.write_str("the ID token's `sub` must be 1 to 255 characters")
             }
+            ClaimError::OtherSubject => f.write_str(
+                "the identity provider's renewed ID token names another person (`sub`) than the one who signed in",
+            ),
             ClaimError::EmailNotVerified => f.write_str(
                 "Your identity provider has not verified your email address yet. Verify it there, then sign in again.",
             ),
@@ -187,6 +192,27 @@ impl fmt::Display for ClaimError {
 /// 7. teams come from the configured claim: an array of strings, absent or `null` meaning no
 ///    teams; when `allowed_teams` is non-empty, one of them must be among the user's teams.
 pub fn check_claims(claims: &Value, expected: &Expectations) -> Result<Identity, ClaimError> {
+    check(claims, expected, None)
+}
+
+/// Checks the claims of an ID token that came with a refresh at the provider's token endpoint
+/// (OpenID Connect Core §12.2) as [`check_claims`] does, but for the nonce, which the provider
+/// need not send again (`expected.nonce` is not used); `sub` must be the person's `subject`.
+/// The teams are then the person's teams now, held against `ALLOWED_TEAMS` as at sign-in.
+pub fn check_refreshed_claims(
+    claims: &Value,
+    expected: &Expectations,
+    subject: &str,
+) -> Result<Identity, ClaimError> {
+    check(claims, expected, Some(subject))
+}
+
+/// [`check_claims`]; or, with `refreshed_subject`, [`check_refreshed_claims`].
+fn check(
+    claims: &Value,
+    expected: &Expectations,
+    refreshed_subject: Option<&str>,
+) -> Result<Identity, ClaimError> {
     let claims = claims.as_object().ok_or(ClaimError::NotAnObject)?;
     let string = |name: &'static str| {
         claims
@@ -239,14 +265,21 @@ pub fn check_claims(claims: &Value, expected: &Expectations) -> Result<Identity,
         return Err(ClaimError::IssuedInFuture);
     }
 
-    let nonce = string("nonce")?;
-    if expected.nonce.is_empty() || !constant_time_eq(nonce.as_bytes(), expected.nonce.as_bytes()) {
-        return Err(ClaimError::NonceMismatch);
+    if refreshed_subject.is_none() {
+        let nonce = string("nonce")?;
+        if expected.nonce.is_empty()
+            || !constant_time_eq(nonce.as_bytes(), expected.nonce.as_bytes())
+        {
+            return Err(ClaimError::NonceMismatch);
+        }
     }
 
     let subject = string("sub")?;
     if subject.is_empty() || subject.len() > MAX_SUBJECT_LEN {
         return Err(ClaimError::BadSubject);
+    }
+    if refreshed_subject.is_some_and(|was| was != subject) {
+        return Err(ClaimError::OtherSubject);
     }
 
     let email = string("email")?;
@@ -341,6 +374,51 @@ mod tests {
             }
         }
         claims
+    }
+
+    #[test]
+    fn a_refreshed_token_needs_no_nonce_but_the_same_person_and_an_allowed_team() {
+        let mut refresh = Expectations::new(ISS, CLIENT, "", NOW);
+        let no_nonce = with(json!({"nonce": null}));
+        let identity = check_refreshed_claims(&no_nonce, &refresh, "user-123").unwrap();
+        assert_eq!(identity.teams, ["eng", "ops"]);
+        // A nonce, if sent again, is not held against an empty expectation.
+        assert!(check_refreshed_claims(&good(), &refresh, "user-123").is_ok());
+        // Sign-in still needs it.
+        assert_eq!(
+            check_claims(&no_nonce, &refresh).unwrap_err(),
+            ClaimError::Missing("nonce")
+        );
+        assert_eq!(
+            check_refreshed_claims(&no_nonce, &refresh, "user-456").unwrap_err(),
+            ClaimError::OtherSubject
+        );
+        // Everything else is checked as at sign-in: the issuer, the audience, the times,
+        // the email, and the teams against ALLOWED_TEAMS.
+        for (patch, error) in [
+            (
+                json!({"iss": "https://other.test"}),
+                ClaimError::WrongIssuer,
+            ),
+            (json!({"aud": "other"}), ClaimError::WrongAudience),
+            (json!({"exp": NOW - 600}), ClaimError::Expired),
+            (
+                json!({"email_verified": false}),
+                ClaimError::EmailNotVerified,
+            ),
+        ] {
+            assert_eq!(
+                check_refreshed_claims(&with(patch), &refresh, "user-123").unwrap_err(),
+                error
+            );
+        }
+        refresh.allowed_teams = Some(vec!["eng".into()]);
+        assert!(check_refreshed_claims(&no_nonce, &refresh, "user-123").is_ok());
+        let moved = with(json!({"nonce": null, "groups": ["ops"]}));
+        assert_eq!(
+            check_refreshed_claims(&moved, &refresh, "user-123").unwrap_err(),
+            ClaimError::NotInAllowedTeam
+        );
     }
 
     fn err(claims: Value) -> ClaimError {

@@ -31,6 +31,7 @@ pub mod rate_limit;
 pub mod refresh;
 pub mod return_to;
 pub mod role;
+pub mod sealed;
 pub mod secret;
 pub mod session;
 pub mod signing;

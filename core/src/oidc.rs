@@ -13,6 +13,7 @@ use crate::config::{is_loopback_host, is_port_number, OidcSettings};
 use crate::encoding::{base64_encode, base64url_decode_strict, form_decode, percent_encode};
 use crate::id_token::{Expectations, IdTokenAlg, DEFAULT_SKEW_S};
 use crate::pkce::METHOD_S256;
+use crate::secret::Secret;
 
 /// Longest ID token accepted, in bytes; real ones are 1–2 KiB.
 pub const MAX_ID_TOKEN_LEN: usize = 16 * 1024;
@@ -26,6 +27,9 @@ pub const MIN_RSA_BITS: usize = 2048;
 pub const MAX_RSA_BITS: usize = 8192;
 /// Longest OAuth `error` code repeated in a message.
 const MAX_ERROR_CODE_LEN: usize = 64;
+/// Longest provider refresh token kept (stored sealed with the person; see
+/// [`crate::sealed`]). A longer one is not kept: the person's teams are then read at sign-in only.
+pub const MAX_REFRESH_TOKEN_LEN: usize = 4096;
 
 /// The path of the discovery document below the issuer (OIDC Discovery 1.0 §4).
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
@@ -643,11 +647,29 @@ pub enum TokenResponseError {
     Unusable(ProviderProblem),
 }
 
-/// Reads the token endpoint's answer (RFC 6749 §5.1–5.2, OIDC Core §3.1.3.3): a 2xx JSON
-/// object with an `id_token` string gives that string; a 400 or 401 JSON object with an
-/// `error` string is a refusal; everything else is an unusable answer. Only the `error` code is
-/// kept from a refusal: `error_description` is the provider's free text and is not repeated.
-pub fn parse_token_response(status: u16, body: &[u8]) -> Result<String, TokenResponseError> {
+/// What the token endpoint gave: the ID token, and a refresh token if the provider issues them
+/// (with `offline_access`, for most), with which edgeauth asks again who the person is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAnswer {
+    pub id_token: String,
+    pub refresh_token: Option<Secret>,
+}
+
+/// The body of a refresh at the provider's token endpoint (RFC 6749 §6), the client
+/// authenticating in the `Authorization` header as for the code.
+pub fn refresh_request_body(refresh_token: &str) -> String {
+    format!(
+        "grant_type=refresh_token&refresh_token={}",
+        percent_encode(refresh_token)
+    )
+}
+
+/// Reads the token endpoint's answer (RFC 6749 §5.1–5.2, OIDC Core §3.1.3.3, §12.2): a 2xx
+/// JSON object with an `id_token` string gives it, with the `refresh_token` if there is one; a
+/// 400 or 401 JSON object with an `error` string is a refusal; everything else is an unusable
+/// answer. Only the `error` code is kept from a refusal: `error_description` is the provider's
+/// free text and is not repeated.
+pub fn parse_token_response(status: u16, body: &[u8]) -> Result<TokenAnswer, TokenResponseError> {
     let unusable = |message: String| TokenResponseError::Unusable(ProviderProblem(message));
     let json: Option<Map<String, Value>> = match serde_json::from_slice(body) {
         Ok(Value::Object(map)) => Some(map),
@@ -658,13 +680,23 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<String, TokenRes
             let json = json.ok_or_else(|| {
                 unusable("the provider's token response is not a JSON object".into())
             })?;
-            json.get("id_token")
+            let id_token = json
+                .get("id_token")
                 .and_then(Value::as_str)
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned)
                 .ok_or_else(|| {
                     unusable("the provider's token response has no `id_token` (is the `openid` scope granted?)".into())
-                })
+                })?;
+            let refresh_token = json
+                .get("refresh_token")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty() && t.len() <= MAX_REFRESH_TOKEN_LEN)
+                .map(Secret::new);
+            Ok(TokenAnswer {
+                id_token,
+                refresh_token,
+            })
         }
         400 | 401 => {
             let error = json
@@ -701,6 +733,16 @@ fn error_code(error: &str) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // The ID token's expectations
+
+/// What an ID token from a refresh must say ([`crate::id_token::check_refreshed_claims`]): as
+/// at sign-in, without a nonce, and with no team restriction (the caller holds the teams
+/// against `ALLOWED_TEAMS` after storing them, so that what the person may do follows them).
+pub fn refresh_expectations(settings: &OidcSettings, now_s: i64) -> Expectations {
+    Expectations {
+        allowed_teams: None,
+        ..expectations(settings, "", now_s)
+    }
+}
 
 /// What this deployment's ID tokens must say, for one sign-in: `OIDC_ISSUER`, `OIDC_CLIENT_ID`,
 /// the nonce of this sign-in, `OIDC_TEAMS_CLAIM` and `ALLOWED_TEAMS`, with the default skew.
@@ -1318,11 +1360,29 @@ mod tests {
     }
 
     #[test]
-    fn a_token_response_gives_the_id_token() {
+    fn a_token_response_gives_the_id_token_and_any_refresh_token() {
         let body = json!({"access_token": "at", "token_type": "Bearer", "id_token": "a.b.c", "expires_in": 600});
         assert_eq!(
             parse_token_response(200, &serde_json::to_vec(&body).unwrap()),
-            Ok("a.b.c".into())
+            Ok(TokenAnswer {
+                id_token: "a.b.c".into(),
+                refresh_token: None
+            })
+        );
+        let with = |refresh: Value| {
+            let body = json!({"id_token": "a.b.c", "refresh_token": refresh});
+            parse_token_response(200, &serde_json::to_vec(&body).unwrap())
+                .unwrap()
+                .refresh_token
+        };
+        assert_eq!(with(json!("rt-1")), Some(Secret::new("rt-1")));
+        // Not a usable one: none.
+        assert_eq!(with(json!("")), None);
+        assert_eq!(with(json!(5)), None);
+        assert_eq!(with(json!("x".repeat(MAX_REFRESH_TOKEN_LEN + 1))), None);
+        assert_eq!(
+            refresh_request_body("a+b/c="),
+            "grant_type=refresh_token&refresh_token=a%2Bb%2Fc%3D"
         );
     }
 

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use edgeauth_core::config::OidcSettings;
 use edgeauth_core::id_token::{self, ClaimError, Expectations, IdTokenAlg, Identity};
-use edgeauth_core::oidc::{self as rules, CompactJws, Jwks, TokenResponseError, VerificationKey};
+use edgeauth_core::oidc::{
+    self as rules, CompactJws, Jwks, TokenAnswer, TokenResponseError, VerificationKey,
+};
 use futures_util::future::{select, Either};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -126,15 +128,16 @@ pub async fn provider(settings: &OidcSettings) -> Result<ProviderMetadata, ApiEr
     Ok(metadata)
 }
 
-/// Exchanges an authorization code for the ID token at the token endpoint (RFC 6749 §4.1.3,
-/// RFC 7636 §4.5), authenticating with `client_secret_basic`.
+/// Exchanges an authorization code for the ID token (and the provider's refresh token, if it
+/// issues one) at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.5), authenticating with
+/// `client_secret_basic`.
 pub async fn exchange_code(
     settings: &OidcSettings,
     provider: &ProviderMetadata,
     code: &str,
     redirect_uri: &str,
     verifier: &str,
-) -> Result<String, ApiError> {
+) -> Result<TokenAnswer, ApiError> {
     let body = rules::token_request_body(code, redirect_uri, verifier);
     let authorization = rules::client_secret_basic(&settings.client_id, &settings.client_secret);
     let (status, answer) = fetch(
@@ -149,6 +152,58 @@ pub async fn exchange_code(
         TokenResponseError::Rejected { error } => code_rejected(&error),
         TokenResponseError::Unusable(p) => unavailable(format!("{p}; try again later")),
     })
+}
+
+/// How a refresh at the provider went ([`refresh_at_provider`]).
+pub enum ProviderRefresh {
+    /// A new ID token (and perhaps a rotated refresh token): the person, as the provider sees
+    /// them now, still to be checked ([`verify_refreshed_id_token`]).
+    Renewed(TokenAnswer),
+    /// The provider refused the refresh token (`invalid_grant` and the like): the person's
+    /// grant there has ended (signed out, removed, or the token rotated by someone else).
+    Refused(String),
+    /// The provider could not be asked (down, slow, garbage).
+    Unavailable(ApiError),
+}
+
+/// Asks the provider again who the person is (RFC 6749 §6, OIDC Core §12): a refresh with the
+/// provider's `refresh_token` at its token endpoint, as the client.
+pub async fn refresh_at_provider(
+    settings: &OidcSettings,
+    provider: &ProviderMetadata,
+    refresh_token: &str,
+) -> ProviderRefresh {
+    let authorization = rules::client_secret_basic(&settings.client_id, &settings.client_secret);
+    let answer = fetch(
+        "token endpoint",
+        &provider.token_endpoint,
+        Method::Post,
+        Some(&authorization),
+        Some(rules::refresh_request_body(refresh_token)),
+    )
+    .await;
+    match answer.map(|(status, body)| rules::parse_token_response(status, &body)) {
+        Ok(Ok(answer)) => ProviderRefresh::Renewed(answer),
+        Ok(Err(TokenResponseError::Rejected { error })) => ProviderRefresh::Refused(error),
+        Ok(Err(TokenResponseError::Unusable(p))) => {
+            ProviderRefresh::Unavailable(unavailable(format!("{p}; try again later")))
+        }
+        Err(e) => ProviderRefresh::Unavailable(e),
+    }
+}
+
+/// Verifies the ID token of a refresh at the provider ([`verify_id_token`]'s signature rules,
+/// [`id_token::check_refreshed_claims`]' claim rules) and returns the person as they are now.
+pub async fn verify_refreshed_id_token(
+    settings: &OidcSettings,
+    provider: &ProviderMetadata,
+    id_token: &str,
+    subject: &str,
+    now_s: i64,
+) -> Result<Identity, ApiError> {
+    let jws = verified_jws(&provider.jwks_uri, id_token).await?;
+    let expected = rules::refresh_expectations(settings, now_s);
+    id_token::check_refreshed_claims(jws.claims(), &expected, subject).map_err(claim_error)
 }
 
 /// Verifies an ID token from the token endpoint and returns who signed in: the header's `alg`
@@ -298,7 +353,7 @@ async fn signature_verifies(
 }
 
 /// `crypto.subtle` of the Worker's global scope (workerd's global is not a `Window`).
-fn subtle_crypto() -> Result<SubtleCrypto, ApiError> {
+pub(crate) fn subtle_crypto() -> Result<SubtleCrypto, ApiError> {
     let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
     let crypto = scope
         .crypto()
@@ -455,7 +510,7 @@ fn claim_error(e: ClaimError) -> ApiError {
     }
 }
 
-fn internal(step: &str, e: &JsValue) -> ApiError {
+pub(crate) fn internal(step: &str, e: &JsValue) -> ApiError {
     ApiError::Internal(format!("oidc: Web Crypto {step} failed: {}", js_text(e)))
 }
 

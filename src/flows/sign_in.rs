@@ -12,7 +12,7 @@ use edgeauth_core::{Login, SessionId, TokenHash, UserId};
 use serde_json::json;
 use worker::{Env, Request, Response};
 
-use super::oidc;
+use super::{oidc, provider_refresh};
 use crate::auth::{cache, Caller};
 use crate::error::ApiError;
 use crate::http::{self, header, redirect};
@@ -127,7 +127,7 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
 
     let provider = oidc::provider(settings).await?;
     let redirect_uri = format!("{origin}/api/auth/callback");
-    let id_token = oidc::exchange_code(
+    let answer = oidc::exchange_code(
         settings,
         &provider,
         &code,
@@ -136,7 +136,21 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
     )
     .await?;
     let expected = oidc::expectations(settings, &login.nonce(key), now / 1000);
-    let identity = oidc::verify_id_token(&provider, &id_token, &expected).await?;
+    let identity = oidc::verify_id_token(&provider, &answer.id_token, &expected).await?;
+    // The provider's refresh token, if it issued one: kept sealed, to ask for the person's
+    // teams again when a device login refreshes (`flows::provider_refresh`).
+    let provider_refresh = match &answer.refresh_token {
+        Some(token) => Some(
+            provider_refresh::seal_for(
+                caller.settings.provider_token_key()?,
+                &identity.issuer,
+                &identity.subject,
+                token.expose(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
 
     let value = session::new_session_value(caller.settings.session_key()?, &mut WebCrypto);
     let session_id = SessionId::generate(&mut WebCrypto);
@@ -160,6 +174,7 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
             expires_at: now + session::SESSION_TTL_S * 1000,
         },
         &detail,
+        provider_refresh.as_deref(),
     )
     .await?;
     Ok(redirect(

@@ -27,6 +27,7 @@ use worker::{D1Database, Env, Request, Response};
 use crate::auth::{cache, roles, Caller};
 use crate::error::ApiError;
 use crate::flows::exchange;
+use crate::flows::provider_refresh::{self, Teams};
 use crate::http;
 use crate::http::body::{self, OAuthBody};
 use crate::store::{
@@ -278,11 +279,19 @@ async fn refresh_token_grant(
         }
         (other, _) => return Err(invalid_grant(other.description())),
     };
-    // The role is read again at every refresh: a person no longer in any of the project's
-    // teams ends their device login here.
-    let Some(role) =
-        roles::role_of(&record.user_teams, &caller.settings, &record.project, env).await?
-    else {
+    // The role is read again at every refresh, from the teams the provider gives now (asked
+    // again once the ones stored are older than the revocation bound): a person no longer in
+    // any of the project's teams, or no longer vouched for by the provider, ends their device
+    // login here.
+    let teams = match provider_refresh::at_refresh(&record, caller, env, now).await? {
+        Teams::Current(teams) => teams,
+        Teams::Ended(why) => {
+            let detail = json!({"reason": "provider", "user_id": record.user_id, "why": why});
+            revoke_family(&db, &record, Actor::RoleLost, detail, now).await?;
+            return Err(invalid_grant(format!("{why}; log in again")));
+        }
+    };
+    let Some(role) = roles::role_of(&teams, &caller.settings, &record.project, env).await? else {
         let detail = json!({"reason": "role", "user_id": record.user_id});
         revoke_family(&db, &record, Actor::RoleLost, detail, now).await?;
         return Err(invalid_grant(no_role(&record.project)));

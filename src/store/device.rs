@@ -443,9 +443,14 @@ pub struct RefreshTokenRecord {
     /// The workspaces of the family's access tokens.
     #[serde(deserialize_with = "columns::scope")]
     pub scope: Scope,
-    /// The user's teams as of their last sign-in: a refresh re-reads their role with them.
+    /// The user's teams as the provider last gave them: a refresh re-reads their role with
+    /// them, after asking the provider again when they are older than the revocation bound.
     #[serde(deserialize_with = "columns::json_text")]
     pub user_teams: Vec<String>,
+    /// When the provider last gave them (`None` for a person from before that was kept).
+    pub teams_checked_at: Option<i64>,
+    /// 1 when a provider refresh token is kept for the person (`ProviderGrant`), else 0.
+    pub has_provider_refresh: i64,
 }
 
 impl RefreshTokenRecord {
@@ -473,7 +478,8 @@ impl RefreshTokenRecord {
              (s.used_at IS NOT NULL OR s.revoked_at IS NOT NULL) AS successor_spent, \
              t.revoked_at, f.id AS family_id, \
              f.revoked_at AS family_revoked_at, f.expires_at AS family_expires_at, \
-             f.user_id, f.project, f.scope, u.teams AS user_teams \
+             f.user_id, f.project, f.scope, u.teams AS user_teams, u.teams_checked_at, \
+             (u.provider_refresh IS NOT NULL) AS has_provider_refresh \
              FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
              JOIN users u ON u.id = f.user_id \
              LEFT JOIN refresh_tokens s ON s.token_hash = t.replaced_by \

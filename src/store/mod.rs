@@ -37,7 +37,7 @@ pub use device::{
     CodeLookups, DeviceGrantRecord, FamilyRecord, GrantInsert, GrantState, GrantStatus, NewFamily,
     RefreshTokenRecord,
 };
-pub use people::{NewSession, SessionRecord, UserRecord};
+pub use people::{NewSession, ProviderGrant, SessionRecord, UserRecord};
 pub use roles::ProjectRoles;
 pub use sql::{SqlValue, Statement};
 pub use tokens::{NewToken, TokenOwner, TokenRecord, TokenTable, TokensOf};

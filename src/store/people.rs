@@ -32,18 +32,25 @@ impl UserRecord {
     /// Returns the stored user, whose `id` is the existing one when the person was known
     /// (`self.id` is used only for a new person). The session and the audit event find the
     /// person by `(issuer, subject)`, so two first sign-ins at once cannot disagree on the id.
+    ///
+    /// `provider_refresh` is the provider's refresh token of this sign-in, sealed
+    /// (`edgeauth_core::sealed`), or `None` when it issued none: it replaces the one kept.
     pub async fn sign_in(
         &self,
         db: &impl Database,
         session: &NewSession<'_>,
         detail: &str,
+        provider_refresh: Option<&str>,
     ) -> Result<UserRecord, StoreError> {
         let upsert = Statement::new(
             format!(
-                "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                "INSERT INTO users ({USER_COLUMNS}, provider_refresh, teams_checked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8) \
                  ON CONFLICT (issuer, subject) DO UPDATE SET email = excluded.email, \
                  name = excluded.name, teams = excluded.teams, \
-                 last_login_at = excluded.last_login_at \
+                 last_login_at = excluded.last_login_at, \
+                 provider_refresh = excluded.provider_refresh, \
+                 teams_checked_at = excluded.teams_checked_at \
                  RETURNING {USER_COLUMNS}"
             ),
             vec![
@@ -57,6 +64,7 @@ impl UserRecord {
                     .into(),
                 self.created_at.into(),
                 self.last_login_at.into(),
+                provider_refresh.into(),
             ],
         );
         let sweep = Statement::new(
@@ -104,6 +112,80 @@ impl UserRecord {
             vec![id.as_str().into()],
         ))
         .await
+    }
+}
+
+/// What the identity provider last said of a person's teams, and how to ask it again.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ProviderGrant {
+    pub issuer: String,
+    pub subject: String,
+    #[serde(deserialize_with = "columns::json_text")]
+    pub teams: Vec<String>,
+    /// The provider's refresh token, sealed; `None` when it issued none.
+    pub provider_refresh: Option<String>,
+    /// When the provider last gave the teams (sign-in or refresh).
+    pub teams_checked_at: Option<i64>,
+}
+
+impl ProviderGrant {
+    /// The person's.
+    pub async fn find(db: &impl Database, user: &UserId) -> Result<Option<Self>, StoreError> {
+        db.first(Statement::new(
+            "SELECT issuer, subject, teams, provider_refresh, teams_checked_at FROM users \
+             WHERE id = ?1",
+            vec![user.as_str().into()],
+        ))
+        .await
+    }
+
+    /// Takes the turn to ask the provider for the person's teams, if it is due: when a refresh
+    /// token is kept and the teams were last given `recheck_ms` ago or more, marks them given
+    /// now (so that other refreshes of the person, racing with this one, do not ask too, and
+    /// never present a refresh token this one is about to rotate) and returns the grant. `None`:
+    /// not due, or another refresh took the turn.
+    pub async fn take_turn(
+        db: &impl Database,
+        user: &UserId,
+        recheck_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<Self>, StoreError> {
+        db.first(Statement::new(
+            "UPDATE users SET teams_checked_at = ?1 WHERE id = ?2 \
+             AND provider_refresh IS NOT NULL \
+             AND (teams_checked_at IS NULL OR teams_checked_at <= ?1 - ?3) \
+             RETURNING issuer, subject, teams, provider_refresh, teams_checked_at",
+            vec![now_ms.into(), user.as_str().into(), recheck_ms.into()],
+        ))
+        .await
+    }
+
+    /// Records the teams the provider gave now and the refresh token to use next time (the
+    /// rotated one, or `used` again), only while the stored refresh token is still `used`: of
+    /// two refreshes racing with one token, the second writes nothing (and reads the first's).
+    /// True when written.
+    pub async fn renewed(
+        db: &impl Database,
+        user: &UserId,
+        used: &str,
+        teams: &[String],
+        next: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = db
+            .run(Statement::new(
+                "UPDATE users SET teams = ?1, provider_refresh = ?2, teams_checked_at = ?3 \
+                 WHERE id = ?4 AND provider_refresh = ?5",
+                vec![
+                    serde_json::Value::from(teams.to_vec()).to_string().into(),
+                    next.into(),
+                    now_ms.into(),
+                    user.as_str().into(),
+                    used.into(),
+                ],
+            ))
+            .await?;
+        Ok(changed > 0)
     }
 }
 

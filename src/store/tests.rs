@@ -80,6 +80,7 @@ fn sign_in(
             expires_at: now + ttl,
         },
         "{}",
+        None,
     ))
     .unwrap()
 }
@@ -1792,4 +1793,100 @@ fn a_project_holds_at_most_max_policies_live_found_oldest_first() {
         .unwrap()
         .is_none());
     assert!(insert("tp_after".into(), T0 + 3000));
+}
+
+#[test]
+fn the_providers_refresh_token_is_kept_per_person_and_renewed_once_per_race() {
+    let db = Sqlite::migrated();
+    let ada = person("usr_ada", "https://idp.test", "ada", "ada@example.test");
+    let session = |id: &'static str, at: i64| NewSession {
+        hash: Box::leak(Box::new(hash(id))),
+        id: Box::leak(Box::new(SessionId::new(id))),
+        created_at: at,
+        expires_at: at + MINUTE,
+    };
+    let stored = block_on(ada.sign_in(&db, &session("ses_1", T0), "{}", Some("v1.first"))).unwrap();
+    let grant = block_on(ProviderGrant::find(&db, &stored.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(grant.provider_refresh.as_deref(), Some("v1.first"));
+    assert_eq!(grant.teams_checked_at, Some(T0));
+    assert_eq!(grant.subject, "ada");
+    // The turn to ask is taken once per recheck period: a racing refresh does not ask.
+    assert_eq!(
+        block_on(ProviderGrant::take_turn(
+            &db,
+            &stored.id,
+            10_000,
+            T0 + 5_000
+        ))
+        .unwrap(),
+        None
+    );
+    let turn = block_on(ProviderGrant::take_turn(
+        &db,
+        &stored.id,
+        10_000,
+        T0 + 10_000,
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(turn.provider_refresh.as_deref(), Some("v1.first"));
+    assert_eq!(turn.teams_checked_at, Some(T0 + 10_000));
+    assert_eq!(
+        block_on(ProviderGrant::take_turn(
+            &db,
+            &stored.id,
+            10_000,
+            T0 + 10_001
+        ))
+        .unwrap(),
+        None
+    );
+    // Two refreshes with the same token: the first writes, the second finds it changed.
+    let teams = vec!["ops".to_owned()];
+    assert!(block_on(ProviderGrant::renewed(
+        &db,
+        &stored.id,
+        "v1.first",
+        &teams,
+        "v1.second",
+        T0 + 5
+    ))
+    .unwrap());
+    assert!(!block_on(ProviderGrant::renewed(
+        &db,
+        &stored.id,
+        "v1.first",
+        &[],
+        "v1.third",
+        T0 + 6
+    ))
+    .unwrap());
+    let grant = block_on(ProviderGrant::find(&db, &stored.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(grant.provider_refresh.as_deref(), Some("v1.second"));
+    assert_eq!(grant.teams, teams);
+    assert_eq!(grant.teams_checked_at, Some(T0 + 5));
+    // A sign-in with a provider that issued none forgets the one kept.
+    let later = UserRecord {
+        last_login_at: T0 + 10,
+        ..ada
+    };
+    block_on(later.sign_in(&db, &session("ses_2", T0 + 10), "{}", None)).unwrap();
+    let grant = block_on(ProviderGrant::find(&db, &stored.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(grant.provider_refresh, None);
+    assert_eq!(grant.teams_checked_at, Some(T0 + 10));
+    assert!(!block_on(ProviderGrant::renewed(
+        &db,
+        &stored.id,
+        "v1.second",
+        &teams,
+        "v1.x",
+        T0 + 11
+    ))
+    .unwrap());
 }

@@ -347,8 +347,8 @@ proptest! {
         match parse_token_response(status, &serde_json::to_vec(&body).unwrap()) {
             Ok(id_token) => {
                 prop_assert!((200..300).contains(&status));
-                prop_assert_eq!(Some(id_token.as_str()), body["id_token"].as_str());
-                prop_assert!(!id_token.is_empty());
+                prop_assert_eq!(Some(id_token.id_token.as_str()), body["id_token"].as_str());
+                prop_assert!(!id_token.id_token.is_empty());
             }
             Err(TokenResponseError::Rejected { error }) => {
                 prop_assert!(status == 400 || status == 401);

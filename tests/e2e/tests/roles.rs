@@ -8,7 +8,7 @@
 use base64::Engine;
 use edgeauth_e2e::cli::{CliSandbox, EXIT_FORBIDDEN, EXIT_OK};
 use edgeauth_e2e::credentials::{device_login, sign_in_with_teams, DEVICE_CODE_GRANT};
-use edgeauth_e2e::oidc::{Session, ADMIN_TEAM, MEMBER_TEAM};
+use edgeauth_e2e::oidc::{sign_in, IdpUser, Session, ADMIN_TEAM, MEMBER_TEAM};
 use edgeauth_e2e::store::table_rows;
 use edgeauth_e2e::*;
 use serde_json::{json, Value};
@@ -469,6 +469,109 @@ fn a_device_login_ends_at_the_refresh_after_its_person_loses_their_role() {
         .as_str()
         .map(|e| assert_eq!(e, "authorization_pending"))
         .expect("an OAuth error");
+}
+
+/// A person of the identity provider's own (`POST /__test/account`), now in `teams`.
+fn set_provider_account(username: &str, teams: &[&str]) {
+    Instance::idp()
+        .post("/__test/account")
+        .json(&json!({"username": username, "groups": teams}))
+        .send()
+        .expect_json(200);
+}
+
+/// The `users` row of the person whose provider subject is `subject`.
+fn user_row(instance: &Instance, subject: &str) -> Value {
+    let rows: Vec<Value> = table_rows(&instance.persist_dir(), "users")
+        .into_iter()
+        .filter(|row| row["subject"] == subject)
+        .map(|row| Value::Object(row.into_iter().collect()))
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    rows[0].clone()
+}
+
+fn refresh(instance: &Instance, refresh_token: &str) -> edgeauth_e2e::http::Response {
+    instance
+        .post("/api/auth/token")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+}
+
+#[test]
+fn a_team_change_at_the_provider_reaches_a_device_login_at_its_next_refresh() {
+    // A real account at the provider, signed in for real: the provider issues a refresh token
+    // with the code, which edgeauth keeps sealed and uses when the device login refreshes
+    // after MAIN's revocation bound (10 s).
+    let main = Instance::main();
+    let username: &'static str = Box::leak(unique("mover").into_boxed_str());
+    set_provider_account(username, &[ADMIN_TEAM]);
+    let user = IdpUser {
+        username,
+        password: Box::leak(format!("{username}-password").into_boxed_str()),
+        email: Box::leak(format!("{username}@example.test").into_boxed_str()),
+        name: Box::leak(format!("Person {username}").into_boxed_str()),
+        teams: &[ADMIN_TEAM],
+    };
+    let session = sign_in(&main, user);
+    let project = unique("provider-teams");
+    let login = device_login(&session, &project);
+    assert_eq!(claims(&login.access_token)["rol"], "admin");
+    let row = user_row(&main, username);
+    let sealed = row["provider_refresh"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(sealed.starts_with("v1.") && sealed.len() > 60, "{row}");
+    assert!(row["teams_checked_at"].as_i64().is_some(), "{row}");
+
+    // Moved from the admins to the members at the provider: the next refresh after the bound
+    // carries the member role, and the person's stored teams follow (so their session does).
+    set_provider_account(username, &[MEMBER_TEAM]);
+    std::thread::sleep(std::time::Duration::from_millis(10_500));
+    let renewed = refresh(&main, &login.refresh_token).expect_json(200);
+    let access = renewed["access_token"].as_str().unwrap();
+    assert_eq!(claims(access)["rol"], "member", "{renewed}");
+    let row = user_row(&main, username);
+    assert_eq!(row["teams"], json!([MEMBER_TEAM]).to_string(), "{row}");
+    let rotated = row["provider_refresh"].as_str().unwrap_or_default();
+    assert!(
+        rotated.starts_with("v1.") && rotated != sealed,
+        "the provider rotated its refresh token and the new one is kept: {row}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while role_of(&session, &project) != "member" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session's role followed the provider within the bound"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+
+    // Out of every team MAIN lets sign in: the next refresh after the bound ends the login.
+    set_provider_account(username, &["other-team"]);
+    std::thread::sleep(std::time::Duration::from_millis(10_500));
+    let next = renewed["refresh_token"].as_str().unwrap();
+    let body = refresh(&main, next).expect_json(400);
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("no longer in any of the teams allowed"),
+        "{description}"
+    );
+    let revoked = audit(&main, &project, "refresh_family.revoke");
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(revoked[0]["actor"], "role_lost");
+    assert!(
+        revoked[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(r#""reason":"provider""#)),
+        "{revoked:?}"
+    );
+    refresh(&main, next).expect_json(400);
 }
 
 #[test]
