@@ -95,6 +95,22 @@ impl Conditions {
     }
 }
 
+/// Why a policy may not name `issuer` on this server, if it may not: only the operator's
+/// `TRUST_ISSUERS` (`issuers`) are trusted.
+pub fn untrusted_issuer(issuer: &str, issuers: &[String]) -> Option<String> {
+    if issuers.iter().any(|i| i == issuer) {
+        return None;
+    }
+    Some(match issuers {
+        [] => "this server trusts no CI issuer (its TRUST_ISSUERS is `none`); the operator lists the CI platforms to trust there".to_owned(),
+        _ => format!(
+            "this server does not trust the issuer `{}` (it trusts {}); the operator adds a CI platform to TRUST_ISSUERS",
+            issuer.escape_default(),
+            issuers.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+        ),
+    })
+}
+
 /// Does `text` match `pattern`, where `*` stands for any run of characters?
 pub fn glob_matches(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
@@ -133,13 +149,9 @@ pub struct NewTrustPolicy {
 impl NewTrustPolicy {
     /// Reads `{"name", "issuer", "audience"?, "conditions": {claim: pattern | [patterns]},
     /// "workspaces": [...], "token_lifetime_seconds"?}`; the audience defaults to
-    /// `default_audience` (the server's own origin, which `edgeauth login --ci` asks for). The
-    /// issuer must be one of `issuers`, the operator's `TRUST_ISSUERS`.
-    pub fn from_json(
-        body: &Value,
-        default_audience: &str,
-        issuers: &[String],
-    ) -> Result<Self, String> {
+    /// `default_audience` (the server's own origin, which `edgeauth login --ci` asks for).
+    /// Whether the server trusts the issuer is [`untrusted_issuer`]'s to say.
+    pub fn from_json(body: &Value, default_audience: &str) -> Result<Self, String> {
         let object = body.as_object().ok_or(
             "the body must be a JSON object: {\"name\", \"issuer\", \"conditions\", \"workspaces\"}",
         )?;
@@ -185,16 +197,6 @@ impl NewTrustPolicy {
             return Err(format!(
                 "`issuer` {problem} (the CI platform's, e.g. https://token.actions.githubusercontent.com)"
             ));
-        }
-        if !issuers.contains(&issuer) {
-            return Err(match issuers {
-                [] => "this server accepts no CI issuer (its TRUST_ISSUERS is `none`); the operator lists the CI platforms to trust there".to_owned(),
-                _ => format!(
-                    "`issuer` `{}` is not one this server accepts ({}); the operator adds a CI platform to TRUST_ISSUERS",
-                    issuer.escape_default(),
-                    issuers.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
-                ),
-            });
         }
         let audience = text("audience", false)?.unwrap_or_else(|| default_audience.to_owned());
         let conditions = conditions(object.get("conditions"))?;
@@ -457,7 +459,6 @@ mod tests {
             &json!({"name": "deploy", "issuer": GITHUB, "conditions": conditions,
                     "workspaces": ["production/*"]}),
             AUD,
-            &issuers(),
         )
     }
 
@@ -526,7 +527,7 @@ mod tests {
         let with = |field: &str, value: Value| {
             let mut body = base.clone();
             body[field] = value;
-            NewTrustPolicy::from_json(&body, AUD, &issuers()).unwrap_err()
+            NewTrustPolicy::from_json(&body, AUD).unwrap_err()
         };
         assert!(with("issuer", json!("http://ci.example.com")).contains("`issuer`"));
         assert!(with("issuer", json!("not a url")).contains("`issuer`"));
@@ -538,9 +539,7 @@ mod tests {
         let mut float = base.clone();
         float["token_lifetime_seconds"] = json!(600.0);
         assert_eq!(
-            NewTrustPolicy::from_json(&float, AUD, &issuers())
-                .unwrap()
-                .lifetime_s,
+            NewTrustPolicy::from_json(&float, AUD).unwrap().lifetime_s,
             600
         );
         assert!(with("workspaces", json!(["a/**"])).contains("`workspaces`"));
@@ -551,19 +550,24 @@ mod tests {
         assert!(with("owner", json!("x")).contains("unknown field `owner`"));
         let mut no_ws = base.clone();
         no_ws.as_object_mut().unwrap().remove("workspaces");
-        assert!(NewTrustPolicy::from_json(&no_ws, AUD, &issuers())
+        assert!(NewTrustPolicy::from_json(&no_ws, AUD)
             .unwrap_err()
             .contains("`workspaces` is required"));
         // A loopback http issuer is fine (local development and tests).
         let mut local = base;
         local["issuer"] = json!(LOCAL);
-        assert!(NewTrustPolicy::from_json(&local, AUD, &issuers()).is_ok());
-        // Only the issuers the operator lists (TRUST_ISSUERS).
-        let mut gitlab = local;
-        gitlab["issuer"] = json!("https://gitlab.com");
-        let e = NewTrustPolicy::from_json(&gitlab, AUD, &issuers()).unwrap_err();
+        assert!(NewTrustPolicy::from_json(&local, AUD).is_ok());
+    }
+
+    #[test]
+    fn only_the_operators_issuers_are_trusted() {
+        assert_eq!(untrusted_issuer(GITHUB, &issuers()), None);
+        assert_eq!(untrusted_issuer(LOCAL, &issuers()), None);
+        let e = untrusted_issuer("https://gitlab.com", &issuers()).unwrap();
         assert!(e.contains("TRUST_ISSUERS") && e.contains(GITHUB), "{e}");
-        let e = NewTrustPolicy::from_json(&gitlab, AUD, &[]).unwrap_err();
+        // Exactly: no trailing-slash or case leniency.
+        assert!(untrusted_issuer(&format!("{GITHUB}/"), &issuers()).is_some());
+        let e = untrusted_issuer(GITHUB, &[]).unwrap();
         assert!(e.contains("`none`"), "{e}");
     }
 

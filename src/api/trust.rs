@@ -8,7 +8,7 @@
 use edgeauth_core::api::{TrustPolicyList, TrustPolicyView};
 use edgeauth_core::ids::trust_policy_id;
 use edgeauth_core::time::rfc3339;
-use edgeauth_core::trust::{NewTrustPolicy, MAX_POLICIES};
+use edgeauth_core::trust::{untrusted_issuer, NewTrustPolicy, MAX_POLICIES};
 use serde_json::json;
 use worker::{Env, Request, Response};
 
@@ -24,8 +24,10 @@ pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
     let principal = caller.require_admin(MANAGING)?;
     let body = http::body::json(&mut req).await?;
     let new =
-        NewTrustPolicy::from_json(&body, &caller.own_origin(), &caller.config().trust_issuers)
-            .map_err(ApiError::BadRequest)?;
+        NewTrustPolicy::from_json(&body, &caller.own_origin()).map_err(ApiError::BadRequest)?;
+    if let Some(why) = untrusted_issuer(&new.issuer, &caller.config().trust_issuers) {
+        return Err(ApiError::Forbidden(why));
+    }
     if !principal.may_manage(&new.scope) {
         return Err(ApiError::Forbidden(format!(
             "your credential covers {}, which does not include all of {}; a trust policy cannot grant more than its creator holds",

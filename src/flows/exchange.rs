@@ -22,7 +22,7 @@ use edgeauth_core::api::ExchangeResponse;
 use edgeauth_core::grant::ACCESS_TOKEN_TYPE;
 use edgeauth_core::oidc::split_jws;
 use edgeauth_core::secret::Secret;
-use edgeauth_core::trust::{self, check_id_token_claims, CiIdentity};
+use edgeauth_core::trust::{self, check_id_token_claims, untrusted_issuer, CiIdentity};
 use serde_json::{json, Map, Value};
 use worker::{Env, Response};
 
@@ -58,7 +58,7 @@ pub async fn exchange(
         .filter(|iss| !iss.is_empty() && iss.len() <= trust::MAX_TEXT_LEN)
         .ok_or_else(|| invalid_grant("the ID token has no `iss`"))?
         .to_owned();
-    if !caller.config().trust_issuers.contains(&issuer) {
+    if untrusted_issuer(&issuer, &caller.config().trust_issuers).is_some() {
         return Err(invalid_grant(format!(
             "this server does not accept ID tokens from the issuer `{}`; the operator lists the CI platforms it trusts in TRUST_ISSUERS",
             issuer.escape_default()

@@ -1744,7 +1744,6 @@ fn a_project_holds_at_most_max_policies_live_found_oldest_first() {
             &serde_json::json!({"name": name, "issuer": issuer,
                                 "conditions": {"repository": "o/r"}, "workspaces": ["*"]}),
             "https://auth.example.com",
-            &[issuer.to_owned()],
         )
         .unwrap()
     };

@@ -137,15 +137,15 @@ fn admins_manage_trust_policies_members_do_not_and_none_grants_more_than_its_cre
             json!({"name": "x", "issuer": issuer(), "conditions": {"repository": "o/r"}, "workspaces": ["*"], "token_lifetime_seconds": 7200}),
             "one hour",
         ),
-        // A real platform, but not one MAIN's TRUST_ISSUERS lists.
-        (
-            json!({"name": "x", "issuer": "https://gitlab.com", "conditions": {"project_path": "o/r"}, "workspaces": ["*"]}),
-            "TRUST_ISSUERS",
-        ),
     ] {
         let message = post(&super_token(), &bad).expect_error(400, "bad_request");
         assert!(message.contains(says), "{bad}: {message}");
     }
+    // A real platform, but not one MAIN's TRUST_ISSUERS lists: the server refuses to trust it.
+    let gitlab = json!({"name": "x", "issuer": "https://gitlab.com",
+                        "conditions": {"project_path": "o/r"}, "workspaces": ["*"]});
+    let message = post(&super_token(), &gitlab).expect_error(403, "forbidden");
+    assert!(message.contains("TRUST_ISSUERS"), "{message}");
     // OPEN sets no TRUST_ISSUERS: GitHub Actions and gitlab.com, not the local issuer.
     let open = Instance::open();
     let on_open = |issuer: &str| {
@@ -156,7 +156,7 @@ fn admins_manage_trust_policies_members_do_not_and_none_grants_more_than_its_cre
                           "conditions": {"repository": "o/r"}, "workspaces": ["*"]}))
             .send()
     };
-    let message = on_open(&issuer()).expect_error(400, "bad_request");
+    let message = on_open(&issuer()).expect_error(403, "forbidden");
     assert!(
         message.contains("https://token.actions.githubusercontent.com")
             && message.contains("https://gitlab.com"),
