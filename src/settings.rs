@@ -9,19 +9,22 @@ use std::rc::Rc;
 use edgeauth_core::config::OidcSettings;
 use edgeauth_core::crypto::{DerivedKey, KeyPurpose};
 use edgeauth_core::signing::KeyRing;
-use edgeauth_core::{Config, ConfigProblem, ProjectName};
+use edgeauth_core::{Config, ConfigProblem, ProjectName, RootSecret};
 use worker::Env;
 
 use crate::error::ApiError;
 
-/// Validated settings and the keys derived from `SECRET`.
+/// Validated settings and the keys derived from `SECRET` (and `SECRET_PREVIOUS`).
 pub struct Settings {
     pub config: Config,
     /// `None` without `SECRET`.
     keys: Option<Keys>,
+    /// From `SECRET_PREVIOUS`: keys that still verify, never sign or tag anything new.
+    previous: Option<Keys>,
 }
 
 struct Keys {
+    root: RootSecret,
     cookies: DerivedKey,
     /// The published Ed25519 keys: access tokens and gateway assertions.
     signing_keys: KeyRing,
@@ -35,6 +38,38 @@ struct Keys {
     /// [`PROJECT_KEYS`]: projects are named by requests, so the map is emptied when full
     /// rather than let grow without end).
     projects: RefCell<HashMap<String, DerivedKey>>,
+}
+
+impl Keys {
+    fn derive(root: &RootSecret, signing_key_period_s: u32) -> Self {
+        Keys {
+            root: root.clone(),
+            cookies: root.derive(KeyPurpose::Cookies),
+            signing_keys: KeyRing::new(root.derive(KeyPurpose::SigningKeys), signing_key_period_s),
+            user_tokens: root.derive(KeyPurpose::UserTokens),
+            refresh_tokens: root.derive(KeyPurpose::RefreshTokens),
+            refresh_successors: root.derive(KeyPurpose::RefreshSuccessors),
+            sessions: root.derive(KeyPurpose::Sessions),
+            provider_tokens: root.derive(KeyPurpose::ProviderTokens),
+            projects: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The key that tags `project`'s service tokens, derived once per project per isolate.
+    fn project(&self, project: &ProjectName) -> DerivedKey {
+        let mut projects = self.projects.borrow_mut();
+        if let Some(key) = projects.get(project.as_str()) {
+            return key.clone();
+        }
+        if projects.len() >= PROJECT_KEYS {
+            projects.clear();
+        }
+        let key = self.root.derive(KeyPurpose::ServiceTokens {
+            project: project.as_str(),
+        });
+        projects.insert(project.as_str().to_owned(), key.clone());
+        key
+    }
 }
 
 /// Most per-project keys kept at once.
@@ -58,20 +93,64 @@ impl Settings {
     }
 
     fn new(config: Config) -> Self {
-        let keys = config.secret.as_ref().map(|secret| Keys {
-            cookies: secret.derive(KeyPurpose::Cookies),
-            signing_keys: KeyRing::new(
-                secret.derive(KeyPurpose::SigningKeys),
-                config.signing_key_period_s,
-            ),
-            user_tokens: secret.derive(KeyPurpose::UserTokens),
-            refresh_tokens: secret.derive(KeyPurpose::RefreshTokens),
-            refresh_successors: secret.derive(KeyPurpose::RefreshSuccessors),
-            sessions: secret.derive(KeyPurpose::Sessions),
-            provider_tokens: secret.derive(KeyPurpose::ProviderTokens),
-            projects: RefCell::new(HashMap::new()),
-        });
-        Self { config, keys }
+        let period = config.signing_key_period_s;
+        let keys = config
+            .secret
+            .as_ref()
+            .map(|root| Keys::derive(root, period));
+        let previous = config
+            .secret_previous
+            .as_ref()
+            .filter(|_| keys.is_some())
+            .map(|root| Keys::derive(root, period));
+        Self {
+            config,
+            keys,
+            previous,
+        }
+    }
+
+    /// The keys that verify, `SECRET`'s first, then `SECRET_PREVIOUS`'s: what a credential
+    /// made under either is checked against. Empty without `SECRET`.
+    fn accepted(&self) -> impl Iterator<Item = &Keys> {
+        self.keys.iter().chain(self.previous.iter())
+    }
+
+    /// The keys that may have signed sign-in cookies and CSRF tokens.
+    pub fn cookie_keys(&self) -> Vec<&DerivedKey> {
+        self.accepted().map(|k| &k.cookies).collect()
+    }
+
+    /// The key rings whose keys may have signed an access token or assertion (all published).
+    pub fn signing_rings(&self) -> Vec<&KeyRing> {
+        self.accepted().map(|k| &k.signing_keys).collect()
+    }
+
+    /// The keys that may have tagged a user API token.
+    pub fn user_token_keys(&self) -> Vec<&DerivedKey> {
+        self.accepted().map(|k| &k.user_tokens).collect()
+    }
+
+    /// The (tag, successor) key pairs that may have made a refresh token and its successor.
+    pub fn refresh_key_pairs(&self) -> Vec<(&DerivedKey, &DerivedKey)> {
+        self.accepted()
+            .map(|k| (&k.refresh_tokens, &k.refresh_successors))
+            .collect()
+    }
+
+    /// The keys that may have sealed a provider refresh token.
+    pub fn provider_token_keys(&self) -> Vec<&DerivedKey> {
+        self.accepted().map(|k| &k.provider_tokens).collect()
+    }
+
+    /// The keys that may have tagged a session cookie value.
+    pub fn session_keys(&self) -> Vec<&DerivedKey> {
+        self.accepted().map(|k| &k.sessions).collect()
+    }
+
+    /// The keys that may have tagged one of `project`'s service tokens.
+    pub fn service_token_keys(&self, project: &ProjectName) -> Vec<DerivedKey> {
+        self.accepted().map(|k| k.project(project)).collect()
     }
 
     /// Whether `SECRET` is set (service tokens, sign-in and device login need it).
@@ -134,23 +213,12 @@ impl Settings {
             .ok_or_else(|| secret_missing("sign-in (its sessions are tagged)"))
     }
 
-    /// The key that tags `project`'s service tokens, derived once per project per isolate.
+    /// The key that tags `project`'s new service tokens, derived once per project per isolate.
     pub fn service_token_key(&self, project: &ProjectName) -> Result<DerivedKey, ApiError> {
-        let (Some(secret), Some(keys)) = (self.config.secret.as_ref(), self.keys.as_ref()) else {
-            return Err(secret_missing("service tokens"));
-        };
-        let mut projects = keys.projects.borrow_mut();
-        if let Some(key) = projects.get(project.as_str()) {
-            return Ok(key.clone());
-        }
-        if projects.len() >= PROJECT_KEYS {
-            projects.clear();
-        }
-        let key = secret.derive(KeyPurpose::ServiceTokens {
-            project: project.as_str(),
-        });
-        projects.insert(project.as_str().to_owned(), key.clone());
-        Ok(key)
+        self.keys
+            .as_ref()
+            .map(|k| k.project(project))
+            .ok_or_else(|| secret_missing("service tokens"))
     }
 
     /// The identity provider, for sign-in.

@@ -47,6 +47,9 @@ pub struct Config {
     pub super_token_hash: Option<TokenHash>,
     /// `SECRET`, the root of every derived key.
     pub secret: Option<RootSecret>,
+    /// `SECRET_PREVIOUS`: another root whose derived keys still verify (never sign or tag
+    /// anything new), for rotating `SECRET` without downtime.
+    pub secret_previous: Option<RootSecret>,
     /// `DEFAULT_PROJECT` (default `default`), used when a request names no project.
     pub default_project: ProjectName,
     /// `PUBLIC_READS` (default true): read endpoints need no credential.
@@ -182,6 +185,27 @@ impl Config {
                 );
             }
             secret
+        });
+        let secret_previous = get("SECRET_PREVIOUS").and_then(|previous| {
+            let root = RootSecret::new(&previous);
+            if root.is_none() {
+                problem(
+                    "SECRET_PREVIOUS",
+                    format!(
+                        "must be at least {} bytes, like SECRET: the other secret still accepted while SECRET is rotated",
+                        crate::crypto::MIN_SECRET_BYTES
+                    ),
+                );
+            } else if get("SECRET").is_none() {
+                problem(
+                    "SECRET_PREVIOUS",
+                    "is set without SECRET: new credentials are made under SECRET, so set it (the new secret) too".into(),
+                );
+            } else if get("SECRET").as_deref() == Some(previous.as_str()) {
+                // Harmless (a rotation's step may pass through it): nothing more to accept.
+                return None;
+            }
+            root
         });
 
         let default_project =
@@ -397,6 +421,7 @@ impl Config {
                 auth_disabled,
                 super_token_hash,
                 secret,
+                secret_previous,
                 default_project,
                 public_reads,
                 oidc,
@@ -603,6 +628,28 @@ mod tests {
         assert_eq!(c.roles.member_teams, ["dev"]);
         let bad = config(&[("ADMIN_TEAMS", "ops,\u{1}x"), ("MEMBER_TEAMS", "dev")]).unwrap_err();
         assert_eq!(settings(bad), ["ADMIN_TEAMS"]);
+    }
+
+    #[test]
+    fn a_previous_secret_needs_a_secret_beside_it() {
+        let a = "a".repeat(32);
+        let b = "b".repeat(32);
+        let both = config(&[("SECRET", &b), ("SECRET_PREVIOUS", &a)]).unwrap();
+        assert!(both.secret.is_some() && both.secret_previous.is_some());
+        assert!(config(&[("SECRET", &b)]).unwrap().secret_previous.is_none());
+        // The same as SECRET: nothing more to accept, and no problem.
+        let same = config(&[("SECRET", &b), ("SECRET_PREVIOUS", &b)]).unwrap();
+        assert!(same.secret.is_some() && same.secret_previous.is_none());
+        for bad in [
+            vec![("SECRET_PREVIOUS", a.as_str())],
+            vec![("SECRET", b.as_str()), ("SECRET_PREVIOUS", "short")],
+        ] {
+            let problems = config(&bad).unwrap_err();
+            assert_eq!(settings(problems.clone()), ["SECRET_PREVIOUS"], "{bad:?}");
+            assert!(problems
+                .iter()
+                .all(|p| !p.message.contains(&a) && !p.message.contains(&b)));
+        }
     }
 
     #[test]

@@ -54,6 +54,22 @@ fleet_replica() {
     FLEET_REPLICA_OF[$name]="$of"
 }
 
+# fleet_stage NAME OF 'KEY=value'…: like fleet_replica (OF's D1 and KV), but its .dev.vars are
+# OF's with each KEY given replaced or added: the same deployment at another moment of a
+# configuration change (a SECRET rotation's stages), serving the same stored state.
+fleet_stage() {
+    local name="$1" of="$2" setting key vars
+    shift 2
+    fleet_replica "$name" "$of"
+    vars="${FLEET_VARS[$of]}"
+    for setting in "$@"; do
+        key="${setting%%=*}"
+        vars="$(printf '%s\n' "$vars" | grep -v "^$key=" || true)"
+        vars+=$'\n'"$setting"
+    done
+    FLEET_VARS[$name]="$vars"
+}
+
 # fleet_lagging NAME OF: declares NAME, another `wrangler dev` of instance OF (declared before)
 # with OF's .dev.vars values and OF's D1, but a KV of its own that starts empty and never sees
 # OF's writes: like another Cloudflare location whose KV has not caught up (KV does not

@@ -19,9 +19,18 @@ use crate::{http, now_ms};
 pub fn jwks(settings: &Result<Rc<Settings>, Vec<ConfigProblem>>) -> Result<Response, ApiError> {
     let settings = settings.as_ref().map_err(|p| ApiError::from(p.clone()))?;
     let keys = settings.signing_keys()?;
+    // Every ring's keys: SECRET's, and SECRET_PREVIOUS's while a rotation is under way (what
+    // either signed verifies at a resource server, whichever is the current one).
+    let now_s = now_ms().div_euclid(1000);
+    let published: Vec<serde_json::Value> = settings
+        .signing_rings()
+        .iter()
+        .flat_map(|ring| ring.published(now_s))
+        .map(|key| key.jwk())
+        .collect();
     let mut response = http::fixed(
         200,
-        keys.jwks(now_ms().div_euclid(1000))
+        serde_json::json!({ "keys": published })
             .to_string()
             .into_bytes(),
         "application/json",

@@ -35,11 +35,15 @@ pub fn presented(req: &Request, settings: &Settings, url: &Url) -> Result<Presen
         return Ok(Presented::None);
     }
     let names = CookieNames::for_origin(&super::own_origin(&settings.config, url));
-    let key = settings.session_key()?;
-    // A value this server did not make is no session: anonymous, with no storage read.
+    let keys = settings.session_keys();
+    // A value this server did not make (under SECRET or SECRET_PREVIOUS) is no session:
+    // anonymous, with no storage read.
     Ok(header(req, "Cookie")
         .as_deref()
         .and_then(|c| session::cookie_value(c, names.session).map(str::to_owned))
-        .filter(|v| session::session_value_is_ours(key, v))
+        .filter(|v| {
+            keys.iter()
+                .any(|key| session::session_value_is_ours(key, v))
+        })
         .map_or(Presented::None, Presented::SessionCookie))
 }

@@ -35,8 +35,13 @@ pub async fn check(
             .unwrap_or_default(),
         None => String::new(),
     };
-    let key = settings.cookie_key()?;
-    if !session::csrf_token_matches(key, session_hash.as_hex(), presented.trim()) {
+    settings.cookie_key()?;
+    // A page rendered before SECRET was rotated carries a token under SECRET_PREVIOUS.
+    let matches = settings
+        .cookie_keys()
+        .into_iter()
+        .any(|key| session::csrf_token_matches(key, session_hash.as_hex(), presented.trim()));
+    if !matches {
         return Err(csrf(
             "the CSRF token is missing or is not this session's: send the `X-CSRF-Token` header with the token from the page's `csrf-token` meta tag, or reload the page",
         ));

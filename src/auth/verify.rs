@@ -5,7 +5,9 @@
 //! token's signature too, before any storage read, so forged and mistyped tokens never reach
 //! D1. What D1 then decides (revoked? expired? this project?) is decided here as well.
 
-use edgeauth_core::access_token::{self, Holder};
+use edgeauth_core::access_token::{self, AccessClaims, AccessTokenError, Holder};
+use edgeauth_core::crypto::DerivedKey;
+use edgeauth_core::signing::KeyRing;
 use edgeauth_core::token::{self, TokenKind};
 use edgeauth_core::{BrowserSession, Credential, Principal, ProjectName, Scope};
 use edgeauth_core::{FamilyId, Login, TokenHash, UserId};
@@ -72,8 +74,13 @@ async fn service_token(
     env: &Env,
     ctx: &Context,
 ) -> Result<Principal, ApiError> {
-    token::verify_tag(token, &settings.service_token_key(project)?)
-        .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
+    let keys = settings.service_token_keys(project);
+    if keys.is_empty() {
+        return Err(ApiError::InvalidCredential(
+            "this server cannot verify service tokens: it has no SECRET".into(),
+        ));
+    }
+    tag_verifies(token, &keys.iter().collect::<Vec<_>>())?;
     let record = stored_token(TokenTable::ServiceTokens, hash, settings, project, env, ctx).await?;
     Ok(Principal {
         login: record.parent,
@@ -98,12 +105,13 @@ async fn user_token(
     env: &Env,
     ctx: &Context,
 ) -> Result<Principal, ApiError> {
-    let key = settings.user_token_key().map_err(|_| {
-        ApiError::InvalidCredential(
+    let keys = settings.user_token_keys();
+    if keys.is_empty() {
+        return Err(ApiError::InvalidCredential(
             "this server cannot verify user API tokens: it has no SECRET".into(),
-        )
-    })?;
-    token::verify_tag(token, key).map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
+        ));
+    }
+    tag_verifies(token, &keys)?;
     let record = stored_token(TokenTable::UserTokens, hash, settings, project, env, ctx).await?;
     let TokenOwner::User { user_id, .. } = record.owner else {
         return Err(ApiError::Internal(format!(
@@ -190,12 +198,13 @@ fn access(
     if let Some(principal) = cache::access_token(hash, now).filter(|p| p.project == *project) {
         return Ok(principal);
     }
-    let keys = settings.signing_keys().map_err(|_| {
-        ApiError::InvalidCredential(
+    let rings = settings.signing_rings();
+    if rings.is_empty() {
+        return Err(ApiError::InvalidCredential(
             "this server cannot verify access tokens: it has no SECRET".into(),
-        )
-    })?;
-    let claims = access_token::verify(token, keys, now.div_euclid(1000))
+        ));
+    }
+    let claims = verify_access_token(token, &rings, now.div_euclid(1000))
         .and_then(|c| c.check_project(project).map(|()| c))
         .map_err(|e| ApiError::InvalidCredential(e.to_string()))?;
     let expires_at_ms = claims.expires_at_ms();
@@ -286,4 +295,39 @@ async fn session(
         expires_at_ms: Some(record.expires_at),
         login: Some(Login::Session(record.id.clone())),
     }))
+}
+
+/// `token`'s tag verifies under one of `keys` (`SECRET`'s, then `SECRET_PREVIOUS`'s; at least
+/// one): the first one's refusal otherwise.
+fn tag_verifies(token: &str, keys: &[&DerivedKey]) -> Result<(), ApiError> {
+    let mut refusal = None;
+    for key in keys {
+        match token::verify_tag(token, key) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                refusal.get_or_insert(e);
+            }
+        }
+    }
+    Err(ApiError::InvalidCredential(refusal.map_or_else(
+        || "no key to verify the token".into(),
+        |e| e.to_string(),
+    )))
+}
+
+/// An access token signed under one of `rings` (`SECRET`'s, then `SECRET_PREVIOUS`'s): a
+/// `kid` unknown to one ring is looked up in the next; any other refusal is final.
+fn verify_access_token(
+    token: &str,
+    rings: &[&KeyRing],
+    now_s: i64,
+) -> Result<AccessClaims, AccessTokenError> {
+    let mut refusal = AccessTokenError::BadSignature;
+    for ring in rings {
+        match access_token::verify(token, ring, now_s) {
+            Err(AccessTokenError::BadSignature) => refusal = AccessTokenError::BadSignature,
+            other => return other,
+        }
+    }
+    Err(refusal)
 }

@@ -66,7 +66,15 @@ pub async fn at_refresh(
     };
     let key = caller.settings.provider_token_key()?;
     let context = provider_token_context(&grant.issuer, &grant.subject);
-    let refresh_token = match unseal(key, &context, &sealed).await? {
+    // Sealed under SECRET, or under SECRET_PREVIOUS before a rotation (sealed anew below).
+    let mut opened = None;
+    for accepted in caller.settings.provider_token_keys() {
+        opened = unseal(accepted, &context, &sealed).await?;
+        if opened.is_some() {
+            break;
+        }
+    }
+    let refresh_token = match opened {
         Some(token) if grant.issuer == settings.issuer => token,
         _ => {
             // Sealed under another SECRET, or by another provider (OIDC_ISSUER changed): it
@@ -102,9 +110,10 @@ pub async fn at_refresh(
                     )))
                 }
             };
+            // Sealed under the current SECRET, whether or not the provider rotated it.
             let next = match &answer.refresh_token {
                 Some(rotated) => seal(key, &context, rotated.expose()).await?,
-                None => sealed.clone(),
+                None => seal(key, &context, &refresh_token).await?,
             };
             // Of two refreshes racing with one token, the first to get here stores its answer;
             // the other's is as fresh.

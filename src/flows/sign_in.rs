@@ -69,12 +69,12 @@ pub async fn login(caller: &Caller) -> Result<Response, ApiError> {
 /// Every refusal happens before anything is written.
 pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let settings = caller.settings.oidc()?;
-    let key = caller.settings.cookie_key()?;
+    caller.settings.cookie_key()?;
     let origin = caller.own_origin();
     let names = CookieNames::for_origin(&origin);
     let now = now_ms();
 
-    let login = header(req, "Cookie")
+    let (login, key) = header(req, "Cookie")
         .as_deref()
         .and_then(|cookies| session::cookie_value(cookies, names.login).map(str::to_owned))
         .ok_or_else(|| {
@@ -85,17 +85,28 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
             )
         })
         .and_then(|value| {
-            LoginState::decode(&value, key, now / 1000).map_err(|e| {
-                let hint = match e {
-                    LoginStateError::Expired => "",
-                    _ => " or was tampered with",
-                };
-                refused(
-                    400,
-                    "login_expired",
-                    format!("{e}{hint}; start again at /api/auth/login"),
-                )
-            })
+            // Signed under SECRET, or under SECRET_PREVIOUS by a sign-in begun before a
+            // rotation: the key that signed it checks the rest (state, nonce, verifier).
+            let keys = caller.settings.cookie_keys();
+            let mut refusal = None;
+            for key in keys {
+                match LoginState::decode(&value, key, now / 1000) {
+                    Ok(login) => return Ok((login, key)),
+                    Err(e) => {
+                        refusal.get_or_insert(e);
+                    }
+                }
+            }
+            let e = refusal.unwrap_or(LoginStateError::Malformed);
+            let hint = match e {
+                LoginStateError::Expired => "",
+                _ => " or was tampered with",
+            };
+            Err(refused(
+                400,
+                "login_expired",
+                format!("{e}{hint}; start again at /api/auth/login"),
+            ))
         })?;
     let state = caller.query("state").unwrap_or_default();
     if !login.state_matches(key, &state) {

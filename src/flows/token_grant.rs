@@ -95,9 +95,13 @@ pub async fn revoke(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             )
         })?;
     // A token this server did not mint is ignored the same way, with no storage read.
-    let key = caller.settings.refresh_token_key()?;
+    caller.settings.refresh_token_key()?;
     if token::check_format(&presented) == Ok(TokenKind::Refresh)
-        && token::verify_tag(&presented, key).is_ok()
+        && caller
+            .settings
+            .refresh_key_pairs()
+            .iter()
+            .any(|(key, _)| token::verify_tag(&presented, key).is_ok())
     {
         let db = database(env)?;
         if let Some(record) =
@@ -251,24 +255,37 @@ async fn refresh_token_grant(
     caller: &Caller,
     env: &Env,
 ) -> Result<Response, ApiError> {
-    // Step 1: a mistyped or forged token is refused with no storage read.
+    // Step 1: a mistyped or forged token is refused with no storage read. It may have been
+    // made under SECRET or, before a rotation, SECRET_PREVIOUS.
     let refresh_key = caller.settings.refresh_token_key()?;
+    let successor_key = caller.settings.refresh_successor_key()?;
+    let pairs = caller.settings.refresh_key_pairs();
     if token::check_format(presented) != Ok(TokenKind::Refresh)
-        || token::verify_tag(presented, refresh_key).is_err()
+        || !pairs
+            .iter()
+            .any(|(key, _)| token::verify_tag(presented, key).is_ok())
     {
         return Err(invalid_grant(
             "the refresh token is not one this server issued (it must be an `ear_` token, copied in full); log in again",
         ));
     }
     let hash = TokenHash::of(presented);
-    // The successor is derived from the presented token: a replay gets the same one.
-    let successor = refresh::successor(
-        presented,
-        caller.settings.refresh_successor_key()?,
-        refresh_key,
-    );
     let db = database(env)?;
     let record = RefreshTokenRecord::find_by_hash(&db, &hash).await?;
+    // The successor is derived from the presented token, under the current SECRET: a replay
+    // gets the same one. A replay of a token spent just before SECRET was rotated gets the
+    // successor it was spent for, derived under the keys of then.
+    let successor = pairs
+        .iter()
+        .skip(1)
+        .map(|(tag, successor)| refresh::successor(presented, successor, tag))
+        .find(|earlier| {
+            record
+                .as_ref()
+                .and_then(|r| r.replaced_by.as_deref())
+                .is_some_and(|spent_for| spent_for == earlier.hash().as_hex())
+        })
+        .unwrap_or_else(|| refresh::successor(presented, successor_key, refresh_key));
     let now = now_ms();
     let stored = record.as_ref().map(RefreshTokenRecord::stored);
     let decision = refresh::decide(stored.as_ref(), successor.hash(), now);
