@@ -415,6 +415,21 @@ pub enum UserTokenCommand {
         #[arg(value_name = "ID")]
         id: String,
     },
+    /// Give a user token a new secret, ending the old one
+    #[command(
+        long_about = "Give a user token a new secret: a new token (new id) with the same name, \
+            workspaces, expiry and project, printed once on stdout like `token create`. The old \
+            secret stops at once, or after --grace-seconds (at most 30 days, never past its \
+            expiry), so whatever uses it can switch without a failed request."
+    )]
+    Roll {
+        /// The token's id, e.g. ut_…
+        #[arg(value_name = "ID")]
+        id: String,
+        /// How long the old secret keeps working (default 0: revoked at once)
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        grace_seconds: u32,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -447,6 +462,21 @@ pub enum ServiceTokenCommand {
         /// The token's id, e.g. st_…
         #[arg(value_name = "ID")]
         id: String,
+    },
+    /// Give a service token a new secret, ending the old one
+    #[command(
+        long_about = "Give a service token a new secret: a new token (new id) with the same name, \
+            workspaces and expiry, printed once on stdout like `service-token create`. The old \
+            secret stops at once, or after --grace-seconds (at most 30 days, never past its \
+            expiry): update the CI secret within the grace, and nothing fails."
+    )]
+    Roll {
+        /// The token's id, e.g. st_…
+        #[arg(value_name = "ID")]
+        id: String,
+        /// How long the old secret keeps working (default 0: revoked at once)
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        grace_seconds: u32,
     },
 }
 
@@ -592,6 +622,20 @@ mod tests {
         assert!(matches!(
             cli.command,
             Command::Token(UserTokenCommand::Revoke { id }) if id == "ut_1"
+        ));
+    }
+
+    #[test]
+    fn roll_takes_an_id_and_a_grace() {
+        let cli = parse(&["service-token", "roll", "st_1", "--grace-seconds", "3600"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::ServiceToken(ServiceTokenCommand::Roll { id, grace_seconds: 3600 }) if id == "st_1"
+        ));
+        let cli = parse(&["token", "roll", "ut_1"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Token(UserTokenCommand::Roll { id, grace_seconds: 0 }) if id == "ut_1"
         ));
     }
 

@@ -152,6 +152,51 @@ pub fn expires_in_days(value: Option<&Value>) -> Result<Option<i64>, String> {
     }
 }
 
+/// The longest a rolled token's old secret may keep working: 30 days.
+pub const MAX_ROLL_GRACE_S: i64 = 30 * 24 * 3600;
+
+/// A validated `POST …/{id}/roll` body: `{"grace_seconds": 3600}`, or `{}` for none: how long
+/// the old secret keeps working beside the new one (0: revoked at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollRequest {
+    pub grace_s: i64,
+}
+
+impl RollRequest {
+    /// Validates a parsed JSON body, explaining the first problem in terms a client can fix.
+    pub fn from_json(body: &Value) -> Result<Self, String> {
+        let object = body
+            .as_object()
+            .ok_or("the body must be a JSON object like {\"grace_seconds\": 3600}, or {}")?;
+        reject_unknown_fields(object, &["grace_seconds"])?;
+        let grace_s = match object.get("grace_seconds") {
+            None | Some(Value::Null) => 0,
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() <= MAX_ROLL_GRACE_S as f64 + 1.0)
+                        .map(|f| f as i64)
+                })
+                .filter(|s| (0..=MAX_ROLL_GRACE_S).contains(s))
+                .ok_or(format!(
+                    "`grace_seconds` must be a whole number of seconds from 0 (the old secret stops at once) to {MAX_ROLL_GRACE_S} (30 days)"
+                ))?,
+            Some(_) => return Err("`grace_seconds` must be a number of seconds, e.g. 3600".into()),
+        };
+        Ok(Self { grace_s })
+    }
+
+    /// Until when the old secret of a token expiring at `expires_at` (`None`: never) keeps
+    /// working, rolled at `now_ms`: `None` when it stops at once; never past its own expiry.
+    pub fn old_until(&self, now_ms: i64, expires_at: Option<i64>) -> Option<i64> {
+        (self.grace_s > 0).then(|| {
+            let grace_end = now_ms.saturating_add(self.grace_s * 1000);
+            expires_at.map_or(grace_end, |at| at.min(grace_end))
+        })
+    }
+}
+
 /// A new token's expiry: what was asked (`None`: never), but never after its creator's
 /// credential ends (`creator_ends`, Unix ms; `None` for a credential that does not end, the
 /// super token). A token minted by a credential that expires in a day expires within a day,
@@ -166,6 +211,46 @@ pub fn capped_expiry(requested: Option<i64>, creator_ends: Option<i64>) -> Optio
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_roll_asks_for_a_grace_within_thirty_days_never_past_the_tokens_expiry() {
+        let roll = |body: Value| RollRequest::from_json(&body);
+        assert_eq!(roll(json!({})), Ok(RollRequest { grace_s: 0 }));
+        assert_eq!(
+            roll(json!({"grace_seconds": null})),
+            Ok(RollRequest { grace_s: 0 })
+        );
+        assert_eq!(
+            roll(json!({"grace_seconds": 3600.0})),
+            Ok(RollRequest { grace_s: 3600 })
+        );
+        for bad in [
+            json!({"grace_seconds": -1}),
+            json!({"grace_seconds": 2_592_001}),
+            json!({"grace_seconds": 1.5}),
+            json!({"grace_seconds": "60"}),
+            json!({"grace": 60}),
+            json!([]),
+        ] {
+            assert!(roll(bad.clone()).is_err(), "{bad}");
+        }
+        let now = 1_000_000;
+        assert_eq!(RollRequest { grace_s: 0 }.old_until(now, None), None);
+        assert_eq!(
+            RollRequest { grace_s: 0 }.old_until(now, Some(now + 5)),
+            None
+        );
+        assert_eq!(
+            RollRequest { grace_s: 60 }.old_until(now, None),
+            Some(now + 60_000)
+        );
+        // Never beyond the token's own expiry.
+        assert_eq!(
+            RollRequest { grace_s: 60 }.old_until(now, Some(now + 5_000)),
+            Some(now + 5_000)
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -1,7 +1,7 @@
 //! API tokens of both kinds, one set of handlers:
 //! `POST/GET /api/service-tokens`, `DELETE /api/service-tokens/{id}`: workspace-scoped tokens
 //! of one project, for CI and workers; and `POST/GET /api/tokens`, `DELETE /api/tokens/{id}`:
-//! a person's own tokens. What differs between the kinds is who manages which tokens
+//! a person's own tokens; `POST …/{id}/roll` gives either a new secret. What differs between the kinds is who manages which tokens
 //! ([`Manager`]) and a few words of the answers.
 
 use edgeauth_core::api::{
@@ -13,7 +13,7 @@ use edgeauth_core::policy::ServiceTokenReach;
 use edgeauth_core::secret::Secret;
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
-use edgeauth_core::token_request::{capped_expiry, NewServiceToken, NewUserToken};
+use edgeauth_core::token_request::{capped_expiry, NewServiceToken, NewUserToken, RollRequest};
 use edgeauth_core::{Credential, Login, Principal, TokenId, UserId};
 use serde::Serialize;
 use serde_json::json;
@@ -347,6 +347,51 @@ pub async fn list(kind: Kind, caller: &Caller, env: &Env) -> Result<Response, Ap
     Ok(http::json(200, &json!({ key: tokens })))
 }
 
+/// The token `id` that the caller manages, live: 404 (as if it did not exist) for another
+/// user's token, one in another project than a project-bound credential's, or one a service
+/// token did not create; 403 for one the credential's scope does not cover.
+async fn managed(
+    kind: Kind,
+    manager: &Manager<'_>,
+    id: &str,
+    caller: &Caller,
+    db: &D1Database,
+) -> Result<TokenRecord, ApiError> {
+    let record = TokenRecord::find(db, manager.tokens(caller), id)
+        .await?
+        .filter(|r| r.revoked_at.is_none() && manager.may_see(r))
+        .ok_or_else(|| not_found(kind, manager, id, caller))?;
+    if !manager.may_manage(&record) {
+        return Err(ApiError::Forbidden(format!(
+            "your credential does not cover the workspaces of `{}` ({})",
+            record.id,
+            record.scope.to_strings().join(", ")
+        )));
+    }
+    Ok(record)
+}
+
+fn not_found(kind: Kind, manager: &Manager<'_>, id: &str, caller: &Caller) -> ApiError {
+    ApiError::NotFound(match kind {
+        Kind::Service => format!(
+            "no live service token `{}` in project `{}`{}",
+            id.escape_default(),
+            caller.project,
+            match manager {
+                Manager::Project {
+                    reach: ServiceTokenReach::CreatedBy(_),
+                    ..
+                } => " that this service token created (a service token manages only the tokens it created; an admin or the super token manages the rest)",
+                _ => "",
+            }
+        ),
+        Kind::User => format!(
+            "you have no live API token `{}` that this credential may see (unknown, already revoked, not yours, or in another project than the credential's)",
+            id.escape_default()
+        ),
+    })
+}
+
 /// `DELETE …/{id}`: revokes at once; the next verification anywhere fails. Another user's
 /// token, or one in another project than a project-bound credential's, is 404, as if it did
 /// not exist; one the credential's scope does not cover is 403.
@@ -358,38 +403,8 @@ pub async fn revoke(
 ) -> Result<Response, ApiError> {
     let manager = Manager::of(kind, caller)?;
     let principal = manager.principal();
-    let not_found = || {
-        ApiError::NotFound(match kind {
-            Kind::Service => format!(
-                "no live service token `{}` in project `{}`{}",
-                id.escape_default(),
-                caller.project,
-                match &manager {
-                    Manager::Project {
-                        reach: ServiceTokenReach::CreatedBy(_),
-                        ..
-                    } => " that this service token created (a service token manages only the tokens it created; an admin or the super token manages the rest)",
-                    _ => "",
-                }
-            ),
-            Kind::User => format!(
-                "you have no live API token `{}` that this credential may see (unknown, already revoked, not yours, or in another project than the credential's)",
-                id.escape_default()
-            ),
-        })
-    };
     let db = database(env)?;
-    let record = TokenRecord::find(&db, manager.tokens(caller), id)
-        .await?
-        .filter(|r| r.revoked_at.is_none() && manager.may_see(r))
-        .ok_or_else(not_found)?;
-    if !manager.may_manage(&record) {
-        return Err(ApiError::Forbidden(format!(
-            "your credential does not cover the workspaces of `{}` ({})",
-            record.id,
-            record.scope.to_strings().join(", ")
-        )));
-    }
+    let record = managed(kind, &manager, id, caller, &db).await?;
     let now = now_ms();
     let action = match kind {
         Kind::Service => "service_token.revoke",
@@ -415,6 +430,89 @@ pub async fn revoke(
     if revoked {
         Ok(http::no_content())
     } else {
-        Err(not_found())
+        Err(not_found(kind, &manager, id, caller))
     }
+}
+
+/// `POST …/{id}/roll`: a new secret for the token, as a new token with the same name, owner,
+/// project, workspaces, expiry and login; the old secret keeps working for the grace asked
+/// (`{"grace_seconds": N}`, default 0: revoked at once), never past its own expiry. Who may
+/// roll a token is who may revoke it. 201 with the new token (its secret, this once) and what
+/// became of the old one.
+pub async fn roll(
+    kind: Kind,
+    id: &str,
+    mut req: Request,
+    caller: &Caller,
+    env: &Env,
+) -> Result<Response, ApiError> {
+    let manager = Manager::of(kind, caller)?;
+    let principal = manager.principal();
+    let request =
+        RollRequest::from_json(&http::body::json(&mut req).await?).map_err(ApiError::BadRequest)?;
+    let db = database(env)?;
+    let record = managed(kind, &manager, id, caller, &db).await?;
+    let now = now_ms();
+    let new = NewToken {
+        owner: record.owner.clone(),
+        project: record.project.clone(),
+        name: record.name.clone(),
+        scope: record.scope.clone(),
+        expires_at: record.expires_at,
+        parent: record.parent.clone(),
+    };
+    let (minted, successor) = match &manager {
+        Manager::Project { key, .. } => {
+            let minted = token::mint(TokenKind::Service, key, &mut WebCrypto);
+            let id = TokenId::generate_service(&mut WebCrypto);
+            let successor = TokenRecord::new(id, new, minted.display_prefix(), now);
+            (minted, successor)
+        }
+        Manager::Person { .. } => mint_user_token(caller.settings.user_token_key()?, new, now),
+    };
+    let until = request.old_until(now, record.expires_at);
+    let action = match kind {
+        Kind::Service => "service_token.roll",
+        Kind::User => "user_token.roll",
+    };
+    let rolled = record
+        .roll(
+            &db,
+            &successor,
+            minted.hash(),
+            until,
+            &revocation_id(&mut WebCrypto),
+            AuditEvent {
+                at: now,
+                project: Some(record.project.as_str()),
+                actor: Actor::of(principal),
+                action,
+                subject: record.id.as_str(),
+                detail: json!({
+                    "prefix": record.display_prefix,
+                    "successor": successor.id,
+                    "successor_prefix": successor.display_prefix,
+                    "grace_seconds": request.grace_s,
+                    "old_until": until.map(rfc3339),
+                })
+                .to_string(),
+            },
+            now,
+        )
+        .await?;
+    cache::forget_token(&record.id);
+    if !rolled {
+        return Err(match &record.parent {
+            Some(login) => login_ended(login),
+            None => not_found(kind, &manager, id, caller),
+        });
+    }
+    let mut body = serde_json::to_value(creation_body(view(&successor, now), &minted))
+        .map_err(|e| ApiError::Internal(format!("serialising a rolled token: {e}")))?;
+    body["rolled"] = json!({
+        "id": record.id,
+        "expires_at": until.map(rfc3339),
+        "revoked": until.is_none(),
+    });
+    Ok(http::json(201, &body))
 }

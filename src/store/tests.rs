@@ -1889,3 +1889,70 @@ fn the_providers_refresh_token_is_kept_per_person_and_renewed_once_per_race() {
     ))
     .unwrap());
 }
+
+#[test]
+fn a_roll_stores_the_successor_and_ends_the_old_secret_only_while_it_is_live() {
+    let db = Sqlite::migrated();
+    let old = service_token("st_old", "alpha", T0);
+    insert(&db, &old, "old secret");
+    let expiry = |id: &str| -> Option<i64> {
+        db.conn()
+            .query_row(
+                "SELECT expires_at FROM service_tokens WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    // With a grace: the successor stored with the same expiry, the old one's shortened.
+    let successor = service_token("st_new", "alpha", T0);
+    let until = Some(T0 + MINUTE);
+    assert!(block_on(old.roll(
+        &db,
+        &successor,
+        &hash("new secret"),
+        until,
+        "rev_1",
+        event("service_token.roll", "st_old", T0),
+        T0
+    ))
+    .unwrap());
+    assert_eq!(expiry("st_new"), old.expires_at);
+    assert_eq!(expiry("st_old"), until);
+    assert_eq!(audit_count(&db, "service_token.roll"), 1);
+    // At once: revoked with this roll's revocation id.
+    let third = service_token("st_third", "alpha", T0);
+    assert!(block_on(successor.roll(
+        &db,
+        &third,
+        &hash("third secret"),
+        None,
+        "rev_2",
+        event("service_token.roll", "st_new", T0),
+        T0
+    ))
+    .unwrap());
+    assert_eq!(
+        db.count(
+            "service_tokens",
+            "id = 'st_new' AND revocation_id = 'rev_2'"
+        ),
+        1
+    );
+    // A revoked token, or one whose secret has run out, rolls into nothing: no row, no event.
+    for (gone, at) in [(&successor, T0), (&old, T0 + 2 * MINUTE)] {
+        let never = service_token("st_never", "alpha", T0);
+        assert!(!block_on(gone.roll(
+            &db,
+            &never,
+            &hash("never"),
+            None,
+            "rev_3",
+            event("service_token.roll", "x", at),
+            at
+        ))
+        .unwrap());
+        assert_eq!(db.count("service_tokens", "id = 'st_never'"), 0);
+    }
+    assert_eq!(audit_count(&db, "service_token.roll"), 2);
+}

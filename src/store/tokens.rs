@@ -430,6 +430,88 @@ impl TokenRecord {
         Ok(changes(&outcomes, 0) == 1)
     }
 
+    /// Rolls this token: stores `successor` (the same token with a new secret, whose hash is
+    /// `hash`) and ends this one's secret, `until` then (`None`: revoked now, with
+    /// `revocation_id`), with the audit event, in one batch, and only while this token is live
+    /// (and the login it was made with, if any): false otherwise, with nothing written.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn roll(
+        &self,
+        db: &impl Database,
+        successor: &TokenRecord,
+        hash: &TokenHash,
+        until: Option<i64>,
+        revocation_id: &str,
+        audit: AuditEvent<'_>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let table = self.owner.table().name();
+        let parent = self.parent.as_ref().map(|login| match login {
+            Login::Device(family) => (
+                "refresh_families",
+                family.as_str(),
+                " AND revoked_at IS NULL",
+            ),
+            Login::Session(session) => ("sessions", session.as_str(), ""),
+        });
+        let mut params: Vec<SqlValue> = vec![self.id.as_str().into(), now_ms.into()];
+        if let Some((_, id, _)) = parent {
+            params.push(id.into());
+        }
+        let insert = successor.insert_if_statement(
+            hash,
+            |first| {
+                let live = format!(
+                    "EXISTS (SELECT 1 FROM {table} WHERE id = ?{first} AND revoked_at IS NULL \
+                     AND (expires_at IS NULL OR expires_at > ?{}))",
+                    first + 1
+                );
+                match parent {
+                    Some((parent_table, _, revoked)) => format!(
+                        "{live} AND EXISTS (SELECT 1 FROM {parent_table} WHERE id = ?{}{revoked} \
+                         AND expires_at > ?{})",
+                        first + 2,
+                        first + 1
+                    ),
+                    None => live,
+                }
+            },
+            params,
+        );
+        let successor_stored = format!("EXISTS (SELECT 1 FROM {table} WHERE id = ?3)");
+        let end = match until {
+            None => Statement::new(
+                format!(
+                    "UPDATE {table} SET revoked_at = ?1, revocation_id = ?4 \
+                     WHERE id = ?2 AND revoked_at IS NULL AND {successor_stored}"
+                ),
+                vec![
+                    now_ms.into(),
+                    self.id.as_str().into(),
+                    successor.id.as_str().into(),
+                    revocation_id.into(),
+                ],
+            ),
+            Some(until) => Statement::new(
+                format!(
+                    "UPDATE {table} SET expires_at = ?1 \
+                     WHERE id = ?2 AND revoked_at IS NULL AND {successor_stored}"
+                ),
+                vec![
+                    until.into(),
+                    self.id.as_str().into(),
+                    successor.id.as_str().into(),
+                ],
+            ),
+        };
+        let audit = audit.statement_if(
+            &format!("EXISTS (SELECT 1 FROM {table} WHERE id = ?7)"),
+            [successor.id.as_str().into()],
+        );
+        let outcomes = db.batch(vec![insert, end, audit]).await?;
+        Ok(changes(&outcomes, 0) == 1)
+    }
+
     /// Stores a new token and its audit event in one batch.
     pub async fn insert(
         &self,

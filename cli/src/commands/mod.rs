@@ -83,6 +83,9 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
             &tokens::creation_body(&args.name, &args.workspaces, args.expires_in_days),
         ),
         Command::Token(UserTokenCommand::List) => tokens::USER_TOKENS.list(&ctx, io),
+        Command::Token(UserTokenCommand::Roll { id, grace_seconds }) => {
+            tokens::USER_TOKENS.roll(&ctx, io, &id, grace_seconds)
+        }
         Command::Token(UserTokenCommand::Revoke { id }) => {
             tokens::USER_TOKENS.revoke(&ctx, io, &id)
         }
@@ -92,6 +95,9 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
             &tokens::creation_body(&args.name, &args.workspaces, args.expires_in_days),
         ),
         Command::ServiceToken(ServiceTokenCommand::List) => tokens::SERVICE_TOKENS.list(&ctx, io),
+        Command::ServiceToken(ServiceTokenCommand::Roll { id, grace_seconds }) => {
+            tokens::SERVICE_TOKENS.roll(&ctx, io, &id, grace_seconds)
+        }
         Command::ServiceToken(ServiceTokenCommand::Revoke { id }) => {
             tokens::SERVICE_TOKENS.revoke(&ctx, io, &id)
         }

@@ -1,5 +1,6 @@
-//! `edgeauth token create|list|revoke` (/api/tokens, the caller's own user API tokens) and
-//! `edgeauth service-token create|list|revoke` (/api/service-tokens, a project's service tokens).
+//! `edgeauth token create|list|revoke|roll` (/api/tokens, the caller's own user API tokens) and
+//! `edgeauth service-token create|list|revoke|roll` (/api/service-tokens, a project's service
+//! tokens).
 //!
 //! The server keeps both kinds as a collection of the same shape (create with the secret shown
 //! once, list without secrets, revoke by id), so one create, one list and one revoke serve
@@ -198,6 +199,56 @@ impl TokenCollection {
         } else {
             writeln!(io.out, "revoked {id}")?;
         }
+        Ok(())
+    }
+
+    /// POSTs `{path}/{id}/roll`; prints the new secret alone on stdout and what became of the
+    /// old one on stderr, or with `--json` the whole response on stdout.
+    pub fn roll(
+        &self,
+        ctx: &Context,
+        io: &mut Io<'_>,
+        id: &str,
+        grace_seconds: u32,
+    ) -> Result<(), CliError> {
+        self.check_id(id)?;
+        let response = ctx
+            .client
+            .post_json(
+                &format!("{}/{id}/roll", self.path),
+                &serde_json::json!({"grace_seconds": grace_seconds}),
+            )
+            .map_err(|e| match e.status {
+                ExitStatus::NotFound => e.with_hint(format!(
+                    "{id} is unknown, {}; see the ids with `edgeauth {} list`",
+                    self.not_found_because, self.command
+                )),
+                _ => self.explain(e),
+            })?;
+        if ctx.json {
+            write!(io.out, "{}", output::json(&response.json()?))?;
+            return Ok(());
+        }
+        let body = response.json()?;
+        let created: CreatedToken<TokenView> = response.parse()?;
+        let t = &created.view;
+        let old = match body["rolled"]["expires_at"].as_str() {
+            Some(until) => format!("its old secret works until {}", sanitize(until)),
+            None => "its old secret is revoked".to_owned(),
+        };
+        writeln!(
+            io.err,
+            "rolled {} \"{}\" ({id}) into {}; {old}",
+            self.noun,
+            sanitize(&t.name),
+            sanitize(t.id.as_str()),
+        )?;
+        writeln!(
+            io.err,
+            "The new token is printed below (stdout) and will not be shown again: store it now."
+        )?;
+        io.err.flush()?;
+        writeln!(io.out, "{}", created.token.expose())?;
         Ok(())
     }
 

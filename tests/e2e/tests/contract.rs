@@ -90,7 +90,12 @@ impl Contract {
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .with_registry(&self.registry)
-            .build(&json!({ "$ref": format!("{DOCUMENT_URI}#{pointer}") }))
+            // A pointer in a URI fragment is percent-encoded where the URI syntax needs it
+            // (RFC 6901 §6): `{id}` in a path.
+            .build(&json!({ "$ref": format!(
+                "{DOCUMENT_URI}#{}",
+                pointer.replace('{', "%7B").replace('}', "%7D")
+            ) }))
             .unwrap_or_else(|e| panic!("the schema at {pointer} does not compile: {e}"))
     }
 
@@ -783,6 +788,55 @@ fn service_tokens_are_created_used_listed_and_revoked_as_documented(kinds: &Ever
             // 2.0 is the JSON number 2 (a float once made the server refuse it).
             .json(&json!({"name": "narrower", "workspaces": ["contract/y/*"], "expires_in_days": 2.0})),
     );
+    // Roll: a new token for the old, which keeps a minute of grace, then is rolled again at
+    // once (revoked); a bad grace is 400, a member 403, an unknown id 404.
+    let roll = "/api/service-tokens/{id}/roll";
+    let rolled = expect(
+        "post",
+        roll,
+        201,
+        main.post(&format!("{collection}/{id}/roll"))
+            .bearer(&kinds.super_token)
+            .project(p)
+            .json(&json!({"grace_seconds": 60})),
+    )
+    .json();
+    let rolled_id = rolled["id"].as_str().expect("the new token's id");
+    expect(
+        "post",
+        roll,
+        201,
+        main.post(&format!("{collection}/{rolled_id}/roll"))
+            .bearer(&kinds.super_token)
+            .project(p)
+            .json(&json!({})),
+    );
+    expect(
+        "post",
+        roll,
+        400,
+        main.post(&format!("{collection}/{id}/roll"))
+            .bearer(&kinds.super_token)
+            .project(p)
+            .json(&json!({"grace_seconds": -1})),
+    );
+    expect(
+        "post",
+        roll,
+        404,
+        main.post(&format!("{collection}/{rolled_id}/roll"))
+            .bearer(&kinds.super_token)
+            .project(p)
+            .json(&json!({})),
+    );
+    expect(
+        "post",
+        roll,
+        401,
+        main.post(&format!("{collection}/{id}/roll"))
+            .project(p)
+            .json(&json!({})),
+    );
     let target = format!("{collection}/{id}");
     expect(
         "delete",
@@ -941,6 +995,36 @@ fn a_persons_tokens_and_identity_answer_as_documented(kinds: &EveryKind) {
     .json();
     let token = created["token"].as_str().expect("a token");
     expect("get", me, 200, main.get(me).bearer(token).project(p));
+    // Roll one of the person's tokens: the new one, shown once; the old one kept a minute.
+    let spare = expect(
+        "post",
+        collection,
+        201,
+        main.post(collection)
+            .bearer(&kinds.user.token)
+            .project(p)
+            .json(&json!({"name": "to roll"})),
+    )
+    .json();
+    let spare_id = spare["id"].as_str().expect("an id");
+    expect(
+        "post",
+        "/api/tokens/{id}/roll",
+        201,
+        main.post(&format!("{collection}/{spare_id}/roll"))
+            .bearer(&kinds.user.token)
+            .project(p)
+            .json(&json!({"grace_seconds": 60})),
+    );
+    expect(
+        "post",
+        "/api/tokens/{id}/roll",
+        403,
+        main.post(&format!("{collection}/{spare_id}/roll"))
+            .bearer(&kinds.service.token)
+            .project(p)
+            .json(&json!({})),
+    );
     let target = format!("{collection}/{}", created["id"].as_str().expect("an id"));
     expect(
         "delete",
