@@ -19,7 +19,7 @@ mod store;
 use std::rc::Rc;
 
 use edgeauth_core::Entropy;
-use worker::{event, Context, D1Database, Env, Request, Response};
+use worker::{event, Context, D1Database, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 use crate::error::ApiError;
 use crate::router::{Errors, Target};
@@ -102,6 +102,26 @@ async fn proxy(
     gateway::forward(req, &route, matched, Rc::clone(&settings), env, ctx)
         .await
         .map(Answer::Proxied)
+}
+
+/// The Cron Trigger (`[triggers] crons` in wrangler.toml): the retention
+/// (`store::retention`), which deletes what has ended, audit events older than
+/// `AUDIT_RETENTION_DAYS` included. What it did is logged; a failure is logged and the next
+/// run tries again (every sweep is safe to repeat).
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let outcome = async {
+        let settings = Settings::of(&env).map_err(ApiError::from)?;
+        let retention_ms =
+            i64::from(settings.config.audit_retention_days) * edgeauth_core::time::DAY_MS;
+        let db = database(&env)?;
+        Ok::<_, ApiError>(store::retention::sweep(&db, now_ms(), retention_ms).await?)
+    }
+    .await;
+    match outcome {
+        Ok(swept) => worker::console_log!("retention: deleted {:?}", swept.0),
+        Err(e) => worker::console_error!("retention failed, the next run tries again: {e:?}"),
+    }
 }
 
 #[event(fetch)]

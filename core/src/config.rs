@@ -82,7 +82,13 @@ pub struct Config {
     /// `none` for no exchange at all): the CI platforms whose ID tokens a trust policy may
     /// accept ([`crate::trust`]). An issuer taken off the list stops every policy naming it.
     pub trust_issuers: Vec<String>,
+    /// `AUDIT_RETENTION_DAYS` (default 365, 1 to 3650): how long the scheduled retention keeps
+    /// audit events.
+    pub audit_retention_days: u32,
 }
+
+/// The default of `AUDIT_RETENTION_DAYS`.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
 
 /// The default of `REVOCATION_BOUND_SECONDS`.
 pub const DEFAULT_REVOCATION_BOUND_S: u32 = 10;
@@ -363,6 +369,20 @@ impl Config {
             member_teams: teams("MEMBER_TEAMS"),
         };
 
+        let audit_retention_days = match get("AUDIT_RETENTION_DAYS") {
+            None => DEFAULT_AUDIT_RETENTION_DAYS,
+            Some(days) => match days.trim().parse::<u32>() {
+                Ok(days) if (1..=3650).contains(&days) => days,
+                _ => {
+                    problem(
+                        "AUDIT_RETENTION_DAYS",
+                        "must be a whole number of days from 1 to 3650, e.g. `365`: how long audit events are kept".into(),
+                    );
+                    DEFAULT_AUDIT_RETENTION_DAYS
+                }
+            },
+        };
+
         let trust_issuers = match get("TRUST_ISSUERS") {
             None => trust::DEFAULT_ISSUERS.map(str::to_owned).to_vec(),
             Some(list) if list.trim() == "none" => Vec::new(),
@@ -418,6 +438,7 @@ impl Config {
                 gateway,
                 roles,
                 trust_issuers,
+                audit_retention_days,
                 auth_disabled,
                 super_token_hash,
                 secret,
@@ -649,6 +670,21 @@ mod tests {
             assert!(problems
                 .iter()
                 .all(|p| !p.message.contains(&a) && !p.message.contains(&b)));
+        }
+    }
+
+    #[test]
+    fn audit_retention_is_a_year_unless_set_to_days_within_ten_years() {
+        assert_eq!(config(&[]).unwrap().audit_retention_days, 365);
+        assert_eq!(
+            config(&[("AUDIT_RETENTION_DAYS", "30")])
+                .unwrap()
+                .audit_retention_days,
+            30
+        );
+        for bad in ["0", "3651", "-1", "a year", "1.5"] {
+            let problems = config(&[("AUDIT_RETENTION_DAYS", bad)]).unwrap_err();
+            assert_eq!(settings(problems), ["AUDIT_RETENTION_DAYS"], "{bad}");
         }
     }
 

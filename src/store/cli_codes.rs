@@ -101,7 +101,7 @@ impl ConsumedCode {
         )
     }
 
-    fn sweep(now_ms: i64) -> Statement {
+    pub(crate) fn sweep(now_ms: i64) -> Statement {
         Statement::new(
             "DELETE FROM consumed_codes WHERE consumed_at < ?1",
             vec![(now_ms - LEDGER_RETENTION_MS).into()],
@@ -172,7 +172,7 @@ impl PendingCode {
 
     /// Deletes the pending rows expired at `now_ms`: their codes are refused anyway. (Deleting
     /// one early can only refuse a code; the ledger, not this table, keeps a spent code spent.)
-    fn sweep(now_ms: i64) -> Statement {
+    pub(crate) fn sweep(now_ms: i64) -> Statement {
         Statement::new(
             "DELETE FROM pending_codes WHERE expires_at <= ?1",
             vec![now_ms.into()],

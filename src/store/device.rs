@@ -23,6 +23,33 @@ const GRANT_GRACE_MS: i64 = 60 * 60 * 1000;
 /// Families are kept this long after their cap, then swept with their tokens.
 const FAMILY_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// The sweeps of what the device flow leaves behind, stale at `now_ms`: grants past their
+/// grace, ended lookup windows, and refresh families past their grace with their tokens (the
+/// tokens first: they refer to their family). Run before each new grant, and by the
+/// scheduled retention (`store::retention`).
+pub(crate) fn sweeps(now_ms: i64) -> Vec<Statement> {
+    let family_cutoff = now_ms - FAMILY_GRACE_MS;
+    vec![
+        Statement::new(
+            "DELETE FROM device_grants WHERE expires_at < ?1",
+            vec![(now_ms - GRANT_GRACE_MS).into()],
+        ),
+        Statement::new(
+            "DELETE FROM device_code_attempts WHERE window_start <= ?1",
+            vec![(now_ms - i64::from(LOOKUP_WINDOW_S) * 1000).into()],
+        ),
+        Statement::new(
+            "DELETE FROM refresh_tokens WHERE family_id IN \
+             (SELECT id FROM refresh_families WHERE expires_at < ?1)",
+            vec![family_cutoff.into()],
+        ),
+        Statement::new(
+            "DELETE FROM refresh_families WHERE expires_at < ?1",
+            vec![family_cutoff.into()],
+        ),
+    ]
+}
+
 /// A device grant's status column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,60 +135,43 @@ impl DeviceGrantRecord {
         now_ms: i64,
         max_pending: u32,
     ) -> Result<GrantInsert, StoreError> {
-        let family_cutoff = now_ms - FAMILY_GRACE_MS;
         // Live pending grants of a project: what the cap counts.
         const LIVE_PENDING: &str = "FROM device_grants \
              WHERE project = ?1 AND status = 'pending' AND expires_at > ?2";
-        let outcomes = db
-            .batch(vec![
-                Statement::new(
-                    "DELETE FROM device_grants WHERE expires_at < ?1",
-                    vec![(now_ms - GRANT_GRACE_MS).into()],
+        let mut statements = sweeps(now_ms);
+        let swept = statements.len();
+        statements.extend([
+            Statement::new(
+                format!(
+                    "SELECT COUNT(*) AS pending, MIN(expires_at) AS next_expiry {LIVE_PENDING}"
                 ),
-                Statement::new(
-                    "DELETE FROM device_code_attempts WHERE window_start <= ?1",
-                    vec![(now_ms - i64::from(LOOKUP_WINDOW_S) * 1000).into()],
-                ),
-                Statement::new(
-                    "DELETE FROM refresh_tokens WHERE family_id IN \
-                     (SELECT id FROM refresh_families WHERE expires_at < ?1)",
-                    vec![family_cutoff.into()],
-                ),
-                Statement::new(
-                    "DELETE FROM refresh_families WHERE expires_at < ?1",
-                    vec![family_cutoff.into()],
-                ),
-                Statement::new(
-                    format!(
-                        "SELECT COUNT(*) AS pending, MIN(expires_at) AS next_expiry {LIVE_PENDING}"
-                    ),
-                    vec![self.project.as_str().into(), now_ms.into()],
-                ),
-                Statement::new(
-                    format!(
-                        "INSERT OR IGNORE INTO device_grants (device_code_hash, user_code, \
+                vec![self.project.as_str().into(), now_ms.into()],
+            ),
+            Statement::new(
+                format!(
+                    "INSERT OR IGNORE INTO device_grants (device_code_hash, user_code, \
                          project, client_name, status, created_at, expires_at, interval_s) \
                          SELECT ?3, ?4, ?1, ?5, 'pending', ?6, ?7, ?8 \
                          WHERE (SELECT COUNT(*) {LIVE_PENDING}) < ?9"
-                    ),
-                    vec![
-                        self.project.as_str().into(),
-                        now_ms.into(),
-                        self.device_code_hash.as_str().into(),
-                        self.user_code.as_str().into(),
-                        self.client_name.as_str().into(),
-                        self.created_at.into(),
-                        self.expires_at.into(),
-                        self.interval_s.into(),
-                        i64::from(max_pending).into(),
-                    ],
                 ),
-            ])
-            .await?;
-        if changes(&outcomes, 5) == 1 {
+                vec![
+                    self.project.as_str().into(),
+                    now_ms.into(),
+                    self.device_code_hash.as_str().into(),
+                    self.user_code.as_str().into(),
+                    self.client_name.as_str().into(),
+                    self.created_at.into(),
+                    self.expires_at.into(),
+                    self.interval_s.into(),
+                    i64::from(max_pending).into(),
+                ],
+            ),
+        ]);
+        let outcomes = db.batch(statements).await?;
+        if changes(&outcomes, swept + 1) == 1 {
             return Ok(GrantInsert::Stored);
         }
-        let live = match outcomes.get(4) {
+        let live = match outcomes.get(swept) {
             Some(outcome) => outcome.rows::<LivePending>()?.into_iter().next(),
             None => None,
         };

@@ -19,6 +19,7 @@ mod columns;
 mod d1;
 mod device;
 mod people;
+pub mod retention;
 mod retry;
 mod roles;
 mod sql;

@@ -1956,3 +1956,58 @@ fn a_roll_stores_the_successor_and_ends_the_old_secret_only_while_it_is_live() {
     }
     assert_eq!(audit_count(&db, "service_token.roll"), 2);
 }
+
+#[test]
+fn retention_deletes_what_ended_long_enough_ago_and_keeps_the_rest() {
+    use super::retention::{self, ENDED_GRACE_MS, ENDED_TOKEN_RETENTION_MS};
+    const DAY: i64 = 24 * 60 * MINUTE;
+    let db = Sqlite::migrated();
+    let now = T0 + 400 * DAY;
+    // Tokens: ended long ago (revoked; expired), ended lately, live.
+    let token = |id: &str, expires_at: Option<i64>| {
+        let mut t = service_token(id, "alpha", T0);
+        t.expires_at = expires_at;
+        insert(&db, &t, id);
+        t
+    };
+    let revoked_long_ago = token("st_revoked_old", None);
+    block_on(revoked_long_ago.revoke(&db, T0, "rev", event("r", "x", T0))).unwrap();
+    token("st_expired_old", Some(now - ENDED_TOKEN_RETENTION_MS - 1));
+    token("st_expired_lately", Some(now - DAY));
+    token("st_live", None);
+    // Sessions: ended long enough ago, ended lately, live.
+    let user = with_user(&db, "usr_r");
+    for (id, expires_at) in [
+        ("ses_old", now - ENDED_GRACE_MS - 1),
+        ("ses_lately", now - 60_000),
+        ("ses_live", now + DAY),
+    ] {
+        db.conn()
+            .execute(
+                "INSERT INTO sessions (session_hash, id, user_id, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![format!("h_{id}"), id, user.as_str(), T0, expires_at],
+            )
+            .unwrap();
+    }
+    // Audit events: beyond 30 days' retention, within it.
+    for (subject, at) in [("old", now - 31 * DAY), ("recent", now - DAY)] {
+        block_on(event("retention.test", subject, at).record(&db)).unwrap();
+    }
+    let swept = block_on(retention::sweep(&db, now, 30 * DAY)).unwrap();
+    let deleted = |table: &str| swept.0.iter().find(|(t, _)| *t == table).map(|(_, n)| *n);
+    assert_eq!(deleted("service_tokens"), Some(2));
+    assert_eq!(
+        db.count("service_tokens", "1"),
+        2,
+        "the lately expired one is still listed as expired, the live one stays"
+    );
+    assert_eq!(db.count("service_tokens", "id = 'st_live'"), 1);
+    assert_eq!(db.count("sessions", "id IN ('ses_lately', 'ses_live')"), 2);
+    assert_eq!(db.count("sessions", "id = 'ses_old'"), 0);
+    assert_eq!(db.count("audit_events", "action = 'retention.test'"), 1);
+    assert_eq!(db.count("audit_events", "subject = 'recent'"), 1);
+    // Again: nothing more to delete.
+    let again = block_on(retention::sweep(&db, now, 30 * DAY)).unwrap();
+    assert!(again.0.iter().all(|(_, n)| *n == 0), "{again:?}");
+}

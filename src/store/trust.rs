@@ -166,11 +166,15 @@ impl ExchangedIdToken {
             "INSERT OR IGNORE INTO exchanged_id_tokens (issuer, jti, expires_at) VALUES (?1, ?2, ?3)",
             vec![issuer.into(), jti.into(), expires_at_ms.into()],
         );
-        let sweep = Statement::new(
+        let outcomes = db.batch(vec![claim, Self::sweep(now_ms)]).await?;
+        Ok(changes(&outcomes, 0) == 1)
+    }
+
+    /// Deletes the ledger's rows of ID tokens expired at `now_ms` (they are refused anyway).
+    pub(crate) fn sweep(now_ms: i64) -> Statement {
+        Statement::new(
             "DELETE FROM exchanged_id_tokens WHERE expires_at < ?1",
             vec![now_ms.into()],
-        );
-        let outcomes = db.batch(vec![claim, sweep]).await?;
-        Ok(changes(&outcomes, 0) == 1)
+        )
     }
 }
