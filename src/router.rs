@@ -5,7 +5,7 @@
 use worker::{Env, Request, Response};
 
 use crate::api::tokens::{self, Kind};
-use crate::api::{contract, discovery, introspect, roles, status, trust, users};
+use crate::api::{contract, discovery, introspect, leak, roles, status, trust, users};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::flows::{account, cli_login, device, sign_in, token_grant};
@@ -57,6 +57,7 @@ pub enum Endpoint {
     Token,
     Revoke,
     Introspect,
+    ReportLeak,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +189,11 @@ const ROUTES: &[Route] = &[
     route("/api/auth/token", &[(Post, Ep(E::Token))], Json),
     route("/api/auth/revoke", &[(Post, Ep(E::Revoke))], Json),
     route("/api/auth/introspect", &[(Post, Ep(E::Introspect))], Json),
+    route(
+        "/api/credentials/revoke",
+        &[(Post, Ep(E::ReportLeak))],
+        Json,
+    ),
     route("/.well-known/jwks.json", &[(Get, St(Static::Jwks))], Json),
     route(
         "/.well-known/oauth-authorization-server",
@@ -345,6 +351,7 @@ pub async fn dispatch(
         E::Token => token_grant::token(req, caller, env).await,
         E::Revoke => token_grant::revoke(req, caller, env).await,
         E::Introspect => introspect::introspect(req, caller, env, ctx).await,
+        E::ReportLeak => leak::report(req, env).await,
     }
 }
 

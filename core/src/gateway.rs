@@ -48,8 +48,10 @@ use crate::uri::percent_decode;
 use crate::workspace::WorkspaceName;
 
 /// Path prefixes edgeauth answers itself; no route may live inside one.
-pub const RESERVED_PATHS: [&str; 15] = [
+pub const RESERVED_PATHS: [&str; 17] = [
     "/api/auth",
+    "/api/credentials",
+    "/api/audit",
     "/api/tokens",
     "/api/service-tokens",
     "/api/users",

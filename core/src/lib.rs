@@ -22,6 +22,7 @@ pub mod gateway;
 pub mod grant;
 pub mod id_token;
 pub mod ids;
+pub mod leak;
 pub mod loopback;
 pub mod oidc;
 pub mod pkce;

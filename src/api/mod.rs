@@ -4,6 +4,7 @@
 pub mod contract;
 pub mod discovery;
 pub mod introspect;
+pub mod leak;
 pub mod roles;
 pub mod status;
 pub mod tokens;

@@ -16,7 +16,6 @@ use edgeauth_core::device::{
     self, DeviceCode, LookupFailures, DEVICE_CODE_LIFETIME_S, MAX_USER_CODE_INPUT, POLL_INTERVAL_S,
 };
 use edgeauth_core::encoding::percent_encode;
-use edgeauth_core::rate_limit::client_key;
 use edgeauth_core::secret::Secret;
 use edgeauth_core::time::{minutes_rounded_up, spoken_duration};
 use edgeauth_core::{session, BrowserSession};
@@ -140,17 +139,12 @@ pub async fn code(mut req: Request, caller: &Caller, env: &Env) -> Result<Respon
 }
 
 /// The per-client brake on `POST /api/auth/device/code`: a 429 once the client's address has
-/// asked more than the binding allows in its period. Counted by the Rate Limiting binding,
-/// never in isolate memory. Without the binding (a deployment whose configuration lacks it),
-/// or if it fails, the request goes on, logged: the D1 cap still bounds what is stored.
+/// asked more than the binding allows in its period (`http::over_limit`). Without the binding,
+/// or if it fails, the request goes on: the D1 cap still bounds what is stored.
 async fn brake(req: &Request, env: &Env) -> Option<ApiError> {
-    let key = client_key(http::header(req, "CF-Connecting-IP").as_deref());
-    let outcome = match env.rate_limiter(DEVICE_CODE_LIMITER) {
-        Ok(limiter) => limiter.limit(key).await,
-        Err(e) => Err(e),
-    };
-    match outcome {
-        Ok(outcome) if !outcome.success => Some(
+    http::over_limit(req, env, DEVICE_CODE_LIMITER)
+        .await
+        .then(|| {
             ApiError::OAuth {
                 status: 429,
                 error: "too_many_requests",
@@ -159,16 +153,8 @@ async fn brake(req: &Request, env: &Env) -> Option<ApiError> {
                     minutes_rounded_up(u64::from(DEVICE_CODE_LIMIT_PERIOD_S))
                 ),
             }
-            .retry_after(u64::from(DEVICE_CODE_LIMIT_PERIOD_S)),
-        ),
-        Ok(_) => None,
-        Err(e) => {
-            worker::console_error!(
-                "the {DEVICE_CODE_LIMITER} rate limiter is unavailable ({e}); device codes are bounded only by the per-project cap"
-            );
-            None
-        }
-    }
+            .retry_after(u64::from(DEVICE_CODE_LIMIT_PERIOD_S))
+        })
 }
 
 /// The person signed in in this browser, with their record: `None` without a session (or

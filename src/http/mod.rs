@@ -69,3 +69,22 @@ pub fn query_param(url: &Url, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
+
+/// Whether the client's address (`CF-Connecting-IP`) has gone over the Rate Limiting binding
+/// `binding` (`[[ratelimits]]` in wrangler.toml; counted by each Cloudflare location on its
+/// own, never in isolate memory). A missing or failing binding is logged and counts as not
+/// over: the brake is a brake, what must hold exactly is counted in D1.
+pub async fn over_limit(req: &Request, env: &worker::Env, binding: &str) -> bool {
+    let key = edgeauth_core::rate_limit::client_key(header(req, "CF-Connecting-IP").as_deref());
+    let outcome = match env.rate_limiter(binding) {
+        Ok(limiter) => limiter.limit(key).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(outcome) => !outcome.success,
+        Err(e) => {
+            worker::console_error!("the {binding} rate limiter is unavailable ({e}); not braking");
+            false
+        }
+    }
+}

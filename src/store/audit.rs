@@ -27,6 +27,8 @@ pub enum Actor {
     /// A CI job, through a trust policy (its token exchange, or what its token did):
     /// `trust_policy:tp_…`.
     TrustPolicy(String),
+    /// Whoever reported a token as leaked (`POST /api/credentials/revoke`): `leak_report`.
+    LeakReport,
 }
 
 impl Actor {
@@ -48,6 +50,7 @@ impl Actor {
             "anonymous" => Actor::Anonymous,
             "refresh_reuse" => Actor::RefreshReuse,
             "role_lost" => Actor::RoleLost,
+            "leak_report" => Actor::LeakReport,
             _ => match stored.split_once(':') {
                 Some(("user", id)) if !id.is_empty() => Actor::User(UserId::new(id)),
                 Some(("service", id)) if !id.is_empty() => Actor::Service(TokenId::new(id)),
@@ -67,6 +70,7 @@ impl fmt::Display for Actor {
             Actor::Anonymous => f.write_str("anonymous"),
             Actor::RefreshReuse => f.write_str("refresh_reuse"),
             Actor::RoleLost => f.write_str("role_lost"),
+            Actor::LeakReport => f.write_str("leak_report"),
             Actor::TrustPolicy(id) => write!(f, "trust_policy:{id}"),
         }
     }

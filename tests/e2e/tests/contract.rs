@@ -788,6 +788,21 @@ fn service_tokens_are_created_used_listed_and_revoked_as_documented(kinds: &Ever
             // 2.0 is the JSON number 2 (a float once made the server refuse it).
             .json(&json!({"name": "narrower", "workspaces": ["contract/y/*"], "expires_in_days": 2.0})),
     );
+    // A leak report: 202 whatever was sent; a malformed one 400.
+    expect(
+        "post",
+        "/api/credentials/revoke",
+        202,
+        main.post("/api/credentials/revoke")
+            .json(&json!({"credentials": ["eas_not-a-real-token"]})),
+    );
+    expect(
+        "post",
+        "/api/credentials/revoke",
+        400,
+        main.post("/api/credentials/revoke")
+            .json(&json!({"credentials": "eas_x"})),
+    );
     // Roll: a new token for the old, which keeps a minute of grace, then is rolled again at
     // once (revoked); a bad grace is 400, a member 403, an unknown id 404.
     let roll = "/api/service-tokens/{id}/roll";

@@ -1,0 +1,93 @@
+//! Leak reports (`POST /api/credentials/revoke`): anyone who holds a leaked token (its owner, a
+//! stranger who found it in a public repository, a secret scanner) may have it revoked without
+//! any other credential, as GitHub's credential revocation API does. Here is what a report may
+//! say; the Worker revokes each token this server issued and answers the same whatever it
+//! found, so the endpoint tells nobody whether a token is real.
+
+use serde_json::Value;
+
+use crate::token::{self, TokenKind};
+use crate::token_request::reject_unknown_fields;
+
+/// Most credentials in one report.
+pub const MAX_CREDENTIALS: usize = 100;
+/// Longest credential read (an access token, the longest kind, is at most 1024).
+pub const MAX_CREDENTIAL_LEN: usize = 1024;
+
+/// A report's credentials that could be tokens this server issues and stores (service and user
+/// API tokens: well formed, checksum right), deduplicated; everything else is dropped without
+/// a word, since nothing stored can match it. `{"credentials": ["eas_…", …]}`, 1 to
+/// [`MAX_CREDENTIALS`] strings.
+pub fn reported_tokens(body: &Value) -> Result<Vec<(TokenKind, String)>, String> {
+    let object = body
+        .as_object()
+        .ok_or("the body must be a JSON object like {\"credentials\": [\"eas_…\"]}")?;
+    reject_unknown_fields(object, &["credentials"])?;
+    let list = object
+        .get("credentials")
+        .and_then(Value::as_array)
+        .filter(|l| (1..=MAX_CREDENTIALS).contains(&l.len()))
+        .ok_or(format!(
+            "`credentials` must be a list of 1 to {MAX_CREDENTIALS} leaked tokens, as found"
+        ))?;
+    let mut tokens: Vec<(TokenKind, String)> = Vec::new();
+    for item in list {
+        let text = item
+            .as_str()
+            .filter(|t| t.len() <= MAX_CREDENTIAL_LEN)
+            .ok_or(format!(
+                "every credential must be a string of at most {MAX_CREDENTIAL_LEN} characters"
+            ))?
+            .trim();
+        if let Ok(kind @ (TokenKind::Service | TokenKind::User)) = token::check_format(text) {
+            if !tokens.iter().any(|(_, t)| t == text) {
+                tokens.push((kind, text.to_owned()));
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::KeyPurpose;
+    use crate::crypto::RootSecret;
+    use crate::test_entropy::Counter;
+    use serde_json::json;
+
+    #[test]
+    fn a_report_keeps_only_what_could_be_a_stored_token() {
+        let key = RootSecret::new(&"s".repeat(32))
+            .unwrap()
+            .derive(KeyPurpose::UserTokens);
+        let user = token::mint(TokenKind::User, &key, &mut Counter(1));
+        let service = token::mint(TokenKind::Service, &key, &mut Counter(2));
+        let (u, s) = (user.plaintext().to_owned(), service.plaintext().to_owned());
+        let mut typo = u.clone();
+        typo.pop();
+        typo.push(if u.ends_with('a') { 'b' } else { 'a' });
+        let found = reported_tokens(&json!({"credentials": [
+            u, format!(" {s}\n"), u, typo, "eaa_x.y.z", "hello", "ear_notatoken"
+        ]}))
+        .unwrap();
+        assert_eq!(
+            found,
+            [
+                (TokenKind::User, u.clone()),
+                (TokenKind::Service, s.clone())
+            ]
+        );
+        for bad in [
+            json!([]),
+            json!({"credentials": []}),
+            json!({"credentials": "eas_x"}),
+            json!({"credentials": [5]}),
+            json!({"credentials": ["x".repeat(1025)]}),
+            json!({"credentials": vec!["x"; 101]}),
+            json!({"credentials": ["x"], "more": 1}),
+        ] {
+            assert!(reported_tokens(&bad).is_err(), "{bad}");
+        }
+    }
+}
