@@ -11,13 +11,15 @@ use crate::token_request::reject_unknown_fields;
 
 /// Most credentials in one report.
 pub const MAX_CREDENTIALS: usize = 100;
-/// Longest credential read (an access token, the longest kind, is at most 1024).
-pub const MAX_CREDENTIAL_LEN: usize = 1024;
+/// Longest credential read: the tokens it revokes are 75 characters; 100 of the longest fit
+/// in a request body (16 KiB) with room to spare.
+pub const MAX_CREDENTIAL_LEN: usize = 128;
 
 /// A report's credentials that could be tokens this server issues and stores (service and user
 /// API tokens: well formed, checksum right), deduplicated; everything else is dropped without
 /// a word, since nothing stored can match it. `{"credentials": ["eas_…", …]}`, 1 to
-/// [`MAX_CREDENTIALS`] strings.
+/// [`MAX_CREDENTIALS`] strings of 1 to [`MAX_CREDENTIAL_LEN`] token characters (letters,
+/// digits, `_`, `.`, `-`): what a token, as found, is made of.
 pub fn reported_tokens(body: &Value) -> Result<Vec<(TokenKind, String)>, String> {
     let object = body
         .as_object()
@@ -34,11 +36,14 @@ pub fn reported_tokens(body: &Value) -> Result<Vec<(TokenKind, String)>, String>
     for item in list {
         let text = item
             .as_str()
-            .filter(|t| t.len() <= MAX_CREDENTIAL_LEN)
+            .filter(|t| {
+                (1..=MAX_CREDENTIAL_LEN).contains(&t.len())
+                    && t.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            })
             .ok_or(format!(
-                "every credential must be a string of at most {MAX_CREDENTIAL_LEN} characters"
-            ))?
-            .trim();
+                "every credential must be a token as found: 1 to {MAX_CREDENTIAL_LEN} letters, digits, `_`, `.` or `-`"
+            ))?;
         if let Ok(kind @ (TokenKind::Service | TokenKind::User)) = token::check_format(text) {
             if !tokens.iter().any(|(_, t)| t == text) {
                 tokens.push((kind, text.to_owned()));
@@ -68,7 +73,7 @@ mod tests {
         typo.pop();
         typo.push(if u.ends_with('a') { 'b' } else { 'a' });
         let found = reported_tokens(&json!({"credentials": [
-            u, format!(" {s}\n"), u, typo, "eaa_x.y.z", "hello", "ear_notatoken"
+            u, s, u, typo, "eaa_x.y.z", "hello", "ear_notatoken"
         ]}))
         .unwrap();
         assert_eq!(
@@ -83,7 +88,10 @@ mod tests {
             json!({"credentials": []}),
             json!({"credentials": "eas_x"}),
             json!({"credentials": [5]}),
-            json!({"credentials": ["x".repeat(1025)]}),
+            json!({"credentials": ["x".repeat(129)]}),
+            json!({"credentials": [""]}),
+            json!({"credentials": [format!(" {s}")]}),
+            json!({"credentials": ["eas_x\n"]}),
             json!({"credentials": vec!["x"; 101]}),
             json!({"credentials": ["x"], "more": 1}),
         ] {
