@@ -655,6 +655,42 @@ pub struct TokenAnswer {
     pub refresh_token: Option<Secret>,
 }
 
+/// What a refresh at the provider's token endpoint gave (OIDC Core §12.2): an ID token, which
+/// the provider may leave out, and a new refresh token if it rotated the one used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshAnswer {
+    pub id_token: Option<String>,
+    pub refresh_token: Option<Secret>,
+}
+
+/// Reads the answer to a refresh as [`parse_token_response`] reads a code's, but an ID token
+/// is not required.
+pub fn parse_refresh_response(
+    status: u16,
+    body: &[u8],
+) -> Result<RefreshAnswer, TokenResponseError> {
+    match parse_token_response(status, body) {
+        Ok(answer) => Ok(RefreshAnswer {
+            id_token: Some(answer.id_token),
+            refresh_token: answer.refresh_token,
+        }),
+        Err(TokenResponseError::Unusable(problem)) if (200..=299).contains(&status) => {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(json)) => Ok(RefreshAnswer {
+                    id_token: None,
+                    refresh_token: json
+                        .get("refresh_token")
+                        .and_then(Value::as_str)
+                        .filter(|t| !t.is_empty() && t.len() <= MAX_REFRESH_TOKEN_LEN)
+                        .map(Secret::new),
+                }),
+                _ => Err(TokenResponseError::Unusable(problem)),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The body of a refresh at the provider's token endpoint (RFC 6749 §6), the client
 /// authenticating in the `Authorization` header as for the code.
 pub fn refresh_request_body(refresh_token: &str) -> String {
@@ -1384,6 +1420,30 @@ mod tests {
             refresh_request_body("a+b/c="),
             "grant_type=refresh_token&refresh_token=a%2Bb%2Fc%3D"
         );
+    }
+
+    #[test]
+    fn a_refresh_answer_may_leave_the_id_token_out() {
+        let parse = |v: Value| parse_refresh_response(200, &serde_json::to_vec(&v).unwrap());
+        assert_eq!(
+            parse(json!({"access_token": "at", "refresh_token": "rt-2"})),
+            Ok(RefreshAnswer {
+                id_token: None,
+                refresh_token: Some(Secret::new("rt-2"))
+            })
+        );
+        assert_eq!(
+            parse(json!({"id_token": "a.b.c"})),
+            Ok(RefreshAnswer {
+                id_token: Some("a.b.c".into()),
+                refresh_token: None
+            })
+        );
+        assert!(parse_refresh_response(200, b"<html>").is_err());
+        assert!(matches!(
+            parse_refresh_response(400, br#"{"error": "invalid_grant"}"#),
+            Err(TokenResponseError::Rejected { .. })
+        ));
     }
 
     #[test]

@@ -453,13 +453,21 @@ pub async fn roll(
     let db = database(env)?;
     let record = managed(kind, &manager, id, caller, &db).await?;
     let now = now_ms();
+    if record.is_expired(now) {
+        return Err(not_found(kind, &manager, id, caller));
+    }
+    // The new secret is made by the caller, so it is held to what the caller may make, as a
+    // created token is: never outliving the caller's credential, and ending with the caller's
+    // login (a stolen session or a device login's access token cannot turn a token into one
+    // that outlives them). It keeps its own login too, when it has one.
+    let creator = Creator::of(principal, &db, now).await?;
     let new = NewToken {
         owner: record.owner.clone(),
         project: record.project.clone(),
         name: record.name.clone(),
         scope: record.scope.clone(),
-        expires_at: record.expires_at,
-        parent: record.parent.clone(),
+        expires_at: capped_expiry(record.expires_at, creator.ends_at),
+        parent: record.parent.clone().or(creator.parent.clone()),
     };
     let (minted, successor) = match &manager {
         Manager::Project { key, .. } => {

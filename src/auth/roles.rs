@@ -30,12 +30,22 @@ pub async fn of_project(
     Ok(roles)
 }
 
-/// The role in `project` of a person in `teams`.
+/// The role in `project` of a person in `teams`: none at all, anywhere, for a person in none
+/// of `ALLOWED_TEAMS` (set), who may not sign in here (they were in one at sign-in; the teams
+/// have changed since, at the provider, or the setting has).
 pub async fn role_of(
     teams: &[String],
     settings: &Settings,
     project: &ProjectName,
     env: &Env,
 ) -> Result<Option<Role>, ApiError> {
+    let allowed = settings
+        .config
+        .oidc
+        .as_ref()
+        .map_or(&[][..], |oidc| oidc.allowed_teams.as_slice());
+    if !allowed.is_empty() && !teams.iter().any(|t| allowed.contains(t)) {
+        return Ok(None);
+    }
     Ok(of_project(settings, project, env).await?.role_of(teams))
 }

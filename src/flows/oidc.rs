@@ -13,7 +13,8 @@ use std::time::Duration;
 use edgeauth_core::config::OidcSettings;
 use edgeauth_core::id_token::{self, ClaimError, Expectations, IdTokenAlg, Identity};
 use edgeauth_core::oidc::{
-    self as rules, CompactJws, Jwks, TokenAnswer, TokenResponseError, VerificationKey,
+    self as rules, CompactJws, Jwks, RefreshAnswer, TokenAnswer, TokenResponseError,
+    VerificationKey,
 };
 use futures_util::future::{select, Either};
 use js_sys::{Array, Object, Reflect, Uint8Array};
@@ -156,12 +157,13 @@ pub async fn exchange_code(
 
 /// How a refresh at the provider went ([`refresh_at_provider`]).
 pub enum ProviderRefresh {
-    /// A new ID token (and perhaps a rotated refresh token): the person, as the provider sees
-    /// them now, still to be checked ([`verify_refreshed_id_token`]).
-    Renewed(TokenAnswer),
-    /// The provider refused the refresh token (`invalid_grant` and the like): the person's
-    /// grant there has ended (signed out, removed, or the token rotated by someone else).
-    Refused(String),
+    /// A new ID token, unless the provider left it out, and perhaps a rotated refresh token:
+    /// the person, as the provider sees them now, still to be checked
+    /// ([`verify_refreshed_id_token`]).
+    Renewed(RefreshAnswer),
+    /// The provider refused the refresh token (`invalid_grant`): the person's grant there has
+    /// ended (signed out, removed, or the token rotated by someone else).
+    Refused,
     /// The provider could not be asked (down, slow, garbage).
     Unavailable(ApiError),
 }
@@ -182,9 +184,21 @@ pub async fn refresh_at_provider(
         Some(rules::refresh_request_body(refresh_token)),
     )
     .await;
-    match answer.map(|(status, body)| rules::parse_token_response(status, &body)) {
+    match answer.map(|(status, body)| rules::parse_refresh_response(status, &body)) {
         Ok(Ok(answer)) => ProviderRefresh::Renewed(answer),
-        Ok(Err(TokenResponseError::Rejected { error })) => ProviderRefresh::Refused(error),
+        Ok(Err(TokenResponseError::Rejected { error })) if error == "invalid_grant" => {
+            ProviderRefresh::Refused
+        }
+        // Anything else (`invalid_client` after OIDC_CLIENT_SECRET changed, …) is the
+        // deployment's or the provider's trouble, not the person's: it ends nobody's login.
+        Ok(Err(TokenResponseError::Rejected { error })) => {
+            worker::console_error!(
+                "oidc: the provider refused a refresh with `{error}`; check OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and that the client may use the refresh_token grant"
+            );
+            ProviderRefresh::Unavailable(unavailable(format!(
+                "the identity provider refused to renew a sign-in with `{error}`"
+            )))
+        }
         Ok(Err(TokenResponseError::Unusable(p))) => {
             ProviderRefresh::Unavailable(unavailable(format!("{p}; try again later")))
         }
@@ -193,17 +207,23 @@ pub async fn refresh_at_provider(
 }
 
 /// Verifies the ID token of a refresh at the provider ([`verify_id_token`]'s signature rules,
-/// [`id_token::check_refreshed_claims`]' claim rules) and returns the person as they are now.
+/// [`id_token::check_refreshed_claims`]' claim rules) and returns the person as they are now:
+/// `Ok(Err(why))` when its claims refuse the person; `Err` when it cannot be verified now (its
+/// key unknown or unfetchable, a bad signature: it came from the provider over TLS, so that is
+/// the provider's trouble, not a reason to end anyone's login).
 pub async fn verify_refreshed_id_token(
     settings: &OidcSettings,
     provider: &ProviderMetadata,
     id_token: &str,
     subject: &str,
     now_s: i64,
-) -> Result<Identity, ApiError> {
+) -> Result<Result<Identity, String>, ApiError> {
     let jws = verified_jws(&provider.jwks_uri, id_token).await?;
     let expected = rules::refresh_expectations(settings, now_s);
-    id_token::check_refreshed_claims(jws.claims(), &expected, subject).map_err(claim_error)
+    Ok(
+        id_token::check_refreshed_claims(jws.claims(), &expected, subject)
+            .map_err(|e| e.to_string()),
+    )
 }
 
 /// Verifies an ID token from the token endpoint and returns who signed in: the header's `alg`

@@ -92,57 +92,69 @@ pub async fn at_refresh(
     };
     match oidc::refresh_at_provider(settings, &provider, &refresh_token).await {
         ProviderRefresh::Renewed(answer) => {
-            let identity = match oidc::verify_refreshed_id_token(
-                settings,
-                &provider,
-                &answer.id_token,
-                &grant.subject,
-                now_ms.div_euclid(1000),
-            )
-            .await
-            {
-                Ok(identity) => identity,
-                Err(e) if is_unavailable(&e) => return Ok(unavailable(grant.teams, &e)),
-                Err(e) => {
-                    return Ok(Teams::Ended(format!(
-                        "the identity provider's renewed ID token was refused: {}",
-                        why(&e)
-                    )))
+            // The person as the provider sees them now, if its ID token says; else the teams it
+            // last gave stand.
+            let checked = match &answer.id_token {
+                None => {
+                    worker::console_log!(
+                        "provider refresh: the provider's answer has no ID token; keeping the teams it last gave"
+                    );
+                    Ok(grant.teams.clone())
                 }
+                Some(id_token) => match oidc::verify_refreshed_id_token(
+                    settings,
+                    &provider,
+                    id_token,
+                    &grant.subject,
+                    now_ms.div_euclid(1000),
+                )
+                .await
+                {
+                    Ok(Ok(identity)) => Ok(identity.teams),
+                    Ok(Err(why)) => Err(why),
+                    Err(e) => {
+                        worker::console_log!(
+                            "provider refresh: the renewed ID token cannot be verified now ({}); keeping the teams the provider last gave",
+                            why(&e)
+                        );
+                        Ok(grant.teams.clone())
+                    }
+                },
             };
-            // Sealed under the current SECRET, whether or not the provider rotated it.
+            // Whatever the ID token says, the refresh token the provider rotated is kept (the
+            // one used is spent there), sealed under the current SECRET. Of two refreshes
+            // racing with one token, the first to get here stores its answer.
             let next = match &answer.refresh_token {
                 Some(rotated) => seal(key, &context, rotated.expose()).await?,
                 None => seal(key, &context, &refresh_token).await?,
             };
-            // Of two refreshes racing with one token, the first to get here stores its answer;
-            // the other's is as fresh.
-            ProviderGrant::renewed(
-                &db,
-                &record.user_id,
-                &sealed,
-                &identity.teams,
-                &next,
-                now_ms,
-            )
-            .await?;
+            let teams = checked.as_ref().unwrap_or(&grant.teams);
+            ProviderGrant::renewed(&db, &record.user_id, &sealed, teams, &next, now_ms).await?;
+            let teams = match checked {
+                Ok(teams) => teams,
+                Err(why) => {
+                    return Ok(Teams::Ended(format!(
+                        "the identity provider's renewed ID token refuses you: {why}"
+                    )))
+                }
+            };
             let allowed = &settings.allowed_teams;
-            if !allowed.is_empty() && !identity.teams.iter().any(|t| allowed.contains(t)) {
+            if !allowed.is_empty() && !teams.iter().any(|t| allowed.contains(t)) {
                 return Ok(Teams::Ended(
                     "your account is no longer in any of the teams allowed to sign in here (your identity provider says so)".into(),
                 ));
             }
-            Ok(Teams::Current(identity.teams))
+            Ok(Teams::Current(teams))
         }
-        ProviderRefresh::Refused(error) => {
+        ProviderRefresh::Refused => {
             // Another refresh may have rotated the token a moment ago: then its teams stand.
             match ProviderGrant::find(&db, &record.user_id).await? {
                 Some(now) if now.provider_refresh.as_deref() != Some(sealed.as_str()) => {
                     Ok(Teams::Current(now.teams))
                 }
-                _ => Ok(Teams::Ended(format!(
-                    "your identity provider no longer renews your sign-in (`{error}`: signed out, removed or expired there)"
-                ))),
+                _ => Ok(Teams::Ended(
+                    "your identity provider no longer renews your sign-in (`invalid_grant`: signed out, removed or expired there)".into(),
+                )),
             }
         }
         ProviderRefresh::Unavailable(e) => Ok(unavailable(grant.teams, &e)),
@@ -156,15 +168,6 @@ fn unavailable(teams: Vec<String>, e: &ApiError) -> Teams {
         why(e)
     );
     Teams::Current(teams)
-}
-
-/// Whether `e` is the provider (or its keys) failing to answer, not a refusal.
-fn is_unavailable(e: &ApiError) -> bool {
-    match e {
-        ApiError::RetryAfter(inner, _) => is_unavailable(inner),
-        ApiError::Refused { status, .. } => *status == 502,
-        _ => false,
-    }
 }
 
 /// What `e` says.

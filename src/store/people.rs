@@ -115,6 +115,10 @@ impl UserRecord {
     }
 }
 
+/// How long one refresh holds the turn to ask the provider: three of its 10 s requests
+/// (discovery, token endpoint, JWKS) and margin.
+pub const TEAMS_LEASE_MS: i64 = 60 * 1000;
+
 /// What the identity provider last said of a person's teams, and how to ask it again.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ProviderGrant {
@@ -140,10 +144,11 @@ impl ProviderGrant {
     }
 
     /// Takes the turn to ask the provider for the person's teams, if it is due: when a refresh
-    /// token is kept and the teams were last given `recheck_ms` ago or more, marks them given
-    /// now (so that other refreshes of the person, racing with this one, do not ask too, and
-    /// never present a refresh token this one is about to rotate) and returns the grant. `None`:
-    /// not due, or another refresh took the turn.
+    /// token is kept, the teams were last given `recheck_ms` ago or more, and no other refresh
+    /// holds the turn, holds it for [`TEAMS_LEASE_MS`] (so that other refreshes of the person
+    /// do not ask too, and never present a refresh token this one is about to rotate) and
+    /// returns the grant. `None`: not due, or another refresh holds the turn. [`Self::renewed`]
+    /// gives it back; a refresh that fails leaves it to run out.
     pub async fn take_turn(
         db: &impl Database,
         user: &UserId,
@@ -151,11 +156,17 @@ impl ProviderGrant {
         now_ms: i64,
     ) -> Result<Option<Self>, StoreError> {
         db.first(Statement::new(
-            "UPDATE users SET teams_checked_at = ?1 WHERE id = ?2 \
+            "UPDATE users SET teams_lease_until = ?1 + ?4 WHERE id = ?2 \
              AND provider_refresh IS NOT NULL \
              AND (teams_checked_at IS NULL OR teams_checked_at <= ?1 - ?3) \
+             AND (teams_lease_until IS NULL OR teams_lease_until <= ?1) \
              RETURNING issuer, subject, teams, provider_refresh, teams_checked_at",
-            vec![now_ms.into(), user.as_str().into(), recheck_ms.into()],
+            vec![
+                now_ms.into(),
+                user.as_str().into(),
+                recheck_ms.into(),
+                TEAMS_LEASE_MS.into(),
+            ],
         ))
         .await
     }
@@ -174,8 +185,8 @@ impl ProviderGrant {
     ) -> Result<bool, StoreError> {
         let changed = db
             .run(Statement::new(
-                "UPDATE users SET teams = ?1, provider_refresh = ?2, teams_checked_at = ?3 \
-                 WHERE id = ?4 AND provider_refresh = ?5",
+                "UPDATE users SET teams = ?1, provider_refresh = ?2, teams_checked_at = ?3, \
+                 teams_lease_until = NULL WHERE id = ?4 AND provider_refresh = ?5",
                 vec![
                     serde_json::Value::from(teams.to_vec()).to_string().into(),
                     next.into(),

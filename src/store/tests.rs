@@ -1831,16 +1831,26 @@ fn the_providers_refresh_token_is_kept_per_person_and_renewed_once_per_race() {
     .unwrap()
     .unwrap();
     assert_eq!(turn.provider_refresh.as_deref(), Some("v1.first"));
-    assert_eq!(turn.teams_checked_at, Some(T0 + 10_000));
-    assert_eq!(
-        block_on(ProviderGrant::take_turn(
-            &db,
-            &stored.id,
-            10_000,
-            T0 + 10_001
-        ))
-        .unwrap(),
-        None
+    // Held: another refresh does not ask, however small the recheck period (0 included),
+    // until the turn is given back or runs out.
+    for recheck in [10_000, 0] {
+        assert_eq!(
+            block_on(ProviderGrant::take_turn(
+                &db,
+                &stored.id,
+                recheck,
+                T0 + 10_001
+            ))
+            .unwrap(),
+            None
+        );
+    }
+    let after_lease = T0 + 10_000 + super::people::TEAMS_LEASE_MS;
+    assert!(
+        block_on(ProviderGrant::take_turn(&db, &stored.id, 0, after_lease))
+            .unwrap()
+            .is_some(),
+        "a turn never given back runs out"
     );
     // Two refreshes with the same token: the first writes, the second finds it changed.
     let teams = vec!["ops".to_owned()];

@@ -494,7 +494,7 @@ impl TokenRecord {
             ),
             Some(until) => Statement::new(
                 format!(
-                    "UPDATE {table} SET expires_at = ?1 \
+                    "UPDATE {table} SET expires_at = MIN(COALESCE(expires_at, ?1), ?1) \
                      WHERE id = ?2 AND revoked_at IS NULL AND {successor_stored}"
                 ),
                 vec![

@@ -572,6 +572,16 @@ fn a_team_change_at_the_provider_reaches_a_device_login_at_its_next_refresh() {
         "{revoked:?}"
     );
     refresh(&main, next).expect_json(400);
+    // And everywhere else: out of ALLOWED_TEAMS, the person has no role in any project, so
+    // their session is refused there too, within the bound.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while role_of(&session, &project) != "none" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session lost its role within the bound"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use edgeauth_e2e::cli::{CliSandbox, EXIT_OK};
 use edgeauth_e2e::credentials::sign_in_with_teams;
-use edgeauth_e2e::oidc::{shared, MEMBER_TEAM};
+use edgeauth_e2e::oidc::{shared, ADMIN_TEAM, MEMBER_TEAM};
 use edgeauth_e2e::store::table_rows;
 use edgeauth_e2e::*;
 use serde_json::{json, Value};
@@ -183,6 +183,20 @@ fn who_may_revoke_a_token_may_roll_it_and_no_one_else() {
     .expect_json(201);
     assert!(!works(new_user_token, &project));
     assert!(works(by_itself["token"].as_str().unwrap(), &project));
+    // Rolled with a session, a token that never expires becomes one that ends with the
+    // session: a stolen cookie cannot turn a token into a lasting one.
+    let admin = sign_in_with_teams(&main, &unique("roll-admin"), &[ADMIN_TEAM]);
+    let lasting = mint_service_token(&main, &super_token(), &project, "lasting", &["*"]);
+    let rolled = admin
+        .write("POST", &format!("/api/service-tokens/{}/roll", lasting.id))
+        .project(&project)
+        .json(&json!({}))
+        .send()
+        .expect_json(201);
+    assert!(
+        rolled["expires_at"].is_string(),
+        "capped by the session: {rolled}"
+    );
     // Another person's token is not found.
     let other = sign_in_with_teams(&main, &unique("roll-other"), &[MEMBER_TEAM]);
     other
