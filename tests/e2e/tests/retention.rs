@@ -1,7 +1,7 @@
 //! Retention (README, "Retention"): the Cron Trigger's handler deletes what ended long enough
 //! ago and keeps everything else. Run here as `wrangler dev --test-scheduled` runs it
-//! (`GET /__scheduled`), on MAIN, after aging rows directly in its D1 (nothing else may write
-//! meanwhile: the test holds `exclusive()`).
+//! (`GET /__scheduled`), on PRIVATE (whose D1 few tests write to), after aging rows directly in
+//! its D1 (the test also holds `exclusive()`).
 
 use edgeauth_e2e::credentials::sign_in_with_teams;
 use edgeauth_e2e::oidc::{exclusive, ADMIN_TEAM};
@@ -13,7 +13,7 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 #[test]
 fn the_scheduled_retention_deletes_what_ended_long_ago_and_nothing_else() {
     let _alone = exclusive();
-    let main = Instance::main();
+    let main = Instance::private();
     let persist = main.persist_dir();
     let project = unique("retention");
     let now = now_ms();

@@ -1,7 +1,7 @@
 //! Rotating `SECRET` without downtime (README, "Rotating SECRET"): the runbook walked on
-//! MAIN's own state. MAIN signs with its secret A; ROT_NEXT is the first step (A still signs,
+//! PRIVATE's own state. PRIVATE signs with its secret A; ROT_NEXT is the first step (A still signs,
 //! the next secret B is accepted too); ROT_SWAPPED the second (B signs, A is accepted);
-//! ROT_DONE the last (B alone). Each is another `wrangler dev` on MAIN's D1 and KV with those
+//! ROT_DONE the last (B alone). Each is another `wrangler dev` on PRIVATE's D1 and KV with those
 //! settings (scripts/test, `fleet_stage`), like every isolate of a deployment at that moment.
 //! Credentials of every kind made before, during and after are used at each stage: nothing
 //! fails until A is removed, and then only what A made.
@@ -105,7 +105,7 @@ fn kids(stage: &Instance) -> Vec<String> {
 
 #[test]
 fn secret_rotation_walks_through_its_stages_with_no_failed_request_until_the_old_one_goes() {
-    let main = Instance::main();
+    let main = Instance::private();
     let next = Instance::from_env("ROT_NEXT");
     let swapped = Instance::from_env("ROT_SWAPPED");
     let done = Instance::from_env("ROT_DONE");
