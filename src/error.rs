@@ -112,23 +112,45 @@ impl ApiError {
         response
     }
 
+    /// The error code the body carries: `bad_request`, `invalid_state`, `invalid_grant`, …
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::RetryAfter(error, _) => error.code(),
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::CredentialRequired(_) | ApiError::InvalidCredential(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::NotConfigured(_) => "not_configured",
+            ApiError::Misconfigured(_) => "misconfigured",
+            ApiError::Refused { code, .. } => code,
+            ApiError::OAuth { error, .. } => error,
+            ApiError::StorageUnavailable(_) => "storage_unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
     /// Status, error code, message and an extra header (RFC 6750 challenge, `Allow`).
     #[allow(clippy::type_complexity)]
     fn describe(self) -> (u16, &'static str, String, Option<(&'static str, String)>) {
         // RFC 6750 §3: a bare challenge when no credential was sent, `invalid_token` when a
         // bad one was, `insufficient_scope` when it did not cover the request.
         let mut extra_header: Option<(&'static str, String)> = None;
-        let (status, code, message) = match self {
+        let code = self.code();
+        let (status, message) = match self {
             ApiError::RetryAfter(error, seconds) => {
-                let (status, code, message, _) = error.describe();
+                let (status, _, message, _) = error.describe();
                 extra_header = Some(("Retry-After", seconds.to_string()));
-                (status, code, message)
+                (status, message)
             }
-            ApiError::BadRequest(m) => (400, "bad_request", m),
-            ApiError::InvalidJson(m) => (400, "invalid_json", m),
+            ApiError::BadRequest(m) => (400, m),
+            ApiError::InvalidJson(m) => (400, m),
             ApiError::CredentialRequired(m) => {
                 extra_header = Some(("WWW-Authenticate", r#"Bearer realm="edgeauth""#.into()));
-                (401, "unauthorized", m)
+                (401, m)
             }
             ApiError::InvalidCredential(m) => {
                 extra_header = Some((
@@ -138,53 +160,43 @@ impl ApiError {
                         quoted_string_safe(&m)
                     ),
                 ));
-                (401, "unauthorized", m)
+                (401, m)
             }
             ApiError::Forbidden(m) => {
                 extra_header = Some((
                     "WWW-Authenticate",
                     r#"Bearer realm="edgeauth", error="insufficient_scope""#.into(),
                 ));
-                (403, "forbidden", m)
+                (403, m)
             }
-            ApiError::NotFound(m) => (404, "not_found", m),
+            ApiError::NotFound(m) => (404, m),
             ApiError::MethodNotAllowed(allow) => {
                 extra_header = Some(("Allow", allow.clone()));
-                (
-                    405,
-                    "method_not_allowed",
-                    format!("this path accepts {allow}"),
-                )
+                (405, format!("this path accepts {allow}"))
             }
-            ApiError::PayloadTooLarge => (413, "payload_too_large", payload_too_large()),
-            ApiError::UnsupportedMediaType(what_to_send) => {
-                (415, "unsupported_media_type", what_to_send.to_owned())
-            }
-            ApiError::NotConfigured(m) => (501, "not_configured", m),
+            ApiError::PayloadTooLarge => (413, payload_too_large()),
+            ApiError::UnsupportedMediaType(what_to_send) => (415, what_to_send.to_owned()),
+            ApiError::NotConfigured(m) => (501, m),
             ApiError::Misconfigured(problems) => (
                 503,
-                "misconfigured",
                 format!(
                     "the server's configuration needs fixing by its operator: {}",
                     problems.join("; ")
                 ),
             ),
             ApiError::Refused {
-                status,
-                code,
-                message,
-            } => (status, code, message),
+                status, message, ..
+            } => (status, message),
             ApiError::OAuth {
                 status,
-                error,
                 description,
-            } => (status, error, description),
+                ..
+            } => (status, description),
             ApiError::StorageUnavailable(cause) => {
                 worker::console_error!("storage unavailable: {cause}");
                 extra_header = Some(("Retry-After", STORAGE_RETRY_AFTER_S.to_string()));
                 (
                     503,
-                    "storage_unavailable",
                     format!(
                         "the server's storage did not answer, so the request was not carried out; try again in {STORAGE_RETRY_AFTER_S} s"
                     ),
@@ -194,7 +206,6 @@ impl ApiError {
                 worker::console_error!("internal error: {cause}");
                 (
                     500,
-                    "internal",
                     "the server failed to answer; try again, and report it if it persists"
                         .to_owned(),
                 )

@@ -68,6 +68,9 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Answer, ApiErr
     };
     let url = req.url()?;
     let settings = Settings::of(env);
+    if let Err(problems) = &settings {
+        api::audit::count_config_problem(ctx, env, &req, problems);
+    }
     let endpoint = match matched.target {
         Target::Static(which) => {
             return router::answer_static(which, &settings, &req, &url, env).map(Answer::Own)

@@ -4,8 +4,9 @@
 
 use worker::{Env, Request, Response};
 
+use crate::api::audit::Refusal;
 use crate::api::tokens::{self, Kind};
-use crate::api::{contract, discovery, introspect, leak, roles, status, trust, users};
+use crate::api::{audit, contract, discovery, introspect, leak, roles, status, trust, users};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::flows::{account, cli_login, device, sign_in, token_grant};
@@ -58,6 +59,7 @@ pub enum Endpoint {
     Revoke,
     Introspect,
     ReportLeak,
+    Audit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +196,7 @@ const ROUTES: &[Route] = &[
         &[(Post, Ep(E::ReportLeak))],
         Json,
     ),
+    route("/api/audit", &[(Get, Ep(E::Audit))], Json),
     route("/.well-known/jwks.json", &[(Get, St(Static::Jwks))], Json),
     route(
         "/.well-known/oauth-authorization-server",
@@ -318,7 +321,7 @@ pub async fn dispatch(
     ctx: &worker::Context,
 ) -> Result<Response, ApiError> {
     let id = id.unwrap_or_default();
-    match endpoint {
+    let answer = match endpoint {
         E::Account => account::page(caller, env).await,
         E::Capabilities => Ok(status::capabilities(caller)),
         E::Whoami => status::whoami(caller),
@@ -348,11 +351,23 @@ pub async fn dispatch(
         E::DeviceCode => device::code(req, caller, env).await,
         E::DevicePage => device::page(caller, env).await,
         E::DeviceDecide => device::decide(req, caller, env).await,
-        E::Token => token_grant::token(req, caller, env).await,
+        E::Token => token_grant::token(req, caller, env, ctx).await,
         E::Revoke => token_grant::revoke(req, caller, env).await,
         E::Introspect => introspect::introspect(req, caller, env, ctx).await,
-        E::ReportLeak => leak::report(req, env).await,
+        E::ReportLeak => leak::report(req, caller, env).await,
+        E::Audit => audit::list(caller, env).await,
+    };
+    // Refusals of the sign-in steps a stranger can replay at will are counted in the audit
+    // trail (those of the token endpoint by its grant, in `token_grant`).
+    let refusal = match endpoint {
+        E::Callback => Some("sign_in.refuse"),
+        E::CliExchange => Some("cli_login.exchange_refuse"),
+        _ => None,
+    };
+    if let (Some(action), Err(refused)) = (refusal, &answer) {
+        audit::count_refusal(ctx, env, caller, Refusal::Deployment(action), refused);
     }
+    answer
 }
 
 #[cfg(test)]

@@ -298,6 +298,56 @@ pub struct TrustPolicyList {
     pub trust_policies: Vec<TrustPolicyView>,
 }
 
+/// One event of the audit trail, as `GET /api/audit` shows it. The fields after `detail` are
+/// `None` (left out) when unknown, as for what the server does on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEventView {
+    pub id: i64,
+    /// RFC 3339 UTC: when it happened (for counted refusals, the first of its minute).
+    pub at: String,
+    /// `service_token.create`, `sign_in.refuse`, … (docs/api.md lists them).
+    pub action: String,
+    /// Who did it: `user:usr_…`, `service:st_…`, `trust_policy:tp_…`, `super`,
+    /// `anonymous`, `leak_report`, `refresh_reuse`, `role_lost`.
+    pub actor: String,
+    /// The id acted on.
+    pub subject: String,
+    /// The project, or `None` for the deployment's own events (sign-ins, sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The person it concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    /// What else there is to say, never a secret.
+    #[serde(default)]
+    pub detail: serde_json::Value,
+    /// The SHA-256 (hex) of the credential the actor presented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_hash: Option<String>,
+    /// Its display prefix, when it is an API token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The Cloudflare location that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub colo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// How many times it happened: 1, or for a refusal the count of its kind in its minute.
+    pub count: i64,
+}
+
+/// The body of `GET /api/audit`: a page of events, newest first, and the cursor of the next
+/// (older) page, `None` at the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub events: Vec<AuditEventView>,
+    pub next_cursor: Option<String>,
+}
+
 /// The body of `GET /api/users/me`: the person behind a person's credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {

@@ -124,6 +124,12 @@ pub fn revocation_id(entropy: &mut dyn Entropy) -> String {
     generate("rev_", entropy)
 }
 
+/// An id for a request that came with none (no Cloudflare edge in front, as under `wrangler
+/// dev`), for the audit trail: `req_…`. Not a secret.
+pub fn request_id(entropy: &mut dyn Entropy) -> String {
+    generate("req_", entropy)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 pub mod access_token;
 pub mod api;
 pub mod assertion;
+pub mod audit;
 pub mod base62;
 pub mod bearer;
 pub mod cache;

@@ -16,6 +16,44 @@ pub fn rfc3339(unix_ms: i64) -> String {
     )
 }
 
+/// Reads what [`rfc3339`] writes, `2026-11-24T10:00:00Z` (UTC, second precision), back into
+/// Unix milliseconds; anything else is `None`. A day past its month's end counts on into the
+/// next (`2026-02-30` is 2 March), as a filter's bound may.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let shape_ok = b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    if !shape_ok {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| text[range].parse::<i64>().ok();
+    let (y, m, d) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hh, mm, ss) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 59 {
+        return None;
+    }
+    let days = days_from_civil(y, m as u32, d as u32);
+    Some(((days * 86_400) + hh * 3_600 + mm * 60 + ss) * 1000)
+}
+
+/// (year, month, day) in the proleptic Gregorian calendar to days since 1970-01-01 (Howard
+/// Hinnant's `days_from_civil`, the inverse of [`civil_from_days`]).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// A duration in words for a person, in the largest unit that states it exactly:
 /// `15 minutes`, `30 days`, `1 hour`, `90 seconds`.
 pub fn spoken_duration(seconds: u32) -> String {
@@ -66,6 +104,47 @@ mod tests {
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_000_000_123), "2026-11-18T11:06:40Z");
         assert_eq!(rfc3339(-1000), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn reads_back_what_it_writes() {
+        for ms in [
+            0,
+            951_782_400_000,
+            1_795_000_000_000,
+            -1000,
+            4_102_444_799_000,
+        ] {
+            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms), "{ms}");
+        }
+        for bad in [
+            "",
+            "2026-11-18",
+            "2026-11-18T11:06:40",
+            "2026-11-18T11:06:40+00:00",
+            "2026-11-18 11:06:40Z",
+            "2026-13-01T00:00:00Z",
+            "2026-02-32T00:00:00Z",
+            "2026-00-10T00:00:00Z",
+            "2026-01-10T24:00:00Z",
+            "2026-01-10T23:60:00Z",
+            "+026-01-10T23:00:00Z",
+            "2026-01-10T23:00:00.5Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_rfc3339("2028-02-29T00:00:00Z")
+                .map(rfc3339)
+                .as_deref(),
+            Some("2028-02-29T00:00:00Z")
+        );
+        assert_eq!(
+            parse_rfc3339("2026-02-30T00:00:00Z")
+                .map(rfc3339)
+                .as_deref(),
+            Some("2026-03-02T00:00:00Z")
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use edgeauth_core::TokenHash;
 use serde_json::json;
 use worker::{Env, Request, Response};
 
-use crate::auth::cache;
+use crate::auth::{cache, Caller};
 use crate::error::ApiError;
 use crate::store::{Actor, AuditEvent, TokenRecord, TokenTable};
 use crate::{database, http, now_ms, WebCrypto};
@@ -23,7 +23,7 @@ const LEAK_REPORT_LIMITER: &str = "LEAK_REPORT_LIMITER";
 const LEAK_REPORT_PERIOD_S: u64 = 60;
 
 /// `POST`: revokes every live token of this server among those reported; 202 whatever.
-pub async fn report(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+pub async fn report(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     if http::over_limit(&req, env, LEAK_REPORT_LIMITER).await {
         return Err(ApiError::Refused {
             status: 429,
@@ -70,6 +70,8 @@ pub async fn report(mut req: Request, env: &Env) -> Result<Response, ApiError> {
                         "reason": "reported as leaked",
                     })
                     .to_string(),
+                    person: record.owner.person(),
+                    trace: &caller.trace,
                 },
             )
             .await?;

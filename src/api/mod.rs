@@ -1,6 +1,7 @@
 //! The REST API: tokens of both kinds, the signed-in person, and what the server and the
 //! caller can do; and the contract that describes it all (`/openapi.json`).
 
+pub mod audit;
 pub mod contract;
 pub mod discovery;
 pub mod introspect;

@@ -48,6 +48,8 @@ pub async fn set(mut req: Request, caller: &Caller, env: &Env) -> Result<Respons
             subject: SUBJECT,
             detail: json!({"admin_teams": roles.admin_teams, "member_teams": roles.member_teams})
                 .to_string(),
+            person: None,
+            trace: &caller.trace,
         },
     )
     .await?;
@@ -72,6 +74,8 @@ pub async fn reset(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
             action: "roles.reset",
             subject: SUBJECT,
             detail: "{}".to_owned(),
+            person: None,
+            trace: &caller.trace,
         },
     )
     .await?;

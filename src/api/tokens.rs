@@ -23,6 +23,7 @@ use crate::auth::{cache, Caller};
 use crate::error::ApiError;
 use crate::store::{
     Actor, AuditEvent, FamilyRecord, NewToken, SessionRecord, TokenOwner, TokenRecord, TokensOf,
+    Trace,
 };
 use crate::{database, http, now_ms, WebCrypto};
 
@@ -225,7 +226,11 @@ pub(crate) fn mint_user_token(
 }
 
 /// The audit event of a token `actor` just minted.
-pub(crate) fn creation_event(record: &TokenRecord, actor: Actor) -> AuditEvent<'_> {
+pub(crate) fn creation_event<'a>(
+    record: &'a TokenRecord,
+    actor: Actor,
+    trace: &'a Trace,
+) -> AuditEvent<'a> {
     let (action, detail) = match &record.owner {
         TokenOwner::Project { .. } => (
             "service_token.create",
@@ -245,6 +250,8 @@ pub(crate) fn creation_event(record: &TokenRecord, actor: Actor) -> AuditEvent<'
         action,
         subject: record.id.as_str(),
         detail: detail.to_string(),
+        person: record.owner.person(),
+        trace,
     }
 }
 
@@ -319,7 +326,7 @@ pub async fn create(
         .insert_created(
             &db,
             minted.hash(),
-            creation_event(&record, Actor::of(principal)),
+            creation_event(&record, Actor::of(principal), &caller.trace),
             now,
         )
         .await?;
@@ -422,6 +429,8 @@ pub async fn revoke(
                 action,
                 subject: record.id.as_str(),
                 detail: json!({"prefix": record.display_prefix}).to_string(),
+                person: record.owner.person(),
+                trace: &caller.trace,
             },
         )
         .await?;
@@ -504,6 +513,8 @@ pub async fn roll(
                     "old_until": until.map(rfc3339),
                 })
                 .to_string(),
+                person: record.owner.person(),
+                trace: &caller.trace,
             },
             now,
         )

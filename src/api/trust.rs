@@ -60,6 +60,8 @@ pub async fn create(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
                 action: "trust_policy.create",
                 subject: &record.id,
                 detail,
+                person: None,
+                trace: &caller.trace,
             },
         )
         .await?;
@@ -120,6 +122,8 @@ pub async fn delete(id: &str, caller: &Caller, env: &Env) -> Result<Response, Ap
             action: "trust_policy.delete",
             subject: id,
             detail: "{}".to_owned(),
+            person: None,
+            trace: &caller.trace,
         },
         now,
     )

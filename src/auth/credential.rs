@@ -1,8 +1,9 @@
 //! What a request presents: a bearer credential (`Authorization: Bearer`, else a `bearer.`
 //! WebSocket subprotocol), else the session cookie. A bearer credential always wins.
 
-use edgeauth_core::bearer;
 use edgeauth_core::session::{self, CookieNames};
+use edgeauth_core::token::{self, TokenKind};
+use edgeauth_core::{bearer, TokenHash};
 use worker::{Request, Url};
 
 use crate::error::ApiError;
@@ -15,6 +16,27 @@ pub enum Presented {
     Bearer(String),
     /// The value of the session cookie (well-formed; whether it is known is for D1).
     SessionCookie(String),
+}
+
+impl Presented {
+    /// What the audit trail keeps of it: its SHA-256 (hex), and the display prefix of an API
+    /// token (a token this server stores; an access token's prefix says nothing).
+    pub fn trace(&self) -> (Option<String>, Option<String>) {
+        match self {
+            Presented::None => (None, None),
+            Presented::Bearer(token) => (
+                Some(TokenHash::of(token).as_hex().to_owned()),
+                matches!(
+                    token::check_format(token),
+                    Ok(TokenKind::Service | TokenKind::User)
+                )
+                .then(|| token[..token::DISPLAY_PREFIX_CHARS].to_owned()),
+            ),
+            Presented::SessionCookie(value) => {
+                (Some(TokenHash::of(value).as_hex().to_owned()), None)
+            }
+        }
+    }
 }
 
 /// Reads the request's credential; a malformed bearer credential is 401.

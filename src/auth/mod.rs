@@ -10,13 +10,17 @@ mod verify;
 
 use std::rc::Rc;
 
+use edgeauth_core::audit;
 use edgeauth_core::config::auth_disabled_refusal;
+use edgeauth_core::ids;
 use edgeauth_core::{BrowserSession, Config, Principal, ProjectName, UserId};
 use worker::{Context, Env, Request, Url};
 
 use crate::error::ApiError;
 use crate::http::{header, query_param};
 use crate::settings::Settings;
+use crate::store::Trace;
+use crate::WebCrypto;
 
 pub use credential::Presented;
 
@@ -27,6 +31,8 @@ pub struct Caller {
     pub project: ProjectName,
     /// `None` when no credential was sent (and authentication is on).
     pub principal: Option<Principal>,
+    /// Where the request came from, for the audit trail.
+    pub trace: Trace,
 }
 
 impl Caller {
@@ -122,12 +128,14 @@ pub async fn authenticate(
         return Err(ApiError::Misconfigured(vec![problem]));
     }
     let project = select_project(req, &url, config)?;
+    let mut trace = trace(req);
     let principal = if config.auth_disabled {
         Some(Principal::anonymous(project.clone()))
     } else {
         match credential::presented(req, &settings, &url)? {
             Presented::None => None,
             presented => {
+                (trace.credential_hash, trace.credential_prefix) = presented.trace();
                 let principal = verify::verify(&presented, &settings, &project, env, ctx).await?;
                 if let Some(session) = principal.as_ref().and_then(Principal::browser_session) {
                     // A bearer credential needs no CSRF check: a browser never attaches one
@@ -147,7 +155,25 @@ pub async fn authenticate(
         url,
         project,
         principal,
+        trace,
     })
+}
+
+/// Where a request came from (its credential aside): `CF-Connecting-IP`, the Cloudflare
+/// location, the User-Agent (shortened), and `CF-Ray` as its id (or an id of our own, where
+/// no Cloudflare edge stands in front, as under `wrangler dev`).
+pub fn trace(req: &Request) -> Trace {
+    Trace {
+        ip: header(req, "CF-Connecting-IP"),
+        colo: req.cf().map(|cf| cf.colo()).filter(|c| !c.is_empty()),
+        user_agent: header(req, "User-Agent").map(|ua| audit::user_agent(&ua)),
+        request_id: Some(header(req, "CF-Ray").map_or_else(
+            || ids::request_id(&mut WebCrypto),
+            |ray| audit::user_agent(&ray),
+        )),
+        credential_hash: None,
+        credential_prefix: None,
+    }
 }
 
 /// The principal of a bearer token presented in a body rather than a header (introspection),

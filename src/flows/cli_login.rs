@@ -174,6 +174,8 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
                     detail: json!({"name": pending.name, "redirect_uri": pending.redirect_uri,
                                    "expires_at": rfc3339(pending.expires_at)})
                     .to_string(),
+                    person: None,
+                    trace: &caller.trace,
                 };
                 PendingCode::approve(&database(env)?, &hash, &pending, audit, now)
                     .await
@@ -200,6 +202,8 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
                 subject: user_id,
                 detail: json!({"name": request.name, "redirect_uri": request.redirect.as_str()})
                     .to_string(),
+                person: None,
+                trace: &caller.trace,
             }
             .record(&database(env)?)
             .await?;
@@ -261,6 +265,7 @@ pub async fn exchange(mut req: Request, caller: &Caller, env: &Env) -> Result<Re
     };
     if let Err(refusal) = pending.check_exchange(&exchange, now) {
         if refusal.burns_code() {
+            let burned_for = UserId::new(pending.user_id.as_str());
             ConsumedCode::burn(
                 &db,
                 &hash,
@@ -271,6 +276,8 @@ pub async fn exchange(mut req: Request, caller: &Caller, env: &Env) -> Result<Re
                     action: "cli_login.burn",
                     subject: hash.as_hex(),
                     detail: json!({"reason": refusal.description()}).to_string(),
+                    person: Some(&burned_for),
+                    trace: &caller.trace,
                 },
                 now,
             )
@@ -305,7 +312,7 @@ pub async fn exchange(mut req: Request, caller: &Caller, env: &Env) -> Result<Re
         &hash,
         &record,
         minted.hash(),
-        tokens::creation_event(&record, Actor::User(user_id)),
+        tokens::creation_event(&record, Actor::User(user_id), &caller.trace),
         now,
     )
     .await?;

@@ -378,6 +378,8 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
                 subject: &grant.device_code_hash,
                 detail: json!({"client_name": grant.client_name, "session": session_id})
                     .to_string(),
+                person: None,
+                trace: &caller.trace,
             },
         )
         .await?;

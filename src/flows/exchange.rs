@@ -167,6 +167,8 @@ pub async fn exchange(
         detail: json!({"ci": identity, "id_token_jti": jti,
                        "expires_at": edgeauth_core::time::rfc3339(minted.claims().expires_at_ms())})
         .to_string(),
+        person: None,
+        trace: &caller.trace,
     }
     .record(&db)
     .await?;

@@ -183,6 +183,7 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
             id: &session_id,
             created_at: now,
             expires_at: now + session::SESSION_TTL_S * 1000,
+            trace: &caller.trace,
         },
         &detail,
         provider_refresh.as_deref(),
@@ -222,6 +223,8 @@ pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Respons
                 action: "session.delete",
                 subject: session.session_id.as_str(),
                 detail: "{}".into(),
+                person: None,
+                trace: &caller.trace,
             },
             now,
         )

@@ -22,8 +22,9 @@ use edgeauth_core::secret::Secret;
 use edgeauth_core::token::{self, MintedToken, TokenKind};
 use edgeauth_core::{FamilyId, Login, ProjectName, Role, Scope, TokenHash, UserId};
 use serde_json::{json, Value};
-use worker::{D1Database, Env, Request, Response};
+use worker::{Context, D1Database, Env, Request, Response};
 
+use crate::api::audit::{self, Refusal};
 use crate::auth::{cache, roles, Caller};
 use crate::error::ApiError;
 use crate::flows::exchange;
@@ -31,7 +32,8 @@ use crate::flows::provider_refresh::{self, Teams};
 use crate::http;
 use crate::http::body::{self, OAuthBody};
 use crate::store::{
-    Actor, AuditEvent, DeviceGrantRecord, GrantState, NewFamily, RefreshTokenRecord, UserRecord,
+    Actor, AuditEvent, DeviceGrantRecord, GrantState, NewFamily, RefreshTokenRecord, Trace,
+    UserRecord,
 };
 use crate::{database, now_ms, WebCrypto};
 
@@ -49,7 +51,12 @@ fn invalid_grant(description: impl Into<String>) -> ApiError {
 }
 
 /// `POST /api/auth/token`: no credential; the grant carries its own.
-pub async fn token(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+pub async fn token(
+    mut req: Request,
+    caller: &Caller,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Response, ApiError> {
     let grant = match body::oauth(&mut req).await.map_err(ApiError::oauth_body)? {
         OAuthBody::Empty => TokenGrant::from_pairs(&[]),
         OAuthBody::Form(form) => TokenGrant::from_pairs(form.pairs()),
@@ -68,11 +75,22 @@ pub async fn token(mut req: Request, caller: &Caller, env: &Env) -> Result<Respo
         TokenGrant::DeviceCode { device_code } => {
             device_code_grant(&device_code, caller, env).await
         }
+        // A device's polls are answered `authorization_pending` by design: not refusals.
         TokenGrant::RefreshToken { refresh_token } => {
-            refresh_token_grant(&refresh_token, caller, env).await
+            let answer = refresh_token_grant(&refresh_token, caller, env).await;
+            if let Err(refused) = &answer {
+                let refusal = Refusal::Deployment("refresh_token.refuse");
+                audit::count_refusal(ctx, env, caller, refusal, refused);
+            }
+            answer
         }
         TokenGrant::TokenExchange { subject_token } => {
-            exchange::exchange(&subject_token, caller, env).await
+            let answer = exchange::exchange(&subject_token, caller, env).await;
+            if let Err(refused) = &answer {
+                let refusal = Refusal::InProject("ci.exchange_refuse");
+                audit::count_refusal(ctx, env, caller, refusal, refused);
+            }
+            answer
         }
     }
 }
@@ -108,7 +126,15 @@ pub async fn revoke(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             RefreshTokenRecord::find_by_hash(&db, &TokenHash::of(&presented)).await?
         {
             let actor = Actor::User(record.user_id.clone());
-            revoke_family(&db, &record, actor, json!({"reason": "logout"}), now_ms()).await?;
+            revoke_family(
+                &db,
+                &record,
+                actor,
+                json!({"reason": "logout"}),
+                &caller.trace,
+                now_ms(),
+            )
+            .await?;
         }
     }
     let mut response = http::json(200, &json!({}));
@@ -237,6 +263,8 @@ async fn issue_first_tokens(
                     "expires_at": edgeauth_core::time::rfc3339(family_expires_at),
                 })
                 .to_string(),
+                person: None,
+                trace: &caller.trace,
             },
         )
         .await?;
@@ -292,7 +320,7 @@ async fn refresh_token_grant(
     let record = match (decision, record) {
         (RefreshDecision::Rotate | RefreshDecision::Replay, Some(record)) => record,
         (RefreshDecision::Reuse, Some(record)) => {
-            return Err(revoke_reused_family(&record, presented, env, now).await)
+            return Err(revoke_reused_family(&record, presented, caller, env, now).await)
         }
         (other, _) => return Err(invalid_grant(other.description())),
     };
@@ -304,13 +332,13 @@ async fn refresh_token_grant(
         Teams::Current(teams) => teams,
         Teams::Ended(why) => {
             let detail = json!({"reason": "provider", "user_id": record.user_id, "why": why});
-            revoke_family(&db, &record, Actor::RoleLost, detail, now).await?;
+            revoke_family(&db, &record, Actor::RoleLost, detail, &caller.trace, now).await?;
             return Err(invalid_grant(format!("{why}; log in again")));
         }
     };
     let Some(role) = roles::role_of(&teams, &caller.settings, &record.project, env).await? else {
         let detail = json!({"reason": "role", "user_id": record.user_id});
-        revoke_family(&db, &record, Actor::RoleLost, detail, now).await?;
+        revoke_family(&db, &record, Actor::RoleLost, detail, &caller.trace, now).await?;
         return Err(invalid_grant(no_role(&record.project)));
     };
     let scope = record.scope.clone();
@@ -326,7 +354,21 @@ async fn refresh_token_grant(
         },
         now,
     )?;
-    let rotation = RefreshTokenRecord::rotate(&db, &hash, successor.hash(), now).await?;
+    let trace = Trace {
+        credential_hash: Some(hash.as_hex().to_owned()),
+        ..caller.trace.clone()
+    };
+    let refreshed = AuditEvent {
+        at: now,
+        project: Some(record.project.as_str()),
+        actor: Actor::User(record.user_id.clone()),
+        action: "refresh_token.rotate",
+        subject: record.family_id.as_str(),
+        detail: json!({"role": role.as_str()}).to_string(),
+        person: None,
+        trace: &trace,
+    };
+    let rotation = RefreshTokenRecord::rotate(&db, &hash, successor.hash(), now, refreshed).await?;
     match refresh::arbitrate(rotation.spent, rotation.answerable) {
         RefreshDecision::Rotate => Ok(token_response(&access, &successor, &scope)),
         RefreshDecision::Replay => {
@@ -337,7 +379,7 @@ async fn refresh_token_grant(
             );
             Ok(token_response(&access, &successor, &scope))
         }
-        _ => Err(revoke_reused_family(&record, presented, env, now).await),
+        _ => Err(revoke_reused_family(&record, presented, caller, env, now).await),
     }
 }
 
@@ -346,9 +388,15 @@ async fn refresh_token_grant(
 async fn revoke_reused_family(
     record: &RefreshTokenRecord,
     presented: &str,
+    caller: &Caller,
     env: &Env,
     now: i64,
 ) -> ApiError {
+    // The event names the refresh token that came back, as it would a credential.
+    let trace = Trace {
+        credential_hash: Some(TokenHash::of(presented).as_hex().to_owned()),
+        ..caller.trace.clone()
+    };
     let detail = json!({
         "reason": "reuse",
         "user_id": record.user_id,
@@ -356,7 +404,7 @@ async fn revoke_reused_family(
     });
     let revoked = async {
         let db = database(env)?;
-        revoke_family(&db, record, Actor::RefreshReuse, detail, now).await
+        revoke_family(&db, record, Actor::RefreshReuse, detail, &trace, now).await
     }
     .await;
     match revoked {
@@ -372,6 +420,7 @@ async fn revoke_family(
     record: &RefreshTokenRecord,
     actor: Actor,
     detail: Value,
+    trace: &Trace,
     now: i64,
 ) -> Result<bool, ApiError> {
     // The tokens created with the login end with it: at once in this isolate.
@@ -388,6 +437,8 @@ async fn revoke_family(
             action: "refresh_family.revoke",
             subject: record.family_id.as_str(),
             detail: detail.to_string(),
+            person: Some(&record.user_id),
+            trace,
         },
     )
     .await?)

@@ -503,12 +503,14 @@ impl RefreshTokenRecord {
     /// `new` once, then reads whether `new` is the live successor of `old`, spent less than
     /// [`refresh::REPLAY_WINDOW_S`] ago: one batch (step 3 of the storage protocol). Returns
     /// what `refresh::arbitrate` needs. Safe to repeat (and repeated once after a transient
-    /// failure): a second run spends and inserts nothing and reads the same answer.
+    /// failure): a second run spends and inserts nothing and reads the same answer. `audit`
+    /// (at `now_ms`) is recorded by the run that spent `old`, once.
     pub async fn rotate(
         db: &impl Database,
         old: &TokenHash,
         new: &TokenHash,
         now_ms: i64,
+        audit: AuditEvent<'_>,
     ) -> Result<Rotation, StoreError> {
         let spend = Statement::new(
             "UPDATE refresh_tokens SET used_at = ?1, replaced_by = ?2 \
@@ -538,7 +540,16 @@ impl RefreshTokenRecord {
                 now_ms.into(),
             ],
         );
-        let outcomes = db.batch_repeatable(vec![spend, successor, answer]).await?;
+        let audit = audit.statement_if(
+            "EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = ?7 AND replaced_by = ?8 \
+             AND used_at = ?1) \
+             AND NOT EXISTS (SELECT 1 FROM audit_events WHERE subject = ?5 AND action = ?4 \
+             AND at = ?1)",
+            [old.as_hex().into(), new.as_hex().into()],
+        );
+        let outcomes = db
+            .batch_repeatable(vec![spend, successor, answer, audit])
+            .await?;
         let answerable = match outcomes.get(2) {
             Some(outcome) => !outcome.rows::<Answerable>()?.is_empty(),
             None => false,

@@ -31,7 +31,7 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
-pub use audit::{Actor, AuditEvent};
+pub use audit::{Actor, AuditEvent, EventFilter, StoredEvent, Trace};
 pub use cli_codes::{ConsumedCode, PendingCode};
 pub use d1::record_use;
 pub use device::{

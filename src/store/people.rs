@@ -4,7 +4,7 @@
 use edgeauth_core::{Login, SessionId, TokenHash, UserId};
 use serde::Deserialize;
 
-use super::audit::by_person_statement;
+use super::audit::{by_person_statement, Trace};
 use super::{changes, columns, AuditEvent, Database, Outcome, Statement, StoreError, TokenRecord};
 
 /// A person, as their identity provider last described them.
@@ -93,8 +93,8 @@ impl UserRecord {
             "session.create",
             session.id.as_str(),
             detail,
-            &self.issuer,
-            &self.subject,
+            (&self.issuer, &self.subject),
+            session.trace,
         );
         let outcomes = db.batch(vec![upsert, sweep, insert, audit]).await?;
         outcomes
@@ -221,6 +221,8 @@ pub struct NewSession<'a> {
     pub id: &'a SessionId,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The sign-in's request, for its audit event.
+    pub trace: &'a Trace,
 }
 
 impl SessionRecord {

@@ -16,6 +16,7 @@ use edgeauth_core::{
 use super::sqlite::{block_on, Sqlite};
 use super::tokens::LAST_USED_GRANULARITY_MS;
 use super::*;
+use edgeauth_core::audit::AuditQuery;
 
 const MINUTE: i64 = 60 * 1000;
 const T0: i64 = 1_750_000_000_000;
@@ -40,6 +41,8 @@ fn event<'a>(action: &'a str, subject: &'a str, at: i64) -> AuditEvent<'a> {
         action,
         subject,
         detail: "{}".into(),
+        person: None,
+        trace: &Trace::NONE,
     }
 }
 
@@ -78,6 +81,7 @@ fn sign_in(
             id: &SessionId::new(id),
             created_at: now,
             expires_at: now + ttl,
+            trace: &Trace::NONE,
         },
         "{}",
         None,
@@ -494,6 +498,8 @@ fn an_audit_event_is_stored_as_given() {
         action: "cli_login.deny",
         subject: "usr_1",
         detail: r#"{"name":"laptop"}"#.into(),
+        person: None,
+        trace: &Trace::NONE,
     };
     block_on(event.record(&db)).unwrap();
     let row: (i64, Option<String>, String, String, String, String) = db
@@ -524,6 +530,229 @@ fn an_audit_event_is_stored_as_given() {
             r#"{"name":"laptop"}"#.into()
         )
     );
+}
+
+#[test]
+fn an_event_keeps_its_request_and_the_person_it_concerns() {
+    let db = Sqlite::migrated();
+    let trace = Trace {
+        ip: Some("203.0.113.7".into()),
+        colo: Some("AMS".into()),
+        user_agent: Some("edgeauth-cli/0.1".into()),
+        request_id: Some("8c1d-AMS".into()),
+        credential_hash: Some(hash("eas_leaked").as_hex().to_owned()),
+        credential_prefix: Some("eas_leakedAB".into()),
+    };
+    let owner = UserId::new("usr_owner");
+    block_on(
+        AuditEvent {
+            person: Some(&owner),
+            trace: &trace,
+            ..event("user_token.revoke", "ut_1", T0)
+        }
+        .record(&db),
+    )
+    .unwrap();
+    let page = block_on(StoredEvent::page(
+        &db,
+        &everything(&AuditQuery::default_page()),
+    ))
+    .unwrap();
+    assert_eq!(page.len(), 1);
+    let stored = &page[0];
+    assert_eq!(stored.person.as_deref(), Some("usr_owner"));
+    assert_eq!(stored.ip.as_deref(), Some("203.0.113.7"));
+    assert_eq!(stored.colo.as_deref(), Some("AMS"));
+    assert_eq!(stored.user_agent.as_deref(), Some("edgeauth-cli/0.1"));
+    assert_eq!(stored.request_id.as_deref(), Some("8c1d-AMS"));
+    assert_eq!(stored.credential_hash, trace.credential_hash);
+    assert_eq!(stored.credential_prefix.as_deref(), Some("eas_leakedAB"));
+    assert_eq!(stored.count, 1);
+    // Without a person given, a person actor's own.
+    block_on(
+        AuditEvent {
+            actor: Actor::User(UserId::new("usr_actor")),
+            ..event("session.delete", "ses_1", T0)
+        }
+        .record(&db),
+    )
+    .unwrap();
+    assert_eq!(db.count("audit_events", "person = 'usr_actor'"), 1);
+}
+
+fn everything(query: &AuditQuery) -> EventFilter<'_> {
+    EventFilter {
+        project: None,
+        deployment: false,
+        person: None,
+        query,
+    }
+}
+
+trait DefaultPage {
+    fn default_page() -> AuditQuery;
+    fn with(pairs: &str) -> AuditQuery;
+}
+
+impl DefaultPage for AuditQuery {
+    fn default_page() -> AuditQuery {
+        Self::with("")
+    }
+    fn with(pairs: &str) -> AuditQuery {
+        AuditQuery::parse(
+            pairs
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split_once('=').unwrap()),
+        )
+        .unwrap()
+    }
+}
+
+#[test]
+fn refusals_are_counted_one_row_per_kind_and_minute() {
+    let db = Sqlite::migrated();
+    let refusal = |reason: &str, at: i64| {
+        block_on(event("sign_in.refuse", "-", at).record_refusal(&db, reason)).unwrap()
+    };
+    for i in 0..50 {
+        refusal("invalid_state", T0 + i);
+    }
+    refusal("login_expired", T0);
+    refusal("invalid_state", T0 + MINUTE);
+    let counts: Vec<(String, i64)> = db
+        .conn()
+        .prepare("SELECT bucket, count FROM audit_events ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    assert_eq!(counts[0].1, 50);
+    assert_eq!((counts[1].1, counts[2].1), (1, 1));
+}
+
+#[test]
+fn a_page_is_what_its_reader_may_see_filtered_newest_first() {
+    let db = Sqlite::migrated();
+    let ada = UserId::new("usr_ada");
+    let leaked = hash("eau_leaked");
+    let by_leaked = Trace {
+        credential_hash: Some(leaked.as_hex().to_owned()),
+        ..Trace::NONE
+    };
+    // A user token whose hash is `leaked`, so that what was done to it is found by the hash.
+    let person_row = person("usr_ada", "https://idp.test", "ada", "ada@example.test");
+    sign_in(&db, &person_row, "cookie", "ses_1", T0, MINUTE);
+    let token = user_token("ut_leaked", &ada, "alpha", T0);
+    let created = AuditEvent {
+        project: Some("alpha"),
+        ..event("user_token.create", "ut_leaked", T0)
+    };
+    block_on(token.insert(&db, &leaked, created)).unwrap();
+    let record = |e: AuditEvent<'_>| block_on(e.record(&db)).unwrap();
+    record(AuditEvent {
+        project: Some("alpha"),
+        ..event("service_token.create", "st_1", T0 + 1)
+    });
+    record(AuditEvent {
+        project: Some("alpha"),
+        actor: Actor::User(ada.clone()),
+        trace: &by_leaked,
+        ..event("service_token.revoke", "st_1", T0 + 2)
+    });
+    record(AuditEvent {
+        project: Some("beta"),
+        ..event("service_token.create", "st_2", T0 + 3)
+    });
+    record(AuditEvent {
+        project: None,
+        ..event("config.problem", "-", T0 + 4)
+    });
+    record(AuditEvent {
+        project: Some("alpha"),
+        actor: Actor::LeakReport,
+        person: Some(&ada),
+        ..event("user_token.revoke", "ut_leaked", T0 + 5)
+    });
+    let page = |filter: EventFilter<'_>| -> Vec<String> {
+        block_on(StoredEvent::page(&db, &filter))
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{} {}", e.action, e.subject))
+            .collect()
+    };
+    let all = AuditQuery::default_page();
+    let alpha = EventFilter {
+        project: Some("alpha"),
+        ..everything(&all)
+    };
+    assert_eq!(
+        page(alpha.clone()),
+        [
+            "user_token.revoke ut_leaked",
+            "service_token.revoke st_1",
+            "service_token.create st_1",
+            "user_token.create ut_leaked",
+        ]
+    );
+    // The deployment's own events (no project) too, for the operator.
+    let operator = page(EventFilter {
+        deployment: true,
+        ..alpha.clone()
+    });
+    assert!(
+        operator.contains(&"config.problem -".to_owned()),
+        "{operator:?}"
+    );
+    assert!(
+        operator.contains(&"session.create ses_1".to_owned()),
+        "{operator:?}"
+    );
+    assert!(
+        !operator.iter().any(|e| e.ends_with("st_2")),
+        "{operator:?}"
+    );
+    // A person's own: what they did and what was done to what is theirs, in any project.
+    let own = page(EventFilter {
+        person: Some("usr_ada"),
+        ..everything(&all)
+    });
+    assert_eq!(
+        own,
+        [
+            "user_token.revoke ut_leaked",
+            "service_token.revoke st_1",
+            "session.create ses_1",
+        ]
+    );
+    // The token's hash finds what it did and what was done to it.
+    let by_hash = AuditQuery::with(&format!("token_hash={}", leaked.as_hex()));
+    assert_eq!(
+        page(everything(&by_hash)),
+        [
+            "user_token.revoke ut_leaked",
+            "service_token.revoke st_1",
+            "user_token.create ut_leaked",
+        ]
+    );
+    // A family of actions; `_` is no wildcard.
+    let family = AuditQuery::with("action=service_token");
+    assert_eq!(page(everything(&family)).len(), 3);
+    let exact = AuditQuery::with("action=user_token.revoke&actor=leak_report");
+    assert_eq!(page(everything(&exact)), ["user_token.revoke ut_leaked"]);
+    let time = AuditQuery::with("since=1970-01-01T00:00:00Z&until=1970-01-01T00:00:00Z");
+    assert!(page(everything(&time)).is_empty());
+    // Pages: `limit` newest, then older than the cursor.
+    let first = AuditQuery::with("limit=2");
+    let first_page = block_on(StoredEvent::page(&db, &everything(&first))).unwrap();
+    assert_eq!(first_page.len(), 2);
+    let cursor = first_page.last().unwrap().id;
+    let second = AuditQuery::with(&format!("limit=2&cursor={cursor}"));
+    let second_page = block_on(StoredEvent::page(&db, &everything(&second))).unwrap();
+    assert_eq!(second_page.len(), 2);
+    assert!(second_page.iter().all(|e| e.id < cursor));
 }
 
 // --- CLI login codes -------------------------------------------------------------------
@@ -1276,7 +1505,15 @@ fn family(db: &Sqlite) {
 /// Runs the rotation batch of `old` for the successor `new` at `now`, settled as the Worker
 /// settles it.
 fn rotate(db: &Sqlite, old: &str, new: &str, now: i64) -> RefreshDecision {
-    let rotation = block_on(RefreshTokenRecord::rotate(db, &hash(old), &hash(new), now)).unwrap();
+    let audit = event("refresh_token.rotate", "fam_1", now);
+    let rotation = block_on(RefreshTokenRecord::rotate(
+        db,
+        &hash(old),
+        &hash(new),
+        now,
+        audit,
+    ));
+    let rotation = rotation.unwrap();
     refresh::arbitrate(rotation.spent, rotation.answerable)
 }
 
@@ -1333,6 +1570,8 @@ fn a_refresh_token_rotates_once_and_a_replay_gets_the_same_successor() {
     }
     assert_eq!(refresh(&db, "refresh 0").unwrap(), spent, "unchanged");
     assert_eq!(db.count("refresh_tokens", "1"), 2, "one successor");
+    // One audit event, by the run that spent the token; none for the replays.
+    assert_eq!(audit_count(&db, "refresh_token.rotate"), 1);
     assert_eq!(db.count("refresh_families", "revoked_at IS NULL"), 1);
     let successor = refresh(&db, "refresh 1").unwrap();
     assert_eq!(successor.family_id, FamilyId::new("fam_1"));
@@ -1343,6 +1582,7 @@ fn a_refresh_token_rotates_once_and_a_replay_gets_the_same_successor() {
         RefreshDecision::Rotate
     );
     assert!(refresh(&db, "refresh 0").unwrap().stored().successor_spent);
+    assert_eq!(audit_count(&db, "refresh_token.rotate"), 2);
 }
 
 #[test]
@@ -1698,6 +1938,8 @@ fn a_projects_roles_are_set_replaced_and_removed_with_their_audit_events() {
         action,
         subject: "roles",
         detail: "{}".into(),
+        person: None,
+        trace: &Trace::NONE,
     };
     let roles = TeamRoles {
         admin_teams: vec!["ops".into()],
@@ -1803,6 +2045,7 @@ fn the_providers_refresh_token_is_kept_per_person_and_renewed_once_per_race() {
         id: Box::leak(Box::new(SessionId::new(id))),
         created_at: at,
         expires_at: at + MINUTE,
+        trace: &Trace::NONE,
     };
     let stored = block_on(ada.sign_in(&db, &session("ses_1", T0), "{}", Some("v1.first"))).unwrap();
     let grant = block_on(ProviderGrant::find(&db, &stored.id))

@@ -58,6 +58,14 @@ pub enum TokenOwner {
 }
 
 impl TokenOwner {
+    /// The person who owns a user token; `None` for a service token.
+    pub fn person(&self) -> Option<&UserId> {
+        match self {
+            TokenOwner::User { user_id, .. } => Some(user_id),
+            TokenOwner::Project { .. } => None,
+        }
+    }
+
     /// The table of this owner's tokens.
     pub fn table(&self) -> TokenTable {
         match self {

@@ -1,0 +1,191 @@
+//! The audit trail: refusals counted after the response ([`count_refusal`]), and
+//! `GET /api/audit`. The super token reads its project's events and the
+//! deployment's own (sign-ins, sessions, configuration problems); an admin's credential, or a
+//! service token covering every workspace, the project's; a person their own, in any project
+//! (`edgeauth_core::audit::reach`). Filters and cursor paging are
+//! `edgeauth_core::audit::AuditQuery`'s.
+
+use edgeauth_core::api::{AuditEventView, AuditPage};
+use edgeauth_core::audit::{self, AuditQuery, AuditReach, PersonFilter};
+use edgeauth_core::time::rfc3339;
+use std::cell::RefCell;
+
+use edgeauth_core::audit::refusal_bucket;
+use edgeauth_core::{sha256_hex, ConfigProblem};
+use serde_json::json;
+use worker::{Context, Env, Request, Response};
+
+use crate::auth::{self, Caller};
+use crate::error::ApiError;
+use crate::store::{Actor, AuditEvent, EventFilter, StoredEvent};
+use crate::{database, http, now_ms};
+
+thread_local! {
+    /// The minute and problems this isolate last recorded (see [`count_config_problem`]).
+    static CONFIG_PROBLEM_RECORDED: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Records that the settings are unusable (`config.problem`, an event of the deployment), as
+/// the response goes out: once per isolate and minute, for each set of problems, which a
+/// row per minute counts (as refusals are). Every request to a misconfigured deployment
+/// fails, so without that it would be a write per request.
+pub fn count_config_problem(ctx: &Context, env: &Env, req: &Request, problems: &[ConfigProblem]) {
+    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    // The problems, short: a bucket names them without holding their text.
+    let reason = sha256_hex(problems.join("\n").as_bytes())[..16].to_owned();
+    let at = now_ms();
+    let bucket = refusal_bucket("config.problem", &reason, at);
+    let first = CONFIG_PROBLEM_RECORDED.with(|last| {
+        let mut last = last.borrow_mut();
+        let first = last.as_deref() != Some(bucket.as_str());
+        *last = Some(bucket);
+        first
+    });
+    let Some(db) = first.then(|| database(env).ok()).flatten() else {
+        return;
+    };
+    let trace = auth::trace(req);
+    ctx.wait_until(async move {
+        let event = AuditEvent {
+            at,
+            project: None,
+            actor: Actor::Anonymous,
+            action: "config.problem",
+            subject: "settings",
+            detail: json!({ "problems": problems }).to_string(),
+            person: None,
+            trace: &trace,
+        };
+        if let Err(e) = event.record_refusal(&db, &reason).await {
+            worker::console_error!("recording a configuration problem failed: {e}");
+        }
+    });
+}
+
+/// Which refusal, and whose.
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal {
+    Deployment(&'static str),
+    InProject(&'static str),
+}
+
+/// Counts `refused` as a refusal of `action` (`sign_in.refuse`, `ci.exchange_refuse`, …) by
+/// its error code, once the response is on its way (`waitUntil`): one row per kind and minute
+/// whose count grows (`AuditEvent::refusal_statement`), so a flood adds a count, not rows. A
+/// failure of the server's own (storage, configuration) is no refusal, and is not counted; a
+/// failure to count is logged. `Refusal::InProject` refusals are the request's project's
+/// (a CI job's exchange asks for a token there); others the deployment's.
+pub fn count_refusal(
+    ctx: &Context,
+    env: &Env,
+    caller: &Caller,
+    refusal: Refusal,
+    refused: &ApiError,
+) {
+    let (action, project) = match refusal {
+        Refusal::Deployment(action) => (action, None),
+        Refusal::InProject(action) => (action, Some(caller.project.to_string())),
+    };
+    let reason = refused.code();
+    if matches!(
+        reason,
+        "storage_unavailable" | "internal" | "misconfigured" | "not_configured"
+    ) {
+        return;
+    }
+    let Ok(db) = database(env) else { return };
+    let trace = caller.trace.clone();
+    ctx.wait_until(async move {
+        let event = AuditEvent {
+            at: now_ms(),
+            project: project.as_deref(),
+            actor: Actor::Anonymous,
+            action,
+            subject: reason,
+            detail: json!({ "reason": reason }).to_string(),
+            person: None,
+            trace: &trace,
+        };
+        if let Err(e) = event.record_refusal(&db, reason).await {
+            worker::console_error!("counting a refusal ({action}, {reason}) failed: {e}");
+        }
+    });
+}
+
+/// `GET`: a page of the events the caller may read, newest first.
+pub async fn list(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+    // A person with no role in the project still reads their own events.
+    let principal = caller.any_principal()?;
+    let pairs: Vec<(String, String)> = caller.url.query_pairs().into_owned().collect();
+    let query = AuditQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(ApiError::BadRequest)?;
+    let reader = principal.person().map(|p| p.as_str());
+    let asked = match &query.person {
+        None => None,
+        Some(PersonFilter::Id(id)) => Some(id.as_str()),
+        Some(PersonFilter::Me) => Some(reader.ok_or_else(|| {
+            ApiError::Forbidden(format!(
+                "`person=me` needs a person's credential, not a {} one; name the person (`person=usr_…`)",
+                principal.kind().as_str()
+            ))
+        })?),
+    };
+    let filter = match audit::reach(principal).map_err(ApiError::Forbidden)? {
+        AuditReach::Project { deployment } => EventFilter {
+            project: Some(caller.project.as_str()),
+            deployment,
+            person: asked,
+            query: &query,
+        },
+        AuditReach::Person(me) => {
+            if asked.is_some_and(|asked| asked != me.as_str()) {
+                return Err(ApiError::Forbidden(format!(
+                    "you read your own events only (`person` may be `me` or `{me}`); another person's are for the project's admins and the operator"
+                )));
+            }
+            EventFilter {
+                project: None,
+                deployment: false,
+                person: Some(reader.unwrap_or_default()),
+                query: &query,
+            }
+        }
+    };
+    let events = StoredEvent::page(&database(env)?, &filter).await?;
+    let full = events.len() == query.limit as usize;
+    let next_cursor = events
+        .last()
+        .filter(|_| full)
+        .map(|last| last.id.to_string());
+    Ok(http::json(
+        200,
+        &AuditPage {
+            events: events.into_iter().map(view).collect(),
+            next_cursor,
+        },
+    ))
+}
+
+/// An event as the API shows it.
+pub fn view(event: StoredEvent) -> AuditEventView {
+    AuditEventView {
+        id: event.id,
+        at: rfc3339(event.at),
+        action: event.action,
+        actor: event.actor,
+        subject: event.subject,
+        project: event.project,
+        person: event.person,
+        detail: event
+            .detail
+            .and_then(|d| serde_json::from_str(&d).ok())
+            .unwrap_or(serde_json::Value::Null),
+        credential_hash: event.credential_hash,
+        credential_prefix: event.credential_prefix,
+        ip: event.ip,
+        colo: event.colo,
+        user_agent: event.user_agent,
+        request_id: event.request_id,
+        count: event.count,
+    }
+}
