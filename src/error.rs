@@ -112,6 +112,24 @@ impl ApiError {
         response
     }
 
+    /// The HTTP status it is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::RetryAfter(error, _) => error.status(),
+            ApiError::BadRequest(_) | ApiError::InvalidJson(_) => 400,
+            ApiError::CredentialRequired(_) | ApiError::InvalidCredential(_) => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::NotFound(_) => 404,
+            ApiError::MethodNotAllowed(_) => 405,
+            ApiError::PayloadTooLarge => 413,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::NotConfigured(_) => 501,
+            ApiError::Misconfigured(_) | ApiError::StorageUnavailable(_) => 503,
+            ApiError::Internal(_) => 500,
+            ApiError::Refused { status, .. } | ApiError::OAuth { status, .. } => *status,
+        }
+    }
+
     /// The error code the body carries: `bad_request`, `invalid_state`, `invalid_grant`, …
     pub fn code(&self) -> &'static str {
         match self {
@@ -139,18 +157,18 @@ impl ApiError {
         // RFC 6750 §3: a bare challenge when no credential was sent, `invalid_token` when a
         // bad one was, `insufficient_scope` when it did not cover the request.
         let mut extra_header: Option<(&'static str, String)> = None;
-        let code = self.code();
-        let (status, message) = match self {
+        let (status, code) = (self.status(), self.code());
+        let message = match self {
             ApiError::RetryAfter(error, seconds) => {
-                let (status, _, message, _) = error.describe();
+                let (_, _, message, _) = error.describe();
                 extra_header = Some(("Retry-After", seconds.to_string()));
-                (status, message)
+                message
             }
-            ApiError::BadRequest(m) => (400, m),
-            ApiError::InvalidJson(m) => (400, m),
+            ApiError::BadRequest(m) => m,
+            ApiError::InvalidJson(m) => m,
             ApiError::CredentialRequired(m) => {
                 extra_header = Some(("WWW-Authenticate", r#"Bearer realm="edgeauth""#.into()));
-                (401, m)
+                m
             }
             ApiError::InvalidCredential(m) => {
                 extra_header = Some((
@@ -160,55 +178,39 @@ impl ApiError {
                         quoted_string_safe(&m)
                     ),
                 ));
-                (401, m)
+                m
             }
             ApiError::Forbidden(m) => {
                 extra_header = Some((
                     "WWW-Authenticate",
                     r#"Bearer realm="edgeauth", error="insufficient_scope""#.into(),
                 ));
-                (403, m)
+                m
             }
-            ApiError::NotFound(m) => (404, m),
+            ApiError::NotFound(m) => m,
             ApiError::MethodNotAllowed(allow) => {
                 extra_header = Some(("Allow", allow.clone()));
-                (405, format!("this path accepts {allow}"))
+                format!("this path accepts {allow}")
             }
-            ApiError::PayloadTooLarge => (413, payload_too_large()),
-            ApiError::UnsupportedMediaType(what_to_send) => (415, what_to_send.to_owned()),
-            ApiError::NotConfigured(m) => (501, m),
-            ApiError::Misconfigured(problems) => (
-                503,
-                format!(
-                    "the server's configuration needs fixing by its operator: {}",
-                    problems.join("; ")
-                ),
+            ApiError::PayloadTooLarge => payload_too_large(),
+            ApiError::UnsupportedMediaType(what_to_send) => what_to_send.to_owned(),
+            ApiError::NotConfigured(m) => m,
+            ApiError::Misconfigured(problems) => format!(
+                "the server's configuration needs fixing by its operator: {}",
+                problems.join("; ")
             ),
-            ApiError::Refused {
-                status, message, ..
-            } => (status, message),
-            ApiError::OAuth {
-                status,
-                description,
-                ..
-            } => (status, description),
+            ApiError::Refused { message, .. } => message,
+            ApiError::OAuth { description, .. } => description,
             ApiError::StorageUnavailable(cause) => {
                 worker::console_error!("storage unavailable: {cause}");
                 extra_header = Some(("Retry-After", STORAGE_RETRY_AFTER_S.to_string()));
-                (
-                    503,
-                    format!(
-                        "the server's storage did not answer, so the request was not carried out; try again in {STORAGE_RETRY_AFTER_S} s"
-                    ),
+                format!(
+                    "the server's storage did not answer, so the request was not carried out; try again in {STORAGE_RETRY_AFTER_S} s"
                 )
             }
             ApiError::Internal(cause) => {
                 worker::console_error!("internal error: {cause}");
-                (
-                    500,
-                    "the server failed to answer; try again, and report it if it persists"
-                        .to_owned(),
-                )
+                "the server failed to answer; try again, and report it if it persists".to_owned()
             }
         };
         (status, code, message, extra_header)

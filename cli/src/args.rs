@@ -195,6 +195,81 @@ pub enum Command {
     /// Create, list and delete the project's trust policies: CI jobs with no stored secret
     #[command(subcommand, long_about = TRUST_LONG)]
     Trust(TrustCommand),
+    /// Read the audit trail: who did what, from where (your own events, or the project's)
+    #[command(long_about = AUDIT_LONG, after_help = AUDIT_EXAMPLES)]
+    Audit(AuditArgs),
+}
+
+const AUDIT_LONG: &str = "\
+Read the audit trail, newest first: sign-ins and their refusals, sign-outs, tokens
+created, rolled and revoked (leak reports too), CLI and device login approvals, refreshes,
+CI exchanges, role and trust-policy changes, configuration problems; each with who did it,
+the SHA-256 and prefix of the credential they used, and the client's address, location and
+User-Agent. A person reads their own events; an admin (with a credential covering every
+workspace), a service token covering every workspace, or the super token the project's
+(the super token the deployment's own too). Refusals are counted: one line per kind and
+minute, with a count.";
+
+const AUDIT_EXAMPLES: &str = "\
+Examples:
+  edgeauth audit --since 24h
+  edgeauth audit --action user_token --person me
+  printf %s \"$LEAKED\" | sha256sum    # then: edgeauth audit --token-hash <that hash>
+  edgeauth audit --json --limit 200 --cursor 1234";
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// One action (user_token.revoke) or a family (user_token)
+    #[arg(long)]
+    pub action: Option<String>,
+    /// The actor as events name it: user:usr_…, service:st_…, super, leak_report, …
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// The id acted on
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// The person events concern: usr_… or me
+    #[arg(long)]
+    pub person: Option<String>,
+    /// A token's SHA-256 in hex: what it did and what was done to it
+    #[arg(long, value_name = "SHA256")]
+    pub token_hash: Option<String>,
+    /// Events since: an instant (2026-12-01T00:00:00Z) or an age (30m, 24h, 7d)
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    pub since: Option<String>,
+    /// Events until: an instant or an age, as --since
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    pub until: Option<String>,
+    /// Events per page, 1 to 200 (default 50)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=200))]
+    pub limit: Option<u32>,
+    /// The page after the one that printed this cursor
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+/// An instant as the server reads it: given as one, or as an age (`30m`, `24h`, `7d`) before
+/// now.
+fn parse_when(s: &str) -> Result<String, String> {
+    if edgeauth_core::time::parse_rfc3339(s).is_some() {
+        return Ok(s.to_owned());
+    }
+    let unit_ms = match s.chars().last() {
+        Some('m') => 60_000,
+        Some('h') => 3_600_000,
+        Some('d') => 86_400_000,
+        _ => 0,
+    };
+    let amount = s[..s.len().saturating_sub(1)].parse::<i64>().ok();
+    match (unit_ms, amount) {
+        (unit_ms @ 1.., Some(n @ 0..=36_500)) => {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            Ok(edgeauth_core::time::rfc3339(now_ms - n * unit_ms))
+        }
+        _ => Err("give an instant in UTC (2026-12-01T00:00:00Z) or an age: 30m, 24h, 7d".into()),
+    }
 }
 
 const TRUST_LONG: &str = "\
@@ -709,6 +784,38 @@ mod tests {
             "--audience needs --ci"
         );
         assert!(parse(&["login", "--ci", "--device"]).is_err());
+    }
+
+    #[test]
+    fn audit_reads_instants_and_ages() {
+        assert_eq!(
+            parse_when("2026-12-01T00:00:00Z").as_deref(),
+            Ok("2026-12-01T00:00:00Z")
+        );
+        let day_ago = parse_when("1d").unwrap();
+        let hours_ago = parse_when("24h").unwrap();
+        // The same instant, give or take the second that passed between the two.
+        let a = edgeauth_core::time::parse_rfc3339(&day_ago).unwrap();
+        let b = edgeauth_core::time::parse_rfc3339(&hours_ago).unwrap();
+        assert!((a - b).abs() <= 1000, "{day_ago} {hours_ago}");
+        for bad in ["yesterday", "5", "-1d", "d", "2026-12-01", "5y"] {
+            assert!(parse_when(bad).is_err(), "{bad}");
+        }
+        let cli = Cli::try_parse_from([
+            "edgeauth",
+            "audit",
+            "--action",
+            "user_token",
+            "--since",
+            "7d",
+        ])
+        .unwrap();
+        let Command::Audit(args) = cli.command else {
+            panic!("audit")
+        };
+        assert_eq!(args.action.as_deref(), Some("user_token"));
+        assert!(args.since.is_some());
+        assert!(Cli::try_parse_from(["edgeauth", "audit", "--limit", "201"]).is_err());
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! may give, and how refusals are counted rather than stored one by one.
 //!
 //! Every security event is one row (see the Worker's `store::audit`), except refusals: a
-//! flood of bad sign-ins or exchanges must not flood the table, so each kind of refusal
-//! (its action and reason code) is one row per minute ([`refusal_bucket`]) whose `count`
-//! grows, with the client of the first one. The rows a flood adds are bounded by the kinds of
-//! refusal, not by the requests.
+//! flood of bad sign-ins or exchanges must flood neither the table nor D1's writes. Each kind
+//! of refusal (its action and reason code) is one row per minute ([`refusal_bucket`]) whose
+//! `count` grows, with the client of the first one; and each isolate writes a kind at most
+//! every [`REFUSAL_WRITE_EVERY_MS`], adding what it counted since ([`RefusalTally`]). The rows a
+//! flood adds are bounded by the kinds of refusal, its writes by the isolates, never by the
+//! requests.
 
 use crate::policy::{Credential, Principal};
 use crate::time::parse_rfc3339;
@@ -19,6 +21,39 @@ pub const MAX_LIMIT: u32 = 200;
 pub const USER_AGENT_CHARS: usize = 200;
 /// One row per kind of refusal per this many milliseconds.
 pub const REFUSAL_WINDOW_MS: i64 = 60_000;
+/// An isolate writes each kind of refusal at most this often.
+pub const REFUSAL_WRITE_EVERY_MS: i64 = 10_000;
+
+/// What one isolate counted of each kind of refusal since it last wrote that kind. The first
+/// refusal of a kind is written at once; later ones are counted, and written (all that were
+/// counted) with the first refusal of that kind after [`REFUSAL_WRITE_EVERY_MS`]. What an
+/// isolate counted but had not written when it ends is lost: counts are a lower bound.
+#[derive(Debug, Default)]
+pub struct RefusalTally {
+    kinds: std::collections::HashMap<String, Tally>,
+}
+
+#[derive(Debug)]
+struct Tally {
+    unwritten: i64,
+    written_at_ms: i64,
+}
+
+impl RefusalTally {
+    /// Counts one refusal of `kind` at `now_ms`: how many to write now, if it is time.
+    pub fn count(&mut self, kind: &str, now_ms: i64) -> Option<i64> {
+        let tally = self.kinds.entry(kind.to_owned()).or_insert(Tally {
+            unwritten: 0,
+            written_at_ms: i64::MIN,
+        });
+        tally.unwritten += 1;
+        if now_ms.saturating_sub(tally.written_at_ms) < REFUSAL_WRITE_EVERY_MS {
+            return None;
+        }
+        tally.written_at_ms = now_ms;
+        Some(std::mem::take(&mut tally.unwritten))
+    }
+}
 
 /// Whose events a reader sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,6 +401,34 @@ mod tests {
         assert_ne!(
             refusal_bucket("a.b", "c", at),
             refusal_bucket("a.b", "c", next_minute)
+        );
+    }
+
+    #[test]
+    fn an_isolate_writes_a_kind_of_refusal_at_most_every_ten_seconds_losing_no_count() {
+        let mut tally = RefusalTally::default();
+        let t0 = 1_795_000_000_000;
+        // The first at once; 99 more within the interval are held.
+        assert_eq!(tally.count("sign_in.refuse|invalid_state", t0), Some(1));
+        for i in 1..100 {
+            assert_eq!(tally.count("sign_in.refuse|invalid_state", t0 + i), None);
+        }
+        // Another kind has its own interval.
+        assert_eq!(
+            tally.count("ci.exchange_refuse|invalid_grant", t0 + 5),
+            Some(1)
+        );
+        // The first after the interval writes all it counted, itself included.
+        assert_eq!(
+            tally.count("sign_in.refuse|invalid_state", t0 + REFUSAL_WRITE_EVERY_MS),
+            Some(100)
+        );
+        assert_eq!(
+            tally.count(
+                "sign_in.refuse|invalid_state",
+                t0 + REFUSAL_WRITE_EVERY_MS + 1
+            ),
+            None
         );
     }
 

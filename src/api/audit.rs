@@ -10,56 +10,69 @@ use edgeauth_core::audit::{self, AuditQuery, AuditReach, PersonFilter};
 use edgeauth_core::time::rfc3339;
 use std::cell::RefCell;
 
-use edgeauth_core::audit::refusal_bucket;
+use edgeauth_core::audit::RefusalTally;
 use edgeauth_core::{sha256_hex, ConfigProblem};
 use serde_json::json;
 use worker::{Context, Env, Request, Response};
 
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
-use crate::store::{Actor, AuditEvent, EventFilter, StoredEvent};
+use crate::store::{Actor, AuditEvent, EventFilter, StoredEvent, Trace};
 use crate::{database, http, now_ms};
 
 thread_local! {
-    /// The minute and problems this isolate last recorded (see [`count_config_problem`]).
-    static CONFIG_PROBLEM_RECORDED: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// What this isolate counted of each kind of refusal since it last wrote that kind.
+    static TALLY: RefCell<RefusalTally> = RefCell::new(RefusalTally::default());
 }
 
-/// Records that the settings are unusable (`config.problem`, an event of the deployment), as
-/// the response goes out: once per isolate and minute, for each set of problems, which a
-/// row per minute counts (as refusals are). Every request to a misconfigured deployment
-/// fails, so without that it would be a write per request.
-pub fn count_config_problem(ctx: &Context, env: &Env, req: &Request, problems: &[ConfigProblem]) {
-    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    // The problems, short: a bucket names them without holding their text.
-    let reason = sha256_hex(problems.join("\n").as_bytes())[..16].to_owned();
+/// A refusal to count: its action, reason code (its subject too), project and detail.
+struct Counted {
+    action: &'static str,
+    reason: String,
+    project: Option<String>,
+    detail: String,
+}
+
+/// Counts one refusal in this isolate, and writes what it counted of that kind after the
+/// response (`waitUntil`) when it is time (`RefusalTally`): at most one write per kind every
+/// 10 s per isolate, however many come. A failure to write is logged.
+fn tally(ctx: &Context, env: &Env, counted: Counted, trace: Trace) {
     let at = now_ms();
-    let bucket = refusal_bucket("config.problem", &reason, at);
-    let first = CONFIG_PROBLEM_RECORDED.with(|last| {
-        let mut last = last.borrow_mut();
-        let first = last.as_deref() != Some(bucket.as_str());
-        *last = Some(bucket);
-        first
-    });
-    let Some(db) = first.then(|| database(env).ok()).flatten() else {
+    let kind = format!("{}|{}", counted.action, counted.reason);
+    let Some(count) = TALLY.with(|tally| tally.borrow_mut().count(&kind, at)) else {
         return;
     };
-    let trace = auth::trace(req);
+    let Ok(db) = database(env) else { return };
     ctx.wait_until(async move {
         let event = AuditEvent {
             at,
-            project: None,
+            project: counted.project.as_deref(),
             actor: Actor::Anonymous,
-            action: "config.problem",
-            subject: "settings",
-            detail: json!({ "problems": problems }).to_string(),
+            action: counted.action,
+            subject: &counted.reason,
+            detail: counted.detail,
             person: None,
             trace: &trace,
         };
-        if let Err(e) = event.record_refusal(&db, &reason).await {
-            worker::console_error!("recording a configuration problem failed: {e}");
+        if let Err(e) = event.record_refusals(&db, &counted.reason, count).await {
+            worker::console_error!("counting refusals ({kind}) failed: {e}");
         }
     });
+}
+
+/// Records that the settings are unusable (`config.problem`, an event of the deployment,
+/// detail the problems), counted as refusals are: every request to a misconfigured deployment
+/// fails, and must not cost a write each.
+pub fn count_config_problem(ctx: &Context, env: &Env, req: &Request, problems: &[ConfigProblem]) {
+    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let counted = Counted {
+        action: "config.problem",
+        // The problems, short: a bucket names them without holding their text.
+        reason: sha256_hex(problems.join("\n").as_bytes())[..16].to_owned(),
+        project: None,
+        detail: json!({ "problems": problems }).to_string(),
+    };
+    tally(ctx, env, counted, auth::trace(req));
 }
 
 /// Which refusal, and whose.
@@ -69,12 +82,11 @@ pub enum Refusal {
     InProject(&'static str),
 }
 
-/// Counts `refused` as a refusal of `action` (`sign_in.refuse`, `ci.exchange_refuse`, …) by
-/// its error code, once the response is on its way (`waitUntil`): one row per kind and minute
-/// whose count grows (`AuditEvent::refusal_statement`), so a flood adds a count, not rows. A
-/// failure of the server's own (storage, configuration) is no refusal, and is not counted; a
-/// failure to count is logged. `Refusal::InProject` refusals are the request's project's
-/// (a CI job's exchange asks for a token there); others the deployment's.
+/// Counts `refused` as a refusal of `refusal`'s action (`sign_in.refuse`,
+/// `ci.exchange_refuse`, …) by its error code (see [`tally`]). Only 4xx answers are refusals:
+/// a failure of the server's own or of the identity provider is not counted.
+/// `Refusal::InProject` refusals are the request's project's (a CI job's exchange asks for a
+/// token there); others the deployment's.
 pub fn count_refusal(
     ctx: &Context,
     env: &Env,
@@ -82,34 +94,21 @@ pub fn count_refusal(
     refusal: Refusal,
     refused: &ApiError,
 ) {
+    if !(400..500).contains(&refused.status()) {
+        return;
+    }
     let (action, project) = match refusal {
         Refusal::Deployment(action) => (action, None),
         Refusal::InProject(action) => (action, Some(caller.project.to_string())),
     };
     let reason = refused.code();
-    if matches!(
-        reason,
-        "storage_unavailable" | "internal" | "misconfigured" | "not_configured"
-    ) {
-        return;
-    }
-    let Ok(db) = database(env) else { return };
-    let trace = caller.trace.clone();
-    ctx.wait_until(async move {
-        let event = AuditEvent {
-            at: now_ms(),
-            project: project.as_deref(),
-            actor: Actor::Anonymous,
-            action,
-            subject: reason,
-            detail: json!({ "reason": reason }).to_string(),
-            person: None,
-            trace: &trace,
-        };
-        if let Err(e) = event.record_refusal(&db, reason).await {
-            worker::console_error!("counting a refusal ({action}, {reason}) failed: {e}");
-        }
-    });
+    let counted = Counted {
+        action,
+        reason: reason.to_owned(),
+        project,
+        detail: json!({ "reason": reason }).to_string(),
+    };
+    tally(ctx, env, counted, caller.trace.clone());
 }
 
 /// `GET`: a page of the events the caller may read, newest first.

@@ -1,15 +1,64 @@
 //! `GET /account`: where a signed-in person lands: who they are, sign out, their tokens
 //! (the page's script drives `/api/tokens`).
 
+use edgeauth_core::audit::AuditQuery;
 use edgeauth_core::session;
 use edgeauth_core::time::rfc3339;
-use worker::{Env, Response};
+use edgeauth_core::UserId;
+use worker::{D1Database, Env, Response};
 
 use crate::auth::Caller;
 use crate::database;
 use crate::error::ApiError;
-use crate::pages;
-use crate::store::UserRecord;
+use crate::pages::{self, action_in_words, Activity};
+use crate::store::{EventFilter, StoredEvent, UserRecord};
+
+/// Lines of "Recent activity".
+const RECENT_EVENTS: u32 = 10;
+
+/// The person's latest events, for a person to read.
+async fn recent_activity(db: &D1Database, user: &UserId) -> Result<Vec<Activity>, ApiError> {
+    let query = AuditQuery {
+        limit: RECENT_EVENTS,
+        ..AuditQuery::default()
+    };
+    let events = StoredEvent::page(
+        db,
+        &EventFilter {
+            project: None,
+            deployment: false,
+            person: Some(user.as_str()),
+            query: &query,
+        },
+    )
+    .await?;
+    let you = format!("user:{user}");
+    Ok(events
+        .into_iter()
+        .map(|e| Activity {
+            at: rfc3339(e.at),
+            what: action_in_words(&e.action).to_owned(),
+            by: match e.actor.as_str() {
+                actor if actor == you => "You".to_owned(),
+                "leak_report" => "A leak report".to_owned(),
+                "refresh_reuse" => "The server: a spent refresh token came back".to_owned(),
+                "role_lost" => "The server: your role ended".to_owned(),
+                "super" => "The operator".to_owned(),
+                other => other.to_owned(),
+            },
+            from: [
+                e.ip,
+                e.colo,
+                e.user_agent.map(|ua| ua.chars().take(60).collect()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<String>>()
+            .join(" · "),
+            count: e.count,
+        })
+        .collect())
+}
 
 /// The signed-in person's page, or a page with a "Sign in" link. Only a browser session
 /// shows the account: a bearer credential is not a browser.
@@ -42,6 +91,7 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
         .map(rfc3339)
         .unwrap_or_default();
     let role = caller.principal.as_ref().map_or("none", |p| p.role_name());
+    let activity = recent_activity(&database(env)?, &user.id).await?;
     Ok(pages::page_response(
         200,
         pages::account_html(&pages::AccountView {
@@ -53,6 +103,7 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
             role,
             csrf_token: &csrf,
             session_ends_at: &session_ends_at,
+            activity: &activity,
         }),
     ))
 }

@@ -77,12 +77,7 @@ pub async fn token(
         }
         // A device's polls are answered `authorization_pending` by design: not refusals.
         TokenGrant::RefreshToken { refresh_token } => {
-            let answer = refresh_token_grant(&refresh_token, caller, env).await;
-            if let Err(refused) = &answer {
-                let refusal = Refusal::Deployment("refresh_token.refuse");
-                audit::count_refusal(ctx, env, caller, refusal, refused);
-            }
-            answer
+            refresh_token_grant(&refresh_token, caller, env, ctx).await
         }
         TokenGrant::TokenExchange { subject_token } => {
             let answer = exchange::exchange(&subject_token, caller, env).await;
@@ -282,11 +277,10 @@ async fn refresh_token_grant(
     presented: &str,
     caller: &Caller,
     env: &Env,
+    ctx: &Context,
 ) -> Result<Response, ApiError> {
     // Step 1: a mistyped or forged token is refused with no storage read. It may have been
     // made under SECRET or, before a rotation, SECRET_PREVIOUS.
-    let refresh_key = caller.settings.refresh_token_key()?;
-    let successor_key = caller.settings.refresh_successor_key()?;
     let pairs = caller.settings.refresh_key_pairs();
     if token::check_format(presented) != Ok(TokenKind::Refresh)
         || !pairs
@@ -297,6 +291,25 @@ async fn refresh_token_grant(
             "the refresh token is not one this server issued (it must be an `ear_` token, copied in full); log in again",
         ));
     }
+    // A token this server made: its refusal (spent, revoked, expired) is counted in the audit
+    // trail. A forgery's, above, costs nothing, storage included.
+    let answer = refresh_issued_token(presented, caller, env).await;
+    if let Err(refused) = &answer {
+        let refusal = Refusal::Deployment("refresh_token.refuse");
+        audit::count_refusal(ctx, env, caller, refusal, refused);
+    }
+    answer
+}
+
+/// Steps 2 to 4 for a refresh token this server made (its tag checked).
+async fn refresh_issued_token(
+    presented: &str,
+    caller: &Caller,
+    env: &Env,
+) -> Result<Response, ApiError> {
+    let refresh_key = caller.settings.refresh_token_key()?;
+    let successor_key = caller.settings.refresh_successor_key()?;
+    let pairs = caller.settings.refresh_key_pairs();
     let hash = TokenHash::of(presented);
     let db = database(env)?;
     let record = RefreshTokenRecord::find_by_hash(&db, &hash).await?;

@@ -21,6 +21,48 @@ pub struct AccountView<'a> {
     pub csrf_token: &'a str,
     /// When this sign-in ends (RFC 3339): the latest a token made on the page lives.
     pub session_ends_at: &'a str,
+    /// The person's latest events, newest first.
+    pub activity: &'a [Activity],
+}
+
+/// One line of "Recent activity".
+pub struct Activity {
+    /// RFC 3339.
+    pub at: String,
+    /// What happened, in words.
+    pub what: String,
+    /// Who did it: "You", the server, or a leak report.
+    pub by: String,
+    /// The client's address, location and browser or tool.
+    pub from: String,
+    pub count: i64,
+}
+
+/// An action of the audit trail in words, for a person reading their own.
+pub fn action_in_words(action: &str) -> &str {
+    match action {
+        "session.create" => "Signed in",
+        "session.delete" => "Signed out",
+        "user_token.create" => "API token created",
+        "user_token.roll" => "API token rolled",
+        "user_token.revoke" => "API token revoked",
+        "service_token.create" => "Service token created",
+        "service_token.roll" => "Service token rolled",
+        "service_token.revoke" => "Service token revoked",
+        "cli_login.approve" => "CLI login approved",
+        "cli_login.deny" => "CLI login denied",
+        "cli_login.burn" => "CLI login code withdrawn (misused)",
+        "device.approve" => "Device login approved",
+        "device.deny" => "Device login denied",
+        "refresh_family.create" => "Device login started",
+        "refresh_token.rotate" => "Device login refreshed",
+        "refresh_family.revoke" => "Device login ended",
+        "roles.set" => "Project roles changed",
+        "roles.reset" => "Project roles reset",
+        "trust_policy.create" => "Trust policy created",
+        "trust_policy.delete" => "Trust policy deleted",
+        other => other,
+    }
 }
 
 #[derive(Template)]
@@ -79,7 +121,53 @@ mod tests {
             role: "member",
             csrf_token: "c5rf-T0ken_value",
             session_ends_at: "2026-12-11T10:00:00Z",
+            activity: &[],
         }
+    }
+
+    fn activity(text: &str, count: i64) -> Activity {
+        Activity {
+            at: text.to_owned(),
+            what: text.to_owned(),
+            by: text.to_owned(),
+            from: text.to_owned(),
+            count,
+        }
+    }
+
+    #[test]
+    fn recent_activity_lists_events_or_says_there_are_none() {
+        let html = account_html(&view(&[]));
+        assert!(html.contains(r#"<h2 id="activity-heading">Recent activity</h2>"#));
+        assert!(html.contains("Nothing yet."));
+        let lines = [
+            Activity {
+                at: "2026-12-05T10:00:00Z".into(),
+                what: action_in_words("session.create").into(),
+                by: "You".into(),
+                from: "203.0.113.7 · AMS · Firefox".into(),
+                count: 1,
+            },
+            Activity {
+                what: action_in_words("user_token.revoke").into(),
+                by: "A leak report".into(),
+                count: 3,
+                ..activity("x", 1)
+            },
+        ];
+        let html = account_html(&AccountView {
+            activity: &lines,
+            ..view(&[])
+        });
+        assert!(!html.contains("Nothing yet."));
+        assert!(html.contains(
+            r#"<td><time datetime="2026-12-05T10:00:00Z">2026-12-05T10:00:00Z</time></td>"#
+        ));
+        assert!(html.contains("<td>Signed in</td>"));
+        assert!(html.contains("<td>203.0.113.7 · AMS · Firefox</td>"));
+        assert!(html.contains("<td>API token revoked (3×)</td>"));
+        assert!(html.contains("<td>A leak report</td>"));
+        assert_eq!(action_in_words("made.up"), "made.up");
     }
 
     #[test]
@@ -162,6 +250,7 @@ mod tests {
             role: HOSTILE,
             csrf_token: HOSTILE,
             session_ends_at: HOSTILE,
+            activity: &[activity(HOSTILE, 2)],
         });
         assert_no_injection(&html);
         // Same number of tags as with benign values: nothing was added.
@@ -175,6 +264,7 @@ mod tests {
             role: "x",
             csrf_token: "x",
             session_ends_at: "x",
+            activity: &[activity("x", 2)],
         });
         assert_eq!(tags(&html).len(), tags(&benign).len());
         // Each value is where it belongs, as text.

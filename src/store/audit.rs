@@ -196,18 +196,20 @@ impl AuditEvent<'_> {
         self.insert(Some(condition), condition_params.into_iter().collect())
     }
 
-    /// The statement that counts this event as a refusal for `reason` (a short code, such as
-    /// `invalid_state`): the first of its kind in its minute is stored, with its client; the
-    /// others add one to its `count` (`edgeauth_core::audit::refusal_bucket`).
-    pub(crate) fn refusal_statement(&self, reason: &str) -> Statement {
+    /// The statement that counts `count` refusals like this one for `reason` (a short code,
+    /// such as `invalid_state`): the first write of its kind in its minute stores it, with its
+    /// client; the others add to its `count` (`edgeauth_core::audit::refusal_bucket`).
+    pub(crate) fn refusal_statement(&self, reason: &str, count: i64) -> Statement {
         let mut statement = self.statement();
         let bucket = refusal_bucket(self.action, reason, self.at);
+        let values = 6 + TRACE_VALUES;
         statement.sql = format!(
-            "INSERT INTO audit_events ({AUDIT_COLUMNS}, bucket) VALUES ({}) \
-             ON CONFLICT (bucket) DO UPDATE SET count = count + 1",
-            placeholders(1, 6 + TRACE_VALUES + 1)
+            "INSERT INTO audit_events ({AUDIT_COLUMNS}, bucket, count) VALUES ({}) \
+             ON CONFLICT (bucket) DO UPDATE SET count = count + ?{}",
+            placeholders(1, values + 2),
+            values + 2
         );
-        statement.params.push(bucket.into());
+        statement.params.extend([bucket.into(), count.into()]);
         statement
     }
 
@@ -217,9 +219,14 @@ impl AuditEvent<'_> {
         Ok(())
     }
 
-    /// Counts this refusal (see [`AuditEvent::refusal_statement`]).
-    pub async fn record_refusal(&self, db: &impl Database, reason: &str) -> Result<(), StoreError> {
-        db.run(self.refusal_statement(reason)).await?;
+    /// Counts `count` refusals like this one (see [`AuditEvent::refusal_statement`]).
+    pub async fn record_refusals(
+        &self,
+        db: &impl Database,
+        reason: &str,
+        count: i64,
+    ) -> Result<(), StoreError> {
+        db.run(self.refusal_statement(reason, count)).await?;
         Ok(())
     }
 }

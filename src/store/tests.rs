@@ -613,7 +613,7 @@ impl DefaultPage for AuditQuery {
 fn refusals_are_counted_one_row_per_kind_and_minute() {
     let db = Sqlite::migrated();
     let refusal = |reason: &str, at: i64| {
-        block_on(event("sign_in.refuse", "-", at).record_refusal(&db, reason)).unwrap()
+        block_on(event("sign_in.refuse", "-", at).record_refusals(&db, reason, 1)).unwrap()
     };
     for i in 0..50 {
         refusal("invalid_state", T0 + i);
@@ -631,6 +631,10 @@ fn refusals_are_counted_one_row_per_kind_and_minute() {
     assert_eq!(counts.len(), 3, "{counts:?}");
     assert_eq!(counts[0].1, 50);
     assert_eq!((counts[1].1, counts[2].1), (1, 1));
+    // What an isolate counted between two writes, added at once.
+    block_on(event("sign_in.refuse", "-", T0 + 2).record_refusals(&db, "invalid_state", 7))
+        .unwrap();
+    assert_eq!(db.count("audit_events", "count = 57"), 1);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! warnings, errors) goes to stderr. With `--json`, stdout is the server's JSON.
 
 mod api;
+mod audit;
 mod ci;
 mod device;
 mod login;
@@ -108,6 +109,7 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
         Command::Trust(TrustCommand::Create(args)) => trust::create(&ctx, io, &args),
         Command::Trust(TrustCommand::List) => trust::list(&ctx, io),
         Command::Trust(TrustCommand::Delete { id }) => trust::delete(&ctx, io, &id),
+        Command::Audit(args) => audit::run(&ctx, io, &args),
     }
 }
 

@@ -389,6 +389,7 @@ fn every_operation_answers_as_the_contract_says() {
     the_device_login_answers_as_documented(&kinds);
     a_projects_roles_answer_as_documented(&kinds);
     trust_policies_and_the_exchange_answer_as_documented(&kinds);
+    the_audit_trail_answers_as_documented(&kinds);
     // Last: it signs a session out.
     the_browser_sign_in_answers_as_documented(&kinds);
 
@@ -501,6 +502,39 @@ fn trust_policies_and_the_exchange_answer_as_documented(kinds: &EveryKind) {
         "/api/trust-policies/{id}",
         404,
         main.delete(&one).bearer(&kinds.super_token).project(p),
+    );
+}
+
+fn the_audit_trail_answers_as_documented(kinds: &EveryKind) {
+    let main = Instance::main();
+    let path = "/api/audit";
+    let p = &kinds.project;
+    let page = expect(
+        "get",
+        path,
+        200,
+        main.get("/api/audit?limit=2&action=service_token")
+            .bearer(&kinds.super_token)
+            .project(p),
+    )
+    .json();
+    assert!(!page["events"].as_array().unwrap().is_empty(), "{page}");
+    // A person's own, with every field an event can carry.
+    expect("get", path, 200, kinds.session.get(path).project(p));
+    expect("get", path, 401, main.get(path).project(p));
+    expect(
+        "get",
+        path,
+        403,
+        main.get(path).bearer(&kinds.service.token).project(p),
+    );
+    expect(
+        "get",
+        path,
+        400,
+        main.get("/api/audit?limit=0")
+            .bearer(&kinds.super_token)
+            .project(p),
     );
 }
 
