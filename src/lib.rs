@@ -66,6 +66,9 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Answer, ApiErr
         Err(ApiError::NotFound(message)) => return proxy(req, env, ctx, message).await,
         Err(e) => return Err(e),
     };
+    if let Some(brake) = matched.brake {
+        http::brake(&req, env, brake).await?;
+    }
     let url = req.url()?;
     let settings = Settings::of(env);
     if let Err(problems) = &settings {

@@ -2,6 +2,7 @@
 //! authentication, and whether a browser gets its errors as a page. Adding an endpoint is a
 //! row here and an arm in [`dispatch`] (the compiler insists on the arm).
 
+use edgeauth_core::rate_limit::{Brake, CLI_EXCHANGE, DEVICE_CODE, LEAK_REPORT, SIGN_IN, TOKEN};
 use worker::{Env, Request, Response};
 
 use crate::api::audit::Refusal;
@@ -90,6 +91,9 @@ struct Route {
     path: &'static str,
     methods: &'static [(Verb, Target)],
     errors: Errors,
+    /// The brake on its requests per client address, for the endpoints people and robots
+    /// hammer (`edgeauth_core::rate_limit`).
+    brake: Option<Brake>,
 }
 
 use Endpoint as E;
@@ -169,32 +173,45 @@ const ROUTES: &[Route] = &[
         Json,
     ),
     route("/account", &[(Get, Ep(E::Account))], Page),
-    route("/api/auth/login", &[(Get, Ep(E::Login))], Page),
-    route("/api/auth/callback", &[(Get, Ep(E::Callback))], Page),
+    braked("/api/auth/login", &[(Get, Ep(E::Login))], Page, SIGN_IN),
+    braked(
+        "/api/auth/callback",
+        &[(Get, Ep(E::Callback))],
+        Page,
+        SIGN_IN,
+    ),
     route("/api/auth/logout", &[(Post, Ep(E::Logout))], Page),
-    route(
+    braked(
         "/api/auth/cli-start",
         &[(Get, Ep(E::CliStart)), (Post, Ep(E::CliDecide))],
         Page,
+        SIGN_IN,
     ),
-    route(
+    braked(
         "/api/auth/cli-exchange",
         &[(Post, Ep(E::CliExchange))],
         Json,
+        CLI_EXCHANGE,
     ),
-    route("/api/auth/device/code", &[(Post, Ep(E::DeviceCode))], Json),
+    braked(
+        "/api/auth/device/code",
+        &[(Post, Ep(E::DeviceCode))],
+        Json,
+        DEVICE_CODE,
+    ),
     route(
         "/device",
         &[(Get, Ep(E::DevicePage)), (Post, Ep(E::DeviceDecide))],
         Page,
     ),
-    route("/api/auth/token", &[(Post, Ep(E::Token))], Json),
-    route("/api/auth/revoke", &[(Post, Ep(E::Revoke))], Json),
+    braked("/api/auth/token", &[(Post, Ep(E::Token))], Json, TOKEN),
+    braked("/api/auth/revoke", &[(Post, Ep(E::Revoke))], Json, TOKEN),
     route("/api/auth/introspect", &[(Post, Ep(E::Introspect))], Json),
-    route(
+    braked(
         "/api/credentials/revoke",
         &[(Post, Ep(E::ReportLeak))],
         Json,
+        LEAK_REPORT,
     ),
     route("/api/audit", &[(Get, Ep(E::Audit))], Json),
     route("/.well-known/jwks.json", &[(Get, St(Static::Jwks))], Json),
@@ -210,6 +227,22 @@ const fn route(path: &'static str, methods: &'static [(Verb, Target)], errors: E
         path,
         methods,
         errors,
+        brake: None,
+    }
+}
+
+/// A route whose requests `brake` counts per client address.
+const fn braked(
+    path: &'static str,
+    methods: &'static [(Verb, Target)],
+    errors: Errors,
+    brake: Brake,
+) -> Route {
+    Route {
+        path,
+        methods,
+        errors,
+        brake: Some(brake),
     }
 }
 
@@ -219,6 +252,7 @@ pub struct Matched {
     pub target: Target,
     /// The `{id}` segment, if the path has one.
     pub id: Option<String>,
+    pub brake: Option<Brake>,
 }
 
 /// Matches a path, then a method, given as the request sent it (`req.inner().method()`, not
@@ -247,6 +281,7 @@ pub fn find(method: &str, path: &str) -> Result<Matched, ApiError> {
         .map(|(_, target)| Matched {
             target: *target,
             id,
+            brake: route.brake,
         })
         .ok_or_else(|| ApiError::MethodNotAllowed(allow(route)))
 }
@@ -380,6 +415,7 @@ mod tests {
             Ok(Matched {
                 target: Target::Endpoint(e),
                 id,
+                ..
             }) => Ok(match id {
                 Some(id) => format!("{e:?}({id})"),
                 None => format!("{e:?}"),
@@ -396,6 +432,34 @@ mod tests {
 
     fn ok(s: &str) -> Result<String, String> {
         Ok(s.to_owned())
+    }
+
+    #[test]
+    fn the_hammered_endpoints_are_braked_and_no_other() {
+        let brake = |method: Method, path: &str| find(method.as_ref(), path).unwrap().brake;
+        for (method, path, expected) in [
+            (Method::Get, "/api/auth/login", SIGN_IN),
+            (Method::Get, "/api/auth/callback", SIGN_IN),
+            (Method::Get, "/api/auth/cli-start", SIGN_IN),
+            (Method::Post, "/api/auth/cli-start", SIGN_IN),
+            (Method::Post, "/api/auth/cli-exchange", CLI_EXCHANGE),
+            (Method::Post, "/api/auth/device/code", DEVICE_CODE),
+            (Method::Post, "/api/auth/token", TOKEN),
+            (Method::Post, "/api/auth/revoke", TOKEN),
+            (Method::Post, "/api/credentials/revoke", LEAK_REPORT),
+        ] {
+            assert_eq!(brake(method, path), Some(expected), "{path}");
+        }
+        // The hot paths and the authenticated API are not: a credential is their brake.
+        for (method, path) in [
+            (Method::Get, "/api/auth/whoami"),
+            (Method::Get, "/api/auth/check"),
+            (Method::Post, "/api/tokens"),
+            (Method::Get, "/healthz"),
+            (Method::Get, "/device"),
+        ] {
+            assert_eq!(brake(method, path), None, "{path}");
+        }
     }
 
     #[test]

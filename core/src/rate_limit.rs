@@ -1,6 +1,62 @@
-//! Who a rate limit counts: the client's address, as the edge reports it.
+//! The brakes on the endpoints people and robots hammer, and who they count: the client's
+//! address, as the edge reports it.
+//!
+//! A brake is a Rate Limiting binding (`[[ratelimits]]` in wrangler.toml, where the operator
+//! sets its limit): counted by each Cloudflare location on its own, never in isolate memory,
+//! and a brake only. What must hold exactly is counted in D1 (code guessing, pending device
+//! grants, a device's poll interval) or spent once (a CLI code, a refresh token, a CI job's ID
+//! token), so a credential sent in a body needs no brake of its own.
 
 use std::net::IpAddr;
+
+/// One brake: its binding and period (the limit is the binding's, in wrangler.toml), what it
+/// counts for a person, and whether its endpoints answer OAuth error bodies (RFC 6749 §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Brake {
+    pub binding: &'static str,
+    /// The binding's `period`: a braked client may ask again within this many seconds.
+    pub period_s: u64,
+    /// What was asked too often, for the 429's message: "sign-in requests".
+    pub asked: &'static str,
+    pub oauth: bool,
+}
+
+/// The browser's sign-in steps: `GET /api/auth/login`, `/api/auth/callback`, and
+/// `GET`/`POST /api/auth/cli-start` (approving a CLI login).
+pub const SIGN_IN: Brake = Brake {
+    binding: "SIGN_IN_LIMITER",
+    period_s: 60,
+    asked: "sign-in requests",
+    oauth: false,
+};
+/// `POST /api/auth/cli-exchange`.
+pub const CLI_EXCHANGE: Brake = Brake {
+    binding: "CLI_EXCHANGE_LIMITER",
+    period_s: 60,
+    asked: "CLI login exchanges",
+    oauth: true,
+};
+/// `POST /api/auth/device/code`.
+pub const DEVICE_CODE: Brake = Brake {
+    binding: "DEVICE_CODE_LIMITER",
+    period_s: 60,
+    asked: "device codes",
+    oauth: true,
+};
+/// `POST /api/auth/token` (device polling, refreshes, CI exchanges) and `/api/auth/revoke`.
+pub const TOKEN: Brake = Brake {
+    binding: "TOKEN_LIMITER",
+    period_s: 60,
+    asked: "token requests",
+    oauth: true,
+};
+/// `POST /api/credentials/revoke`.
+pub const LEAK_REPORT: Brake = Brake {
+    binding: "LEAK_REPORT_LIMITER",
+    period_s: 60,
+    asked: "leak reports",
+    oauth: false,
+};
 
 /// The client's address (`CF-Connecting-IP`) as a limiter counts it: an IPv4 address on its
 /// own (an IPv4-mapped IPv6 one too), an IPv6 address by its /64 (one subscriber usually holds

@@ -27,6 +27,10 @@ FLEET_NAMES=()
 declare -A FLEET_VARS=() FLEET_URL=() FLEET_PID=() FLEET_DIR=() FLEET_PERSIST=() FLEET_REPLICA_OF=()
 declare -A FLEET_D1_OF=()
 declare -A FLEET_INSPECTOR_PORT=() FLEET_BUILD=() FLEET_SERVICE=()
+# FLEET_LIMITS[NAME]='BINDING=LIMIT …' sets rate-limit bindings' limits for NAME
+# (scripts/lib/instance_config.py); an instance without an entry gets FLEET_DEFAULT_LIMITS.
+declare -A FLEET_LIMITS=()
+FLEET_DEFAULT_LIMITS=""
 # Ports chosen already for something else (scripts/test: the identity provider, which starts
 # after the fleet): fleet_up never hands them to an instance.
 FLEET_AVOID_PORTS=()
@@ -110,7 +114,8 @@ fleet_up() {
         FLEET_PERSIST[$name]="$dir/persist"
         rm -rf "$dir/persist" "$dir/.wrangler"
         mkdir -p "$dir"
-        python3 "$ROOT/scripts/lib/instance_config.py" "$ROOT/wrangler.toml" "$dir/wrangler.toml" \
+        EDGEAUTH_INSTANCE_LIMITS="${FLEET_LIMITS[$name]-$FLEET_DEFAULT_LIMITS}" \
+            python3 "$ROOT/scripts/lib/instance_config.py" "$ROOT/wrangler.toml" "$dir/wrangler.toml" \
             "$name" "${FLEET_BUILD[$name]:-build}" "$(fleet_service "$name")"
         (umask 077 && printf '%s\n' "${FLEET_VARS[$name]}" >"$dir/.dev.vars")
     done

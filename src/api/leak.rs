@@ -2,12 +2,11 @@
 //! token (its owner, someone who found it, a secret scanner) sends it, and it is revoked, with
 //! no other credential, as GitHub's credential revocation API does (`edgeauth_core::leak`).
 //! The answer is the same whatever was sent (202), so the endpoint is no oracle; each client
-//! address is braked (`LEAK_REPORT_LIMITER`). Each revocation is audited with actor
+//! address is braked (`LEAK_REPORT_LIMITER`, in the route table). Each revocation is audited with actor
 //! `leak_report` and the token's display prefix, so the owner sees why it stopped.
 
 use edgeauth_core::ids::revocation_id;
 use edgeauth_core::leak::reported_tokens;
-use edgeauth_core::time::minutes_rounded_up;
 use edgeauth_core::token::{self, TokenKind};
 use edgeauth_core::TokenHash;
 use serde_json::json;
@@ -18,23 +17,8 @@ use crate::error::ApiError;
 use crate::store::{Actor, AuditEvent, TokenRecord, TokenTable};
 use crate::{database, http, now_ms, WebCrypto};
 
-const LEAK_REPORT_LIMITER: &str = "LEAK_REPORT_LIMITER";
-/// The period of `LEAK_REPORT_LIMITER` in wrangler.toml.
-const LEAK_REPORT_PERIOD_S: u64 = 60;
-
 /// `POST`: revokes every live token of this server among those reported; 202 whatever.
 pub async fn report(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
-    if http::over_limit(&req, env, LEAK_REPORT_LIMITER).await {
-        return Err(ApiError::Refused {
-            status: 429,
-            code: "too_many_requests",
-            message: format!(
-                "too many leak reports from this address; try again in {}",
-                minutes_rounded_up(LEAK_REPORT_PERIOD_S)
-            ),
-        }
-        .retry_after(LEAK_REPORT_PERIOD_S));
-    }
     let body = http::body::json(&mut req).await?;
     let tokens = reported_tokens(&body).map_err(ApiError::BadRequest)?;
     let db = database(env)?;

@@ -36,14 +36,6 @@ use crate::{database, now_ms, WebCrypto};
 /// Where the person enters the user code (`verification_uri`, RFC 8628 §3.2).
 pub const VERIFICATION_PATH: &str = "/device";
 
-/// The Rate Limiting binding (`[[ratelimits]]` in wrangler.toml) that brakes
-/// `POST /api/auth/device/code` per client address: 60 requests per 60 s, counted by each
-/// Cloudflare location on its own. A brake, not an exact count: the exact bound is
-/// [`MAX_PENDING_GRANTS`], in D1.
-const DEVICE_CODE_LIMITER: &str = "DEVICE_CODE_LIMITER";
-/// The binding's `period`: a braked client may ask again within this many seconds.
-const DEVICE_CODE_LIMIT_PERIOD_S: u32 = 60;
-
 /// Most live pending device grants a project may have at once (docs/api.md). Counted in D1
 /// in the batch that inserts, so requests from any number of addresses and locations cannot
 /// store more; a legitimate login needs one for at most 15 minutes.
@@ -59,9 +51,6 @@ pub async fn code(mut req: Request, caller: &Caller, env: &Env) -> Result<Respon
             error: "not_configured",
             description: problem,
         });
-    }
-    if let Some(braked) = brake(&req, env).await {
-        return Err(braked);
     }
     let name = match body::oauth(&mut req).await.map_err(ApiError::oauth_body)? {
         OAuthBody::Empty => None,
@@ -136,25 +125,6 @@ pub async fn code(mut req: Request, caller: &Caller, env: &Env) -> Result<Respon
     Err(ApiError::Internal(
         "could not store a device grant: every user code drawn was taken".into(),
     ))
-}
-
-/// The per-client brake on `POST /api/auth/device/code`: a 429 once the client's address has
-/// asked more than the binding allows in its period (`http::over_limit`). Without the binding,
-/// or if it fails, the request goes on: the D1 cap still bounds what is stored.
-async fn brake(req: &Request, env: &Env) -> Option<ApiError> {
-    http::over_limit(req, env, DEVICE_CODE_LIMITER)
-        .await
-        .then(|| {
-            ApiError::OAuth {
-                status: 429,
-                error: "too_many_requests",
-                description: format!(
-                    "too many device codes were asked for from this address; try again in {}",
-                    minutes_rounded_up(u64::from(DEVICE_CODE_LIMIT_PERIOD_S))
-                ),
-            }
-            .retry_after(u64::from(DEVICE_CODE_LIMIT_PERIOD_S))
-        })
 }
 
 /// The person signed in in this browser, with their record: `None` without a session (or

@@ -345,7 +345,35 @@ impl Request<'_> {
     ///
     /// Fails the test if the response (body or headers) contains the super token or a
     /// credential this request presented: no response may ever echo a secret.
+    ///
+    /// A 503 `storage_unavailable` is sent again (twice at most, after the pause its
+    /// `Retry-After` would ask, shortened), as a client does, except on FAULTS and while a test
+    /// holds a write lock (`store::hold_write_lock`), where D1 fails on purpose. Elsewhere it
+    /// is the local harness's own artifact: several workerd processes of the fleet write one
+    /// SQLite file (REPLICA and LAGGING share MAIN's; waitUntil writes land at any moment), and
+    /// one meets the other's lock (SQLITE_BUSY) where D1 would have queued the write. The
+    /// failed write committed nothing (a batch is one transaction), so sending again is safe.
     pub fn send(self) -> Response {
+        let mut response = self.send_once();
+        for _ in 0..2 {
+            let busy = response.status == 503
+                && contains(&response.body, b"storage_unavailable")
+                && self.instance.name != "FAULTS"
+                && !crate::store::WRITES_HELD.load(std::sync::atomic::Ordering::SeqCst);
+            if !busy {
+                break;
+            }
+            eprintln!(
+                "{} {}{} on {}: 503 storage_unavailable (the local SQLite was busy); sending again",
+                self.method, self.instance.base_url, self.target, self.instance.name
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            response = self.send_once();
+        }
+        response
+    }
+
+    fn send_once(&self) -> Response {
         let summary = format!(
             "{} {}{} on {}",
             self.method, self.instance.base_url, self.target, self.instance.name

@@ -273,14 +273,20 @@ impl Drop for WriteLock {
         for db in &self.0 {
             let _ = db.execute_batch("ROLLBACK");
         }
+        WRITES_HELD.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// Whether a test of this process holds a write lock ([`hold_write_lock`]): its 503s are
+/// what it asked for, not to be retried (`http::Request::send`).
+pub static WRITES_HELD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Takes the write lock of every D1 database of the instance (`BEGIN IMMEDIATE`, retried while
 /// a Worker writes) and holds it until the guard is dropped: meanwhile every Worker write to it
 /// fails with SQLITE_BUSY, which the Worker answers as D1 failing (503 `storage_unavailable`),
 /// while reads still work. Only for a test that runs alone (`oidc::exclusive`).
 pub fn hold_write_lock(persist: &Path) -> WriteLock {
+    WRITES_HELD.store(true, std::sync::atomic::Ordering::SeqCst);
     let locked = d1_databases(persist)
         .iter()
         .map(|path| {
