@@ -15,6 +15,7 @@ mod router;
 mod settings;
 mod stats;
 mod store;
+mod web_crypto;
 
 use std::rc::Rc;
 

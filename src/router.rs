@@ -5,7 +5,9 @@
 use worker::{Env, Request, Response};
 
 use crate::api::tokens::{self, Kind};
-use crate::api::{contract, discovery, introspect, leak, roles, status, trust, users};
+use crate::api::{
+    contract, discovery, introspect, leak, roles, secret_scanning, status, trust, users,
+};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::flows::{account, cli_login, device, sign_in, token_grant};
@@ -58,6 +60,7 @@ pub enum Endpoint {
     Revoke,
     Introspect,
     ReportLeak,
+    SecretScanningReport,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +195,11 @@ const ROUTES: &[Route] = &[
     route(
         "/api/credentials/revoke",
         &[(Post, Ep(E::ReportLeak))],
+        Json,
+    ),
+    route(
+        "/api/credentials/github-secret-scanning",
+        &[(Post, Ep(E::SecretScanningReport))],
         Json,
     ),
     route("/.well-known/jwks.json", &[(Get, St(Static::Jwks))], Json),
@@ -352,6 +360,7 @@ pub async fn dispatch(
         E::Revoke => token_grant::revoke(req, caller, env).await,
         E::Introspect => introspect::introspect(req, caller, env, ctx).await,
         E::ReportLeak => leak::report(req, env).await,
+        E::SecretScanningReport => secret_scanning::report(req, caller, env).await,
     }
 }
 
@@ -417,6 +426,14 @@ mod tests {
             Err("404".into())
         );
         assert_eq!(target(Method::Get, "/nope"), Err("404".into()));
+        assert_eq!(
+            target(Method::Post, "/api/credentials/github-secret-scanning"),
+            ok("SecretScanningReport")
+        );
+        assert_eq!(
+            target(Method::Get, "/api/credentials/github-secret-scanning"),
+            Err("405 POST".into())
+        );
         // Methods workers-rs's `Method` does not know are not GET.
         for method in ["QUERY", "FOO", "get"] {
             assert!(
