@@ -560,6 +560,42 @@ W4Xn/16c2nMVLGsP95sJllhkjcSMp7mxKk/0rAqmB5zKjVwdP/eZZOqLAg==
         assert!(p1363_signature(&[0x11; 64]).is_err());
     }
 
+    /// Against an independent implementation: for signatures of many messages, the `r || s`
+    /// made from the DER form is the signature p256 verifies with the key read from PEM, as
+    /// Web Crypto does; among them, integers DER writes in 33 bytes and in fewer than 32.
+    #[test]
+    fn converted_signatures_verify_with_an_independent_p256() {
+        use p256::ecdsa::signature::{Signer, Verifier};
+        use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+        use p256::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
+
+        let signing = SigningKey::from_slice(&[0x17; 32]).unwrap();
+        let pem = signing
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        let verifying = VerifyingKey::from_public_key_der(&public_key_der(&pem).unwrap()).unwrap();
+        let (mut padded, mut short) = (0, 0);
+        for n in 0..300u32 {
+            let message = format!("[{{\"token\": \"eas_{n}\"}}]");
+            let signature: Signature = signing.sign(message.as_bytes());
+            let der = signature.to_der();
+            let header = base64_encode(der.as_bytes());
+            let raw = signature_from_header(&header).unwrap();
+            assert_eq!(raw[..], signature.to_bytes()[..], "{header}");
+            let from_raw = Signature::from_slice(&raw).unwrap();
+            assert!(verifying.verify(message.as_bytes(), &from_raw).is_ok());
+            assert!(verifying.verify(b"another body", &from_raw).is_err());
+            let integers = [
+                der.as_bytes()[3],
+                der.as_bytes()[5 + der.as_bytes()[3] as usize],
+            ];
+            padded += integers.iter().filter(|len| **len == 33).count();
+            short += integers.iter().filter(|len| **len < 32).count();
+        }
+        assert!(padded > 0 && short > 0, "{padded} padded, {short} short");
+    }
+
     #[test]
     fn the_signature_header_must_be_base64_of_der() {
         let good = base64_encode(&der(&[0x01], &[0x02]));
