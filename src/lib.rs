@@ -15,6 +15,7 @@ mod router;
 mod settings;
 mod stats;
 mod store;
+mod web_crypto;
 
 use std::rc::Rc;
 
@@ -67,7 +68,7 @@ async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Answer, ApiErr
         Err(e) => return Err(e),
     };
     if let Some(brake) = matched.brake {
-        http::brake(&req, env, brake).await?;
+        router::brake(&req, env, brake).await?;
     }
     let url = req.url()?;
     let settings = Settings::of(env);

@@ -3,11 +3,14 @@
 //! row here and an arm in [`dispatch`] (the compiler insists on the arm).
 
 use edgeauth_core::rate_limit::{Brake, CLI_EXCHANGE, DEVICE_CODE, LEAK_REPORT, SIGN_IN, TOKEN};
+use edgeauth_core::time::minutes_rounded_up;
 use worker::{Env, Request, Response};
 
 use crate::api::audit::Refusal;
 use crate::api::tokens::{self, Kind};
-use crate::api::{audit, contract, discovery, introspect, leak, roles, status, trust, users};
+use crate::api::{
+    audit, contract, discovery, introspect, leak, roles, secret_scanning, status, trust, users,
+};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::flows::{account, cli_login, device, sign_in, token_grant};
@@ -61,6 +64,7 @@ pub enum Endpoint {
     Introspect,
     ReportLeak,
     Audit,
+    SecretScanningReport,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +218,11 @@ const ROUTES: &[Route] = &[
         LEAK_REPORT,
     ),
     route("/api/audit", &[(Get, Ep(E::Audit))], Json),
+    route(
+        "/api/credentials/github-secret-scanning",
+        &[(Post, Ep(E::SecretScanningReport))],
+        Json,
+    ),
     route("/.well-known/jwks.json", &[(Get, St(Static::Jwks))], Json),
     route(
         "/.well-known/oauth-authorization-server",
@@ -244,6 +253,32 @@ const fn braked(
         errors,
         brake: Some(brake),
     }
+}
+
+/// 429 with `Retry-After` when the client's address has gone over `brake`
+/// (`edgeauth_core::rate_limit`), in the error body its endpoints answer.
+pub async fn brake(req: &Request, env: &worker::Env, brake: Brake) -> Result<(), ApiError> {
+    if !http::over_limit(req, env, brake.binding).await {
+        return Ok(());
+    }
+    let message = format!(
+        "too many {} from this address; try again in {}",
+        brake.asked,
+        minutes_rounded_up(brake.period_s)
+    );
+    let refused = match brake.oauth {
+        true => ApiError::OAuth {
+            status: 429,
+            error: "too_many_requests",
+            description: message,
+        },
+        false => ApiError::Refused {
+            status: 429,
+            code: "too_many_requests",
+            message,
+        },
+    };
+    Err(refused.retry_after(brake.period_s))
 }
 
 /// What a request's path and method matched.
@@ -391,12 +426,14 @@ pub async fn dispatch(
         E::Introspect => introspect::introspect(req, caller, env, ctx).await,
         E::ReportLeak => leak::report(req, caller, env).await,
         E::Audit => audit::list(caller, env).await,
+        E::SecretScanningReport => secret_scanning::report(req, caller, env).await,
     };
     // Refusals of the sign-in steps a stranger can replay at will are counted in the audit
     // trail (those of the token endpoint by its grant, in `token_grant`).
     let refusal = match endpoint {
         E::Callback => Some("sign_in.refuse"),
         E::CliExchange => Some("cli_login.exchange_refuse"),
+        E::SecretScanningReport => Some("secret_scanning.refuse"),
         _ => None,
     };
     if let (Some(action), Err(refused)) = (refusal, &answer) {
@@ -496,6 +533,14 @@ mod tests {
             Err("404".into())
         );
         assert_eq!(target(Method::Get, "/nope"), Err("404".into()));
+        assert_eq!(
+            target(Method::Post, "/api/credentials/github-secret-scanning"),
+            ok("SecretScanningReport")
+        );
+        assert_eq!(
+            target(Method::Get, "/api/credentials/github-secret-scanning"),
+            Err("405 POST".into())
+        );
         // Methods workers-rs's `Method` does not know are not GET.
         for method in ["QUERY", "FOO", "get"] {
             assert!(

@@ -13,6 +13,7 @@ use crate::gateway::Gateway;
 use crate::project::ProjectName;
 use crate::refresh::{self, RefreshFamilyPolicy};
 use crate::role::TeamRoles;
+use crate::secret_scanning::ScanningKeys;
 use crate::signing;
 use crate::trust;
 pub use crate::uri::{is_loopback_host, is_port_number, url_problem};
@@ -85,6 +86,9 @@ pub struct Config {
     /// `AUDIT_RETENTION_DAYS` (default 365, 1 to 3650): how long the scheduled retention keeps
     /// audit events.
     pub audit_retention_days: u32,
+    /// `SECRET_SCANNING_KEYS`: GitHub's secret-scanning public keys, the JSON it publishes
+    /// ([`crate::secret_scanning`]); unset, the partner endpoint is off (501).
+    pub secret_scanning_keys: Option<ScanningKeys>,
 }
 
 /// The default of `AUDIT_RETENTION_DAYS`.
@@ -432,8 +436,20 @@ impl Config {
             );
         }
 
+        let secret_scanning_keys =
+            get("SECRET_SCANNING_KEYS").and_then(|json| match ScanningKeys::parse(&json) {
+                Ok(keys) => Some(keys),
+                Err(found) => {
+                    for message in found {
+                        problem("SECRET_SCANNING_KEYS", message);
+                    }
+                    None
+                }
+            });
+
         if problems.is_empty() {
             Ok(Config {
+                secret_scanning_keys,
                 signing_key_period_s,
                 gateway,
                 roles,
@@ -685,6 +701,39 @@ mod tests {
         for bad in ["0", "3651", "-1", "a year", "1.5"] {
             let problems = config(&[("AUDIT_RETENTION_DAYS", bad)]).unwrap_err();
             assert_eq!(settings(problems), ["AUDIT_RETENTION_DAYS"], "{bad}");
+        }
+    }
+
+    #[test]
+    fn secret_scanning_keys_are_githubs_document_or_a_named_problem() {
+        assert!(config(&[]).unwrap().secret_scanning_keys.is_none());
+        // Empty is unset, as for every setting.
+        assert!(config(&[("SECRET_SCANNING_KEYS", "")])
+            .unwrap()
+            .secret_scanning_keys
+            .is_none());
+        let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEC2T5pHcXZ+1ZRpqkbA+jsQ29bF+u\nW4Xn/16c2nMVLGsP95sJllhkjcSMp7mxKk/0rAqmB5zKjVwdP/eZZOqLAg==\n-----END PUBLIC KEY-----\n";
+        let document = serde_json::json!({"public_keys": [
+            {"key_identifier": "bcb5", "key": pem, "is_current": true}
+        ]})
+        .to_string();
+        let keys = config(&[("SECRET_SCANNING_KEYS", &document)])
+            .unwrap()
+            .secret_scanning_keys
+            .unwrap();
+        assert!(keys.find("bcb5").is_some());
+        for bad in [
+            "none",
+            "{\"public_keys\": []}",
+            &document.replace("MFkw", "MFkx"),
+        ] {
+            let problems = config(&[("SECRET_SCANNING_KEYS", bad)]).unwrap_err();
+            assert_eq!(
+                settings(problems.clone()),
+                ["SECRET_SCANNING_KEYS"],
+                "{bad}"
+            );
+            assert!(problems[0].message.contains("key"), "{}", problems[0]);
         }
     }
 

@@ -120,6 +120,24 @@ pub fn base64_encode(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes base64 with the standard alphabet and padding (RFC 4648 §4), canonical only (the
+/// text is what [`base64_encode`] writes for the bytes): what PEM bodies and GitHub's signature
+/// headers are. `None` on any other character, missing or extra padding, or non-zero unused bits.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    if text.contains(['-', '_']) {
+        return None;
+    }
+    let url_alphabet: String = text
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    base64url_decode(&url_alphabet).filter(|bytes| base64_encode(bytes) == text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +236,30 @@ mod tests {
             assert_eq!(base64_encode(plain.as_bytes()), encoded);
         }
         assert_eq!(base64_encode(&[0xfb, 0xff]), "+/8=");
+    }
+
+    #[test]
+    fn standard_base64_decodes_only_its_canonical_padded_form() {
+        for (plain, encoded) in [
+            (&b""[..], ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (&[0xfb, 0xff], "+/8="),
+        ] {
+            assert_eq!(base64_decode(encoded).as_deref(), Some(plain), "{encoded}");
+        }
+        for bad in [
+            "Zg", "Zg=", "Zg===", "Zm8", "-_8=", "+/8", "Zh==", "Zm9v\n", " Zm9v", "Zm=v", "Z",
+        ] {
+            assert_eq!(base64_decode(bad), None, "{bad:?}");
+        }
+        let bytes: Vec<u8> = (0..=255).collect();
+        for n in 0..bytes.len() {
+            assert_eq!(
+                base64_decode(&base64_encode(&bytes[..n])).unwrap(),
+                &bytes[..n]
+            );
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! say; the Worker revokes each token this server issued and answers the same whatever it
 //! found, so the endpoint tells nobody whether a token is real.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::token::{self, TokenKind};
 use crate::token_request::reject_unknown_fields;
@@ -44,13 +44,50 @@ pub fn reported_tokens(body: &Value) -> Result<Vec<(TokenKind, String)>, String>
             .ok_or(format!(
                 "every credential must be a token as found: 1 to {MAX_CREDENTIAL_LEN} letters, digits, `_`, `.` or `-`"
             ))?;
-        if let Ok(kind @ (TokenKind::Service | TokenKind::User)) = token::check_format(text) {
+        if let Some(kind) = revocable_kind(text) {
             if !tokens.iter().any(|(_, t)| t == text) {
                 tokens.push((kind, text.to_owned()));
             }
         }
     }
     Ok(tokens)
+}
+
+/// The kind of `text` when it could be a token this server issues and stores, so that a
+/// report of it can revoke it: a well-formed service or user API token (prefix, length,
+/// checksum). Anything else needs no storage read: nothing stored can match it.
+pub fn revocable_kind(text: &str) -> Option<TokenKind> {
+    match token::check_format(text) {
+        Ok(kind @ (TokenKind::Service | TokenKind::User)) => Some(kind),
+        _ => None,
+    }
+}
+
+/// Who reported a token, for the audit event of its revocation (actor `leak_report`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reporter<'a> {
+    /// Whoever sent it to `POST /api/credentials/revoke`.
+    Anyone,
+    /// GitHub secret scanning (`POST /api/credentials/github-secret-scanning`, signed by
+    /// GitHub): where it found the token, as GitHub says.
+    GitHubSecretScanning { url: &'a str, source: &'a str },
+}
+
+impl Reporter<'_> {
+    /// The audit event's detail for the revocation of `token`: its display prefix (never the
+    /// token), why, and where GitHub found it.
+    pub fn audit_detail(&self, token: &str) -> Value {
+        let prefix = token.get(..token::DISPLAY_PREFIX_CHARS);
+        match self {
+            Reporter::Anyone => json!({"prefix": prefix, "reason": "reported as leaked"}),
+            Reporter::GitHubSecretScanning { url, source } => json!({
+                "prefix": prefix,
+                "reason": "reported by GitHub secret scanning",
+                "url": url,
+                "source": source,
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -83,6 +120,8 @@ mod tests {
                 (TokenKind::Service, s.clone())
             ]
         );
+        assert_eq!(revocable_kind(&s), Some(TokenKind::Service));
+        assert_eq!(revocable_kind(&typo), None);
         for bad in [
             json!([]),
             json!({"credentials": []}),
@@ -96,6 +135,37 @@ mod tests {
             json!({"credentials": ["x"], "more": 1}),
         ] {
             assert!(reported_tokens(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_audit_detail_says_who_reported_and_never_holds_the_token() {
+        let key = RootSecret::new(&"s".repeat(32))
+            .unwrap()
+            .derive(KeyPurpose::UserTokens);
+        let user = token::mint(TokenKind::User, &key, &mut Counter(3));
+        let token = user.plaintext();
+        let prefix = &token[..token::DISPLAY_PREFIX_CHARS];
+        assert_eq!(
+            Reporter::Anyone.audit_detail(token),
+            json!({"prefix": prefix, "reason": "reported as leaked"})
+        );
+        let github = Reporter::GitHubSecretScanning {
+            url: "https://github.com/o/r/blob/abc/ci.yml",
+            source: "content",
+        }
+        .audit_detail(token);
+        assert_eq!(
+            github,
+            json!({
+                "prefix": prefix,
+                "reason": "reported by GitHub secret scanning",
+                "url": "https://github.com/o/r/blob/abc/ci.yml",
+                "source": "content",
+            })
+        );
+        for detail in [Reporter::Anyone.audit_detail(token), github] {
+            assert!(!detail.to_string().contains(token), "{detail}");
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod return_to;
 pub mod role;
 pub mod sealed;
 pub mod secret;
+pub mod secret_scanning;
 pub mod session;
 pub mod signing;
 pub mod time;

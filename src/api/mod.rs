@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod introspect;
 pub mod leak;
 pub mod roles;
+pub mod secret_scanning;
 pub mod status;
 pub mod tokens;
 pub mod trust;

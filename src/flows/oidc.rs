@@ -17,10 +17,10 @@ use edgeauth_core::oidc::{
     VerificationKey,
 };
 use futures_util::future::{select, Either};
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{CryptoKey, SubtleCrypto, WorkerGlobalScope};
+use web_sys::CryptoKey;
 use worker::{
     AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
     Response, ResponseBody,
@@ -33,6 +33,7 @@ pub use edgeauth_core::oidc::{
 use crate::error::ApiError;
 use crate::http::body::{self, BodyError};
 use crate::now_ms;
+use crate::web_crypto::{self, js_object, js_text, subtle_crypto};
 
 /// How long discovery documents and JWKS are reused within an isolate.
 const CACHE_TTL_MS: i64 = 10 * 60 * 1000;
@@ -341,12 +342,12 @@ async fn signature_verifies(
         ),
     };
     let jwk: Object = js_sys::JSON::parse(&key.import_jwk().to_string())
-        .map_err(|e| internal("parsing the key as a JS object", &e))?
+        .map_err(|e| web_crypto::failed("parsing the key as a JS object", &e))?
         .unchecked_into();
     let usages = Array::of1(&JsValue::from_str("verify"));
     let import = subtle
         .import_key_with_object("jwk", &jwk, &import_params, false, &usages)
-        .map_err(|e| internal("importKey", &e))?;
+        .map_err(|e| web_crypto::failed("importKey", &e))?;
     let crypto_key: CryptoKey = JsFuture::from(import)
         .await
         .map_err(|e| {
@@ -365,29 +366,11 @@ async fn signature_verifies(
             &signature,
             &data,
         )
-        .map_err(|e| internal("verify", &e))?;
+        .map_err(|e| web_crypto::failed("verify", &e))?;
     let verified = JsFuture::from(verified)
         .await
-        .map_err(|e| internal("verify", &e))?;
+        .map_err(|e| web_crypto::failed("verify", &e))?;
     Ok(verified.as_bool() == Some(true))
-}
-
-/// `crypto.subtle` of the Worker's global scope (workerd's global is not a `Window`).
-pub(crate) fn subtle_crypto() -> Result<SubtleCrypto, ApiError> {
-    let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
-    let crypto = scope
-        .crypto()
-        .map_err(|e| internal("globalThis.crypto", &e))?;
-    Ok(crypto.subtle())
-}
-
-fn js_object(members: &[(&str, &str)]) -> Result<Object, ApiError> {
-    let object = Object::new();
-    for (name, value) in members {
-        Reflect::set(&object, &(*name).into(), &(*value).into())
-            .map_err(|e| internal("building a Web Crypto parameter", &e))?;
-    }
-    Ok(object)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,17 +511,4 @@ fn claim_error(e: ClaimError) -> ApiError {
         code,
         message: e.to_string(),
     }
-}
-
-pub(crate) fn internal(step: &str, e: &JsValue) -> ApiError {
-    ApiError::Internal(format!("oidc: Web Crypto {step} failed: {}", js_text(e)))
-}
-
-fn js_text(e: &JsValue) -> String {
-    e.as_string()
-        .or_else(|| {
-            e.dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-        })
-        .unwrap_or_else(|| format!("{e:?}"))
 }

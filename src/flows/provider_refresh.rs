@@ -26,6 +26,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::flows::oidc::{self, ProviderRefresh};
 use crate::store::{ProviderGrant, RefreshTokenRecord};
+use crate::web_crypto;
 use crate::{database, WebCrypto};
 
 /// The teams a refresh decides the role with, or why the device login ends.
@@ -195,17 +196,17 @@ pub async fn seal_for(
 /// `plaintext` sealed under `key`, bound to `context`, in its stored form.
 async fn seal(key: &DerivedKey, context: &[u8], plaintext: &str) -> Result<String, ApiError> {
     let iv = Sealed::fresh_iv(&mut WebCrypto);
-    let subtle = oidc::subtle_crypto()?;
+    let subtle = web_crypto::subtle_crypto()?;
     let promise = subtle
         .encrypt_with_object_and_u8_array(
             &gcm(&iv, context)?,
             &aes_key(key).await?,
             plaintext.as_bytes(),
         )
-        .map_err(|e| oidc::internal("encrypt", &e))?;
+        .map_err(|e| web_crypto::failed("encrypt", &e))?;
     let buffer = JsFuture::from(promise)
         .await
-        .map_err(|e| oidc::internal("encrypt", &e))?;
+        .map_err(|e| web_crypto::failed("encrypt", &e))?;
     Ok(Sealed {
         iv,
         ciphertext: Uint8Array::new(&buffer).to_vec(),
@@ -219,14 +220,14 @@ async fn unseal(key: &DerivedKey, context: &[u8], text: &str) -> Result<Option<S
     let Some(sealed) = Sealed::decode(text) else {
         return Ok(None);
     };
-    let subtle = oidc::subtle_crypto()?;
+    let subtle = web_crypto::subtle_crypto()?;
     let promise = subtle
         .decrypt_with_object_and_u8_array(
             &gcm(&sealed.iv, context)?,
             &aes_key(key).await?,
             &sealed.ciphertext,
         )
-        .map_err(|e| oidc::internal("decrypt", &e))?;
+        .map_err(|e| web_crypto::failed("decrypt", &e))?;
     match JsFuture::from(promise).await {
         Ok(buffer) => Ok(String::from_utf8(Uint8Array::new(&buffer).to_vec()).ok()),
         Err(_) => Ok(None),
@@ -234,7 +235,7 @@ async fn unseal(key: &DerivedKey, context: &[u8], text: &str) -> Result<Option<S
 }
 
 async fn aes_key(key: &DerivedKey) -> Result<CryptoKey, ApiError> {
-    let subtle = oidc::subtle_crypto()?;
+    let subtle = web_crypto::subtle_crypto()?;
     let algorithm = Object::new();
     set(&algorithm, "name", &"AES-GCM".into())?;
     let usages = Array::of2(&"encrypt".into(), &"decrypt".into());
@@ -246,10 +247,10 @@ async fn aes_key(key: &DerivedKey) -> Result<CryptoKey, ApiError> {
             false,
             &usages,
         )
-        .map_err(|e| oidc::internal("importKey (AES-GCM)", &e))?;
+        .map_err(|e| web_crypto::failed("importKey (AES-GCM)", &e))?;
     let key = JsFuture::from(promise)
         .await
-        .map_err(|e| oidc::internal("importKey (AES-GCM)", &e))?;
+        .map_err(|e| web_crypto::failed("importKey (AES-GCM)", &e))?;
     Ok(key.unchecked_into())
 }
 
@@ -264,5 +265,5 @@ fn gcm(iv: &[u8], context: &[u8]) -> Result<Object, ApiError> {
 fn set(object: &Object, name: &str, value: &JsValue) -> Result<(), ApiError> {
     Reflect::set(object, &name.into(), value)
         .map(|_| ())
-        .map_err(|e| oidc::internal("building a Web Crypto parameter", &e))
+        .map_err(|e| web_crypto::failed("building a Web Crypto parameter", &e))
 }

@@ -3,12 +3,8 @@
 
 pub mod body;
 
-use edgeauth_core::rate_limit::Brake;
-use edgeauth_core::time::minutes_rounded_up;
 use serde::Serialize;
 use worker::{Request, Response, ResponseBuilder, Url};
-
-use crate::error::ApiError;
 
 pub use body::{is_form, MAX_BODY_BYTES};
 
@@ -74,37 +70,11 @@ pub fn query_param(url: &Url, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// 429 with `Retry-After` when the client's address has gone over `brake`
-/// (`edgeauth_core::rate_limit`), in the error body its endpoints answer.
-pub async fn brake(req: &Request, env: &worker::Env, brake: Brake) -> Result<(), ApiError> {
-    if !over_limit(req, env, brake.binding).await {
-        return Ok(());
-    }
-    let message = format!(
-        "too many {} from this address; try again in {}",
-        brake.asked,
-        minutes_rounded_up(brake.period_s)
-    );
-    let refused = match brake.oauth {
-        true => ApiError::OAuth {
-            status: 429,
-            error: "too_many_requests",
-            description: message,
-        },
-        false => ApiError::Refused {
-            status: 429,
-            code: "too_many_requests",
-            message,
-        },
-    };
-    Err(refused.retry_after(brake.period_s))
-}
-
 /// Whether the client's address (`CF-Connecting-IP`) has gone over the Rate Limiting binding
 /// `binding` (`[[ratelimits]]` in wrangler.toml; counted by each Cloudflare location on its
 /// own, never in isolate memory). A missing or failing binding is logged and counts as not
 /// over: the brake is a brake, what must hold exactly is counted in D1.
-async fn over_limit(req: &Request, env: &worker::Env, binding: &str) -> bool {
+pub async fn over_limit(req: &Request, env: &worker::Env, binding: &str) -> bool {
     let key = edgeauth_core::rate_limit::client_key(header(req, "CF-Connecting-IP").as_deref());
     let outcome = match env.rate_limiter(binding) {
         Ok(limiter) => limiter.limit(key).await,

@@ -2,7 +2,8 @@
 
 use edgeauth_core::base62::{self, ALPHABET};
 use edgeauth_core::encoding::{
-    base64_encode, base64url_decode, base64url_decode_strict, base64url_encode, percent_encode,
+    base64_decode, base64_encode, base64url_decode, base64url_decode_strict, base64url_encode,
+    percent_encode,
 };
 use proptest::prelude::*;
 
@@ -101,6 +102,18 @@ proptest! {
             .map(|c| match c { '+' => '-', '/' => '_', c => c })
             .collect();
         prop_assert_eq!(base64url_decode_strict(&url_safe), Some(bytes));
+    }
+
+    #[test]
+    fn standard_base64_decoding_is_canonical(
+        s in prop_oneof![base64ish(), over("AQgw+/9z=", 12)],
+        bytes in proptest::collection::vec(any::<u8>(), 0..100),
+    ) {
+        prop_assert_eq!(base64_decode(&base64_encode(&bytes)), Some(bytes));
+        // One byte string, one spelling: padding required, no other alphabet, no stray bits.
+        if let Some(decoded) = base64_decode(&s) {
+            prop_assert_eq!(base64_encode(&decoded), s);
+        }
     }
 
     #[test]

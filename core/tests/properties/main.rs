@@ -21,6 +21,7 @@ mod pkce;
 mod project;
 mod refresh;
 mod return_to;
+mod secret_scanning;
 mod session;
 mod token;
 mod token_request;

@@ -16,6 +16,8 @@
 //!   person's consent).
 //! - [`oidc`]: signing in through the local identity provider without a browser, stopping
 //!   before the callback so that a test can tamper with the ID token; sessions and CSRF.
+//! - [`scanning`]: GitHub secret scanning's reports, signed with the key of MAIN's
+//!   `SECRET_SCANNING_KEYS` (or not).
 //! - [`credentials`]: a credential of every kind (super, service, session, user API token, a
 //!   device login's access and refresh tokens), for the contract test and the fuzzer.
 
@@ -24,6 +26,7 @@ pub mod credentials;
 pub mod http;
 pub mod loopback;
 pub mod oidc;
+pub mod scanning;
 pub mod store;
 pub mod tokens;
 

@@ -19,6 +19,7 @@ use std::sync::{Mutex, OnceLock};
 use base64::Engine;
 use edgeauth_e2e::credentials::{every_kind, sign_in_with_teams, EveryKind};
 use edgeauth_e2e::oidc::{self, DEMO, MEMBER_TEAM};
+use edgeauth_e2e::scanning;
 use edgeauth_e2e::*;
 use jsonschema::{Registry, Validator};
 use serde_json::{json, Value};
@@ -390,6 +391,7 @@ fn every_operation_answers_as_the_contract_says() {
     a_projects_roles_answer_as_documented(&kinds);
     trust_policies_and_the_exchange_answer_as_documented(&kinds);
     the_audit_trail_answers_as_documented(&kinds);
+    githubs_secret_scanning_reports_answer_as_documented(&kinds);
     // Last: it signs a session out.
     the_browser_sign_in_answers_as_documented(&kinds);
 
@@ -407,6 +409,44 @@ fn every_operation_answers_as_the_contract_says() {
         missing.is_empty(),
         "operations of openapi.json that this test does not exercise: {missing:?}"
     );
+}
+
+fn githubs_secret_scanning_reports_answer_as_documented(kinds: &EveryKind) {
+    let main = Instance::main();
+    let path = scanning::ENDPOINT;
+    let github = scanning::GitHub::trusted();
+    // A report GitHub signed: a token of its own (not one of `kinds`, which later steps use)
+    // and a false positive.
+    let found = mint_service_token(&main, &kinds.super_token, &kinds.project, "found", &["*"]);
+    let body = scanning::report_body(&[
+        (found.token.as_str(), scanning::SERVICE_TOKEN_TYPE),
+        ("eas_not-a-real-token", scanning::SERVICE_TOKEN_TYPE),
+    ]);
+    expect("post", path, 200, github.report(&main, &body));
+    // Not GitHub's: another key (401), no signature (400), not JSON (415); and a server
+    // without SECRET_SCANNING_KEYS (HASHED): 501.
+    expect(
+        "post",
+        path,
+        401,
+        scanning::GitHub::impostor(&github.key_identifier).report(&main, &body),
+    );
+    expect(
+        "post",
+        path,
+        400,
+        main.post(path).json(&serde_json::from_str(&body).unwrap()),
+    );
+    expect(
+        "post",
+        path,
+        415,
+        main.post(path)
+            .header("Github-Public-Key-Identifier", &github.key_identifier)
+            .header("Github-Public-Key-Signature", github.sign(body.as_bytes()))
+            .body(Some("text/plain"), body.as_str()),
+    );
+    expect("post", path, 501, github.report(&Instance::hashed(), &body));
 }
 
 fn trust_policies_and_the_exchange_answer_as_documented(kinds: &EveryKind) {
