@@ -252,7 +252,8 @@ fn the_served_document_is_the_repository_file() {
 
 // ---- (c) paths and methods -------------------------------------------------------------------
 
-/// The paths of the route table, read from src/router.rs (`route("/path", …)`).
+/// The paths of the route table, read from src/router.rs (`route("/path", …)`, and
+/// `braked("/path", …)` for a braked one).
 fn routed_paths() -> BTreeSet<String> {
     let source = std::fs::read_to_string(repo_root().join("src/router.rs")).expect("src/router.rs");
     let table = source
@@ -261,6 +262,7 @@ fn routed_paths() -> BTreeSet<String> {
         .and_then(|rest| rest.split("];").next())
         .expect("src/router.rs has a ROUTES table");
     table
+        .replace("braked(", "route(")
         .split("route(")
         .skip(1)
         .map(|row| {
