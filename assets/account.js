@@ -374,12 +374,65 @@
     }
   }
 
+  // --- sessions and device logins ---------------------------------------------------------
+
+  // The list is the server's (rendered with the page); signing out is a request, then the
+  // row goes. A login already gone (404) is gone all the same.
+  const loginsStatus = el('logins-status');
+  const loginsHeading = el('logins-heading');
+
+  async function endLogin(button) {
+    const id = button.getAttribute('data-login');
+    if (!window.confirm('Sign this out? It ends at once, with every token made with it.')) return;
+    clearMessages();
+    button.disabled = true;
+    try {
+      await api('DELETE', '/api/sessions/' + encodeURIComponent(id));
+    } catch (error) {
+      if (error.status !== 404) {
+        button.disabled = false;
+        showError(error);
+        return;
+      }
+    }
+    const row = button.closest('tr');
+    if (row) row.remove();
+    loginsStatus.textContent = 'Signed out.';
+    loginsHeading.focus();
+  }
+
+  async function endOtherLogins(button) {
+    if (!window.confirm('Sign out everywhere else? Every other session and device login ends at once.')) return;
+    clearMessages();
+    button.disabled = true;
+    let ended;
+    try {
+      ended = await api('DELETE', '/api/sessions?except_current=true');
+    } catch (error) {
+      button.disabled = false;
+      showError(error);
+      return;
+    }
+    document.querySelectorAll('button.end-login').forEach((other) => {
+      const row = other.closest('tr');
+      if (row) row.remove();
+    });
+    button.hidden = true;
+    loginsStatus.textContent = 'Signed out everywhere else (' + ended.ended + ').';
+    loginsHeading.focus();
+  }
+
   // --- wiring ----------------------------------------------------------------------------
 
   ui.form.addEventListener('submit', createToken);
   ui.name.addEventListener('input', () => ui.name.removeAttribute('aria-invalid'));
   ui.expiry.addEventListener('change', describeExpiry);
   ui.copy.addEventListener('click', copyToken);
+  document.querySelectorAll('button.end-login').forEach((button) => {
+    button.addEventListener('click', () => endLogin(button));
+  });
+  const endOthers = el('end-other-logins');
+  if (endOthers) endOthers.addEventListener('click', () => endOtherLogins(endOthers));
   ui.dismiss.addEventListener('click', () => {
     forgetNewToken();
     ui.name.focus();

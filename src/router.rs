@@ -9,7 +9,8 @@ use worker::{Env, Request, Response};
 use crate::api::audit::Refusal;
 use crate::api::tokens::{self, Kind};
 use crate::api::{
-    audit, contract, discovery, introspect, leak, roles, secret_scanning, status, trust, users,
+    audit, contract, discovery, introspect, leak, roles, secret_scanning, sessions, status, trust,
+    users,
 };
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -64,6 +65,9 @@ pub enum Endpoint {
     Introspect,
     ReportLeak,
     Audit,
+    ListSessions,
+    EndSessions,
+    EndSession,
     SecretScanningReport,
 }
 
@@ -218,6 +222,12 @@ const ROUTES: &[Route] = &[
         LEAK_REPORT,
     ),
     route("/api/audit", &[(Get, Ep(E::Audit))], Json),
+    route(
+        "/api/sessions",
+        &[(Get, Ep(E::ListSessions)), (Delete, Ep(E::EndSessions))],
+        Json,
+    ),
+    route("/api/sessions/{id}", &[(Delete, Ep(E::EndSession))], Json),
     route(
         "/api/credentials/github-secret-scanning",
         &[(Post, Ep(E::SecretScanningReport))],
@@ -426,6 +436,9 @@ pub async fn dispatch(
         E::Introspect => introspect::introspect(req, caller, env, ctx).await,
         E::ReportLeak => leak::report(req, caller, env).await,
         E::Audit => audit::list(caller, env).await,
+        E::ListSessions => sessions::list(caller, env).await,
+        E::EndSessions => sessions::end_all(caller, env).await,
+        E::EndSession => sessions::end_one(&id, caller, env).await,
         E::SecretScanningReport => secret_scanning::report(req, caller, env).await,
     };
     // Refusals of the sign-in steps a stranger can replay at will are counted in the audit

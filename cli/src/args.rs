@@ -134,7 +134,18 @@ Only the stored login is affected, even when --token, EDGEAUTH_TOKEN or
 edgeauth.toml supplies another token. A token the server no longer knows
 (already revoked or expired) is forgotten all the same. If the server cannot
 be reached or fails, the token stays stored so that you can try again.
-Without a stored login there is nothing to do (exit 0).";
+Without a stored login there is nothing to do (exit 0).
+
+--all first ends every browser session and device login of yours on the server
+(sign out everywhere), with what was made with them; your lasting API tokens stay
+(`edgeauth token list`, `edgeauth token revoke`).";
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Also end every browser session and device login of yours on the server
+    #[arg(long)]
+    pub all: bool,
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -176,7 +187,7 @@ pub enum Command {
     Login(LoginArgs),
     /// Revoke and forget the token stored by `edgeauth login` for the server
     #[command(long_about = LOGOUT_LONG)]
-    Logout,
+    Logout(LogoutArgs),
     /// Show who the resolved credential is, and where it came from
     #[command(long_about = WHOAMI_LONG)]
     Whoami,
@@ -883,7 +894,11 @@ mod tests {
         ));
         assert!(matches!(
             parse(&["logout"]).unwrap().command,
-            Command::Logout
+            Command::Logout(LogoutArgs { all: false })
+        ));
+        assert!(matches!(
+            parse(&["logout", "--all"]).unwrap().command,
+            Command::Logout(LogoutArgs { all: true })
         ));
         assert_eq!(parse(&["logout", "x"]).unwrap_err().exit_code(), 2);
     }

@@ -348,6 +348,49 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
+/// One of a person's logins, as `GET /api/sessions` lists it: a browser session or a device
+/// login, live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginView {
+    /// `ses_…` or `fam_…`: what `DELETE /api/sessions/{id}` takes.
+    pub id: String,
+    /// `browser` or `device`.
+    pub kind: String,
+    /// Whether the credential that asked comes from this login.
+    #[serde(default)]
+    pub current: bool,
+    /// A device login's project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The name a device login's client gave (`edgeauth CLI on laptop`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    /// Its last use, to within 5 minutes (a session), or its last refresh (a device login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<String>,
+    /// Where it was made from: the client's address, Cloudflare location and User-Agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub colo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+/// The body of `GET /api/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginList {
+    pub sessions: Vec<LoginView>,
+}
+
+/// The body of `DELETE /api/sessions`: how many logins were ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginsEnded {
+    pub ended: usize,
+}
+
 /// The body of `GET /api/users/me`: the person behind a person's credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {

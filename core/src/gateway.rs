@@ -48,10 +48,11 @@ use crate::uri::percent_decode;
 use crate::workspace::WorkspaceName;
 
 /// Path prefixes edgeauth answers itself; no route may live inside one.
-pub const RESERVED_PATHS: [&str; 17] = [
+pub const RESERVED_PATHS: [&str; 18] = [
     "/api/auth",
     "/api/credentials",
     "/api/audit",
+    "/api/sessions",
     "/api/tokens",
     "/api/service-tokens",
     "/api/users",

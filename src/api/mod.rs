@@ -8,6 +8,7 @@ pub mod introspect;
 pub mod leak;
 pub mod roles;
 pub mod secret_scanning;
+pub mod sessions;
 pub mod status;
 pub mod tokens;
 pub mod trust;

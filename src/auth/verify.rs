@@ -31,7 +31,7 @@ pub async fn verify(
     match presented {
         Presented::None => Ok(None),
         Presented::Bearer(token) => bearer(token, settings, project, env, ctx).await.map(Some),
-        Presented::SessionCookie(value) => session(value, settings, project, env).await,
+        Presented::SessionCookie(value) => session(value, settings, project, env, ctx).await,
     }
 }
 
@@ -257,6 +257,7 @@ async fn session(
     settings: &Settings,
     project: &ProjectName,
     env: &Env,
+    ctx: &Context,
 ) -> Result<Option<Principal>, ApiError> {
     let hash = TokenHash::of(value);
     let now = now_ms();
@@ -267,9 +268,15 @@ async fn session(
         }
         None => {
             crate::stats::cache_miss();
-            let Some(record) = SessionRecord::find_by_hash(&database(env)?, &hash).await? else {
+            let db = database(env)?;
+            let Some(record) = SessionRecord::find_by_hash(&db, &hash).await? else {
                 return Ok(None);
             };
+            // Read from D1 at most once per bound per isolate: when it was last used, for
+            // the person's list of sessions, is written then (at most every 5 minutes).
+            if record.expires_at > now {
+                crate::store::record_session_seen(ctx, &db, &record.id, record.last_seen_at, now)?;
+            }
             cache::remember_session(&hash, &record, settings.config.revocation_bound_s, now);
             record
         }

@@ -4,17 +4,50 @@
 use edgeauth_core::audit::AuditQuery;
 use edgeauth_core::session;
 use edgeauth_core::time::rfc3339;
-use edgeauth_core::UserId;
+use edgeauth_core::{SessionId, UserId};
 use worker::{D1Database, Env, Response};
 
 use crate::auth::Caller;
-use crate::database;
 use crate::error::ApiError;
-use crate::pages::{self, action_in_words, Activity};
-use crate::store::{EventFilter, StoredEvent, UserRecord};
+use crate::pages::{self, action_in_words, Activity, LoginLine};
+use crate::store::{EventFilter, LoginRecord, StoredEvent, UserRecord};
+use crate::{database, now_ms};
 
 /// Lines of "Recent activity".
 const RECENT_EVENTS: u32 = 10;
+
+/// The person's live logins, this browser's first.
+async fn logins(
+    db: &D1Database,
+    user: &UserId,
+    here: &SessionId,
+) -> Result<Vec<LoginLine>, ApiError> {
+    let mut lines: Vec<LoginLine> = LoginRecord::of_person(db, user, now_ms())
+        .await?
+        .into_iter()
+        .map(|login| LoginLine {
+            current: login.id == here.as_str(),
+            what: match (&login.client_name, &login.project) {
+                (Some(client), Some(project)) => format!("{client} (project {project})"),
+                _ => "Browser".to_owned(),
+            },
+            from: [
+                login.ip.clone(),
+                login.colo.clone(),
+                login.user_agent.map(|ua| ua.chars().take(60).collect()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<String>>()
+            .join(" · "),
+            created_at: rfc3339(login.created_at),
+            last_seen_at: login.last_seen_at.map(rfc3339).unwrap_or_default(),
+            id: login.id,
+        })
+        .collect();
+    lines.sort_by_key(|line| !line.current);
+    Ok(lines)
+}
 
 /// The person's latest events, for a person to read.
 async fn recent_activity(db: &D1Database, user: &UserId) -> Result<Vec<Activity>, ApiError> {
@@ -91,7 +124,9 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
         .map(rfc3339)
         .unwrap_or_default();
     let role = caller.principal.as_ref().map_or("none", |p| p.role_name());
-    let activity = recent_activity(&database(env)?, &user.id).await?;
+    let db = database(env)?;
+    let activity = recent_activity(&db, &user.id).await?;
+    let logins = logins(&db, &user.id, &session.session_id).await?;
     Ok(pages::page_response(
         200,
         pages::account_html(&pages::AccountView {
@@ -104,6 +139,7 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
             csrf_token: &csrf,
             session_ends_at: &session_ends_at,
             activity: &activity,
+            logins: &logins,
         }),
     ))
 }

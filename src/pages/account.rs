@@ -23,6 +23,24 @@ pub struct AccountView<'a> {
     pub session_ends_at: &'a str,
     /// The person's latest events, newest first.
     pub activity: &'a [Activity],
+    /// Their live browser sessions and device logins.
+    pub logins: &'a [LoginLine],
+}
+
+/// One line of "Where you're signed in".
+pub struct LoginLine {
+    /// `ses_…` or `fam_…`.
+    pub id: String,
+    /// "Browser", or the device login's client name and project.
+    pub what: String,
+    /// The client's address, location and browser or tool, at sign-in.
+    pub from: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, or empty when unknown.
+    pub last_seen_at: String,
+    /// This browser's own session.
+    pub current: bool,
 }
 
 /// One line of "Recent activity".
@@ -122,6 +140,7 @@ mod tests {
             csrf_token: "c5rf-T0ken_value",
             session_ends_at: "2026-12-11T10:00:00Z",
             activity: &[],
+            logins: &[],
         }
     }
 
@@ -133,6 +152,56 @@ mod tests {
             from: text.to_owned(),
             count,
         }
+    }
+
+    fn login(text: &str, current: bool) -> LoginLine {
+        LoginLine {
+            id: text.to_owned(),
+            what: text.to_owned(),
+            from: text.to_owned(),
+            created_at: text.to_owned(),
+            last_seen_at: text.to_owned(),
+            current,
+        }
+    }
+
+    #[test]
+    fn logins_are_listed_and_only_the_others_may_be_signed_out_here() {
+        let lines = [
+            LoginLine {
+                id: "ses_here".into(),
+                what: "Browser".into(),
+                last_seen_at: String::new(),
+                ..login("x", true)
+            },
+            LoginLine {
+                id: "fam_cli".into(),
+                what: "edgeauth CLI on laptop (project default)".into(),
+                ..login("2026-12-05T10:00:00Z", false)
+            },
+        ];
+        let html = account_html(&AccountView {
+            logins: &lines,
+            ..view(&[])
+        });
+        assert!(html.contains("Where you're signed in"));
+        assert!(html.contains(r#"<tr data-login="ses_here">"#));
+        assert!(html
+            .contains(r#"<td class="name">Browser <span class="chip">This browser</span></td>"#));
+        assert!(html.contains(r#"<span class="muted">—</span>"#));
+        // Only another login has its button; with two, "everywhere else" is offered.
+        assert_eq!(
+            html.matches(r#"class="button secondary small end-login""#)
+                .count(),
+            1
+        );
+        assert!(html.contains(r#"data-login="fam_cli">Sign out</button>"#));
+        assert!(html.contains(r#"id="end-other-logins""#));
+        let alone = account_html(&AccountView {
+            logins: &lines[..1],
+            ..view(&[])
+        });
+        assert!(!alone.contains(r#"id="end-other-logins""#));
     }
 
     #[test]
@@ -251,6 +320,7 @@ mod tests {
             csrf_token: HOSTILE,
             session_ends_at: HOSTILE,
             activity: &[activity(HOSTILE, 2)],
+            logins: &[login(HOSTILE, false)],
         });
         assert_no_injection(&html);
         // Same number of tags as with benign values: nothing was added.
@@ -265,6 +335,7 @@ mod tests {
             csrf_token: "x",
             session_ends_at: "x",
             activity: &[activity("x", 2)],
+            logins: &[login("x", false)],
         });
         assert_eq!(tags(&html).len(), tags(&benign).len());
         // Each value is where it belongs, as text.

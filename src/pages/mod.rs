@@ -22,7 +22,9 @@ use worker::Response;
 
 use crate::http::set_header;
 
-pub use account::{account_html, action_in_words, signed_out_html, AccountView, Activity};
+pub use account::{
+    account_html, action_in_words, signed_out_html, AccountView, Activity, LoginLine,
+};
 pub use assets::asset;
 pub use cli_consent::{cli_consent_html, cli_consent_response, CliConsentView};
 pub use device::{

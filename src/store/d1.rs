@@ -12,9 +12,11 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{Context, D1Database, D1PreparedStatement, D1Result, Delay};
 
+use super::logins::session_seen;
 use super::retry::{classify, once_more};
 use super::{Database, Outcome, SqlValue, Statement, StoreError, TokenRecord};
 use crate::WebCrypto;
+use edgeauth_core::SessionId;
 
 impl From<worker::Error> for StoreError {
     fn from(e: worker::Error) -> Self {
@@ -203,7 +205,34 @@ pub fn record_use(
     let Some(statement) = token.use_statement(now_ms) else {
         return Ok(false);
     };
-    let table = token.owner.table().name();
+    touch_later(ctx, db, statement, token.owner.table().name())?;
+    Ok(true)
+}
+
+/// Records a browser session's use after the response, when its recorded one is stale
+/// (`logins::session_seen`); true when a write was sent. As [`record_use`].
+pub fn record_session_seen(
+    ctx: &Context,
+    db: &D1Database,
+    id: &SessionId,
+    last_seen_at: Option<i64>,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let Some(statement) = session_seen(id, last_seen_at, now_ms) else {
+        return Ok(false);
+    };
+    touch_later(ctx, db, statement, "sessions")?;
+    Ok(true)
+}
+
+/// Runs `statement`, a write that is safe to repeat, after the response (`waitUntil`),
+/// retried once after a transient failure; a failure is logged.
+fn touch_later(
+    ctx: &Context,
+    db: &D1Database,
+    statement: Statement,
+    table: &'static str,
+) -> Result<(), StoreError> {
     let touch = bind(db, statement)?;
     ctx.wait_until(async move {
         let recorded = attempt(true, || {
@@ -218,5 +247,5 @@ pub fn record_use(
             worker::console_error!("could not record a use in {table}: {e}");
         }
     });
-    Ok(true)
+    Ok(())
 }

@@ -570,35 +570,47 @@ impl RefreshTokenRecord {
         revocation_id: &str,
         audit: AuditEvent<'_>,
     ) -> Result<bool, StoreError> {
-        let revoke = Statement::new(
-            "UPDATE refresh_families SET revoked_at = ?1, revocation_id = ?3 \
-             WHERE id = ?2 AND revoked_at IS NULL",
-            vec![
-                now_ms.into(),
-                family_id.as_str().into(),
-                revocation_id.into(),
-            ],
-        );
-        // A family is revoked once, so its event (this action, this subject: ?4, ?5) is
-        // recorded once: a second run of this batch, after its answer was lost, records none.
-        let audit = audit.statement_if(
-            "EXISTS (SELECT 1 FROM refresh_families WHERE id = ?7 AND revocation_id = ?8) \
-             AND NOT EXISTS (SELECT 1 FROM audit_events WHERE subject = ?5 AND action = ?4)",
-            [family_id.as_str().into(), revocation_id.into()],
-        );
-        let mut batch = vec![revoke];
-        // The tokens created with the device login's access tokens end with it.
-        batch.extend(TokenRecord::revoke_children_of(
-            &Login::Device(family_id.clone()),
-            now_ms,
-        ));
-        batch.push(audit);
+        let batch = family_revocation(family_id, now_ms, revocation_id, audit);
         // Safe to repeat: a second run revokes nothing more and records no second event;
         // only its answer (whether this request revoked it) may differ, and no caller
         // answers the client differently for it.
         let outcomes = db.batch_repeatable(batch).await?;
         Ok(changes(&outcomes, 0) == 1)
     }
+}
+
+/// The statements that revoke a family (the first: whether it changed anything tells whether
+/// this request revoked it), the tokens made with it, and record its audit event once.
+pub(super) fn family_revocation(
+    family_id: &FamilyId,
+    now_ms: i64,
+    revocation_id: &str,
+    audit: AuditEvent<'_>,
+) -> Vec<Statement> {
+    let revoke = Statement::new(
+        "UPDATE refresh_families SET revoked_at = ?1, revocation_id = ?3 \
+             WHERE id = ?2 AND revoked_at IS NULL",
+        vec![
+            now_ms.into(),
+            family_id.as_str().into(),
+            revocation_id.into(),
+        ],
+    );
+    // A family is revoked once, so its event (this action, this subject: ?4, ?5) is
+    // recorded once: a second run of this batch, after its answer was lost, records none.
+    let audit = audit.statement_if(
+        "EXISTS (SELECT 1 FROM refresh_families WHERE id = ?7 AND revocation_id = ?8) \
+             AND NOT EXISTS (SELECT 1 FROM audit_events WHERE subject = ?5 AND action = ?4)",
+        [family_id.as_str().into(), revocation_id.into()],
+    );
+    let mut batch = vec![revoke];
+    // The tokens created with the device login's access tokens end with it.
+    batch.extend(TokenRecord::revoke_children_of(
+        &Login::Device(family_id.clone()),
+        now_ms,
+    ));
+    batch.push(audit);
+    batch
 }
 
 /// What the rotation batch found, for `refresh::arbitrate`.

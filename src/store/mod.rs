@@ -18,6 +18,7 @@ mod cli_codes;
 mod columns;
 mod d1;
 mod device;
+mod logins;
 mod people;
 pub mod retention;
 mod retry;
@@ -33,11 +34,12 @@ mod tests;
 
 pub use audit::{Actor, AuditEvent, EventFilter, StoredEvent, Trace};
 pub use cli_codes::{ConsumedCode, PendingCode};
-pub use d1::record_use;
+pub use d1::{record_session_seen, record_use};
 pub use device::{
     CodeLookups, DeviceGrantRecord, FamilyRecord, GrantInsert, GrantState, GrantStatus, NewFamily,
     RefreshTokenRecord,
 };
+pub use logins::LoginRecord;
 pub use people::{NewSession, ProviderGrant, SessionRecord, UserRecord};
 pub use roles::ProjectRoles;
 pub use sql::{SqlValue, Statement};

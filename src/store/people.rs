@@ -206,6 +206,8 @@ pub struct SessionRecord {
     pub id: SessionId,
     pub user_id: UserId,
     pub expires_at: i64,
+    /// Its last recorded use (`logins::LAST_SEEN_GRANULARITY_MS`).
+    pub last_seen_at: Option<i64>,
     /// The user's display name, for the principal.
     pub user_name: Option<String>,
     pub user_email: Option<String>,
@@ -232,7 +234,7 @@ impl SessionRecord {
         hash: &TokenHash,
     ) -> Result<Option<Self>, StoreError> {
         db.first(Statement::new(
-            "SELECT s.id, s.user_id, s.expires_at, u.name AS user_name, \
+            "SELECT s.id, s.user_id, s.expires_at, s.last_seen_at, u.name AS user_name, \
              u.email AS user_email, u.teams AS user_teams FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.session_hash = ?1",
             vec![hash.as_hex().into()],

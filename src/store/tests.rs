@@ -13,6 +13,7 @@ use edgeauth_core::{
     TokenHash, TokenId, UserId,
 };
 
+use super::logins;
 use super::sqlite::{block_on, Sqlite};
 use super::tokens::LAST_USED_GRANULARITY_MS;
 use super::*;
@@ -1129,6 +1130,7 @@ fn a_session_is_found_by_its_cookie_with_its_user_and_deleted_once() {
             id: SessionId::new("ses_1"),
             user_id: ada,
             expires_at: T0 + MINUTE,
+            last_seen_at: None,
             user_name: Some("Ada".into()),
             user_email: Some("ada@example.com".into()),
             user_teams: vec!["edgeauth-team".into()],
@@ -1504,6 +1506,77 @@ fn family(db: &Sqlite) {
     store_grant(db, &g, T0);
     assert!(decide(db, &g, &ada, true, T0));
     assert!(family_redeem(db, &g, "fam_1", "refresh 0", T0));
+}
+
+#[test]
+fn a_persons_logins_are_listed_and_end_with_what_was_made_with_them() {
+    let db = Sqlite::migrated();
+    family(&db);
+    let ada = UserId::new("usr_ada");
+    start_session(&db, "cookie 2", "ses_2", &ada, T0, 60 * MINUTE);
+    let mut child = user_token("ut_child", &ada, "default", T0);
+    child.parent = Some(Login::Session(SessionId::new("ses_2")));
+    insert(&db, &child, "child secret");
+    let bob = with_user(&db, "usr_bob");
+    start_session(&db, "bob cookie", "ses_bob", &bob, T0, 60 * MINUTE);
+
+    let logins = block_on(LoginRecord::of_person(&db, &ada, T0 + 1)).unwrap();
+    let listed: Vec<(&str, &str, Option<i64>)> = logins
+        .iter()
+        .map(|l| (l.id.as_str(), l.kind.as_str(), l.last_seen_at))
+        .collect();
+    // The expired session of `with_user` is not listed; the device login was last seen at
+    // its last refresh token.
+    assert_eq!(
+        listed,
+        [("ses_2", "browser", None), ("fam_1", "device", Some(T0))]
+    );
+    assert_eq!(
+        logins[1].client_name.as_deref(),
+        Some("edgeauth CLI on laptop")
+    );
+    assert_eq!(logins[1].project.as_deref(), Some("default"));
+
+    // A session's use is written at most every five minutes.
+    let seen = logins::session_seen(&SessionId::new("ses_2"), None, T0 + 1).unwrap();
+    assert_eq!(block_on(db.run(seen)).unwrap(), 1);
+    assert!(logins::session_seen(&SessionId::new("ses_2"), Some(T0 + 1), T0 + 2).is_none());
+    let later = T0 + logins::LAST_SEEN_GRANULARITY_MS + 1;
+    assert!(logins::session_seen(&SessionId::new("ses_2"), Some(T0 + 1), later).is_some());
+    let logins = block_on(LoginRecord::of_person(&db, &ada, T0 + 2)).unwrap();
+    assert_eq!(logins[0].last_seen_at, Some(T0 + 1));
+
+    // Ending them all: each with what it made, each event once, however often it runs.
+    for _ in 0..2 {
+        block_on(LoginRecord::end(
+            &db,
+            &ada,
+            &logins,
+            "rev_all",
+            |l| match l.kind.as_str() {
+                "device" => event("refresh_family.revoke", &l.id, T0 + 3),
+                _ => event("session.delete", &l.id, T0 + 3),
+            },
+            T0 + 3,
+        ))
+        .unwrap();
+    }
+    assert!(block_on(LoginRecord::of_person(&db, &ada, T0 + 4))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        db.count("user_tokens", "id = 'ut_child' AND revoked_at IS NOT NULL"),
+        1
+    );
+    assert_eq!(audit_count(&db, "session.delete"), 1);
+    assert_eq!(audit_count(&db, "refresh_family.revoke"), 1);
+    // Another person's are theirs still.
+    assert_eq!(
+        block_on(LoginRecord::of_person(&db, &bob, T0 + 4))
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// Runs the rotation batch of `old` for the successor `new` at `now`, settled as the Worker

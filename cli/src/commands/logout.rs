@@ -16,7 +16,8 @@ use crate::config::{Environment, ResolvedToken, Settings, Source};
 use crate::credentials::{self, StoredCredential};
 use crate::error::{CliError, ExitStatus};
 use crate::output::{self, sanitize};
-use crate::session::ACCESS_KIND;
+use crate::session::{self, Why, ACCESS_KIND};
+use edgeauth_core::api::LoginsEnded;
 use edgeauth_core::token::DISPLAY_PREFIX_CHARS;
 use std::path::Path;
 
@@ -47,6 +48,7 @@ pub fn run(
     io: &mut Io<'_>,
     settings: &Settings,
     env: &Environment,
+    everywhere: bool,
 ) -> Result<(), CliError> {
     let server = &settings.server;
     if let Some(token) = &settings.token {
@@ -79,6 +81,12 @@ pub fn run(
     };
     let path = credentials::file_path(&dir);
 
+    // Everywhere first, with the stored login (made fresh, for a device login): the stored
+    // token is revoked next whatever it was.
+    let ended = match everywhere {
+        true => Some(end_every_login(ctx, settings, &dir, &credential, &path)?),
+        false => None,
+    };
     let revocation = revoke_stored(&ctx.client, &credential, &path).map_err(|e| {
         let hint = format!(
             "the login is still stored: run `edgeauth logout` again when the server answers, or delete the entry for {server} from {} to forget it without revoking",
@@ -95,13 +103,16 @@ pub fn run(
     let device = credential.kind == ACCESS_KIND;
     let prefix = (!device).then(|| prefix_of(&credential));
     if ctx.json {
-        let summary = serde_json::json!({
+        let mut summary = serde_json::json!({
             "server": server.as_str(),
             "logged_out": true,
             "token_id": credential.token_id,
             "prefix": prefix,
             "revocation": revocation.json_name(),
         });
+        if let Some(ended) = ended {
+            summary["sessions_ended"] = ended.into();
+        }
         write!(io.out, "{}", output::json(&summary))?;
     } else {
         let what = match &revocation {
@@ -115,6 +126,12 @@ pub fn run(
             Some(prefix) => format!("token {}…", sanitize(prefix)),
             None => "device login".to_owned(),
         };
+        if let Some(ended) = ended {
+            writeln!(
+                io.out,
+                "Signed out everywhere on {server}: {ended} browser session(s) and device login(s) ended"
+            )?;
+        }
         writeln!(io.out, "Logged out of {server} ({what_was} {what})")?;
     }
     if let Revocation::NotRevocable(_) = revocation {
@@ -125,6 +142,30 @@ pub fn run(
         )?;
     }
     Ok(())
+}
+
+/// `DELETE /api/sessions` with the stored login: every browser session and device login of
+/// its person ends; how many.
+fn end_every_login(
+    ctx: &Context,
+    settings: &Settings,
+    dir: &Path,
+    credential: &StoredCredential,
+    path: &Path,
+) -> Result<usize, CliError> {
+    let anonymous = ctx.client.with_token(None);
+    let secret = match credential.kind == ACCESS_KIND {
+        true => session::fresh_access_token(&anonymous, dir, &settings.server, Why::Expiring)?,
+        false => credential.token.clone(),
+    };
+    let as_stored = ctx.client.with_token(Some(ResolvedToken {
+        secret,
+        source: Source::StoredCredentials(path.to_owned()),
+    }));
+    let ended: LoginsEnded = as_stored.delete("/api/sessions")?.parse().map_err(|e| {
+        e.with_hint("the login is still stored; `edgeauth logout --all` may be run again")
+    })?;
+    Ok(ended.ended)
 }
 
 /// Revokes a stored login's token with that token itself. Errors other than "already gone"

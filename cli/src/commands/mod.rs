@@ -54,7 +54,7 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
     for warning in &settings.warnings {
         writeln!(io.err, "warning: {warning}")?;
     }
-    let uses_stored_token = !matches!(cli.command, Command::Login(_) | Command::Logout);
+    let uses_stored_token = !matches!(cli.command, Command::Login(_) | Command::Logout(_));
     let client = if uses_stored_token {
         keep_fresh(ApiClient::new(&settings), &settings, &env)?
     } else {
@@ -76,7 +76,7 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
         ),
         Command::Login(args) if args.device => device::run(&ctx, io, &settings, &env, &args),
         Command::Login(args) => login::run(&ctx, io, &settings, &env, &args),
-        Command::Logout => logout::run(&ctx, io, &settings, &env),
+        Command::Logout(args) => logout::run(&ctx, io, &settings, &env, args.all),
         Command::Whoami => whoami::run(&ctx, io, settings.token.as_ref().map(|t| &t.source)),
         Command::Token(UserTokenCommand::Create(args)) => tokens::USER_TOKENS.create(
             &ctx,

@@ -393,6 +393,7 @@ fn every_operation_answers_as_the_contract_says() {
     a_projects_roles_answer_as_documented(&kinds);
     trust_policies_and_the_exchange_answer_as_documented(&kinds);
     the_audit_trail_answers_as_documented(&kinds);
+    the_sessions_answer_as_documented(&kinds);
     githubs_secret_scanning_reports_answer_as_documented(&kinds);
     // Last: it signs a session out.
     the_browser_sign_in_answers_as_documented(&kinds);
@@ -545,6 +546,42 @@ fn trust_policies_and_the_exchange_answer_as_documented(kinds: &EveryKind) {
         404,
         main.delete(&one).bearer(&kinds.super_token).project(p),
     );
+}
+
+fn the_sessions_answer_as_documented(kinds: &EveryKind) {
+    let main = Instance::main();
+    let (list, one) = ("/api/sessions", "/api/sessions/{id}");
+    // A person of its own: signing out everywhere would end the shared kinds' logins.
+    let person = sign_in_with_teams(&main, &unique("contract-sessions"), &[MEMBER_TEAM]);
+    expect("get", list, 200, person.get(list));
+    expect("get", list, 200, kinds.session.get(list));
+    expect("get", list, 401, main.get(list));
+    expect(
+        "get",
+        list,
+        403,
+        main.get(list).bearer(&kinds.service.token),
+    );
+    expect(
+        "delete",
+        one,
+        404,
+        person.write("DELETE", "/api/sessions/ses_unknown"),
+    );
+    expect("delete", one, 401, main.delete("/api/sessions/ses_unknown"));
+    expect(
+        "delete",
+        list,
+        400,
+        person.write("DELETE", "/api/sessions?except_current=maybe"),
+    );
+    expect(
+        "delete",
+        list,
+        200,
+        person.write("DELETE", "/api/sessions?except_current=true"),
+    );
+    expect("delete", list, 200, person.write("DELETE", list));
 }
 
 fn the_audit_trail_answers_as_documented(kinds: &EveryKind) {

@@ -1093,6 +1093,46 @@ fn logout_revokes_the_device_login() {
     );
 }
 
+#[test]
+fn logout_all_signs_the_person_out_everywhere() {
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let cli = CliSandbox::new();
+    let (here, subject) = fresh_person(&main, "logout-all");
+    let elsewhere = sign_in_as_subject(&main, &subject);
+    let login = start_cli_device_login(&cli, &main);
+    confirm_and_decide(&here, &login.user_code, "approve");
+    login.process.wait(LOGIN_PATIENCE).expect_code(EXIT_OK);
+    let listed = here.get("/api/sessions").send().expect_json(200);
+    assert_eq!(
+        listed["sessions"].as_array().map(Vec::len),
+        Some(3),
+        "{listed}"
+    );
+
+    let run = run_cli(&cli, &main, &["logout", "--all"]);
+    run.expect_code(EXIT_OK);
+    assert_no_token_in_output(&run);
+    let expected = format!(
+        "Signed out everywhere on {}: 3 browser session(s) and device login(s) ended",
+        main.base_url()
+    );
+    assert!(
+        run.stdout.contains(&expected),
+        "expected {expected:?}:\n{run}"
+    );
+    assert!(stored_login(&cli, &main).is_none(), "the entry is gone");
+    // Both browsers are signed out: their cookies make a request anonymous.
+    for session in [&here, &elsewhere] {
+        session
+            .get("/api/users/me")
+            .send()
+            .expect_error(401, "unauthorized");
+    }
+    // Nothing stored: --all has nothing to act with, and says so as plain logout does.
+    run_cli(&cli, &main, &["logout", "--all"]).expect_code(EXIT_OK);
+}
+
 // --- 7: a grant is exchanged once -------------------------------------------------------------
 
 #[test]
