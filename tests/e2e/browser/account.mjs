@@ -7,6 +7,8 @@
 //                                 screenshots taken (when EDGEAUTH_SCREENSHOTS_DIR is set)
 // then, for each command read from stdin:
 //   {"do": "revoke", "token_id": "ut_…", "confirm": true|false}  -> {"phase": "revoke", ...}
+//   {"do": "end_login", "id": "fam_…"}                         -> {"phase": "end_login", ...}
+//                                 (reloads first, to list it; signs it out from its row)
 //   {"do": "signout"}                                          -> {"phase": "signout", ...}
 //   {"do": "quit"}                                             -> exits 0
 //
@@ -169,6 +171,30 @@ await scenario('account', async (run, cfg) => {
       });
       result.row_present_after_reload = (await row.count()) > 0;
       result.rows_after_reload = await tokenRows(page);
+      emit({ ...result, ...run.diagnostics() });
+    } else if (command.do === 'end_login') {
+      run.at(`sign out login ${command.id} from its row`);
+      await page.reload();
+      await page.locator('#identity').waitFor({ state: 'visible' });
+      const row = page.locator(`#logins tr[data-login="${command.id}"]`);
+      const result = {
+        phase: 'end_login',
+        id: command.id,
+        listed_before: (await row.count()) > 0,
+        current_rows: await page.locator('#logins tr:has(.chip)').count(),
+        current_has_button: (await page.locator('#logins tr:has(.chip) button').count()) > 0,
+      };
+      const dialogsBefore = run.dialogs.length;
+      run.answerNextDialog('accept');
+      await row.locator('button.end-login').click();
+      await row.waitFor({ state: 'detached' });
+      result.dialogs = run.dialogs.slice(dialogsBefore);
+      result.status = (await page.locator('#logins-status').innerText().catch(() => '')).trim();
+      result.message = (await page.locator('#message').innerText().catch(() => '')).trim();
+      run.at('reload after signing a login out');
+      await page.reload();
+      await page.locator('#identity').waitFor({ state: 'visible' });
+      result.row_present_after_reload = (await row.count()) > 0;
       emit({ ...result, ...run.diagnostics() });
     } else if (command.do === 'signout') {
       run.at('sign out');

@@ -723,6 +723,35 @@ fn a_person_signs_in_creates_copies_and_revokes_tokens_in_the_browser() {
         "a revoked token is not listed: {listing:?}"
     );
 
+    // Another login of the same person (a device login, from another browser's session),
+    // signed out from its row on this page: it ends, with its refresh token.
+    let elsewhere = oidc::sign_in(&main, oidc::DEMO);
+    let device = credentials::device_login(&elsewhere, "default");
+    let family = store::table_rows(&main.persist_dir(), "refresh_tokens")
+        .into_iter()
+        .find(|row| row["token_hash"] == tokens::sha256_hex(&device.refresh_token).as_str())
+        .and_then(|row| row["family_id"].as_str().map(str::to_owned))
+        .expect("the device login's refresh token is stored");
+    browser.send(json!({"do": "end_login", "id": family}));
+    let ended = browser.next("end_login", PHASE_PATIENCE);
+    let show = pretty(&ended);
+    assert_eq!(ended["listed_before"], true, "{show}");
+    assert_eq!(ended["current_rows"], 1, "this browser is marked: {show}");
+    assert_eq!(ended["current_has_button"], false, "{show}");
+    assert_eq!(ended["status"], "Signed out.", "{show}");
+    assert_eq!(ended["message"], "", "{show}");
+    assert_eq!(ended["row_present_after_reload"], false, "{show}");
+    let refused = main
+        .post("/api/auth/token")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &device.refresh_token),
+        ])
+        .send()
+        .json();
+    assert_eq!(refused["error"], "invalid_grant", "{refused}");
+    elsewhere.me();
+
     // Sign out: the session ends, Back shows nothing private; API tokens live on.
     browser.send(json!({"do": "signout"}));
     let signed_out = browser.next("signout", PHASE_PATIENCE);

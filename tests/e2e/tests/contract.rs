@@ -560,7 +560,9 @@ fn the_sessions_answer_as_documented(kinds: &EveryKind) {
         "get",
         list,
         403,
-        main.get(list).bearer(&kinds.service.token),
+        main.get(list)
+            .bearer(&kinds.service.token)
+            .project(&kinds.project),
     );
     expect(
         "delete",

@@ -125,6 +125,7 @@ fn a_person_lists_their_logins_and_signs_them_out_one_or_all_others() {
     let service = mint_service_token(&main, &super_token(), &project, "svc", &["*"]);
     main.get("/api/sessions")
         .bearer(&service.token)
+        .project(&project)
         .send()
         .expect_error(403, "forbidden");
     main.get("/api/sessions")
