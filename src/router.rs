@@ -2,11 +2,11 @@
 //! authentication, and whether a browser gets its errors as a page. Adding an endpoint is a
 //! row here and an arm in [`dispatch`] (the compiler insists on the arm).
 
+use edgeauth_core::audit as refusals;
 use edgeauth_core::rate_limit::{Brake, CLI_EXCHANGE, DEVICE_CODE, LEAK_REPORT, SIGN_IN, TOKEN};
 use edgeauth_core::time::minutes_rounded_up;
 use worker::{Env, Request, Response};
 
-use crate::api::audit::Refusal;
 use crate::api::tokens::{self, Kind};
 use crate::api::{
     audit, contract, discovery, introspect, leak, roles, secret_scanning, sessions, status, trust,
@@ -444,13 +444,13 @@ pub async fn dispatch(
     // Refusals of the sign-in steps a stranger can replay at will are counted in the audit
     // trail (those of the token endpoint by its grant, in `token_grant`).
     let refusal = match endpoint {
-        E::Callback => Some("sign_in.refuse"),
-        E::CliExchange => Some("cli_login.exchange_refuse"),
-        E::SecretScanningReport => Some("secret_scanning.refuse"),
+        E::Callback => Some(refusals::SIGN_IN_REFUSE),
+        E::CliExchange => Some(refusals::CLI_EXCHANGE_REFUSE),
+        E::SecretScanningReport => Some(refusals::SECRET_SCANNING_REFUSE),
         _ => None,
     };
     if let (Some(action), Err(refused)) = (refusal, &answer) {
-        audit::count_refusal(ctx, env, caller, Refusal::Deployment(action), refused);
+        audit::count_refusal(ctx, env, caller, action, refused);
     }
     answer
 }

@@ -19,39 +19,76 @@ pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
 /// The part of a User-Agent kept with an event.
 pub const USER_AGENT_CHARS: usize = 200;
+/// The refusals the audit trail counts (always the deployment's events: a request may name
+/// any project, and must not choose whose trail it lands in).
+pub const SIGN_IN_REFUSE: &str = "sign_in.refuse";
+pub const CLI_EXCHANGE_REFUSE: &str = "cli_login.exchange_refuse";
+pub const REFRESH_REFUSE: &str = "refresh_token.refuse";
+pub const CI_EXCHANGE_REFUSE: &str = "ci.exchange_refuse";
+pub const SECRET_SCANNING_REFUSE: &str = "secret_scanning.refuse";
+/// The settings are unusable.
+pub const CONFIG_PROBLEM: &str = "config.problem";
+
 /// One row per kind of refusal per this many milliseconds.
 pub const REFUSAL_WINDOW_MS: i64 = 60_000;
 /// An isolate writes each kind of refusal at most this often.
 pub const REFUSAL_WRITE_EVERY_MS: i64 = 10_000;
 
-/// What one isolate counted of each kind of refusal since it last wrote that kind. The first
-/// refusal of a kind is written at once; later ones are counted, and written (all that were
-/// counted) with the first refusal of that kind after [`REFUSAL_WRITE_EVERY_MS`]. What an
+/// What one isolate counted of each kind of refusal since it last wrote that kind, with the
+/// first of those (`T`: its client). The first refusal of a kind is written at once; later
+/// ones are counted, and written (all that were counted, as of the first of them: its time,
+/// its client) with the first refusal of that kind after [`REFUSAL_WRITE_EVERY_MS`]. What an
 /// isolate counted but had not written when it ends is lost: counts are a lower bound.
-#[derive(Debug, Default)]
-pub struct RefusalTally {
-    kinds: std::collections::HashMap<String, Tally>,
+#[derive(Debug)]
+pub struct RefusalTally<T> {
+    kinds: std::collections::HashMap<String, Tally<T>>,
+}
+
+impl<T> Default for RefusalTally<T> {
+    fn default() -> Self {
+        Self {
+            kinds: std::collections::HashMap::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
-struct Tally {
-    unwritten: i64,
+struct Tally<T> {
     written_at_ms: i64,
+    /// The refusals held since the last write, and the first of them.
+    held: i64,
+    first: Option<(i64, T)>,
 }
 
-impl RefusalTally {
-    /// Counts one refusal of `kind` at `now_ms`: how many to write now, if it is time.
-    pub fn count(&mut self, kind: &str, now_ms: i64) -> Option<i64> {
+/// Refusals to write now: how many, and the time and client of the first of them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Held<T> {
+    pub count: i64,
+    pub first_at_ms: i64,
+    pub first: T,
+}
+
+impl<T> RefusalTally<T> {
+    /// Counts one refusal of `kind` at `now_ms` from `client`: what to write now, if it is
+    /// time.
+    pub fn count(&mut self, kind: &str, now_ms: i64, client: T) -> Option<Held<T>> {
         let tally = self.kinds.entry(kind.to_owned()).or_insert(Tally {
-            unwritten: 0,
             written_at_ms: i64::MIN,
+            held: 0,
+            first: None,
         });
-        tally.unwritten += 1;
+        tally.held += 1;
+        tally.first.get_or_insert((now_ms, client));
         if now_ms.saturating_sub(tally.written_at_ms) < REFUSAL_WRITE_EVERY_MS {
             return None;
         }
         tally.written_at_ms = now_ms;
-        Some(std::mem::take(&mut tally.unwritten))
+        let (first_at_ms, first) = tally.first.take()?;
+        Some(Held {
+            count: std::mem::take(&mut tally.held),
+            first_at_ms,
+            first,
+        })
     }
 }
 
@@ -77,7 +114,10 @@ pub fn reach(principal: &Principal) -> Result<AuditReach, String> {
         (_, Some(_)) if principal.administers() && covers_all => {
             Ok(AuditReach::Project { deployment: false })
         }
-        (_, Some(person)) => Ok(AuditReach::Person(person.clone())),
+        (_, Some(person)) => match principal.whole_person_problem("reading your audit trail") {
+            None => Ok(AuditReach::Person(person.clone())),
+            Some(problem) => Err(problem),
+        },
         (Credential::Service { .. }, None) if covers_all => {
             Ok(AuditReach::Project { deployment: false })
         }
@@ -303,11 +343,10 @@ mod tests {
             reach(&principal(session("usr_a"), &["*"], Some(Role::Admin))),
             Ok(project.clone())
         );
-        // An admin's narrowed token, a member, a person with no role: their own.
-        assert_eq!(
-            reach(&principal(session("usr_a"), &["a/*"], Some(Role::Admin))),
-            Ok(own.clone())
-        );
+        // A member, a person with no role: their own. A narrowed token, an admin's too,
+        // nothing: it stands for part of what its person may do, not for the person.
+        let narrowed = reach(&principal(session("usr_a"), &["a/*"], Some(Role::Admin)));
+        assert!(narrowed.unwrap_err().contains("covers every workspace"));
         assert_eq!(
             reach(&principal(session("usr_a"), &["*"], Some(Role::Member))),
             Ok(own.clone())
@@ -408,27 +447,33 @@ mod tests {
     fn an_isolate_writes_a_kind_of_refusal_at_most_every_ten_seconds_losing_no_count() {
         let mut tally = RefusalTally::default();
         let t0 = 1_795_000_000_000;
-        // The first at once; 99 more within the interval are held.
-        assert_eq!(tally.count("sign_in.refuse|invalid_state", t0), Some(1));
+        let kind = "sign_in.refuse|invalid_state";
+        let held = |count, first_at_ms, first| {
+            Some(Held {
+                count,
+                first_at_ms,
+                first,
+            })
+        };
+        // The first at once; 99 more within the interval are held, from the first of them.
+        assert_eq!(tally.count(kind, t0, "a"), held(1, t0, "a"));
         for i in 1..100 {
-            assert_eq!(tally.count("sign_in.refuse|invalid_state", t0 + i), None);
+            let client = if i == 1 { "b" } else { "c" };
+            assert_eq!(tally.count(kind, t0 + i, client), None);
         }
         // Another kind has its own interval.
         assert_eq!(
-            tally.count("ci.exchange_refuse|invalid_grant", t0 + 5),
-            Some(1)
+            tally.count("ci.exchange_refuse|invalid_grant", t0 + 5, "d"),
+            held(1, t0 + 5, "d")
         );
-        // The first after the interval writes all it counted, itself included.
+        // The first after the interval writes all it counted, itself included, as of the
+        // first it held (its time and its client), not its own.
+        let later = t0 + REFUSAL_WRITE_EVERY_MS;
+        assert_eq!(tally.count(kind, later, "e"), held(100, t0 + 1, "b"));
+        assert_eq!(tally.count(kind, later + 1, "f"), None);
         assert_eq!(
-            tally.count("sign_in.refuse|invalid_state", t0 + REFUSAL_WRITE_EVERY_MS),
-            Some(100)
-        );
-        assert_eq!(
-            tally.count(
-                "sign_in.refuse|invalid_state",
-                t0 + REFUSAL_WRITE_EVERY_MS + 1
-            ),
-            None
+            tally.count(kind, later + REFUSAL_WRITE_EVERY_MS + 1, "g"),
+            held(2, later + 1, "f")
         );
     }
 

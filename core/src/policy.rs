@@ -249,6 +249,24 @@ impl Principal {
         ))
     }
 
+    /// Why the caller may not do `doing` (e.g. "signing out your other logins"), which
+    /// concerns the person as a whole, across projects: it needs a person's credential that
+    /// covers every workspace (a session, a device login, an unnarrowed user token); a
+    /// narrowed token stands for part of what the person may do, not for the person.
+    pub fn whole_person_problem(&self, doing: &str) -> Option<String> {
+        match self.person() {
+            None => Some(format!(
+                "{doing} needs a person's credential, not a {} one",
+                self.kind().as_str()
+            )),
+            Some(_) if !self.scope.covers(&Scope::all()) => Some(format!(
+                "{doing} needs a credential of yours that covers every workspace (a browser session, `edgeauth login`, or a token without narrowed workspaces); this one covers only {}",
+                self.scope.to_strings().join(", ")
+            )),
+            Some(_) => None,
+        }
+    }
+
     /// Which of the project's service tokens the caller may create, see and revoke (always
     /// within its own scope too): every one for the super token and admins, those it created
     /// for a service token, none for members (403, saying the admin role is needed).

@@ -21,40 +21,45 @@ use crate::store::{Actor, AuditEvent, EventFilter, StoredEvent, Trace};
 use crate::{database, http, now_ms};
 
 thread_local! {
-    /// What this isolate counted of each kind of refusal since it last wrote that kind.
-    static TALLY: RefCell<RefusalTally> = RefCell::new(RefusalTally::default());
+    /// What this isolate counted of each kind of refusal since it last wrote that kind, with
+    /// the time and client of the first of those.
+    static TALLY: RefCell<RefusalTally<Trace>> = RefCell::new(RefusalTally::default());
 }
 
-/// A refusal to count: its action, reason code (its subject too), project and detail.
+/// A refusal to count: its action, reason code (its subject too) and detail. Always an event
+/// of the deployment: a request may name any project, and must not choose whose trail its
+/// refusal lands in.
 struct Counted {
     action: &'static str,
     reason: String,
-    project: Option<String>,
     detail: String,
 }
 
 /// Counts one refusal in this isolate, and writes what it counted of that kind after the
 /// response (`waitUntil`) when it is time (`RefusalTally`): at most one write per kind every
-/// 10 s per isolate, however many come. A failure to write is logged.
+/// 10 s per isolate, however many come, as of the first refusal it holds (its minute, its
+/// client). A failure to write is logged.
 fn tally(ctx: &Context, env: &Env, counted: Counted, trace: Trace) {
-    let at = now_ms();
     let kind = format!("{}|{}", counted.action, counted.reason);
-    let Some(count) = TALLY.with(|tally| tally.borrow_mut().count(&kind, at)) else {
+    let Some(held) = TALLY.with(|tally| tally.borrow_mut().count(&kind, now_ms(), trace)) else {
         return;
     };
     let Ok(db) = database(env) else { return };
     ctx.wait_until(async move {
         let event = AuditEvent {
-            at,
-            project: counted.project.as_deref(),
+            at: held.first_at_ms,
+            project: None,
             actor: Actor::Anonymous,
             action: counted.action,
             subject: &counted.reason,
             detail: counted.detail,
             person: None,
-            trace: &trace,
+            trace: &held.first,
         };
-        if let Err(e) = event.record_refusals(&db, &counted.reason, count).await {
+        if let Err(e) = event
+            .record_refusals(&db, &counted.reason, held.count)
+            .await
+        {
             worker::console_error!("counting refusals ({kind}) failed: {e}");
         }
     });
@@ -66,46 +71,31 @@ fn tally(ctx: &Context, env: &Env, counted: Counted, trace: Trace) {
 pub fn count_config_problem(ctx: &Context, env: &Env, req: &Request, problems: &[ConfigProblem]) {
     let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
     let counted = Counted {
-        action: "config.problem",
+        action: audit::CONFIG_PROBLEM,
         // The problems, short: a bucket names them without holding their text.
         reason: sha256_hex(problems.join("\n").as_bytes())[..16].to_owned(),
-        project: None,
         detail: json!({ "problems": problems }).to_string(),
     };
     tally(ctx, env, counted, auth::trace(req));
 }
 
-/// Which refusal, and whose.
-#[derive(Debug, Clone, Copy)]
-pub enum Refusal {
-    Deployment(&'static str),
-    InProject(&'static str),
-}
-
-/// Counts `refused` as a refusal of `refusal`'s action (`sign_in.refuse`,
-/// `ci.exchange_refuse`, …) by its error code (see [`tally`]). Only 4xx answers are refusals:
-/// a failure of the server's own or of the identity provider is not counted.
-/// `Refusal::InProject` refusals are the request's project's (a CI job's exchange asks for a
-/// token there); others the deployment's.
+/// Counts `refused` as a refusal of `action` (`edgeauth_core::audit::SIGN_IN_REFUSE`, …) by
+/// its error code (see [`tally`]). Only 4xx answers are refusals: a failure of the server's
+/// own or of the identity provider is not counted.
 pub fn count_refusal(
     ctx: &Context,
     env: &Env,
     caller: &Caller,
-    refusal: Refusal,
+    action: &'static str,
     refused: &ApiError,
 ) {
     if !(400..500).contains(&refused.status()) {
         return;
     }
-    let (action, project) = match refusal {
-        Refusal::Deployment(action) => (action, None),
-        Refusal::InProject(action) => (action, Some(caller.project.to_string())),
-    };
     let reason = refused.code();
     let counted = Counted {
         action,
         reason: reason.to_owned(),
-        project,
         detail: json!({ "reason": reason }).to_string(),
     };
     tally(ctx, env, counted, caller.trace.clone());

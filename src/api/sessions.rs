@@ -8,18 +8,31 @@
 use edgeauth_core::api::{LoginList, LoginView, LoginsEnded};
 use edgeauth_core::ids::revocation_id;
 use edgeauth_core::time::rfc3339;
-use edgeauth_core::{Login, Principal, UserId};
+use edgeauth_core::{Principal, UserId};
 use serde_json::json;
 use worker::{Env, Response};
 
 use crate::auth::{cache, Caller};
 use crate::error::ApiError;
-use crate::store::{Actor, AuditEvent, LoginRecord};
+use crate::store::{end_logins, Actor, AuditEvent, LoginRecord, Which};
 use crate::{database, http, now_ms, WebCrypto};
+
+/// The person whose logins these are, by a credential that stands for the whole person (not
+/// a narrowed token: it may not see or end the person's other logins).
+fn whole_person<'a>(
+    caller: &'a Caller,
+    doing: &str,
+) -> Result<(&'a Principal, &'a UserId), ApiError> {
+    let (principal, user) = caller.person()?;
+    match principal.whole_person_problem(doing) {
+        Some(problem) => Err(ApiError::Forbidden(problem)),
+        None => Ok((principal, user)),
+    }
+}
 
 /// `GET`: the person's live logins, the current one marked.
 pub async fn list(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
-    let (principal, user) = caller.person()?;
+    let (principal, user) = whole_person(caller, "listing your sessions")?;
     let logins = LoginRecord::of_person(&database(env)?, user, now_ms()).await?;
     let sessions = logins.iter().map(|l| view(l, principal)).collect();
     Ok(http::json(200, &LoginList { sessions }))
@@ -28,28 +41,26 @@ pub async fn list(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
 /// `DELETE …/{id}`: ends one of the person's logins; 404 for anything else (another person's
 /// is as unknown as one that never was).
 pub async fn end_one(id: &str, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
-    let (principal, user) = caller.person()?;
+    let (principal, user) = whole_person(caller, "signing out your sessions")?;
     let db = database(env)?;
     let now = now_ms();
-    let logins: Vec<LoginRecord> = LoginRecord::of_person(&db, user, now)
+    let login = LoginRecord::find(&db, user, id, now)
         .await?
-        .into_iter()
-        .filter(|l| l.id == id)
-        .collect();
-    if logins.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "you have no live browser session or device login `{}` (see GET /api/sessions)",
-            id.escape_default()
-        )));
-    }
-    end(&db, caller, principal, user, &logins, now).await?;
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "you have no live browser session or device login `{}` (see GET /api/sessions)",
+                id.escape_default()
+            ))
+        })?
+        .login();
+    end(&db, caller, principal, user, Which::One(&login), now).await?;
     Ok(http::no_content())
 }
 
 /// `DELETE`: ends every login of the person, or every one but the request's own with
 /// `?except_current=true`; 200 `{"ended": n}`.
 pub async fn end_all(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
-    let (principal, user) = caller.person()?;
+    let (principal, user) = whole_person(caller, "signing out your sessions")?;
     let except_current = match caller.query("except_current").as_deref() {
         None | Some("false") => false,
         Some("true") => true,
@@ -58,58 +69,53 @@ pub async fn end_all(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
                 .into(),
         )),
     };
-    let db = database(env)?;
-    let now = now_ms();
-    let logins: Vec<LoginRecord> = LoginRecord::of_person(&db, user, now)
-        .await?
-        .into_iter()
-        .filter(|l| !(except_current && is_current(l, principal)))
-        .collect();
-    end(&db, caller, principal, user, &logins, now).await?;
-    Ok(http::json(
-        200,
-        &LoginsEnded {
-            ended: logins.len(),
-        },
-    ))
+    let keep = principal.login.as_ref().filter(|_| except_current);
+    let ended = end(
+        &database(env)?,
+        caller,
+        principal,
+        user,
+        Which::AllBut(keep),
+        now_ms(),
+    )
+    .await?;
+    Ok(http::json(200, &LoginsEnded { ended }))
 }
 
-/// Ends `logins`, forgetting them (and what was made with them) in this isolate at once.
+/// Ends `which` of the person's logins, forgetting them (and what was made with them) in this
+/// isolate at once.
 async fn end(
     db: &worker::D1Database,
     caller: &Caller,
     principal: &Principal,
     user: &UserId,
-    logins: &[LoginRecord],
+    which: Which<'_>,
     now: i64,
-) -> Result<(), ApiError> {
-    let actor = Actor::of(principal);
-    let detail = json!({"reason": "signed_out"}).to_string();
-    LoginRecord::end(
-        db,
-        user,
-        logins,
-        &revocation_id(&mut WebCrypto),
-        |login| AuditEvent {
-            at: now,
-            project: login.project.as_deref(),
-            actor: actor.clone(),
-            action: match login.login() {
-                Login::Device(_) => "refresh_family.revoke",
-                Login::Session(_) => "session.delete",
-            },
-            subject: &login.id,
-            detail: detail.clone(),
-            person: Some(user),
-            trace: &caller.trace,
-        },
-        now,
-    )
-    .await?;
-    for login in logins {
-        cache::forget_login(&login.login());
+) -> Result<usize, ApiError> {
+    // What this isolate remembers of them goes first: the logins themselves are read below
+    // only for that, and a login begun meanwhile is ended by the batch all the same.
+    let remembered = LoginRecord::of_person(db, user, now).await?;
+    let model = AuditEvent {
+        at: now,
+        project: None,
+        actor: Actor::of(principal),
+        action: "",
+        subject: "",
+        detail: json!({"reason": "signed_out"}).to_string(),
+        person: Some(user),
+        trace: &caller.trace,
+    };
+    let ended = end_logins(db, user, which, &revocation_id(&mut WebCrypto), &model, now).await?;
+    for login in remembered.iter().map(LoginRecord::login) {
+        let ended_here = match which {
+            Which::One(one) => &login == one,
+            Which::AllBut(keep) => Some(&login) != keep,
+        };
+        if ended_here {
+            cache::forget_login(&login);
+        }
     }
-    Ok(())
+    Ok(ended)
 }
 
 fn is_current(login: &LoginRecord, principal: &Principal) -> bool {

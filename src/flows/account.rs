@@ -10,7 +10,7 @@ use worker::{D1Database, Env, Response};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::pages::{self, action_in_words, Activity, LoginLine};
-use crate::store::{EventFilter, LoginRecord, StoredEvent, UserRecord};
+use crate::store::{Actor, EventFilter, LoginRecord, StoredEvent, UserRecord};
 use crate::{database, now_ms};
 
 /// Lines of "Recent activity".
@@ -31,15 +31,11 @@ async fn logins(
                 (Some(client), Some(project)) => format!("{client} (project {project})"),
                 _ => "Browser".to_owned(),
             },
-            from: [
+            from: from_where(
                 login.ip.clone(),
                 login.colo.clone(),
-                login.user_agent.map(|ua| ua.chars().take(60).collect()),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<String>>()
-            .join(" · "),
+                login.user_agent.clone(),
+            ),
             created_at: rfc3339(login.created_at),
             last_seen_at: login.last_seen_at.map(rfc3339).unwrap_or_default(),
             id: login.id,
@@ -65,32 +61,33 @@ async fn recent_activity(db: &D1Database, user: &UserId) -> Result<Vec<Activity>
         },
     )
     .await?;
-    let you = format!("user:{user}");
     Ok(events
         .into_iter()
         .map(|e| Activity {
             at: rfc3339(e.at),
             what: action_in_words(&e.action).to_owned(),
-            by: match e.actor.as_str() {
-                actor if actor == you => "You".to_owned(),
-                "leak_report" => "A leak report".to_owned(),
-                "refresh_reuse" => "The server: a spent refresh token came back".to_owned(),
-                "role_lost" => "The server: your role ended".to_owned(),
-                "super" => "The operator".to_owned(),
-                other => other.to_owned(),
+            by: match Actor::parse(&e.actor) {
+                Ok(Actor::User(actor)) if actor == *user => "You".to_owned(),
+                Ok(Actor::LeakReport) => "A leak report".to_owned(),
+                Ok(Actor::RefreshReuse) => "The server: a spent refresh token came back".to_owned(),
+                Ok(Actor::RoleLost) => "The server: your role ended".to_owned(),
+                Ok(Actor::Super) => "The operator".to_owned(),
+                _ => e.actor.clone(),
             },
-            from: [
-                e.ip,
-                e.colo,
-                e.user_agent.map(|ua| ua.chars().take(60).collect()),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<String>>()
-            .join(" · "),
+            from: from_where(e.ip, e.colo, e.user_agent),
             count: e.count,
         })
         .collect())
+}
+
+/// Where a request came from, for a person: its address, location and the start of its
+/// User-Agent.
+fn from_where(ip: Option<String>, colo: Option<String>, user_agent: Option<String>) -> String {
+    [ip, colo, user_agent.map(|ua| ua.chars().take(60).collect())]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<String>>()
+        .join(" · ")
 }
 
 /// The signed-in person's page, or a page with a "Sign in" link. Only a browser session

@@ -24,7 +24,7 @@ use edgeauth_core::{FamilyId, Login, ProjectName, Role, Scope, TokenHash, UserId
 use serde_json::{json, Value};
 use worker::{Context, D1Database, Env, Request, Response};
 
-use crate::api::audit::{self, Refusal};
+use crate::api::audit;
 use crate::auth::{cache, roles, Caller};
 use crate::error::ApiError;
 use crate::flows::exchange;
@@ -36,6 +36,7 @@ use crate::store::{
     UserRecord,
 };
 use crate::{database, now_ms, WebCrypto};
+use edgeauth_core::audit as refusals;
 
 /// A 400 RFC 6749 §5.2 refusal.
 pub fn oauth_error(error: &'static str, description: impl Into<String>) -> ApiError {
@@ -82,8 +83,7 @@ pub async fn token(
         TokenGrant::TokenExchange { subject_token } => {
             let answer = exchange::exchange(&subject_token, caller, env).await;
             if let Err(refused) = &answer {
-                let refusal = Refusal::InProject("ci.exchange_refuse");
-                audit::count_refusal(ctx, env, caller, refusal, refused);
+                audit::count_refusal(ctx, env, caller, refusals::CI_EXCHANGE_REFUSE, refused);
             }
             answer
         }
@@ -295,8 +295,7 @@ async fn refresh_token_grant(
     // trail. A forgery's, above, costs nothing, storage included.
     let answer = refresh_issued_token(presented, caller, env).await;
     if let Err(refused) = &answer {
-        let refusal = Refusal::Deployment("refresh_token.refuse");
-        audit::count_refusal(ctx, env, caller, refusal, refused);
+        audit::count_refusal(ctx, env, caller, refusals::REFRESH_REFUSE, refused);
     }
     answer
 }

@@ -196,6 +196,30 @@ impl AuditEvent<'_> {
         self.insert(Some(condition), condition_params.into_iter().collect())
     }
 
+    /// The statement that records this event once per row of `from` (`table WHERE …`, whose
+    /// parameters are numbered from `?7`, given in `condition_params`), with the row's
+    /// `subject` and `project` (SQL expressions over it) in place of the event's own: the
+    /// events of a change made to many rows at once.
+    pub(crate) fn statement_per_row(
+        &self,
+        subject: &str,
+        project: &str,
+        from: &str,
+        condition_params: impl IntoIterator<Item = SqlValue>,
+    ) -> Statement {
+        let mut params = self.first_values();
+        params.extend(condition_params);
+        let rest = placeholders(params.len() + 1, TRACE_VALUES);
+        params.extend(self.trace_values());
+        Statement::new(
+            format!(
+                "INSERT INTO audit_events ({AUDIT_COLUMNS}) \
+                 SELECT ?1, {project}, ?3, ?4, {subject}, ?6, {rest} FROM {from}"
+            ),
+            params,
+        )
+    }
+
     /// The statement that counts `count` refusals like this one for `reason` (a short code,
     /// such as `invalid_state`): the first write of its kind in its minute stores it, with its
     /// client; the others add to its `count` (`edgeauth_core::audit::refusal_bucket`).

@@ -1,12 +1,14 @@
 //! A person's logins, as they control them (`/api/sessions`, "Where you're signed in" on
 //! `/account`): their live browser sessions and device logins, each with the client that
 //! made it (from its creation's audit event: `session.create`, `refresh_family.create`) and
-//! when it was last used; and ending some or all of them, each with what was made with it.
+//! when it was last used; and ending one or all of them ([`end_logins`]), each with what was
+//! made with it.
 
 use edgeauth_core::{FamilyId, Login, SessionId, UserId};
 use serde::Deserialize;
 
-use super::{device, AuditEvent, Database, Statement, StoreError, TokenRecord};
+use super::tokens::PARENT_ENDED;
+use super::{changes, AuditEvent, Database, SqlValue, Statement, StoreError};
 
 /// Most logins of each kind listed.
 pub const LIST_LIMIT: i64 = 100;
@@ -35,22 +37,55 @@ pub struct LoginRecord {
 pub const LAST_SEEN_GRANULARITY_MS: i64 = 5 * 60 * 1000;
 
 impl LoginRecord {
-    /// The person's live logins, newest first: browser sessions, then device logins.
+    /// The person's live logins, newest first: browser sessions, then device logins (at most
+    /// [`LIST_LIMIT`] of each).
     pub async fn of_person(
         db: &impl Database,
         user: &UserId,
         now_ms: i64,
     ) -> Result<Vec<Self>, StoreError> {
+        Self::query(db, user, now_ms, None).await
+    }
+
+    /// The person's live login `id`, if it is one.
+    pub async fn find(
+        db: &impl Database,
+        user: &UserId,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(Self::query(db, user, now_ms, Some(id))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn query(
+        db: &impl Database,
+        user: &UserId,
+        now_ms: i64,
+        id: Option<&str>,
+    ) -> Result<Vec<Self>, StoreError> {
+        let params = || {
+            let mut params = vec![user.as_str().into(), now_ms.into()];
+            params.extend(id.map(|id| id.into()));
+            params
+        };
+        let one = |alias: &str| match id {
+            Some(_) => format!(" AND {alias}.id = ?3"),
+            None => String::new(),
+        };
         let sessions = Statement::new(
             format!(
                 "SELECT s.id, 'browser' AS kind, NULL AS project, NULL AS client_name, \
                  s.created_at, s.expires_at, s.last_seen_at, e.ip, e.colo, e.user_agent \
                  FROM sessions s LEFT JOIN audit_events e \
                  ON e.subject = s.id AND e.action = 'session.create' \
-                 WHERE s.user_id = ?1 AND s.expires_at > ?2 \
-                 ORDER BY s.created_at DESC LIMIT {LIST_LIMIT}"
+                 WHERE s.user_id = ?1 AND s.expires_at > ?2{} \
+                 ORDER BY s.created_at DESC LIMIT {LIST_LIMIT}",
+                one("s")
             ),
-            vec![user.as_str().into(), now_ms.into()],
+            params(),
         );
         let families = Statement::new(
             format!(
@@ -60,10 +95,11 @@ impl LoginRecord {
                  AS last_seen_at, e.ip, e.colo, e.user_agent \
                  FROM refresh_families f LEFT JOIN audit_events e \
                  ON e.subject = f.id AND e.action = 'refresh_family.create' \
-                 WHERE f.user_id = ?1 AND f.revoked_at IS NULL AND f.expires_at > ?2 \
-                 ORDER BY f.created_at DESC LIMIT {LIST_LIMIT}"
+                 WHERE f.user_id = ?1 AND f.revoked_at IS NULL AND f.expires_at > ?2{} \
+                 ORDER BY f.created_at DESC LIMIT {LIST_LIMIT}",
+                one("f")
             ),
-            vec![user.as_str().into(), now_ms.into()],
+            params(),
         );
         let mut logins: Vec<Self> = db.all(sessions).await?;
         logins.extend(db.all::<Self>(families).await?);
@@ -77,49 +113,109 @@ impl LoginRecord {
             _ => Login::Session(SessionId::new(&self.id)),
         }
     }
+}
 
-    /// Ends these logins of `user` (listed by [`LoginRecord::of_person`], so theirs), in one
-    /// batch: a session is deleted, a device login revoked (`revocation_id`), each with the
-    /// tokens made with it and its audit event (`audit(login)`). Safe to repeat: what has
-    /// ended already changes nothing more and records nothing more.
-    pub async fn end<'a>(
-        db: &impl Database,
-        user: &UserId,
-        logins: &'a [Self],
-        revocation_id: &str,
-        audit: impl Fn(&'a Self) -> AuditEvent<'a>,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        let mut batch = Vec::new();
-        for record in logins {
-            let event = audit(record);
-            match record.login() {
-                Login::Session(id) => {
-                    // The event first, while the session is there to condition it.
-                    batch.push(event.statement_if(
-                        "EXISTS (SELECT 1 FROM sessions WHERE id = ?7 AND user_id = ?8)",
-                        [id.as_str().into(), user.as_str().into()],
-                    ));
-                    batch.push(Statement::new(
-                        "DELETE FROM sessions WHERE id = ?1 AND user_id = ?2",
-                        vec![id.as_str().into(), user.as_str().into()],
-                    ));
-                    batch.extend(TokenRecord::revoke_children_of(&Login::Session(id), now_ms));
-                }
-                Login::Device(family) => {
-                    batch.extend(device::family_revocation(
-                        &family,
-                        now_ms,
-                        revocation_id,
-                        event,
-                    ));
-                }
+/// Ends logins of `user`: `which` one, or all of them but the one `except` names, however
+/// many (by the person in SQL, not by a listing), in one batch. A session is deleted, a device
+/// login revoked (`revocation_id`), each with the tokens made with it and its audit event:
+/// `audit` as the model (its action and subject are each login's: `session.delete` or
+/// `refresh_family.revoke`). Safe to repeat: what has ended changes nothing more and records
+/// nothing more. How many ended.
+pub async fn end_logins(
+    db: &impl Database,
+    user: &UserId,
+    which: Which<'_>,
+    revocation_id: &str,
+    audit: &AuditEvent<'_>,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let (one, except) = match which {
+        Which::One(login) => (Some(login), None),
+        Which::AllBut(login) => (None, login),
+    };
+    // Which rows of a table: the person's, live (`?now`), the one or all but one; its
+    // parameters numbered from `first`.
+    let condition = |first: usize, live: &str| -> (String, Vec<SqlValue>) {
+        let mut params: Vec<SqlValue> = vec![user.as_str().into(), now_ms.into()];
+        let mut sql = format!(
+            "user_id = ?{first} AND {}",
+            live.replace("?now", &format!("?{}", first + 1))
+        );
+        for (login, compare) in [(one, "="), (except, "<>")] {
+            if let Some(login) = login {
+                params.push(login_id(login).into());
+                sql.push_str(&format!(" AND id {compare} ?{}", first + params.len() - 1));
             }
         }
-        if !batch.is_empty() {
-            db.batch_repeatable(batch).await?;
+        (sql, params)
+    };
+    let mut batch = Vec::new();
+    for (table, action, project, live, children) in [
+        (
+            "sessions",
+            "session.delete",
+            "NULL",
+            "expires_at > ?now",
+            "parent_session_id",
+        ),
+        (
+            "refresh_families",
+            "refresh_family.revoke",
+            "project",
+            "revoked_at IS NULL AND expires_at > ?now",
+            "parent_family_id",
+        ),
+    ] {
+        // The events first, while the rows they name are live.
+        let event = AuditEvent {
+            action,
+            ..audit.clone()
+        };
+        let (rows, params) = condition(7, live);
+        let from = format!("{table} WHERE {rows}");
+        batch.push(event.statement_per_row("id", project, &from, params));
+        // What was made with them.
+        let (rows, params) = condition(3, live);
+        for tokens in ["service_tokens", "user_tokens"] {
+            batch.push(Statement::new(
+                format!(
+                    "UPDATE {tokens} SET revoked_at = ?1, revocation_id = ?2 \
+                     WHERE revoked_at IS NULL AND {children} IN (SELECT id FROM {table} WHERE {rows})"
+                ),
+                [vec![now_ms.into(), PARENT_ENDED.into()], params.clone()].concat(),
+            ));
         }
-        Ok(())
+        // Then the logins themselves.
+        batch.push(match table {
+            "sessions" => {
+                let (rows, params) = condition(1, live);
+                Statement::new(format!("DELETE FROM sessions WHERE {rows}"), params)
+            }
+            _ => Statement::new(
+                format!(
+                    "UPDATE refresh_families SET revoked_at = ?1, revocation_id = ?2 WHERE {rows}"
+                ),
+                [vec![now_ms.into(), revocation_id.into()], params].concat(),
+            ),
+        });
+    }
+    let outcomes = db.batch_repeatable(batch).await?;
+    // The sessions deleted (statement 3) and the families revoked (statement 7).
+    Ok(changes(&outcomes, 3) + changes(&outcomes, 7))
+}
+
+/// Which of a person's logins to end.
+#[derive(Debug, Clone, Copy)]
+pub enum Which<'a> {
+    One(&'a Login),
+    /// Every one, but this one if given.
+    AllBut(Option<&'a Login>),
+}
+
+fn login_id(login: &Login) -> &str {
+    match login {
+        Login::Session(id) => id.as_str(),
+        Login::Device(id) => id.as_str(),
     }
 }
 

@@ -39,7 +39,7 @@ pub use device::{
     CodeLookups, DeviceGrantRecord, FamilyRecord, GrantInsert, GrantState, GrantStatus, NewFamily,
     RefreshTokenRecord,
 };
-pub use logins::LoginRecord;
+pub use logins::{end_logins, LoginRecord, Which};
 pub use people::{NewSession, ProviderGrant, SessionRecord, UserRecord};
 pub use roles::ProjectRoles;
 pub use sql::{SqlValue, Statement};

@@ -1546,30 +1546,63 @@ fn a_persons_logins_are_listed_and_end_with_what_was_made_with_them() {
     let logins = block_on(LoginRecord::of_person(&db, &ada, T0 + 2)).unwrap();
     assert_eq!(logins[0].last_seen_at, Some(T0 + 1));
 
-    // Ending them all: each with what it made, each event once, however often it runs.
-    for _ in 0..2 {
-        block_on(LoginRecord::end(
-            &db,
-            &ada,
-            &logins,
-            "rev_all",
-            |l| match l.kind.as_str() {
-                "device" => event("refresh_family.revoke", &l.id, T0 + 3),
-                _ => event("session.delete", &l.id, T0 + 3),
-            },
-            T0 + 3,
-        ))
-        .unwrap();
+    // Ending one: the device login, with an event in its project.
+    let model = event("", "", T0 + 3);
+    let family = Login::Device(FamilyId::new("fam_1"));
+    let one = logins::Which::One(&family);
+    let ended = block_on(logins::end_logins(&db, &ada, one, "rev_1", &model, T0 + 3));
+    assert_eq!(ended.unwrap(), 1);
+    assert_eq!(
+        db.count(
+            "audit_events",
+            "action = 'refresh_family.revoke' AND subject = 'fam_1' AND project = 'default'"
+        ),
+        1
+    );
+    // Every other one, however many (more than a listing shows), but the one kept; each with
+    // what it made, each event once, however often it runs.
+    for i in 0..logins::LIST_LIMIT + 1 {
+        let (cookie, id) = (format!("another cookie {i}"), format!("ses_x{i}"));
+        start_session(&db, &cookie, &id, &ada, T0, 60 * MINUTE);
     }
-    assert!(block_on(LoginRecord::of_person(&db, &ada, T0 + 4))
-        .unwrap()
-        .is_empty());
+    let keep = Login::Session(SessionId::new("ses_x0"));
+    let others = logins::Which::AllBut(Some(&keep));
+    let ended = block_on(logins::end_logins(
+        &db,
+        &ada,
+        others,
+        "rev_2",
+        &model,
+        T0 + 3,
+    ));
+    // ses_2 and ses_x1 … ses_x100.
+    assert_eq!(ended.unwrap(), logins::LIST_LIMIT as usize + 1);
+    let again = block_on(logins::end_logins(
+        &db,
+        &ada,
+        others,
+        "rev_2",
+        &model,
+        T0 + 3,
+    ));
+    assert_eq!(again.unwrap(), 0);
+    assert_eq!(
+        db.count("sessions", "user_id = 'usr_ada' AND expires_at > 0"),
+        1
+    );
+    assert_eq!(audit_count(&db, "session.delete"), logins::LIST_LIMIT + 1);
+    assert_eq!(audit_count(&db, "refresh_family.revoke"), 1);
     assert_eq!(
         db.count("user_tokens", "id = 'ut_child' AND revoked_at IS NOT NULL"),
         1
     );
-    assert_eq!(audit_count(&db, "session.delete"), 1);
-    assert_eq!(audit_count(&db, "refresh_family.revoke"), 1);
+    // The kept one too, with all but none.
+    let all = logins::Which::AllBut(None);
+    let ended = block_on(logins::end_logins(&db, &ada, all, "rev_3", &model, T0 + 4));
+    assert_eq!(ended.unwrap(), 1);
+    assert!(block_on(LoginRecord::of_person(&db, &ada, T0 + 4))
+        .unwrap()
+        .is_empty());
     // Another person's are theirs still.
     assert_eq!(
         block_on(LoginRecord::of_person(&db, &bob, T0 + 4))

@@ -76,7 +76,7 @@ impl TokenOwner {
 }
 
 /// What `revocation_id` says on tokens revoked because the login they come from ended.
-const PARENT_ENDED: &str = "parent_ended";
+pub(super) const PARENT_ENDED: &str = "parent_ended";
 
 /// Whose tokens to find or list.
 #[derive(Debug, Clone, Copy)]

@@ -351,8 +351,11 @@ impl Request<'_> {
     /// holds a write lock (`store::hold_write_lock`), where D1 fails on purpose. Elsewhere it
     /// is the local harness's own artifact: several workerd processes of the fleet write one
     /// SQLite file (REPLICA and LAGGING share MAIN's; waitUntil writes land at any moment), and
-    /// one meets the other's lock (SQLITE_BUSY) where D1 would have queued the write. The
-    /// failed write committed nothing (a batch is one transaction), so sending again is safe.
+    /// one meets the other's lock (SQLITE_BUSY) where D1 would have queued the write. A batch
+    /// is one transaction, so a failed one committed nothing; a handler that writes in steps
+    /// (KV, then D1) may have done its first, which is what a client's retry meets too. This
+    /// hides a 503 that comes and goes on those instances: the faults tests (on FAULTS) are
+    /// where storage failures are tested.
     pub fn send(self) -> Response {
         let mut response = self.send_once();
         for _ in 0..2 {

@@ -84,13 +84,37 @@ fn a_person_lists_their_logins_and_signs_them_out_one_or_all_others() {
             .expect_error(404, "not_found");
     }
     let stranger = sign_in_with_teams(&main, &unique("sessions-stranger"), &[MEMBER_TEAM]);
-    stranger
-        .write(
-            "DELETE",
-            &format!("/api/sessions/{}", device_row["id"].as_str().unwrap()),
-        )
-        .send()
-        .expect_error(404, "not_found");
+    let this_browser = current[0]["id"].as_str().unwrap().to_owned();
+    for id in [device_row["id"].as_str().unwrap(), this_browser.as_str()] {
+        stranger
+            .write("DELETE", &format!("/api/sessions/{id}"))
+            .send()
+            .expect_error(404, "not_found");
+    }
+    // A narrowed token of the person is not the person: it neither sees nor ends their
+    // logins, nor reads their audit trail.
+    let narrowed = here.create_token(
+        &project,
+        &json!({"name": "narrowed", "workspaces": ["staging"]}),
+    );
+    for (method, path) in [
+        ("GET", "/api/sessions"),
+        ("DELETE", "/api/sessions"),
+        ("DELETE", "/api/sessions/ses_x"),
+        ("GET", "/api/audit"),
+    ] {
+        let refused = main
+            .request(method, path)
+            .bearer(&narrowed.token)
+            .project(&project)
+            .send()
+            .expect_error(403, "forbidden");
+        assert!(
+            refused.contains("covers every workspace"),
+            "{path}: {refused}"
+        );
+    }
+    assert_eq!(sessions(&here).len(), 2, "nothing was ended");
 
     // Everywhere else: the device login ends, this browser goes on.
     let ended = here
