@@ -351,6 +351,12 @@ export async function createTokenByKeyboard(run, page, name) {
   run.at(`create token ${name} by keyboard`);
   const panel = page.locator('#new-token');
   const before = (await panel.isVisible()) ? await shownValue(page.locator('#new-token-value')) : null;
+  // The form is enabled by the page's script once it has loaded: a key pressed before that
+  // submits nothing.
+  await page.waitForFunction(() => {
+    const fields = document.querySelector('#create-fields');
+    return fields && !fields.disabled;
+  });
   await page.focus('#token-name');
   await page.keyboard.type(name);
   await page.keyboard.press('Enter');
