@@ -26,14 +26,6 @@ pub enum Governed {
 }
 
 impl Governed {
-    /// The field of the policy body that holds this kind's limits.
-    pub fn field(self) -> &'static str {
-        match self {
-            Governed::ServiceTokens => "service_tokens",
-            Governed::UserTokens => "user_tokens",
-        }
-    }
-
     fn noun(self) -> &'static str {
         match self {
             Governed::ServiceTokens => "a service token",
