@@ -9,8 +9,8 @@ use worker::{Env, Request, Response};
 
 use crate::api::tokens::{self, Kind};
 use crate::api::{
-    audit, contract, discovery, introspect, leak, roles, secret_scanning, sessions, status, trust,
-    users,
+    audit, contract, discovery, introspect, leak, lifetime, roles, secret_scanning, sessions,
+    status, trust, users,
 };
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -53,6 +53,9 @@ pub enum Endpoint {
     ShowRoles,
     SetRoles,
     ResetRoles,
+    ShowLifetimePolicy,
+    SetLifetimePolicy,
+    ResetLifetimePolicy,
     CreateTrustPolicy,
     ListTrustPolicies,
     DeleteTrustPolicy,
@@ -91,6 +94,7 @@ pub enum Errors {
 enum Verb {
     Get,
     Post,
+    Put,
     Delete,
 }
 
@@ -107,7 +111,7 @@ struct Route {
 use Endpoint as E;
 use Errors::{Json, PageForBrowsers as Page};
 use Target::{Endpoint as Ep, Static as St};
-use Verb::{Delete, Get, Post};
+use Verb::{Delete, Get, Post, Put};
 
 const ROUTES: &[Route] = &[
     route("/healthz", &[(Get, St(Static::Healthz))], Json),
@@ -177,6 +181,15 @@ const ROUTES: &[Route] = &[
             (Get, Ep(E::ShowRoles)),
             (Post, Ep(E::SetRoles)),
             (Delete, Ep(E::ResetRoles)),
+        ],
+        Json,
+    ),
+    route(
+        "/api/lifetime-policy",
+        &[
+            (Get, Ep(E::ShowLifetimePolicy)),
+            (Put, Ep(E::SetLifetimePolicy)),
+            (Delete, Ep(E::ResetLifetimePolicy)),
         ],
         Json,
     ),
@@ -316,6 +329,7 @@ pub fn find(method: &str, path: &str) -> Result<Matched, ApiError> {
     let verb = match method {
         "GET" | "HEAD" => Some(Get),
         "POST" => Some(Post),
+        "PUT" => Some(Put),
         "DELETE" => Some(Delete),
         _ => None,
     };
@@ -365,6 +379,7 @@ fn allow(route: &Route) -> String {
         .map(|(verb, _)| match verb {
             Get => "GET, HEAD",
             Post => "POST",
+            Put => "PUT",
             Delete => "DELETE",
         })
         .collect::<Vec<_>>()
@@ -425,6 +440,9 @@ pub async fn dispatch(
         E::ShowRoles => roles::show(caller, env).await,
         E::SetRoles => roles::set(req, caller, env).await,
         E::ResetRoles => roles::reset(caller, env).await,
+        E::ShowLifetimePolicy => lifetime::show(caller, env).await,
+        E::SetLifetimePolicy => lifetime::set(req, caller, env).await,
+        E::ResetLifetimePolicy => lifetime::reset(caller, env).await,
         E::CreateTrustPolicy => trust::create(req, caller, env).await,
         E::ListTrustPolicies => trust::list(caller, env).await,
         E::DeleteTrustPolicy => trust::delete(&id, caller, env).await,
@@ -534,6 +552,26 @@ mod tests {
             Err("405 GET, HEAD, POST".into())
         );
         assert_eq!(
+            target(Method::Get, "/api/lifetime-policy"),
+            ok("ShowLifetimePolicy")
+        );
+        assert_eq!(
+            target(Method::Put, "/api/lifetime-policy"),
+            ok("SetLifetimePolicy")
+        );
+        assert_eq!(
+            target(Method::Delete, "/api/lifetime-policy"),
+            ok("ResetLifetimePolicy")
+        );
+        assert_eq!(
+            target(Method::Post, "/api/lifetime-policy"),
+            Err("405 GET, HEAD, PUT, DELETE".into())
+        );
+        assert_eq!(
+            target(Method::Get, "/api/lifetime-policy/x"),
+            Err("404".into())
+        );
+        assert_eq!(
             target(Method::Get, "/api/service-tokens/st_x"),
             Err("405 DELETE".into())
         );
@@ -600,6 +638,7 @@ mod tests {
                     let method = match verb {
                         Get => "get",
                         Post => "post",
+                        Put => "put",
                         Delete => "delete",
                     };
                     (route.path.to_owned(), method.to_owned())

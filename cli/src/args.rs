@@ -203,6 +203,9 @@ pub enum Command {
     /// Show or change which teams administer and use the project
     #[command(subcommand, long_about = ROLES_LONG)]
     Roles(RolesCommand),
+    /// Show or change how long the project's tokens may live, and when unused ones expire
+    #[command(subcommand, long_about = LIFETIME_LONG)]
+    Lifetime(LifetimeCommand),
     /// Create, list and delete the project's trust policies: CI jobs with no stored secret
     #[command(subcommand, long_about = TRUST_LONG)]
     Trust(TrustCommand),
@@ -378,6 +381,65 @@ pub struct SetRoles {
     /// Teams whose people use the project, comma-separated; empty: every signed-in person
     #[arg(long, value_name = "TEAMS", value_delimiter = ',', default_values_t = Vec::<String>::new())]
     pub member_teams: Vec<String>,
+}
+
+const LIFETIME_LONG: &str = "\
+Show or change the project's lifetime policy: the longest and the default
+lifetime, in days, of its service tokens and of its people's user API tokens,
+and the number of days after which a token left unused stops working.
+
+A token asked for with a lifetime beyond the max is refused; one asked for
+without a lifetime gets the default, else the max, so no token outlives the
+max. A CLI login's token gets the user token default (else max) too. Limits
+apply to tokens created from then on; unused expiry applies to every token of
+the project at its next use (since its last use, else its creation).
+
+`lifetime set` replaces the whole policy: a limit not given is no limit. A
+default above its max is lowered to the max. `lifetime reset` removes the
+policy. Changing it needs the super token or an admin of the project.
+
+Example:
+  edgeauth lifetime set --service-max-days 90 --service-default-days 30 \\
+    --user-max-days 365 --unused-days 90";
+
+#[derive(Debug, Subcommand)]
+pub enum LifetimeCommand {
+    /// Show the project's lifetime policy
+    Show,
+    /// Replace the project's lifetime policy (a limit not given is no limit)
+    Set(SetLifetime),
+    /// Remove the project's lifetime policy: no limits
+    Reset,
+}
+
+#[derive(Debug, Args)]
+pub struct SetLifetime {
+    /// Longest lifetime of a service token, in days (1 to 3650)
+    #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+    pub service_max_days: Option<i64>,
+    /// Lifetime of a service token created without one, in days (1 to 3650)
+    #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+    pub service_default_days: Option<i64>,
+    /// Longest lifetime of a user API token, in days (1 to 3650)
+    #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+    pub user_max_days: Option<i64>,
+    /// Lifetime of a user API token created without one (and of a CLI login's), in days (1 to 3650)
+    #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+    pub user_default_days: Option<i64>,
+    /// Tokens not used for this many days stop working (1 to 3650)
+    #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+    pub unused_days: Option<i64>,
+}
+
+/// A number of days a lifetime policy may name: 1 to 3650.
+fn parse_days(s: &str) -> Result<i64, String> {
+    use edgeauth_core::lifetime::MAX_POLICY_DAYS;
+    match s.trim().parse::<i64>() {
+        Ok(days) if (1..=MAX_POLICY_DAYS).contains(&days) => Ok(days),
+        _ => Err(format!(
+            "give a whole number of days from 1 to {MAX_POLICY_DAYS}"
+        )),
+    }
 }
 
 const API_LONG: &str = "\
@@ -694,6 +756,55 @@ mod tests {
         };
         assert_eq!(create.workspaces, ["staging", "production/*"]);
         assert_eq!(create.expires_in_days, Some(30));
+    }
+
+    #[test]
+    fn lifetime_set_takes_days_and_leaves_out_what_is_not_given() {
+        let cli = parse(&[
+            "lifetime",
+            "set",
+            "--service-max-days",
+            "90",
+            "--service-default-days",
+            "30",
+            "--unused-days",
+            "60",
+        ])
+        .unwrap();
+        let Command::Lifetime(LifetimeCommand::Set(set)) = cli.command else {
+            panic!("not lifetime set");
+        };
+        assert_eq!(
+            (
+                set.service_max_days,
+                set.service_default_days,
+                set.user_max_days,
+                set.user_default_days,
+                set.unused_days
+            ),
+            (Some(90), Some(30), None, None, Some(60))
+        );
+        // Nothing given: no limits at all.
+        let cli = parse(&["lifetime", "set"]).unwrap();
+        let Command::Lifetime(LifetimeCommand::Set(set)) = cli.command else {
+            panic!("not lifetime set");
+        };
+        assert_eq!((set.service_max_days, set.unused_days), (None, None));
+        for bad in ["0", "3651", "-1", "1.5", "ten"] {
+            assert!(
+                parse(&["lifetime", "set", "--user-max-days", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse(&["lifetime", "show", "--json"]).unwrap().command,
+            Command::Lifetime(LifetimeCommand::Show)
+        ));
+        assert!(matches!(
+            parse(&["lifetime", "reset"]).unwrap().command,
+            Command::Lifetime(LifetimeCommand::Reset)
+        ));
+        assert!(parse(&["lifetime"]).is_err());
     }
 
     #[test]

@@ -229,6 +229,21 @@ impl ApiClient {
         })
     }
 
+    /// `PUT` of a JSON body (a resource replaced whole, as `/api/lifetime-policy`).
+    pub fn put_json(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<ApiResponse, CliError> {
+        let body = serde_json::to_string(body).expect("API bodies serialise");
+        self.call(|| {
+            let request = self
+                .headers(self.agent.put(self.server.join(path)))
+                .content_type("application/json");
+            request.send(body.as_str())
+        })
+    }
+
     /// `application/x-www-form-urlencoded`, as the OAuth endpoints take (every value
     /// percent-encoded).
     pub fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Result<ApiResponse, CliError> {

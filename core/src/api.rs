@@ -268,6 +268,38 @@ pub struct ProjectRolesView {
     pub updated_by: Option<String>,
 }
 
+/// The limits of one kind of token in [`LifetimePolicyView`], in days; `null`: none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindLimitsView {
+    /// The longest a token of the kind may live.
+    #[serde(default)]
+    pub max_days: Option<i64>,
+    /// The lifetime of one asked for without an expiry.
+    #[serde(default)]
+    pub default_days: Option<i64>,
+}
+
+/// The body of `GET`, `PUT` and `DELETE /api/lifetime-policy`: the project's lifetime policy
+/// ([`crate::lifetime`]), with `null` for every limit not set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifetimePolicyView {
+    /// The project.
+    pub project: String,
+    #[serde(default)]
+    pub service_tokens: KindLimitsView,
+    #[serde(default)]
+    pub user_tokens: KindLimitsView,
+    /// Tokens unused for this many days are refused (and listed as expired).
+    #[serde(default)]
+    pub unused_days: Option<i64>,
+    /// When the policy was last set; `null` without one.
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    /// Who set it (`super`, `user:usr_…`); `null` without one.
+    #[serde(default)]
+    pub updated_by: Option<String>,
+}
+
 /// A trust policy, as `POST`, `GET /api/trust-policies` show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustPolicyView {
@@ -783,6 +815,28 @@ mod tests {
             "updated_by": null
         }));
         assert_eq!(configured.updated_by, None);
+    }
+
+    #[test]
+    fn lifetime_policy_view() {
+        let set: LifetimePolicyView = round_trips(json!({
+            "project": "default",
+            "service_tokens": {"max_days": 90, "default_days": 30},
+            "user_tokens": {"max_days": 365, "default_days": null},
+            "unused_days": 90,
+            "updated_at": "2026-12-05T08:00:00Z",
+            "updated_by": "super"
+        }));
+        assert_eq!(set.service_tokens.default_days, Some(30));
+        let none: LifetimePolicyView = round_trips(json!({
+            "project": "default",
+            "service_tokens": {"max_days": null, "default_days": null},
+            "user_tokens": {"max_days": null, "default_days": null},
+            "unused_days": null,
+            "updated_at": null,
+            "updated_by": null
+        }));
+        assert_eq!(none.unused_days, None);
     }
 
     #[test]

@@ -48,7 +48,7 @@ use crate::uri::percent_decode;
 use crate::workspace::WorkspaceName;
 
 /// Path prefixes edgeauth answers itself; no route may live inside one.
-pub const RESERVED_PATHS: [&str; 18] = [
+pub const RESERVED_PATHS: [&str; 19] = [
     "/api/auth",
     "/api/credentials",
     "/api/audit",
@@ -57,6 +57,7 @@ pub const RESERVED_PATHS: [&str; 18] = [
     "/api/service-tokens",
     "/api/users",
     "/api/roles",
+    "/api/lifetime-policy",
     "/api/trust-policies",
     "/account",
     "/account.js",

@@ -3,9 +3,10 @@
 //! Everything here compiles for the host and for wasm32 and is pinned down by unit tests:
 //! token formats and checksums, signed access tokens and refresh-token rotation, hashing and
 //! constant-time comparison, key derivation from the root secret, workspace patterns, project
-//! names, configuration parsing, credential extraction, sign-in state, ID-token checks and the
-//! authorization policy; and the JSON bodies of the REST API ([`api`]), which the Worker writes
-//! and the CLI reads. The Worker translates HTTP to calls on this crate.
+//! names, configuration parsing, credential extraction, sign-in state, ID-token checks, the
+//! authorization policy and projects' lifetime policies ([`lifetime`]); and the JSON bodies of
+//! the REST API ([`api`]), which the Worker writes and the CLI reads. The Worker translates
+//! HTTP to calls on this crate.
 
 pub mod access_token;
 pub mod api;
@@ -24,6 +25,7 @@ pub mod grant;
 pub mod id_token;
 pub mod ids;
 pub mod leak;
+pub mod lifetime;
 pub mod loopback;
 pub mod oidc;
 pub mod pkce;

@@ -6,6 +6,7 @@ pub mod contract;
 pub mod discovery;
 pub mod introspect;
 pub mod leak;
+pub mod lifetime;
 pub mod roles;
 pub mod secret_scanning;
 pub mod sessions;

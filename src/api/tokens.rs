@@ -9,17 +9,18 @@ use edgeauth_core::api::{
 };
 use edgeauth_core::crypto::DerivedKey;
 use edgeauth_core::ids::revocation_id;
+use edgeauth_core::lifetime::{Governed, LifetimePolicy};
 use edgeauth_core::policy::ServiceTokenReach;
 use edgeauth_core::secret::Secret;
-use edgeauth_core::time::rfc3339;
+use edgeauth_core::time::{rfc3339, DAY_MS};
 use edgeauth_core::token::{self, MintedToken, TokenKind};
 use edgeauth_core::token_request::{capped_expiry, NewServiceToken, NewUserToken, RollRequest};
-use edgeauth_core::{Credential, Login, Principal, TokenId, UserId};
+use edgeauth_core::{Credential, Login, Principal, ProjectName, TokenId, UserId};
 use serde::Serialize;
 use serde_json::json;
 use worker::{D1Database, Env, Request, Response};
 
-use crate::auth::{cache, Caller};
+use crate::auth::{cache, lifetime, Caller};
 use crate::error::ApiError;
 use crate::store::{
     Actor, AuditEvent, FamilyRecord, NewToken, SessionRecord, TokenOwner, TokenRecord, TokensOf,
@@ -34,6 +35,33 @@ pub enum Kind {
     Service,
     /// The caller's own API tokens: `/api/tokens`.
     User,
+}
+
+impl Kind {
+    /// The kind of token a project's lifetime policy governs it as.
+    fn governed(self) -> Governed {
+        match self {
+            Kind::Service => Governed::ServiceTokens,
+            Kind::User => Governed::UserTokens,
+        }
+    }
+}
+
+/// When a token of `kind` that asked for `expires_in_days` (`None`: no expiry), created at
+/// `now` in `project`, expires under the project's lifetime `policy`: 400 naming the max when
+/// it asks for more (`edgeauth_core::lifetime`).
+pub(crate) fn policy_expiry(
+    policy: &LifetimePolicy,
+    kind: Governed,
+    expires_in_days: Option<i64>,
+    project: &ProjectName,
+    now: i64,
+) -> Result<Option<i64>, ApiError> {
+    let days = policy
+        .limits(kind)
+        .expiry_days(kind, expires_in_days, project.as_str())
+        .map_err(ApiError::BadRequest)?;
+    Ok(days.map(|days| now + days * DAY_MS))
 }
 
 /// The caller, as the manager of one kind of token.
@@ -182,8 +210,10 @@ pub(crate) enum View {
     User(UserTokenView),
 }
 
-/// The listing fields every token shows.
-fn token_view(record: &TokenRecord, now: i64) -> TokenView {
+/// The listing fields every token shows. `expired` is true past its expiry, and also when
+/// its project's lifetime `policy` refuses it for going unused (it no longer works either way;
+/// lifting the policy would make it work again).
+fn token_view(record: &TokenRecord, policy: &LifetimePolicy, now: i64) -> TokenView {
     TokenView {
         id: record.id.clone(),
         name: record.name.clone(),
@@ -193,13 +223,13 @@ fn token_view(record: &TokenRecord, now: i64) -> TokenView {
         created_at: rfc3339(record.created_at),
         expires_at: record.expires_at.map(rfc3339),
         last_used_at: record.last_used_at.map(rfc3339),
-        expired: record.is_expired(now),
+        expired: record.is_expired(now) || record.is_unused_under(policy, now),
     }
 }
 
-/// A token's listing fields, as its kind shows them.
-pub(crate) fn view(record: &TokenRecord, now: i64) -> View {
-    let token = token_view(record, now);
+/// A token's listing fields, as its kind shows them, under its project's lifetime `policy`.
+pub(crate) fn view(record: &TokenRecord, policy: &LifetimePolicy, now: i64) -> View {
+    let token = token_view(record, policy, now);
     match &record.owner {
         TokenOwner::Project { created_by } => View::Service(ServiceTokenView {
             token,
@@ -274,16 +304,14 @@ pub async fn create(
     let principal = manager.principal();
     let body = http::body::json(&mut req).await?;
     let now = now_ms();
-    let (name, scope, expires_at) = match kind {
+    let (name, scope, expires_in_days) = match kind {
         Kind::Service => {
             let new = NewServiceToken::from_json(&body).map_err(ApiError::BadRequest)?;
-            let expires_at = new.expires_at_ms(now);
-            (new.name, new.scope, expires_at)
+            (new.name, new.scope, new.expires_in_days)
         }
         Kind::User => {
             let new = NewUserToken::from_json(&body).map_err(ApiError::BadRequest)?;
-            let expires_at = new.expires_at_ms(now);
-            (new.name, new.scope, expires_at)
+            (new.name, new.scope, new.expires_in_days)
         }
     };
     if !principal.may_manage(&scope) {
@@ -293,6 +321,16 @@ pub async fn create(
             scope.to_strings().join(", ")
         )));
     }
+    // The project's lifetime policy: beyond its max is refused; no expiry asked for gets its
+    // default, else its max.
+    let policy = lifetime::of_project(&caller.settings, &caller.project, env).await?;
+    let expires_at = policy_expiry(
+        &policy,
+        kind.governed(),
+        expires_in_days,
+        &caller.project,
+        now,
+    )?;
     let db = database(env)?;
     let creator = Creator::of(principal, &db, now).await?;
     let new = |owner| NewToken {
@@ -333,7 +371,10 @@ pub async fn create(
     if let (false, Some(login)) = (stored, &creator.parent) {
         return Err(login_ended(login));
     }
-    Ok(http::json(201, &creation_body(view(&record, now), &minted)))
+    Ok(http::json(
+        201,
+        &creation_body(view(&record, &policy, now), &minted),
+    ))
 }
 
 /// `GET`: the live tokens the caller manages: the project's that its scope covers, or the
@@ -341,11 +382,33 @@ pub async fn create(
 pub async fn list(kind: Kind, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let manager = Manager::of(kind, caller)?;
     let now = now_ms();
-    let tokens: Vec<View> = TokenRecord::list_active(&database(env)?, manager.tokens(caller))
-        .await?
+    let records: Vec<TokenRecord> =
+        TokenRecord::list_active(&database(env)?, manager.tokens(caller))
+            .await?
+            .into_iter()
+            .filter(|record| manager.may_manage(record))
+            .collect();
+    // The lifetime policy of each project listed (a person's tokens may be in several).
+    let mut policies: Vec<(ProjectName, LifetimePolicy)> = Vec::new();
+    for record in &records {
+        if !policies
+            .iter()
+            .any(|(project, _)| *project == record.project)
+        {
+            let policy = lifetime::of_project(&caller.settings, &record.project, env).await?;
+            policies.push((record.project.clone(), policy));
+        }
+    }
+    let tokens: Vec<View> = records
         .iter()
-        .filter(|record| manager.may_manage(record))
-        .map(|record| view(record, now))
+        .map(|record| {
+            let policy = policies
+                .iter()
+                .find(|(project, _)| *project == record.project)
+                .map(|(_, policy)| *policy)
+                .unwrap_or_default();
+            view(record, &policy, now)
+        })
         .collect();
     let key = match kind {
         Kind::Service => ServiceTokenList::FIELD,
@@ -462,7 +525,10 @@ pub async fn roll(
     let db = database(env)?;
     let record = managed(kind, &manager, id, caller, &db).await?;
     let now = now_ms();
-    if record.is_expired(now) {
+    // A token that no longer works (expired, or unused longer than its project's lifetime
+    // policy allows) is not brought back by a new secret.
+    let policy = lifetime::of_project(&caller.settings, &record.project, env).await?;
+    if record.is_expired(now) || record.is_unused_under(&policy, now) {
         return Err(not_found(kind, &manager, id, caller));
     }
     // The new secret is made by the caller, so it is held to what the caller may make, as a
@@ -526,7 +592,7 @@ pub async fn roll(
             None => not_found(kind, &manager, id, caller),
         });
     }
-    let mut body = serde_json::to_value(creation_body(view(&successor, now), &minted))
+    let mut body = serde_json::to_value(creation_body(view(&successor, &policy, now), &minted))
         .map_err(|e| ApiError::Internal(format!("serialising a rolled token: {e}")))?;
     body["rolled"] = json!({
         "id": record.id,

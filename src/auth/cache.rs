@@ -10,9 +10,9 @@
 //! it runs out, within the bound. At most [`CAPACITY`] tokens and as
 //! many sessions are held (a few MB at most), the oldest first to go.
 //!
-//! A project's role teams (its override in D1, or the configuration's) and its live trust
-//! policies are remembered for the same bound: changing them takes effect here at once and
-//! everywhere within it.
+//! A project's role teams (its override in D1, or the configuration's), its lifetime policy
+//! (none too) and its live trust policies are remembered for the same bound: changing them
+//! takes effect here at once and everywhere within it.
 //!
 //! Access tokens are remembered too, after their signature was verified once, until their own
 //! expiry: nothing can revoke one, so remembering it changes no answer, and it saves an
@@ -21,6 +21,7 @@
 use std::cell::RefCell;
 
 use edgeauth_core::cache::{trusted_until, ExpiringCache};
+use edgeauth_core::lifetime::LifetimePolicy;
 use edgeauth_core::{Login, Principal, ProjectName, TeamRoles, TokenHash, TokenId};
 
 use crate::store::{SessionRecord, TokenRecord, TokenTable, TrustPolicyRecord};
@@ -41,6 +42,38 @@ thread_local! {
         RefCell::new(ExpiringCache::new(PROJECTS_CAPACITY));
     static TRUST_POLICIES: RefCell<ExpiringCache<String, Vec<TrustPolicyRecord>>> =
         RefCell::new(ExpiringCache::new(PROJECTS_CAPACITY));
+    static LIFETIME_POLICIES: RefCell<ExpiringCache<String, LifetimePolicy>> =
+        RefCell::new(ExpiringCache::new(PROJECTS_CAPACITY));
+}
+
+/// The remembered lifetime policy of `project` (the default, limiting nothing, for a project
+/// without one), if any.
+pub fn lifetime_policy(project: &ProjectName, now_ms: i64) -> Option<LifetimePolicy> {
+    LIFETIME_POLICIES.with(|c| {
+        c.borrow_mut()
+            .get(&project.as_str().to_owned(), now_ms)
+            .copied()
+    })
+}
+
+/// Remembers `project`'s lifetime policy, as read now, for at most `bound_s`.
+pub fn remember_lifetime_policy(
+    project: &ProjectName,
+    policy: &LifetimePolicy,
+    bound_s: u32,
+    now_ms: i64,
+) {
+    if let Some(until) = trusted_until(now_ms, bound_s, None) {
+        LIFETIME_POLICIES.with(|c| {
+            c.borrow_mut()
+                .insert(project.as_str().to_owned(), *policy, until, now_ms)
+        });
+    }
+}
+
+/// Forgets `project`'s lifetime policy (set or removed here).
+pub fn forget_lifetime_policy(project: &ProjectName) {
+    LIFETIME_POLICIES.with(|c| c.borrow_mut().remove(&project.as_str().to_owned()));
 }
 
 /// The remembered live trust policies of `project` (all of them, whatever issuer an ID token
@@ -78,7 +111,8 @@ pub fn forget_trust_policies(project: &ProjectName) {
     TRUST_POLICIES.with(|c| c.borrow_mut().remove(&project.as_str().to_owned()));
 }
 
-/// Most projects whose role teams are remembered at once.
+/// Most projects whose role teams (and, apart, trust and lifetime policies) are remembered at
+/// once.
 pub const PROJECTS_CAPACITY: usize = 1_000;
 
 /// The remembered role teams of `project`, if any.

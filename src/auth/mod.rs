@@ -5,6 +5,7 @@
 pub mod cache;
 mod credential;
 mod csrf;
+pub mod lifetime;
 pub mod roles;
 mod verify;
 

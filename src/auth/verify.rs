@@ -13,7 +13,7 @@ use edgeauth_core::{BrowserSession, Credential, Principal, ProjectName, Scope};
 use edgeauth_core::{FamilyId, Login, TokenHash, UserId};
 use worker::{Context, Env};
 
-use super::{cache, roles, Presented};
+use super::{cache, lifetime, roles, Presented};
 use crate::error::ApiError;
 use crate::settings::Settings;
 use crate::store::{record_use, SessionRecord, TokenOwner, TokenRecord, TokenTable};
@@ -135,10 +135,10 @@ async fn user_token(
     })
 }
 
-/// The stored token of `hash`, if it is live and of `project`, its use recorded: remembered
-/// by the isolate ([`cache`]), or read from D1 and then remembered. A service token of another
-/// project is not known here (its tag already bound it to its project); a user token of
-/// another project is told so.
+/// The stored token of `hash`, if it is live, of `project` and not unused longer than the
+/// project's lifetime policy allows, its use recorded: remembered by the isolate ([`cache`]),
+/// or read from D1 and then remembered. A service token of another project is not known here
+/// (its tag already bound it to its project); a user token of another project is told so.
 async fn stored_token(
     table: TokenTable,
     hash: &TokenHash,
@@ -179,6 +179,14 @@ async fn stored_token(
     };
     if record.revoked_at.is_some() || record.is_expired(now) || record.project != *project {
         return Err(refused());
+    }
+    // Its project's lifetime policy, remembered as the token is: a token unused too long is
+    // told why (nothing about it is secret to its holder), before this use counts as one.
+    let policy = lifetime::of_project(settings, project, env).await?;
+    if record.is_unused_under(&policy, now) {
+        return Err(ApiError::InvalidCredential(
+            policy.unused_refusal(record.governed(), project.as_str()),
+        ));
     }
     if record_use(ctx, &db, &record, now)? {
         cache::note_use(table, hash, now);

@@ -18,6 +18,7 @@ use edgeauth_core::cli_login::{
     self, CliLoginRequest, ExchangeError, ExchangeRequest, LoopbackCode, PendingLogin,
 };
 use edgeauth_core::encoding::percent_encode;
+use edgeauth_core::lifetime::Governed;
 use edgeauth_core::loopback::{LoopbackHost, LoopbackRedirect};
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::{session, ProjectName, Scope, UserId};
@@ -25,7 +26,7 @@ use serde_json::json;
 use worker::{Env, KvStore, Request, Response};
 
 use crate::api::tokens;
-use crate::auth::Caller;
+use crate::auth::{lifetime, Caller};
 use crate::error::ApiError;
 use crate::http::{self, body, redirect};
 use crate::pages;
@@ -292,6 +293,11 @@ pub async fn exchange(mut req: Request, caller: &Caller, env: &Env) -> Result<Re
         .ok_or_else(|| ApiError::Internal(format!("CLI login of unknown user {user_id}")))?;
     let project = ProjectName::parse(&pending.project)
         .map_err(|e| ApiError::Internal(format!("CLI login code: {e}")))?;
+    // The login asks for no expiry: the token gets the project's default for user tokens, else
+    // its max, else none (`edgeauth_core::lifetime`).
+    let policy = lifetime::of_project(&caller.settings, &project, env).await?;
+    let expires_at = tokens::policy_expiry(&policy, Governed::UserTokens, None, &project, now)
+        .map_err(|e| ApiError::Internal(format!("a lifetime policy refused no expiry: {e:?}")))?;
     let (minted, record) = tokens::mint_user_token(
         caller.settings.user_token_key()?,
         NewToken {
@@ -302,7 +308,7 @@ pub async fn exchange(mut req: Request, caller: &Caller, env: &Env) -> Result<Re
             project,
             name: pending.name.clone(),
             scope: Scope::all(),
-            expires_at: None,
+            expires_at,
             parent: None,
         },
         now,
@@ -320,7 +326,7 @@ pub async fn exchange(mut req: Request, caller: &Caller, env: &Env) -> Result<Re
     if !won {
         return Err(oauth(ExchangeError::ALREADY_REDEEMED));
     }
-    let tokens::View::User(view) = tokens::view(&record, now) else {
+    let tokens::View::User(view) = tokens::view(&record, &policy, now) else {
         return Err(ApiError::Internal(
             "a CLI login minted a token that is not a user token".into(),
         ));

@@ -1,8 +1,8 @@
 //! Storage of every record in D1: API tokens of both kinds (`tokens`), audit events
 //! (`audit`), people, their sessions (`people`), approved and consumed CLI login codes
 //! (`cli_codes`), device logins with their refresh-token families (`device`), projects'
-//! own role teams (`roles`), and trust policies with the ID tokens they exchanged (`trust`). Each record
-//! type keeps its queries beside it, so the storage story of a type is in one place. Times
+//! own role teams (`roles`) and lifetime policies (`lifetime`), and trust policies with the ID
+//! tokens they exchanged (`trust`). Each record type keeps its queries beside it, so the storage story of a type is in one place. Times
 //! are Unix milliseconds.
 //!
 //! Every query and batch is built as a plain value ([`Statement`]) and run by a
@@ -18,6 +18,7 @@ mod cli_codes;
 mod columns;
 mod d1;
 mod device;
+mod lifetime;
 mod logins;
 mod people;
 pub mod retention;
@@ -39,6 +40,7 @@ pub use device::{
     CodeLookups, DeviceGrantRecord, FamilyRecord, GrantInsert, GrantState, GrantStatus, NewFamily,
     RefreshTokenRecord,
 };
+pub use lifetime::ProjectLifetime;
 pub use logins::{end_logins, LoginRecord, Which};
 pub use people::{NewSession, ProviderGrant, SessionRecord, UserRecord};
 pub use roles::ProjectRoles;

@@ -2086,6 +2086,87 @@ fn a_projects_roles_are_set_replaced_and_removed_with_their_audit_events() {
 }
 
 #[test]
+fn a_projects_lifetime_policy_is_set_replaced_and_removed_with_its_audit_events() {
+    use edgeauth_core::lifetime::{KindLimits, LifetimePolicy};
+    let db = Sqlite::migrated();
+    let alpha = project("alpha");
+    assert_eq!(block_on(ProjectLifetime::find(&db, &alpha)).unwrap(), None);
+    let event = |action| AuditEvent {
+        at: T0,
+        project: Some("alpha"),
+        actor: Actor::Super,
+        action,
+        subject: "lifetime_policy",
+        detail: "{}".into(),
+        person: None,
+        trace: &Trace::NONE,
+    };
+    let policy = LifetimePolicy {
+        service_tokens: KindLimits {
+            max_days: Some(90),
+            default_days: Some(30),
+        },
+        user_tokens: KindLimits {
+            max_days: Some(365),
+            default_days: None,
+        },
+        unused_days: Some(60),
+    };
+    block_on(ProjectLifetime::set(
+        &db,
+        &alpha,
+        &policy,
+        event("lifetime_policy.set"),
+    ))
+    .unwrap();
+    let stored = block_on(ProjectLifetime::find(&db, &alpha))
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.policy(), policy);
+    assert_eq!(
+        (stored.updated_at, stored.updated_by.as_str()),
+        (T0, "super")
+    );
+    // Replaced whole: what the new policy does not set is no longer set.
+    let again = LifetimePolicy {
+        unused_days: Some(7),
+        ..LifetimePolicy::default()
+    };
+    block_on(ProjectLifetime::set(
+        &db,
+        &alpha,
+        &again,
+        event("lifetime_policy.set"),
+    ))
+    .unwrap();
+    let stored = block_on(ProjectLifetime::find(&db, &alpha))
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.policy(), again);
+    // Another project is untouched.
+    assert_eq!(
+        block_on(ProjectLifetime::find(&db, &project("beta"))).unwrap(),
+        None
+    );
+    assert!(block_on(ProjectLifetime::remove(
+        &db,
+        &alpha,
+        event("lifetime_policy.reset")
+    ))
+    .unwrap());
+    assert_eq!(block_on(ProjectLifetime::find(&db, &alpha)).unwrap(), None);
+    // Removing what is not there changes nothing and records nothing.
+    assert!(!block_on(ProjectLifetime::remove(
+        &db,
+        &alpha,
+        event("lifetime_policy.reset")
+    ))
+    .unwrap());
+    assert_eq!(audit_count(&db, "lifetime_policy.set"), 2);
+    assert_eq!(audit_count(&db, "lifetime_policy.reset"), 1);
+}
+
+#[test]
 fn a_project_holds_at_most_max_policies_live_found_oldest_first() {
     use edgeauth_core::trust::{NewTrustPolicy, MAX_POLICIES};
     let db = Sqlite::migrated();

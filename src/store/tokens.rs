@@ -2,6 +2,7 @@
 //! people's own tokens (`user_tokens`). They differ only by owner, so one record type and
 //! one set of queries serve both. Only a token's SHA-256 is stored, never the token.
 
+use edgeauth_core::lifetime::{Governed, LifetimePolicy};
 use edgeauth_core::{FamilyId, Login, ProjectName, Scope, SessionId, TokenHash, TokenId, UserId};
 use serde::Deserialize;
 
@@ -255,6 +256,20 @@ impl TokenRecord {
     /// True when the token has an expiry and it has passed.
     pub fn is_expired(&self, now_ms: i64) -> bool {
         self.expires_at.is_some_and(|at| at <= now_ms)
+    }
+
+    /// The kind of token its project's lifetime policy governs it as.
+    pub fn governed(&self) -> Governed {
+        match self.owner {
+            TokenOwner::Project { .. } => Governed::ServiceTokens,
+            TokenOwner::User { .. } => Governed::UserTokens,
+        }
+    }
+
+    /// True when its project's lifetime `policy` refuses it for going unused: its last use
+    /// (else its creation) is `unused_days` or more ago.
+    pub fn is_unused_under(&self, policy: &LifetimePolicy, now_ms: i64) -> bool {
+        policy.unused_too_long(self.created_at, self.last_used_at, now_ms)
     }
 
     /// Looks a presented token up by its hash, in the table of its kind (known from its

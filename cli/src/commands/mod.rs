@@ -8,6 +8,7 @@ mod api;
 mod audit;
 mod ci;
 mod device;
+mod lifetime;
 mod login;
 mod logout;
 mod roles;
@@ -16,7 +17,8 @@ mod trust;
 mod whoami;
 
 use crate::args::{
-    Cli, Command, RolesCommand, ServiceTokenCommand, TrustCommand, UserTokenCommand,
+    Cli, Command, LifetimeCommand, RolesCommand, ServiceTokenCommand, TrustCommand,
+    UserTokenCommand,
 };
 use crate::client::ApiClient;
 use crate::config::{self, Environment, Flags};
@@ -106,6 +108,9 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
         Command::Roles(RolesCommand::Show) => roles::show(&ctx, io),
         Command::Roles(RolesCommand::Set(args)) => roles::set(&ctx, io, &args),
         Command::Roles(RolesCommand::Reset) => roles::reset(&ctx, io),
+        Command::Lifetime(LifetimeCommand::Show) => lifetime::show(&ctx, io),
+        Command::Lifetime(LifetimeCommand::Set(args)) => lifetime::set(&ctx, io, &args),
+        Command::Lifetime(LifetimeCommand::Reset) => lifetime::reset(&ctx, io),
         Command::Trust(TrustCommand::Create(args)) => trust::create(&ctx, io, &args),
         Command::Trust(TrustCommand::List) => trust::list(&ctx, io),
         Command::Trust(TrustCommand::Delete { id }) => trust::delete(&ctx, io, &id),

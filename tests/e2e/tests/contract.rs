@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 const DOCUMENT_URI: &str = "urn:edgeauth:openapi";
-const METHODS: [&str; 3] = ["get", "post", "delete"];
+const METHODS: [&str; 4] = ["get", "post", "put", "delete"];
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -313,16 +313,18 @@ fn the_router_and_the_document_have_the_same_paths_and_methods() {
     }
     for (path, methods) in &by_path {
         let mut expected: Vec<&str> = Vec::new();
-        for method in ["get", "post", "delete"] {
+        for method in METHODS {
             if methods.iter().any(|m| m == method) {
                 expected.extend(match method {
                     "get" => &["GET", "HEAD"][..],
                     "post" => &["POST"][..],
+                    "put" => &["PUT"][..],
                     _ => &["DELETE"][..],
                 });
             }
         }
-        let response = instance.request("PUT", &concrete(path)).send();
+        // PATCH: no path takes it (PUT is taken by one).
+        let response = instance.request("PATCH", &concrete(path)).send();
         response.expect_error(405, "method_not_allowed");
         let mut allowed: Vec<&str> = response
             .header("Allow")
@@ -339,7 +341,7 @@ fn the_router_and_the_document_have_the_same_paths_and_methods() {
         // QUERY too: workers-rs's `Method` reads a method it does not know as GET, and the
         // router once answered it as GET. (workerd itself answers a method it does not know at
         // all, like FOO, with 501 before the Worker sees it.)
-        for method in ["GET", "POST", "DELETE", "QUERY"] {
+        for method in ["GET", "POST", "PUT", "DELETE", "QUERY"] {
             if !expected.contains(&method) {
                 instance
                     .request(method, &concrete(path))
@@ -391,6 +393,7 @@ fn every_operation_answers_as_the_contract_says() {
     the_cli_login_answers_as_documented(&kinds);
     the_device_login_answers_as_documented(&kinds);
     a_projects_roles_answer_as_documented(&kinds);
+    a_projects_lifetime_policy_answers_as_documented(&kinds);
     trust_policies_and_the_exchange_answer_as_documented(&kinds);
     the_audit_trail_answers_as_documented(&kinds);
     the_sessions_answer_as_documented(&kinds);
@@ -673,6 +676,87 @@ fn a_projects_roles_answer_as_documented(kinds: &EveryKind) {
         "get",
         path,
         403,
+        main.get(path).bearer(&member_token.token).project(&p),
+    );
+    expect("delete", path, 401, main.delete(path).project(&p));
+    expect(
+        "delete",
+        path,
+        403,
+        main.delete(path).bearer(&member_token.token).project(&p),
+    );
+    expect(
+        "delete",
+        path,
+        200,
+        main.delete(path).bearer(&kinds.super_token).project(&p),
+    );
+}
+
+fn a_projects_lifetime_policy_answers_as_documented(kinds: &EveryKind) {
+    let main = Instance::main();
+    // A project of its own: its policy changes here.
+    let p = unique("contract-lifetime");
+    let path = "/api/lifetime-policy";
+    let user = kinds.session.create_token(&p, &json!({"name": "lifetime"}));
+    expect(
+        "get",
+        path,
+        200,
+        main.get(path).bearer(&user.token).project(&p),
+    );
+    expect("get", path, 401, main.get(path).project(&p));
+    let body = json!({"service_tokens": {"max_days": 90, "default_days": 30},
+                      "user_tokens": {"max_days": 365, "default_days": null},
+                      "unused_days": 90});
+    expect(
+        "put",
+        path,
+        401,
+        main.request("PUT", path).project(&p).json(&body),
+    );
+    let member = sign_in_with_teams(&main, &unique("contract-member"), &[MEMBER_TEAM]);
+    let member_token = member.create_token(&p, &json!({"name": "member"}));
+    expect(
+        "put",
+        path,
+        403,
+        main.request("PUT", path)
+            .bearer(&member_token.token)
+            .project(&p)
+            .json(&body),
+    );
+    expect(
+        "put",
+        path,
+        400,
+        main.request("PUT", path)
+            .bearer(&kinds.super_token)
+            .project(&p)
+            .json(&json!({"unused_days": 0})),
+    );
+    expect(
+        "put",
+        path,
+        415,
+        main.request("PUT", path)
+            .bearer(&kinds.super_token)
+            .project(&p)
+            .body(Some("text/plain"), "x"),
+    );
+    expect(
+        "put",
+        path,
+        200,
+        main.request("PUT", path)
+            .bearer(&kinds.super_token)
+            .project(&p)
+            .json(&body),
+    );
+    expect(
+        "get",
+        path,
+        200,
         main.get(path).bearer(&member_token.token).project(&p),
     );
     expect("delete", path, 401, main.delete(path).project(&p));
