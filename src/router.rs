@@ -430,7 +430,7 @@ pub async fn dispatch(
         E::Callback => sign_in::callback(&req, caller, env).await,
         E::Logout => sign_in::logout(&req, caller, env).await,
         E::CliStart => cli_login::start(caller, env).await,
-        E::CliDecide => cli_login::decide(req, caller, env).await,
+        E::CliDecide => cli_login::decide(req, caller, env, ctx).await,
         E::CliExchange => cli_login::exchange(req, caller, env).await,
         E::UsersMe => users::me(caller, env).await,
         E::CreateUserToken => tokens::create(Kind::User, req, caller, env).await,

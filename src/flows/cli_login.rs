@@ -23,7 +23,7 @@ use edgeauth_core::loopback::{LoopbackHost, LoopbackRedirect};
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::{session, ProjectName, Scope, UserId};
 use serde_json::json;
-use worker::{Env, KvStore, Request, Response};
+use worker::{Context, Env, KvStore, Request, Response};
 
 use crate::api::tokens;
 use crate::auth::{lifetime, Caller};
@@ -31,7 +31,7 @@ use crate::error::ApiError;
 use crate::http::{self, body, redirect};
 use crate::pages;
 use crate::store::{
-    Actor, AuditEvent, ConsumedCode, NewToken, PendingCode, TokenOwner, UserRecord,
+    self, Actor, AuditEvent, ConsumedCode, NewToken, PendingCode, TokenOwner, UserRecord,
 };
 use crate::{database, now_ms, WebCrypto};
 
@@ -136,7 +136,12 @@ pub async fn start(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
 /// it passed the CSRF check (Origin and the session's token). Re-validates every parameter,
 /// then answers 303 to the loopback with `code` and `state` (approve) or with
 /// `error=access_denied` and `state` (deny).
-pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
+pub async fn decide(
+    mut req: Request,
+    caller: &Caller,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Response, ApiError> {
     require_sign_in(caller)?;
     let form = body::form(&mut req).await?;
     let request =
@@ -195,7 +200,7 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             ))
         }
         Some("deny") => {
-            AuditEvent {
+            let denied = AuditEvent {
                 at: now,
                 project: Some(project),
                 actor,
@@ -205,9 +210,9 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
                     .to_string(),
                 person: None,
                 trace: &caller.trace,
-            }
-            .record(&database(env)?)
-            .await?;
+            };
+            // The person's answer goes back at once; the event is written after it.
+            store::record_later(ctx, &database(env)?, &denied)?;
             Ok(redirect(
                 303,
                 &request.redirect.with_error("access_denied", &request.state),

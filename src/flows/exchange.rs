@@ -24,12 +24,12 @@ use edgeauth_core::oidc::split_jws;
 use edgeauth_core::secret::Secret;
 use edgeauth_core::trust::{self, check_id_token_claims, untrusted_issuer, CiIdentity};
 use serde_json::{json, Map, Value};
-use worker::{Env, Response};
+use worker::{Context, Env, Response};
 
 use crate::auth::{cache, Caller};
 use crate::error::ApiError;
 use crate::flows::oidc;
-use crate::store::{Actor, AuditEvent, ExchangedIdToken, TrustPolicyRecord};
+use crate::store::{self, Actor, AuditEvent, ExchangedIdToken, TrustPolicyRecord};
 use crate::{database, http, now_ms, WebCrypto};
 
 fn invalid_grant(description: impl Into<String>) -> ApiError {
@@ -45,6 +45,7 @@ pub async fn exchange(
     subject_token: &str,
     caller: &Caller,
     env: &Env,
+    ctx: &Context,
 ) -> Result<Response, ApiError> {
     let unverified = split_jws(subject_token).map_err(|e| {
         invalid_grant(format!(
@@ -158,7 +159,7 @@ pub async fn exchange(
             "this ID token was exchanged already (its `jti` was seen); request a new one from your CI platform",
         ));
     }
-    AuditEvent {
+    let exchanged = AuditEvent {
         at: now,
         project: Some(caller.project.as_str()),
         actor: Actor::TrustPolicy(policy.id.clone()),
@@ -169,9 +170,9 @@ pub async fn exchange(
         .to_string(),
         person: None,
         trace: &caller.trace,
-    }
-    .record(&db)
-    .await?;
+    };
+    // Written after the response: the job's token never waits for its audit event.
+    store::record_later(ctx, &db, &exchanged)?;
     let mut response = http::json(
         200,
         &ExchangeResponse {

@@ -81,7 +81,7 @@ pub async fn token(
             refresh_token_grant(&refresh_token, caller, env, ctx).await
         }
         TokenGrant::TokenExchange { subject_token } => {
-            let answer = exchange::exchange(&subject_token, caller, env).await;
+            let answer = exchange::exchange(&subject_token, caller, env, ctx).await;
             if let Err(refused) = &answer {
                 audit::count_refusal(ctx, env, caller, refusals::CI_EXCHANGE_REFUSE, refused);
             }

@@ -237,7 +237,9 @@ impl AuditEvent<'_> {
         statement
     }
 
-    /// Records this event on its own.
+    /// Records this event on its own (the Worker records after the response:
+    /// `d1::record_later`).
+    #[cfg(test)]
     pub async fn record(&self, db: &impl Database) -> Result<(), StoreError> {
         db.run(self.statement()).await?;
         Ok(())

@@ -14,7 +14,7 @@ use worker::{Context, D1Database, D1PreparedStatement, D1Result, Delay};
 
 use super::logins::session_seen;
 use super::retry::{classify, once_more};
-use super::{Database, Outcome, SqlValue, Statement, StoreError, TokenRecord};
+use super::{AuditEvent, Database, Outcome, SqlValue, Statement, StoreError, TokenRecord};
 use crate::WebCrypto;
 use edgeauth_core::SessionId;
 
@@ -223,6 +223,32 @@ pub fn record_session_seen(
     };
     touch_later(ctx, db, statement, "sessions")?;
     Ok(true)
+}
+
+/// Records `event` after the response (`waitUntil`), for an event that changes nothing else
+/// (a denial, an exchange whose ledger row is written already): the response never waits for
+/// it. Not retried (an insert is not safe to repeat); a failure is logged.
+pub fn record_later(
+    ctx: &Context,
+    db: &D1Database,
+    event: &AuditEvent<'_>,
+) -> Result<(), StoreError> {
+    let insert = bind(db, event.statement())?;
+    let action = event.action.to_owned();
+    ctx.wait_until(async move {
+        let recorded = attempt(false, || {
+            let insert = insert.clone();
+            async move {
+                let op = begin(false)?;
+                insert.run().await?;
+                answered(op)
+            }
+        });
+        if let Err(e) = recorded.await {
+            worker::console_error!("could not record the audit event {action}: {e}");
+        }
+    });
+    Ok(())
 }
 
 /// Runs `statement`, a write that is safe to repeat, after the response (`waitUntil`),

@@ -35,7 +35,7 @@ mod tests;
 
 pub use audit::{Actor, AuditEvent, EventFilter, StoredEvent, Trace};
 pub use cli_codes::{ConsumedCode, PendingCode};
-pub use d1::{record_session_seen, record_use};
+pub use d1::{record_later, record_session_seen, record_use};
 pub use device::{
     CodeLookups, DeviceGrantRecord, FamilyRecord, GrantInsert, GrantState, GrantStatus, NewFamily,
     RefreshTokenRecord,

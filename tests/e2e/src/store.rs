@@ -435,3 +435,17 @@ pub fn files_containing(root: &Path, needle: &[u8]) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// What `read` gives once `done` holds of it, waiting up to 5 s: for what the Worker writes
+/// after its response (`waitUntil`), such as an audit event that changes nothing else. The last
+/// reading if it never holds (for the caller's assertion to show).
+pub fn settled<T>(read: impl Fn() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let value = read();
+        if done(&value) || Instant::now() > deadline {
+            return value;
+        }
+        sleep(Duration::from_millis(100));
+    }
+}

@@ -1043,10 +1043,16 @@ fn with_a_session_the_person_is_asked_and_cancel_stores_nothing() {
         tokens.is_empty(),
         "a cancelled login mints no token: {tokens:?}"
     );
-    let events: Vec<String> = rows_where(&main, "audit_events", "project", &project)
-        .iter()
-        .map(|r| r["action"].as_str().unwrap_or("").to_owned())
-        .collect();
+    // Recorded after the response.
+    let events: Vec<String> = store::settled(
+        || {
+            rows_where(&main, "audit_events", "project", &project)
+                .iter()
+                .map(|r| r["action"].as_str().unwrap_or("").to_owned())
+                .collect()
+        },
+        |events: &Vec<String>| !events.is_empty(),
+    );
     assert_eq!(events, ["cli_login.deny"], "only the refusal is recorded");
     let state = query_param(&url, "state").unwrap();
     assert_never_stored(&[("a CLI login state".into(), state)], &[]);

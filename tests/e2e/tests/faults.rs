@@ -634,7 +634,9 @@ fn a_transient_d1_failure_of_a_write_that_is_not_repeatable_is_a_503() {
     let instance = faults();
     let project = unique("transient-write");
     let before = stored();
-    storage(json!({"d1": {"transient_at": 1}}));
+    // Operation 1 reads the project's lifetime policy (a new project: not remembered yet);
+    // operation 2 is the insert.
+    storage(json!({"d1": {"transient_at": 2}}));
     let response = instance
         .post("/api/service-tokens")
         .bearer(&super_token())
@@ -643,7 +645,10 @@ fn a_transient_d1_failure_of_a_write_that_is_not_repeatable_is_a_503() {
         .send();
     let seen = storage(json!({}));
     expect_storage_unavailable(&response);
-    assert_eq!(seen["d1_ops"], 1, "not retried: {seen}");
+    assert_eq!(
+        seen["d1_ops"], 2,
+        "the read, then the write, not retried: {seen}"
+    );
     let after = stored();
     assert!(
         after == before,

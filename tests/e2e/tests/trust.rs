@@ -7,7 +7,7 @@
 use edgeauth_e2e::cli::{CliSandbox, EXIT_OK, EXIT_UNAUTHORIZED};
 use edgeauth_e2e::credentials::sign_in_with_teams;
 use edgeauth_e2e::oidc::{ADMIN_TEAM, MEMBER_TEAM};
-use edgeauth_e2e::store::table_rows;
+use edgeauth_e2e::store::{settled, table_rows};
 use edgeauth_e2e::*;
 use serde_json::{json, Value};
 
@@ -305,10 +305,16 @@ fn a_matching_job_gets_a_scoped_short_lived_token_that_names_it() {
         .send()
         .expect_error(403, "forbidden");
     // The exchange is audited, naming the policy and the job, never a token.
-    let events: Vec<_> = table_rows(&main.persist_dir(), "audit_events")
-        .into_iter()
-        .filter(|row| row["project"] == project.as_str() && row["action"] == "ci.exchange")
-        .collect();
+    // Recorded after the response.
+    let events: Vec<_> = settled(
+        || {
+            table_rows(&main.persist_dir(), "audit_events")
+                .into_iter()
+                .filter(|row| row["project"] == project.as_str() && row["action"] == "ci.exchange")
+                .collect::<Vec<_>>()
+        },
+        |events| !events.is_empty(),
+    );
     assert_eq!(events.len(), 1);
     assert_eq!(
         events[0]["actor"],
@@ -405,7 +411,8 @@ fn every_forged_or_foreign_id_token_is_refused_and_nothing_is_minted() {
     exchange(&project, &token).expect_json(200);
     let description = refused(&project, &token);
     assert!(description.contains("exchanged already"), "{description}");
-    assert_eq!(exchanges(&project), 1);
+    // Recorded after the response.
+    assert_eq!(settled(|| exchanges(&project), |n| *n >= 1), 1);
     // ES256 is as good as RS256.
     exchange(&project, &id_token(json!({"alg": "ES256"}))).expect_json(200);
     // Malformed requests are invalid_request.
