@@ -11,7 +11,7 @@ use edgeauth_core::time::rfc3339;
 use std::cell::RefCell;
 
 use edgeauth_core::audit::RefusalTally;
-use edgeauth_core::{sha256_hex, ConfigProblem};
+use edgeauth_core::{sha256_hex, ConfigProblem, Principal};
 use serde_json::json;
 use worker::{Context, Env, Request, Response};
 
@@ -99,6 +99,28 @@ pub fn count_refusal(
         detail: json!({ "reason": reason }).to_string(),
     };
     tally(ctx, env, counted, caller.trace.clone());
+}
+
+/// The event of a change `principal` made to the request's project (its roles, its lifetime
+/// policy, its trust policies), at `at`.
+pub fn project_change<'a>(
+    caller: &'a Caller,
+    principal: &Principal,
+    at: i64,
+    action: &'a str,
+    subject: &'a str,
+    detail: String,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        at,
+        project: Some(caller.project.as_str()),
+        actor: Actor::of(principal),
+        action,
+        subject,
+        detail,
+        person: None,
+        trace: &caller.trace,
+    }
 }
 
 /// `GET`: a page of the events the caller may read, newest first.

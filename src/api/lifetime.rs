@@ -13,9 +13,10 @@ use edgeauth_core::ProjectName;
 use serde_json::json;
 use worker::{Env, Request, Response};
 
+use crate::api::audit;
 use crate::auth::{cache, Caller};
 use crate::error::ApiError;
-use crate::store::{Actor, AuditEvent, ProjectLifetime};
+use crate::store::ProjectLifetime;
 use crate::{database, http, now_ms};
 
 /// The subject of the audit events of a project's lifetime policy.
@@ -42,16 +43,14 @@ pub async fn set(mut req: Request, caller: &Caller, env: &Env) -> Result<Respons
         &db,
         &caller.project,
         &policy,
-        AuditEvent {
-            at: now_ms(),
-            project: Some(caller.project.as_str()),
-            actor: Actor::of(principal),
-            action: "lifetime_policy.set",
-            subject: SUBJECT,
-            detail: body_of(&policy).to_string(),
-            person: None,
-            trace: &caller.trace,
-        },
+        audit::project_change(
+            caller,
+            principal,
+            now_ms(),
+            "lifetime_policy.set",
+            SUBJECT,
+            body_of(&policy).to_string(),
+        ),
     )
     .await?;
     cache::forget_lifetime_policy(&caller.project);
@@ -65,16 +64,14 @@ pub async fn reset(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     ProjectLifetime::remove(
         &database(env)?,
         &caller.project,
-        AuditEvent {
-            at: now_ms(),
-            project: Some(caller.project.as_str()),
-            actor: Actor::of(principal),
-            action: "lifetime_policy.reset",
-            subject: SUBJECT,
-            detail: "{}".to_owned(),
-            person: None,
-            trace: &caller.trace,
-        },
+        audit::project_change(
+            caller,
+            principal,
+            now_ms(),
+            "lifetime_policy.reset",
+            SUBJECT,
+            "{}".to_owned(),
+        ),
     )
     .await?;
     cache::forget_lifetime_policy(&caller.project);

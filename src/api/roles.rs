@@ -10,10 +10,11 @@ use edgeauth_core::{ProjectName, TeamRoles};
 use serde_json::json;
 use worker::{Env, Request, Response};
 
+use crate::api::audit;
 use crate::auth::{cache, Caller};
 use crate::error::ApiError;
 use crate::settings::Settings;
-use crate::store::{Actor, AuditEvent, ProjectRoles};
+use crate::store::ProjectRoles;
 use crate::{database, http, now_ms};
 
 /// The subject of the audit events of a project's roles.
@@ -40,17 +41,15 @@ pub async fn set(mut req: Request, caller: &Caller, env: &Env) -> Result<Respons
         &db,
         &caller.project,
         &roles,
-        AuditEvent {
-            at: now,
-            project: Some(caller.project.as_str()),
-            actor: Actor::of(principal),
-            action: "roles.set",
-            subject: SUBJECT,
-            detail: json!({"admin_teams": roles.admin_teams, "member_teams": roles.member_teams})
+        audit::project_change(
+            caller,
+            principal,
+            now,
+            "roles.set",
+            SUBJECT,
+            json!({"admin_teams": roles.admin_teams, "member_teams": roles.member_teams})
                 .to_string(),
-            person: None,
-            trace: &caller.trace,
-        },
+        ),
     )
     .await?;
     cache::forget_project_roles(&caller.project);
@@ -67,16 +66,14 @@ pub async fn reset(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     ProjectRoles::remove(
         &database(env)?,
         &caller.project,
-        AuditEvent {
-            at: now_ms(),
-            project: Some(caller.project.as_str()),
-            actor: Actor::of(principal),
-            action: "roles.reset",
-            subject: SUBJECT,
-            detail: "{}".to_owned(),
-            person: None,
-            trace: &caller.trace,
-        },
+        audit::project_change(
+            caller,
+            principal,
+            now_ms(),
+            "roles.reset",
+            SUBJECT,
+            "{}".to_owned(),
+        ),
     )
     .await?;
     cache::forget_project_roles(&caller.project);

@@ -12,6 +12,7 @@ use edgeauth_core::trust::{untrusted_issuer, NewTrustPolicy, MAX_POLICIES};
 use serde_json::json;
 use worker::{Env, Request, Response};
 
+use crate::api::audit;
 use crate::auth::{cache, Caller};
 use crate::error::ApiError;
 use crate::store::{Actor, AuditEvent, TrustPolicyRecord};
@@ -115,16 +116,14 @@ pub async fn delete(id: &str, caller: &Caller, env: &Env) -> Result<Response, Ap
         &db,
         &caller.project,
         id,
-        AuditEvent {
-            at: now,
-            project: Some(caller.project.as_str()),
-            actor: Actor::of(principal),
-            action: "trust_policy.delete",
-            subject: id,
-            detail: "{}".to_owned(),
-            person: None,
-            trace: &caller.trace,
-        },
+        audit::project_change(
+            caller,
+            principal,
+            now,
+            "trust_policy.delete",
+            id,
+            "{}".to_owned(),
+        ),
         now,
     )
     .await?;
