@@ -14,7 +14,7 @@ use crate::http::{self, body::BodyError};
 use crate::pages;
 
 /// Why a request failed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ApiError {
     /// 400: a field is missing, of the wrong type or out of range.
     BadRequest(String),
@@ -149,6 +149,13 @@ impl ApiError {
             ApiError::StorageUnavailable(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal",
         }
+    }
+
+    /// The message a refusal (a 4xx) carries, as its body would; `None` for a failure.
+    pub fn refusal_message(&self) -> Option<String> {
+        (400..500)
+            .contains(&self.status())
+            .then(|| self.clone().describe().2)
     }
 
     /// Status, error code, message and an extra header (RFC 6750 challenge, `Allow`).

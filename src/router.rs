@@ -427,7 +427,7 @@ pub async fn dispatch(
         E::RevokeServiceToken => tokens::revoke(Kind::Service, &id, caller, env).await,
         E::RollServiceToken => tokens::roll(Kind::Service, &id, req, caller, env).await,
         E::Login => sign_in::login(caller).await,
-        E::Callback => sign_in::callback(&req, caller, env).await,
+        E::Callback => sign_in::callback(&req, caller, env, ctx).await,
         E::Logout => sign_in::logout(&req, caller, env).await,
         E::CliStart => cli_login::start(caller, env).await,
         E::CliDecide => cli_login::decide(req, caller, env, ctx).await,
@@ -460,9 +460,9 @@ pub async fn dispatch(
         E::SecretScanningReport => secret_scanning::report(req, caller, env).await,
     };
     // Refusals of the sign-in steps a stranger can replay at will are counted in the audit
-    // trail (those of the token endpoint by its grant, in `token_grant`).
+    // trail (those of the token endpoint by its grant, in `token_grant`; the callback's in
+    // `sign_in::callback`, which sends some of them to a waiting CLI).
     let refusal = match endpoint {
-        E::Callback => Some(refusals::SIGN_IN_REFUSE),
         E::CliExchange => Some(refusals::CLI_EXCHANGE_REFUSE),
         E::SecretScanningReport => Some(refusals::SECRET_SCANNING_REFUSE),
         _ => None,

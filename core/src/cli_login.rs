@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::crypto::TokenHash;
-use crate::encoding::{base64url_encode, percent_encode};
+use crate::encoding::{base64url_encode, form_decode, percent_encode};
 use crate::loopback::LoopbackRedirect;
 use crate::pkce;
 use crate::return_to::safe_return_to;
@@ -94,6 +94,30 @@ impl CliLoginRequest {
             path.push_str(&percent_encode(project));
         }
         safe_return_to(&path)
+    }
+
+    /// The request a sign-in was begun for, when its `return_to` is a [`return_path`]
+    /// (`/api/auth/cli-start?…`), re-validated; `None` for any other path. A sign-in the
+    /// server refuses can then answer the waiting CLI instead of leaving it to time out.
+    ///
+    /// [`return_path`]: CliLoginRequest::return_path
+    pub fn from_return_path(path: &str) -> Option<Self> {
+        let query = path.strip_prefix(CLI_START_PATH)?.strip_prefix('?')?;
+        let pairs: Vec<(String, String)> = query
+            .split('&')
+            .filter_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                let text = |t: &str| String::from_utf8(form_decode(t)).ok();
+                Some((text(name)?, text(value)?))
+            })
+            .collect();
+        let param = |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        Self::from_params(param).ok()
     }
 }
 
@@ -516,6 +540,25 @@ mod tests {
         assert_eq!(parse(&query).unwrap(), request);
         assert_eq!(query["project"], "p1");
         assert!(!request.return_path(None).unwrap().contains("project"));
+        assert_eq!(CliLoginRequest::from_return_path(&path), Some(request));
+    }
+
+    #[test]
+    fn only_a_valid_cli_start_return_path_names_a_waiting_cli() {
+        let request = parse(&good()).unwrap();
+        let path = request.return_path(None).unwrap();
+        assert_eq!(CliLoginRequest::from_return_path(&path), Some(request));
+        for other in [
+            "/account",
+            "/account?redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcallback",
+            "/api/auth/cli-startle?x=1",
+            "/api/auth/cli-start",
+            // A redirect that is not a loopback, or a request missing its state.
+            &path.replace("127.0.0.1", "evil.example"),
+            &path.replace("state=", "stat="),
+        ] {
+            assert_eq!(CliLoginRequest::from_return_path(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ use crate::encoding::{form_decode, percent_encode};
 
 /// Longest accepted redirect URI, in bytes.
 pub const MAX_REDIRECT_LEN: usize = 2048;
+/// Longest `error_description` sent to the CLI ([`LoopbackRedirect::with_refusal`]).
+pub const MAX_DESCRIPTION_LEN: usize = 300;
 
 const SCHEME: &str = "http://";
 
@@ -129,6 +131,27 @@ impl LoopbackRedirect {
         self.with_params(&[("error", error), ("state", state)])
     }
 
+    /// The URI that tells the CLI the server refused the person (not in an allowed team, say):
+    /// `error=access_denied` with the reason as `error_description` (cut to
+    /// [`MAX_DESCRIPTION_LEN`] characters of the set RFC 6749 §4.1.2.1 allows, printable ASCII
+    /// but `"` and `\`), so that the CLI can say why at once instead of waiting.
+    pub fn with_refusal(&self, description: &str, state: &str) -> String {
+        let description: String = description
+            .chars()
+            .map(|c| match c {
+                '"' => '\'',
+                ' '..='~' if c != '\\' => c,
+                _ => ' ',
+            })
+            .take(MAX_DESCRIPTION_LEN)
+            .collect();
+        self.with_params(&[
+            ("error", "access_denied"),
+            ("error_description", description.trim()),
+            ("state", state),
+        ])
+    }
+
     fn with_params(&self, params: &[(&str, &str)]) -> String {
         let separator = match (self.has_query, self.uri.ends_with(['?', '&'])) {
             (false, _) => "?",
@@ -232,6 +255,22 @@ mod tests {
             Ok(r) => panic!("{uri} was accepted as {r:?}"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn a_refusal_carries_its_reason_as_printable_ascii_within_bounds() {
+        let r = ok("http://127.0.0.1:53682/callback");
+        assert_eq!(
+            r.with_refusal("Your account is not in a team: ask \"ops\"\n", "s1"),
+            "http://127.0.0.1:53682/callback?error=access_denied&error_description=Your%20account%20is%20not%20in%20a%20team%3A%20ask%20%27ops%27&state=s1"
+        );
+        let long = r.with_refusal(&"\\é".repeat(400), "s1");
+        let description = long.split("error_description=").nth(1).unwrap();
+        assert!(
+            description.len() <= 3 * MAX_DESCRIPTION_LEN,
+            "{description}"
+        );
+        assert!(!description.contains("%5C"), "no backslash: {description}");
     }
 
     #[test]

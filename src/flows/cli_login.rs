@@ -86,6 +86,25 @@ fn sign_in_first(
     ))
 }
 
+/// A refusal of the signed-in person (no role in the project, not in an allowed team, …) sent
+/// back to the waiting CLI as `error=access_denied` with its reason, so that the CLI says why
+/// at once instead of waiting for a browser that is done; a failure of the server's own (5xx)
+/// stays an error page.
+pub fn refused_to_cli(
+    request: &CliLoginRequest,
+    refused: ApiError,
+    cookies: &[String],
+) -> Result<Response, ApiError> {
+    match refused.refusal_message() {
+        Some(reason) => Ok(redirect(
+            303,
+            &request.redirect.with_refusal(&reason, &request.state),
+            cookies,
+        )),
+        None => Err(refused),
+    }
+}
+
 /// The listener as the person reads it (`127.0.0.1:53682`), and the origin the consent page's
 /// CSP must let the form's redirect reach (none can name an IPv6 literal).
 fn listener(redirect: &LoopbackRedirect) -> (String, Option<String>) {
@@ -108,7 +127,9 @@ pub async fn start(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let Some(session) = caller.browser_person("approving a CLI login")? else {
         return sign_in_first(&request, caller, 302);
     };
-    caller.require_principal()?;
+    if let Err(refused) = caller.require_principal() {
+        return refused_to_cli(&request, refused, &[]);
+    }
     let user_id = &session.user_id;
     let user = UserRecord::find(&database(env)?, user_id)
         .await?
@@ -151,7 +172,9 @@ pub async fn decide(
         return sign_in_first(&request, caller, 303);
     };
     // A person with no role in the project cannot log a CLI in to it.
-    caller.require_principal()?;
+    if let Err(refused) = caller.require_principal() {
+        return refused_to_cli(&request, refused, &[]);
+    }
     let user_id = session.user_id.as_str();
     let now = now_ms();
     let actor = Actor::User(session.user_id.clone());

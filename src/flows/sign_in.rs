@@ -5,14 +5,18 @@
 //! The sign-in in flight lives in a signed cookie (no server-side state, so any replica can
 //! finish it); the session lives in D1, keyed by the SHA-256 of the cookie's random value.
 
+use edgeauth_core::audit as refusals;
+use edgeauth_core::cli_login::CliLoginRequest;
+use edgeauth_core::crypto::DerivedKey;
 use edgeauth_core::pkce;
 use edgeauth_core::return_to::{safe_return_to, DEFAULT_RETURN_TO};
 use edgeauth_core::session::{self, CookieNames, LoginState, LoginStateError};
 use edgeauth_core::{Login, SessionId, TokenHash, UserId};
 use serde_json::json;
-use worker::{Env, Request, Response};
+use worker::{Context, Env, Request, Response};
 
-use super::{oidc, provider_refresh};
+use super::{cli_login, oidc, provider_refresh};
+use crate::api::audit;
 use crate::auth::{cache, Caller};
 use crate::error::ApiError;
 use crate::http::{self, header, redirect};
@@ -66,14 +70,52 @@ pub async fn login(caller: &Caller) -> Result<Response, ApiError> {
 
 /// `GET /api/auth/callback`: checks the sign-in cookie and `state`, exchanges the code,
 /// verifies the ID token, enforces the team allow-list, upserts the user and starts a session.
-/// Every refusal happens before anything is written.
-pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
-    let settings = caller.settings.oidc()?;
-    caller.settings.cookie_key()?;
-    let origin = caller.own_origin();
-    let names = CookieNames::for_origin(&origin);
+/// Every refusal happens before anything is written, and is counted in the audit trail.
+///
+/// A sign-in begun by a CLI loopback login (its `return_to` is the CLI's request) that is
+/// refused once its `state` is known to be this sign-in's (the person is not in an allowed
+/// team, the provider said no, …) goes back to the waiting CLI as `error=access_denied` with
+/// the reason, so that the CLI says why at once instead of waiting for a browser that is
+/// done.
+pub async fn callback(
+    req: &Request,
+    caller: &Caller,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Response, ApiError> {
+    let names = CookieNames::for_origin(&caller.own_origin());
     let now = now_ms();
+    let answer = match checked_login(req, caller, &names, now) {
+        Ok((login, key)) => {
+            let answer = finish(caller, env, &login, key, &names, now).await;
+            let waiting_cli = CliLoginRequest::from_return_path(&login.return_to);
+            match (answer, waiting_cli) {
+                (Err(refused), Some(cli)) if refused.refusal_message().is_some() => {
+                    audit::count_refusal(ctx, env, caller, refusals::SIGN_IN_REFUSE, &refused);
+                    let clear = names.set_cookie(names.login, "", session::COOKIE_PATH, 0);
+                    return cli_login::refused_to_cli(&cli, refused, &[clear]);
+                }
+                (answer, _) => answer,
+            }
+        }
+        Err(refused) => Err(refused),
+    };
+    if let Err(refused) = &answer {
+        audit::count_refusal(ctx, env, caller, refusals::SIGN_IN_REFUSE, refused);
+    }
+    answer
+}
 
+/// The sign-in cookie, checked (signed by a key of ours, unexpired) and matched against the
+/// `state` the provider returned, with the key that signed it.
+fn checked_login<'a>(
+    req: &Request,
+    caller: &'a Caller,
+    names: &CookieNames,
+    now: i64,
+) -> Result<(LoginState, &'a DerivedKey), ApiError> {
+    caller.settings.oidc()?;
+    caller.settings.cookie_key()?;
     let (login, key) = header(req, "Cookie")
         .as_deref()
         .and_then(|cookies| session::cookie_value(cookies, names.login).map(str::to_owned))
@@ -116,6 +158,21 @@ pub async fn callback(req: &Request, caller: &Caller, env: &Env) -> Result<Respo
             "the `state` returned by the identity provider is not this sign-in's (a forged or crossed response); start again at /api/auth/login",
         ));
     }
+    Ok((login, key))
+}
+
+/// The rest of the callback once the sign-in is known to be this browser's: the provider's
+/// answer, the code exchange, the ID token's checks, then the session.
+async fn finish(
+    caller: &Caller,
+    env: &Env,
+    login: &LoginState,
+    key: &DerivedKey,
+    names: &CookieNames,
+    now: i64,
+) -> Result<Response, ApiError> {
+    let settings = caller.settings.oidc()?;
+    let origin = caller.own_origin();
     if let Some(error) = caller.query("error") {
         let description = caller.query("error_description").unwrap_or_default();
         return Err(refused(

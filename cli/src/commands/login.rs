@@ -133,7 +133,7 @@ pub fn run(
     let code = match outcome {
         Outcome::Code(code) => code,
         refused => {
-            let (error, page) = refusal(refused);
+            let (error, page) = refusal(&refused);
             reply.send(page);
             return Err(error);
         }
@@ -389,9 +389,31 @@ pub(super) fn browser_failure(browser: &mut Option<Child>) -> Option<String> {
 }
 
 /// The error and the browser page for a callback that carries no usable code.
-fn refusal(outcome: Outcome) -> (CliError, Page<'static>) {
+fn refusal(outcome: &Outcome) -> (CliError, Page<'_>) {
     let again = "run `edgeauth login` again";
     match outcome {
+        // The server refused the person (not in an allowed team, no role in the project, …)
+        // and says why: the person can do nothing about it in this browser.
+        Outcome::Refused {
+            error,
+            description: Some(reason),
+        } if error == "access_denied" => (
+            CliError::new(
+                ExitStatus::LoginRefused,
+                format!(
+                    "the server refused the sign-in: {}; nothing was stored",
+                    sanitize(reason).trim_end_matches(['.', ' '])
+                ),
+            )
+            .with_hint(format!(
+                "{again} and sign in as a person allowed here (sign out at the identity provider first to choose another account), or ask the server's operator"
+            )),
+            Page {
+                ok: false,
+                title: "Sign-in refused",
+                detail: reason,
+            },
+        ),
         Outcome::Refused { error, .. } if error == "access_denied" => (
             CliError::new(
                 ExitStatus::LoginRefused,
@@ -409,9 +431,10 @@ fn refusal(outcome: Outcome) -> (CliError, Page<'static>) {
                 ExitStatus::LoginRefused,
                 format!(
                     "the server refused the login: {}{}",
-                    sanitize(&error),
+                    sanitize(error),
                     description
-                        .map(|d| format!(" ({})", sanitize(&d)))
+                        .as_deref()
+                        .map(|d| format!(" ({})", sanitize(d)))
                         .unwrap_or_default()
                 ),
             )
@@ -676,26 +699,46 @@ mod tests {
 
     #[test]
     fn a_refusal_maps_to_exit_10_and_a_page() {
-        let (e, page) = refusal(Outcome::Refused {
+        let cancelled = Outcome::Refused {
             error: "access_denied".into(),
             description: None,
-        });
+        };
+        let (e, page) = refusal(&cancelled);
         assert_eq!(e.status, ExitStatus::LoginRefused);
         assert_eq!(
             e.message,
             "login cancelled in the browser; nothing was stored"
         );
         assert!(!page.ok);
-        let (e, _) = refusal(Outcome::WrongState);
+        let (e, _) = refusal(&Outcome::WrongState);
         assert_eq!(e.status, ExitStatus::LoginRefused);
         assert!(e.message.contains("wrong state"), "{}", e.message);
-        let (e, _) = refusal(Outcome::Refused {
+        let (e, _) = refusal(&Outcome::Refused {
             error: "server_error".into(),
             description: Some("try\nlater".into()),
         });
         assert_eq!(
             e.message,
             "the server refused the login: server_error (try\u{FFFD}later)"
+        );
+        // A refusal with the server's reason: the person is told why, in both places.
+        let refused = Outcome::Refused {
+            error: "access_denied".into(),
+            description: Some(
+                "Your account is not in any of the teams allowed to sign in here.".into(),
+            ),
+        };
+        let (e, page) = refusal(&refused);
+        assert_eq!(e.status, ExitStatus::LoginRefused);
+        assert_eq!(
+            e.message,
+            "the server refused the sign-in: Your account is not in any of the teams allowed to sign in here; nothing was stored"
+        );
+        assert_eq!(page.title, "Sign-in refused");
+        assert!(
+            page.detail.contains("not in any of the teams"),
+            "{}",
+            page.detail
         );
     }
 

@@ -1058,6 +1058,77 @@ fn with_a_session_the_person_is_asked_and_cancel_stores_nothing() {
     assert_never_stored(&[("a CLI login state".into(), state)], &[]);
 }
 
+/// A person the server refuses (OUTSIDER is in no team of MAIN's `ALLOWED_TEAMS`) is told so by
+/// the waiting CLI at once: the callback sends the browser to the CLI's listener with
+/// `error=access_denied` and the reason, the CLI shows it in the browser and the terminal and
+/// exits 10 (before this, the browser showed a 403 and the CLI waited out its timeout).
+#[test]
+fn a_refused_sign_in_reaches_the_waiting_cli_at_once() {
+    let _writers = oidc::shared();
+    let main = Instance::main();
+    let cli = CliSandbox::new();
+    let env = login_env(&cli.config_dir());
+    let env = borrowed(&env);
+    let mut login = cli.spawn(&["login", "--no-browser"], &env);
+    let url = check_start_url(&login.login_url(CLI_PATIENCE), None);
+    let state = query_param(&url, "state").expect("a state");
+    let redirect_uri = query_param(&url, "redirect_uri").expect("a redirect_uri");
+
+    // A signed-out browser is sent to sign in first, and comes back to the CLI's request.
+    let start = main.get(&target_of(&url)).send();
+    start.expect_status(302);
+    let sign_in = Url::parse(&format!("{}{}", main.base_url(), start.location())).unwrap();
+    let return_to = query_param(&sign_in, "return_to").expect("a return_to");
+    let callback = oidc::authorize_as(&main, oidc::OUTSIDER, Some(&return_to));
+    let answered = Instant::now();
+    let response = callback.finish();
+    response.expect_status(303);
+    let location = Url::parse(response.location()).expect("an absolute Location");
+    assert!(
+        location.as_str().starts_with(&redirect_uri),
+        "the refusal goes to the CLI's listener:\n{response}"
+    );
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("access_denied")
+    );
+    assert_eq!(query_param(&location, "state"), Some(state));
+    assert_eq!(query_param(&location, "code"), None);
+    let reason = query_param(&location, "error_description").expect("the reason");
+    assert!(
+        reason.contains("not in any of the teams allowed"),
+        "{reason}"
+    );
+    // The sign-in cookie is spent.
+    assert_eq!(response.expect_set_cookie(oidc::LOGIN_COOKIE).value, "");
+
+    let (status, page) = visit_loopback(&location);
+    let run = login.wait(CLI_PATIENCE);
+    assert!(
+        answered.elapsed() < Duration::from_secs(20),
+        "the CLI stopped at once, not at its timeout:\n{run}"
+    );
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("Sign-in refused"), "{page}");
+    assert!(page.contains("not in any of the teams allowed"), "{page}");
+    run.expect_code(EXIT_LOGIN_REFUSED);
+    assert!(
+        run.stderr.contains(
+            "error: the server refused the sign-in: Your account is not in any of the teams allowed to sign in here"
+        ),
+        "the CLI says why:\n{run}"
+    );
+    assert!(
+        run.stderr.contains("sign in as a person allowed here"),
+        "and what to do:\n{run}"
+    );
+    assert!(run.stdout.is_empty(), "{run}");
+    assert!(
+        !cli.config_dir().join("credentials.json").exists(),
+        "a refused login stores no credentials"
+    );
+}
+
 /// Any replica can finish a login: approved on MAIN, exchanged on REPLICA (and the other way
 /// round); the token works on both.
 #[test]
