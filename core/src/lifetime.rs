@@ -10,7 +10,9 @@
 use serde_json::{Map, Value};
 
 use crate::time::DAY_MS;
-use crate::token_request::{reject_unknown_fields, MAX_EXPIRES_IN_DAYS};
+use crate::token_request::{
+    reject_unknown_fields, DEFAULT_TOKEN_LIFETIME_DAYS, MAX_EXPIRES_IN_DAYS,
+};
 
 /// The longest any limit of a policy may be, in days (as the longest lifetime a token may ask
 /// for: ten years).
@@ -68,6 +70,15 @@ impl KindLimits {
             (Some(asked), _) => Ok(Some(asked)),
             (None, max) => Ok(self.default_days.or(max)),
         }
+    }
+
+    /// The lifetime in days of a token a login mints (the CLI's loopback login, which asks for
+    /// none): the project's default for the kind, else [`DEFAULT_TOKEN_LIFETIME_DAYS`] lowered
+    /// to the max. A login token never lives for ever.
+    pub fn login_days(&self) -> i64 {
+        let default = i64::from(DEFAULT_TOKEN_LIFETIME_DAYS);
+        self.default_days
+            .unwrap_or_else(|| self.max_days.map_or(default, |max| max.min(default)))
     }
 
     /// The limits as a body gives them: an object with `max_days` and `default_days` (each
@@ -219,6 +230,19 @@ mod tests {
             LifetimePolicy::from_json(&json!({"service_tokens": null, "user_tokens": {}})).unwrap(),
             LifetimePolicy::default()
         );
+    }
+
+    #[test]
+    fn a_login_token_gets_the_default_bounded_by_the_policy() {
+        let limits = |max_days, default_days| KindLimits {
+            max_days,
+            default_days,
+        };
+        assert_eq!(limits(None, None).login_days(), 90);
+        assert_eq!(limits(Some(30), None).login_days(), 30);
+        assert_eq!(limits(Some(365), None).login_days(), 90);
+        assert_eq!(limits(Some(365), Some(180)).login_days(), 180);
+        assert_eq!(limits(None, Some(7)).login_days(), 7);
     }
 
     #[test]

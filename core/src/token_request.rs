@@ -10,6 +10,9 @@ use crate::workspace::Scope;
 pub const MAX_NAME_CHARS: usize = 100;
 /// Longest lifetime a client may ask for, in days (ten years).
 pub const MAX_EXPIRES_IN_DAYS: i64 = 3650;
+/// The lifetime of a token made by a login or by a person who did not choose one (the CLI's
+/// loopback login, `edgeauth token create`, the account page), in days.
+pub const DEFAULT_TOKEN_LIFETIME_DAYS: u32 = 90;
 
 /// A validated `POST /api/service-tokens` body:
 /// `{"name": "CI", "workspaces": ["production/*"], "expires_in_days": 90}`.

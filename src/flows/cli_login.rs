@@ -321,11 +321,18 @@ pub async fn exchange(mut req: Request, caller: &Caller, env: &Env) -> Result<Re
         .ok_or_else(|| ApiError::Internal(format!("CLI login of unknown user {user_id}")))?;
     let project = ProjectName::parse(&pending.project)
         .map_err(|e| ApiError::Internal(format!("CLI login code: {e}")))?;
-    // The login asks for no expiry: the token gets the project's default for user tokens, else
-    // its max, else none (`edgeauth_core::lifetime`).
+    // The login's token gets the project's default for user tokens, else 90 days within its
+    // max (`KindLimits::login_days`).
     let policy = lifetime::of_project(&caller.settings, &project, env).await?;
-    let expires_at = tokens::policy_expiry(&policy, Governed::UserTokens, None, &project, now)
-        .map_err(|e| ApiError::Internal(format!("a lifetime policy refused no expiry: {e:?}")))?;
+    let days = policy.limits(Governed::UserTokens).login_days();
+    let expires_at =
+        tokens::policy_expiry(&policy, Governed::UserTokens, Some(days), &project, now).map_err(
+            |e| {
+                ApiError::Internal(format!(
+                    "a lifetime policy refused its own login days: {e:?}"
+                ))
+            },
+        )?;
     let (minted, record) = tokens::mint_user_token(
         caller.settings.user_token_key()?,
         NewToken {

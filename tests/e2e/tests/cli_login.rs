@@ -120,7 +120,13 @@ fn expect_minted(response: &Response, login: &CliLogin, project: &str) -> Value 
     assert_eq!(body["project"], project, "{body}");
     assert_eq!(body["created_via"], "cli-login", "{body}");
     assert_eq!(body["workspaces"], json!(["*"]), "{body}");
-    assert_eq!(body["expires_at"], Value::Null, "{body}");
+    // A login's token is not for ever: 90 days (the project has no lifetime policy).
+    let expires_in = parse_timestamp_ms(&body["expires_at"]) - now_ms();
+    let days_90: i64 = 90 * 24 * 3600 * 1000;
+    assert!(
+        (days_90 - 3_600_000..=days_90).contains(&expires_in),
+        "the login's token expires in 90 days: {body}"
+    );
     assert_eq!(body["user"]["email"], DEMO.email, "{body}");
     assert_eq!(body["user"]["name"], DEMO.name, "{body}");
     assert!(
