@@ -282,6 +282,82 @@ fn assert_no_secret(shown: &str) {
     }
 }
 
+/// Over SSH, `edgeauth login` (no browser named, no `--no-browser`) signs in with a device code:
+/// a browser opened here could never bring the person back to this machine's 127.0.0.1.
+#[test]
+fn login_over_ssh_signs_in_with_a_device_code() {
+    let (stub, _state) = serve(Fake::new(vec!["ok"]));
+    let sb = Sandbox::new();
+    let out = sb.run(
+        &sb.work(),
+        &[
+            ("EDGEAUTH_SERVER", stub.url.as_str()),
+            ("SSH_CONNECTION", "203.0.113.9 51022 10.0.0.2 22"),
+            ("DISPLAY", ":0"),
+        ],
+        &["login"],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(code(&out), 0, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "No browser can open here (this is an SSH session): signing in with a device code instead"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`edgeauth login --no-browser` keeps the browser login"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "To sign in, open http://verify.test/device and enter the code {USER_CODE}\n"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("could not open a browser"),
+        "nothing is opened: {stderr}"
+    );
+    assert!(stdout.contains("(device login, project"), "{stdout}");
+    assert_eq!(
+        stored(&sb).unwrap()["servers"][stub.url.as_str()]["kind"],
+        "access"
+    );
+}
+
+/// Without a display and without device login on the server, the browser login goes on: the
+/// URL is printed, with a warning that says why nothing opened.
+#[test]
+fn login_without_a_display_or_device_login_prints_the_url() {
+    let mut fake = Fake::new(vec![]);
+    fake.device_capability = false;
+    let (stub, _state) = serve(fake);
+    let sb = Sandbox::new();
+    let out = sb.run(
+        &sb.work(),
+        &[
+            ("EDGEAUTH_SERVER", stub.url.as_str()),
+            ("EDGEAUTH_LOGIN_TIMEOUT", "1"),
+        ],
+        &["login"],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 9, "it waited for the browser: {stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "warning: no browser can open here (there is no display: DISPLAY and WAYLAND_DISPLAY are unset) and {} offers no device login",
+            stub.url
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Open this URL in your browser:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("could not open a browser"), "{stderr}");
+}
+
 #[test]
 fn device_login_polls_at_the_servers_pace_and_stores_the_login() {
     let (stub, state) = serve(Fake::new(vec![

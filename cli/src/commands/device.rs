@@ -53,6 +53,17 @@ pub fn run(
     env: &Environment,
     args: &LoginArgs,
 ) -> Result<(), CliError> {
+    sign_in(ctx, io, settings, env, !args.no_browser)
+}
+
+/// The device login, opening the verification URL in a browser when `open` says so.
+pub(super) fn sign_in(
+    ctx: &Context,
+    io: &mut Io<'_>,
+    settings: &Settings,
+    env: &Environment,
+    open: bool,
+) -> Result<(), CliError> {
     let server = &settings.server;
     let dir = credentials_dir(env)?;
     credentials::load(&dir)?;
@@ -85,7 +96,7 @@ pub fn run(
     let to_open = complete.clone().unwrap_or_else(|| uri.clone());
 
     let mut browser = None;
-    if !args.no_browser {
+    if open {
         if is_web_url(&to_open) {
             match open_browser(env.browser.as_deref(), &to_open) {
                 Ok(child) => {

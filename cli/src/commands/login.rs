@@ -63,6 +63,23 @@ pub fn run(
     // No credential goes to the server during a login: a stale stored token would only earn a
     // 401, and the exchange is authenticated by the code and the verifier.
     let anonymous = ctx.client.with_token(None);
+    let mut open = !args.no_browser;
+    // A browser opened here could not reach the person (SSH) or cannot open at all (no
+    // display): a device code works from any browser, so that is what is used when offered.
+    if let Some(why) = no_browser_here(env, |name| std::env::var(name).ok()).filter(|_| open) {
+        if capabilities(&anonymous, server)?.login_methods.device {
+            writeln!(
+                io.err,
+                "No browser can open here ({why}): signing in with a device code instead, to approve in a browser anywhere.\n(`edgeauth login --no-browser` keeps the browser login, for a browser on this machine.)"
+            )?;
+            return super::device::sign_in(ctx, io, settings, env, false);
+        }
+        writeln!(
+            io.err,
+            "warning: no browser can open here ({why}) and {server} offers no device login: open the URL below in a browser on this machine"
+        )?;
+        open = false;
+    }
     check_offered(&anonymous, server, Offered::Loopback)?;
 
     let listener = LoopbackListener::bind().map_err(|e| {
@@ -83,7 +100,7 @@ pub fn run(
     );
 
     let mut browser = None;
-    if !args.no_browser {
+    if open {
         match open_browser(env.browser.as_deref(), &url) {
             Ok(child) => {
                 writeln!(
@@ -92,7 +109,10 @@ pub fn run(
                 )?;
                 browser = Some(child);
             }
-            Err(why) => writeln!(io.err, "warning: could not open a browser ({why})")?,
+            Err(why) => writeln!(
+                io.err,
+                "warning: could not open a browser ({why}); open the URL below on this machine, or sign in from anywhere with `edgeauth login --device`"
+            )?,
         }
     }
     writeln!(io.err, "Open this URL in your browser:\n  {url}")?;
@@ -127,7 +147,7 @@ pub fn run(
             ),
         )
         .with_hint(
-            "run `edgeauth login` again and finish signing in in the browser (it must run on this machine); EDGEAUTH_LOGIN_TIMEOUT sets the wait in seconds",
+            "run `edgeauth login` again and finish signing in in the browser (it must run on this machine), or sign in from a browser anywhere with `edgeauth login --device`; EDGEAUTH_LOGIN_TIMEOUT sets the wait in seconds",
         ));
     };
     let code = match outcome {
@@ -211,6 +231,44 @@ pub fn run(
     Ok(())
 }
 
+/// What the server offers (`GET /api/auth/capabilities`, anonymously).
+fn capabilities(client: &ApiClient, server: &ServerUrl) -> Result<Capabilities, CliError> {
+    client
+        .get("/api/auth/capabilities")
+        .map_err(|e| match e.status {
+            ExitStatus::NotFound => e.with_hint(format!(
+                "{server} has no /api/auth/capabilities: check that the server URL points at edgeauth"
+            )),
+            _ => e,
+        })?
+        .parse()
+}
+
+/// Why a browser opened by this process could not serve the person's sign-in, when no
+/// browser is named (`EDGEAUTH_BROWSER`): an SSH session (the person's browser runs on
+/// another machine, whose 127.0.0.1 is not this listener's), or no display on Linux and the
+/// BSDs (`DISPLAY` and `WAYLAND_DISPLAY` unset). `var` reads the environment.
+fn no_browser_here(
+    env: &Environment,
+    var: impl Fn(&str) -> Option<String>,
+) -> Option<&'static str> {
+    if env.browser.is_some() {
+        return None;
+    }
+    let set = |name: &str| var(name).is_some_and(|value| !value.is_empty());
+    if ["SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY"]
+        .into_iter()
+        .any(set)
+    {
+        return Some("this is an SSH session");
+    }
+    let needs_display = cfg!(all(unix, not(target_os = "macos")));
+    if needs_display && !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
+        return Some("there is no display: DISPLAY and WAYLAND_DISPLAY are unset");
+    }
+    None
+}
+
 /// `EDGEAUTH_LOGIN_TIMEOUT`: whole seconds, 1 to 86400.
 fn login_timeout(raw: Option<&str>) -> Result<Duration, CliError> {
     let Some(raw) = raw else {
@@ -250,15 +308,7 @@ pub(super) fn check_offered(
     server: &ServerUrl,
     method: Offered,
 ) -> Result<(), CliError> {
-    let capabilities: Capabilities = client
-        .get("/api/auth/capabilities")
-        .map_err(|e| match e.status {
-            ExitStatus::NotFound => e.with_hint(
-                "the server has no /api/auth/capabilities: check that the server URL points at edgeauth",
-            ),
-            _ => e,
-        })?
-        .parse()?;
+    let capabilities = capabilities(client, server)?;
     if capabilities.auth_disabled {
         return Err(CliError::new(
             ExitStatus::ServerError,
@@ -739,6 +789,46 @@ mod tests {
             page.detail.contains("not in any of the teams"),
             "{}",
             page.detail
+        );
+    }
+
+    #[test]
+    fn ssh_or_no_display_means_no_browser_here_unless_one_is_named() {
+        let vars = |set: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                set.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let env = Environment::default();
+        let ssh = vars(&[("SSH_TTY", "/dev/pts/3"), ("DISPLAY", ":0")]);
+        assert_eq!(no_browser_here(&env, ssh), Some("this is an SSH session"));
+        assert_eq!(no_browser_here(&env, vars(&[("DISPLAY", ":0")])), None);
+        assert_eq!(
+            no_browser_here(&env, vars(&[("WAYLAND_DISPLAY", "wayland-0")])),
+            None
+        );
+        // An empty variable counts as unset.
+        let empty = vars(&[("SSH_CONNECTION", ""), ("DISPLAY", ":0")]);
+        assert_eq!(no_browser_here(&env, empty), None);
+        let bare = no_browser_here(&env, vars(&[]));
+        if cfg!(all(unix, not(target_os = "macos"))) {
+            assert!(
+                bare.is_some_and(|why| why.contains("no display")),
+                "{bare:?}"
+            );
+        } else {
+            assert_eq!(bare, None);
+        }
+        // A browser the person named is theirs to judge.
+        let named = Environment {
+            browser: Some("/usr/local/bin/my-browser".into()),
+            ..Environment::default()
+        };
+        assert_eq!(
+            no_browser_here(&named, vars(&[("SSH_TTY", "/dev/pts/3")])),
+            None
         );
     }
 
