@@ -142,6 +142,9 @@ const configuration = {
     client_secret: clientSecret,
     client_name: 'edgeauth (local development)',
     redirect_uris: redirectUris,
+    // Where signing out of edgeauth comes back to after ending the session here (OIDC
+    // RP-Initiated Logout): each instance's /account, beside its callback.
+    post_logout_redirect_uris: redirectUris.map((uri) => uri.replace(/\/api\/auth\/callback$/, '/account')),
     // Refresh tokens, as a provider gives them with `offline_access`: edgeauth keeps the latest
     // (sealed) and asks again for the person's teams when a device login refreshes.
     grant_types: ['authorization_code', 'refresh_token'],
@@ -182,6 +185,19 @@ const configuration = {
     userinfo: { enabled: true },
     revocation: { enabled: false },
     introspection: { enabled: false },
+    // RP-Initiated Logout (end_session_endpoint /session/end): signing out of edgeauth ends the
+    // session here too, after the person confirms, so that the next sign-in may be someone else.
+    rpInitiatedLogout: {
+      enabled: true,
+      async logoutSource(ctx, form) {
+        ctx.body = page('Sign out', `<h1>Sign out of the local identity provider?</h1>${form}
+<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+<button type="submit" form="op.logoutForm">No, stay signed in</button>`);
+      },
+      async postLogoutSuccessSource(ctx) {
+        ctx.body = page('Signed out', '<h1>Signed out</h1><p>You are signed out of the local identity provider.</p>');
+      },
+    },
   },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   // A refresh token with every code (no `offline_access` round of consent needed here), and

@@ -61,6 +61,13 @@ pub struct ProviderMetadata {
     pub token_endpoint: String,
     /// The provider's signing keys.
     pub jwks_uri: String,
+    /// Where signing out of edgeauth sends the browser to end the provider's session too
+    /// (OIDC RP-Initiated Logout 1.0), when the provider has a usable one.
+    pub end_session_endpoint: Option<String>,
+    /// The `prompt` that lets the person choose another account at the next sign-in:
+    /// `select_account` when the provider lists it in `prompt_values_supported`, else `login`
+    /// (OIDC Core §3.1.2.1; Google knows only the former, GitLab only the latter).
+    pub choose_account_prompt: &'static str,
 }
 
 /// The discovery document's URL: the issuer, without a trailing `/`, followed by
@@ -84,6 +91,18 @@ pub fn parse_discovery(body: &[u8], issuer: &str) -> Result<ProviderMetadata, Pr
         authorization_endpoint: endpoint("authorization_endpoint")?,
         token_endpoint: endpoint("token_endpoint")?,
         jwks_uri: endpoint("jwks_uri")?,
+        // Optional: one the provider gets wrong is ignored rather than failing every sign-in.
+        end_session_endpoint: doc
+            .get("end_session_endpoint")
+            .and_then(Value::as_str)
+            .filter(|url| endpoint_problem(url).is_none())
+            .map(str::to_owned),
+        choose_account_prompt: match doc.get("prompt_values_supported") {
+            Some(Value::Array(values)) if values.iter().any(|v| v == SELECT_ACCOUNT) => {
+                SELECT_ACCOUNT
+            }
+            _ => "login",
+        },
     };
     if let Some(methods) = doc.get("code_challenge_methods_supported") {
         let has_s256 = methods
@@ -112,8 +131,8 @@ pub fn parse_key_discovery(body: &[u8], issuer: &str) -> Result<String, Provider
     Ok(jwks_uri)
 }
 
-/// The scheme and authority of `url` (`https://host[:port]`), compared case-insensitively.
-fn origin(url: &str) -> String {
+/// The scheme and authority of `url` (`https://host[:port]`), lower-cased, for comparing.
+pub fn origin(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     format!("{scheme}://{authority}").to_ascii_lowercase()
@@ -552,9 +571,14 @@ pub struct AuthorizationRequest<'a> {
     pub nonce: &'a str,
     /// `BASE64URL(SHA256(code_verifier))`.
     pub code_challenge: &'a str,
+    /// `prompt`, when the person asked to choose another account
+    /// ([`ProviderMetadata::choose_account_prompt`]).
+    pub prompt: Option<&'a str>,
 }
 
-/// The names of the parameters [`authorization_url`] sets.
+const SELECT_ACCOUNT: &str = "select_account";
+
+/// The names of the parameters [`authorization_url`] always sets.
 const AUTHORIZATION_PARAMS: [&str; 8] = [
     "response_type",
     "client_id",
@@ -585,7 +609,8 @@ pub fn authorization_url(
         .filter(|pair| {
             // As the provider's query parser reads the name: `%73tate` is `state` too.
             let name = form_decode(pair.split_once('=').map_or(*pair, |(name, _)| name));
-            !AUTHORIZATION_PARAMS.iter().any(|p| p.as_bytes() == name)
+            let ours = AUTHORIZATION_PARAMS.iter().any(|p| p.as_bytes() == name);
+            !ours && (request.prompt.is_none() || name != b"prompt")
         })
         .map(str::to_owned)
         .collect();
@@ -606,7 +631,27 @@ pub fn authorization_url(
             .zip(values)
             .map(|(name, value)| format!("{name}={}", percent_encode(value))),
     );
+    if let Some(prompt) = request.prompt {
+        query.push(format!("prompt={}", percent_encode(prompt)));
+    }
     format!("{base}?{}", query.join("&"))
+}
+
+/// Where signing out sends the browser (OIDC RP-Initiated Logout 1.0 §2): the provider's
+/// `end_session_endpoint` with `client_id` (edgeauth keeps no ID token for `id_token_hint`) and
+/// `post_logout_redirect_uri`, which the provider must have registered for the client; a
+/// query already on the endpoint is kept.
+pub fn end_session_url(endpoint: &str, client_id: &str, post_logout_redirect_uri: &str) -> String {
+    let separator = match endpoint.split_once('?') {
+        None => "?",
+        Some((_, "")) => "",
+        Some(_) => "&",
+    };
+    format!(
+        "{endpoint}{separator}client_id={}&post_logout_redirect_uri={}",
+        percent_encode(client_id),
+        percent_encode(post_logout_redirect_uri)
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -860,8 +905,56 @@ mod tests {
                 authorization_endpoint: "https://idp.example.test/auth".into(),
                 token_endpoint: "https://idp.example.test/token".into(),
                 jwks_uri: "https://keys.example.test/jwks".into(),
+                end_session_endpoint: None,
+                choose_account_prompt: "login",
             })
         );
+    }
+
+    #[test]
+    fn discovery_gives_the_sign_out_endpoint_and_the_prompt_to_choose_an_account() {
+        let metadata = parse_discovery(
+            &discovery(json!({
+                "end_session_endpoint": "https://idp.example.test/session/end",
+                "prompt_values_supported": ["none", "login", "select_account"],
+            })),
+            ISS,
+        )
+        .unwrap();
+        assert_eq!(
+            metadata.end_session_endpoint.as_deref(),
+            Some("https://idp.example.test/session/end")
+        );
+        assert_eq!(metadata.choose_account_prompt, "select_account");
+        // An unusable end-session endpoint is ignored; sign-in still works.
+        let metadata = parse_discovery(
+            &discovery(json!({
+                "end_session_endpoint": "http://idp.example.test/logout",
+                "prompt_values_supported": ["none", "login"],
+            })),
+            ISS,
+        )
+        .unwrap();
+        assert_eq!(metadata.end_session_endpoint, None);
+        assert_eq!(metadata.choose_account_prompt, "login");
+    }
+
+    #[test]
+    fn the_end_session_url_names_the_client_and_where_to_come_back() {
+        assert_eq!(
+            end_session_url(
+                "https://idp.example.test/session/end",
+                "edgeauth",
+                "https://auth.example.com/account"
+            ),
+            "https://idp.example.test/session/end?client_id=edgeauth&post_logout_redirect_uri=https%3A%2F%2Fauth.example.com%2Faccount"
+        );
+        assert!(end_session_url(
+            "https://idp.example.test/logout?tenant=t",
+            "c",
+            "https://a/"
+        )
+        .starts_with("https://idp.example.test/logout?tenant=t&client_id=c&"));
     }
 
     #[test]
@@ -1303,6 +1396,7 @@ mod tests {
             state: "st+/=&",
             nonce: "n-0_~.",
             code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            prompt: None,
         }
     }
 
@@ -1320,6 +1414,25 @@ mod tests {
              &scope=openid%20email%20groups&state=st%2B%2F%3D%26&nonce=n-0_~.\
              &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
         );
+    }
+
+    #[test]
+    fn a_prompt_asked_for_replaces_the_endpoints_own() {
+        let scopes = scopes();
+        let request = AuthorizationRequest {
+            prompt: Some("select_account"),
+            ..request(&scopes)
+        };
+        let url = authorization_url("https://idp.example.test/auth?prompt=none&t=1", &request);
+        assert!(
+            url.starts_with("https://idp.example.test/auth?t=1&response_type=code&"),
+            "{url}"
+        );
+        assert!(
+            url.ends_with("&code_challenge_method=S256&prompt=select_account"),
+            "{url}"
+        );
+        assert_eq!(url.matches("prompt=").count(), 1, "{url}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! (the page's script drives `/api/tokens`).
 
 use edgeauth_core::audit::AuditQuery;
+use edgeauth_core::oidc::origin;
 use edgeauth_core::session;
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::{SessionId, UserId};
@@ -9,6 +10,7 @@ use worker::{D1Database, Env, Response};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::http;
 use crate::pages::{self, action_in_words, Activity, LoginLine};
 use crate::store::{Actor, EventFilter, LoginRecord, StoredEvent, UserRecord};
 use crate::{database, now_ms};
@@ -124,7 +126,7 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let db = database(env)?;
     let activity = recent_activity(&db, &user.id).await?;
     let logins = logins(&db, &user.id, &session.session_id).await?;
-    Ok(pages::page_response(
+    let mut page = pages::page_response(
         200,
         pages::account_html(&pages::AccountView {
             name: user.name.as_deref(),
@@ -138,5 +140,12 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
             activity: &activity,
             logins: &logins,
         }),
-    ))
+    );
+    // Signing out goes on to the provider's end-session endpoint on the issuer's origin
+    // (`sign_in::logout`): the sign-out form's redirect must be allowed there.
+    if let Ok(oidc) = caller.settings.oidc() {
+        let csp = pages::form_action_csp(&origin(&oidc.issuer));
+        http::set_header(&mut page, "Content-Security-Policy", &csp);
+    }
+    Ok(page)
 }

@@ -8,6 +8,7 @@
 use edgeauth_core::audit as refusals;
 use edgeauth_core::cli_login::CliLoginRequest;
 use edgeauth_core::crypto::DerivedKey;
+use edgeauth_core::oidc::{end_session_url, origin};
 use edgeauth_core::pkce;
 use edgeauth_core::return_to::{safe_return_to, DEFAULT_RETURN_TO};
 use edgeauth_core::session::{self, CookieNames, LoginState, LoginStateError};
@@ -23,6 +24,9 @@ use crate::http::{self, header, redirect};
 use crate::store::{Actor, AuditEvent, NewSession, SessionRecord, UserRecord};
 use crate::{database, now_ms, WebCrypto};
 
+/// The `prompt` of `/api/auth/login` that lets the person choose another account.
+pub const CHOOSE_ACCOUNT: &str = "select_account";
+
 fn refused(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::Refused {
         status,
@@ -31,8 +35,10 @@ fn refused(status: u16, code: &'static str, message: impl Into<String>) -> ApiEr
     }
 }
 
-/// `GET /api/auth/login?return_to=/path`: sends the browser to the provider with PKCE,
-/// state and nonce, remembering them in the signed `edgeauth_login` cookie.
+/// `GET /api/auth/login?return_to=/path[&prompt=select_account]`: sends the browser to the
+/// provider with PKCE, state and nonce, remembering them in the signed `edgeauth_login`
+/// cookie. With `prompt=select_account`, the provider is asked to let the person choose the
+/// account (its `select_account`, else `login`), as the signed-out page offers.
 pub async fn login(caller: &Caller) -> Result<Response, ApiError> {
     let settings = caller.settings.oidc()?;
     let key = caller.settings.cookie_key()?;
@@ -43,6 +49,15 @@ pub async fn login(caller: &Caller) -> Result<Response, ApiError> {
                 "`return_to` must be a path on this server, like `/account`; other origins, `//host`, backslashes and dot segments are refused".into(),
             )
         })?,
+    };
+    let choose_account = match caller.query("prompt").as_deref() {
+        None => false,
+        Some(CHOOSE_ACCOUNT) => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(format!(
+                "`prompt` may only be `{CHOOSE_ACCOUNT}` (to choose another account than the one signed in at the identity provider), or absent"
+            )))
+        }
     };
     let provider = oidc::provider(settings).await?;
     let origin = caller.own_origin();
@@ -56,6 +71,7 @@ pub async fn login(caller: &Caller) -> Result<Response, ApiError> {
             state: &login.state(key),
             nonce: &login.nonce(key),
             code_challenge: &pkce::s256_challenge(&login.verifier(key)),
+            prompt: choose_account.then_some(provider.choose_account_prompt),
         },
     );
     let names = CookieNames::for_origin(&origin);
@@ -263,6 +279,12 @@ async fn finish(
 
 /// `POST /api/auth/logout`: deletes the session server-side and clears the cookie. The
 /// pipeline has already refused it unless it passed the CSRF check.
+///
+/// A form post (the account page's Sign out) then goes on to the provider's
+/// `end_session_endpoint`, when it has one, to end the person's session there too (OIDC
+/// RP-Initiated Logout), so that the next sign-in may be another account; the provider sends
+/// the browser back to `/account`. Without one (or with the provider unreachable), it lands on
+/// `/account`, whose signed-out page offers to sign in with another account.
 pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let names = CookieNames::for_origin(&caller.own_origin());
     if let Some(session) = caller.browser_session() {
@@ -289,7 +311,20 @@ pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Respons
     }
     let clear = names.set_cookie(names.session, "", session::COOKIE_PATH, 0);
     if http::is_form(req) {
-        Ok(redirect(303, "/account", &[clear]))
+        // Only on the issuer's own origin, which the account page's CSP lets its sign-out
+        // form reach (`flows::account`): Chromium applies `form-action` to this redirect.
+        let provider_sign_out = match caller.settings.oidc() {
+            Ok(settings) => oidc::provider(settings).await.ok().and_then(|provider| {
+                let endpoint = provider
+                    .end_session_endpoint
+                    .filter(|e| origin(e) == origin(&settings.issuer))?;
+                let back = format!("{}/account", caller.own_origin());
+                Some(end_session_url(&endpoint, &settings.client_id, &back))
+            }),
+            Err(_) => None,
+        };
+        let next = provider_sign_out.as_deref().unwrap_or("/account");
+        Ok(redirect(303, next, &[clear]))
     } else {
         let mut response = http::no_content();
         http::append_header(&mut response, "Set-Cookie", &clear);

@@ -113,7 +113,8 @@ struct SignedOutPage<'a> {
     login_href: &'a str,
 }
 
-/// The page of someone not signed in: a "Sign in" link to `login_href`.
+/// The page of someone not signed in: a "Sign in" link to `login_href` (a sign-in URL with a
+/// query), and "Sign in with another account", the same with `prompt=select_account`.
 pub fn signed_out_html(login_href: &str) -> String {
     render(&SignedOutPage { login_href })
 }
@@ -361,6 +362,9 @@ mod tests {
         let html = signed_out_html("/api/auth/login?return_to=/account&project=p1");
         assert!(html.contains(
             r#"<a id="signin" class="button primary large" href="/api/auth/login?return_to=/account&amp;project=p1">Sign in</a>"#
+        ));
+        assert!(html.contains(
+            r#"<a id="signin-other" href="/api/auth/login?return_to=/account&amp;project=p1&amp;prompt=select_account">Sign in with another account</a>"#
         ));
         assert!(!html.contains("csrf-token"));
         let html = signed_out_html(HOSTILE);

@@ -4,7 +4,7 @@
 use askama::Template;
 use worker::Response;
 
-use super::{given, page_response, render, CONTENT_SECURITY_POLICY};
+use super::{given, page_response, render};
 use crate::http::set_header;
 
 /// What the CLI consent page shows and carries back in its form.
@@ -53,11 +53,7 @@ pub fn cli_consent_html(view: &CliConsentView) -> String {
 /// `http://[::1]:*` as invalid), so for `[::1]` the scheme `http:` is allowed instead. Either
 /// way the page's only form is ours, with a fixed same-origin action.
 pub fn cli_consent_csp(listener_origin: Option<&str>) -> String {
-    let extra = listener_origin.unwrap_or("http:");
-    CONTENT_SECURITY_POLICY.replace(
-        "form-action 'self';",
-        &format!("form-action 'self' {extra};"),
-    )
+    super::form_action_csp(listener_origin.unwrap_or("http:"))
 }
 
 /// The consent page as a response: [`page_response`] with [`cli_consent_csp`].
@@ -77,6 +73,7 @@ mod tests {
     use crate::pages::html_checks::{
         assert_no_injection, assert_no_inline_script_or_style, tags, HOSTILE, HOSTILE_ESCAPED,
     };
+    use crate::pages::CONTENT_SECURITY_POLICY;
 
     fn consent<'a>() -> CliConsentView<'a> {
         CliConsentView {

@@ -38,6 +38,16 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
+/// [`CONTENT_SECURITY_POLICY`] with `form-action` widened to `source` too. Chromium applies
+/// `form-action` to the redirects that follow a form post (see [`cli_consent_csp`]), so a form
+/// whose answer redirects elsewhere needs the destination allowed.
+pub fn form_action_csp(source: &str) -> String {
+    CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self';",
+        &format!("form-action 'self' {source};"),
+    )
+}
+
 /// The headers every HTML page of the Worker carries, besides its `Content-Type`.
 pub const PAGE_SECURITY_HEADERS: [(&str, &str); 4] = [
     ("Content-Security-Policy", CONTENT_SECURITY_POLICY),

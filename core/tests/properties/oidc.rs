@@ -393,6 +393,7 @@ proptest! {
             state: &state,
             nonce: &nonce,
             code_challenge: &code_challenge,
+            prompt: None,
         };
         let built = authorization_url(&endpoint, &request);
         let url = Url::parse(&built).map_err(|e| TestCaseError::fail(format!("{built}: {e}")))?;

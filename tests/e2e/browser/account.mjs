@@ -205,8 +205,24 @@ await scenario('account', async (run, cfg) => {
       const answer = await posted;
       const sent = await answer.request().allHeaders();
       await page.waitForLoadState('load');
+      // Signing out goes on to the provider's end-session page, which asks to confirm, then
+      // comes back to /account.
+      let provider = null;
+      if (new URL(page.url()).origin !== new URL(cfg.base).origin) {
+        run.at('confirm the sign-out at the provider');
+        provider = {
+          url: page.url(),
+          heading: await page.locator('h1').first().textContent(),
+        };
+        await Promise.all([
+          page.waitForURL(`${cfg.base}/account`),
+          page.locator('button[name="logout"][value="yes"]').click(),
+        ]);
+        await page.waitForLoadState('load');
+      }
       const result = {
         phase: 'signout',
+        provider,
         logout: {
           status: answer.status(),
           location: await answer.headerValue('location'),

@@ -218,9 +218,42 @@ impl Callback {
 /// Walks the provider from `start` as `user_action` says, until the provider redirects to the
 /// instance's callback; returns that redirect, unfollowed.
 pub fn authorize(instance: &Instance, start: &LoginStart, user_action: AtTheProvider) -> Callback {
+    authorize_in(&mut CookieJar::default(), instance, start, user_action).0
+}
+
+/// A browser that keeps its cookies at the identity provider from one sign-in to the next:
+/// its session there, which signs the same person in again without asking, until it ends.
+#[derive(Debug, Default)]
+pub struct ProviderBrowser {
+    jar: CookieJar,
+}
+
+impl ProviderBrowser {
+    /// [`authorize`] in this browser; also whether the provider showed its login form (it
+    /// does not while its session lives, whoever `user_action` names).
+    pub fn authorize(
+        &mut self,
+        instance: &Instance,
+        start: &LoginStart,
+        user_action: AtTheProvider,
+    ) -> (Callback, bool) {
+        authorize_in(&mut self.jar, instance, start, user_action)
+    }
+
+    /// A request to the provider with this browser's cookies (kept up to date).
+    pub fn send(&mut self, request: crate::http::Request<'_>) -> Response {
+        self.jar.send(request)
+    }
+}
+
+fn authorize_in(
+    jar: &mut CookieJar,
+    instance: &Instance,
+    start: &LoginStart,
+    user_action: AtTheProvider,
+) -> (Callback, bool) {
     let idp = instance.identity_provider();
     let callback_prefix = format!("{}/api/auth/callback", instance.base_url());
-    let mut jar = CookieJar::default();
     let mut next = Step::Get(start.authorize_url.clone());
     let mut submitted = false;
     for _ in 0..MAX_REDIRECTS {
@@ -242,7 +275,7 @@ pub fn authorize(instance: &Instance, start: &LoginStart, user_action: AtTheProv
                 .join(response.location())
                 .unwrap_or_else(|e| panic!("bad Location ({e}):\n{response}"));
             if location.as_str().starts_with(&callback_prefix) {
-                return Callback {
+                let callback = Callback {
                     instance: instance.clone(),
                     target: target_of(&location),
                     code: query_param(&location, "code"),
@@ -251,6 +284,7 @@ pub fn authorize(instance: &Instance, start: &LoginStart, user_action: AtTheProv
                     error: query_param(&location, "error"),
                     login_cookie: start.login_cookie.clone(),
                 };
+                return (callback, submitted);
             }
             assert_eq!(
                 authority(&location),
@@ -302,7 +336,7 @@ enum Step {
 
 /// The provider's cookies, by name. Its cookies are path-scoped; sending them all to it does
 /// no harm and keeps this small.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct CookieJar {
     cookies: BTreeMap<String, String>,
 }

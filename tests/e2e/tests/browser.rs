@@ -764,7 +764,26 @@ fn a_person_signs_in_creates_copies_and_revokes_tokens_in_the_browser() {
     );
     assert_eq!(
         signed_out["logout"]["status"], 303,
-        "the Sign out button posts a form: 303 to /account: {show}"
+        "the Sign out button posts a form: 303 to the provider's end-session endpoint: {show}"
+    );
+    let end_session = format!("{}/session/end?", main.identity_provider().base_url());
+    assert!(
+        signed_out["logout"]["location"]
+            .as_str()
+            .is_some_and(|l| l.starts_with(&end_session)),
+        "{show}"
+    );
+    // Chromium followed it (the account page's CSP allows the provider in form-action), the
+    // provider asked to confirm, and sent the browser back to /account.
+    assert!(
+        signed_out["provider"]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(&end_session)),
+        "{show}"
+    );
+    assert_eq!(
+        signed_out["provider"]["heading"], "Sign out of the local identity provider?",
+        "{show}"
     );
     assert_eq!(signed_out["signin_visible"], true, "{show}");
     assert_eq!(signed_out["path"], "/account", "{show}");

@@ -1349,6 +1349,12 @@ fn the_browser_sign_in_answers_as_documented(kinds: &EveryKind) {
     expect(
         "get",
         login,
+        302,
+        main.get(&format!("{login}?return_to=/account&prompt=select_account")),
+    );
+    expect(
+        "get",
+        login,
         400,
         main.get(&format!("{login}?return_to=//evil.example")),
     );

@@ -8,15 +8,17 @@
 //! `oidc::shared()`, so that no sign-in lands between a count and its recount.
 
 use edgeauth_e2e::http::SetCookie;
+use edgeauth_e2e::loopback::{query_param, target_of};
 use edgeauth_e2e::oidc::{
     self, authorize, authorize_as, begin, count, exclusive, rotate_key, session_from, shared,
-    sign_in, tamper, user_row, AtTheProvider, Callback, DEMO, LOGIN_COOKIE, OUTSIDER,
-    SESSION_COOKIE, UNVERIFIED,
+    sign_in, tamper, user_row, AtTheProvider, Callback, ProviderBrowser, DEMO, LOGIN_COOKIE,
+    MEMBER, OUTSIDER, SESSION_COOKIE, UNVERIFIED,
 };
 use edgeauth_e2e::store;
 use edgeauth_e2e::tokens::{change_char, sha256_hex};
 use edgeauth_e2e::*;
 use serde_json::{json, Value};
+use url::Url;
 
 const SESSION_TTL_S: i64 = 7 * 24 * 60 * 60;
 const LOGIN_TTL_S: i64 = 10 * 60;
@@ -464,6 +466,138 @@ fn logout_deletes_the_session_server_side() {
         .write("POST", "/api/auth/logout")
         .send()
         .expect_status(204);
+}
+
+/// Signing out from the account page's form ends the session at the identity provider too
+/// (OIDC RP-Initiated Logout): the provider's own session no longer signs the same person in
+/// again, so the next sign-in can be another account. Before, "Sign in" after "Sign out"
+/// silently signed the same person back in.
+#[test]
+fn signing_out_lets_another_account_sign_in_next() {
+    let _writers = shared();
+    let main = Instance::main();
+    let idp = main.identity_provider();
+    let mut browser = ProviderBrowser::default();
+    let (callback, asked) =
+        browser.authorize(&main, &begin(&main, None), AtTheProvider::SignIn(DEMO));
+    assert!(asked, "the first sign-in shows the provider's login form");
+    let demo = session_from(&main, DEMO, &callback.finish());
+    // While the provider's session lives, it signs DEMO in again without asking.
+    let (callback, asked) =
+        browser.authorize(&main, &begin(&main, None), AtTheProvider::SignIn(MEMBER));
+    assert!(!asked, "the provider's session answers by itself");
+    let again = session_from(&main, DEMO, &callback.finish());
+    assert_eq!(again.me()["email"], DEMO.email);
+
+    // The account page's Sign out: a form post, answered 303 to the provider's end-session
+    // endpoint, naming the client and where to come back.
+    let response = demo
+        .write("POST", "/api/auth/logout")
+        .form(&[("csrf_token", demo.csrf_token.as_str())])
+        .send();
+    response.expect_status(303);
+    assert!(response.expect_set_cookie(SESSION_COOKIE).clears());
+    let location = Url::parse(response.location()).expect("an absolute Location");
+    assert_eq!(
+        format!("{}://{}", location.scheme(), location.authority()),
+        idp.base_url(),
+        "{response}"
+    );
+    assert_eq!(
+        query_param(&location, "client_id").as_deref(),
+        Some(oidc::CLIENT_ID)
+    );
+    let back = format!("{}/account", main.base_url());
+    assert_eq!(
+        query_param(&location, "post_logout_redirect_uri").as_deref(),
+        Some(back.as_str())
+    );
+    demo.get("/api/users/me").send().expect_status(401);
+    // The account page's CSP lets its sign-out form go there (Chromium applies form-action
+    // to the redirect).
+    let page = again.get("/account").accept_html().send();
+    let csp = page
+        .header("Content-Security-Policy")
+        .expect("a CSP")
+        .to_owned();
+    assert!(
+        csp.contains(&format!("form-action 'self' {};", idp.base_url())),
+        "{csp}"
+    );
+
+    // The provider asks to confirm; Yes ends its session and sends the browser back.
+    let confirm = browser.send(idp.get(&target_of(&location)));
+    confirm.expect_status(200);
+    let page = confirm.text();
+    let xsrf = input_value(&page, "xsrf").unwrap_or_else(|| panic!("no xsrf field:\n{page}"));
+    let action = form_action(&page).unwrap_or_else(|| panic!("no form action:\n{page}"));
+    let done = browser.send(
+        idp.post(&action)
+            .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")]),
+    );
+    assert!(matches!(done.status, 302 | 303), "{done}");
+    assert_eq!(done.location(), back, "{done}");
+
+    // The next sign-in shows the provider's login form: another person signs in.
+    let (callback, asked) =
+        browser.authorize(&main, &begin(&main, None), AtTheProvider::SignIn(MEMBER));
+    assert!(
+        asked,
+        "signed out at the provider, the person is asked who they are"
+    );
+    let member = session_from(&main, MEMBER, &callback.finish());
+    assert_eq!(member.me()["email"], MEMBER.email);
+}
+
+/// `?prompt=select_account` asks the provider to let the person choose the account: its
+/// `select_account` when it lists one, else `login` (the local provider lists `login`), so
+/// even a live provider session shows the login form. Any other `prompt` is a 400.
+#[test]
+fn sign_in_with_another_account_asks_the_provider_to_choose() {
+    let _writers = shared();
+    let main = Instance::main();
+    let mut browser = ProviderBrowser::default();
+    let (callback, _) = browser.authorize(&main, &begin(&main, None), AtTheProvider::SignIn(DEMO));
+    session_from(&main, DEMO, &callback.finish());
+
+    let response = main
+        .get("/api/auth/login?return_to=%2Faccount&prompt=select_account")
+        .send();
+    response.expect_status(302);
+    let authorize_url = Url::parse(response.location()).expect("an absolute Location");
+    assert_eq!(
+        query_param(&authorize_url, "prompt").as_deref(),
+        Some("login")
+    );
+    let start = oidc::LoginStart {
+        authorize_url,
+        login_cookie: response.expect_set_cookie(LOGIN_COOKIE).value,
+        response,
+    };
+    let (callback, asked) = browser.authorize(&main, &start, AtTheProvider::SignIn(MEMBER));
+    assert!(asked, "the provider asks again despite its session");
+    let member = session_from(&main, MEMBER, &callback.finish());
+    assert_eq!(member.me()["email"], MEMBER.email);
+
+    main.get("/api/auth/login?prompt=none")
+        .send()
+        .expect_error(400, "bad_request");
+}
+
+/// The `value` of the `<input name="NAME" …>` in `page`.
+fn input_value(page: &str, name: &str) -> Option<String> {
+    let at = page.find(&format!("name=\"{name}\""))?;
+    let tag_start = page[..at].rfind('<')?;
+    let tag = &page[tag_start..tag_start + page[tag_start..].find('>')?];
+    let value = tag.split("value=\"").nth(1)?;
+    Some(value[..value.find('"')?].to_owned())
+}
+
+/// The `action` of the first `<form>` in `page`.
+fn form_action(page: &str) -> Option<String> {
+    let form = &page[page.find("<form")?..];
+    let action = form.split("action=\"").nth(1)?;
+    Some(action[..action.find('"')?].to_owned())
 }
 
 // ---- Refusals -----------------------------------------------------------------------------
