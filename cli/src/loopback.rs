@@ -320,12 +320,20 @@ impl BrowserReply {
     pub fn send(self, page: Page<'_>) {
         let status = if page.ok { "200 OK" } else { "400 Bad Request" };
         let (title, detail) = (html_escape(page.title), html_escape(page.detail));
+        let (class, mark) = if page.ok {
+            ("ok", "✓")
+        } else {
+            ("failed", "✕")
+        };
+        // The look of the server's own pages (its top bar and card), inline: this page comes
+        // from the CLI, which cannot load the server's stylesheet.
         let body = format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width\">\
-             <title>{title} — edgeauth</title>\
-             <style>body{{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;line-height:1.5}}</style>\
-             </head><body><h1>{title}</h1><p>{detail}</p></body></html>\n"
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{title} · edgeauth</title><style>{PAGE_STYLE}</style></head><body>\
+             <header><span class=\"brand\">edgeauth</span> <span class=\"from\">command-line login</span></header>\
+             <main class=\"{class}\"><p class=\"mark\" aria-hidden=\"true\">{mark}</p><h1>{title}</h1>\
+             <p>{detail}</p></main></body></html>\n"
         );
         let mut stream = self.0;
         let _ = stream.set_write_timeout(Some(CONNECTION_TIMEOUT));
@@ -340,6 +348,18 @@ impl BrowserReply {
         let _ = stream.flush();
     }
 }
+
+/// The style of the page the CLI answers the browser with: the server pages' colours, top bar
+/// and card (assets/account.css), no external font or image.
+const PAGE_STYLE: &str = "body{margin:0;background:#f5f6f8;color:#1b1f24;\
+font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}\
+header{background:#fff;border-bottom:1px solid #d0d7de;padding:.75rem 1.25rem}\
+.brand{font-weight:700}.from{color:#57606a;margin-left:.5rem}\
+main{max-width:32rem;margin:3rem auto;padding:1.5rem 1.75rem;background:#fff;\
+border:1px solid #e6e9ed;border-radius:8px;text-align:center}\
+h1{font-size:1.4rem;margin:.25rem 0 .75rem}\
+.mark{font-size:2rem;margin:0;line-height:1}.ok .mark{color:#1a7f37}.failed .mark{color:#b42318}\
+@media (max-width:36rem){main{margin:1rem;padding:1.25rem}}";
 
 fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
