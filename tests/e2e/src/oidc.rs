@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::http::{Instance, Response};
+use crate::loopback::html_unescape;
 use crate::store::{self, Row};
 use crate::tokens::sha256_hex;
 
@@ -299,6 +300,17 @@ fn authorize_in(
             "unexpected answer from the provider:\n{response}"
         );
         let page = response.text();
+        // A page that submits itself by script (the provider ending its own session before
+        // a `prompt=login`): what a browser does, done here.
+        if page.contains("document.forms[0].submit()") {
+            let (action, fields) = hidden_form(&page)
+                .unwrap_or_else(|| panic!("a self-submitting page without a form:\n{response}"));
+            let url = here
+                .join(&action)
+                .unwrap_or_else(|e| panic!("bad form action ({e}):\n{response}"));
+            next = Step::Post(url, fields);
+            continue;
+        }
         let uid = interaction_uid(&page)
             .unwrap_or_else(|| panic!("the provider's page has no login form:\n{response}"));
         assert!(
@@ -356,6 +368,27 @@ impl CookieJar {
         }
         response
     }
+}
+
+/// The `action` of the first `<form>` of `page` and its hidden fields, in order.
+pub fn hidden_form(page: &str) -> Option<(String, Vec<(String, String)>)> {
+    let form = &page[page.find("<form")?..];
+    let form = &form[..form.find("</form>").unwrap_or(form.len())];
+    let attribute = |tag: &str, name: &str| {
+        let value = tag.split(&format!("{name}=\"")).nth(1)?;
+        Some(html_unescape(&value[..value.find('"')?]))
+    };
+    let action = attribute(&form[..form.find('>')?], "action")?;
+    let fields = form
+        .split("<input")
+        .skip(1)
+        .filter_map(|input| {
+            let tag = &input[..input.find('>')?];
+            tag.contains("type=\"hidden\"")
+                .then(|| Some((attribute(tag, "name")?, attribute(tag, "value")?)))?
+        })
+        .collect();
+    Some((action, fields))
 }
 
 /// The interaction id in the login form's action, `/interaction/<uid>/login`.

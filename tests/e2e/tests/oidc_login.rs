@@ -529,12 +529,15 @@ fn signing_out_lets_another_account_sign_in_next() {
     let confirm = browser.send(idp.get(&target_of(&location)));
     confirm.expect_status(200);
     let page = confirm.text();
-    let xsrf = input_value(&page, "xsrf").unwrap_or_else(|| panic!("no xsrf field:\n{page}"));
-    let action = form_action(&page).unwrap_or_else(|| panic!("no form action:\n{page}"));
-    let done = browser.send(
-        idp.post(&action)
-            .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")]),
-    );
+    let (action, mut fields) =
+        oidc::hidden_form(&page).unwrap_or_else(|| panic!("no confirmation form:\n{page}"));
+    fields.push(("logout".into(), "yes".into()));
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let action = location.join(&action).expect("a form action");
+    let done = browser.send(idp.post(&target_of(&action)).form(&fields));
     assert!(matches!(done.status, 302 | 303), "{done}");
     assert_eq!(done.location(), back, "{done}");
 
@@ -582,22 +585,6 @@ fn sign_in_with_another_account_asks_the_provider_to_choose() {
     main.get("/api/auth/login?prompt=none")
         .send()
         .expect_error(400, "bad_request");
-}
-
-/// The `value` of the `<input name="NAME" …>` in `page`.
-fn input_value(page: &str, name: &str) -> Option<String> {
-    let at = page.find(&format!("name=\"{name}\""))?;
-    let tag_start = page[..at].rfind('<')?;
-    let tag = &page[tag_start..tag_start + page[tag_start..].find('>')?];
-    let value = tag.split("value=\"").nth(1)?;
-    Some(value[..value.find('"')?].to_owned())
-}
-
-/// The `action` of the first `<form>` in `page`.
-fn form_action(page: &str) -> Option<String> {
-    let form = &page[page.find("<form")?..];
-    let action = form.split("action=\"").nth(1)?;
-    Some(action[..action.find('"')?].to_owned())
 }
 
 // ---- Refusals -----------------------------------------------------------------------------
