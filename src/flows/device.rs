@@ -297,38 +297,38 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
             }),
         ));
     };
-    if approve
-        && !settings.allowed_teams.is_empty()
+    // A person who may not approve is refused, and the grant is denied as their Deny would
+    // deny it, so that the waiting device stops at once instead of polling until it expires.
+    let refusal = if !approve {
+        None
+    } else if !settings.allowed_teams.is_empty()
         && !user
             .teams
             .iter()
             .any(|t| settings.allowed_teams.contains(t))
     {
-        return Ok(pages::page_response(
-            403,
-            pages::error_html(
-                403,
-                "not_in_allowed_team",
-                "Your account is not in any of the teams allowed to sign in here, so it cannot approve a device. Ask the operator to add you to one of them, then sign in again.",
-            ),
-        ));
-    }
-    if approve
-        && roles::role_of(&user.teams, &caller.settings, &grant.project, env)
-            .await?
-            .is_none()
+        Some((
+            "not_in_allowed_team",
+            "Your account is not in any of the teams allowed to sign in here, so it cannot approve a device. Ask the operator to add you to one of them, then sign in again.".to_owned(),
+        ))
+    } else if roles::role_of(&user.teams, &caller.settings, &grant.project, env)
+        .await?
+        .is_none()
     {
-        return Ok(pages::page_response(
-            403,
-            pages::error_html(
-                403,
-                "no_role",
-                &format!(
-                    "Your account is in none of the teams that use project {}, so it cannot approve a login to it. Ask an admin of the project to add one of your teams.",
-                    grant.project
-                ),
+        Some((
+            "no_role",
+            format!(
+                "Your account is in none of the teams that use project {}, so it cannot approve a login to it. Ask an admin of the project to add one of your teams.",
+                grant.project
             ),
-        ));
+        ))
+    } else {
+        None
+    };
+    let approve = approve && refusal.is_none();
+    let mut detail = json!({"client_name": grant.client_name, "session": session_id});
+    if let Some((reason, _)) = &refusal {
+        detail["refused"] = json!(reason);
     }
     let decided = grant
         .decide(
@@ -346,13 +346,22 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
                     "device.deny"
                 },
                 subject: &grant.device_code_hash,
-                detail: json!({"client_name": grant.client_name, "session": session_id})
-                    .to_string(),
+                detail: detail.to_string(),
                 person: None,
                 trace: &caller.trace,
             },
         )
         .await?;
+    if let Some((code, message)) = refusal {
+        return Ok(pages::page_response(
+            403,
+            pages::error_html(
+                403,
+                code,
+                &format!("{message} The device that asked was told no: start its login again once this is fixed."),
+            ),
+        ));
+    }
     if !decided {
         // Decided in another tab, or expired, since the lookup.
         return Ok(entry_page(400, Some(NOT_VALID), typed, &csrf));

@@ -890,16 +890,23 @@ fn approval_needs_an_allowed_team_as_stored() {
         response.text().contains("not_in_allowed_team"),
         "the page names not_in_allowed_team:\n{response}"
     );
-    let row = grant_row(&main, &code);
-    assert_eq!(
-        row["status"], "pending",
-        "the grant is left pending: {row:?}"
+    assert!(
+        response
+            .text()
+            .contains("The device that asked was told no"),
+        "the page says the device was told:\n{response}"
     );
-    expect_oauth_error(&poll(&main, &code), "authorization_pending");
-
-    // Denying needs no team.
-    confirm_and_decide(&session, &user_code, "deny");
-    assert_eq!(grant_row(&main, &code)["status"], "denied");
+    // Denied as the person's Deny would deny it: the waiting device stops at once instead of
+    // polling until the code expires, and the audit trail says why.
+    let row = grant_row(&main, &code);
+    assert_eq!(row["status"], "denied", "the grant is denied: {row:?}");
+    expect_oauth_error(&poll(&main, &code), "access_denied");
+    let denied = store::table_rows(&main.persist_dir(), "audit_events")
+        .into_iter()
+        .find(|e| e["action"] == "device.deny" && e["actor"] == format!("user:{user_id}"))
+        .unwrap_or_else(|| panic!("a device.deny event by {user_id}"));
+    let detail: Value = serde_json::from_str(denied["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail["refused"], "not_in_allowed_team", "{detail}");
 }
 
 // --- 4: user-code guessing --------------------------------------------------------------------

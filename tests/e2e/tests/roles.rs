@@ -459,6 +459,7 @@ fn a_device_login_ends_at_the_refresh_after_its_person_loses_their_role() {
         ])
         .send()
         .expect_html_error(403, "no_role");
+    // The grant is denied, so the waiting device stops at once.
     main.post("/api/auth/token")
         .form(&[
             ("grant_type", DEVICE_CODE_GRANT),
@@ -467,7 +468,7 @@ fn a_device_login_ends_at_the_refresh_after_its_person_loses_their_role() {
         .send()
         .expect_json(400)["error"]
         .as_str()
-        .map(|e| assert_eq!(e, "authorization_pending"))
+        .map(|e| assert_eq!(e, "access_denied"))
         .expect("an OAuth error");
 }
 
