@@ -262,7 +262,9 @@ fn poll(client: &ApiClient, device_code: &Secret) -> Result<Result<TokenResponse
             ExitStatus::LoginRefused,
             "the login was denied in the browser; nothing was stored",
         )
-        .with_hint("run `edgeauth login --device` again and approve the code")
+        .with_hint(
+            "run `edgeauth login --device` again and approve the code; if you did approve it, the page said why the server refused you (not in an allowed team, or no role in the project)",
+        )
         .with_code("access_denied")),
         Err(e) if e.is("expired_token") => Err(expired_error()),
         Err(e) => {
