@@ -5,7 +5,7 @@ use crate::error::EXIT_CODES_HELP;
 use crate::server_url::ServerUrl;
 use clap::{Args, Parser, Subcommand};
 use edgeauth_core::secret::Secret;
-use edgeauth_core::token_request::MAX_EXPIRES_IN_DAYS;
+use edgeauth_core::token_request::{DEFAULT_TOKEN_LIFETIME_DAYS, MAX_EXPIRES_IN_DAYS};
 
 const LONG_ABOUT: &str = "\
 edgeauth: authentication and API tokens for an HTTP API.
@@ -191,6 +191,16 @@ pub enum Command {
     /// Show who the resolved credential is, and where it came from
     #[command(long_about = WHOAMI_LONG)]
     Whoami,
+    /// Your stored logins (status), the token in use (token); login, logout and whoami as above
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Print a shell completion script: bash, zsh or fish
+    #[command(long_about = COMPLETION_LONG)]
+    Completion {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Create, list and revoke your own user API tokens
     #[command(subcommand, long_about = TOKEN_ABOUT)]
     Token(UserTokenCommand),
@@ -213,6 +223,57 @@ pub enum Command {
     #[command(long_about = AUDIT_LONG, after_help = AUDIT_EXAMPLES)]
     Audit(AuditArgs),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Every stored login: server, who, kind, project, expiry, where the token is kept
+    #[command(long_about = AUTH_STATUS_LONG)]
+    Status,
+    /// Print the token in use for the server, alone on stdout (a device login refreshed first)
+    #[command(long_about = AUTH_TOKEN_LONG)]
+    Token,
+    /// The same as `edgeauth login`
+    #[command(long_about = LOGIN_LONG)]
+    Login(LoginArgs),
+    /// The same as `edgeauth logout`
+    #[command(long_about = LOGOUT_LONG)]
+    Logout(LogoutArgs),
+    /// The same as `edgeauth whoami`
+    #[command(long_about = WHOAMI_LONG)]
+    Whoami,
+}
+
+const AUTH_STATUS_LONG: &str = "\
+List every login stored by `edgeauth login`, per server: the server (`*` marks the
+default: the last login's, used when no --server, EDGEAUTH_SERVER or edgeauth.toml
+names one), who (email), the kind (`user token` or `device login`), the project, the
+expiry and where the token is kept (the credentials file's path).
+
+It reads only what is stored and asks no server: it works offline, and a login whose
+expiry has passed says `expired` (a device login refreshes itself while its refresh
+token lives, so its access token's expiry is shown as `refreshes`). `edgeauth whoami`
+asks the server. With no stored login it prints nothing on stdout, says so on stderr,
+and exits 0. --json: {\"default_server\", \"logins\": [{\"server\", \"default\",
+\"user\", \"kind\", \"project\", \"token_id\", \"prefix\", \"expires_at\",
+\"expired\", \"storage\", \"path\"}]}.";
+
+const AUTH_TOKEN_LONG: &str = "\
+Print the token in use for the server alone on stdout, nothing else, so that
+
+  curl -H \"Authorization: Bearer $(edgeauth auth token)\" https://api.example.com/…
+
+works. The token is the one every command would use (--token, EDGEAUTH_TOKEN,
+edgeauth.toml, then the stored login); a stored device login's access token is
+refreshed first when it expires within a minute. Without any: exit 3, and stderr
+says which command logs in. --json: {\"server\", \"token\", \"source\"}.";
+
+const COMPLETION_LONG: &str = "\
+Print a completion script for bash, zsh or fish on stdout. Install it with:
+
+  bash: edgeauth completion bash > ~/.local/share/bash-completion/completions/edgeauth
+  zsh:  edgeauth completion zsh > \"${fpath[1]}/_edgeauth\"   (a directory in $fpath;
+        then start a new shell, with `autoload -U compinit && compinit` in ~/.zshrc)
+  fish: edgeauth completion fish > ~/.config/fish/completions/edgeauth.fish";
 
 const AUDIT_LONG: &str = "\
 Read the audit trail, newest first: sign-ins and their refusals, sign-outs, tokens
@@ -494,6 +555,27 @@ pub struct ApiArgs {
     pub include: bool,
 }
 
+/// The long help of both `revoke`s, which differ only in names.
+macro_rules! revoke_long {
+        ($what:literal, $list:literal) => {
+            concat!(
+                "Revoke ", $what, " by id (from `edgeauth ", $list, " list`) or by the token itself.\n\n",
+                "Prints `revoked <id>` for each; it takes effect at once. An id that is unknown or\n",
+                "already revoked is not found (exit 5).\n\n",
+                "Each argument is a token id, or a token itself (a leaked one, say): the token is\n",
+                "never sent. It is hashed here (SHA-256, as the server keeps it) and matched against\n",
+                "the list's tokens by its display prefix (its first 12 characters); the match is\n",
+                "confirmed by the hash through the audit trail (`GET /api/audit?token_hash=…`) where\n",
+                "the credential may read it, else the prefix alone decides (stderr says so).\n",
+                "Several arguments are revoked one by one, each reported; the exit code is that of\n",
+                "the first failure (0 if none failed). --json prints\n",
+                "{\"revoked\": [ids], \"failed\": [{\"argument\", \"error\"}]} (a token shown by its prefix)."
+            )
+        };
+    }
+const TOKEN_REVOKE_LONG: &str = revoke_long!("your user tokens", "token");
+const SERVICE_TOKEN_REVOKE_LONG: &str = revoke_long!("the project's service tokens", "service-token");
+
 const WHOAMI_LONG: &str = "\
 Show who the resolved credential is: kind, name, project, workspaces, expiry,
 and where it came from.
@@ -552,16 +634,12 @@ pub enum UserTokenCommand {
     /// List your user tokens in every project
     #[command(long_about = TOKEN_LIST_LONG)]
     List,
-    /// Revoke one of your user tokens by its id (ut_…); prints `revoked <id>`
-    #[command(
-        long_about = "Revoke one of your user tokens by its id (ut_…, from `edgeauth token list`).\n\n\
-            Prints `revoked <id>`; with --json, {\"revoked\": \"<id>\"}. It takes effect at once.\n\
-            An id that is unknown, already revoked or not yours is not found (exit 5)."
-    )]
+    /// Revoke user tokens by id (ut_…) or by the token itself (eau_…); prints `revoked <id>`
+    #[command(long_about = TOKEN_REVOKE_LONG)]
     Revoke {
-        /// The token's id, e.g. ut_…
-        #[arg(value_name = "ID")]
-        id: String,
+        /// Token ids (ut_…), or tokens (eau_…) to find by their hash
+        #[arg(value_name = "ID", required = true, num_args = 1..)]
+        ids: Vec<String>,
     },
     /// Give a user token a new secret, ending the old one
     #[command(
@@ -588,9 +666,12 @@ pub struct CreateUserToken {
     /// Workspace patterns, comma-separated; the flag may be repeated; default: *
     #[arg(long, value_name = "PATTERNS", value_delimiter = ',', value_parser = parse_workspace_pattern)]
     pub workspaces: Vec<String>,
-    /// Expire the token after this many days (1 to 3650); default: never
+    /// Expire the token after this many days (1 to 3650); default: 90
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_EXPIRES_IN_DAYS))]
     pub expires_in_days: Option<u32>,
+    /// Ask for a token that never expires (the project's lifetime policy may still bound it)
+    #[arg(long, conflicts_with = "expires_in_days")]
+    pub no_expiry: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -601,15 +682,12 @@ pub enum ServiceTokenCommand {
     /// List the project's service tokens
     #[command(long_about = LIST_LONG)]
     List,
-    /// Revoke a service token by its id (st_…); prints `revoked <id>`
-    #[command(
-        long_about = "Revoke a service token by its id (st_…, from `edgeauth service-token list`).\n\n\
-            Prints `revoked <id>`; with --json, {\"revoked\": \"<id>\"}. It takes effect at once."
-    )]
+    /// Revoke service tokens by id (st_…) or by the token itself (eas_…); prints `revoked <id>`
+    #[command(long_about = SERVICE_TOKEN_REVOKE_LONG)]
     Revoke {
-        /// The token's id, e.g. st_…
-        #[arg(value_name = "ID")]
-        id: String,
+        /// Token ids (st_…), or tokens (eas_…) to find by their hash
+        #[arg(value_name = "ID", required = true, num_args = 1..)]
+        ids: Vec<String>,
     },
     /// Give a service token a new secret, ending the old one
     #[command(
@@ -636,9 +714,23 @@ pub struct CreateServiceToken {
     /// Workspace patterns, comma-separated; the flag may be repeated
     #[arg(long, required = true, value_name = "PATTERNS", value_delimiter = ',', value_parser = parse_workspace_pattern)]
     pub workspaces: Vec<String>,
-    /// Expire the token after this many days (1 to 3650); default: never
+    /// Expire the token after this many days (1 to 3650); default: 90
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_EXPIRES_IN_DAYS))]
     pub expires_in_days: Option<u32>,
+    /// Ask for a token that never expires (the project's lifetime policy may still bound it)
+    #[arg(long, conflicts_with = "expires_in_days")]
+    pub no_expiry: bool,
+}
+
+/// What `token create` and `service-token create` ask for: `--expires-in-days`, nothing with
+/// `--no-expiry` (the server then applies the project's default, else no expiry), else
+/// [`DEFAULT_TOKEN_LIFETIME_DAYS`].
+pub fn asked_lifetime_days(expires_in_days: Option<u32>, no_expiry: bool) -> Option<u32> {
+    match (expires_in_days, no_expiry) {
+        (Some(days), _) => Some(days),
+        (None, true) => None,
+        (None, false) => Some(DEFAULT_TOKEN_LIFETIME_DAYS),
+    }
 }
 
 fn parse_server(s: &str) -> Result<String, String> {
@@ -818,7 +910,12 @@ mod tests {
         let cli = parse(&["token", "revoke", "ut_1"]).unwrap();
         assert!(matches!(
             cli.command,
-            Command::Token(UserTokenCommand::Revoke { id }) if id == "ut_1"
+            Command::Token(UserTokenCommand::Revoke { ids }) if ids == ["ut_1"]
+        ));
+        let cli = parse(&["service-token", "revoke", "st_1", "st_2"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::ServiceToken(ServiceTokenCommand::Revoke { ids }) if ids == ["st_1", "st_2"]
         ));
     }
 
@@ -875,7 +972,10 @@ mod tests {
             &["token", "create", "--name", "x", "--workspaces", ""],
             &["token", "create", "--name", "x", "--expires-in-days", "0"],
             &["token", "revoke"],
-            &["token", "revoke", "ut_1", "ut_2"],
+            &["token", "create", "--name", "x", "--no-expiry", "--expires-in-days", "3"],
+            &["auth"],
+            &["auth", "nonsense"],
+            &["completion", "powershell-7"],
             &["token"],
             &["nonsense"],
         ] {
@@ -977,6 +1077,38 @@ mod tests {
             "*"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn tokens_last_90_days_unless_asked_otherwise() {
+        assert_eq!(DEFAULT_TOKEN_LIFETIME_DAYS, 90);
+        assert_eq!(asked_lifetime_days(None, false), Some(90));
+        assert_eq!(asked_lifetime_days(Some(7), false), Some(7));
+        assert_eq!(asked_lifetime_days(None, true), None);
+        let cli = parse(&["service-token", "create", "--name", "n", "--workspaces", "*", "--no-expiry"]).unwrap();
+        let Command::ServiceToken(ServiceTokenCommand::Create(create)) = cli.command else {
+            panic!("not create");
+        };
+        assert!(create.no_expiry && create.expires_in_days.is_none());
+    }
+
+    #[test]
+    fn auth_has_status_token_and_the_login_commands() {
+        assert!(matches!(parse(&["auth", "status", "--json"]).unwrap().command, Command::Auth(AuthCommand::Status)));
+        assert!(matches!(parse(&["auth", "token"]).unwrap().command, Command::Auth(AuthCommand::Token)));
+        assert!(matches!(
+            parse(&["auth", "login", "--device"]).unwrap().command,
+            Command::Auth(AuthCommand::Login(LoginArgs { device: true, .. }))
+        ));
+        assert!(matches!(
+            parse(&["auth", "logout", "--all"]).unwrap().command,
+            Command::Auth(AuthCommand::Logout(LogoutArgs { all: true }))
+        ));
+        assert!(matches!(parse(&["auth", "whoami"]).unwrap().command, Command::Auth(AuthCommand::Whoami)));
+        assert!(matches!(
+            parse(&["completion", "zsh"]).unwrap().command,
+            Command::Completion { shell: clap_complete::Shell::Zsh }
+        ));
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub enum Source {
     Env,
     ConfigFile(PathBuf),
     StoredCredentials(PathBuf),
+    /// The server of the last `edgeauth login`, kept in the credentials file at this path.
+    LastLogin(PathBuf),
 }
 
 impl Source {
@@ -73,6 +75,10 @@ impl Source {
                     path.display()
                 )
             }
+            Source::LastLogin(path) => format!(
+                "the last `edgeauth login` (remembered in {})",
+                path.display()
+            ),
         }
     }
 
@@ -82,7 +88,7 @@ impl Source {
             Source::Flag => "flag",
             Source::Env => "env",
             Source::ConfigFile(_) => CONFIG_FILE_NAME,
-            Source::StoredCredentials(_) => "login",
+            Source::StoredCredentials(_) | Source::LastLogin(_) => "login",
         }
     }
 
@@ -90,7 +96,9 @@ impl Source {
     pub fn path(&self) -> Option<&Path> {
         match self {
             Source::Flag | Source::Env => None,
-            Source::ConfigFile(path) | Source::StoredCredentials(path) => Some(path),
+            Source::ConfigFile(path) | Source::StoredCredentials(path) | Source::LastLogin(path) => {
+                Some(path)
+            }
         }
     }
 }
@@ -224,16 +232,19 @@ pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings,
             .or_else(|| file.cloned().map(|v| (v, file_source())))
     };
 
-    let (server, server_source) = pick(
+    let given = pick(
         &flags.server,
         &env.server,
         file.and_then(|f| f.server.as_ref()),
-    )
-    .ok_or_else(|| {
-        CliError::config("no server given").with_hint(
-            "pass --server URL, set EDGEAUTH_SERVER, or put `server = \"https://…\"` in an edgeauth.toml in this directory or a parent",
-        )
-    })?;
+    );
+    let (server, server_source) = match given {
+        Some(given) => given,
+        None => last_login_server(env)?.ok_or_else(|| {
+            CliError::config("no server given").with_hint(
+                "run `edgeauth login --server URL` once (the server is remembered), or pass --server URL, set EDGEAUTH_SERVER, or put `server = \"https://…\"` in an edgeauth.toml in this directory or a parent",
+            )
+        })?,
+    };
     let server = ServerUrl::parse(&server).map_err(|e| {
         CliError::config(format!(
             "bad server URL from {}: {e}",
@@ -291,6 +302,20 @@ pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings,
         token,
         warnings,
     })
+}
+
+/// The server of the last successful login, when no setting names one.
+fn last_login_server(env: &Environment) -> Result<Option<(String, Source)>, CliError> {
+    let Some(dir) = env.credentials_dir() else {
+        return Ok(None);
+    };
+    let server = credentials::load(&dir)?.default_server();
+    Ok(server.map(|url| {
+        (
+            url.as_str().to_owned(),
+            Source::LastLogin(credentials::file_path(&dir)),
+        )
+    }))
 }
 
 fn stored_token(

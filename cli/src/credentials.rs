@@ -87,6 +87,10 @@ pub struct StoredCredential {
     /// When the login happened (RFC 3339 UTC, the CLI's clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+    /// The server's URL as it was given at login: the key may spell a loopback host otherwise
+    /// ([`ServerUrl::key`]), and requests go to this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// Fields written by a newer version, kept as they are.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -116,6 +120,7 @@ impl StoredCredential {
             project: None,
             user: None,
             created_at: None,
+            server: None,
             extra: serde_json::Map::new(),
         }
     }
@@ -135,6 +140,7 @@ impl fmt::Debug for StoredCredential {
             .field("project", &self.project)
             .field("user", &self.user)
             .field("created_at", &self.created_at)
+            .field("server", &self.server)
             .field("extra", &self.extra.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -144,6 +150,11 @@ impl fmt::Debug for StoredCredential {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CredentialStore {
     version: u32,
+    /// The server of the last successful login: commands use it when no `--server`,
+    /// `EDGEAUTH_SERVER` or edgeauth.toml names one. Kept by `logout`, so that the next
+    /// `edgeauth login` and every "not logged in" message know the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default_server: Option<String>,
     servers: BTreeMap<String, StoredCredential>,
 }
 
@@ -151,6 +162,7 @@ impl Default for CredentialStore {
     fn default() -> Self {
         CredentialStore {
             version: VERSION,
+            default_server: None,
             servers: BTreeMap::new(),
         }
     }
@@ -158,23 +170,64 @@ impl Default for CredentialStore {
 
 impl CredentialStore {
     pub fn get(&self, server: &ServerUrl) -> Option<&StoredCredential> {
-        self.servers.get(server.as_str())
+        self.servers.get(&server.key())
     }
 
-    pub fn insert(&mut self, server: &ServerUrl, credential: StoredCredential) {
-        self.servers.insert(server.as_str().to_owned(), credential);
+    /// Stores `credential` for `server`, replacing any other (a refresh's new tokens).
+    pub fn insert(&mut self, server: &ServerUrl, mut credential: StoredCredential) {
+        credential
+            .server
+            .get_or_insert_with(|| server.as_str().to_owned());
+        self.servers.insert(server.key(), credential);
+    }
+
+    /// Stores a new login for `server` and makes `server` the default.
+    pub fn insert_login(&mut self, server: &ServerUrl, mut credential: StoredCredential) {
+        credential.server = Some(server.as_str().to_owned());
+        self.default_server = Some(server.as_str().to_owned());
+        self.insert(server, credential);
     }
 
     pub fn remove(&mut self, server: &ServerUrl) -> Option<StoredCredential> {
-        self.servers.remove(server.as_str())
+        self.servers.remove(&server.key())
     }
 
-    /// Re-keys entries by their normalised URL; keys that are not URLs are kept as written.
+    /// The server of the last successful login, if it is still a valid URL.
+    pub fn default_server(&self) -> Option<ServerUrl> {
+        ServerUrl::parse(self.default_server.as_deref()?).ok()
+    }
+
+    /// Every stored login with the URL it was made for (its key for entries from before the
+    /// URL was kept), in key order.
+    pub fn logins(&self) -> impl Iterator<Item = (&str, &StoredCredential)> {
+        self.servers
+            .iter()
+            .map(|(key, c)| (c.server.as_deref().unwrap_or(key), c))
+    }
+
+    /// Re-keys entries by [`ServerUrl::key`]; keys that are not URLs are kept as written. This
+    /// is also the migration of entries stored under a loopback name before `localhost`,
+    /// `127.0.0.1` and `[::1]` shared a key: each keeps the URL it was made for, and when two
+    /// name the same server the later login wins.
     fn normalise_keys(&mut self) {
         let servers = std::mem::take(&mut self.servers);
-        for (key, credential) in servers {
-            let key = ServerUrl::parse(&key).map_or(key, |url| url.as_str().to_owned());
-            self.servers.insert(key, credential);
+        for (key, mut credential) in servers {
+            let key = match ServerUrl::parse(&key) {
+                Ok(url) => {
+                    credential
+                        .server
+                        .get_or_insert_with(|| url.as_str().to_owned());
+                    url.key()
+                }
+                Err(_) => key,
+            };
+            let newer = match self.servers.get(&key) {
+                Some(kept) => credential.created_at > kept.created_at,
+                None => true,
+            };
+            if newer {
+                self.servers.insert(key, credential);
+            }
         }
     }
 }

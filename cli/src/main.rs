@@ -28,7 +28,22 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    // `--json` asks for errors as JSON too, usage errors included (clap's own, before parsing
+    // is done, so the flag is looked for among the raw arguments).
+    let json = std::env::args_os().any(|a| a == "--json");
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if json && e.use_stderr() => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            let message = first.trim_start_matches("error: ").to_owned();
+            let usage = error::CliError::usage(message)
+                .with_hint("see `edgeauth --help` or the command's --help");
+            eprintln!("{}", json_error(&usage));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
     let err_is_terminal = stderr.is_terminal();
     let mut io = commands::Io {
@@ -40,8 +55,16 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = io.out.flush();
-            let _ = writeln!(io.err, "{e}");
+            let _ = match json {
+                true => writeln!(io.err, "{}", json_error(&e)),
+                false => writeln!(io.err, "{e}"),
+            };
             e.exit_code()
         }
     }
+}
+
+/// `{"error": {"code", "message", "hint", "exit_code", "server_code"}}` on one line.
+fn json_error(e: &error::CliError) -> String {
+    serde_json::json!({ "error": e.json() }).to_string()
 }

@@ -191,7 +191,7 @@ pub fn run(
     credential.created_at = Some(edgeauth_core::time::rfc3339(session::now_ms()));
     let previous = credentials::update(&dir, |store| {
         let previous = store.remove(server);
-        store.insert(server, credential.clone());
+        store.insert_login(server, credential.clone());
         Ok(previous)
     })
     .map_err(|e| CliError {

@@ -513,7 +513,7 @@ fn store_in(
     credential.expires_at = issued.expires_at.clone();
     credential.user = stored_user(exchanged);
     credential.created_at = Some(edgeauth_core::time::rfc3339(crate::session::now_ms()));
-    store.insert(server, credential);
+    store.insert_login(server, credential);
     previous
 }
 
