@@ -282,6 +282,9 @@ pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings,
             file.and_then(|f| f.token.clone())
                 .map(|t| (t, file_source()))
         });
+    if let Some((_, Source::ConfigFile(path))) = &explicit_token {
+        warnings.extend(exposed_token_warnings(path));
+    }
     let token = match explicit_token {
         Some((secret, source)) => Some(ResolvedToken { secret, source }),
         None => stored_token(&server, env, &mut warnings)?,
@@ -302,6 +305,52 @@ pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings,
         token,
         warnings,
     })
+}
+
+/// Warnings for an edgeauth.toml whose token others can read: a file readable by group or
+/// others (Unix mode), or one tracked by git (it would be committed and pushed with the
+/// project). `git` is asked only if it can be run; any failure of it means "not tracked".
+pub fn exposed_token_warnings(path: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o044 != 0 {
+                warnings.push(format!(
+                    "{} holds a token and is readable by other users (mode {mode:03o}): run `chmod 600 {}`, or move the token to EDGEAUTH_TOKEN or `edgeauth login`",
+                    path.display(),
+                    path.display()
+                ));
+            }
+        }
+    }
+    if is_tracked_by_git(path) {
+        warnings.push(format!(
+            "{} holds a token and is tracked by git: anyone with the repository has it; remove the token from the file (and the history), revoke it, and use EDGEAUTH_TOKEN or `edgeauth login`",
+            path.display()
+        ));
+    }
+    warnings
+}
+
+/// `git ls-files --error-unmatch FILE` in the file's directory succeeds.
+fn is_tracked_by_git(path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return false;
+    };
+    std::process::Command::new("git")
+        .arg("ls-files")
+        .arg("--error-unmatch")
+        .arg("--")
+        .arg(name)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// The server of the last successful login, when no setting names one.
@@ -559,6 +608,7 @@ mod tests {
         let err = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap_err();
         assert_eq!(err.status, crate::error::ExitStatus::Config);
         let hint = err.hint.unwrap();
+        assert!(hint.contains("edgeauth login --server URL"), "{hint}");
         assert!(hint.contains("--server") && hint.contains("EDGEAUTH_SERVER"));
         assert!(hint.contains("edgeauth.toml"));
     }
@@ -592,6 +642,60 @@ mod tests {
         let err = resolve(&Flags::default(), &env, &fx.base).unwrap_err();
         assert!(err.message.contains("EDGEAUTH_TOKEN"), "{}", err.message);
         assert!(!err.message.contains("tok en"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_toml_token_readable_by_others_warns_with_the_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let fx = Fixture::new();
+        let path = fx.write_toml("", "server = \"https://x.example.com\"\ntoken = \"eas_t\"\n");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base.join("a/b")).unwrap();
+        let warning = s.warnings.iter().find(|w| w.contains("readable by other users"));
+        let warning = warning.expect("a warning");
+        assert!(warning.contains(&path.display().to_string()), "{warning}");
+        assert!(warning.contains("mode 644"), "{warning}");
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        // Without a token, a world-readable file is fine.
+        let path = fx.write_toml("", "server = \"https://x.example.com\"\n");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn the_last_login_is_the_server_when_none_is_given() {
+        let fx = Fixture::new();
+        let mut store = CredentialStore::default();
+        store.insert_login(
+            &ServerUrl::parse("http://localhost:8787").unwrap(),
+            StoredCredential::new(Secret::new("eau_stored"), "user"),
+        );
+        credentials::save(&fx.config_dir, &store).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap();
+        assert_eq!(s.server.as_str(), "http://localhost:8787");
+        assert!(matches!(s.server_source, Source::LastLogin(_)));
+        assert_eq!(token_of(&s).0, "eau_stored");
+        // 127.0.0.1 is the same server: the same login.
+        let flags = Flags {
+            server: Some("http://127.0.0.1:8787".into()),
+            ..Flags::default()
+        };
+        let s = resolve(&flags, &fx.env(), &fx.base).unwrap();
+        assert_eq!(s.server.as_str(), "http://127.0.0.1:8787");
+        assert_eq!(token_of(&s).0, "eau_stored");
+        // A setting still wins over the remembered server.
+        let env = Environment {
+            server: Some("https://other.example.com".into()),
+            ..fx.env()
+        };
+        let s = resolve(&Flags::default(), &env, &fx.base).unwrap();
+        assert_eq!(s.server.as_str(), "https://other.example.com");
+        assert!(s.token.is_none());
     }
 
     #[test]

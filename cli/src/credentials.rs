@@ -567,6 +567,64 @@ mod tests {
     }
 
     #[test]
+    fn loopback_entries_under_old_keys_are_migrated_and_the_later_login_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            file_path(dir.path()),
+            r#"{"version":1,"servers":{
+                "http://localhost:8787":{"token":"eau_new","kind":"user","created_at":"2026-11-24T10:00:00Z"},
+                "http://127.0.0.1:8787":{"token":"eau_old","kind":"user","created_at":"2026-11-01T10:00:00Z"},
+                "http://[::1]:9000":{"token":"eau_v6","kind":"user"}}}"#,
+        )
+        .unwrap();
+        let store = load(dir.path()).unwrap();
+        for name in ["http://localhost:8787", "http://127.0.0.1:8787", "http://[::1]:8787"] {
+            let found = store.get(&server(name)).unwrap();
+            assert_eq!(found.token.expose(), "eau_new", "{name}");
+            assert_eq!(found.server.as_deref(), Some("http://localhost:8787"));
+        }
+        assert_eq!(
+            store.get(&server("http://localhost:9000")).unwrap().token.expose(),
+            "eau_v6"
+        );
+        assert_eq!(store.logins().count(), 2);
+        // The next save writes the new keys.
+        save(dir.path(), &store).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(file_path(dir.path())).unwrap()).unwrap();
+        let keys: Vec<_> = json["servers"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["http://127.0.0.1:8787", "http://127.0.0.1:9000"]);
+    }
+
+    #[test]
+    fn a_login_becomes_the_default_server_and_a_refresh_does_not() {
+        let mut store = CredentialStore::default();
+        assert_eq!(store.default_server(), None);
+        store.insert_login(
+            &server("https://a.example.com"),
+            StoredCredential::new(Secret::new("eau_a"), "user"),
+        );
+        store.insert_login(
+            &server("http://localhost:8787"),
+            StoredCredential::new(Secret::new("eau_b"), "user"),
+        );
+        store.insert(
+            &server("https://a.example.com"),
+            StoredCredential::new(Secret::new("eaa_refreshed"), "access"),
+        );
+        assert_eq!(store.default_server(), Some(server("http://localhost:8787")));
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), &store).unwrap();
+        let text = fs::read_to_string(file_path(dir.path())).unwrap();
+        assert!(text.contains(r#""default_server": "http://localhost:8787""#), "{text}");
+        let mut reread = load(dir.path()).unwrap();
+        assert_eq!(reread.default_server(), Some(server("http://localhost:8787")));
+        // Logging out keeps the default: the next login and every message know the server.
+        reread.remove(&server("http://127.0.0.1:8787"));
+        assert_eq!(reread.default_server(), Some(server("http://localhost:8787")));
+    }
+
+    #[test]
     fn a_file_from_before_login_reads_and_the_login_fields_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(
@@ -587,6 +645,7 @@ mod tests {
         cred.project = Some("demo".into());
         cred.name = Some("edgeauth CLI on laptop".into());
         cred.created_at = Some("2026-11-24T10:00:00Z".into());
+        cred.server = Some("https://b.example.com".into());
         cred.user = Some(StoredUser {
             id: Some("usr_1".into()),
             email: Some("demo@example.test".into()),
@@ -636,6 +695,7 @@ mod tests {
         let mut cred = StoredCredential::new(Secret::new("eaa_access.jwt.sig"), "access");
         cred.refresh_token = Some(Secret::new("ear_refreshsecret"));
         cred.expires_at = Some("2026-11-24T10:15:00Z".into());
+        cred.server = Some("https://a.example.com".into());
         let mut store = CredentialStore::default();
         store.insert(&server("https://a.example.com"), cred.clone());
         update(dir.path(), |s| {

@@ -679,7 +679,7 @@ ut_1  old     eau_QwErTyUi  default  *                     2025-01-01 00:00  nev
         );
 
         let (result, _, _, _) = against(403, NOT_A_PERSON, |ctx, io| {
-            USER_TOKENS.revoke(ctx, io, "ut_1")
+            USER_TOKENS.revoke_each(ctx, io, &["ut_1".to_owned()])
         });
         assert_eq!(result.unwrap_err().status, ExitStatus::Forbidden);
     }
@@ -701,7 +701,7 @@ ut_1  old     eau_QwErTyUi  default  *                     2025-01-01 00:00  nev
         let (result, out, _, request) = against(
             404,
             r#"{"error":"not_found","message":"no such token"}"#,
-            |ctx, io| USER_TOKENS.revoke(ctx, io, "ut_gone"),
+            |ctx, io| USER_TOKENS.revoke_each(ctx, io, &["ut_gone".to_owned()]),
         );
         assert!(
             request.starts_with("DELETE /api/tokens/ut_gone "),
