@@ -34,9 +34,14 @@ fn main() -> ExitCode {
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if json && e.use_stderr() => {
+            // clap's text up to its usage lines, on one line.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or_default();
-            let message = first.trim_start_matches("error: ").to_owned();
+            let what = rendered.split("\n\nUsage:").next().unwrap_or_default();
+            let message = what
+                .trim_start_matches("error: ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
             let usage = error::CliError::usage(message)
                 .with_hint("see `edgeauth --help` or the command's --help");
             eprintln!("{}", json_error(&usage));

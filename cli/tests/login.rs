@@ -301,6 +301,7 @@ fn login_json_prints_the_summary_without_the_token() {
             "token_id": "ut_login",
             "prefix": "eau_LoginSec",
             "project": "demo",
+            "expires_at": null,
         })
     );
     assert!(!stdout.contains(LOGIN_SECRET) && !stderr.contains(LOGIN_SECRET));

@@ -177,6 +177,7 @@ pub fn run(
             "token_id": issued.id,
             "prefix": prefix,
             "project": project,
+            "expires_at": issued.expires_at,
         });
         write!(io.out, "{}", output::json(&summary))?;
     } else {
@@ -189,6 +190,7 @@ pub fn run(
             person(user.as_ref()),
             sanitize(&prefix)
         )?;
+        writeln!(io.err, "{}", expiry_note(issued.expires_at.as_deref()))?;
     }
     io.out.flush()?;
 
@@ -587,6 +589,17 @@ pub(super) fn retire_previous(
             previous.token_id.as_deref().map_or("ID", |id| id),
             server.join("/account")
         )),
+    }
+}
+
+/// When the new login's token expires, as the server decided (stderr, after the summary).
+fn expiry_note(expires_at: Option<&str>) -> String {
+    match expires_at {
+        Some(at) => format!(
+            "The token expires {} UTC; run `edgeauth login` again before then.",
+            output::time(Some(at))
+        ),
+        None => "The token does not expire; `edgeauth logout` revokes it.".to_owned(),
     }
 }
 
