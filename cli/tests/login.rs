@@ -666,3 +666,65 @@ fn logout_keeps_the_login_when_the_server_fails() {
         "ut_1"
     );
 }
+
+#[test]
+fn the_server_of_the_last_login_is_remembered_and_named() {
+    let stub = Stub::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/api/auth/capabilities") => (200, CAPABILITIES.into()),
+        ("POST", "/api/auth/cli-exchange") => (201, exchanged("ut_login", "demo")),
+        ("DELETE", "/api/tokens/ut_login") => (204, String::new()),
+        ("GET", "/api/tokens") if r.header("authorization").is_some() => {
+            (200, r#"{"tokens":[]}"#.into())
+        }
+        _ => (
+            401,
+            r#"{"error":"unauthorized","message":"this endpoint needs a credential"}"#.into(),
+        ),
+    });
+    let sb = Sandbox::new();
+    let given = format!("{}/", stub.url);
+    let login = Login::start(&sb, &[], &["login", "--no-browser", "--server", &given]);
+    let state = login.param("state");
+    login.browser_returns(&format!("code={CODE}&state={state}"));
+    let (status, _, stderr) = login.finish();
+    assert_eq!(status, 0, "{stderr}");
+    assert!(
+        stderr.contains("The token does not expire; `edgeauth logout` revokes it."),
+        "{stderr}"
+    );
+    assert_eq!(stored(&sb).unwrap()["default_server"], stub.url.as_str());
+
+    // No --server, EDGEAUTH_SERVER or edgeauth.toml: the last login's server, with its token.
+    let out = sb.run(&sb.work(), &[], &["token", "list"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let last = stub.requests().pop().unwrap();
+    assert_eq!(last.path, "/api/tokens");
+    assert_eq!(
+        last.header("authorization"),
+        Some(&*format!("Bearer {LOGIN_SECRET}"))
+    );
+    let out = sb.run(&sb.work(), &[], &["auth", "status"]);
+    assert!(
+        text(&out.stdout).contains(&format!("* {}", stub.url)),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // logout too, and afterwards the server is still known: messages name it.
+    let out = sb.run(&sb.work(), &[], &["logout"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("Logged out of {} (token eau_LoginSec… revoked)\n", stub.url)
+    );
+    let out = sb.run(&sb.work(), &[], &["token", "list"]);
+    assert_eq!(code(&out), 3);
+    assert!(
+        text(&out.stderr).starts_with(&format!(
+            "error: not logged in to {0}: run `edgeauth login --server {0}`\n",
+            stub.url
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+}
