@@ -608,6 +608,10 @@ pub struct LoginArgs {
     /// name); default EDGEAUTH_ID_TOKEN when GitHub Actions' token request is not available
     #[arg(long, value_name = "VAR", requires = "ci")]
     pub id_token_env: Option<String>,
+    /// Where to keep the token: the OS keyring (the default; the file when there is none) or
+    /// the credentials file [env: EDGEAUTH_CREDENTIAL_STORE]
+    #[arg(long, value_enum, value_name = "STORE", conflicts_with = "ci")]
+    pub storage: Option<crate::os_keyring::Storage>,
 }
 
 const LOGIN_CI_LONG: &str = "\

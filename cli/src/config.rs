@@ -20,6 +20,7 @@
 
 use crate::credentials;
 use crate::error::CliError;
+use crate::os_keyring::Storage;
 use crate::server_url::ServerUrl;
 use edgeauth_core::secret::Secret;
 use edgeauth_core::ProjectName;
@@ -125,6 +126,8 @@ pub struct Environment {
     pub login_timeout: Option<String>,
     /// The platform's user configuration directory (`dirs::config_dir`).
     pub user_config_dir: Option<PathBuf>,
+    /// `EDGEAUTH_CREDENTIAL_STORE`: where `edgeauth login` keeps a new login's token.
+    pub credential_store: Option<Storage>,
 }
 
 impl Environment {
@@ -153,6 +156,9 @@ impl Environment {
                 .map(PathBuf::from),
             login_timeout: var("EDGEAUTH_LOGIN_TIMEOUT")?,
             user_config_dir: dirs::config_dir(),
+            credential_store: var("EDGEAUTH_CREDENTIAL_STORE")?
+                .map(|v| Storage::parse(&v).map_err(CliError::config))
+                .transpose()?,
         })
     }
 
@@ -377,7 +383,10 @@ fn stored_token(
     };
     let store = credentials::load(&dir)?;
     let path = credentials::file_path(&dir);
-    if store.get(server).is_some() {
+    if let Some(credential) = store.get(server) {
+        if let Some(e) = credential.unreadable(server) {
+            return Err(e);
+        }
         warnings.extend(credentials::permission_warning(&path));
     }
     Ok(store.get(server).map(|cred| ResolvedToken {
@@ -674,6 +683,7 @@ mod tests {
         store.insert_login(
             &ServerUrl::parse("http://localhost:8787").unwrap(),
             StoredCredential::new(Secret::new("eau_stored"), "user"),
+            Storage::File,
         );
         credentials::save(&fx.config_dir, &store).unwrap();
         let s = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap();

@@ -40,6 +40,7 @@
 //! the old file or the new one, never a mix, and a crash leaves no half-written credentials.
 
 use crate::error::CliError;
+use crate::os_keyring::{self, KeptSecrets, Storage};
 use crate::server_url::ServerUrl;
 use edgeauth_core::secret::Secret;
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,8 @@ pub fn file_path(dir: &Path) -> PathBuf {
 /// One server's stored credential.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredCredential {
+    /// Empty in the file when the secrets are in the OS keyring (`storage`); filled in on load.
+    #[serde(default = "no_secret", skip_serializing_if = "is_empty")]
     pub token: Secret,
     /// `user` for a user API token (loopback login), `access` for a device login's access token.
     pub kind: String,
@@ -87,6 +90,17 @@ pub struct StoredCredential {
     /// When the login happened (RFC 3339 UTC, the CLI's clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+    /// `keyring` when the token (and refresh token) are kept in the OS keyring
+    /// ([`crate::os_keyring`]), not in this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+    /// What the keyring held when the file was loaded: a save writes the keyring only when the
+    /// secrets changed (a refresh).
+    #[serde(skip)]
+    kept: Option<KeptSecrets>,
+    /// Why the keyring could not give this login's secrets, when it could not.
+    #[serde(skip)]
+    pub keyring_error: Option<String>,
     /// The server's URL as it was given at login: the key may spell a loopback host otherwise
     /// ([`ServerUrl::key`]), and requests go to this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +108,53 @@ pub struct StoredCredential {
     /// Fields written by a newer version, kept as they are.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn no_secret() -> Secret {
+    Secret::new("")
+}
+
+fn is_empty(secret: &Secret) -> bool {
+    secret.expose().is_empty()
+}
+
+/// The `storage` of a login kept in the OS keyring.
+pub const KEYRING: &str = "keyring";
+
+impl StoredCredential {
+    /// Whether its secrets live in the OS keyring.
+    pub fn in_keyring(&self) -> bool {
+        self.storage.as_deref() == Some(KEYRING)
+    }
+
+    fn secrets(&self) -> KeptSecrets {
+        KeptSecrets {
+            token: self.token.clone(),
+            refresh_token: self.refresh_token.clone(),
+        }
+    }
+
+    /// The error for a login whose secrets the keyring would not give, if it would not.
+    pub fn unreadable(&self, server: &ServerUrl) -> Option<CliError> {
+        let why = self.keyring_error.as_deref()?;
+        Some(
+            CliError::config(format!(
+                "the login for {server} is kept in the OS keyring, which cannot be read: {why}"
+            ))
+            .with_hint(format!(
+                "unlock the keyring (or start its service), or log in again with the token in the file: `edgeauth login --server {server} --storage file`"
+            )),
+        )
+    }
+}
+
+/// Where [`CredentialStore::insert_login`] put a new login's secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    Keyring,
+    File,
+    /// The keyring was asked for but could not be used, for this reason.
+    FileInstead(String),
 }
 
 /// The person a stored token acts for.
@@ -120,6 +181,9 @@ impl StoredCredential {
             project: None,
             user: None,
             created_at: None,
+            storage: None,
+            kept: None,
+            keyring_error: None,
             server: None,
             extra: serde_json::Map::new(),
         }
@@ -141,6 +205,7 @@ impl fmt::Debug for StoredCredential {
             .field("user", &self.user)
             .field("created_at", &self.created_at)
             .field("server", &self.server)
+            .field("storage", &self.storage)
             .field("extra", &self.extra.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -156,6 +221,10 @@ pub struct CredentialStore {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     default_server: Option<String>,
     servers: BTreeMap<String, StoredCredential>,
+    /// Keys of logins kept in the keyring that were removed or replaced: their items are
+    /// deleted by the next save.
+    #[serde(skip)]
+    forgotten: Vec<String>,
 }
 
 impl Default for CredentialStore {
@@ -164,6 +233,7 @@ impl Default for CredentialStore {
             version: VERSION,
             default_server: None,
             servers: BTreeMap::new(),
+            forgotten: Vec::new(),
         }
     }
 }
@@ -178,18 +248,47 @@ impl CredentialStore {
         credential
             .server
             .get_or_insert_with(|| server.as_str().to_owned());
-        self.servers.insert(server.key(), credential);
+        let replaced = self.servers.insert(server.key(), credential);
+        if replaced.is_some_and(|r| r.in_keyring()) && !self.servers[&server.key()].in_keyring() {
+            self.forgotten.push(server.key());
+        }
     }
 
-    /// Stores a new login for `server` and makes `server` the default.
-    pub fn insert_login(&mut self, server: &ServerUrl, mut credential: StoredCredential) {
+    /// Stores a new login for `server` and makes `server` the default. With
+    /// [`Storage::Keyring`] its secrets are written to the OS keyring now, and only the rest
+    /// goes to the file; a keyring that cannot be written leaves them in the file
+    /// ([`Placement::FileInstead`]): a login never fails for want of a keyring.
+    pub fn insert_login(
+        &mut self,
+        server: &ServerUrl,
+        mut credential: StoredCredential,
+        storage: Storage,
+    ) -> Placement {
         credential.server = Some(server.as_str().to_owned());
+        credential.storage = None;
+        credential.kept = None;
+        let placement = match storage {
+            Storage::File => Placement::File,
+            Storage::Keyring => match os_keyring::write(&server.key(), &credential.secrets()) {
+                Ok(()) => {
+                    credential.storage = Some(KEYRING.to_owned());
+                    credential.kept = Some(credential.secrets());
+                    Placement::Keyring
+                }
+                Err(why) => Placement::FileInstead(why),
+            },
+        };
         self.default_server = Some(server.as_str().to_owned());
         self.insert(server, credential);
+        placement
     }
 
     pub fn remove(&mut self, server: &ServerUrl) -> Option<StoredCredential> {
-        self.servers.remove(&server.key())
+        let removed = self.servers.remove(&server.key());
+        if removed.as_ref().is_some_and(StoredCredential::in_keyring) {
+            self.forgotten.push(server.key());
+        }
+        removed
     }
 
     /// The server of the last successful login, if it is still a valid URL.
@@ -265,13 +364,49 @@ pub fn load(dir: &Path) -> Result<CredentialStore, CliError> {
     let mut store: CredentialStore = serde_json::from_str(&text)
         .map_err(|e| bad_file(&path, format_args!("is not a credentials file: {e}")))?;
     store.normalise_keys();
+    for (key, credential) in &mut store.servers {
+        if credential.in_keyring() {
+            match os_keyring::read(key) {
+                Ok(kept) => {
+                    credential.token = kept.token.clone();
+                    credential.refresh_token = kept.refresh_token.clone();
+                    credential.kept = Some(kept);
+                }
+                Err(why) => credential.keyring_error = Some(why),
+            }
+        }
+    }
     Ok(store)
 }
 
 /// Writes `<dir>/credentials.json` atomically with mode 0600, creating `<dir>` (0700) if needed.
 pub fn save(dir: &Path, store: &CredentialStore) -> Result<(), CliError> {
     let path = file_path(dir);
-    let mut bytes = serde_json::to_vec_pretty(store).expect("credentials serialise");
+    // The keyring first: the file must never point at secrets that are not there.
+    let mut on_disk = store.clone();
+    for (key, credential) in &mut on_disk.servers {
+        if !credential.in_keyring() {
+            continue;
+        }
+        let current = credential.secrets();
+        let unread = credential.keyring_error.is_some() && is_empty(&current.token);
+        if !unread && credential.kept.as_ref() != Some(&current) {
+            os_keyring::write(key, &current).map_err(|why| {
+                CliError::config(format!(
+                    "cannot write the login for {key} to the OS keyring: {why}"
+                ))
+            })?;
+        }
+        credential.token = no_secret();
+        credential.refresh_token = None;
+    }
+    for key in &store.forgotten {
+        if !on_disk.servers.get(key).is_some_and(StoredCredential::in_keyring) {
+            // Best effort: the login's token was revoked or replaced already.
+            let _ = os_keyring::delete(key);
+        }
+    }
+    let mut bytes = serde_json::to_vec_pretty(&on_disk).expect("credentials serialise");
     bytes.push(b'\n');
     create_private_dir(dir)
         .and_then(|()| write_atomically(&path, &bytes))
@@ -603,10 +738,12 @@ mod tests {
         store.insert_login(
             &server("https://a.example.com"),
             StoredCredential::new(Secret::new("eau_a"), "user"),
+            Storage::File,
         );
         store.insert_login(
             &server("http://localhost:8787"),
             StoredCredential::new(Secret::new("eau_b"), "user"),
+            Storage::File,
         );
         store.insert(
             &server("https://a.example.com"),

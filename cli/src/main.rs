@@ -19,6 +19,7 @@ mod config;
 mod credentials;
 mod error;
 mod loopback;
+mod os_keyring;
 mod output;
 mod server_url;
 mod session;

@@ -106,6 +106,10 @@ pub fn fresh_access_token(
         )
         .with_hint(format!("run `{}` again", crate::client::login_command(server))));
     };
+    // A keyring that will not answer now is no reason to forget the login.
+    if let Some(e) = credential.unreadable(server) {
+        return Err(e);
+    }
     let still_needed = credential.kind == ACCESS_KIND
         && match why {
             Why::Expiring => needs_refresh(&credential),

@@ -62,7 +62,10 @@ pub fn status(io: &mut Io<'_>, env: &Environment, json: bool) -> Result<(), CliE
                 .as_deref()
                 .map_or(output::NONE.to_owned(), sanitize),
             login.expiry_cell(),
-            path.display().to_string(),
+            match login.in_keyring {
+                true => format!("OS keyring (service {})", crate::os_keyring::SERVICE),
+                false => path.display().to_string(),
+            },
         ]);
     }
     write!(io.out, "{}", table.render())?;
@@ -93,6 +96,8 @@ struct Login {
     token_id: Option<String>,
     prefix: Option<String>,
     expires_at: Option<String>,
+    /// Its token is in the OS keyring, not the file.
+    in_keyring: bool,
     /// The login can no longer be used: a user token past its expiry. A device login is never
     /// called expired here: its refresh token (whose end is not stored) renews it.
     expired: bool,
@@ -119,6 +124,7 @@ impl Login {
             token_id: c.token_id.clone(),
             prefix: c.prefix.clone(),
             expires_at: c.expires_at.clone(),
+            in_keyring: c.in_keyring(),
             expired,
         }
     }
@@ -143,7 +149,7 @@ impl Login {
             "prefix": self.prefix,
             "expires_at": self.expires_at,
             "expired": self.expired,
-            "storage": "file",
+            "storage": if self.in_keyring { "keyring" } else { "file" },
             "path": path.display().to_string(),
         })
     }

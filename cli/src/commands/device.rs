@@ -189,10 +189,11 @@ pub fn run(
     credential.project = project.clone();
     credential.user = user.clone();
     credential.created_at = Some(edgeauth_core::time::rfc3339(session::now_ms()));
-    let previous = credentials::update(&dir, |store| {
+    let storage = super::login::storage_choice(env, args);
+    let (previous, placement) = credentials::update(&dir, |store| {
         let previous = store.remove(server);
-        store.insert_login(server, credential.clone());
-        Ok(previous)
+        let placement = store.insert_login(server, credential.clone(), storage);
+        Ok((previous, placement))
     })
     .map_err(|e| CliError {
         message: format!(
@@ -222,6 +223,9 @@ pub fn run(
         )?;
     }
     io.out.flush()?;
+    if let Some(note) = super::login::placement_note(&placement, &credentials::file_path(&dir)) {
+        writeln!(io.err, "{note}")?;
+    }
 
     if let Some(previous) = previous {
         let path = credentials::file_path(&dir);

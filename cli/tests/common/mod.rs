@@ -117,6 +117,8 @@ impl Sandbox {
             .current_dir(cwd)
             .env_clear()
             .env("EDGEAUTH_CONFIG_DIR", self.config_dir())
+            // Never a developer's keyring: logins go to the file unless a test says otherwise.
+            .env("EDGEAUTH_CREDENTIAL_STORE", "file")
             .envs(env.iter().copied());
         command
     }
