@@ -728,3 +728,184 @@ fn the_server_of_the_last_login_is_remembered_and_named() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn without_a_usable_keyring_the_login_goes_to_the_file_and_says_so() {
+    let stub = accepting_server();
+    let sb = Sandbox::new();
+    // No D-Bus session (the environment is cleared): no Secret Service to talk to.
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_CREDENTIAL_STORE", "keyring"),
+    ];
+    let login = Login::start(&sb, &env, &["login", "--no-browser"]);
+    let state = login.param("state");
+    login.browser_returns(&format!("code={CODE}&state={state}"));
+    let (status, stdout, stderr) = login.finish();
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout.starts_with("Logged in to "), "{stdout}");
+    let path = sb.config_dir().join("credentials.json");
+    assert!(
+        stderr.contains(&format!(
+            "instead\n"
+        )) && stderr.contains("warning: the OS keyring cannot be used (")
+            && stderr.contains(&format!("the token is kept in {} (mode 0600)", path.display())),
+        "{stderr}"
+    );
+    let entry = &stored(&sb).unwrap()["servers"][stub.url.as_str()];
+    assert_eq!(entry["token"], LOGIN_SECRET);
+    assert!(entry.get("storage").is_none(), "{entry}");
+
+    // --storage file asks for the file: no warning.
+    let login = Login::start(&sb, &env, &["login", "--no-browser", "--storage", "file"]);
+    let state = login.param("state");
+    login.browser_returns(&format!("code={CODE}&state={state}"));
+    let (status, _, stderr) = login.finish();
+    assert_eq!(status, 0, "{stderr}");
+    assert!(!stderr.contains("keyring"), "{stderr}");
+
+    // A bad EDGEAUTH_CREDENTIAL_STORE is a configuration error.
+    let out = sb.run(
+        &sb.work(),
+        &[("EDGEAUTH_CREDENTIAL_STORE", "vault")],
+        &["auth", "status"],
+    );
+    assert_eq!(code(&out), 8);
+    assert!(text(&out.stderr).contains("EDGEAUTH_CREDENTIAL_STORE must be"));
+}
+
+/// A private D-Bus session with GNOME Keyring's Secret Service, unlocked, for as long as it
+/// lives; `None` (and a note on stderr) where dbus-run-session or gnome-keyring-daemon is not
+/// installed.
+struct SecretService {
+    session: Child,
+    address: String,
+}
+
+impl SecretService {
+    fn start(home: &std::path::Path) -> Option<SecretService> {
+        let script = "echo -n edgeauth-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1 \
+            && echo \"$DBUS_SESSION_BUS_ADDRESS\" && exec cat >/dev/null";
+        let spawned = std::process::Command::new("dbus-run-session")
+            .args(["--", "sh", "-c", script])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home)
+            // The session lasts until this pipe closes: `cat` ends, then dbus-run-session
+            // stops its bus, and the keyring daemon leaves with the bus.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut session = match spawned {
+            Ok(session) => session,
+            Err(e) => {
+                eprintln!("no dbus-run-session ({e}): the Secret Service test did not run");
+                return None;
+            }
+        };
+        let mut line = String::new();
+        BufReader::new(session.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line.trim().to_owned();
+        if address.is_empty() {
+            let _ = session.kill();
+            let _ = session.wait();
+            eprintln!("gnome-keyring-daemon did not start: the Secret Service test did not run");
+            return None;
+        }
+        Some(SecretService { session, address })
+    }
+}
+
+impl Drop for SecretService {
+    fn drop(&mut self) {
+        drop(self.session.stdin.take());
+        let _ = self.session.wait();
+    }
+}
+
+#[test]
+fn a_login_in_the_secret_service_keeps_only_metadata_in_the_file() {
+    let sb = Sandbox::new();
+    let home = sb.root.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let Some(keyring) = SecretService::start(&home) else {
+        return;
+    };
+    let stub = Stub::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/api/auth/capabilities") => (200, CAPABILITIES.into()),
+        ("POST", "/api/auth/cli-exchange") => (201, exchanged("ut_login", "demo")),
+        ("DELETE", "/api/tokens/ut_login") => (204, String::new()),
+        _ => (200, r#"{"tokens":[]}"#.into()),
+    });
+    let home = home.display().to_string();
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_CREDENTIAL_STORE", "keyring"),
+        ("DBUS_SESSION_BUS_ADDRESS", keyring.address.as_str()),
+        ("HOME", home.as_str()),
+    ];
+    let login = Login::start(&sb, &env, &["login", "--no-browser"]);
+    let state = login.param("state");
+    login.browser_returns(&format!("code={CODE}&state={state}"));
+    let (status, _, stderr) = login.finish();
+    assert_eq!(status, 0, "{stderr}");
+    assert!(
+        stderr.contains("The token is kept in the OS keyring (service `edgeauth`)"),
+        "{stderr}"
+    );
+    // The file has the login but not its token.
+    let file = std::fs::read_to_string(sb.config_dir().join("credentials.json")).unwrap();
+    assert!(!file.contains(LOGIN_SECRET), "{file}");
+    let entry = &stored(&sb).unwrap()["servers"][stub.url.as_str()];
+    assert_eq!(entry["storage"], "keyring");
+    assert_eq!(entry["token_id"], "ut_login");
+    assert!(entry.get("token").is_none(), "{entry}");
+
+    // Commands read it from the keyring.
+    let out = sb.run(&sb.work(), &env, &["auth", "token"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{LOGIN_SECRET}\n"));
+    sb.run(&sb.work(), &env, &["token", "list"]);
+    assert_eq!(
+        stub.requests().pop().unwrap().header("authorization"),
+        Some(&*format!("Bearer {LOGIN_SECRET}"))
+    );
+    let out = sb.run(&sb.work(), &env, &["auth", "status"]);
+    assert!(
+        text(&out.stdout).contains("OS keyring (service edgeauth)"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Without the keyring's session the login cannot be read: exit 8, and it is kept.
+    let out = sb.run(&sb.work(), &env[..2], &["auth", "token"]);
+    assert_eq!(code(&out), 8, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is kept in the OS keyring, which cannot be read"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(stored(&sb).unwrap()["servers"][stub.url.as_str()].is_object());
+
+    // logout revokes, forgets, and deletes the keyring's item.
+    let out = sb.run(&sb.work(), &env, &["logout"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    std::fs::write(
+        sb.config_dir().join("credentials.json"),
+        format!(
+            r#"{{"version":1,"servers":{{"{}":{{"kind":"user","storage":"keyring"}}}}}}"#,
+            stub.url
+        ),
+    )
+    .unwrap();
+    let out = sb.run(&sb.work(), &env, &["auth", "token"]);
+    assert_eq!(code(&out), 8);
+    assert!(
+        text(&out.stderr).contains("the OS keyring has no item for it"),
+        "{}",
+        text(&out.stderr)
+    );
+}
