@@ -574,7 +574,8 @@ macro_rules! revoke_long {
         };
     }
 const TOKEN_REVOKE_LONG: &str = revoke_long!("your user tokens", "token");
-const SERVICE_TOKEN_REVOKE_LONG: &str = revoke_long!("the project's service tokens", "service-token");
+const SERVICE_TOKEN_REVOKE_LONG: &str =
+    revoke_long!("the project's service tokens", "service-token");
 
 const WHOAMI_LONG: &str = "\
 Show who the resolved credential is: kind, name, project, workspaces, expiry,
@@ -976,7 +977,15 @@ mod tests {
             &["token", "create", "--name", "x", "--workspaces", ""],
             &["token", "create", "--name", "x", "--expires-in-days", "0"],
             &["token", "revoke"],
-            &["token", "create", "--name", "x", "--no-expiry", "--expires-in-days", "3"],
+            &[
+                "token",
+                "create",
+                "--name",
+                "x",
+                "--no-expiry",
+                "--expires-in-days",
+                "3",
+            ],
             &["auth"],
             &["auth", "nonsense"],
             &["completion", "powershell-7"],
@@ -1089,7 +1098,16 @@ mod tests {
         assert_eq!(asked_lifetime_days(None, false), Some(90));
         assert_eq!(asked_lifetime_days(Some(7), false), Some(7));
         assert_eq!(asked_lifetime_days(None, true), None);
-        let cli = parse(&["service-token", "create", "--name", "n", "--workspaces", "*", "--no-expiry"]).unwrap();
+        let cli = parse(&[
+            "service-token",
+            "create",
+            "--name",
+            "n",
+            "--workspaces",
+            "*",
+            "--no-expiry",
+        ])
+        .unwrap();
         let Command::ServiceToken(ServiceTokenCommand::Create(create)) = cli.command else {
             panic!("not create");
         };
@@ -1098,8 +1116,14 @@ mod tests {
 
     #[test]
     fn auth_has_status_token_and_the_login_commands() {
-        assert!(matches!(parse(&["auth", "status", "--json"]).unwrap().command, Command::Auth(AuthCommand::Status)));
-        assert!(matches!(parse(&["auth", "token"]).unwrap().command, Command::Auth(AuthCommand::Token)));
+        assert!(matches!(
+            parse(&["auth", "status", "--json"]).unwrap().command,
+            Command::Auth(AuthCommand::Status)
+        ));
+        assert!(matches!(
+            parse(&["auth", "token"]).unwrap().command,
+            Command::Auth(AuthCommand::Token)
+        ));
         assert!(matches!(
             parse(&["auth", "login", "--device"]).unwrap().command,
             Command::Auth(AuthCommand::Login(LoginArgs { device: true, .. }))
@@ -1108,10 +1132,15 @@ mod tests {
             parse(&["auth", "logout", "--all"]).unwrap().command,
             Command::Auth(AuthCommand::Logout(LogoutArgs { all: true }))
         ));
-        assert!(matches!(parse(&["auth", "whoami"]).unwrap().command, Command::Auth(AuthCommand::Whoami)));
+        assert!(matches!(
+            parse(&["auth", "whoami"]).unwrap().command,
+            Command::Auth(AuthCommand::Whoami)
+        ));
         assert!(matches!(
             parse(&["completion", "zsh"]).unwrap().command,
-            Command::Completion { shell: clap_complete::Shell::Zsh }
+            Command::Completion {
+                shell: clap_complete::Shell::Zsh
+            }
         ));
     }
 

@@ -658,10 +658,22 @@ pub(crate) mod tests {
         );
 
         let e = status_of(401, r#"{"error":"unauthorized","message":"m"}"#, None);
-        assert!(e.message.starts_with("not logged in to http://127.0.0.1:"), "{}", e.message);
-        assert!(e.message.contains("run `edgeauth login --server http://127.0.0.1:"), "{}", e.message);
+        assert!(
+            e.message.starts_with("not logged in to http://127.0.0.1:"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message
+                .contains("run `edgeauth login --server http://127.0.0.1:"),
+            "{}",
+            e.message
+        );
         let hint = e.hint.unwrap();
-        assert!(hint.contains("edgeauth login --device --server http://127.0.0.1:"), "{hint}");
+        assert!(
+            hint.contains("edgeauth login --device --server http://127.0.0.1:"),
+            "{hint}"
+        );
         assert!(hint.contains("EDGEAUTH_TOKEN"), "{hint}");
 
         let e = status_of(
@@ -673,7 +685,10 @@ pub(crate) mod tests {
             )),
         );
         let hint = e.hint.unwrap();
-        assert!(hint.contains("run `edgeauth login --server http://127.0.0.1:"), "{hint}");
+        assert!(
+            hint.contains("run `edgeauth login --server http://127.0.0.1:"),
+            "{hint}"
+        );
         assert!(hint.ends_with("` again"), "{hint}");
 
         let e = status_of(403, r#"{"error":"forbidden","message":"scope"}"#, None);

@@ -97,9 +97,9 @@ impl Source {
     pub fn path(&self) -> Option<&Path> {
         match self {
             Source::Flag | Source::Env => None,
-            Source::ConfigFile(path) | Source::StoredCredentials(path) | Source::LastLogin(path) => {
-                Some(path)
-            }
+            Source::ConfigFile(path)
+            | Source::StoredCredentials(path)
+            | Source::LastLogin(path) => Some(path),
         }
     }
 }
@@ -658,10 +658,16 @@ mod tests {
     fn a_toml_token_readable_by_others_warns_with_the_path() {
         use std::os::unix::fs::PermissionsExt;
         let fx = Fixture::new();
-        let path = fx.write_toml("", "server = \"https://x.example.com\"\ntoken = \"eas_t\"\n");
+        let path = fx.write_toml(
+            "",
+            "server = \"https://x.example.com\"\ntoken = \"eas_t\"\n",
+        );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let s = resolve(&Flags::default(), &fx.env(), &fx.base.join("a/b")).unwrap();
-        let warning = s.warnings.iter().find(|w| w.contains("readable by other users"));
+        let warning = s
+            .warnings
+            .iter()
+            .find(|w| w.contains("readable by other users"));
         let warning = warning.expect("a warning");
         assert!(warning.contains(&path.display().to_string()), "{warning}");
         assert!(warning.contains("mode 644"), "{warning}");

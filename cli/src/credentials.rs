@@ -401,7 +401,11 @@ pub fn save(dir: &Path, store: &CredentialStore) -> Result<(), CliError> {
         credential.refresh_token = None;
     }
     for key in &store.forgotten {
-        if !on_disk.servers.get(key).is_some_and(StoredCredential::in_keyring) {
+        if !on_disk
+            .servers
+            .get(key)
+            .is_some_and(StoredCredential::in_keyring)
+        {
             // Best effort: the login's token was revoked or replaced already.
             let _ = os_keyring::delete(key);
         }
@@ -713,13 +717,21 @@ mod tests {
         )
         .unwrap();
         let store = load(dir.path()).unwrap();
-        for name in ["http://localhost:8787", "http://127.0.0.1:8787", "http://[::1]:8787"] {
+        for name in [
+            "http://localhost:8787",
+            "http://127.0.0.1:8787",
+            "http://[::1]:8787",
+        ] {
             let found = store.get(&server(name)).unwrap();
             assert_eq!(found.token.expose(), "eau_new", "{name}");
             assert_eq!(found.server.as_deref(), Some("http://localhost:8787"));
         }
         assert_eq!(
-            store.get(&server("http://localhost:9000")).unwrap().token.expose(),
+            store
+                .get(&server("http://localhost:9000"))
+                .unwrap()
+                .token
+                .expose(),
             "eau_v6"
         );
         assert_eq!(store.logins().count(), 2);
@@ -727,7 +739,12 @@ mod tests {
         save(dir.path(), &store).unwrap();
         let json: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(file_path(dir.path())).unwrap()).unwrap();
-        let keys: Vec<_> = json["servers"].as_object().unwrap().keys().cloned().collect();
+        let keys: Vec<_> = json["servers"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
         assert_eq!(keys, ["http://127.0.0.1:8787", "http://127.0.0.1:9000"]);
     }
 
@@ -749,16 +766,28 @@ mod tests {
             &server("https://a.example.com"),
             StoredCredential::new(Secret::new("eaa_refreshed"), "access"),
         );
-        assert_eq!(store.default_server(), Some(server("http://localhost:8787")));
+        assert_eq!(
+            store.default_server(),
+            Some(server("http://localhost:8787"))
+        );
         let dir = tempfile::tempdir().unwrap();
         save(dir.path(), &store).unwrap();
         let text = fs::read_to_string(file_path(dir.path())).unwrap();
-        assert!(text.contains(r#""default_server": "http://localhost:8787""#), "{text}");
+        assert!(
+            text.contains(r#""default_server": "http://localhost:8787""#),
+            "{text}"
+        );
         let mut reread = load(dir.path()).unwrap();
-        assert_eq!(reread.default_server(), Some(server("http://localhost:8787")));
+        assert_eq!(
+            reread.default_server(),
+            Some(server("http://localhost:8787"))
+        );
         // Logging out keeps the default: the next login and every message know the server.
         reread.remove(&server("http://127.0.0.1:8787"));
-        assert_eq!(reread.default_server(), Some(server("http://localhost:8787")));
+        assert_eq!(
+            reread.default_server(),
+            Some(server("http://localhost:8787"))
+        );
     }
 
     #[test]

@@ -102,7 +102,10 @@ mod tests {
             refresh_token: Some(Secret::new("ear_y")),
         };
         let shown = format!("{kept:?}");
-        assert!(!shown.contains("eaa_x") && !shown.contains("ear_y"), "{shown}");
+        assert!(
+            !shown.contains("eaa_x") && !shown.contains("ear_y"),
+            "{shown}"
+        );
         let json = serde_json::to_string(&kept).unwrap();
         assert_eq!(serde_json::from_str::<KeptSecrets>(&json).unwrap(), kept);
     }

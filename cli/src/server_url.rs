@@ -176,7 +176,10 @@ mod tests {
         assert_eq!(key("http://localhost:8788"), "http://127.0.0.1:8788");
         assert_eq!(key("http://127.0.0.2:8787"), "http://127.0.0.2:8787");
         assert_eq!(key("https://auth.example.com"), "https://auth.example.com");
-        assert_eq!(key("https://localhost.example.com"), "https://localhost.example.com");
+        assert_eq!(
+            key("https://localhost.example.com"),
+            "https://localhost.example.com"
+        );
         // The URL requests go to is the one given.
         let url = ServerUrl::parse("http://localhost:8787").unwrap();
         assert_eq!(url.as_str(), "http://localhost:8787");

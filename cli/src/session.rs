@@ -104,7 +104,10 @@ pub fn fresh_access_token(
             ExitStatus::Unauthorized,
             format!("the login for {server} was removed meanwhile (by `edgeauth logout`?)"),
         )
-        .with_hint(format!("run `{}` again", crate::client::login_command(server))));
+        .with_hint(format!(
+            "run `{}` again",
+            crate::client::login_command(server)
+        )));
     };
     // A keyring that will not answer now is no reason to forget the login.
     if let Some(e) = credential.unreadable(server) {
@@ -141,10 +144,13 @@ pub fn fresh_access_token(
         Ok(tokens) => tokens,
         Err(e) if e.is("invalid_grant") => {
             forget(dir, server)?;
-            return Err(relogin(server, &format!(
-                "the device login for {server} has ended ({}); it was forgotten",
-                e.message
-            )));
+            return Err(relogin(
+                server,
+                &format!(
+                    "the device login for {server} has ended ({}); it was forgotten",
+                    e.message
+                ),
+            ));
         }
         Err(e) => {
             let hint = format!(

@@ -21,7 +21,10 @@ fn write_credentials(sb: &Sandbox, json: &str) {
 }
 
 fn credentials_path(sb: &Sandbox) -> String {
-    sb.config_dir().join("credentials.json").display().to_string()
+    sb.config_dir()
+        .join("credentials.json")
+        .display()
+        .to_string()
 }
 
 /// A well-formed token of `kind` (prefix, length, checksum), as the server would mint it.
@@ -66,9 +69,27 @@ fn auth_status_lists_every_login_offline_and_marks_the_default() {
     assert_eq!(rows.len(), 4, "{table}");
     assert!(rows[0].starts_with("SERVER"), "{table}");
     for (row, (server, user, kind, project, expires)) in rows[1..].iter().zip([
-        ("  http://localhost:8787", "dev@example.test", "device login", "default", "refreshes"),
-        ("* https://auth.example.com", "demo@example.test", "user token", "demo", "2099-03-01 10:00"),
-        ("  https://old.example.com", "old@example.test", "user token", "—", "2020-01-01 00:00 (expired)"),
+        (
+            "  http://localhost:8787",
+            "dev@example.test",
+            "device login",
+            "default",
+            "refreshes",
+        ),
+        (
+            "* https://auth.example.com",
+            "demo@example.test",
+            "user token",
+            "demo",
+            "2099-03-01 10:00",
+        ),
+        (
+            "  https://old.example.com",
+            "old@example.test",
+            "user token",
+            "—",
+            "2020-01-01 00:00 (expired)",
+        ),
     ]) {
         assert!(row.starts_with(server), "{row}");
         for cell in [user, kind, project, expires, path.as_str()] {
@@ -123,14 +144,22 @@ fn auth_token_prints_the_token_in_use_alone_and_without_one_says_how_to_log_in()
         assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
     }
     // A token that takes precedence is the one printed.
-    let out = sb.run(&sb.work(), &[("EDGEAUTH_TOKEN", "eas_env")], &["auth", "token", "--json"]);
+    let out = sb.run(
+        &sb.work(),
+        &[("EDGEAUTH_TOKEN", "eas_env")],
+        &["auth", "token", "--json"],
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v,
         serde_json::json!({"server": "http://localhost:8787", "token": "eas_env", "source": "env"})
     );
     // Another server, with no login: exit 3, and the command that logs in, naming the server.
-    let out = sb.run(&sb.work(), &[], &["auth", "token", "--server", "https://x.example.com"]);
+    let out = sb.run(
+        &sb.work(),
+        &[],
+        &["auth", "token", "--server", "https://x.example.com"],
+    );
     assert_eq!(code(&out), 3);
     assert!(out.stdout.is_empty());
     assert_eq!(
@@ -149,7 +178,10 @@ fn auth_token_refreshes_a_device_login_first() {
                 "refresh_token":"ear_new","scope":"*"}"#
                 .into(),
         ),
-        _ => (400, r#"{"error":"invalid_grant","error_description":"no"}"#.into()),
+        _ => (
+            400,
+            r#"{"error":"invalid_grant","error_description":"no"}"#.into(),
+        ),
     });
     let sb = Sandbox::new();
     write_credentials(
@@ -164,7 +196,10 @@ fn auth_token_refreshes_a_device_login_first() {
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "eaa_fresh.jwt.sig\n");
     let stored = std::fs::read_to_string(sb.config_dir().join("credentials.json")).unwrap();
-    assert!(stored.contains("ear_new") && !stored.contains("ear_old"), "{stored}");
+    assert!(
+        stored.contains("ear_new") && !stored.contains("ear_old"),
+        "{stored}"
+    );
 }
 
 #[test]
@@ -183,10 +218,15 @@ fn with_no_server_anywhere_the_error_says_to_log_in_with_one() {
             assert_eq!(v["error"]["code"], "config");
             assert_eq!(v["error"]["exit_code"], 8);
             assert_eq!(v["error"]["message"], "no server given");
-            assert!(v["error"]["hint"].as_str().unwrap().starts_with("run `edgeauth login --server URL`"));
+            assert!(v["error"]["hint"]
+                .as_str()
+                .unwrap()
+                .starts_with("run `edgeauth login --server URL`"));
         } else {
             assert!(
-                err.starts_with("error: no server given\nhint: run `edgeauth login --server URL` once"),
+                err.starts_with(
+                    "error: no server given\nhint: run `edgeauth login --server URL` once"
+                ),
                 "{err}"
             );
         }
@@ -202,7 +242,10 @@ fn json_usage_errors_are_json_too() {
     let v: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(v["error"]["code"], "usage");
     assert_eq!(v["error"]["exit_code"], 2);
-    assert!(v["error"]["message"].as_str().unwrap().contains("--name"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("--name"),
+        "{v}"
+    );
     // --help is no error, with or without --json.
     let out = sb.run(&sb.work(), &[], &["token", "--help", "--json"]);
     assert_eq!(code(&out), 0);
@@ -235,7 +278,10 @@ fn a_401_without_a_credential_names_the_server_and_the_login_command() {
     assert_eq!(v["error"]["server_code"], "unauthorized");
     assert_eq!(
         v["error"]["message"],
-        format!("not logged in to {0}: run `edgeauth login --server {0}`", stub.url)
+        format!(
+            "not logged in to {0}: run `edgeauth login --server {0}`",
+            stub.url
+        )
     );
 }
 
@@ -246,13 +292,25 @@ fn completions_parse_in_their_shell_and_name_the_subcommands() {
         let out = sb.run(&sb.work(), &[], &["completion", shell]);
         assert_eq!(code(&out), 0, "{shell}: {}", text(&out.stderr));
         let script = text(&out.stdout);
-        for word in ["service-token", "login", "logout", "whoami", "status", "revoke", "completion"] {
+        for word in [
+            "service-token",
+            "login",
+            "logout",
+            "whoami",
+            "status",
+            "revoke",
+            "completion",
+        ] {
             assert!(script.contains(word), "{shell} completes {word}");
         }
         // The script must parse in its shell, where that shell is installed.
         let file = sb.root.path().join(format!("edgeauth.{shell}"));
         std::fs::write(&file, &script).unwrap();
-        match std::process::Command::new(shell).arg("-n").arg(&file).output() {
+        match std::process::Command::new(shell)
+            .arg("-n")
+            .arg(&file)
+            .output()
+        {
             Ok(checked) => assert!(
                 checked.status.success(),
                 "{shell} -n: {}",
@@ -275,7 +333,11 @@ fn a_toml_token_readable_by_others_or_tracked_by_git_is_warned_about() {
     let stub = Stub::start(|_| (200, r#"{"service_tokens":[]}"#.into()));
     let sb = Sandbox::new();
     let toml = sb.work().join("edgeauth.toml");
-    std::fs::write(&toml, format!("server = \"{}\"\ntoken = \"eas_fromtoml\"\n", stub.url)).unwrap();
+    std::fs::write(
+        &toml,
+        format!("server = \"{}\"\ntoken = \"eas_fromtoml\"\n", stub.url),
+    )
+    .unwrap();
     std::fs::set_permissions(&toml, std::fs::Permissions::from_mode(0o644)).unwrap();
     // Found from a subdirectory: the warning names the file.
     let out = sb.run(&sb.work().join("sub"), &[], &["service-token", "list"]);
@@ -291,7 +353,11 @@ fn a_toml_token_readable_by_others_or_tracked_by_git_is_warned_about() {
     );
     std::fs::set_permissions(&toml, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = sb.run(&sb.work(), &[], &["service-token", "list"]);
-    assert!(!text(&out.stderr).contains("warning"), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Tracked by git (when git is installed; without git there is no warning and no failure).
     let path = std::env::var("PATH").unwrap_or_default();
@@ -306,7 +372,11 @@ fn a_toml_token_readable_by_others_or_tracked_by_git_is_warned_about() {
     match git(&["init", "-q"]) {
         Ok(done) if done.status.success() => {
             assert!(git(&["add", "edgeauth.toml"]).unwrap().status.success());
-            let out = sb.run(&sb.work().join("sub"), &[("PATH", &path)], &["service-token", "list"]);
+            let out = sb.run(
+                &sb.work().join("sub"),
+                &[("PATH", &path)],
+                &["service-token", "list"],
+            );
             assert_eq!(code(&out), 0, "{}", text(&out.stderr));
             assert!(
                 text(&out.stderr).contains(&format!(
@@ -320,7 +390,11 @@ fn a_toml_token_readable_by_others_or_tracked_by_git_is_warned_about() {
         _ => eprintln!("git is not installed: the git warning was not tested"),
     }
     // No git to run: no warning, no failure.
-    let out = sb.run(&sb.work(), &[("PATH", "/nonexistent")], &["service-token", "list"]);
+    let out = sb.run(
+        &sb.work(),
+        &[("PATH", "/nonexistent")],
+        &["service-token", "list"],
+    );
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("git"), "{}", text(&out.stderr));
 }
@@ -337,24 +411,32 @@ fn revoke_takes_a_token_finds_its_id_by_hash_and_never_sends_it() {
           {{"id":"st_leaked","name":"CI","project":"default","workspaces":["*"],"prefix":"{prefix}"}}]}}"#,
         &other[..12]
     );
-    let audit = format!(
-        r#"{{"events":[{{"action":"service_token.create","subject":"st_leaked","credential_hash":"0000"}}],"next_cursor":null}}"#
-    );
+    let audit = r#"{"events":[{"action":"service_token.create","subject":"st_leaked","credential_hash":"0000"}],"next_cursor":null}"#;
     let expected_query = format!("/api/audit?token_hash={hash}&limit=200");
     let stub = Stub::start(move |r| match (r.method.as_str(), r.path.as_str()) {
         ("GET", "/api/service-tokens") => (200, list.clone()),
-        ("GET", path) if path == expected_query => (200, audit.clone()),
+        ("GET", path) if path == expected_query => (200, audit.to_owned()),
         ("DELETE", "/api/service-tokens/st_leaked") => (204, String::new()),
         _ => (404, r#"{"error":"not_found","message":"no"}"#.into()),
     });
     let sb = Sandbox::new();
-    let env = [("EDGEAUTH_SERVER", stub.url.as_str()), ("EDGEAUTH_TOKEN", "eas_admin")];
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_TOKEN", "eas_admin"),
+    ];
     let out = sb.run(&sb.work(), &env, &["service-token", "revoke", &leaked]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "revoked st_leaked\n");
-    assert!(out.stderr.is_empty(), "confirmed by hash: {}", text(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "confirmed by hash: {}",
+        text(&out.stderr)
+    );
     let seen = stub.requests();
-    let paths: Vec<_> = seen.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let paths: Vec<_> = seen
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
     assert_eq!(
         paths,
         [
@@ -379,15 +461,17 @@ fn revoke_falls_back_to_the_prefix_when_the_audit_trail_cannot_tell() {
     );
     let stub = Stub::start(move |r| match (r.method.as_str(), r.path.as_str()) {
         ("GET", "/api/tokens") => (200, list.clone()),
-        ("GET", p) if p.starts_with("/api/audit") => (
-            403,
-            r#"{"error":"forbidden","message":"narrower"}"#.into(),
-        ),
+        ("GET", p) if p.starts_with("/api/audit") => {
+            (403, r#"{"error":"forbidden","message":"narrower"}"#.into())
+        }
         ("DELETE", "/api/tokens/ut_mine") => (204, String::new()),
         _ => (404, r#"{"error":"not_found","message":"no"}"#.into()),
     });
     let sb = Sandbox::new();
-    let env = [("EDGEAUTH_SERVER", stub.url.as_str()), ("EDGEAUTH_TOKEN", "eau_me")];
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_TOKEN", "eau_me"),
+    ];
     let out = sb.run(&sb.work(), &env, &["token", "revoke", &leaked]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "revoked ut_mine\n");
@@ -399,7 +483,10 @@ fn revoke_falls_back_to_the_prefix_when_the_audit_trail_cannot_tell() {
     let before = stub.requests().len();
     for (arg, says) in [
         (minted(TokenKind::Service, b"s"), "that is a service token"),
-        (format!("{}x", &leaked[..leaked.len() - 1]), "not a whole one"),
+        (
+            format!("{}x", &leaked[..leaked.len() - 1]),
+            "not a whole one",
+        ),
         (format!("ear_{}", &leaked[4..]), "not a whole one"),
     ] {
         let out = sb.run(&sb.work(), &env, &["token", "revoke", &arg]);
@@ -415,11 +502,21 @@ fn revoke_falls_back_to_the_prefix_when_the_audit_trail_cannot_tell() {
 fn revoke_takes_several_ids_reports_each_and_fails_if_any_failed() {
     let stub = Stub::start(|r| match (r.method.as_str(), r.path.as_str()) {
         ("DELETE", "/api/tokens/ut_1" | "/api/tokens/ut_3") => (204, String::new()),
-        _ => (404, r#"{"error":"not_found","message":"no such token"}"#.into()),
+        _ => (
+            404,
+            r#"{"error":"not_found","message":"no such token"}"#.into(),
+        ),
     });
     let sb = Sandbox::new();
-    let env = [("EDGEAUTH_SERVER", stub.url.as_str()), ("EDGEAUTH_TOKEN", "eau_me")];
-    let out = sb.run(&sb.work(), &env, &["token", "revoke", "ut_1", "ut_2", "ut_3"]);
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_TOKEN", "eau_me"),
+    ];
+    let out = sb.run(
+        &sb.work(),
+        &env,
+        &["token", "revoke", "ut_1", "ut_2", "ut_3"],
+    );
     assert_eq!(code(&out), 5);
     assert_eq!(text(&out.stdout), "revoked ut_1\nrevoked ut_3\n");
     assert_eq!(
@@ -428,17 +525,28 @@ fn revoke_takes_several_ids_reports_each_and_fails_if_any_failed() {
          hint: ut_2 is unknown, already revoked or not yours; see the ids with `edgeauth token list`\n\
          error: 1 of 3 user tokens could not be revoked\n"
     );
-    let deletes = stub.requests().iter().filter(|r| r.method == "DELETE").count();
+    let deletes = stub
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
     assert_eq!(deletes, 3, "every id is tried");
 
-    let out = sb.run(&sb.work(), &env, &["token", "revoke", "ut_1", "ut_2", "--json"]);
+    let out = sb.run(
+        &sb.work(),
+        &env,
+        &["token", "revoke", "ut_1", "ut_2", "--json"],
+    );
     assert_eq!(code(&out), 5);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["revoked"], serde_json::json!(["ut_1"]));
     assert_eq!(v["failed"][0]["argument"], "ut_2");
     assert_eq!(v["failed"][0]["error"]["exit_code"], 5);
     let err: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
-    assert_eq!(err["error"]["message"], "1 of 2 user tokens could not be revoked");
+    assert_eq!(
+        err["error"]["message"],
+        "1 of 2 user tokens could not be revoked"
+    );
 
     let out = sb.run(&sb.work(), &env, &["token", "revoke", "ut_1", "ut_3"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));

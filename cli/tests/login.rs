@@ -746,10 +746,12 @@ fn without_a_usable_keyring_the_login_goes_to_the_file_and_says_so() {
     assert!(stdout.starts_with("Logged in to "), "{stdout}");
     let path = sb.config_dir().join("credentials.json");
     assert!(
-        stderr.contains(&format!(
-            "instead\n"
-        )) && stderr.contains("warning: the OS keyring cannot be used (")
-            && stderr.contains(&format!("the token is kept in {} (mode 0600)", path.display())),
+        stderr.contains("instead\n")
+            && stderr.contains("warning: the OS keyring cannot be used (")
+            && stderr.contains(&format!(
+                "the token is kept in {} (mode 0600)",
+                path.display()
+            )),
         "{stderr}"
     );
     let entry = &stored(&sb).unwrap()["servers"][stub.url.as_str()];

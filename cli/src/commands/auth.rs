@@ -55,7 +55,10 @@ pub fn status(io: &mut Io<'_>, env: &Environment, json: bool) -> Result<(), CliE
         let marker = if login.is_default { "* " } else { "  " };
         table.push(vec![
             format!("{marker}{}", sanitize(&login.server)),
-            login.user.as_deref().map_or(output::NONE.to_owned(), sanitize),
+            login
+                .user
+                .as_deref()
+                .map_or(output::NONE.to_owned(), sanitize),
             login.kind.to_owned(),
             login
                 .project
@@ -107,8 +110,7 @@ impl Login {
     fn of(server: &str, c: &StoredCredential, is_default: bool) -> Login {
         let device = c.kind == ACCESS_KIND;
         let expired = !device
-            && c
-                .expires_at
+            && c.expires_at
                 .as_deref()
                 .and_then(session::parse_rfc3339)
                 .is_some_and(|ms| ms <= session::now_ms());

@@ -27,9 +27,9 @@ use crate::args::LoginArgs;
 use crate::client::ApiClient;
 use crate::config::{validate_token, Environment, Settings, Source};
 use crate::credentials::{self, Placement, StoredCredential, StoredUser};
-use crate::os_keyring::Storage;
 use crate::error::{CliError, ExitStatus};
 use crate::loopback::{Callback, LoopbackListener, Outcome, Page};
+use crate::os_keyring::Storage;
 use crate::output::{self, sanitize, Spinner};
 use crate::server_url::ServerUrl;
 use edgeauth_core::api::{

@@ -20,7 +20,10 @@ use edgeauth_core::TokenId;
 enum Target {
     Id(String),
     /// A whole token, known here only by its hash and display prefix.
-    Token { hash: TokenHash, prefix: String },
+    Token {
+        hash: TokenHash,
+        prefix: String,
+    },
 }
 
 /// How a token was matched to its id.
@@ -34,7 +37,10 @@ enum Match {
 /// How an argument is shown in messages: an id as it is, a token by its display prefix.
 fn shown_argument(arg: &str) -> String {
     match TokenKind::of(arg) {
-        Some(_) => format!("{}…", sanitize(&arg.chars().take(DISPLAY_PREFIX_CHARS).collect::<String>())),
+        Some(_) => format!(
+            "{}…",
+            sanitize(&arg.chars().take(DISPLAY_PREFIX_CHARS).collect::<String>())
+        ),
         None => sanitize(arg),
     }
 }
@@ -266,7 +272,12 @@ impl TokenCollection {
 
     /// Revokes what `arg` names: `DELETE {path}/{id}` for an id; for a token, the id found by
     /// [`TokenCollection::find_token`] (the token itself is never sent). Returns the id.
-    pub fn revoke_one(&self, ctx: &Context, io: &mut Io<'_>, arg: &str) -> Result<String, CliError> {
+    pub fn revoke_one(
+        &self,
+        ctx: &Context,
+        io: &mut Io<'_>,
+        arg: &str,
+    ) -> Result<String, CliError> {
         let id = match self.target(arg)? {
             Target::Id(id) => id,
             Target::Token { hash, prefix } => {
@@ -309,7 +320,10 @@ impl TokenCollection {
             return Err(CliError::usage(format!(
                 "that looks like a token but is not a whole one: {e}"
             ))
-            .with_hint(format!("paste the whole token, or revoke by id ({}…): {see_ids}", self.id_prefix)));
+            .with_hint(format!(
+                "paste the whole token, or revoke by id ({}…): {see_ids}",
+                self.id_prefix
+            )));
         }
         match kind {
             k if k == mine => Ok(Target::Token {
@@ -357,7 +371,8 @@ impl TokenCollection {
             )
             .with_hint(format!(
                 "it is already revoked or expired, {}; see `edgeauth {} list`",
-                self.not_found_because.trim_start_matches("already revoked or "),
+                self.not_found_because
+                    .trim_start_matches("already revoked or "),
                 self.command
             )));
         }
