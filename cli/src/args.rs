@@ -11,7 +11,9 @@ const LONG_ABOUT: &str = "\
 edgeauth: authentication and API tokens for an HTTP API.
 
 Settings are taken from the first place that has them:
-  server   --server, EDGEAUTH_SERVER, `server` in edgeauth.toml (required)
+  server   --server, EDGEAUTH_SERVER, `server` in edgeauth.toml, then the
+           server of the last `edgeauth login` (localhost, 127.0.0.1 and
+           [::1] are one server)
   project  --project, EDGEAUTH_PROJECT, `project` in edgeauth.toml
            (none: the server's default project)
   token    --token, EDGEAUTH_TOKEN, `token` in edgeauth.toml, then the
@@ -19,14 +21,19 @@ Settings are taken from the first place that has them:
 
 edgeauth.toml is looked for in the current directory and then in each parent
 directory; the first one found is used. Its keys are server, project and
-token, all optional. Empty environment variables count as unset.
+token, all optional; a token there draws a warning when the file is readable
+by other users or tracked by git. Empty environment variables count as unset.
 
-Stored credentials live in $EDGEAUTH_CONFIG_DIR/credentials.json, or by default
-in <user config dir>/edgeauth/credentials.json (~/.config/edgeauth on Linux).
+Stored logins live in $EDGEAUTH_CONFIG_DIR/credentials.json, or by default in
+<user config dir>/edgeauth/credentials.json (~/.config/edgeauth on Linux); their
+tokens in the OS keyring when there is one (`login --storage`,
+EDGEAUTH_CREDENTIAL_STORE). `edgeauth auth status` lists them.
 
 Human output is meant for reading; use --json for scripts: it prints the
-server's JSON response. Errors go to stderr as `error: …` and `hint: …`
-lines; the exit code says what kind of failure it was. Times are UTC.";
+server's JSON response, and errors as one JSON line on stderr:
+{\"error\": {\"code\", \"message\", \"hint\", \"exit_code\", \"server_code\"}}.
+Otherwise errors go to stderr as `error: …` and `hint: …` lines; the exit code
+says what kind of failure it was. Times are UTC.";
 
 const SHORT_AFTER: &str = "Exit codes: 0 ok, 1 failure, 2 usage, 3 unauthorized, 4 forbidden, \
 5 not found, 6 unreachable, 7 server error, 8 local configuration, 9 login timed out, \
@@ -45,7 +52,10 @@ the token in its `token` field) goes to stdout.
 
 Workspace patterns: `*` (everything), an exact name (`staging`), or `name/*`
 (everything strictly below `name`). A token's scope can never be broader than
-the scope of the credential that creates it.";
+the scope of the credential that creates it.
+
+Without --expires-in-days the token expires after 90 days; --no-expiry asks for
+none (the project's lifetime policy, `edgeauth lifetime`, may still bound it).";
 
 const LIST_LONG: &str = "\
 List the project's service tokens (revoked ones are not shown; secrets never are).
@@ -77,7 +87,10 @@ the token in its `token` field) goes to stdout.
 
 Without --workspaces the token gets `*`: everything your own credential may
 do. Patterns: `*`, an exact name (`staging`), or `name/*` (everything strictly
-below `name`); they must lie within your credential's scope.";
+below `name`); they must lie within your credential's scope.
+
+Without --expires-in-days the token expires after 90 days; --no-expiry asks for
+none (the project's lifetime policy, `edgeauth lifetime`, may still bound it).";
 
 const TOKEN_LIST_LONG: &str = "\
 List your user tokens, in every project (revoked ones are not shown; secrets
@@ -98,9 +111,12 @@ edgeauth listens on 127.0.0.1 on a free port and opens the server's sign-in
 page in your browser; after you sign in and approve, the browser comes back to
 that port and edgeauth trades the one-time code (with a PKCE proof) for a user
 API token bound to the project (--project, else the server's default). The
-token is stored in the credentials file for this server and never printed:
-the output names only its prefix. Logging in again replaces the stored token
-and revokes the previous one.
+token is stored for this server and never printed: the output names only its
+prefix, and stderr says when it expires (the server decides). It goes into the
+OS keyring when one can be used (--storage keyring, the default), else (or with
+--storage file) into the credentials file (0600); EDGEAUTH_CREDENTIAL_STORE sets
+the default. The server becomes the default for commands that name none.
+Logging in again replaces the stored token and revokes the previous one.
 
 The browser must run on this machine. stderr always shows the URL, on its own
 line after `Open this URL in your browser:`.
@@ -110,9 +126,10 @@ Environment:
                            its one argument); default: xdg-open, open on macOS,
                            the URL handler on Windows
   EDGEAUTH_LOGIN_TIMEOUT   seconds to wait for the browser (default 300)
+  EDGEAUTH_CREDENTIAL_STORE  `keyring` (default) or `file`: where the token goes
 
 Prints `Logged in to SERVER as EMAIL (token eau_AbCdEfGh…, project P)`; with
---json, {\"server\", \"user\", \"token_id\", \"prefix\", \"project\"}.
+--json, {\"server\", \"user\", \"token_id\", \"prefix\", \"project\", \"expires_at\"}.
 Exit 9: no answer from the browser in time. Exit 10: cancelled in the browser,
 or an answer that does not belong to this login (nothing is stored).
 
