@@ -891,6 +891,13 @@ fn a_login_in_the_secret_service_keeps_only_metadata_in_the_file() {
         text(&out.stderr)
     );
     assert!(stored(&sb).unwrap()["servers"][stub.url.as_str()].is_object());
+    let out = sb.run(&sb.work(), &env[..2], &["logout"]);
+    assert_eq!(
+        code(&out),
+        8,
+        "logout never forgets what it could not revoke"
+    );
+    assert!(stored(&sb).unwrap()["servers"][stub.url.as_str()].is_object());
 
     // logout revokes, forgets, and deletes the keyring's item.
     let out = sb.run(&sb.work(), &env, &["logout"]);
