@@ -45,6 +45,11 @@ pub struct Context {
 
 /// Resolves settings from the process environment and working directory, then runs the command.
 pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
+    if let Command::Completion { shell } = cli.command {
+        use clap::CommandFactory;
+        clap_complete::generate(shell, &mut Cli::command(), "edgeauth", io.out);
+        return Ok(());
+    }
     let env = Environment::from_process()?;
     // `auth login|logout|whoami` are the top-level commands under another name, as in gh.
     let command = match cli.command {
@@ -53,15 +58,9 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
         Command::Auth(AuthCommand::Whoami) => Command::Whoami,
         other => other,
     };
-    // These need no server.
-    match command {
-        Command::Completion { shell } => {
-            use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "edgeauth", io.out);
-            return Ok(());
-        }
-        Command::Auth(AuthCommand::Status) => return auth::status(io, &env, cli.global.json),
-        _ => {}
+    // It needs no server: it reads only what is stored.
+    if let Command::Auth(AuthCommand::Status) = command {
+        return auth::status(io, &env, cli.global.json);
     }
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::config(format!("cannot read the working directory: {e}")))?;
