@@ -552,3 +552,28 @@ fn revoke_takes_several_ids_reports_each_and_fails_if_any_failed() {
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "revoked ut_1\nrevoked ut_3\n");
 }
+
+#[test]
+fn revoking_a_token_that_is_not_listed_is_exit_5_and_sends_only_its_prefix_lookup() {
+    let leaked = minted(TokenKind::User, b"gone");
+    let stub = Stub::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/api/tokens") => (200, r#"{"tokens":[]}"#.into()),
+        _ => (500, r#"{"error":"internal","message":"unexpected"}"#.into()),
+    });
+    let sb = Sandbox::new();
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_TOKEN", "eau_me"),
+    ];
+    let out = sb.run(&sb.work(), &env, &["token", "revoke", &leaked]);
+    assert_eq!(code(&out), 5);
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: no live user token starts with {}…\n\
+             hint: it is revoked, expired, or not yours; see `edgeauth token list`\n",
+            &leaked[..12]
+        )
+    );
+    assert_eq!(stub.requests().len(), 1, "only the list was asked for");
+}

@@ -370,7 +370,7 @@ impl TokenCollection {
                 format!("no live {} starts with {prefix}…", self.noun),
             )
             .with_hint(format!(
-                "it is already revoked or expired, {}; see `edgeauth {} list`",
+                "it is revoked, expired, or {}; see `edgeauth {} list`",
                 self.not_found_because
                     .trim_start_matches("already revoked or "),
                 self.command
