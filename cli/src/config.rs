@@ -4,12 +4,13 @@
 //!
 //! | setting | 1 | 2 | 3 | 4 | otherwise |
 //! |---|---|---|---|---|---|
-//! | server  | `--server`  | `EDGEAUTH_SERVER`  | `server` in edgeauth.toml  | — | error (exit 8) |
+//! | server  | `--server`  | `EDGEAUTH_SERVER`  | `server` in edgeauth.toml  | the last login's server (`default_server` in credentials.json) | error (exit 8) that says to run `edgeauth login --server URL` |
 //! | project | `--project` | `EDGEAUTH_PROJECT` | `project` in edgeauth.toml | — | none: no `X-Project` header, the server's default project |
 //! | token   | `--token`   | `EDGEAUTH_TOKEN`   | `token` in edgeauth.toml   | credentials stored for that server | none: no `Authorization` header |
 //!
 //! `edgeauth.toml` is looked for in the working directory, then in each parent up to the root;
-//! the first one found is the only one read. Its keys are `server`, `project` and `token`, all
+//! the first one found is the only one read; a token in it draws a warning when the file is
+//! readable by others or tracked by git ([`exposed_token_warnings`]). Its keys are `server`, `project` and `token`, all
 //! optional; any other key is an error that names the file. An empty environment variable
 //! counts as unset. Stored credentials are looked up under the normalised server URL (see
 //! [`ServerUrl`]) in the credentials directory: `$EDGEAUTH_CONFIG_DIR` if set, else

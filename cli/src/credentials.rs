@@ -17,8 +17,15 @@
 //! }
 //! ```
 //!
-//! Keys are normalised server URLs ([`ServerUrl`]); a hand-edited key with a trailing slash or
-//! upper-case host still matches. Fields other than `token` and `kind` are optional, and fields
+//! Keys are server keys ([`ServerUrl::key`]: the normalised URL, with `localhost`, `127.0.0.1`
+//! and `[::1]` written `127.0.0.1`); a hand-edited key with a trailing slash or upper-case host
+//! still matches, and an entry under an older key (`http://localhost:8787`) is re-keyed on load
+//! and keeps the URL it was made for in `server`. `default_server` is the URL of the last
+//! successful login, which commands use when nothing else names a server.
+//!
+//! A login kept in the OS keyring ([`crate::os_keyring`]) has `"storage": "keyring"` and no
+//! `token` or `refresh_token` here: [`load`] fills them in from the keyring, and [`save`] writes
+//! them back there when they changed (a refresh) and deletes the items of logins removed. Fields other than `token` and `kind` are optional, and fields
 //! this version does not know are kept when the file is rewritten. That is why `name`,
 //! `project`, `user` and `created_at` (added with `edgeauth login`) needed no version bump: an
 //! older file without them reads as before, and an older edgeauth keeps them untouched.

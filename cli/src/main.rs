@@ -5,7 +5,7 @@
 //! mapping of failures to exit codes), [`commands`], [`output`] (tables), [`error`] (the exit
 //! code table), [`server_url`] (a server's normal form), [`loopback`] (the listener that
 //! `edgeauth login` waits on for the browser), [`session`] (keeping a device login's access
-//! token fresh).
+//! token fresh), [`os_keyring`] (where stored tokens live when the OS has a keyring).
 //!
 //! The rules the server enforces and the bodies it sends come from `edgeauth-core`, so the CLI
 //! checks and reads exactly what the server writes: project names, token kinds and prefixes,
