@@ -208,7 +208,7 @@ pub enum Command {
     /// Show who the resolved credential is, and where it came from
     #[command(long_about = WHOAMI_LONG)]
     Whoami,
-    /// Your stored logins (status), the token in use (token); login, logout and whoami as above
+    /// Stored logins (status), the token in use (token); also login, logout and whoami
     #[command(subcommand)]
     Auth(AuthCommand),
     /// Print a shell completion script: bash, zsh or fish

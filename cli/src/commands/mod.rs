@@ -47,7 +47,10 @@ pub struct Context {
 pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
     if let Command::Completion { shell } = cli.command {
         use clap::CommandFactory;
-        clap_complete::generate(shell, &mut Cli::command(), "edgeauth", io.out);
+        // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "edgeauth", &mut script);
+        io.out.write_all(&script)?;
         return Ok(());
     }
     let env = Environment::from_process()?;
