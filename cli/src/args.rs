@@ -5,13 +5,15 @@ use crate::error::EXIT_CODES_HELP;
 use crate::server_url::ServerUrl;
 use clap::{Args, Parser, Subcommand};
 use edgeauth_core::secret::Secret;
-use edgeauth_core::token_request::MAX_EXPIRES_IN_DAYS;
+use edgeauth_core::token_request::{DEFAULT_TOKEN_LIFETIME_DAYS, MAX_EXPIRES_IN_DAYS};
 
 const LONG_ABOUT: &str = "\
 edgeauth: authentication and API tokens for an HTTP API.
 
 Settings are taken from the first place that has them:
-  server   --server, EDGEAUTH_SERVER, `server` in edgeauth.toml (required)
+  server   --server, EDGEAUTH_SERVER, `server` in edgeauth.toml, then the
+           server of the last `edgeauth login` (localhost, 127.0.0.1 and
+           [::1] are one server)
   project  --project, EDGEAUTH_PROJECT, `project` in edgeauth.toml
            (none: the server's default project)
   token    --token, EDGEAUTH_TOKEN, `token` in edgeauth.toml, then the
@@ -19,14 +21,19 @@ Settings are taken from the first place that has them:
 
 edgeauth.toml is looked for in the current directory and then in each parent
 directory; the first one found is used. Its keys are server, project and
-token, all optional. Empty environment variables count as unset.
+token, all optional; a token there draws a warning when the file is readable
+by other users or tracked by git. Empty environment variables count as unset.
 
-Stored credentials live in $EDGEAUTH_CONFIG_DIR/credentials.json, or by default
-in <user config dir>/edgeauth/credentials.json (~/.config/edgeauth on Linux).
+Stored logins live in $EDGEAUTH_CONFIG_DIR/credentials.json, or by default in
+<user config dir>/edgeauth/credentials.json (~/.config/edgeauth on Linux); their
+tokens in the OS keyring when there is one (`login --storage`,
+EDGEAUTH_CREDENTIAL_STORE). `edgeauth auth status` lists them.
 
 Human output is meant for reading; use --json for scripts: it prints the
-server's JSON response. Errors go to stderr as `error: …` and `hint: …`
-lines; the exit code says what kind of failure it was. Times are UTC.";
+server's JSON response, and errors as one JSON line on stderr:
+{\"error\": {\"code\", \"message\", \"hint\", \"exit_code\", \"server_code\"}}.
+Otherwise errors go to stderr as `error: …` and `hint: …` lines; the exit code
+says what kind of failure it was. Times are UTC.";
 
 const SHORT_AFTER: &str = "Exit codes: 0 ok, 1 failure, 2 usage, 3 unauthorized, 4 forbidden, \
 5 not found, 6 unreachable, 7 server error, 8 local configuration, 9 login timed out, \
@@ -45,7 +52,10 @@ the token in its `token` field) goes to stdout.
 
 Workspace patterns: `*` (everything), an exact name (`staging`), or `name/*`
 (everything strictly below `name`). A token's scope can never be broader than
-the scope of the credential that creates it.";
+the scope of the credential that creates it.
+
+Without --expires-in-days the token expires after 90 days; --no-expiry asks for
+none (the project's lifetime policy, `edgeauth lifetime`, may still bound it).";
 
 const LIST_LONG: &str = "\
 List the project's service tokens (revoked ones are not shown; secrets never are).
@@ -77,7 +87,10 @@ the token in its `token` field) goes to stdout.
 
 Without --workspaces the token gets `*`: everything your own credential may
 do. Patterns: `*`, an exact name (`staging`), or `name/*` (everything strictly
-below `name`); they must lie within your credential's scope.";
+below `name`); they must lie within your credential's scope.
+
+Without --expires-in-days the token expires after 90 days; --no-expiry asks for
+none (the project's lifetime policy, `edgeauth lifetime`, may still bound it).";
 
 const TOKEN_LIST_LONG: &str = "\
 List your user tokens, in every project (revoked ones are not shown; secrets
@@ -98,9 +111,12 @@ edgeauth listens on 127.0.0.1 on a free port and opens the server's sign-in
 page in your browser; after you sign in and approve, the browser comes back to
 that port and edgeauth trades the one-time code (with a PKCE proof) for a user
 API token bound to the project (--project, else the server's default). The
-token is stored in the credentials file for this server and never printed:
-the output names only its prefix. Logging in again replaces the stored token
-and revokes the previous one.
+token is stored for this server and never printed: the output names only its
+prefix, and stderr says when it expires (the server decides). It goes into the
+OS keyring when one can be used (--storage keyring, the default), else (or with
+--storage file) into the credentials file (0600); EDGEAUTH_CREDENTIAL_STORE sets
+the default. The server becomes the default for commands that name none.
+Logging in again replaces the stored token and revokes the previous one.
 
 The browser must run on this machine. stderr always shows the URL, on its own
 line after `Open this URL in your browser:`.
@@ -110,9 +126,10 @@ Environment:
                            its one argument); default: xdg-open, open on macOS,
                            the URL handler on Windows
   EDGEAUTH_LOGIN_TIMEOUT   seconds to wait for the browser (default 300)
+  EDGEAUTH_CREDENTIAL_STORE  `keyring` (default) or `file`: where the token goes
 
 Prints `Logged in to SERVER as EMAIL (token eau_AbCdEfGh…, project P)`; with
---json, {\"server\", \"user\", \"token_id\", \"prefix\", \"project\"}.
+--json, {\"server\", \"user\", \"token_id\", \"prefix\", \"project\", \"expires_at\"}.
 Exit 9: no answer from the browser in time. Exit 10: cancelled in the browser,
 or an answer that does not belong to this login (nothing is stored).
 
@@ -191,6 +208,16 @@ pub enum Command {
     /// Show who the resolved credential is, and where it came from
     #[command(long_about = WHOAMI_LONG)]
     Whoami,
+    /// Stored logins (status), the token in use (token); also login, logout and whoami
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Print a shell completion script: bash, zsh or fish
+    #[command(long_about = COMPLETION_LONG)]
+    Completion {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Create, list and revoke your own user API tokens
     #[command(subcommand, long_about = TOKEN_ABOUT)]
     Token(UserTokenCommand),
@@ -213,6 +240,57 @@ pub enum Command {
     #[command(long_about = AUDIT_LONG, after_help = AUDIT_EXAMPLES)]
     Audit(AuditArgs),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Every stored login: server, who, kind, project, expiry, where the token is kept
+    #[command(long_about = AUTH_STATUS_LONG)]
+    Status,
+    /// Print the token in use for the server, alone on stdout (a device login refreshed first)
+    #[command(long_about = AUTH_TOKEN_LONG)]
+    Token,
+    /// The same as `edgeauth login`
+    #[command(long_about = LOGIN_LONG)]
+    Login(LoginArgs),
+    /// The same as `edgeauth logout`
+    #[command(long_about = LOGOUT_LONG)]
+    Logout(LogoutArgs),
+    /// The same as `edgeauth whoami`
+    #[command(long_about = WHOAMI_LONG)]
+    Whoami,
+}
+
+const AUTH_STATUS_LONG: &str = "\
+List every login stored by `edgeauth login`, per server: the server (`*` marks the
+default: the last login's, used when no --server, EDGEAUTH_SERVER or edgeauth.toml
+names one), who (email), the kind (`user token` or `device login`), the project, the
+expiry and where the token is kept (the credentials file's path).
+
+It reads only what is stored and asks no server: it works offline, and a login whose
+expiry has passed says `expired` (a device login refreshes itself while its refresh
+token lives, so its access token's expiry is shown as `refreshes`). `edgeauth whoami`
+asks the server. With no stored login it prints nothing on stdout, says so on stderr,
+and exits 0. --json: {\"default_server\", \"logins\": [{\"server\", \"default\",
+\"user\", \"kind\", \"project\", \"token_id\", \"prefix\", \"expires_at\",
+\"expired\", \"storage\", \"path\"}]}.";
+
+const AUTH_TOKEN_LONG: &str = "\
+Print the token in use for the server alone on stdout, nothing else, so that
+
+  curl -H \"Authorization: Bearer $(edgeauth auth token)\" https://api.example.com/…
+
+works. The token is the one every command would use (--token, EDGEAUTH_TOKEN,
+edgeauth.toml, then the stored login); a stored device login's access token is
+refreshed first when it expires within a minute. Without any: exit 3, and stderr
+says which command logs in. --json: {\"server\", \"token\", \"source\"}.";
+
+const COMPLETION_LONG: &str = "\
+Print a completion script for bash, zsh or fish on stdout. Install it with:
+
+  bash: edgeauth completion bash > ~/.local/share/bash-completion/completions/edgeauth
+  zsh:  edgeauth completion zsh > \"${fpath[1]}/_edgeauth\"   (a directory in $fpath;
+        then start a new shell, with `autoload -U compinit && compinit` in ~/.zshrc)
+  fish: edgeauth completion fish > ~/.config/fish/completions/edgeauth.fish";
 
 const AUDIT_LONG: &str = "\
 Read the audit trail, newest first: sign-ins and their refusals, sign-outs, tokens
@@ -494,6 +572,28 @@ pub struct ApiArgs {
     pub include: bool,
 }
 
+/// The long help of both `revoke`s, which differ only in names.
+macro_rules! revoke_long {
+        ($what:literal, $list:literal) => {
+            concat!(
+                "Revoke ", $what, " by id (from `edgeauth ", $list, " list`) or by the token itself.\n\n",
+                "Prints `revoked <id>` for each; it takes effect at once. An id that is unknown or\n",
+                "already revoked is not found (exit 5).\n\n",
+                "Each argument is a token id, or a token itself (a leaked one, say): the token is\n",
+                "never sent. It is hashed here (SHA-256, as the server keeps it) and matched against\n",
+                "the list's tokens by its display prefix (its first 12 characters); the match is\n",
+                "confirmed by the hash through the audit trail (`GET /api/audit?token_hash=…`) where\n",
+                "the credential may read it, else the prefix alone decides (stderr says so).\n",
+                "Several arguments are revoked one by one, each reported; the exit code is that of\n",
+                "the first failure (0 if none failed). --json prints\n",
+                "{\"revoked\": [ids], \"failed\": [{\"argument\", \"error\"}]} (a token shown by its prefix)."
+            )
+        };
+    }
+const TOKEN_REVOKE_LONG: &str = revoke_long!("your user tokens", "token");
+const SERVICE_TOKEN_REVOKE_LONG: &str =
+    revoke_long!("the project's service tokens", "service-token");
+
 const WHOAMI_LONG: &str = "\
 Show who the resolved credential is: kind, name, project, workspaces, expiry,
 and where it came from.
@@ -526,6 +626,10 @@ pub struct LoginArgs {
     /// name); default EDGEAUTH_ID_TOKEN when GitHub Actions' token request is not available
     #[arg(long, value_name = "VAR", requires = "ci")]
     pub id_token_env: Option<String>,
+    /// Where to keep the token: the OS keyring (the default; the file when there is none) or
+    /// the credentials file [env: EDGEAUTH_CREDENTIAL_STORE]
+    #[arg(long, value_enum, value_name = "STORE", conflicts_with = "ci")]
+    pub storage: Option<crate::os_keyring::Storage>,
 }
 
 const LOGIN_CI_LONG: &str = "\
@@ -552,16 +656,12 @@ pub enum UserTokenCommand {
     /// List your user tokens in every project
     #[command(long_about = TOKEN_LIST_LONG)]
     List,
-    /// Revoke one of your user tokens by its id (ut_…); prints `revoked <id>`
-    #[command(
-        long_about = "Revoke one of your user tokens by its id (ut_…, from `edgeauth token list`).\n\n\
-            Prints `revoked <id>`; with --json, {\"revoked\": \"<id>\"}. It takes effect at once.\n\
-            An id that is unknown, already revoked or not yours is not found (exit 5)."
-    )]
+    /// Revoke user tokens by id (ut_…) or by the token itself (eau_…); prints `revoked <id>`
+    #[command(long_about = TOKEN_REVOKE_LONG)]
     Revoke {
-        /// The token's id, e.g. ut_…
-        #[arg(value_name = "ID")]
-        id: String,
+        /// Token ids (ut_…), or tokens (eau_…) to find by their hash
+        #[arg(value_name = "ID", required = true, num_args = 1..)]
+        ids: Vec<String>,
     },
     /// Give a user token a new secret, ending the old one
     #[command(
@@ -588,9 +688,12 @@ pub struct CreateUserToken {
     /// Workspace patterns, comma-separated; the flag may be repeated; default: *
     #[arg(long, value_name = "PATTERNS", value_delimiter = ',', value_parser = parse_workspace_pattern)]
     pub workspaces: Vec<String>,
-    /// Expire the token after this many days (1 to 3650); default: never
+    /// Expire the token after this many days (1 to 3650); default: 90
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_EXPIRES_IN_DAYS))]
     pub expires_in_days: Option<u32>,
+    /// Ask for a token that never expires (the project's lifetime policy may still bound it)
+    #[arg(long, conflicts_with = "expires_in_days")]
+    pub no_expiry: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -601,15 +704,12 @@ pub enum ServiceTokenCommand {
     /// List the project's service tokens
     #[command(long_about = LIST_LONG)]
     List,
-    /// Revoke a service token by its id (st_…); prints `revoked <id>`
-    #[command(
-        long_about = "Revoke a service token by its id (st_…, from `edgeauth service-token list`).\n\n\
-            Prints `revoked <id>`; with --json, {\"revoked\": \"<id>\"}. It takes effect at once."
-    )]
+    /// Revoke service tokens by id (st_…) or by the token itself (eas_…); prints `revoked <id>`
+    #[command(long_about = SERVICE_TOKEN_REVOKE_LONG)]
     Revoke {
-        /// The token's id, e.g. st_…
-        #[arg(value_name = "ID")]
-        id: String,
+        /// Token ids (st_…), or tokens (eas_…) to find by their hash
+        #[arg(value_name = "ID", required = true, num_args = 1..)]
+        ids: Vec<String>,
     },
     /// Give a service token a new secret, ending the old one
     #[command(
@@ -636,9 +736,23 @@ pub struct CreateServiceToken {
     /// Workspace patterns, comma-separated; the flag may be repeated
     #[arg(long, required = true, value_name = "PATTERNS", value_delimiter = ',', value_parser = parse_workspace_pattern)]
     pub workspaces: Vec<String>,
-    /// Expire the token after this many days (1 to 3650); default: never
+    /// Expire the token after this many days (1 to 3650); default: 90
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_EXPIRES_IN_DAYS))]
     pub expires_in_days: Option<u32>,
+    /// Ask for a token that never expires (the project's lifetime policy may still bound it)
+    #[arg(long, conflicts_with = "expires_in_days")]
+    pub no_expiry: bool,
+}
+
+/// What `token create` and `service-token create` ask for: `--expires-in-days`, nothing with
+/// `--no-expiry` (the server then applies the project's default, else no expiry), else
+/// [`DEFAULT_TOKEN_LIFETIME_DAYS`].
+pub fn asked_lifetime_days(expires_in_days: Option<u32>, no_expiry: bool) -> Option<u32> {
+    match (expires_in_days, no_expiry) {
+        (Some(days), _) => Some(days),
+        (None, true) => None,
+        (None, false) => Some(DEFAULT_TOKEN_LIFETIME_DAYS),
+    }
 }
 
 fn parse_server(s: &str) -> Result<String, String> {
@@ -818,7 +932,12 @@ mod tests {
         let cli = parse(&["token", "revoke", "ut_1"]).unwrap();
         assert!(matches!(
             cli.command,
-            Command::Token(UserTokenCommand::Revoke { id }) if id == "ut_1"
+            Command::Token(UserTokenCommand::Revoke { ids }) if ids == ["ut_1"]
+        ));
+        let cli = parse(&["service-token", "revoke", "st_1", "st_2"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::ServiceToken(ServiceTokenCommand::Revoke { ids }) if ids == ["st_1", "st_2"]
         ));
     }
 
@@ -875,7 +994,18 @@ mod tests {
             &["token", "create", "--name", "x", "--workspaces", ""],
             &["token", "create", "--name", "x", "--expires-in-days", "0"],
             &["token", "revoke"],
-            &["token", "revoke", "ut_1", "ut_2"],
+            &[
+                "token",
+                "create",
+                "--name",
+                "x",
+                "--no-expiry",
+                "--expires-in-days",
+                "3",
+            ],
+            &["auth"],
+            &["auth", "nonsense"],
+            &["completion", "powershell-7"],
             &["token"],
             &["nonsense"],
         ] {
@@ -977,6 +1107,58 @@ mod tests {
             "*"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn tokens_last_90_days_unless_asked_otherwise() {
+        assert_eq!(DEFAULT_TOKEN_LIFETIME_DAYS, 90);
+        assert_eq!(asked_lifetime_days(None, false), Some(90));
+        assert_eq!(asked_lifetime_days(Some(7), false), Some(7));
+        assert_eq!(asked_lifetime_days(None, true), None);
+        let cli = parse(&[
+            "service-token",
+            "create",
+            "--name",
+            "n",
+            "--workspaces",
+            "*",
+            "--no-expiry",
+        ])
+        .unwrap();
+        let Command::ServiceToken(ServiceTokenCommand::Create(create)) = cli.command else {
+            panic!("not create");
+        };
+        assert!(create.no_expiry && create.expires_in_days.is_none());
+    }
+
+    #[test]
+    fn auth_has_status_token_and_the_login_commands() {
+        assert!(matches!(
+            parse(&["auth", "status", "--json"]).unwrap().command,
+            Command::Auth(AuthCommand::Status)
+        ));
+        assert!(matches!(
+            parse(&["auth", "token"]).unwrap().command,
+            Command::Auth(AuthCommand::Token)
+        ));
+        assert!(matches!(
+            parse(&["auth", "login", "--device"]).unwrap().command,
+            Command::Auth(AuthCommand::Login(LoginArgs { device: true, .. }))
+        ));
+        assert!(matches!(
+            parse(&["auth", "logout", "--all"]).unwrap().command,
+            Command::Auth(AuthCommand::Logout(LogoutArgs { all: true }))
+        ));
+        assert!(matches!(
+            parse(&["auth", "whoami"]).unwrap().command,
+            Command::Auth(AuthCommand::Whoami)
+        ));
+        assert!(matches!(
+            parse(&["completion", "zsh"]).unwrap().command,
+            Command::Completion {
+                shell: clap_complete::Shell::Zsh
+            }
+        ));
     }
 
     #[test]

@@ -179,6 +179,11 @@ impl ApiClient {
         &self.server
     }
 
+    /// The credential requests carry, if any.
+    pub fn token(&self) -> Option<ResolvedToken> {
+        self.token.borrow().clone()
+    }
+
     /// Replaces the secret of the credential in use (after a refresh).
     pub fn set_secret(&self, secret: Secret) {
         if let Some(token) = self.token.borrow_mut().as_mut() {
@@ -463,7 +468,7 @@ impl ApiClient {
                 "point edgeauth at the API itself (the server URL came from {}); maybe https:// instead of http://?",
                 self.server_source.describe("server")
             )),
-            401 => error(ExitStatus::Unauthorized).with_hint(self.unauthorized_hint()),
+            401 => self.unauthorized(error(ExitStatus::Unauthorized)),
             403 => error(ExitStatus::Forbidden).with_hint(
                 "the credential's workspace scope does not cover this request; see it with `edgeauth whoami`, or use a token whose scope does (the super token covers everything)",
             ),
@@ -484,19 +489,34 @@ impl ApiClient {
         }
     }
 
-    fn unauthorized_hint(&self) -> String {
+    /// A 401: without a credential, "not logged in" and the command that logs in; with one,
+    /// where it came from and the command that replaces it. Every line names the server.
+    fn unauthorized(&self, e: CliError) -> CliError {
+        let server = &self.server;
+        let login = login_command(server);
         match &*self.token.borrow() {
-            None => "this needs a credential: pass --token, set EDGEAUTH_TOKEN or `token` in edgeauth.toml, or run `edgeauth login`".to_owned(),
-            Some(ResolvedToken { source: source @ Source::StoredCredentials(_), .. }) => format!(
-                "the token from {} was not accepted; run `edgeauth login` again",
+            None => CliError {
+                message: format!("not logged in to {server}: run `{login}`"),
+                hint: Some(format!(
+                    "over SSH or without a browser on this machine: `edgeauth login --device --server {server}`; in scripts: set EDGEAUTH_TOKEN (or --token, or `token` in edgeauth.toml)"
+                )),
+                ..e
+            },
+            Some(ResolvedToken { source: source @ Source::StoredCredentials(_), .. }) => e.with_hint(format!(
+                "the token from {} was not accepted by {server}; run `{login}` again",
                 source.describe("token")
-            ),
-            Some(ResolvedToken { source, .. }) => format!(
-                "check the token (--token, EDGEAUTH_TOKEN, edgeauth.toml) or run `edgeauth login`; the token in use came from {}",
+            )),
+            Some(ResolvedToken { source, .. }) => e.with_hint(format!(
+                "the token from {} was not accepted by {server}: check it (--token, EDGEAUTH_TOKEN, edgeauth.toml), or run `{login}`",
                 source.describe("token")
-            ),
+            )),
         }
     }
+}
+
+/// The command that logs in to `server`, as hints print it.
+pub fn login_command(server: &ServerUrl) -> String {
+    format!("edgeauth login --server {server}")
 }
 
 #[cfg(test)]
@@ -638,7 +658,23 @@ pub(crate) mod tests {
         );
 
         let e = status_of(401, r#"{"error":"unauthorized","message":"m"}"#, None);
-        assert!(e.hint.unwrap().contains("needs a credential"));
+        assert!(
+            e.message.starts_with("not logged in to http://127.0.0.1:"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message
+                .contains("run `edgeauth login --server http://127.0.0.1:"),
+            "{}",
+            e.message
+        );
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.contains("edgeauth login --device --server http://127.0.0.1:"),
+            "{hint}"
+        );
+        assert!(hint.contains("EDGEAUTH_TOKEN"), "{hint}");
 
         let e = status_of(
             401,
@@ -648,7 +684,12 @@ pub(crate) mod tests {
                 Source::StoredCredentials("/c/credentials.json".into()),
             )),
         );
-        assert!(e.hint.unwrap().contains("run `edgeauth login` again"));
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.contains("run `edgeauth login --server http://127.0.0.1:"),
+            "{hint}"
+        );
+        assert!(hint.ends_with("` again"), "{hint}");
 
         let e = status_of(403, r#"{"error":"forbidden","message":"scope"}"#, None);
         assert_eq!(e.status, ExitStatus::Forbidden);

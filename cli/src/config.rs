@@ -4,12 +4,13 @@
 //!
 //! | setting | 1 | 2 | 3 | 4 | otherwise |
 //! |---|---|---|---|---|---|
-//! | server  | `--server`  | `EDGEAUTH_SERVER`  | `server` in edgeauth.toml  | — | error (exit 8) |
+//! | server  | `--server`  | `EDGEAUTH_SERVER`  | `server` in edgeauth.toml  | the last login's server (`default_server` in credentials.json) | error (exit 8) that says to run `edgeauth login --server URL` |
 //! | project | `--project` | `EDGEAUTH_PROJECT` | `project` in edgeauth.toml | — | none: no `X-Project` header, the server's default project |
 //! | token   | `--token`   | `EDGEAUTH_TOKEN`   | `token` in edgeauth.toml   | credentials stored for that server | none: no `Authorization` header |
 //!
 //! `edgeauth.toml` is looked for in the working directory, then in each parent up to the root;
-//! the first one found is the only one read. Its keys are `server`, `project` and `token`, all
+//! the first one found is the only one read; a token in it draws a warning when the file is
+//! readable by others or tracked by git ([`exposed_token_warnings`]). Its keys are `server`, `project` and `token`, all
 //! optional; any other key is an error that names the file. An empty environment variable
 //! counts as unset. Stored credentials are looked up under the normalised server URL (see
 //! [`ServerUrl`]) in the credentials directory: `$EDGEAUTH_CONFIG_DIR` if set, else
@@ -20,6 +21,7 @@
 
 use crate::credentials;
 use crate::error::CliError;
+use crate::os_keyring::Storage;
 use crate::server_url::ServerUrl;
 use edgeauth_core::secret::Secret;
 use edgeauth_core::ProjectName;
@@ -58,6 +60,8 @@ pub enum Source {
     Env,
     ConfigFile(PathBuf),
     StoredCredentials(PathBuf),
+    /// The server of the last `edgeauth login`, kept in the credentials file at this path.
+    LastLogin(PathBuf),
 }
 
 impl Source {
@@ -73,6 +77,10 @@ impl Source {
                     path.display()
                 )
             }
+            Source::LastLogin(path) => format!(
+                "the last `edgeauth login` (remembered in {})",
+                path.display()
+            ),
         }
     }
 
@@ -82,7 +90,7 @@ impl Source {
             Source::Flag => "flag",
             Source::Env => "env",
             Source::ConfigFile(_) => CONFIG_FILE_NAME,
-            Source::StoredCredentials(_) => "login",
+            Source::StoredCredentials(_) | Source::LastLogin(_) => "login",
         }
     }
 
@@ -90,7 +98,9 @@ impl Source {
     pub fn path(&self) -> Option<&Path> {
         match self {
             Source::Flag | Source::Env => None,
-            Source::ConfigFile(path) | Source::StoredCredentials(path) => Some(path),
+            Source::ConfigFile(path)
+            | Source::StoredCredentials(path)
+            | Source::LastLogin(path) => Some(path),
         }
     }
 }
@@ -117,6 +127,8 @@ pub struct Environment {
     pub login_timeout: Option<String>,
     /// The platform's user configuration directory (`dirs::config_dir`).
     pub user_config_dir: Option<PathBuf>,
+    /// `EDGEAUTH_CREDENTIAL_STORE`: where `edgeauth login` keeps a new login's token.
+    pub credential_store: Option<Storage>,
 }
 
 impl Environment {
@@ -145,6 +157,9 @@ impl Environment {
                 .map(PathBuf::from),
             login_timeout: var("EDGEAUTH_LOGIN_TIMEOUT")?,
             user_config_dir: dirs::config_dir(),
+            credential_store: var("EDGEAUTH_CREDENTIAL_STORE")?
+                .map(|v| Storage::parse(&v).map_err(CliError::config))
+                .transpose()?,
         })
     }
 
@@ -224,16 +239,19 @@ pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings,
             .or_else(|| file.cloned().map(|v| (v, file_source())))
     };
 
-    let (server, server_source) = pick(
+    let given = pick(
         &flags.server,
         &env.server,
         file.and_then(|f| f.server.as_ref()),
-    )
-    .ok_or_else(|| {
-        CliError::config("no server given").with_hint(
-            "pass --server URL, set EDGEAUTH_SERVER, or put `server = \"https://…\"` in an edgeauth.toml in this directory or a parent",
-        )
-    })?;
+    );
+    let (server, server_source) = match given {
+        Some(given) => given,
+        None => last_login_server(env)?.ok_or_else(|| {
+            CliError::config("no server given").with_hint(
+                "run `edgeauth login --server URL` once (the server is remembered), or pass --server URL, set EDGEAUTH_SERVER, or put `server = \"https://…\"` in an edgeauth.toml in this directory or a parent",
+            )
+        })?,
+    };
     let server = ServerUrl::parse(&server).map_err(|e| {
         CliError::config(format!(
             "bad server URL from {}: {e}",
@@ -271,6 +289,9 @@ pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings,
             file.and_then(|f| f.token.clone())
                 .map(|t| (t, file_source()))
         });
+    if let Some((_, Source::ConfigFile(path))) = &explicit_token {
+        warnings.extend(exposed_token_warnings(path));
+    }
     let token = match explicit_token {
         Some((secret, source)) => Some(ResolvedToken { secret, source }),
         None => stored_token(&server, env, &mut warnings)?,
@@ -293,6 +314,66 @@ pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings,
     })
 }
 
+/// Warnings for an edgeauth.toml whose token others can read: a file readable by group or
+/// others (Unix mode), or one tracked by git (it would be committed and pushed with the
+/// project). `git` is asked only if it can be run; any failure of it means "not tracked".
+pub fn exposed_token_warnings(path: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o044 != 0 {
+                warnings.push(format!(
+                    "{} holds a token and is readable by other users (mode {mode:03o}): run `chmod 600 {}`, or move the token to EDGEAUTH_TOKEN or `edgeauth login`",
+                    path.display(),
+                    path.display()
+                ));
+            }
+        }
+    }
+    if is_tracked_by_git(path) {
+        warnings.push(format!(
+            "{} holds a token and is tracked by git: anyone with the repository has it; remove the token from the file (and the history), revoke it, and use EDGEAUTH_TOKEN or `edgeauth login`",
+            path.display()
+        ));
+    }
+    warnings
+}
+
+/// `git ls-files --error-unmatch FILE` in the file's directory succeeds.
+fn is_tracked_by_git(path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return false;
+    };
+    std::process::Command::new("git")
+        .arg("ls-files")
+        .arg("--error-unmatch")
+        .arg("--")
+        .arg(name)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The server of the last successful login, when no setting names one.
+fn last_login_server(env: &Environment) -> Result<Option<(String, Source)>, CliError> {
+    let Some(dir) = env.credentials_dir() else {
+        return Ok(None);
+    };
+    let server = credentials::load(&dir)?.default_server();
+    Ok(server.map(|url| {
+        (
+            url.as_str().to_owned(),
+            Source::LastLogin(credentials::file_path(&dir)),
+        )
+    }))
+}
+
 fn stored_token(
     server: &ServerUrl,
     env: &Environment,
@@ -303,7 +384,10 @@ fn stored_token(
     };
     let store = credentials::load(&dir)?;
     let path = credentials::file_path(&dir);
-    if store.get(server).is_some() {
+    if let Some(credential) = store.get(server) {
+        if let Some(e) = credential.unreadable(server) {
+            return Err(e);
+        }
         warnings.extend(credentials::permission_warning(&path));
     }
     Ok(store.get(server).map(|cred| ResolvedToken {
@@ -534,6 +618,7 @@ mod tests {
         let err = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap_err();
         assert_eq!(err.status, crate::error::ExitStatus::Config);
         let hint = err.hint.unwrap();
+        assert!(hint.contains("edgeauth login --server URL"), "{hint}");
         assert!(hint.contains("--server") && hint.contains("EDGEAUTH_SERVER"));
         assert!(hint.contains("edgeauth.toml"));
     }
@@ -567,6 +652,67 @@ mod tests {
         let err = resolve(&Flags::default(), &env, &fx.base).unwrap_err();
         assert!(err.message.contains("EDGEAUTH_TOKEN"), "{}", err.message);
         assert!(!err.message.contains("tok en"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_toml_token_readable_by_others_warns_with_the_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let fx = Fixture::new();
+        let path = fx.write_toml(
+            "",
+            "server = \"https://x.example.com\"\ntoken = \"eas_t\"\n",
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base.join("a/b")).unwrap();
+        let warning = s
+            .warnings
+            .iter()
+            .find(|w| w.contains("readable by other users"));
+        let warning = warning.expect("a warning");
+        assert!(warning.contains(&path.display().to_string()), "{warning}");
+        assert!(warning.contains("mode 644"), "{warning}");
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        // Without a token, a world-readable file is fine.
+        let path = fx.write_toml("", "server = \"https://x.example.com\"\n");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn the_last_login_is_the_server_when_none_is_given() {
+        let fx = Fixture::new();
+        let mut store = CredentialStore::default();
+        store.insert_login(
+            &ServerUrl::parse("http://localhost:8787").unwrap(),
+            StoredCredential::new(Secret::new("eau_stored"), "user"),
+            Storage::File,
+        );
+        credentials::save(&fx.config_dir, &store).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap();
+        assert_eq!(s.server.as_str(), "http://localhost:8787");
+        assert!(matches!(s.server_source, Source::LastLogin(_)));
+        assert_eq!(token_of(&s).0, "eau_stored");
+        // 127.0.0.1 is the same server: the same login.
+        let flags = Flags {
+            server: Some("http://127.0.0.1:8787".into()),
+            ..Flags::default()
+        };
+        let s = resolve(&flags, &fx.env(), &fx.base).unwrap();
+        assert_eq!(s.server.as_str(), "http://127.0.0.1:8787");
+        assert_eq!(token_of(&s).0, "eau_stored");
+        // A setting still wins over the remembered server.
+        let env = Environment {
+            server: Some("https://other.example.com".into()),
+            ..fx.env()
+        };
+        let s = resolve(&Flags::default(), &env, &fx.base).unwrap();
+        assert_eq!(s.server.as_str(), "https://other.example.com");
+        assert!(s.token.is_none());
     }
 
     #[test]

@@ -17,8 +17,15 @@
 //! }
 //! ```
 //!
-//! Keys are normalised server URLs ([`ServerUrl`]); a hand-edited key with a trailing slash or
-//! upper-case host still matches. Fields other than `token` and `kind` are optional, and fields
+//! Keys are server keys ([`ServerUrl::key`]: the normalised URL, with `localhost`, `127.0.0.1`
+//! and `[::1]` written `127.0.0.1`); a hand-edited key with a trailing slash or upper-case host
+//! still matches, and an entry under an older key (`http://localhost:8787`) is re-keyed on load
+//! and keeps the URL it was made for in `server`. `default_server` is the URL of the last
+//! successful login, which commands use when nothing else names a server.
+//!
+//! A login kept in the OS keyring ([`crate::os_keyring`]) has `"storage": "keyring"` and no
+//! `token` or `refresh_token` here: [`load`] fills them in from the keyring, and [`save`] writes
+//! them back there when they changed (a refresh) and deletes the items of logins removed. Fields other than `token` and `kind` are optional, and fields
 //! this version does not know are kept when the file is rewritten. That is why `name`,
 //! `project`, `user` and `created_at` (added with `edgeauth login`) needed no version bump: an
 //! older file without them reads as before, and an older edgeauth keeps them untouched.
@@ -40,6 +47,7 @@
 //! the old file or the new one, never a mix, and a crash leaves no half-written credentials.
 
 use crate::error::CliError;
+use crate::os_keyring::{self, KeptSecrets, Storage};
 use crate::server_url::ServerUrl;
 use edgeauth_core::secret::Secret;
 use serde::{Deserialize, Serialize};
@@ -63,6 +71,8 @@ pub fn file_path(dir: &Path) -> PathBuf {
 /// One server's stored credential.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredCredential {
+    /// Empty in the file when the secrets are in the OS keyring (`storage`); filled in on load.
+    #[serde(default = "no_secret", skip_serializing_if = "is_empty")]
     pub token: Secret,
     /// `user` for a user API token (loopback login), `access` for a device login's access token.
     pub kind: String,
@@ -87,9 +97,71 @@ pub struct StoredCredential {
     /// When the login happened (RFC 3339 UTC, the CLI's clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+    /// `keyring` when the token (and refresh token) are kept in the OS keyring
+    /// ([`crate::os_keyring`]), not in this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+    /// What the keyring held when the file was loaded: a save writes the keyring only when the
+    /// secrets changed (a refresh).
+    #[serde(skip)]
+    kept: Option<KeptSecrets>,
+    /// Why the keyring could not give this login's secrets, when it could not.
+    #[serde(skip)]
+    pub keyring_error: Option<String>,
+    /// The server's URL as it was given at login: the key may spell a loopback host otherwise
+    /// ([`ServerUrl::key`]), and requests go to this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// Fields written by a newer version, kept as they are.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn no_secret() -> Secret {
+    Secret::new("")
+}
+
+fn is_empty(secret: &Secret) -> bool {
+    secret.expose().is_empty()
+}
+
+/// The `storage` of a login kept in the OS keyring.
+pub const KEYRING: &str = "keyring";
+
+impl StoredCredential {
+    /// Whether its secrets live in the OS keyring.
+    pub fn in_keyring(&self) -> bool {
+        self.storage.as_deref() == Some(KEYRING)
+    }
+
+    fn secrets(&self) -> KeptSecrets {
+        KeptSecrets {
+            token: self.token.clone(),
+            refresh_token: self.refresh_token.clone(),
+        }
+    }
+
+    /// The error for a login whose secrets the keyring would not give, if it would not.
+    pub fn unreadable(&self, server: &ServerUrl) -> Option<CliError> {
+        let why = self.keyring_error.as_deref()?;
+        Some(
+            CliError::config(format!(
+                "the login for {server} is kept in the OS keyring, which cannot be read: {why}"
+            ))
+            .with_hint(format!(
+                "unlock the keyring (or start its service), or log in again with the token in the file: `edgeauth login --server {server} --storage file`"
+            )),
+        )
+    }
+}
+
+/// Where [`CredentialStore::insert_login`] put a new login's secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    Keyring,
+    File,
+    /// The keyring was asked for but could not be used, for this reason.
+    FileInstead(String),
 }
 
 /// The person a stored token acts for.
@@ -116,6 +188,10 @@ impl StoredCredential {
             project: None,
             user: None,
             created_at: None,
+            storage: None,
+            kept: None,
+            keyring_error: None,
+            server: None,
             extra: serde_json::Map::new(),
         }
     }
@@ -135,6 +211,8 @@ impl fmt::Debug for StoredCredential {
             .field("project", &self.project)
             .field("user", &self.user)
             .field("created_at", &self.created_at)
+            .field("server", &self.server)
+            .field("storage", &self.storage)
             .field("extra", &self.extra.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -144,37 +222,118 @@ impl fmt::Debug for StoredCredential {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CredentialStore {
     version: u32,
+    /// The server of the last successful login: commands use it when no `--server`,
+    /// `EDGEAUTH_SERVER` or edgeauth.toml names one. Kept by `logout`, so that the next
+    /// `edgeauth login` and every "not logged in" message know the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default_server: Option<String>,
     servers: BTreeMap<String, StoredCredential>,
+    /// Keys of logins kept in the keyring that were removed or replaced: their items are
+    /// deleted by the next save.
+    #[serde(skip)]
+    forgotten: Vec<String>,
 }
 
 impl Default for CredentialStore {
     fn default() -> Self {
         CredentialStore {
             version: VERSION,
+            default_server: None,
             servers: BTreeMap::new(),
+            forgotten: Vec::new(),
         }
     }
 }
 
 impl CredentialStore {
     pub fn get(&self, server: &ServerUrl) -> Option<&StoredCredential> {
-        self.servers.get(server.as_str())
+        self.servers.get(&server.key())
     }
 
-    pub fn insert(&mut self, server: &ServerUrl, credential: StoredCredential) {
-        self.servers.insert(server.as_str().to_owned(), credential);
+    /// Stores `credential` for `server`, replacing any other (a refresh's new tokens).
+    pub fn insert(&mut self, server: &ServerUrl, mut credential: StoredCredential) {
+        credential
+            .server
+            .get_or_insert_with(|| server.as_str().to_owned());
+        let replaced = self.servers.insert(server.key(), credential);
+        if replaced.is_some_and(|r| r.in_keyring()) && !self.servers[&server.key()].in_keyring() {
+            self.forgotten.push(server.key());
+        }
+    }
+
+    /// Stores a new login for `server` and makes `server` the default. With
+    /// [`Storage::Keyring`] its secrets are written to the OS keyring now, and only the rest
+    /// goes to the file; a keyring that cannot be written leaves them in the file
+    /// ([`Placement::FileInstead`]): a login never fails for want of a keyring.
+    pub fn insert_login(
+        &mut self,
+        server: &ServerUrl,
+        mut credential: StoredCredential,
+        storage: Storage,
+    ) -> Placement {
+        credential.server = Some(server.as_str().to_owned());
+        credential.storage = None;
+        credential.kept = None;
+        let placement = match storage {
+            Storage::File => Placement::File,
+            Storage::Keyring => match os_keyring::write(&server.key(), &credential.secrets()) {
+                Ok(()) => {
+                    credential.storage = Some(KEYRING.to_owned());
+                    credential.kept = Some(credential.secrets());
+                    Placement::Keyring
+                }
+                Err(why) => Placement::FileInstead(why),
+            },
+        };
+        self.default_server = Some(server.as_str().to_owned());
+        self.insert(server, credential);
+        placement
     }
 
     pub fn remove(&mut self, server: &ServerUrl) -> Option<StoredCredential> {
-        self.servers.remove(server.as_str())
+        let removed = self.servers.remove(&server.key());
+        if removed.as_ref().is_some_and(StoredCredential::in_keyring) {
+            self.forgotten.push(server.key());
+        }
+        removed
     }
 
-    /// Re-keys entries by their normalised URL; keys that are not URLs are kept as written.
+    /// The server of the last successful login, if it is still a valid URL.
+    pub fn default_server(&self) -> Option<ServerUrl> {
+        ServerUrl::parse(self.default_server.as_deref()?).ok()
+    }
+
+    /// Every stored login with the URL it was made for (its key for entries from before the
+    /// URL was kept), in key order.
+    pub fn logins(&self) -> impl Iterator<Item = (&str, &StoredCredential)> {
+        self.servers
+            .iter()
+            .map(|(key, c)| (c.server.as_deref().unwrap_or(key), c))
+    }
+
+    /// Re-keys entries by [`ServerUrl::key`]; keys that are not URLs are kept as written. This
+    /// is also the migration of entries stored under a loopback name before `localhost`,
+    /// `127.0.0.1` and `[::1]` shared a key: each keeps the URL it was made for, and when two
+    /// name the same server the later login wins.
     fn normalise_keys(&mut self) {
         let servers = std::mem::take(&mut self.servers);
-        for (key, credential) in servers {
-            let key = ServerUrl::parse(&key).map_or(key, |url| url.as_str().to_owned());
-            self.servers.insert(key, credential);
+        for (key, mut credential) in servers {
+            let key = match ServerUrl::parse(&key) {
+                Ok(url) => {
+                    credential
+                        .server
+                        .get_or_insert_with(|| url.as_str().to_owned());
+                    url.key()
+                }
+                Err(_) => key,
+            };
+            let newer = match self.servers.get(&key) {
+                Some(kept) => credential.created_at > kept.created_at,
+                None => true,
+            };
+            if newer {
+                self.servers.insert(key, credential);
+            }
         }
     }
 }
@@ -212,13 +371,53 @@ pub fn load(dir: &Path) -> Result<CredentialStore, CliError> {
     let mut store: CredentialStore = serde_json::from_str(&text)
         .map_err(|e| bad_file(&path, format_args!("is not a credentials file: {e}")))?;
     store.normalise_keys();
+    for (key, credential) in &mut store.servers {
+        if credential.in_keyring() {
+            match os_keyring::read(key) {
+                Ok(kept) => {
+                    credential.token = kept.token.clone();
+                    credential.refresh_token = kept.refresh_token.clone();
+                    credential.kept = Some(kept);
+                }
+                Err(why) => credential.keyring_error = Some(why),
+            }
+        }
+    }
     Ok(store)
 }
 
 /// Writes `<dir>/credentials.json` atomically with mode 0600, creating `<dir>` (0700) if needed.
 pub fn save(dir: &Path, store: &CredentialStore) -> Result<(), CliError> {
     let path = file_path(dir);
-    let mut bytes = serde_json::to_vec_pretty(store).expect("credentials serialise");
+    // The keyring first: the file must never point at secrets that are not there.
+    let mut on_disk = store.clone();
+    for (key, credential) in &mut on_disk.servers {
+        if !credential.in_keyring() {
+            continue;
+        }
+        let current = credential.secrets();
+        let unread = credential.keyring_error.is_some() && is_empty(&current.token);
+        if !unread && credential.kept.as_ref() != Some(&current) {
+            os_keyring::write(key, &current).map_err(|why| {
+                CliError::config(format!(
+                    "cannot write the login for {key} to the OS keyring: {why}"
+                ))
+            })?;
+        }
+        credential.token = no_secret();
+        credential.refresh_token = None;
+    }
+    for key in &store.forgotten {
+        if !on_disk
+            .servers
+            .get(key)
+            .is_some_and(StoredCredential::in_keyring)
+        {
+            // Best effort: the login's token was revoked or replaced already.
+            let _ = os_keyring::delete(key);
+        }
+    }
+    let mut bytes = serde_json::to_vec_pretty(&on_disk).expect("credentials serialise");
     bytes.push(b'\n');
     create_private_dir(dir)
         .and_then(|()| write_atomically(&path, &bytes))
@@ -514,6 +713,91 @@ mod tests {
     }
 
     #[test]
+    fn loopback_entries_under_old_keys_are_migrated_and_the_later_login_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            file_path(dir.path()),
+            r#"{"version":1,"servers":{
+                "http://localhost:8787":{"token":"eau_new","kind":"user","created_at":"2026-11-24T10:00:00Z"},
+                "http://127.0.0.1:8787":{"token":"eau_old","kind":"user","created_at":"2026-11-01T10:00:00Z"},
+                "http://[::1]:9000":{"token":"eau_v6","kind":"user"}}}"#,
+        )
+        .unwrap();
+        let store = load(dir.path()).unwrap();
+        for name in [
+            "http://localhost:8787",
+            "http://127.0.0.1:8787",
+            "http://[::1]:8787",
+        ] {
+            let found = store.get(&server(name)).unwrap();
+            assert_eq!(found.token.expose(), "eau_new", "{name}");
+            assert_eq!(found.server.as_deref(), Some("http://localhost:8787"));
+        }
+        assert_eq!(
+            store
+                .get(&server("http://localhost:9000"))
+                .unwrap()
+                .token
+                .expose(),
+            "eau_v6"
+        );
+        assert_eq!(store.logins().count(), 2);
+        // The next save writes the new keys.
+        save(dir.path(), &store).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(file_path(dir.path())).unwrap()).unwrap();
+        let keys: Vec<_> = json["servers"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(keys, ["http://127.0.0.1:8787", "http://127.0.0.1:9000"]);
+    }
+
+    #[test]
+    fn a_login_becomes_the_default_server_and_a_refresh_does_not() {
+        let mut store = CredentialStore::default();
+        assert_eq!(store.default_server(), None);
+        store.insert_login(
+            &server("https://a.example.com"),
+            StoredCredential::new(Secret::new("eau_a"), "user"),
+            Storage::File,
+        );
+        store.insert_login(
+            &server("http://localhost:8787"),
+            StoredCredential::new(Secret::new("eau_b"), "user"),
+            Storage::File,
+        );
+        store.insert(
+            &server("https://a.example.com"),
+            StoredCredential::new(Secret::new("eaa_refreshed"), "access"),
+        );
+        assert_eq!(
+            store.default_server(),
+            Some(server("http://localhost:8787"))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), &store).unwrap();
+        let text = fs::read_to_string(file_path(dir.path())).unwrap();
+        assert!(
+            text.contains(r#""default_server": "http://localhost:8787""#),
+            "{text}"
+        );
+        let mut reread = load(dir.path()).unwrap();
+        assert_eq!(
+            reread.default_server(),
+            Some(server("http://localhost:8787"))
+        );
+        // Logging out keeps the default: the next login and every message know the server.
+        reread.remove(&server("http://127.0.0.1:8787"));
+        assert_eq!(
+            reread.default_server(),
+            Some(server("http://localhost:8787"))
+        );
+    }
+
+    #[test]
     fn a_file_from_before_login_reads_and_the_login_fields_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(
@@ -534,6 +818,7 @@ mod tests {
         cred.project = Some("demo".into());
         cred.name = Some("edgeauth CLI on laptop".into());
         cred.created_at = Some("2026-11-24T10:00:00Z".into());
+        cred.server = Some("https://b.example.com".into());
         cred.user = Some(StoredUser {
             id: Some("usr_1".into()),
             email: Some("demo@example.test".into()),
@@ -583,6 +868,7 @@ mod tests {
         let mut cred = StoredCredential::new(Secret::new("eaa_access.jwt.sig"), "access");
         cred.refresh_token = Some(Secret::new("ear_refreshsecret"));
         cred.expires_at = Some("2026-11-24T10:15:00Z".into());
+        cred.server = Some("https://a.example.com".into());
         let mut store = CredentialStore::default();
         store.insert(&server("https://a.example.com"), cred.clone());
         update(dir.path(), |s| {

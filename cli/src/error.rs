@@ -40,6 +40,22 @@ impl ExitStatus {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    /// A stable name for `--json` errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExitStatus::Failure => "failure",
+            ExitStatus::Usage => "usage",
+            ExitStatus::Unauthorized => "unauthorized",
+            ExitStatus::Forbidden => "forbidden",
+            ExitStatus::NotFound => "not_found",
+            ExitStatus::Unreachable => "unreachable",
+            ExitStatus::ServerError => "server_error",
+            ExitStatus::Config => "config",
+            ExitStatus::LoginTimedOut => "login_timed_out",
+            ExitStatus::LoginRefused => "login_refused",
+        }
+    }
 }
 
 /// The exit-code table as it appears at the end of `edgeauth --help`.
@@ -108,6 +124,19 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.status.code())
     }
+
+    /// The error as `--json` prints it on stderr, under `"error"`:
+    /// `{"code", "message", "hint", "exit_code", "server_code"}`. `code` names the exit status
+    /// ([`ExitStatus::name`]); `server_code` is the server's `error`, when it sent one.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "code": self.status.name(),
+            "message": self.message,
+            "hint": self.hint,
+            "exit_code": self.status.code(),
+            "server_code": self.code,
+        })
+    }
 }
 
 impl fmt::Display for CliError {
@@ -148,6 +177,22 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    #[test]
+    fn json_errors_carry_code_message_hint_and_exit_code() {
+        let e = CliError::new(ExitStatus::Unauthorized, "not logged in")
+            .with_hint("run edgeauth login")
+            .with_code("unauthorized");
+        assert_eq!(
+            e.json(),
+            serde_json::json!({"code": "unauthorized", "message": "not logged in",
+                "hint": "run edgeauth login", "exit_code": 3, "server_code": "unauthorized"})
+        );
+        let e = CliError::config("no server given");
+        assert_eq!(e.json()["hint"], serde_json::Value::Null);
+        assert_eq!(e.json()["exit_code"], 8);
+        assert_eq!(e.json()["code"], "config");
     }
 
     #[test]

@@ -67,6 +67,22 @@ impl ServerUrl {
         &self.0
     }
 
+    /// The key a login for this server is stored under: the normal form with a loopback host
+    /// (`localhost`, `127.0.0.1`, `[::1]`) written `127.0.0.1`, so that the three name one
+    /// server, as they do for the server's own loopback rule. The URL itself is kept as given
+    /// for requests: a browser's cookies for `localhost` are not those for `127.0.0.1`.
+    pub fn key(&self) -> String {
+        let (scheme, rest) = self.0.split_once("://").expect("a parsed URL has a scheme");
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (host, port) = split_port(authority);
+        let host = match host {
+            "localhost" | "127.0.0.1" | "[::1]" => "127.0.0.1",
+            other => other,
+        };
+        let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+        format!("{scheme}://{host}{port}{path}")
+    }
+
     /// The URL of an API path such as `/api/auth/whoami`.
     pub fn join(&self, path: &str) -> String {
         debug_assert!(path.starts_with('/'));
@@ -80,11 +96,15 @@ impl ServerUrl {
             return false;
         };
         let authority = rest.split('/').next().unwrap_or_default();
-        let host = match authority.rfind(':') {
-            Some(i) if !authority[i..].contains(']') => &authority[..i],
-            _ => authority,
-        };
-        !is_loopback_host(host)
+        !is_loopback_host(split_port(authority).0)
+    }
+}
+
+/// `host[:port]` split at the port's ':' (the last one outside an IPv6 literal's brackets).
+fn split_port(authority: &str) -> (&str, Option<&str>) {
+    match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => (&authority[..i], Some(&authority[i + 1..])),
+        _ => (authority, None),
     }
 }
 
@@ -137,6 +157,32 @@ mod tests {
         ] {
             assert!(ServerUrl::parse(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn loopback_names_share_one_key() {
+        let key = |s: &str| ServerUrl::parse(s).unwrap().key();
+        for same in [
+            "http://localhost:8787",
+            "http://LOCALHOST:8787/",
+            "http://127.0.0.1:8787",
+            "http://[::1]:8787",
+        ] {
+            assert_eq!(key(same), "http://127.0.0.1:8787", "{same}");
+        }
+        assert_eq!(key("http://localhost"), "http://127.0.0.1");
+        assert_eq!(key("https://localhost/edge"), "https://127.0.0.1/edge");
+        // Other ports, other loopback addresses and other hosts stay apart.
+        assert_eq!(key("http://localhost:8788"), "http://127.0.0.1:8788");
+        assert_eq!(key("http://127.0.0.2:8787"), "http://127.0.0.2:8787");
+        assert_eq!(key("https://auth.example.com"), "https://auth.example.com");
+        assert_eq!(
+            key("https://localhost.example.com"),
+            "https://localhost.example.com"
+        );
+        // The URL requests go to is the one given.
+        let url = ServerUrl::parse("http://localhost:8787").unwrap();
+        assert_eq!(url.as_str(), "http://localhost:8787");
     }
 
     #[test]

@@ -104,8 +104,15 @@ pub fn fresh_access_token(
             ExitStatus::Unauthorized,
             format!("the login for {server} was removed meanwhile (by `edgeauth logout`?)"),
         )
-        .with_hint("run `edgeauth login` again"));
+        .with_hint(format!(
+            "run `{}` again",
+            crate::client::login_command(server)
+        )));
     };
+    // A keyring that will not answer now is no reason to forget the login.
+    if let Some(e) = credential.unreadable(server) {
+        return Err(e);
+    }
     let still_needed = credential.kind == ACCESS_KIND
         && match why {
             Why::Expiring => needs_refresh(&credential),
@@ -118,7 +125,8 @@ pub fn fresh_access_token(
     let Some(refresh_token) = credential.refresh_token.clone() else {
         forget(dir, server)?;
         return Err(relogin(
-            "the stored device login has no refresh token; it was forgotten",
+            server,
+            &format!("the device login stored for {server} has no refresh token; it was forgotten"),
         ));
     };
 
@@ -136,10 +144,13 @@ pub fn fresh_access_token(
         Ok(tokens) => tokens,
         Err(e) if e.is("invalid_grant") => {
             forget(dir, server)?;
-            return Err(relogin(&format!(
-                "the device login for {server} has ended ({}); it was forgotten",
-                e.message
-            )));
+            return Err(relogin(
+                server,
+                &format!(
+                    "the device login for {server} has ended ({}); it was forgotten",
+                    e.message
+                ),
+            ));
         }
         Err(e) => {
             let hint = format!(
@@ -166,7 +177,7 @@ pub fn fresh_access_token(
             e.message
         ))
         .with_hint(format!(
-            "make {} writable, then run `edgeauth login --device` again",
+            "make {} writable, then run `edgeauth login --device --server {server}` again",
             path.display()
         ))
     })?;
@@ -179,9 +190,11 @@ fn forget(dir: &Path, server: &ServerUrl) -> Result<(), CliError> {
     credentials::save(dir, &store)
 }
 
-fn relogin(message: &str) -> CliError {
-    CliError::new(ExitStatus::Unauthorized, message)
-        .with_hint("run `edgeauth login --device` (or `edgeauth login`) again")
+fn relogin(server: &ServerUrl, message: &str) -> CliError {
+    CliError::new(ExitStatus::Unauthorized, message).with_hint(format!(
+        "run `edgeauth login --device --server {server}` (or `{}`) again",
+        crate::client::login_command(server)
+    ))
 }
 
 /// Milliseconds since the Unix epoch, from the system clock.

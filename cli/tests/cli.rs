@@ -259,11 +259,19 @@ fn revoke_prints_the_id_and_maps_404_to_exit_5() {
         &["service-token", "revoke", "st_2", "--json"],
     );
     assert_eq!(code(&out), 5);
-    let err = text(&out.stderr);
-    assert!(
-        err.starts_with("error: no service token with that id\nhint: "),
-        "{err}"
+    // With --json the error is JSON on stderr, one line.
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(
+        err,
+        serde_json::json!({"error": {
+            "code": "not_found",
+            "message": "no service token with that id",
+            "hint": "st_2 is unknown, already revoked or in another project (--project); see the ids with `edgeauth service-token list`",
+            "exit_code": 5,
+            "server_code": "not_found"
+        }})
     );
+    assert!(out.stdout.is_empty());
 
     let out = sb.run(
         &sb.work(),
@@ -315,7 +323,16 @@ fn token_create_sends_only_what_was_given_and_prints_the_token_alone() {
     );
     assert_eq!(seen.header("x-project"), Some("demo"));
     assert_eq!(seen.header("authorization"), Some("Bearer eau_creator"));
-    assert_eq!(seen.body, r#"{"name":"laptop"}"#);
+    // No --expires-in-days: the 90-day default is asked for.
+    assert_eq!(seen.body, r#"{"name":"laptop","expires_in_days":90}"#);
+    // --no-expiry asks for none (the server's lifetime policy, else never).
+    let out = sb.run(
+        &sb.work(),
+        &env,
+        &["token", "create", "--name", "laptop", "--no-expiry"],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(stub.requests()[1].body, r#"{"name":"laptop"}"#);
 
     let out = sb.run(
         &sb.work(),
@@ -340,7 +357,7 @@ fn token_create_sends_only_what_was_given_and_prints_the_token_alone() {
         serde_json::json!(["staging", "production/*"])
     );
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
-    let body: serde_json::Value = serde_json::from_str(&stub.requests()[1].body).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&stub.requests()[2].body).unwrap();
     assert_eq!(
         body,
         serde_json::json!({"name": "laptop", "workspaces": ["staging", "production/*"], "expires_in_days": 30})
@@ -565,9 +582,12 @@ fn a_rejected_token_exits_3_without_printing_it() {
     assert_eq!(code(&out), 3);
     let err = text(&out.stderr);
     assert!(!err.contains(SECRET), "{err}");
-    assert!(
-        err.starts_with("error: the token is not valid\nhint: check the token"),
-        "{err}"
+    assert_eq!(
+        err,
+        format!(
+            "error: the token is not valid\nhint: the token from EDGEAUTH_TOKEN was not accepted by {0}: check it (--token, EDGEAUTH_TOKEN, edgeauth.toml), or run `edgeauth login --server {0}`\n",
+            stub.url
+        )
     );
 }
 

@@ -790,3 +790,64 @@ fn logout_keeps_the_device_login_when_revocation_fails() {
         refresh(1)
     );
 }
+
+#[test]
+fn a_device_login_in_the_secret_service_refreshes_there() {
+    let sb = Sandbox::new();
+    let home = sb.root.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let Some(keyring) = common::SecretService::start(&home) else {
+        return;
+    };
+    let (stub, _) = serve(Fake::new(vec!["ok"]));
+    let home = home.display().to_string();
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_CREDENTIAL_STORE", "keyring"),
+        ("DBUS_SESSION_BUS_ADDRESS", keyring.address.as_str()),
+        ("HOME", home.as_str()),
+    ];
+    let out = sb.run(&sb.work(), &env, &["login", "--device", "--no-browser"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("The token is kept in the OS keyring"),
+        "{}",
+        text(&out.stderr)
+    );
+    let file = std::fs::read_to_string(sb.config_dir().join("credentials.json")).unwrap();
+    assert!(
+        !file.contains(&access(1)) && !file.contains(&refresh(1)),
+        "{file}"
+    );
+    assert_eq!(
+        stored(&sb).unwrap()["servers"][stub.url.as_str()]["storage"],
+        "keyring"
+    );
+
+    // Expired: the refresh token comes from the keyring, its successors go back there.
+    let mut stored_file = stored(&sb).unwrap();
+    stored_file["servers"][stub.url.as_str()]["expires_at"] = rfc3339_in(-30).into();
+    std::fs::write(
+        sb.config_dir().join("credentials.json"),
+        stored_file.to_string(),
+    )
+    .unwrap();
+    let out = sb.run(&sb.work(), &env, &["auth", "token"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{}\n", access(2)));
+    assert_eq!(refresh_grants(&stub), [refresh(1)]);
+    let file = std::fs::read_to_string(sb.config_dir().join("credentials.json")).unwrap();
+    assert!(!file.contains("eaa_") && !file.contains("ear_"), "{file}");
+    // The next refresh presents the successor, read from the keyring.
+    let mut stored_file = stored(&sb).unwrap();
+    stored_file["servers"][stub.url.as_str()]["expires_at"] = rfc3339_in(-30).into();
+    std::fs::write(
+        sb.config_dir().join("credentials.json"),
+        stored_file.to_string(),
+    )
+    .unwrap();
+    let out = sb.run(&sb.work(), &env, &["auth", "token"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{}\n", access(3)));
+    assert_eq!(refresh_grants(&stub), [refresh(1), refresh(2)]);
+}

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{code, text, Sandbox, Seen, Stub};
+use common::{code, text, Sandbox, SecretService, Seen, Stub};
 use edgeauth_core::pkce;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -301,6 +301,7 @@ fn login_json_prints_the_summary_without_the_token() {
             "token_id": "ut_login",
             "prefix": "eau_LoginSec",
             "project": "demo",
+            "expires_at": null,
         })
     );
     assert!(!stdout.contains(LOGIN_SECRET) && !stderr.contains(LOGIN_SECRET));
@@ -663,5 +664,205 @@ fn logout_keeps_the_login_when_the_server_fails() {
     assert_eq!(
         stored(&sb).unwrap()["servers"][&stub.url]["token_id"],
         "ut_1"
+    );
+}
+
+#[test]
+fn the_server_of_the_last_login_is_remembered_and_named() {
+    let stub = Stub::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/api/auth/capabilities") => (200, CAPABILITIES.into()),
+        ("POST", "/api/auth/cli-exchange") => (201, exchanged("ut_login", "demo")),
+        ("DELETE", "/api/tokens/ut_login") => (204, String::new()),
+        ("GET", "/api/tokens") if r.header("authorization").is_some() => {
+            (200, r#"{"tokens":[]}"#.into())
+        }
+        _ => (
+            401,
+            r#"{"error":"unauthorized","message":"this endpoint needs a credential"}"#.into(),
+        ),
+    });
+    let sb = Sandbox::new();
+    let given = format!("{}/", stub.url);
+    let login = Login::start(&sb, &[], &["login", "--no-browser", "--server", &given]);
+    let state = login.param("state");
+    login.browser_returns(&format!("code={CODE}&state={state}"));
+    let (status, _, stderr) = login.finish();
+    assert_eq!(status, 0, "{stderr}");
+    assert!(
+        stderr.contains("The token does not expire; `edgeauth logout` revokes it."),
+        "{stderr}"
+    );
+    assert_eq!(stored(&sb).unwrap()["default_server"], stub.url.as_str());
+
+    // No --server, EDGEAUTH_SERVER or edgeauth.toml: the last login's server, with its token.
+    let out = sb.run(&sb.work(), &[], &["token", "list"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let last = stub.requests().pop().unwrap();
+    assert_eq!(last.path, "/api/tokens");
+    assert_eq!(
+        last.header("authorization"),
+        Some(&*format!("Bearer {LOGIN_SECRET}"))
+    );
+    let out = sb.run(&sb.work(), &[], &["auth", "status"]);
+    assert!(
+        text(&out.stdout).contains(&format!("* {}", stub.url)),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // logout too, and afterwards the server is still known: messages name it.
+    let out = sb.run(&sb.work(), &[], &["logout"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("Logged out of {} (token eau_LoginSec… revoked)\n", stub.url)
+    );
+    let out = sb.run(&sb.work(), &[], &["token", "list"]);
+    assert_eq!(code(&out), 3);
+    assert!(
+        text(&out.stderr).starts_with(&format!(
+            "error: not logged in to {0}: run `edgeauth login --server {0}`\n",
+            stub.url
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn without_a_usable_keyring_the_login_goes_to_the_file_and_says_so() {
+    let stub = accepting_server();
+    let sb = Sandbox::new();
+    // No D-Bus session (the environment is cleared): no Secret Service to talk to.
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_CREDENTIAL_STORE", "keyring"),
+    ];
+    let login = Login::start(&sb, &env, &["login", "--no-browser"]);
+    let state = login.param("state");
+    login.browser_returns(&format!("code={CODE}&state={state}"));
+    let (status, stdout, stderr) = login.finish();
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout.starts_with("Logged in to "), "{stdout}");
+    let path = sb.config_dir().join("credentials.json");
+    assert!(
+        stderr.contains("instead\n")
+            && stderr.contains("warning: the OS keyring cannot be used (")
+            && stderr.contains(&format!(
+                "the token is kept in {} (mode 0600)",
+                path.display()
+            )),
+        "{stderr}"
+    );
+    let entry = &stored(&sb).unwrap()["servers"][stub.url.as_str()];
+    assert_eq!(entry["token"], LOGIN_SECRET);
+    assert!(entry.get("storage").is_none(), "{entry}");
+
+    // --storage file asks for the file: no warning.
+    let login = Login::start(&sb, &env, &["login", "--no-browser", "--storage", "file"]);
+    let state = login.param("state");
+    login.browser_returns(&format!("code={CODE}&state={state}"));
+    let (status, _, stderr) = login.finish();
+    assert_eq!(status, 0, "{stderr}");
+    assert!(!stderr.contains("keyring"), "{stderr}");
+
+    // A bad EDGEAUTH_CREDENTIAL_STORE is a configuration error.
+    let out = sb.run(
+        &sb.work(),
+        &[("EDGEAUTH_CREDENTIAL_STORE", "vault")],
+        &["auth", "status"],
+    );
+    assert_eq!(code(&out), 8);
+    assert!(text(&out.stderr).contains("EDGEAUTH_CREDENTIAL_STORE must be"));
+}
+
+#[test]
+fn a_login_in_the_secret_service_keeps_only_metadata_in_the_file() {
+    let sb = Sandbox::new();
+    let home = sb.root.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let Some(keyring) = SecretService::start(&home) else {
+        return;
+    };
+    let stub = Stub::start(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/api/auth/capabilities") => (200, CAPABILITIES.into()),
+        ("POST", "/api/auth/cli-exchange") => (201, exchanged("ut_login", "demo")),
+        ("DELETE", "/api/tokens/ut_login") => (204, String::new()),
+        _ => (200, r#"{"tokens":[]}"#.into()),
+    });
+    let home = home.display().to_string();
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_CREDENTIAL_STORE", "keyring"),
+        ("DBUS_SESSION_BUS_ADDRESS", keyring.address.as_str()),
+        ("HOME", home.as_str()),
+    ];
+    let login = Login::start(&sb, &env, &["login", "--no-browser"]);
+    let state = login.param("state");
+    login.browser_returns(&format!("code={CODE}&state={state}"));
+    let (status, _, stderr) = login.finish();
+    assert_eq!(status, 0, "{stderr}");
+    assert!(
+        stderr.contains("The token is kept in the OS keyring (service `edgeauth`)"),
+        "{stderr}"
+    );
+    // The file has the login but not its token.
+    let file = std::fs::read_to_string(sb.config_dir().join("credentials.json")).unwrap();
+    assert!(!file.contains(LOGIN_SECRET), "{file}");
+    let entry = &stored(&sb).unwrap()["servers"][stub.url.as_str()];
+    assert_eq!(entry["storage"], "keyring");
+    assert_eq!(entry["token_id"], "ut_login");
+    assert!(entry.get("token").is_none(), "{entry}");
+
+    // Commands read it from the keyring.
+    let out = sb.run(&sb.work(), &env, &["auth", "token"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{LOGIN_SECRET}\n"));
+    sb.run(&sb.work(), &env, &["token", "list"]);
+    assert_eq!(
+        stub.requests().pop().unwrap().header("authorization"),
+        Some(&*format!("Bearer {LOGIN_SECRET}"))
+    );
+    let out = sb.run(&sb.work(), &env, &["auth", "status"]);
+    assert!(
+        text(&out.stdout).contains("OS keyring (service edgeauth)"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Without the keyring's session the login cannot be read: exit 8, and it is kept.
+    let out = sb.run(&sb.work(), &env[..2], &["auth", "token"]);
+    assert_eq!(code(&out), 8, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is kept in the OS keyring, which cannot be read"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(stored(&sb).unwrap()["servers"][stub.url.as_str()].is_object());
+    let out = sb.run(&sb.work(), &env[..2], &["logout"]);
+    assert_eq!(
+        code(&out),
+        8,
+        "logout never forgets what it could not revoke"
+    );
+    assert!(stored(&sb).unwrap()["servers"][stub.url.as_str()].is_object());
+
+    // logout revokes, forgets, and deletes the keyring's item.
+    let out = sb.run(&sb.work(), &env, &["logout"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    std::fs::write(
+        sb.config_dir().join("credentials.json"),
+        format!(
+            r#"{{"version":1,"servers":{{"{}":{{"kind":"user","storage":"keyring"}}}}}}"#,
+            stub.url
+        ),
+    )
+    .unwrap();
+    let out = sb.run(&sb.work(), &env, &["auth", "token"]);
+    assert_eq!(code(&out), 8);
+    assert!(
+        text(&out.stderr).contains("the OS keyring has no item for it"),
+        "{}",
+        text(&out.stderr)
     );
 }

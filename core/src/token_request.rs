@@ -10,8 +10,10 @@ use crate::workspace::Scope;
 pub const MAX_NAME_CHARS: usize = 100;
 /// Longest lifetime a client may ask for, in days (ten years).
 pub const MAX_EXPIRES_IN_DAYS: i64 = 3650;
-/// The lifetime of a token made by a login or by a person who did not choose one (the CLI's
-/// loopback login, `edgeauth token create`, the account page), in days.
+/// The lifetime, in days, of a token whose creator asks for none in particular: what the CLI's
+/// `token create` and `service-token create` ask for without `--expires-in-days` (and
+/// `--no-expiry` asks for none), what the web pages offer first, and what a CLI login's token
+/// gets (within the project's lifetime policy, `KindLimits::login_days`).
 pub const DEFAULT_TOKEN_LIFETIME_DAYS: u32 = 90;
 
 /// A validated `POST /api/service-tokens` body:
@@ -214,6 +216,12 @@ pub fn capped_expiry(requested: Option<i64>, creator_ends: Option<i64>) -> Optio
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_default_lifetime_is_90_days_and_one_a_client_may_ask_for() {
+        assert_eq!(DEFAULT_TOKEN_LIFETIME_DAYS, 90);
+        assert!((1..=MAX_EXPIRES_IN_DAYS).contains(&i64::from(DEFAULT_TOKEN_LIFETIME_DAYS)));
+    }
 
     #[test]
     fn a_roll_asks_for_a_grace_within_thirty_days_never_past_the_tokens_expiry() {

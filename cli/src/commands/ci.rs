@@ -174,6 +174,7 @@ mod tests {
             ci: true,
             audience: None,
             id_token_env: id_token_env.map(str::to_owned),
+            storage: None,
         }
     }
 

@@ -200,10 +200,11 @@ pub(super) fn sign_in(
     credential.project = project.clone();
     credential.user = user.clone();
     credential.created_at = Some(edgeauth_core::time::rfc3339(session::now_ms()));
-    let previous = credentials::update(&dir, |store| {
+    let storage = super::login::storage_choice(env, args);
+    let (previous, placement) = credentials::update(&dir, |store| {
         let previous = store.remove(server);
-        store.insert(server, credential.clone());
-        Ok(previous)
+        let placement = store.insert_login(server, credential.clone(), storage);
+        Ok((previous, placement))
     })
     .map_err(|e| CliError {
         message: format!(
@@ -233,6 +234,9 @@ pub(super) fn sign_in(
         )?;
     }
     io.out.flush()?;
+    if let Some(note) = super::login::placement_note(&placement, &credentials::file_path(&dir)) {
+        writeln!(io.err, "{note}")?;
+    }
 
     if let Some(previous) = previous {
         let path = credentials::file_path(&dir);

@@ -26,9 +26,10 @@ use super::{Context, Io};
 use crate::args::LoginArgs;
 use crate::client::ApiClient;
 use crate::config::{validate_token, Environment, Settings, Source};
-use crate::credentials::{self, StoredCredential, StoredUser};
+use crate::credentials::{self, Placement, StoredCredential, StoredUser};
 use crate::error::{CliError, ExitStatus};
 use crate::loopback::{Callback, LoopbackListener, Outcome, Page};
+use crate::os_keyring::Storage;
 use crate::output::{self, sanitize, Spinner};
 use crate::server_url::ServerUrl;
 use edgeauth_core::api::{
@@ -161,10 +162,10 @@ pub fn run(
 
     let finished =
         exchange(&anonymous, &code, &verifier, listener.redirect_uri()).and_then(|exchanged| {
-            let previous = store(&dir, server, &exchanged)?;
+            let previous = store(&dir, server, &exchanged, storage_choice(env, args))?;
             Ok((exchanged, previous))
         });
-    let (exchanged, previous) = match finished {
+    let (exchanged, (previous, placement)) = match finished {
         Ok(done) => {
             reply.send(Page {
                 ok: true,
@@ -197,6 +198,7 @@ pub fn run(
             "token_id": issued.id,
             "prefix": prefix,
             "project": project,
+            "expires_at": issued.expires_at,
         });
         write!(io.out, "{}", output::json(&summary))?;
     } else {
@@ -209,8 +211,12 @@ pub fn run(
             person(user.as_ref()),
             sanitize(&prefix)
         )?;
+        writeln!(io.err, "{}", expiry_note(issued.expires_at.as_deref()))?;
     }
     io.out.flush()?;
+    if let Some(note) = placement_note(&placement, &credentials::file_path(&dir)) {
+        writeln!(io.err, "{note}")?;
+    }
 
     if let Some(previous) = previous {
         let path = credentials::file_path(&dir);
@@ -567,15 +573,42 @@ fn store(
     dir: &Path,
     server: &ServerUrl,
     exchanged: &CliExchangeResponse,
-) -> Result<Option<StoredCredential>, CliError> {
-    credentials::update(dir, |store| Ok(store_in(store, server, exchanged)))
+    storage: Storage,
+) -> Result<(Option<StoredCredential>, Placement), CliError> {
+    credentials::update(dir, |store| Ok(store_in(store, server, exchanged, storage)))
+}
+
+/// Where a new login's secrets go: `--storage`, else `EDGEAUTH_CREDENTIAL_STORE`, else the
+/// OS keyring.
+pub(super) fn storage_choice(env: &Environment, args: &LoginArgs) -> Storage {
+    args.storage
+        .or(env.credential_store)
+        .unwrap_or(Storage::Keyring)
+}
+
+/// What a login says on stderr about where its token went (nothing for an asked-for file).
+pub(super) fn placement_note(placement: &Placement, path: &Path) -> Option<String> {
+    match placement {
+        Placement::Keyring => Some(format!(
+            "The token is kept in the OS keyring (service `{}`); {} keeps the rest.",
+            crate::os_keyring::SERVICE,
+            path.display()
+        )),
+        Placement::File => None,
+        Placement::FileInstead(why) => Some(format!(
+            "warning: the OS keyring cannot be used ({}): the token is kept in {} (mode 0600) instead",
+            sanitize(why),
+            path.display()
+        )),
+    }
 }
 
 fn store_in(
     store: &mut credentials::CredentialStore,
     server: &ServerUrl,
     exchanged: &CliExchangeResponse,
-) -> Option<StoredCredential> {
+    storage: Storage,
+) -> (Option<StoredCredential>, Placement) {
     let issued = &exchanged.created.view.token;
     let previous = store.remove(server);
     let mut credential = StoredCredential::new(exchanged.created.token.clone(), "user");
@@ -586,8 +619,8 @@ fn store_in(
     credential.expires_at = issued.expires_at.clone();
     credential.user = stored_user(exchanged);
     credential.created_at = Some(edgeauth_core::time::rfc3339(crate::session::now_ms()));
-    store.insert(server, credential);
-    previous
+    let placement = store.insert_login(server, credential, storage);
+    (previous, placement)
 }
 
 /// The new token's display prefix: as the server gives it, else its first characters.
@@ -660,6 +693,17 @@ pub(super) fn retire_previous(
             previous.token_id.as_deref().map_or("ID", |id| id),
             server.join("/account")
         )),
+    }
+}
+
+/// When the new login's token expires, as the server decided (stderr, after the summary).
+fn expiry_note(expires_at: Option<&str>) -> String {
+    match expires_at {
+        Some(at) => format!(
+            "The token expires {} UTC; run `edgeauth login` again before then.",
+            output::time(Some(at))
+        ),
+        None => "The token does not expire; `edgeauth logout` revokes it.".to_owned(),
     }
 }
 

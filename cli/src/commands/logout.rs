@@ -80,6 +80,11 @@ pub fn run(
         return Ok(());
     };
     let path = credentials::file_path(&dir);
+    // Without its secrets it could be neither revoked nor told apart from an expired one:
+    // keep it for when the keyring answers.
+    if let Some(e) = credential.unreadable(server) {
+        return Err(e);
+    }
 
     // Everywhere first, with the stored login (made fresh, for a device login): the stored
     // token is revoked next whatever it was.

@@ -6,6 +6,7 @@
 
 mod api;
 mod audit;
+mod auth;
 mod ci;
 mod device;
 mod lifetime;
@@ -17,8 +18,8 @@ mod trust;
 mod whoami;
 
 use crate::args::{
-    Cli, Command, LifetimeCommand, RolesCommand, ServiceTokenCommand, TrustCommand,
-    UserTokenCommand,
+    asked_lifetime_days, AuthCommand, Cli, Command, LifetimeCommand, RolesCommand,
+    ServiceTokenCommand, TrustCommand, UserTokenCommand,
 };
 use crate::client::ApiClient;
 use crate::config::{self, Environment, Flags};
@@ -44,7 +45,26 @@ pub struct Context {
 
 /// Resolves settings from the process environment and working directory, then runs the command.
 pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
+    if let Command::Completion { shell } = cli.command {
+        use clap::CommandFactory;
+        // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "edgeauth", &mut script);
+        io.out.write_all(&script)?;
+        return Ok(());
+    }
     let env = Environment::from_process()?;
+    // `auth login|logout|whoami` are the top-level commands under another name, as in gh.
+    let command = match cli.command {
+        Command::Auth(AuthCommand::Login(args)) => Command::Login(args),
+        Command::Auth(AuthCommand::Logout(args)) => Command::Logout(args),
+        Command::Auth(AuthCommand::Whoami) => Command::Whoami,
+        other => other,
+    };
+    // It needs no server: it reads only what is stored.
+    if let Command::Auth(AuthCommand::Status) = command {
+        return auth::status(io, &env, cli.global.json);
+    }
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::config(format!("cannot read the working directory: {e}")))?;
     let flags = Flags {
@@ -56,7 +76,7 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
     for warning in &settings.warnings {
         writeln!(io.err, "warning: {warning}")?;
     }
-    let uses_stored_token = !matches!(cli.command, Command::Login(_) | Command::Logout(_));
+    let uses_stored_token = !matches!(command, Command::Login(_) | Command::Logout(_));
     let client = if uses_stored_token {
         keep_fresh(ApiClient::new(&settings), &settings, &env)?
     } else {
@@ -66,7 +86,7 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
         client,
         json: cli.global.json,
     };
-    match cli.command {
+    match command {
         Command::Login(args) if args.ci => ci::run(
             &ctx,
             io,
@@ -83,26 +103,34 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
         Command::Token(UserTokenCommand::Create(args)) => tokens::USER_TOKENS.create(
             &ctx,
             io,
-            &tokens::creation_body(&args.name, &args.workspaces, args.expires_in_days),
+            &tokens::creation_body(
+                &args.name,
+                &args.workspaces,
+                asked_lifetime_days(args.expires_in_days, args.no_expiry),
+            ),
         ),
         Command::Token(UserTokenCommand::List) => tokens::USER_TOKENS.list(&ctx, io),
         Command::Token(UserTokenCommand::Roll { id, grace_seconds }) => {
             tokens::USER_TOKENS.roll(&ctx, io, &id, grace_seconds)
         }
-        Command::Token(UserTokenCommand::Revoke { id }) => {
-            tokens::USER_TOKENS.revoke(&ctx, io, &id)
+        Command::Token(UserTokenCommand::Revoke { ids }) => {
+            tokens::USER_TOKENS.revoke_each(&ctx, io, &ids)
         }
         Command::ServiceToken(ServiceTokenCommand::Create(args)) => tokens::SERVICE_TOKENS.create(
             &ctx,
             io,
-            &tokens::creation_body(&args.name, &args.workspaces, args.expires_in_days),
+            &tokens::creation_body(
+                &args.name,
+                &args.workspaces,
+                asked_lifetime_days(args.expires_in_days, args.no_expiry),
+            ),
         ),
         Command::ServiceToken(ServiceTokenCommand::List) => tokens::SERVICE_TOKENS.list(&ctx, io),
         Command::ServiceToken(ServiceTokenCommand::Roll { id, grace_seconds }) => {
             tokens::SERVICE_TOKENS.roll(&ctx, io, &id, grace_seconds)
         }
-        Command::ServiceToken(ServiceTokenCommand::Revoke { id }) => {
-            tokens::SERVICE_TOKENS.revoke(&ctx, io, &id)
+        Command::ServiceToken(ServiceTokenCommand::Revoke { ids }) => {
+            tokens::SERVICE_TOKENS.revoke_each(&ctx, io, &ids)
         }
         Command::Api(args) => api::run(&ctx, io, &args),
         Command::Roles(RolesCommand::Show) => roles::show(&ctx, io),
@@ -115,6 +143,8 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
         Command::Trust(TrustCommand::List) => trust::list(&ctx, io),
         Command::Trust(TrustCommand::Delete { id }) => trust::delete(&ctx, io, &id),
         Command::Audit(args) => audit::run(&ctx, io, &args),
+        Command::Auth(AuthCommand::Token) => auth::token(&ctx, io, &settings),
+        Command::Auth(_) | Command::Completion { .. } => unreachable!("handled above"),
     }
 }
 

@@ -12,8 +12,38 @@ use crate::output::{self, sanitize, Table};
 use edgeauth_core::api::{
     given, CreatedToken, NewTokenBody, ServiceTokenList, TokenView, UserTokenList,
 };
-use edgeauth_core::token::TokenKind;
+use edgeauth_core::crypto::TokenHash;
+use edgeauth_core::token::{check_format, TokenKind, DISPLAY_PREFIX_CHARS};
 use edgeauth_core::TokenId;
+
+/// What a `revoke` argument names.
+enum Target {
+    Id(String),
+    /// A whole token, known here only by its hash and display prefix.
+    Token {
+        hash: TokenHash,
+        prefix: String,
+    },
+}
+
+/// How a token was matched to its id.
+enum Match {
+    /// An audit event about the token with its hash names the id.
+    Hash,
+    /// The only listed token with its display prefix.
+    PrefixOnly,
+}
+
+/// How an argument is shown in messages: an id as it is, a token by its display prefix.
+fn shown_argument(arg: &str) -> String {
+    match TokenKind::of(arg) {
+        Some(_) => format!(
+            "{}…",
+            sanitize(&arg.chars().take(DISPLAY_PREFIX_CHARS).collect::<String>())
+        ),
+        None => sanitize(arg),
+    }
+}
 
 /// One server-side collection of tokens and how the CLI names it.
 #[derive(Debug)]
@@ -178,9 +208,89 @@ impl TokenCollection {
         table
     }
 
-    /// DELETEs `{path}/{id}`; prints `revoked ID`, or with `--json` `{"revoked": "ID"}`.
-    pub fn revoke(&self, ctx: &Context, io: &mut Io<'_>, id: &str) -> Result<(), CliError> {
-        self.check_id(id)?;
+    /// Revokes each argument, an id or a token ([`TokenCollection::revoke_one`]). One argument
+    /// prints `revoked ID` (`{"revoked": "ID"}`) or fails as any command does. Several are
+    /// revoked one by one: each success on stdout, each failure on stderr, and an error at the
+    /// end, with the first failure's exit status, if any failed; `--json` prints
+    /// `{"revoked": [ids], "failed": [{"argument", "error"}]}`.
+    pub fn revoke_each(
+        &self,
+        ctx: &Context,
+        io: &mut Io<'_>,
+        args: &[String],
+    ) -> Result<(), CliError> {
+        if let [one] = args {
+            let id = self.revoke_one(ctx, io, one)?;
+            if ctx.json {
+                let value = serde_json::json!({"revoked": id});
+                write!(io.out, "{}", output::json(&value))?;
+            } else {
+                writeln!(io.out, "revoked {id}")?;
+            }
+            return Ok(());
+        }
+        let (mut revoked, mut failed) = (Vec::new(), Vec::new());
+        let mut first_failure = None;
+        for arg in args {
+            match self.revoke_one(ctx, io, arg) {
+                Ok(id) => {
+                    if !ctx.json {
+                        writeln!(io.out, "revoked {id}")?;
+                    }
+                    revoked.push(id);
+                }
+                Err(e) => {
+                    let shown = shown_argument(arg);
+                    if !ctx.json {
+                        writeln!(io.err, "error: {shown}: {}", e.message)?;
+                        if let Some(hint) = &e.hint {
+                            writeln!(io.err, "hint: {hint}")?;
+                        }
+                    }
+                    failed.push(serde_json::json!({"argument": shown, "error": e.json()}));
+                    first_failure.get_or_insert(e.status);
+                }
+            }
+        }
+        if ctx.json {
+            let value = serde_json::json!({"revoked": revoked, "failed": failed});
+            write!(io.out, "{}", output::json(&value))?;
+        }
+        match first_failure {
+            None => Ok(()),
+            Some(status) => Err(CliError::new(
+                status,
+                format!(
+                    "{} of {} {}s could not be revoked",
+                    failed.len(),
+                    args.len(),
+                    self.noun
+                ),
+            )),
+        }
+    }
+
+    /// Revokes what `arg` names: `DELETE {path}/{id}` for an id; for a token, the id found by
+    /// [`TokenCollection::find_token`] (the token itself is never sent). Returns the id.
+    pub fn revoke_one(
+        &self,
+        ctx: &Context,
+        io: &mut Io<'_>,
+        arg: &str,
+    ) -> Result<String, CliError> {
+        let id = match self.target(arg)? {
+            Target::Id(id) => id,
+            Target::Token { hash, prefix } => {
+                let (id, how) = self.find_token(ctx, &hash, &prefix)?;
+                if let Match::PrefixOnly = how {
+                    writeln!(
+                        io.err,
+                        "note: {prefix}… is {id} by its display prefix; the audit trail could not confirm it by its hash"
+                    )?;
+                }
+                id
+            }
+        };
         ctx.client
             .delete(&format!("{}/{id}", self.path))
             .map_err(|e| match e.status {
@@ -190,16 +300,105 @@ impl TokenCollection {
                 )),
                 _ => self.explain(e),
             })?;
-        if ctx.json {
-            write!(
-                io.out,
-                "{}",
-                output::json(&serde_json::json!({"revoked": id}))
-            )?;
+        Ok(id)
+    }
+
+    /// An id, or a whole token of this collection's kind. A token is checked offline (prefix,
+    /// length, checksum) and never repeated in an error.
+    fn target(&self, arg: &str) -> Result<Target, CliError> {
+        let Some(kind) = TokenKind::of(arg) else {
+            self.check_id(arg)?;
+            return Ok(Target::Id(arg.to_owned()));
+        };
+        let mine = if self.person_only {
+            TokenKind::User
         } else {
-            writeln!(io.out, "revoked {id}")?;
+            TokenKind::Service
+        };
+        let see_ids = format!("see the ids with `edgeauth {} list`", self.command);
+        if let Err(e) = check_format(arg) {
+            return Err(CliError::usage(format!(
+                "that looks like a token but is not a whole one: {e}"
+            ))
+            .with_hint(format!(
+                "paste the whole token, or revoke by id ({}…): {see_ids}",
+                self.id_prefix
+            )));
         }
-        Ok(())
+        match kind {
+            k if k == mine => Ok(Target::Token {
+                hash: TokenHash::of(arg),
+                prefix: arg[..DISPLAY_PREFIX_CHARS].to_owned(),
+            }),
+            TokenKind::Service => Err(CliError::usage("that is a service token").with_hint(
+                "revoke it with `edgeauth service-token revoke` (with --project set to its project)",
+            )),
+            TokenKind::User => Err(CliError::usage("that is a user token")
+                .with_hint("revoke it with `edgeauth token revoke`")),
+            TokenKind::Refresh | TokenKind::Access => Err(CliError::usage(
+                "that is a device login's token, not an API token",
+            )
+            .with_hint("end the device login with `edgeauth logout` (on the machine that holds it)")),
+        }
+    }
+
+    /// The id of the live token whose SHA-256 is `hash`, without sending the token: the list's
+    /// tokens with its display prefix, confirmed by the audit trail's events about the token
+    /// with that hash (`GET /api/audit?token_hash=`, an event whose subject is the id and whose
+    /// actor's credential is another). Where the audit trail cannot tell (a credential that may
+    /// not read it, events past retention, a token made by a roll), a single prefix match
+    /// decides: the prefix carries 47 bits of the token's randomness.
+    fn find_token(
+        &self,
+        ctx: &Context,
+        hash: &TokenHash,
+        prefix: &str,
+    ) -> Result<(String, Match), CliError> {
+        let listed: Vec<TokenView> = ctx
+            .client
+            .get(self.path)
+            .map_err(|e| self.explain(e))?
+            .parse_field(self.list_field)?;
+        let candidates: Vec<String> = listed
+            .iter()
+            .filter(|t| t.prefix == prefix)
+            .map(|t| t.id.to_string())
+            .collect();
+        if candidates.is_empty() {
+            return Err(CliError::new(
+                ExitStatus::NotFound,
+                format!("no live {} starts with {prefix}…", self.noun),
+            )
+            .with_hint(format!(
+                "it is revoked, expired, or {}; see `edgeauth {} list`",
+                self.not_found_because
+                    .trim_start_matches("already revoked or "),
+                self.command
+            )));
+        }
+        let query = format!("/api/audit?token_hash={}&limit=200", hash.as_hex());
+        let confirmed = ctx.client.get(&query).ok().and_then(|response| {
+            let events: Vec<serde_json::Value> = response.parse_field("events").ok()?;
+            events.iter().find_map(|event| {
+                let subject = event["subject"].as_str()?;
+                let by_another = event["credential_hash"].as_str() != Some(hash.as_hex());
+                (by_another && candidates.iter().any(|c| c == subject)).then(|| subject.to_owned())
+            })
+        });
+        match (confirmed, candidates.as_slice()) {
+            (Some(id), _) => Ok((id, Match::Hash)),
+            (None, [only]) => Ok((only.clone(), Match::PrefixOnly)),
+            (None, several) => Err(CliError::new(
+                ExitStatus::Failure,
+                format!(
+                    "{} {}s start with {prefix}… ({}) and the audit trail could not tell which one it is",
+                    several.len(),
+                    self.noun,
+                    several.join(", ")
+                ),
+            )
+            .with_hint("revoke by id")),
+        }
     }
 
     /// POSTs `{path}/{id}/roll`; prints the new secret alone on stdout and what became of the
@@ -495,7 +694,7 @@ ut_1  old     eau_QwErTyUi  default  *                     2025-01-01 00:00  nev
         );
 
         let (result, _, _, _) = against(403, NOT_A_PERSON, |ctx, io| {
-            USER_TOKENS.revoke(ctx, io, "ut_1")
+            USER_TOKENS.revoke_each(ctx, io, &["ut_1".to_owned()])
         });
         assert_eq!(result.unwrap_err().status, ExitStatus::Forbidden);
     }
@@ -517,7 +716,7 @@ ut_1  old     eau_QwErTyUi  default  *                     2025-01-01 00:00  nev
         let (result, out, _, request) = against(
             404,
             r#"{"error":"not_found","message":"no such token"}"#,
-            |ctx, io| USER_TOKENS.revoke(ctx, io, "ut_gone"),
+            |ctx, io| USER_TOKENS.revoke_each(ctx, io, &["ut_gone".to_owned()]),
         );
         assert!(
             request.starts_with("DELETE /api/tokens/ut_gone "),

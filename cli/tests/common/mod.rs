@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 /// A request as the stub saw it: method, path, lower-cased headers, body.
@@ -117,6 +117,8 @@ impl Sandbox {
             .current_dir(cwd)
             .env_clear()
             .env("EDGEAUTH_CONFIG_DIR", self.config_dir())
+            // Never a developer's keyring: logins go to the file unless a test says otherwise.
+            .env("EDGEAUTH_CREDENTIAL_STORE", "file")
             .envs(env.iter().copied());
         command
     }
@@ -132,4 +134,56 @@ pub fn text(bytes: &[u8]) -> String {
 
 pub fn code(output: &Output) -> i32 {
     output.status.code().unwrap()
+}
+
+/// A private D-Bus session with GNOME Keyring's Secret Service, unlocked, for as long as it
+/// lives; `None` (and a note on stderr) where dbus-run-session or gnome-keyring-daemon is not
+/// installed.
+pub struct SecretService {
+    session: Child,
+    pub address: String,
+}
+
+impl SecretService {
+    pub fn start(home: &Path) -> Option<SecretService> {
+        let script = "echo -n edgeauth-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1 \
+            && echo \"$DBUS_SESSION_BUS_ADDRESS\" && exec cat >/dev/null";
+        let spawned = std::process::Command::new("dbus-run-session")
+            .args(["--", "sh", "-c", script])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home)
+            // The session lasts until this pipe closes: `cat` ends, then dbus-run-session
+            // stops its bus, and the keyring daemon leaves with the bus.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut session = match spawned {
+            Ok(session) => session,
+            Err(e) => {
+                eprintln!("no dbus-run-session ({e}): the Secret Service test did not run");
+                return None;
+            }
+        };
+        let mut line = String::new();
+        BufReader::new(session.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line.trim().to_owned();
+        if address.is_empty() {
+            let _ = session.kill();
+            let _ = session.wait();
+            eprintln!("gnome-keyring-daemon did not start: the Secret Service test did not run");
+            return None;
+        }
+        Some(SecretService { session, address })
+    }
+}
+
+impl Drop for SecretService {
+    fn drop(&mut self) {
+        drop(self.session.stdin.take());
+        let _ = self.session.wait();
+    }
 }

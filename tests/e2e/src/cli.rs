@@ -225,6 +225,9 @@ impl CliSandbox {
         let home = self.root().join("home");
         command
             .env("EDGEAUTH_CONFIG_DIR", self.config_dir())
+            // The tests read the stored tokens from credentials.json, and never touch a
+            // developer's keyring.
+            .env("EDGEAUTH_CREDENTIAL_STORE", "file")
             .env("HOME", &home)
             .env("XDG_CONFIG_HOME", home.join(".config"))
             .env("NO_COLOR", "1")

@@ -106,7 +106,11 @@ fn api_reports_refusals_with_the_servers_message_and_exit_code() {
     let refused = run(&cli, &["api", "-X", "POST", "/echo/x", "-d", "{}"], None);
     refused.expect_code(EXIT_UNAUTHORIZED);
     assert!(refused.stdout.contains("\"unauthorized\""), "{refused}");
-    assert!(refused.stderr.contains("needs a credential"), "{refused}");
+    assert!(refused.stderr.contains("not logged in to "), "{refused}");
+    assert!(
+        refused.stderr.contains("run `edgeauth login --server "),
+        "{refused}"
+    );
     // Another workspace: 403, exit 4.
     let token = service_token(&["staging/*"]);
     run(
