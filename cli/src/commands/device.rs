@@ -53,7 +53,7 @@ pub fn run(
     env: &Environment,
     args: &LoginArgs,
 ) -> Result<(), CliError> {
-    sign_in(ctx, io, settings, env, !args.no_browser)
+    sign_in(ctx, io, settings, env, args, !args.no_browser)
 }
 
 /// The device login, opening the verification URL in a browser when `open` says so.
@@ -62,6 +62,7 @@ pub(super) fn sign_in(
     io: &mut Io<'_>,
     settings: &Settings,
     env: &Environment,
+    args: &LoginArgs,
     open: bool,
 ) -> Result<(), CliError> {
     let server = &settings.server;

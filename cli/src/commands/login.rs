@@ -73,7 +73,7 @@ pub fn run(
                 io.err,
                 "No browser can open here ({why}): signing in with a device code instead, to approve in a browser anywhere.\n(`edgeauth login --no-browser` keeps the browser login, for a browser on this machine.)"
             )?;
-            return super::device::sign_in(ctx, io, settings, env, false);
+            return super::device::sign_in(ctx, io, settings, env, args, false);
         }
         writeln!(
             io.err,
