@@ -138,7 +138,8 @@ pub fn code(output: &Output) -> i32 {
 
 /// A private D-Bus session with GNOME Keyring's Secret Service, unlocked, for as long as it
 /// lives; `None` (and a note on stderr) where dbus-run-session or gnome-keyring-daemon is not
-/// installed.
+/// installed, unless `EDGEAUTH_TEST_SECRET_SERVICE=required` (scripts/test, which has
+/// scripts/setup install them): then a missing one fails the test.
 pub struct SecretService {
     session: Child,
     pub address: String,
@@ -161,10 +162,7 @@ impl SecretService {
             .spawn();
         let mut session = match spawned {
             Ok(session) => session,
-            Err(e) => {
-                eprintln!("no dbus-run-session ({e}): the Secret Service test did not run");
-                return None;
-            }
+            Err(e) => return not_here(&format!("no dbus-run-session ({e})")),
         };
         let mut line = String::new();
         BufReader::new(session.stdout.take().unwrap())
@@ -174,11 +172,19 @@ impl SecretService {
         if address.is_empty() {
             let _ = session.kill();
             let _ = session.wait();
-            eprintln!("gnome-keyring-daemon did not start: the Secret Service test did not run");
-            return None;
+            return not_here("gnome-keyring-daemon did not start");
         }
         Some(SecretService { session, address })
     }
+}
+
+/// `None` with a note, or a failed test where the Secret Service is required.
+fn not_here(why: &str) -> Option<SecretService> {
+    if std::env::var("EDGEAUTH_TEST_SECRET_SERVICE").as_deref() == Ok("required") {
+        panic!("{why}, and EDGEAUTH_TEST_SECRET_SERVICE=required: run scripts/setup");
+    }
+    eprintln!("{why}: the Secret Service test did not run");
+    None
 }
 
 impl Drop for SecretService {
