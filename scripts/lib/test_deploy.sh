@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Tests scripts/deploy without a Cloudflare account: `--dry-run` with complete settings (the
-# real Worker bundled by `wrangler deploy --dry-run`, no secret value printed or written), and
-# each refusal, by exit code and the message that names the setting. scripts/test runs it as
+# real Worker bundled by `wrangler deploy --dry-run`, no secret value printed or written), each
+# refusal, by exit code and the message that names the setting, and three deployments in a row
+# to a pretend account (scripts/lib/fake_wrangler.sh standing in for wrangler): what is
+# created, found, stored, kept and printed. scripts/test runs it as
 # a step after building the Worker (with EDGEAUTH_SKIP_BUILD=1: the bundle is of that build);
 # by hand: scripts/lib/test_deploy.sh (about 5 s once the Worker is built).
 #
@@ -119,8 +121,9 @@ refused other-workers-dev-host "PUBLIC_URL is on workers.dev but not the Worker'
     PUBLIC_URL=https://other.example-team.workers.dev
 refused auth-disabled "AUTH_DISABLED is set" AUTH_DISABLED=true
 refused secret-previous "SECRET_PREVIOUS is set" "SECRET_PREVIOUS=$(random_hex 32)"
-printf 'NOT_A_SETTING=1\n' >>"$work/deploy.env"
-refused unknown-setting "sets NOT_A_SETTING, which is not a setting scripts/deploy knows"
+cp "$work/deploy.env" "$work/unknown.env"
+printf 'NOT_A_SETTING=1\n' >>"$work/unknown.env"
+ENV_FILE="$work/unknown.env" refused unknown-setting "sets NOT_A_SETTING, which is not a setting scripts/deploy knows"
 ENV_FILE="$work/absent.env" refused absent-env-file "absent.env does not exist"
 
 # The deployment check itself, on configurations a dry run could not produce.
@@ -145,8 +148,72 @@ check_refuses shared-rate-limit-namespace "namespace_id 8628 is also DEVICE_CODE
 check_refuses committed-placeholders "is a placeholder" \
     -e 's/dry-run-fake-d1-database-id/00000000-0000-0000-0000-000000000000/'
 
+# --- deployments to a pretend account (scripts/lib/fake_wrangler.sh) ----------------------
+# The real path, with a stand-in for wrangler: what is created, found, stored and printed.
+cloud="$work/cloudflare"
+mkdir -p "$cloud"
+# On a Custom Domain under .invalid (RFC 6761: never resolves), so that the health check
+# reaches nothing.
+fake=(EDGEAUTH_DEPLOY_WRANGLER="$ROOT/scripts/lib/fake_wrangler.sh" FAKE_CLOUDFLARE="$cloud"
+    EDGEAUTH_DEPLOY_HEALTH_WAIT_S=0 PUBLIC_URL=https://auth.deploy-test.invalid)
+# expect NAME DESCRIPTION COMMAND: one check of a deployment run NAME.
+expect() {
+    RUNS=$((RUNS + 1))
+    if bash -c "$3"; then
+        printf '  ok  %s: %s\n' "$1" "$2"
+    else
+        fail "$1: $2" "$1"
+    fi
+}
+# stored NAME: the SHA-256 of the secret NAME as stored (the fake keeps no value).
+stored() { cat "$cloud/secrets/$1" 2>/dev/null || true; }
+calls_since() { tail -n "+$(($1 + 1))" "$cloud/calls.log"; }
+
+deploy not-logged-in "${fake[@]}" --
+expect not-logged-in "refused, saying how to log in" \
+    "(($rc == 1)) && grep -qF 'npx wrangler login' '$work/not-logged-in.out' && grep -qF CLOUDFLARE_API_TOKEN '$work/not-logged-in.out'"
+touch "$cloud/logged-in"
+
+: >"$cloud/calls.log"
+deploy first-deploy "${fake[@]}" --
+token="$(grep -oE 'eas_super_[0-9a-f]{64}' "$work/first-deploy.out" | head -n 1 || true)"
+d1_id="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[0]["uuid"])' "$cloud/d1.json" 2>/dev/null || true)"
+kv_id="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[0]["id"])' "$cloud/kv.json" 2>/dev/null || true)"
+expect first-deploy "exits 0" "(($rc == 0))"
+expect first-deploy "creates the D1 database and the KV namespace by name" \
+    "grep -qx 'd1 create edgeauth' '$cloud/calls.log' && grep -qx 'kv namespace create edgeauth-codes' '$cloud/calls.log'"
+expect first-deploy "deploys their ids" \
+    "[[ -n '$d1_id' && -n '$kv_id' ]] && grep -qx 'database_id = \"$d1_id\"' '$cloud/deployed.toml' && grep -qx 'id = \"$kv_id\"' '$cloud/deployed.toml'"
+expect first-deploy "stores the OIDC client secret" "[[ '$(stored OIDC_CLIENT_SECRET)' == '$(sha256_hex "$client_secret")' ]]"
+expect first-deploy "makes a SECRET" "[[ -n '$(stored SECRET)' ]]"
+expect first-deploy "prints a super token once and stores only its SHA-256" \
+    "[[ -n '$token' && '$(stored SUPER_TOKEN_HASH)' == '$(sha256_hex "$(sha256_hex "$token")")' && \$(grep -cF '$token' '$work/first-deploy.out') == 1 && ! -e '$cloud/secrets/SUPER_TOKEN' ]] && ! grep -rqF '$token' '$EDGEAUTH_DEPLOY_STATE'"
+expect first-deploy "migrates before it deploys" \
+    "[[ \$(grep -nx 'd1 migrations apply DB --remote --config .*' '$cloud/calls.log' | cut -d: -f1) -lt \$(grep -nx 'deploy --config .*' '$cloud/calls.log' | cut -d: -f1) ]]"
+expect first-deploy "prints the callback URL to register" \
+    "grep -qF 'https://auth.deploy-test.invalid/api/auth/callback' '$work/first-deploy.out'"
+expect first-deploy "makes PUBLIC_URL's host the Worker's Custom Domain" \
+    "grep -qx 'pattern = \"auth.deploy-test.invalid\"' '$cloud/deployed.toml' && grep -qx 'custom_domain = true' '$cloud/deployed.toml'"
+expect first-deploy "no secret value in its output or log" \
+    "! grep -rqF '$client_secret' '$work/first-deploy.out' '$EDGEAUTH_DEPLOY_STATE'"
+secret_hash="$(stored SECRET)" super_hash="$(stored SUPER_TOKEN_HASH)"
+
+before="$(wc -l <"$cloud/calls.log")"
+deploy second-deploy "${fake[@]}" "SECRET=$(random_hex 32)" --
+expect second-deploy "exits 0" "(($rc == 0))"
+expect second-deploy "finds the D1 database and the KV namespace: creates nothing" \
+    "! tail -n '+$((before + 1))' '$cloud/calls.log' | grep -q create"
+expect second-deploy "keeps the Worker's SECRET, even with another one set" \
+    "[[ '$(stored SECRET)' == '$secret_hash' ]] && grep -qF 'the Worker has one already' '$work/second-deploy.out'"
+expect second-deploy "keeps the super token and prints none" \
+    "[[ '$(stored SUPER_TOKEN_HASH)' == '$super_hash' ]] && ! grep -q eas_super_ '$work/second-deploy.out'"
+
+deploy own-super-token "${fake[@]}" "SUPER_TOKEN=$super_token" --
+expect own-super-token "stores the SHA-256 of a super token brought, never the token" \
+    "(($rc == 0)) && [[ '$(stored SUPER_TOKEN_HASH)' == '$(sha256_hex "$(sha256_hex "$super_token")")' ]] && ! grep -rqF '$super_token' '$work/own-super-token.out' '$EDGEAUTH_DEPLOY_STATE'"
+
 if ((FAILURES)); then
     error "scripts/deploy: $FAILURES of $RUNS checks failed (outputs in ${work#"$ROOT"/})"
     exit 1
 fi
-say "scripts/deploy: $RUNS runs, each as expected"
+say "scripts/deploy: $RUNS checks passed"
