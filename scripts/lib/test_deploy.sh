@@ -100,6 +100,20 @@ else
     done
 fi
 
+# deploy.env.example documents every setting scripts/deploy takes.
+RUNS=$((RUNS + 1))
+known="$(eval "$(sed -n '/^VARS=(/,/^REFUSED=(/p' scripts/deploy)" && echo "${VARS[*]} ${SECRETS[*]} ${DEPLOY_ONLY[*]}")"
+undocumented=()
+for key in $known; do
+    grep -qE "^(# )?$key=" deploy.env.example || undocumented+=("$key")
+done
+if ((${#undocumented[@]})); then
+    error "deploy.env.example does not document: ${undocumented[*]}"
+    FAILURES=$((FAILURES + 1))
+else
+    printf '  ok  deploy.env.example documents all %s settings\n' "$(wc -w <<<"$known")"
+fi
+
 # --- refusals, each by name ---------------------------------------------------------------
 refused missing-setting "OIDC_CLIENT_ID is missing" OIDC_CLIENT_ID=
 refused missing-teams "ALLOWED_TEAMS is missing" ALLOWED_TEAMS=
