@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A stand-in for `wrangler` with a pretend Cloudflare account in the directory $FAKE_CLOUDFLARE,
 # for scripts/lib/test_deploy.sh (EDGEAUTH_DEPLOY_WRANGLER): the commands scripts/deploy runs,
-# answering in wrangler 4's formats (d1 list --json, kv namespace list, secret list; a secret
-# list for a Worker that does not exist fails with code 10007, as the API does). Records each
+# answering in wrangler 4.86's formats (d1 list --json, kv namespace list, secret list; a
+# secret list for a Worker that does not exist fails saying `Worker "NAME" not found.`). Records each
 # call in calls.log (arguments only; values come on stdin), the D1 databases and KV namespaces
 # in d1.json and kv.json, each secret's SHA-256 in secrets/NAME, and the configuration each
 # deploy used in deployed.toml.
@@ -43,7 +43,9 @@ case "$1 ${2:-} ${3:-}" in
     echo "id = \"$(add kv.json title "$4" id)\"" ;;
 "secret list "*)
     if [[ ! -f "$state/worker-exists" ]]; then
-        echo "✘ [ERROR] A request to the Cloudflare API failed. This Worker does not exist on your account. [code: 10007]" >&2
+        name="$(sed -n 's/^name = "\(.*\)"$/\1/p' "$config" | head -n 1)"
+        printf '✘ [ERROR] Worker "%s" not found.\n\nIf this is a new Worker, run %s first to create it.\n' \
+            "$name" "\`wrangler deploy\`" >&2
         exit 1
     fi
     (cd "$state/secrets" && ls) | python3 -c 'import json, sys
