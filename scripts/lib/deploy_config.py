@@ -106,12 +106,12 @@ def check(path, dry_run):
 
 
 def find(listing, key, name, id_key):
-    text = listing.strip()
-    # wrangler may print a banner line before the JSON.
-    start = min((i for i in (text.find("["), text.find("{")) if i >= 0), default=-1)
-    if start < 0:
-        sys.exit(f"cannot read wrangler's listing (expected JSON): {text[:200]}")
-    for item in json.loads(text[start:]):
+    # From the line that opens the JSON array: wrangler may print its banner first.
+    lines = listing.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("[")), None)
+    if start is None:
+        sys.exit(f"cannot read wrangler's listing (expected a JSON array): {listing[:200]}")
+    for item in json.loads("\n".join(lines[start:])):
         if item.get(key) == name:
             print(item[id_key])
             return 0

@@ -48,6 +48,7 @@ case "$1 ${2:-} ${3:-}" in
             "$name" "\`wrangler deploy\`" >&2
         exit 1
     fi
+    printf '\n ⛅️ wrangler 4.86.0\n───────────────────\n'   # its banner, as wrangler prints it here
     (cd "$state/secrets" && ls) | python3 -c 'import json, sys
 print(json.dumps([{"name": n, "type": "secret_text"} for n in sys.stdin.read().split()]))' ;;
 "secret put "*)
