@@ -26,6 +26,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ in scripts/lib
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from instance_config import write as write_toml  # noqa: E402
 
