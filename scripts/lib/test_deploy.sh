@@ -75,6 +75,7 @@ refused() {
 }
 
 # --- the dry run ------------------------------------------------------------------------
+committed_sum="$(sha256sum wrangler.toml)"
 deploy dry-run -- --dry-run
 generated="$EDGEAUTH_DEPLOY_STATE/wrangler.toml"
 # Kept for the deployment check's own tests below (the refusals write the file again).
@@ -87,7 +88,7 @@ else
         "the real Worker bundled|ls '$EDGEAUTH_DEPLOY_STATE'/dist/*.wasm >/dev/null && test -s '$EDGEAUTH_DEPLOY_STATE/dist/shim.js'"
         "the settings as vars, PUBLIC_URL without its slash|grep -qx 'PUBLIC_URL = \"https://edgeauth.example-team.workers.dev\"' '$generated' && grep -qx 'OIDC_SCOPES = \"openid email profile groups\"' '$generated' && grep -qx 'ALLOWED_TEAMS = \"staff\"' '$generated'"
         "fake ids and no [build]|grep -qx 'database_id = \"dry-run-fake-d1-database-id\"' '$generated' && ! grep -q '^\[build\]' '$generated'"
-        "the committed wrangler.toml untouched|git diff --quiet -- wrangler.toml"
+        "the committed wrangler.toml untouched|[[ \"\$(sha256sum wrangler.toml)\" == '$committed_sum' ]]"
         "no secret value anywhere|! grep -rqF '$client_secret' '$work/dry-run.out' '$EDGEAUTH_DEPLOY_STATE/wrangler.toml' '$EDGEAUTH_DEPLOY_STATE/wrangler.log'"
         "the generated configuration passes the deployment check in a dry run|python3 scripts/lib/deploy_config.py check '$generated' --dry-run"
     )
