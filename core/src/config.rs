@@ -10,6 +10,7 @@ use core::fmt;
 use crate::access_token;
 use crate::crypto::{RootSecret, TokenHash};
 use crate::gateway::Gateway;
+use crate::oidc::DISCOVERY_PATH;
 use crate::project::ProjectName;
 use crate::refresh::{self, RefreshFamilyPolicy};
 use crate::role::TeamRoles;
@@ -133,6 +134,9 @@ impl Config {
     /// Reads every setting through `get` (which returns `None` for unset variables) and
     /// returns the config, or every problem found.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Vec<ConfigProblem>> {
+        // Only the super token tells "set but empty" from unset: an empty token is a mistake
+        // (an unset shell variable piped into `wrangler secret put`), never "no super token".
+        let super_token_set_empty = get("SUPER_TOKEN").is_some_and(|t| t.trim().is_empty());
         let get = |name: &str| get(name).filter(|v| !v.is_empty());
         let mut problems = Vec::new();
         let mut problem = |setting: &'static str, message: String| {
@@ -155,6 +159,13 @@ impl Config {
         };
 
         let super_token_hash = match (get("SUPER_TOKEN"), get("SUPER_TOKEN_HASH")) {
+            _ if super_token_set_empty => {
+                problem(
+                    "SUPER_TOKEN",
+                    "is set but empty: set a token of at least 16 characters (`openssl rand -hex 32`), or remove SUPER_TOKEN".into(),
+                );
+                None
+            }
             (Some(_), Some(_)) => {
                 problem(
                     "SUPER_TOKEN_HASH",
@@ -169,17 +180,32 @@ impl Config {
                 );
                 None
             }
+            // A bearer token is read with surrounding whitespace trimmed: this one could never match.
+            (Some(token), None) if token.trim() != token => {
+                problem(
+                    "SUPER_TOKEN",
+                    "has leading or trailing whitespace (a newline from `echo`?), which no request can carry: store it with `printf %s`".into(),
+                );
+                None
+            }
             (Some(token), None) => Some(TokenHash::of(&token)),
-            (None, Some(hex)) => {
-                let hash = TokenHash::from_hex(hex.trim());
-                if hash.is_none() {
+            (None, Some(hex)) => match TokenHash::from_hex(hex.trim()) {
+                None => {
                     problem(
                         "SUPER_TOKEN_HASH",
                         "must be the 64 hex digits of the token's SHA-256 (`printf %s \"$TOKEN\" | sha256sum`)".into(),
                     );
+                    None
                 }
-                hash
-            }
+                Some(hash) if hash.ct_eq(&TokenHash::of("")) => {
+                    problem(
+                        "SUPER_TOKEN_HASH",
+                        "is the SHA-256 of the empty string: no token can match it (was $TOKEN unset when it was hashed?); hash a real token, `printf %s \"$TOKEN\" | sha256sum`".into(),
+                    );
+                    None
+                }
+                Some(hash) => Some(hash),
+            },
             (None, None) => None,
         };
 
@@ -252,6 +278,12 @@ impl Config {
                 problem(
                     "OIDC_ISSUER",
                     format!("{why}, e.g. `https://accounts.example.com`"),
+                );
+            } else if issuer.trim_end_matches('/').ends_with(DISCOVERY_PATH) {
+                // edgeauth appends the discovery path itself (crate::oidc::discovery_url).
+                problem(
+                    "OIDC_ISSUER",
+                    format!("is the discovery document's URL, not the issuer: set it without `{DISCOVERY_PATH}`"),
                 );
             }
             let client_id = get("OIDC_CLIENT_ID").unwrap_or_default();
@@ -657,6 +689,36 @@ mod tests {
     }
 
     #[test]
+    fn a_super_token_no_request_can_match_is_refused_by_name() {
+        let empty_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let problems = config(&[("SUPER_TOKEN_HASH", empty_hash)]).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].setting, "SUPER_TOKEN_HASH");
+        assert!(
+            problems[0]
+                .message
+                .starts_with("is the SHA-256 of the empty string: "),
+            "{}",
+            problems[0]
+        );
+        // Upper-case hex (as some tools print it) is the same hash.
+        let upper = config(&[("SUPER_TOKEN_HASH", &empty_hash.to_uppercase())]);
+        assert_eq!(settings(upper.unwrap_err()), ["SUPER_TOKEN_HASH"]);
+
+        for empty in ["", "  ", "\n"] {
+            let problems = config(&[("SUPER_TOKEN", empty)]).unwrap_err();
+            assert_eq!(settings(problems.clone()), ["SUPER_TOKEN"], "{empty:?}");
+            assert!(problems[0].message.starts_with("is set but empty"));
+        }
+        // A token `echo` piped into `wrangler secret put`: its newline can never be sent.
+        let token = "a-super-token-of-some-length";
+        let problems = config(&[("SUPER_TOKEN", &format!("{token}\n"))]).unwrap_err();
+        assert_eq!(settings(problems.clone()), ["SUPER_TOKEN"]);
+        assert!(problems[0].message.contains("whitespace"));
+        assert!(config(&[("SUPER_TOKEN", token)]).is_ok());
+    }
+
+    #[test]
     fn roles_default_to_members_only_and_name_their_teams() {
         let none = config(&[]).unwrap().roles;
         assert!(none.admin_teams.is_empty() && none.member_teams.is_empty());
@@ -813,6 +875,19 @@ mod tests {
                 ("OIDC_CLIENT_SECRET", "y"),
             ]);
             assert_eq!(settings(problems.unwrap_err()), ["OIDC_ISSUER"], "{bad}");
+        }
+        for discovery in [
+            "https://idp.example.com/.well-known/openid-configuration",
+            "https://login.example.com/tenant/v2.0/.well-known/openid-configuration/",
+        ] {
+            let problems = config(&[
+                ("OIDC_ISSUER", discovery),
+                ("OIDC_CLIENT_ID", "x"),
+                ("OIDC_CLIENT_SECRET", "y"),
+            ])
+            .unwrap_err();
+            assert_eq!(settings(problems.clone()), ["OIDC_ISSUER"], "{discovery}");
+            assert!(problems[0].message.contains("discovery document"));
         }
         let with_path = config(&[
             ("OIDC_ISSUER", "https://login.example.com/tenant/v2.0"),

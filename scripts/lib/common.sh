@@ -134,6 +134,18 @@ show_log_tail() {
     printf '\033[31m--- end of %s ---\033[0m\n' "$1" >&2
 }
 
+# show_build_errors NAME LOG: what a failed build said: its error messages (rustc's `error`
+# lines and what follows them) when there are any, else the log's last lines.
+show_build_errors() {
+    if grep -q -E '^(error|Error)' "$2"; then
+        printf '\033[31m--- errors of %s (%s) ---\033[0m\n' "$1" "$2" >&2
+        awk '/^(error|Error)/ { on = 1 } on' "$2" | head -n 120 >&2
+        printf '\033[31m--- end of %s ---\033[0m\n' "$1" >&2
+    else
+        show_log_tail "$1" "$2"
+    fi
+}
+
 # --- wrangler ---------------------------------------------------------------------------
 
 # Extra arguments for every `wrangler dev` (scripts/bench quiets the per-request log with them).

@@ -46,7 +46,7 @@ impl Instance {
         Instance::from_env("NOSECRET")
     }
 
-    /// `SUPER_TOKEN_HASH=not-hex`, `SECRET=short`.
+    /// `SUPER_TOKEN_HASH=not-hex`, `SECRET=short`, an `OIDC_ISSUER` that is a discovery URL.
     pub fn badconfig() -> Instance {
         Instance::from_env("BADCONFIG")
     }

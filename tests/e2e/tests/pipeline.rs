@@ -68,6 +68,11 @@ fn healthz_names_every_bad_setting_on_a_misconfigured_instance() {
         problems.contains("SECRET"),
         "problems must name SECRET:\n{response}"
     );
+    // An issuer given as its discovery document's URL (the usual copy-paste slip).
+    assert!(
+        problems.contains("OIDC_ISSUER: is the discovery document's URL, not the issuer"),
+        "problems must name OIDC_ISSUER:\n{response}"
+    );
     // A bad gateway route is named by route and field.
     assert!(
         problems.contains("GATEWAY: route 1 (`/api/auth/mine/*`): path")
@@ -107,14 +112,21 @@ fn every_endpoint_of_a_misconfigured_instance_answers_503_naming_the_setting() {
     }
 }
 
-/// BADCONFIG runs with `SUPER_TOKEN_HASH=not-hex` and `SECRET=short`: its answers may say a
-/// setting is malformed or too short, but never quote the value.
+/// BADCONFIG runs with `SUPER_TOKEN_HASH=not-hex`, `SECRET=short` and an `OIDC_ISSUER` (on
+/// `idp.badconfig.example`) that is a discovery URL, beside its OIDC client: its answers may say
+/// a setting is malformed or too short, but never quote the value.
 fn assert_no_bad_config_values(response: &Response) {
     let text = response.text();
     assert!(
         !text.contains("not-hex"),
         "the SUPER_TOKEN_HASH value is echoed:\n{response}"
     );
+    for value in ["idp.badconfig.example", "badconfig-client-secret"] {
+        assert!(
+            !text.contains(value),
+            "an OIDC setting's value is echoed ({value}):\n{response}"
+        );
+    }
     for quoted in [
         "\\\"short\\\"",
         "'short'",
