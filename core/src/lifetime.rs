@@ -10,7 +10,9 @@
 use serde_json::{Map, Value};
 
 use crate::time::DAY_MS;
-use crate::token_request::{reject_unknown_fields, MAX_EXPIRES_IN_DAYS};
+use crate::token_request::{
+    reject_unknown_fields, DEFAULT_TOKEN_LIFETIME_DAYS, MAX_EXPIRES_IN_DAYS,
+};
 
 /// The longest any limit of a policy may be, in days (as the longest lifetime a token may ask
 /// for: ten years).
@@ -68,6 +70,17 @@ impl KindLimits {
             (Some(asked), _) => Ok(Some(asked)),
             (None, max) => Ok(self.default_days.or(max)),
         }
+    }
+
+    /// The lifetime in days of the token a login mints for a person's tool (the CLI's
+    /// loopback login, which asks for none): the project's default for the kind, else
+    /// [`DEFAULT_TOKEN_LIFETIME_DAYS`], never above the project's max. Never "no expiry": a
+    /// login's token is one the person did not choose the lifetime of.
+    pub fn login_token_days(&self) -> i64 {
+        let default = self
+            .default_days
+            .unwrap_or(i64::from(DEFAULT_TOKEN_LIFETIME_DAYS));
+        self.max_days.map_or(default, |max| default.min(max))
     }
 
     /// The limits as a body gives them: an object with `max_days` and `default_days` (each
@@ -188,6 +201,23 @@ impl LifetimePolicy {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_login_token_lives_the_default_days_within_the_projects_policy() {
+        let limits = |max_days, default_days| KindLimits {
+            max_days,
+            default_days,
+        };
+        assert_eq!(limits(None, None).login_token_days(), 90);
+        assert_eq!(
+            limits(None, None).login_token_days(),
+            i64::from(DEFAULT_TOKEN_LIFETIME_DAYS)
+        );
+        assert_eq!(limits(None, Some(7)).login_token_days(), 7);
+        assert_eq!(limits(Some(30), None).login_token_days(), 30);
+        assert_eq!(limits(Some(365), None).login_token_days(), 90);
+        assert_eq!(limits(Some(365), Some(180)).login_token_days(), 180);
+    }
 
     #[test]
     fn a_policy_body_is_read_with_every_field_optional() {

@@ -10,6 +10,9 @@ use crate::workspace::Scope;
 pub const MAX_NAME_CHARS: usize = 100;
 /// Longest lifetime a client may ask for, in days (ten years).
 pub const MAX_EXPIRES_IN_DAYS: i64 = 3650;
+/// The lifetime, in days, a person's new token gets when they choose none: the same in the
+/// CLI and on the account page ("never" is a choice of its own, not the default).
+pub const DEFAULT_TOKEN_LIFETIME_DAYS: u32 = 90;
 
 /// A validated `POST /api/service-tokens` body:
 /// `{"name": "CI", "workspaces": ["production/*"], "expires_in_days": 90}`.
