@@ -52,8 +52,7 @@ pub fn pieces(message: &str) -> Vec<Piece<'_>> {
 /// Text, with each known path in it (a whole word, maybe followed by punctuation) a link.
 fn text_pieces<'a>(text: &'a str, out: &mut Vec<Piece<'a>>) {
     let mut start = 0;
-    let mut words = text.char_indices().peekable();
-    while let Some((at, c)) = words.next() {
+    for (at, c) in text.char_indices() {
         let word_start = at == 0 || text[..at].ends_with(char::is_whitespace);
         if c != '/' || !word_start {
             continue;
