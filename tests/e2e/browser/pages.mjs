@@ -1,5 +1,6 @@
 // Every page of the Worker as a person sees it, and the service-token page at work: the home
-// page, the signed-out page, an error page, /account, /account/service-tokens (create a
+// page, the signed-out page, an error page, /account (its screenshots are account.mjs's),
+// /account/service-tokens (create a
 // service token for chosen workspaces, roll it, revoke it), the CLI consent page, and the
 // device pages (entry, confirmation, approved, denied). Run by tests/e2e/tests/browser.rs;
 // settings in lib.mjs. Screenshots of each page at desktop and phone width go to
@@ -153,15 +154,6 @@ await scenario('pages', async (run, cfg) => {
   st.panel_visible_after_reload = await page.locator('#new-token').isVisible();
   observed.service_tokens = st;
   await shoot(page, 'service-tokens');
-
-  run.at('/account for its screenshot');
-  await page.goto(`${cfg.base}/account?project=${project}`);
-  await page.waitForFunction(() => {
-    const body = document.querySelector('#tokens tbody');
-    return body && !body.hasAttribute('aria-busy') && !body.textContent.includes('Loading');
-  });
-  observed.account.rows = await tokenRows(page);
-  await shoot(page, 'account');
 
   run.at('the CLI consent page');
   const consentUrl = new URL(`${cfg.base}/api/auth/cli-start`);
