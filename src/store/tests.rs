@@ -2071,8 +2071,8 @@ fn a_projects_roles_are_set_replaced_and_removed_with_their_audit_events() {
         let teams: Vec<String> = teams.iter().map(|t| (*t).to_owned()).collect();
         block_on(ProjectRoles::granting(&db, &teams)).unwrap()
     };
-    assert_eq!(granting(&["dev"]), [project.clone()]);
-    assert_eq!(granting(&["sre"]), [project.clone()]);
+    assert_eq!(granting(&["dev"]), std::slice::from_ref(&project));
+    assert_eq!(granting(&["sre"]), std::slice::from_ref(&project));
     assert!(granting(&["ops"]).is_empty());
     assert!(granting(&[]).is_empty());
     // Another project is untouched.
