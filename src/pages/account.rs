@@ -383,6 +383,8 @@ mod tests {
         assert!(html.contains(r#"<option value="default">default</option>"#));
         assert!(html.contains(r#"<option value="p1" selected>p1</option>"#));
         assert!(html.contains(r#"<input id="other-project" name="project" type="text""#));
+        // A `pattern` is a `v`-flag regular expression: a literal `-` in a class is escaped.
+        assert!(html.contains(r#"pattern="[a-z0-9\-]+""#));
         assert!(!html.contains("?project=name"), "no URL editing asked for");
         // The workspaces: all (ticked), the known ones, and free entry.
         assert!(html.contains(

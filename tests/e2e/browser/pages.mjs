@@ -90,9 +90,17 @@ await scenario('pages', async (run, cfg) => {
 
   observed.sign_in = await signIn(run, page, cfg);
 
-  run.at('/account: the project and workspace choices');
-  await page.goto(`${cfg.base}/account?project=${project}`);
+  run.at('/account: another project, typed under "Another project"');
+  await page.locator('.other-project summary').click();
+  await page.locator('#other-project').fill(project);
+  await Promise.all([
+    page.waitForURL((url) => url.searchParams.get('project') === project),
+    page.locator('#other-project-form button[type="submit"]').click(),
+  ]);
   await page.locator('#identity').waitFor({ state: 'visible' });
+  observed.switched_to = new URL(page.url()).pathname + new URL(page.url()).search;
+
+  run.at('/account: the project and workspace choices');
   await page.waitForFunction(() => !document.querySelector('#create-fields').disabled);
   observed.account = await page.evaluate(() => ({
     projects: [...document.querySelectorAll('#project-choice option')].map((o) => ({ value: o.value, selected: o.selected })),

@@ -868,6 +868,11 @@ fn every_page_in_the_house_style_and_service_tokens_managed_on_their_page() {
 
     // /account: projects and workspaces from lists, 90 days by default, a workspace column,
     // and the way to the service tokens for an admin.
+    assert_eq!(
+        seen["switched_to"],
+        format!("/account?project={project}").as_str(),
+        "the project is chosen on the page, not by editing the URL: {show}"
+    );
     let account = &seen["account"];
     let projects: Vec<&str> = array(&account["projects"], "projects")
         .iter()
