@@ -107,11 +107,26 @@
     csrf_rejected: 'Reload the page and try again.',
   };
 
+  // A server message as the page shows it: its `code` spans as <code> (built as text nodes,
+  // never as HTML), so no raw backtick reaches the person.
+  function messageParagraph(message) {
+    const paragraph = document.createElement('p');
+    String(message).split('`').forEach((piece, i, pieces) => {
+      // Odd pieces were between backticks, unless the last backtick had no pair.
+      if (i % 2 === 1 && i < pieces.length - 1) {
+        const code = document.createElement('code');
+        code.textContent = piece;
+        paragraph.append(code);
+      } else {
+        paragraph.append((i % 2 === 1 ? '`' : '') + piece);
+      }
+    });
+    return paragraph;
+  }
+
   function showError(error) {
     clearMessages();
-    const text = document.createElement('p');
-    text.textContent = error.message;
-    ui.message.append(text);
+    ui.message.append(messageParagraph(error.message));
     const next = NEXT_STEP[error.code] || (error.status === 401 ? NEXT_STEP.unauthorized : '');
     if (next) {
       const hint = document.createElement('p');

@@ -121,6 +121,17 @@ await scenario('pages', async (run, cfg) => {
   st.heading = await textOf(page, 'h1');
   st.rows_before = await tokenRows(page);
 
+  run.at('a refused pattern: the message shows its code spans as code');
+  await page.locator('#token-name').fill('refused');
+  await page.locator('#token-other-workspaces').fill('a/../b');
+  await page.locator('#create-token').click();
+  await page.locator('#message code').first().waitFor({ state: 'visible' });
+  st.refusal = {
+    text: await textOf(page, '#message'),
+    code_spans: await page.locator('#message p:first-child code').allInnerTexts(),
+  };
+  await page.locator('#token-other-workspaces').fill('');
+
   run.at('create a service token for deploy/* and docs');
   const name = `pages-${Date.now()}`;
   await page.locator('#token-name').fill(name);

@@ -912,6 +912,13 @@ fn every_page_in_the_house_style_and_service_tokens_managed_on_their_page() {
         st["all_ticked_after_typing"], false,
         "typing workspaces unticks All: {show}"
     );
+    // A refusal's message on the page: its `code` spans as code, no raw backtick.
+    let refusal = text(&st["refusal"]["text"], "refusal");
+    assert!(!refusal.contains('`'), "{show}");
+    assert!(
+        array(&st["refusal"]["code_spans"], "code spans").contains(&json!("a/../b")),
+        "{show}"
+    );
     let created = text(&st["created"], "created").to_owned();
     let rolled = text(&st["rolled"], "rolled").to_owned();
     let shown = text(&st["shown"], "shown").to_owned();
@@ -1008,14 +1015,18 @@ fn every_page_in_the_house_style_and_service_tokens_managed_on_their_page() {
         let scroll = seen["phone_overflow"][name].as_i64().unwrap_or(i64::MAX);
         assert!(scroll <= 375, "{name} is {scroll} px wide on a phone");
     }
-    // The unknown path's 404 (and Chromium's console line about it) is the only failure,
-    // and nothing broke the CSP.
+    // The unknown path's 404 and the refused pattern's 400 (and Chromium's console lines
+    // about them) are the only failures, and nothing broke the CSP.
+    let expected = |url: &str, status: &str| {
+        (url.ends_with("/no-such-page") && status == "404")
+            || (url.ends_with("/api/service-tokens") && status == "400")
+    };
     assert_clean_page(&seen, "every page", |kind, entry| match kind {
-        "http_errors" => text(&entry["url"], "url").ends_with("/no-such-page"),
-        "console_errors" => {
-            text(&entry["source"], "source").ends_with("/no-such-page")
-                && text(&entry["text"], "text").contains("404")
-        }
+        "http_errors" => expected(text(&entry["url"], "url"), &entry["status"].to_string()),
+        "console_errors" => ["404", "400"].iter().any(|status| {
+            text(&entry["text"], "text").contains(&format!("status of {status}"))
+                && expected(text(&entry["source"], "source"), status)
+        }),
         _ => false,
     });
 }
