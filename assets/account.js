@@ -1,4 +1,6 @@
-// The /account page: lists, creates and revokes the person's API tokens through the JSON API.
+// The /account page (a person's API tokens) and the /account/service-tokens page (a project's
+// service tokens, for its admins): lists, creates, revokes (and, for service tokens, rolls)
+// them through the JSON API, with the session and its CSRF token.
 //
 // Served from this origin only (CSP `script-src 'self'`); it builds the DOM with textContent,
 // never with HTML strings. A new token's plaintext lives in the DOM only, until the panel is
@@ -13,6 +15,20 @@
   const csrfToken = meta('csrf-token');
   const project = meta('edgeauth-project');
 
+  // What the page manages: a person's tokens in every project, or one project's service
+  // tokens (every request names the project; a token can be rolled).
+  const KINDS = {
+    account: {
+      path: '/api/tokens', listField: 'tokens', projectOnEveryRequest: false, rolls: false,
+      columns: ['Name', 'Prefix', 'Project', 'Workspaces', 'Created', 'Last used', 'Expires', ''],
+    },
+    'service-tokens': {
+      path: '/api/service-tokens', listField: 'service_tokens', projectOnEveryRequest: true, rolls: true,
+      columns: ['Name', 'Prefix', 'Workspaces', 'Created', 'Last used', 'Expires', ''],
+    },
+  };
+  const kind = KINDS[meta('edgeauth-page')] || KINDS.account;
+
   const el = (id) => document.getElementById(id);
   const ui = {
     message: el('message'),
@@ -22,6 +38,8 @@
     name: el('token-name'),
     expiry: el('token-expiry'),
     expiryHint: el('token-expiry-hint'),
+    workspaces: el('token-workspaces'),
+    otherWorkspaces: el('token-other-workspaces'),
     create: el('create-token'),
     panel: el('new-token'),
     panelName: el('new-token-name'),
@@ -44,13 +62,14 @@
     }
   }
 
-  // One request to the JSON API with the session cookie. Writes carry the CSRF token; only
-  // creation names the project (a token is bound to it). Resolves to the parsed body (null
+  // One request to the JSON API with the session cookie. Writes carry the CSRF token;
+  // creation names the project (a token is bound to it), and so does every request about a
+  // project's service tokens. Resolves to the parsed body (null
   // for 204); rejects with an ApiError carrying the server's `error` and `message`.
   async function api(method, path, body) {
     const headers = { Accept: 'application/json' };
     if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = csrfToken;
-    if (method === 'POST' && project) headers['X-Project'] = project;
+    if ((method === 'POST' || kind.projectOnEveryRequest) && project) headers['X-Project'] = project;
     const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -88,11 +107,26 @@
     csrf_rejected: 'Reload the page and try again.',
   };
 
+  // A server message as the page shows it: its `code` spans as <code> (built as text nodes,
+  // never as HTML), so no raw backtick reaches the person.
+  function messageParagraph(message) {
+    const paragraph = document.createElement('p');
+    String(message).split('`').forEach((piece, i, pieces) => {
+      // Odd pieces were between backticks, unless the last backtick had no pair.
+      if (i % 2 === 1 && i < pieces.length - 1) {
+        const code = document.createElement('code');
+        code.textContent = piece;
+        paragraph.append(code);
+      } else {
+        paragraph.append((i % 2 === 1 ? '`' : '') + piece);
+      }
+    });
+    return paragraph;
+  }
+
   function showError(error) {
     clearMessages();
-    const text = document.createElement('p');
-    text.textContent = error.message;
-    ui.message.append(text);
+    ui.message.append(messageParagraph(error.message));
     const next = NEXT_STEP[error.code] || (error.status === 401 ? NEXT_STEP.unauthorized : '');
     if (next) {
       const hint = document.createElement('p');
@@ -158,7 +192,7 @@
 
   // --- the tokens table ----------------------------------------------------------------
 
-  const COLUMNS = ['Name', 'Prefix', 'Project', 'Created', 'Last used', 'Expires', ''];
+  const COLUMNS = kind.columns;
 
   function cell(label, content, className) {
     const td = document.createElement('td');
@@ -201,31 +235,58 @@
       expires = timeElement(token.expires_at);
     }
 
+    const actions = document.createElement('span');
+    actions.className = 'actions';
+    if (kind.rolls && !expired) {
+      const roll = document.createElement('button');
+      roll.type = 'button';
+      roll.className = 'button secondary small roll';
+      roll.textContent = 'Roll';
+      roll.setAttribute('aria-label', 'Roll ' + token.name);
+      roll.addEventListener('click', () => rollToken(token, roll));
+      actions.append(roll);
+    }
     const revoke = document.createElement('button');
     revoke.type = 'button';
     revoke.className = 'button danger small revoke';
     revoke.textContent = 'Revoke';
     revoke.setAttribute('aria-label', 'Revoke ' + token.name);
     revoke.addEventListener('click', () => revokeToken(token, revoke));
+    actions.append(revoke);
 
-    row.append(
-      cell('Name', token.name, 'name'),
-      cell('Prefix', prefix),
-      cell('Project', token.project),
-      cell('Created', token.created_at ? timeElement(token.created_at) : '—'),
-      cell('Last used', token.last_used_at ? timeElement(token.last_used_at, true) : 'never'),
-      cell('Expires', expires),
-      cell('', revoke, 'row-actions'),
-    );
+    const cells = {
+      Name: cell('Name', token.name, 'name'),
+      Prefix: cell('Prefix', prefix),
+      Project: cell('Project', token.project),
+      Workspaces: cell('Workspaces', workspacesElement(token.workspaces), 'workspaces'),
+      Created: cell('Created', token.created_at ? timeElement(token.created_at) : '—'),
+      'Last used': cell('Last used', token.last_used_at ? timeElement(token.last_used_at, true) : 'never'),
+      Expires: cell('Expires', expires),
+      '': cell('', actions, 'row-actions'),
+    };
+    row.append(...COLUMNS.map((column) => cells[column]));
     return row;
+  }
+
+  // A token's workspace patterns as code chips; `*` said in words too.
+  function workspacesElement(workspaces) {
+    const list = document.createElement('span');
+    list.className = 'workspace-list';
+    for (const pattern of Array.isArray(workspaces) ? workspaces : []) {
+      const code = document.createElement('code');
+      code.textContent = pattern;
+      if (pattern === '*') code.title = 'All workspaces';
+      list.append(code, ' ');
+    }
+    return list;
   }
 
   async function loadTokens() {
     const body = ui.table.tBodies[0];
     body.setAttribute('aria-busy', 'true');
     try {
-      const data = await api('GET', '/api/tokens');
-      const tokens = data && Array.isArray(data.tokens) ? data.tokens : [];
+      const data = await api('GET', kind.path);
+      const tokens = data && Array.isArray(data[kind.listField]) ? data[kind.listField] : [];
       if (tokens.length === 0) {
         body.replaceChildren(placeholderRow('No tokens yet. Create one above.'));
       } else {
@@ -246,7 +307,7 @@
     clearMessages();
     button.disabled = true;
     try {
-      await api('DELETE', '/api/tokens/' + encodeURIComponent(token.id));
+      await api('DELETE', kind.path + '/' + encodeURIComponent(token.id));
       announce('Revoked “' + token.name + '”.');
     } catch (error) {
       if (error.status === 404) {
@@ -262,7 +323,38 @@
     ui.tokensHeading.focus();
   }
 
+  // A new secret for the token, shown once in the panel; the old one stops working at once.
+  async function rollToken(token, button) {
+    const question = 'Roll the token “' + token.name + '” (' + token.prefix + '…)?\n\n'
+      + 'It gets a new secret, shown once; the old secret stops working at once.';
+    if (!window.confirm(question)) return;
+    clearMessages();
+    forgetNewToken();
+    button.disabled = true;
+    let rolled;
+    try {
+      rolled = await api('POST', kind.path + '/' + encodeURIComponent(token.id) + '/roll', {});
+    } catch (error) {
+      button.disabled = false;
+      showError(error);
+      return;
+    }
+    showNewToken(rolled);
+    announce('Rolled “' + rolled.name + '”: copy its new secret now.');
+    await loadTokens();
+  }
+
   // --- creating a token ----------------------------------------------------------------
+
+  // The workspace patterns chosen: the ticked ones and those typed (comma-separated); `*`
+  // alone when "All workspaces" is ticked.
+  function chosenWorkspaces() {
+    const ticked = Array.from(ui.workspaces.querySelectorAll('input[name="workspace"]:checked'))
+      .map((box) => box.value);
+    if (ticked.includes('*')) return ['*'];
+    const typed = ui.otherWorkspaces.value.split(',').map((p) => p.trim()).filter(Boolean);
+    return Array.from(new Set(ticked.concat(typed)));
+  }
 
   // When this sign-in ends: no token made on this page outlives it.
   function sessionEnds() {
@@ -276,12 +368,14 @@
     const days = Number(ui.expiry.value);
     const asked = days ? new Date(Date.now() + days * 24 * 60 * 60 * 1000) : null;
     const until = asked && (!ends || asked < ends) ? asked : ends;
+    // "Never" is no date of the token's own; the project's lifetime policy may still set one.
+    const never = days ? '' : 'No expiry date of its own (unless the project\'s lifetime policy sets one). ';
     if (!until) {
-      ui.expiryHint.textContent = 'It ends when you sign out.';
+      ui.expiryHint.textContent = never + 'It ends when you sign out.';
       return;
     }
-    ui.expiryHint.textContent =
-      'It ends when you sign out, or on ' + longDayFormat.format(until) + ' at the latest.';
+    ui.expiryHint.textContent = never
+      + 'It ends when you sign out, or on ' + longDayFormat.format(until) + ' at the latest.';
   }
 
   function showNewToken(created) {
@@ -313,7 +407,13 @@
       return;
     }
     ui.name.removeAttribute('aria-invalid');
-    const body = { name };
+    const workspaces = chosenWorkspaces();
+    if (workspaces.length === 0) {
+      showError({ message: 'Choose the workspaces the token may act on, or tick “All workspaces”.', code: '' });
+      ui.otherWorkspaces.focus();
+      return;
+    }
+    const body = { name, workspaces };
     const days = Number(ui.expiry.value);
     if (days) body.expires_in_days = days;
 
@@ -322,7 +422,7 @@
     ui.create.textContent = 'Creating…';
     let created;
     try {
-      created = await api('POST', '/api/tokens', body);
+      created = await api('POST', kind.path, body);
     } catch (error) {
       showError(error);
       ui.name.focus();
@@ -427,6 +527,19 @@
   ui.form.addEventListener('submit', createToken);
   ui.name.addEventListener('input', () => ui.name.removeAttribute('aria-invalid'));
   ui.expiry.addEventListener('change', describeExpiry);
+  // Ticking "All workspaces" unticks the others, and ticking another unticks it.
+  ui.workspaces.addEventListener('change', (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLInputElement) || box.type !== 'checkbox' || !box.checked) return;
+    ui.workspaces.querySelectorAll('input[name="workspace"]').forEach((other) => {
+      if (other !== box && (box.value === '*' || other.value === '*')) other.checked = false;
+    });
+  });
+  ui.otherWorkspaces.addEventListener('input', () => {
+    if (!ui.otherWorkspaces.value.trim()) return;
+    const all = ui.workspaces.querySelector('input[value="*"]');
+    if (all) all.checked = false;
+  });
   ui.copy.addEventListener('click', copyToken);
   document.querySelectorAll('button.end-login').forEach((button) => {
     button.addEventListener('click', () => endLogin(button));

@@ -134,12 +134,22 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let auth_disabled = Settings::of(&env).is_ok_and(|s| s.config.auth_disabled);
-    let html_errors = router::errors_of(&req.path()) == Errors::PageForBrowsers
-        && http::header(&req, "Accept").is_some_and(|accept| accept.contains("text/html"));
+    let accept = http::header(&req, "Accept");
+    let navigation = http::navigates_as_browser(accept.as_deref())
+        && matches!(req.inner().method().as_str(), "GET" | "HEAD");
+    // A browser page's errors are pages whenever the browser asks for HTML (its forms post
+    // too); any other path's only when a person opens it in a browser. API clients get JSON.
+    let html_errors = match router::errors_of(&req.path()) {
+        Errors::PageForBrowsers => accept.is_some_and(|accept| accept.contains("text/html")),
+        Errors::Json => navigation,
+    };
+    let home = navigation && req.path() == "/";
     let mut response = match handle(req, &env, &ctx).await {
         // The origin's answer is the origin's: its headers, caching and body, untouched.
         Ok(Answer::Proxied(response)) => return Ok(response),
         Ok(Answer::Own(response)) => response,
+        // `/`, when no gateway route takes it: the home page for a person, 404 for a client.
+        Err(ApiError::NotFound(_)) if home => pages::page_response(200, pages::home_html()),
         Err(e) if html_errors => e.into_html_response(),
         Err(e) => e.into_response(),
     };

@@ -60,6 +60,7 @@ pub enum Endpoint {
     ListTrustPolicies,
     DeleteTrustPolicy,
     Account,
+    ServiceTokensPage,
     DeviceCode,
     DevicePage,
     DeviceDecide,
@@ -194,6 +195,11 @@ const ROUTES: &[Route] = &[
         Json,
     ),
     route("/account", &[(Get, Ep(E::Account))], Page),
+    route(
+        "/account/service-tokens",
+        &[(Get, Ep(E::ServiceTokensPage))],
+        Page,
+    ),
     braked("/api/auth/login", &[(Get, Ep(E::Login))], Page, SIGN_IN),
     braked(
         "/api/auth/callback",
@@ -418,6 +424,7 @@ pub async fn dispatch(
     let id = id.unwrap_or_default();
     let answer = match endpoint {
         E::Account => account::page(caller, env).await,
+        E::ServiceTokensPage => account::service_tokens_page(caller, env).await,
         E::Capabilities => Ok(status::capabilities(caller)),
         E::Whoami => status::whoami(caller),
         E::Check => status::check(&req, caller).await,
@@ -728,6 +735,7 @@ mod tests {
     fn sign_in_pages_report_errors_as_pages() {
         for path in [
             "/account",
+            "/account/service-tokens",
             "/api/auth/login",
             "/api/auth/callback",
             "/api/auth/logout",

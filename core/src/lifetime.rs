@@ -72,13 +72,15 @@ impl KindLimits {
         }
     }
 
-    /// The lifetime in days of a token a login mints (the CLI's loopback login, which asks for
-    /// none): the project's default for the kind, else [`DEFAULT_TOKEN_LIFETIME_DAYS`] lowered
-    /// to the max. A login token never lives for ever.
-    pub fn login_days(&self) -> i64 {
-        let default = i64::from(DEFAULT_TOKEN_LIFETIME_DAYS);
-        self.default_days
-            .unwrap_or_else(|| self.max_days.map_or(default, |max| max.min(default)))
+    /// The lifetime in days of the token a login mints for a person's tool (the CLI's
+    /// loopback login, which asks for none): the project's default for the kind, else
+    /// [`DEFAULT_TOKEN_LIFETIME_DAYS`], never above the project's max. Never "no expiry": a
+    /// login's token is one the person did not choose the lifetime of.
+    pub fn login_token_days(&self) -> i64 {
+        let default = self
+            .default_days
+            .unwrap_or(i64::from(DEFAULT_TOKEN_LIFETIME_DAYS));
+        self.max_days.map_or(default, |max| default.min(max))
     }
 
     /// The limits as a body gives them: an object with `max_days` and `default_days` (each
@@ -201,6 +203,23 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_login_token_lives_the_default_days_within_the_projects_policy() {
+        let limits = |max_days, default_days| KindLimits {
+            max_days,
+            default_days,
+        };
+        assert_eq!(limits(None, None).login_token_days(), 90);
+        assert_eq!(
+            limits(None, None).login_token_days(),
+            i64::from(DEFAULT_TOKEN_LIFETIME_DAYS)
+        );
+        assert_eq!(limits(None, Some(7)).login_token_days(), 7);
+        assert_eq!(limits(Some(30), None).login_token_days(), 30);
+        assert_eq!(limits(Some(365), None).login_token_days(), 90);
+        assert_eq!(limits(Some(365), Some(180)).login_token_days(), 180);
+    }
+
+    #[test]
     fn a_policy_body_is_read_with_every_field_optional() {
         let policy = LifetimePolicy::from_json(&json!({
             "service_tokens": {"max_days": 90, "default_days": 30},
@@ -230,19 +249,6 @@ mod tests {
             LifetimePolicy::from_json(&json!({"service_tokens": null, "user_tokens": {}})).unwrap(),
             LifetimePolicy::default()
         );
-    }
-
-    #[test]
-    fn a_login_token_gets_the_default_bounded_by_the_policy() {
-        let limits = |max_days, default_days| KindLimits {
-            max_days,
-            default_days,
-        };
-        assert_eq!(limits(None, None).login_days(), 90);
-        assert_eq!(limits(Some(30), None).login_days(), 30);
-        assert_eq!(limits(Some(365), None).login_days(), 90);
-        assert_eq!(limits(Some(365), Some(180)).login_days(), 180);
-        assert_eq!(limits(None, Some(7)).login_days(), 7);
     }
 
     #[test]

@@ -10,10 +10,10 @@ use crate::workspace::Scope;
 pub const MAX_NAME_CHARS: usize = 100;
 /// Longest lifetime a client may ask for, in days (ten years).
 pub const MAX_EXPIRES_IN_DAYS: i64 = 3650;
-/// The lifetime, in days, of a token whose creator asks for none in particular: what the CLI's
-/// `token create` and `service-token create` ask for without `--expires-in-days` (and
-/// `--no-expiry` asks for none), what the web pages offer first, and what a CLI login's token
-/// gets (within the project's lifetime policy, `KindLimits::login_days`).
+/// The lifetime, in days, a person's new token gets when they choose none: the same in the
+/// CLI (`token create`, `service-token create`; `--no-expiry` asks for none) and on the account
+/// page ("never" is a choice of its own, not the default), and what a CLI login's token gets
+/// within the project's lifetime policy (`KindLimits::login_token_days`).
 pub const DEFAULT_TOKEN_LIFETIME_DAYS: u32 = 90;
 
 /// A validated `POST /api/service-tokens` body:

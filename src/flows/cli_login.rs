@@ -20,7 +20,7 @@ use edgeauth_core::cli_login::{
 use edgeauth_core::encoding::percent_encode;
 use edgeauth_core::lifetime::Governed;
 use edgeauth_core::loopback::{LoopbackHost, LoopbackRedirect};
-use edgeauth_core::time::rfc3339;
+use edgeauth_core::time::{rfc3339, spoken_duration};
 use edgeauth_core::{session, ProjectName, Scope, UserId};
 use serde_json::json;
 use worker::{Context, Env, KvStore, Request, Response};
@@ -136,11 +136,17 @@ pub async fn start(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
         .ok_or_else(|| ApiError::Internal(format!("session of unknown user {user_id}")))?;
     let csrf = session::csrf_token(caller.settings.cookie_key()?, session.cookie_hash.as_hex());
     let (listener, listener_origin) = listener(&request.redirect);
+    // What the exchange will grant: the project's default for user tokens, else 90 days,
+    // within its max (`KindLimits::login_token_days`).
+    let policy = lifetime::of_project(&caller.settings, &caller.project, env).await?;
+    let token_days = policy.limits(Governed::UserTokens).login_token_days();
+    let token_lifetime = spoken_duration(u32::try_from(token_days * 86_400).unwrap_or(u32::MAX));
     let html = pages::cli_consent_html(&pages::CliConsentView {
         person_name: user.name.as_deref(),
         person_email: user.email.as_deref(),
         project: caller.project.as_str(),
         client_name: &request.name,
+        token_lifetime: &token_lifetime,
         redirect_uri: request.redirect.as_str(),
         state: &request.state,
         code_challenge: &request.code_challenge,
@@ -322,9 +328,9 @@ pub async fn exchange(mut req: Request, caller: &Caller, env: &Env) -> Result<Re
     let project = ProjectName::parse(&pending.project)
         .map_err(|e| ApiError::Internal(format!("CLI login code: {e}")))?;
     // The login's token gets the project's default for user tokens, else 90 days within its
-    // max (`KindLimits::login_days`).
+    // max (`KindLimits::login_token_days`).
     let policy = lifetime::of_project(&caller.settings, &project, env).await?;
-    let days = policy.limits(Governed::UserTokens).login_days();
+    let days = policy.limits(Governed::UserTokens).login_token_days();
     let expires_at =
         tokens::policy_expiry(&policy, Governed::UserTokens, Some(days), &project, now).map_err(
             |e| {

@@ -210,13 +210,22 @@ fn limited_page(retry_after_s: u32) -> Response {
 
 /// The entry page: the field for the code (`typed` in it), posting the guess with the
 /// session's CSRF token.
-fn entry_page(status: u16, message: Option<&str>, typed: &str, csrf_token: &str) -> Response {
+fn entry_page(
+    caller: &Caller,
+    status: u16,
+    message: Option<&str>,
+    typed: &str,
+    csrf_token: &str,
+) -> Response {
+    let config = caller.config();
     pages::page_response(
         status,
         pages::device_entry_html(&pages::DeviceEntryView {
             message,
             typed,
             csrf_token,
+            access_lifetime: &spoken_duration(config.access_token_ttl_s),
+            login_lifetime: &spoken_duration(config.refresh_family.max_age_s()),
         }),
     )
 }
@@ -239,7 +248,7 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
         .filter(|t| t.len() <= MAX_USER_CODE_INPUT)
         .unwrap_or_default();
     let csrf = session::csrf_token(key, session.cookie_hash.as_hex());
-    Ok(entry_page(200, None, &typed, &csrf))
+    Ok(entry_page(caller, 200, None, &typed, &csrf))
 }
 
 /// `POST /device` (form: `user_code`, `csrf_token`, checked by the pipeline, and
@@ -278,7 +287,7 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
     let csrf = session::csrf_token(key, session.cookie_hash.as_hex());
     let grant = match look_up(env, session_id, user.id.as_str(), typed, now).await? {
         Lookup::Found(grant) => grant,
-        Lookup::NotValid => return Ok(entry_page(400, Some(NOT_VALID), typed, &csrf)),
+        Lookup::NotValid => return Ok(entry_page(caller, 400, Some(NOT_VALID), typed, &csrf)),
         Lookup::Limited(retry) => return Ok(limited_page(retry)),
     };
     let Some(approve) = decision else {
@@ -364,10 +373,15 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
     }
     if !decided {
         // Decided in another tab, or expired, since the lookup.
-        return Ok(entry_page(400, Some(NOT_VALID), typed, &csrf));
+        return Ok(entry_page(caller, 400, Some(NOT_VALID), typed, &csrf));
     }
     Ok(pages::page_response(
         200,
-        pages::device_done_html(approve, &grant.client_name),
+        pages::device_done_html(&pages::DeviceDoneView {
+            approved: approve,
+            client_name: &grant.client_name,
+            project: grant.project.as_str(),
+            login_lifetime: &spoken_duration(caller.config().refresh_family.max_age_s()),
+        }),
     ))
 }

@@ -63,6 +63,18 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
+/// Whether an `Accept` header is a browser's navigation: its first media range is
+/// `text/html` (or `application/xhtml+xml`), as browsers send when a person opens a page.
+/// API clients (`application/json`, `*/*`, none) and a page's own `fetch` calls are not.
+pub fn navigates_as_browser(accept: Option<&str>) -> bool {
+    let Some(first) = accept.and_then(|a| a.split(',').next()) else {
+        return false;
+    };
+    let media_type = first.split(';').next().unwrap_or_default().trim();
+    media_type.eq_ignore_ascii_case("text/html")
+        || media_type.eq_ignore_ascii_case("application/xhtml+xml")
+}
+
 /// The first value of query parameter `name`.
 pub fn query_param(url: &Url, name: &str) -> Option<String> {
     url.query_pairs()
@@ -85,6 +97,34 @@ pub async fn over_limit(req: &Request, env: &worker::Env, binding: &str) -> bool
         Err(e) => {
             worker::console_error!("the {binding} rate limiter is unavailable ({e}); not braking");
             false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_browser_navigation_prefers_html() {
+        for browser in [
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            "text/html",
+            "Text/HTML; q=1",
+            "application/xhtml+xml,text/html",
+        ] {
+            assert!(navigates_as_browser(Some(browser)), "{browser}");
+        }
+        for client in [
+            None,
+            Some(""),
+            Some("*/*"),
+            Some("application/json"),
+            Some("application/json, text/html"),
+            Some("text/plain"),
+            Some("text/htmlx"),
+        ] {
+            assert!(!navigates_as_browser(client), "{client:?}");
         }
     }
 }

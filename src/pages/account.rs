@@ -4,8 +4,60 @@
 //! plaintext in the DOM only.
 
 use askama::Template;
+use edgeauth_core::token_request::DEFAULT_TOKEN_LIFETIME_DAYS;
 
 use super::{given, render};
+
+/// The lifetimes a page offers for a new token, in days, besides "never".
+const EXPIRY_DAYS: [u32; 5] = [1, 7, 30, DEFAULT_TOKEN_LIFETIME_DAYS, 365];
+
+/// One choice of the "Expires" list: `days` empty for "never".
+pub struct ExpiryChoice {
+    pub days: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// The "Expires" choices: [`EXPIRY_DAYS`] with [`DEFAULT_TOKEN_LIFETIME_DAYS`] selected (the
+/// CLI's default too), then "Never".
+pub fn expiry_choices() -> Vec<ExpiryChoice> {
+    let mut choices: Vec<ExpiryChoice> = EXPIRY_DAYS
+        .iter()
+        .map(|&days| ExpiryChoice {
+            days: days.to_string(),
+            label: match (days, days == DEFAULT_TOKEN_LIFETIME_DAYS) {
+                (1, _) => "1 day".to_owned(),
+                (days, true) => format!("{days} days (default)"),
+                (days, false) => format!("{days} days"),
+            },
+            selected: days == DEFAULT_TOKEN_LIFETIME_DAYS,
+        })
+        .collect();
+    choices.push(ExpiryChoice {
+        days: String::new(),
+        label: "Never".to_owned(),
+        selected: false,
+    });
+    choices
+}
+
+/// The create form of a token page (`templates/token_form.html`).
+pub struct TokenForm<'a> {
+    /// Under the name field: what a token of this kind is for.
+    pub name_hint: &'static str,
+    /// Workspace patterns the person has used, to tick (`*` is always offered first).
+    pub workspaces: &'a [String],
+    pub expiry_choices: Vec<ExpiryChoice>,
+}
+
+/// The project chooser of a page (`templates/project_choice.html`).
+pub struct ProjectChoice<'a> {
+    /// The page the choice reloads, with `?project=`.
+    pub action: &'static str,
+    /// The projects the server knows for this person, the current one among them.
+    pub known: &'a [String],
+    pub current: &'a str,
+}
 
 /// What the signed-in page shows about its person, and what its script needs.
 pub struct AccountView<'a> {
@@ -17,6 +69,11 @@ pub struct AccountView<'a> {
     pub project: &'a str,
     /// The person's role in it: `admin`, `member` or `none`.
     pub role: &'a str,
+    /// The projects to choose from: the default one, this one, those of the person's tokens
+    /// and those where they have a role.
+    pub projects: &'a [String],
+    /// The workspace patterns of the person's tokens, to choose from for a new one.
+    pub workspaces: &'a [String],
     /// The session's CSRF token, for the script's writes and the sign-out form.
     pub csrf_token: &'a str,
     /// When this sign-in ends (RFC 3339): the latest a token made on the page lives.
@@ -87,6 +144,8 @@ pub fn action_in_words(action: &str) -> &str {
 #[template(path = "account.html")]
 struct AccountPage<'a> {
     view: &'a AccountView<'a>,
+    form: TokenForm<'a>,
+    projects: ProjectChoice<'a>,
     /// The name, else the email, else "Signed in".
     headline: &'a str,
     /// The email under the name, when there are both.
@@ -102,6 +161,16 @@ pub fn account_html(view: &AccountView) -> String {
     };
     render(&AccountPage {
         view,
+        form: TokenForm {
+            name_hint: "What will use it, e.g. “laptop” or “CI deploy”.",
+            workspaces: view.workspaces,
+            expiry_choices: expiry_choices(),
+        },
+        projects: ProjectChoice {
+            action: "/account",
+            known: view.projects,
+            current: view.project,
+        },
         headline,
         subline,
     })
@@ -138,6 +207,8 @@ mod tests {
             user_id: "usr_123",
             project: "default",
             role: "member",
+            projects: &[],
+            workspaces: &[],
             csrf_token: "c5rf-T0ken_value",
             session_ends_at: "2026-12-11T10:00:00Z",
             activity: &[],
@@ -263,13 +334,19 @@ mod tests {
         assert!(
             html.contains("<code>edgeauth login</code>, then <code>edgeauth token create</code>")
         );
-        assert!(html.contains(r#"<option value="" selected>When I sign out</option>"#));
-        assert!(!html.contains("Never"), "no lasting token is offered here");
+        // The CLI's default lifetime is the default here too; "never" is a choice of its own,
+        // which the session still caps (the hint says so).
+        assert!(html.contains(r#"<option value="90" selected>90 days (default)</option>"#));
+        assert!(html.contains(r#"<option value="">Never</option>"#));
+        assert_eq!(html.matches(" selected>").count(), 1, "one default");
         for id in [
             "signout",
             "identity",
             "token-name",
             "token-expiry",
+            "token-workspaces",
+            "token-other-workspaces",
+            "project-choice",
             "create-token",
             "new-token",
             "new-token-value",
@@ -289,6 +366,40 @@ mod tests {
             html.contains(r#"<code id="new-token-value" class="token-value" tabindex="0"></code>"#)
         );
         assert!(html.contains(r#"tabindex="-1" hidden>"#));
+    }
+
+    #[test]
+    fn projects_and_workspaces_are_chosen_from_lists() {
+        let projects = teams(&["default", "p1"]);
+        let workspaces = teams(&["docs", "production/*"]);
+        let html = account_html(&AccountView {
+            project: "p1",
+            role: "admin",
+            projects: &projects,
+            workspaces: &workspaces,
+            ..view(&[])
+        });
+        // The project: a GET of this page, from the list or typed.
+        assert!(html.contains(r#"<form id="project-form" method="get" action="/account">"#));
+        assert!(html.contains(r#"<option value="default">default</option>"#));
+        assert!(html.contains(r#"<option value="p1" selected>p1</option>"#));
+        assert!(html.contains(r#"<input id="other-project" name="project" type="text""#));
+        // A `pattern` is a `v`-flag regular expression: a literal `-` in a class is escaped.
+        assert!(html.contains(r#"pattern="[a-z0-9\-]+""#));
+        assert!(!html.contains("?project=name"), "no URL editing asked for");
+        // The workspaces: all (ticked), the known ones, and free entry.
+        assert!(html.contains(
+            r#"<input type="checkbox" name="workspace" value="*" checked> <span>All workspaces <code>*</code></span>"#
+        ));
+        for workspace in ["docs", "production/*"] {
+            assert!(html.contains(&format!(
+                r#"<input type="checkbox" name="workspace" value="{workspace}"> <code>{workspace}</code>"#
+            )));
+        }
+        assert!(html.contains(r#"<th scope="col">Workspaces</th>"#));
+        // An admin is pointed at the project's service tokens; a member is not.
+        assert!(html.contains(r#"href="/account/service-tokens?project=p1">Service tokens</a>"#));
+        assert!(!account_html(&view(&[])).contains("/account/service-tokens"));
     }
 
     #[test]
@@ -318,6 +429,8 @@ mod tests {
             user_id: HOSTILE,
             project: HOSTILE,
             role: HOSTILE,
+            projects: &hostile_teams,
+            workspaces: &hostile_teams,
             csrf_token: HOSTILE,
             session_ends_at: HOSTILE,
             activity: &[activity(HOSTILE, 2)],
@@ -333,6 +446,8 @@ mod tests {
             user_id: "x",
             project: "x",
             role: "x",
+            projects: &benign_teams,
+            workspaces: &benign_teams,
             csrf_token: "x",
             session_ends_at: "x",
             activity: &[activity("x", 2)],

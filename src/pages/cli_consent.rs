@@ -15,6 +15,9 @@ pub struct CliConsentView<'a> {
     pub project: &'a str,
     /// The name of the token the CLI asks for.
     pub client_name: &'a str,
+    /// How long the token lasts, in words (`90 days`): what the server grants a CLI login
+    /// under the project's lifetime policy (`KindLimits::login_token_days`).
+    pub token_lifetime: &'a str,
     /// The CLI's loopback redirect, `state` and PKCE challenge, posted back unchanged.
     pub redirect_uri: &'a str,
     pub state: &'a str,
@@ -33,8 +36,8 @@ struct CliConsentPage<'a> {
     person: String,
 }
 
-/// The consent page of the CLI login: who asks (the token's name), for which project, acting
-/// as whom, and one form posting the request back with `decision=approve` (`#approve`) or
+/// The consent page of the CLI login: who asks (the token's name), for which project and
+/// workspaces (all: `*`), for how long, acting as whom, and one form posting the request back with `decision=approve` (`#approve`) or
 /// `decision=deny` (`#deny`). It has no script.
 pub fn cli_consent_html(view: &CliConsentView) -> String {
     let person = match (given(view.person_name), given(view.person_email)) {
@@ -81,6 +84,7 @@ mod tests {
             person_email: Some("demo@example.test"),
             project: "default",
             client_name: "edgeauth CLI on laptop",
+            token_lifetime: "90 days",
             redirect_uri: "http://127.0.0.1:53682/callback?x=1&y=2",
             state: "st4te-value_0123456789",
             code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
@@ -97,6 +101,11 @@ mod tests {
         assert!(html.contains(r#"<dd id="person">Demo User (demo@example.test)</dd>"#));
         assert!(html.contains(r#"<code id="project">default</code>"#));
         assert!(html.contains(r#"<code id="listener">127.0.0.1:53682</code>"#));
+        // The scope and the lifetime the token gets.
+        assert!(html.contains(
+            r#"<dd id="workspaces">All workspaces of the project (<code>*</code>)</dd>"#
+        ));
+        assert!(html.contains(r#"<dd id="lifetime">90 days, unless you revoke it sooner</dd>"#));
         assert!(html.contains(
             r#"<form id="consent-form" method="post" action="/api/auth/cli-start?project=default">"#
         ));
@@ -125,7 +134,7 @@ mod tests {
             r#"<button id="approve" type="submit" name="decision" value="approve" class="button primary">Approve</button>"#
         ));
         assert!(html.contains(
-            r#"<button id="deny" type="submit" name="decision" value="deny" class="button secondary">Cancel</button>"#
+            r#"<button id="deny" type="submit" name="decision" value="deny" class="button secondary">Deny</button>"#
         ));
         assert_eq!(html.matches("<form").count(), 1);
         assert!(!html.contains("<script"));
@@ -155,6 +164,7 @@ mod tests {
             person_email: Some(HOSTILE),
             project: HOSTILE,
             client_name: HOSTILE,
+            token_lifetime: HOSTILE,
             redirect_uri: HOSTILE,
             state: HOSTILE,
             code_challenge: HOSTILE,
@@ -170,6 +180,7 @@ mod tests {
             format!(r#"<dd id="person">{escaped} ({escaped})</dd>"#),
             format!(r#"<code id="project">{escaped}</code>"#),
             format!(r#"<code id="listener">{escaped}</code>"#),
+            format!(r#"<dd id="lifetime">{escaped}, unless you revoke it sooner</dd>"#),
             format!(r#"action="/api/auth/cli-start?project={escaped}">"#),
         ] {
             assert!(html.contains(&shown), "{shown}");

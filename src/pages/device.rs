@@ -13,6 +13,10 @@ pub struct DeviceEntryView<'a> {
     pub typed: &'a str,
     /// The session's CSRF token.
     pub csrf_token: &'a str,
+    /// How long each access token of a device login lasts, in words (`15 minutes`).
+    pub access_lifetime: &'a str,
+    /// How long a device login lasts at most, in words (`30 days`).
+    pub login_lifetime: &'a str,
 }
 
 #[derive(Template)]
@@ -66,18 +70,34 @@ pub fn device_confirm_html(view: &DeviceConfirmView) -> String {
     render(&DeviceConfirmPage { view, person })
 }
 
+/// What the `/device` page after a decision shows.
+pub struct DeviceDoneView<'a> {
+    /// Approve or Deny was pressed.
+    pub approved: bool,
+    pub client_name: &'a str,
+    /// The project the login acts in.
+    pub project: &'a str,
+    /// How long the login lasts at most, in words (`30 days`).
+    pub login_lifetime: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "device_done.html")]
 struct DeviceDonePage<'a> {
     approved: bool,
     client_name: &'a str,
+    project: &'a str,
+    login_lifetime: &'a str,
 }
 
-/// The `/device` page after a decision: approved (return to the terminal) or denied.
-pub fn device_done_html(approved: bool, client_name: &str) -> String {
+/// The `/device` page after a decision: approved (what was granted; return to the terminal)
+/// or denied, in the buttons' words.
+pub fn device_done_html(view: &DeviceDoneView) -> String {
     render(&DeviceDonePage {
-        approved,
-        client_name,
+        approved: view.approved,
+        client_name: view.client_name,
+        project: view.project,
+        login_lifetime: view.login_lifetime,
     })
 }
 
@@ -106,6 +126,8 @@ mod tests {
             message,
             typed,
             csrf_token: "c5rf-T0ken_value",
+            access_lifetime: "15 minutes",
+            login_lifetime: "30 days",
         })
     }
 
@@ -127,6 +149,8 @@ mod tests {
         assert!(!html.contains("device-message"));
         assert!(!html.contains("aria-invalid"));
         assert!(!html.contains("id=\"check-code\""));
+        // What approving will grant, before any code is looked up.
+        assert!(html.contains("in all its workspaces (<code>*</code>), with access tokens that last 15 minutes each, signed in for up to 30 days."));
         let html = entry(Some("That code is not valid or has expired."), "bcdf ghjk");
         assert!(html.contains(
             r#"<p id="device-message" class="message" role="alert">That code is not valid or has expired.</p>"#
@@ -146,6 +170,8 @@ mod tests {
             message: Some(HOSTILE),
             typed: HOSTILE,
             csrf_token: HOSTILE,
+            access_lifetime: HOSTILE,
+            login_lifetime: HOSTILE,
         });
         assert_no_injection(&html);
         assert_eq!(tags(&html).len(), tags(&entry(Some("x"), "x")).len());
@@ -168,6 +194,9 @@ mod tests {
         ));
         assert!(html.contains("Access tokens that last 15 minutes each, and a refresh token that keeps it signed in for up to 30 days"));
         assert!(html.contains(r#"<code id="confirm-code">BCDF-GHJK</code>"#));
+        assert!(html.contains(
+            r#"<dd id="workspaces">All workspaces of the project (<code>*</code>)</dd>"#
+        ));
         assert!(html.contains(r#"<form id="decision-form" method="post" action="/device">"#));
         assert!(
             html.contains(r#"<input type="hidden" name="csrf_token" value="c5rf-T0ken_value">"#)
@@ -227,12 +256,14 @@ mod tests {
             assert!(html.contains(&shown), "{shown}");
         }
         for approved in [true, false] {
-            let html = device_done_html(approved, HOSTILE);
+            let html = device_done_html(&DeviceDoneView {
+                approved,
+                client_name: HOSTILE,
+                project: HOSTILE,
+                login_lifetime: HOSTILE,
+            });
             assert_no_injection(&html);
-            assert_eq!(
-                tags(&html).len(),
-                tags(&device_done_html(approved, "x")).len()
-            );
+            assert_eq!(tags(&html).len(), tags(&done(approved)).len());
             assert!(html.contains(&format!("<p><strong>{escaped}</strong> will ")));
         }
     }
@@ -243,17 +274,36 @@ mod tests {
             entry(Some("m"), "t"),
             entry(None, "BCDF-GHJK"),
             device_confirm_html(&device_view()),
-            device_done_html(true, "edgeauth CLI on laptop"),
-            device_done_html(false, "edgeauth CLI on laptop"),
+            done(true),
+            done(false),
         ] {
             assert_no_inline_script_or_style(&html);
             assert!(!html.contains("<script"));
         }
-        assert!(
-            device_done_html(true, "x").contains(r#"<h1 id="device-result">Device approved</h1>"#)
-        );
-        assert!(
-            device_done_html(false, "x").contains(r#"<h1 id="device-result">Login denied</h1>"#)
-        );
+    }
+
+    fn done(approved: bool) -> String {
+        device_done_html(&DeviceDoneView {
+            approved,
+            client_name: "edgeauth CLI on laptop",
+            project: "default",
+            login_lifetime: "30 days",
+        })
+    }
+
+    #[test]
+    fn the_result_says_what_was_granted_in_the_buttons_words() {
+        let approved = done(true);
+        assert!(approved.contains(r#"<h1 id="device-result">Device approved</h1>"#));
+        assert!(approved.contains(
+            r#"in project <code id="project">default</code>, for all its workspaces (<code>*</code>), for up to 30 days."#
+        ));
+        let denied = done(false);
+        assert!(denied.contains(r#"<h1 id="device-result">Device denied</h1>"#));
+        assert!(denied.contains("<title>Device denied · edgeauth</title>"));
+        // One wording: the confirmation's buttons are Approve and Deny, as the CLI consent's.
+        let confirm = device_confirm_html(&device_view());
+        assert!(confirm.contains(">Approve</button>") && confirm.contains(">Deny</button>"));
+        assert!(!confirm.contains("Cancel"));
     }
 }

@@ -1,5 +1,5 @@
-//! The Worker's HTML pages: the account page and the signed-out page, the HTML error page of
-//! the browser endpoints, the CLI consent page, the device pages, the response every page is
+//! The Worker's HTML pages: the home page, the account page and the signed-out page, the
+//! service-token page, the HTML error page, the CLI consent page, the device pages, the response every page is
 //! sent in, and the pages' script and stylesheet.
 //!
 //! Each page is an askama template under `templates/` (checked at compile time, every `{{ }}`
@@ -14,6 +14,8 @@ mod assets;
 mod cli_consent;
 mod device;
 mod error;
+mod home;
+mod service_tokens;
 
 use core::fmt;
 
@@ -28,9 +30,12 @@ pub use account::{
 pub use assets::asset;
 pub use cli_consent::{cli_consent_html, cli_consent_response, CliConsentView};
 pub use device::{
-    device_confirm_html, device_done_html, device_entry_html, DeviceConfirmView, DeviceEntryView,
+    device_confirm_html, device_done_html, device_entry_html, DeviceConfirmView, DeviceDoneView,
+    DeviceEntryView,
 };
 pub use error::error_html;
+pub use home::home_html;
+pub use service_tokens::{service_tokens_html, ServiceTokensView};
 
 /// The page's Content-Security-Policy: nothing but this origin's own script, style and
 /// `fetch`, no framing, forms only to this origin (the sign-out post).

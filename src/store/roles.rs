@@ -17,6 +17,16 @@ pub struct ProjectRoles {
     pub updated_by: String,
 }
 
+/// A project's stored role teams, with its name.
+#[derive(Deserialize)]
+struct NamedRoles {
+    project: String,
+    #[serde(deserialize_with = "columns::json_text")]
+    admin_teams: Vec<String>,
+    #[serde(deserialize_with = "columns::json_text")]
+    member_teams: Vec<String>,
+}
+
 impl ProjectRoles {
     /// The teams, as the role rules read them.
     pub fn teams(&self) -> TeamRoles {
@@ -37,6 +47,34 @@ impl ProjectRoles {
             vec![project.as_str().into()],
         ))
         .await
+    }
+
+    /// The projects whose stored role teams give a person in `teams` a role (at most 200,
+    /// by name): for a person's list of projects to choose from. Projects that follow the
+    /// configuration are not stored, so they are not listed.
+    pub async fn granting(
+        db: &impl Database,
+        teams: &[String],
+    ) -> Result<Vec<ProjectName>, StoreError> {
+        let rows: Vec<NamedRoles> = db
+            .all(Statement::new(
+                "SELECT project, admin_teams, member_teams FROM project_roles \
+                 ORDER BY project LIMIT 200",
+                vec![],
+            ))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| {
+                TeamRoles {
+                    admin_teams: row.admin_teams.clone(),
+                    member_teams: row.member_teams.clone(),
+                }
+                .role_of(teams)
+                .is_some()
+            })
+            .filter_map(|row| ProjectName::parse(&row.project).ok())
+            .collect())
     }
 
     /// Sets `project`'s override to `roles`, with its audit event, in one batch.

@@ -2066,6 +2066,15 @@ fn a_projects_roles_are_set_replaced_and_removed_with_their_audit_events() {
         .unwrap();
     assert_eq!(stored.teams(), again);
     assert_eq!(stored.updated_by, "super");
+    // A person in `dev` has a role in alpha; a person in none of its teams has none there.
+    let granting = |teams: &[&str]| {
+        let teams: Vec<String> = teams.iter().map(|t| (*t).to_owned()).collect();
+        block_on(ProjectRoles::granting(&db, &teams)).unwrap()
+    };
+    assert_eq!(granting(&["dev"]), std::slice::from_ref(&project));
+    assert_eq!(granting(&["sre"]), std::slice::from_ref(&project));
+    assert!(granting(&["ops"]).is_empty());
+    assert!(granting(&[]).is_empty());
     // Another project is untouched.
     let beta = ProjectName::parse("beta").unwrap();
     assert_eq!(block_on(ProjectRoles::find(&db, &beta)).unwrap(), None);

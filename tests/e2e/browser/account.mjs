@@ -90,11 +90,12 @@ await scenario('account', async (run, cfg) => {
   first.copy_button_text = (await page.locator('#copy-token').innerText()).trim();
   first.message_after_copy = (await page.locator('#message').innerText().catch(() => '')).trim();
 
-  // Second token: the mouse, and a 1-day expiry.
-  run.at(`create token ${secondName} with a 1-day expiry`);
-  const second = { name: secondName, expiry_option: '1' };
+  // Second token: the mouse, a 1-day expiry, and one workspace typed (which unticks "All").
+  run.at(`create token ${secondName} with a 1-day expiry for docs/*`);
+  const second = { name: secondName, expiry_option: '1', workspaces: 'docs/*' };
   await page.locator('#token-name').fill(secondName);
   await page.locator('#token-expiry').selectOption('1');
+  await page.locator('#token-other-workspaces').fill(second.workspaces);
   await page.locator('#create-token').click();
   second.token = await waitForNewToken(page, first.token);
   second.rows_after = await tokenRows(page);

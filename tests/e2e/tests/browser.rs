@@ -520,15 +520,19 @@ fn a_person_signs_in_creates_copies_and_revokes_tokens_in_the_browser() {
         form["token_expiry_labelled"], true,
         "#token-expiry has a label: {show}"
     );
-    // The expiry choices: when the session ends (the default, empty), or within a day. A
-    // token made with a session never outlives it, so nothing longer is offered.
+    // The expiry choices: days, the CLI's 90 the default, and "never" (empty); a token made
+    // with a session still never outlives it (the hint under the list says so).
     let expiry_values: Vec<&str> = array(&form["expiry_options"], "expiry options")
         .iter()
         .map(|o| text(&o["value"], "option value"))
-        .map(|v| if v.is_empty() { "sign-out" } else { v })
+        .map(|v| if v.is_empty() { "never" } else { v })
         .collect();
-    assert_eq!(expiry_values, ["sign-out", "1"], "{show}");
-    assert_eq!(form["expiry_default"], "", "{show}");
+    assert_eq!(
+        expiry_values,
+        ["1", "7", "30", "90", "365", "never"],
+        "{show}"
+    );
+    assert_eq!(form["expiry_default"], "90", "{show}");
     let account = array(&created["navigations"], "navigations")
         .iter()
         .rfind(|n| n["url"] == format!("{}/account", main.base_url()).as_str())
@@ -645,31 +649,40 @@ fn a_person_signs_in_creates_copies_and_revokes_tokens_in_the_browser() {
     let second_id = text(&listed_second["id"], "second id").to_owned();
     for listed in [listed_first, listed_second] {
         assert_eq!(listed["project"], "default", "{listed}");
-        assert_eq!(listed["workspaces"], json!(["*"]), "{listed}");
     }
-    // The expiry the person picked is the one stored; "when I sign out" is the session's end
-    // (7 days after this sign-in, moments ago).
+    // The workspaces chosen: all by default, the one typed for the second; the row shows them.
+    assert_eq!(listed_first["workspaces"], json!(["*"]), "{listed_first}");
+    assert_eq!(
+        listed_second["workspaces"],
+        json!(["docs/*"]),
+        "{listed_second}"
+    );
+    let second_prefix = &second_token[..DISPLAY_PREFIX_CHARS];
+    assert!(
+        rows_containing(&second["rows_after"], second_prefix)
+            .iter()
+            .all(|row| text(&row["text"], "row").contains("docs/*")),
+        "the row shows the workspaces: {show}"
+    );
+    // The expiry the person picked is the one stored, never past the session's end (7 days
+    // after this sign-in, moments ago): "never" and the default 90 days are that end.
     for (listed, option) in [
         (listed_first, &first["expiry_option"]),
         (listed_second, &second["expiry_option"]),
     ] {
-        match text(option, "expiry option") {
-            "" => assert_near_ms(
-                "expires_at",
-                parse_timestamp_ms(&listed["expires_at"]),
-                parse_timestamp_ms(&listed["created_at"]) + 7 * DAY_MS,
-                5 * 60_000,
-            ),
-            days => {
-                let days: i64 = days.parse().expect("an expiry option is never or days");
-                assert_near_ms(
-                    "expires_at",
-                    parse_timestamp_ms(&listed["expires_at"]),
-                    parse_timestamp_ms(&listed["created_at"]) + days * DAY_MS,
-                    60_000,
-                );
-            }
-        }
+        let days: i64 = match text(option, "expiry option") {
+            "" => 7,
+            days => days
+                .parse::<i64>()
+                .expect("an expiry option is never or days")
+                .min(7),
+        };
+        assert_near_ms(
+            "expires_at",
+            parse_timestamp_ms(&listed["expires_at"]),
+            parse_timestamp_ms(&listed["created_at"]) + days * DAY_MS,
+            5 * 60_000,
+        );
     }
     // The page's rows are these tokens, by id, before and after the reload.
     for rows in [&second["rows_after"], &reloaded["rows"]] {
@@ -817,6 +830,224 @@ fn a_person_signs_in_creates_copies_and_revokes_tokens_in_the_browser() {
         .find(|r| r["id"] == second_id.as_str())
         .unwrap_or_else(|| panic!("{second_id} is stored"));
     assert_eq!(row["revocation_id"], "parent_ended", "{row:?}");
+}
+
+/// Every page of the Worker in a real browser, in the house style and without a script or
+/// CSP error: home, an error, signed out, /account (project and workspaces chosen from
+/// lists), the service-token page at work (create for chosen workspaces, roll, revoke), the
+/// CLI consent page and the device pages (scope, lifetime, Approve / Deny). Screenshots of
+/// each at desktop and phone width (docs/screenshots/ with `EDGEAUTH_UPDATE_SCREENSHOTS=1`).
+#[test]
+fn every_page_in_the_house_style_and_service_tokens_managed_on_their_page() {
+    let main = Instance::main();
+    let screenshots = Screenshots::choose();
+    let project = match screenshots {
+        Screenshots::Docs(_) => "acme".to_owned(),
+        Screenshots::Scratch(_) => unique("pages"),
+    };
+    let shots = screenshots.dir().to_string_lossy().into_owned();
+    let mut browser = Browser::start(
+        "pages.mjs",
+        &[
+            ("EDGEAUTH_PAGES_PROJECT", project.as_str()),
+            ("EDGEAUTH_SCREENSHOTS_DIR", shots.as_str()),
+        ],
+    );
+    let seen = browser.next("pages", FIRST_PHASE_PATIENCE);
+    browser.finish();
+    let show = pretty(&seen);
+    let has = |links: &Value, path: &str| {
+        array(links, "links")
+            .iter()
+            .any(|l| l.as_str().is_some_and(|l| l.starts_with(path)))
+    };
+
+    // `/` is a home page with the ways in; an unknown path an error page with ways back and
+    // no raw backticks; both pages in the house style, not JSON.
+    let home = &seen["home"];
+    assert_eq!(home["status"], 200, "{show}");
+    assert!(text(&home["content_type"], "type").starts_with("text/html"));
+    for path in [
+        "/api/auth/login",
+        "/account",
+        "/device",
+        "/openapi.json",
+        "/healthz",
+    ] {
+        assert!(has(&home["links"], path), "home links {path}: {show}");
+    }
+    let error = &seen["error"];
+    assert_eq!(error["status"], 404, "{show}");
+    assert_eq!(error["heading"], "Not Found", "{show}");
+    assert_eq!(error["code"], "not_found", "{show}");
+    let message = text(&error["message"], "error message");
+    assert!(!message.contains('`'), "no raw backticks: {message}");
+    assert_eq!(error["message_code"], json!(["/no-such-page"]), "{show}");
+    assert!(has(&error["links"], "/account") && has(&error["links"], "/"));
+
+    // /account: projects and workspaces from lists, 90 days by default, a workspace column,
+    // and the way to the service tokens for an admin.
+    assert_eq!(
+        seen["switched_to"],
+        format!("/account?project={project}").as_str(),
+        "the project is chosen on the page, not by editing the URL: {show}"
+    );
+    let account = &seen["account"];
+    let projects: Vec<&str> = array(&account["projects"], "projects")
+        .iter()
+        .map(|p| text(&p["value"], "project"))
+        .collect();
+    assert!(
+        projects.contains(&"default") && projects.contains(&project.as_str()),
+        "{show}"
+    );
+    assert!(
+        array(&account["projects"], "projects")
+            .iter()
+            .any(|p| p["value"] == project.as_str() && p["selected"] == true),
+        "{show}"
+    );
+    assert_eq!(
+        account["workspace_choices"][0],
+        json!({"value": "*", "checked": true}),
+        "{show}"
+    );
+    assert_eq!(account["expiry_default"], "90", "{show}");
+    assert!(
+        array(&account["columns"], "columns").contains(&json!("Workspaces")),
+        "{show}"
+    );
+    assert_eq!(
+        account["service_tokens_link"],
+        format!("/account/service-tokens?project={project}").as_str(),
+        "{show}"
+    );
+
+    // The service-token page: a token made for the workspaces typed, shown once, working;
+    // rolled (the old secret stops, the new one works); revoked (401).
+    let st = &seen["service_tokens"];
+    assert_eq!(st["heading"], "Service tokens", "{show}");
+    assert_eq!(
+        st["all_ticked_after_typing"], false,
+        "typing workspaces unticks All: {show}"
+    );
+    // A refusal's message on the page: its `code` spans as code, no raw backtick.
+    let refusal = text(&st["refusal"]["text"], "refusal");
+    assert!(!refusal.contains('`'), "{show}");
+    assert!(
+        array(&st["refusal"]["code_spans"], "code spans").contains(&json!("a/../b")),
+        "{show}"
+    );
+    let created = text(&st["created"], "created").to_owned();
+    let rolled = text(&st["rolled"], "rolled").to_owned();
+    let shown = text(&st["shown"], "shown").to_owned();
+    for token in [&created, &rolled, &shown] {
+        assert!(token.starts_with("eas_"), "a service token: {show}");
+    }
+    let row = text(&st["created_row"], "created row");
+    assert!(row.contains("deploy/*") && row.contains("docs"), "{show}");
+    assert_eq!(st["rolled_row_present_for_old"], false, "{show}");
+    whoami(&main, &created, &project).expect_error(401, "unauthorized");
+    whoami(&main, &rolled, &project).expect_error(401, "unauthorized");
+    let who = whoami(&main, &shown, &project).expect_json(200);
+    assert_eq!(who["kind"], "service", "{who}");
+    let listing = list_service_tokens(&main, &super_token(), &project);
+    let listed = listing
+        .iter()
+        .find(|t| t["id"] == who["token_id"])
+        .unwrap_or_else(|| panic!("the token shown is listed: {listing:?}"));
+    assert_eq!(listed["workspaces"], json!(["production/*"]), "{listed}");
+    for gone in [&st["created_id"], &st["rolled_id"]] {
+        assert!(gone.is_string(), "{show}");
+        assert!(
+            !listing.iter().any(|t| t["id"] == *gone),
+            "the created and rolled ones are gone: {listing:?}"
+        );
+    }
+    assert_eq!(st["panel_visible_after_reload"], false, "{show}");
+    let dialogs: Vec<&str> = array(&st["dialogs"], "dialogs")
+        .iter()
+        .map(|d| text(&d["answer"], "answer"))
+        .collect();
+    assert_eq!(
+        dialogs,
+        ["accept", "accept"],
+        "roll and revoke ask first: {show}"
+    );
+
+    // The consent and device pages: the project, all workspaces (`*`), the lifetime, and
+    // Approve / Deny; the result in the same words.
+    let consent = &seen["consent"];
+    assert_eq!(consent["status"], 200, "{show}");
+    assert_eq!(consent["project"], project.as_str(), "{show}");
+    assert_eq!(
+        consent["workspaces"], "All workspaces of the project (*)",
+        "{show}"
+    );
+    assert!(
+        text(&consent["lifetime"], "lifetime").starts_with("90 days"),
+        "{show}"
+    );
+    assert_eq!(consent["buttons"], json!(["Approve", "Deny"]), "{show}");
+    for decision in ["approve", "deny"] {
+        let device = &seen["device"][decision];
+        assert!(
+            text(&device["entry_preview"], "preview").contains("all its workspaces (*)"),
+            "{show}"
+        );
+        assert_eq!(device["confirm"]["project"], project.as_str(), "{show}");
+        assert_eq!(
+            device["confirm"]["workspaces"], "All workspaces of the project (*)",
+            "{show}"
+        );
+        assert_eq!(
+            device["confirm"]["buttons"],
+            json!(["Approve", "Deny"]),
+            "{show}"
+        );
+    }
+    assert_eq!(
+        seen["device"]["approve"]["done"]["heading"],
+        "Device approved"
+    );
+    assert_eq!(seen["device"]["deny"]["done"]["heading"], "Device denied");
+
+    // Screenshots of every page, at both widths; none scrolls sideways on a phone.
+    for name in [
+        "home",
+        "error",
+        "signed-out",
+        "service-tokens",
+        "consent",
+        "device-entry",
+        "device-confirm",
+        "device-done",
+        "device-denied",
+    ] {
+        assert_eq!(
+            png_size(&screenshots.dir().join(format!("{name}-desktop.png"))),
+            (1280, 800),
+            "{name}"
+        );
+        let (width, height) = png_size(&screenshots.dir().join(format!("{name}-phone.png")));
+        assert!(width == 375 && height >= 812, "{name}: {width}x{height}");
+        let scroll = seen["phone_overflow"][name].as_i64().unwrap_or(i64::MAX);
+        assert!(scroll <= 375, "{name} is {scroll} px wide on a phone");
+    }
+    // The unknown path's 404 and the refused pattern's 400 (and Chromium's console lines
+    // about them) are the only failures, and nothing broke the CSP.
+    let expected = |url: &str, status: &str| {
+        (url.ends_with("/no-such-page") && status == "404")
+            || (url.ends_with("/api/service-tokens") && status == "400")
+    };
+    assert_clean_page(&seen, "every page", |kind, entry| match kind {
+        "http_errors" => expected(text(&entry["url"], "url"), &entry["status"].to_string()),
+        "console_errors" => ["404", "400"].iter().any(|status| {
+            text(&entry["text"], "text").contains(&format!("status of {status}"))
+                && expected(text(&entry["source"], "source"), status)
+        }),
+        _ => false,
+    });
 }
 
 #[test]

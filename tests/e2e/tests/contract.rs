@@ -1413,6 +1413,58 @@ fn the_browser_sign_in_answers_as_documented(kinds: &EveryKind) {
         Instance::nosecret().get(account).accept_html(),
     );
 
+    // The service-token page, with each credential kind: a page for a browser session (the
+    // person is no admin of the project: the page says which role it takes), the sign-in
+    // page for a bearer credential or the super token (neither is a browser), the error
+    // pages of the account page.
+    let service_page = "/account/service-tokens";
+    let service_page_in = format!("{service_page}?project={p}");
+    expect("get", service_page, 200, main.get(service_page));
+    expect(
+        "get",
+        service_page,
+        200,
+        session.get(&service_page_in).accept_html(),
+    );
+    expect(
+        "get",
+        service_page,
+        200,
+        kinds.session.get(&service_page_in).accept_html(),
+    );
+    for bearer in [
+        &kinds.user.token,
+        &kinds.service.token,
+        &kinds.device.access_token,
+        &kinds.super_token,
+    ] {
+        expect(
+            "get",
+            service_page,
+            200,
+            main.get(service_page).bearer(bearer).project(p),
+        );
+    }
+    expect(
+        "get",
+        service_page,
+        400,
+        main.get(&format!("{service_page}?project=Bad!"))
+            .accept_html(),
+    );
+    expect(
+        "get",
+        service_page,
+        401,
+        main.get(service_page).bearer("eau_nope").accept_html(),
+    );
+    expect(
+        "get",
+        service_page,
+        501,
+        Instance::nosecret().get(service_page).accept_html(),
+    );
+
     let logout = "/api/auth/logout";
     expect("post", logout, 204, main.post(logout));
     expect("post", logout, 403, cookie_only("POST", &session, logout));

@@ -283,7 +283,7 @@ fn confirm_and_decide(session: &Session, user_code: &str, decision: &str) {
     let expected = if decision == "approve" {
         "Device approved"
     } else {
-        "Login denied"
+        "Device denied"
     };
     assert!(
         response.text().contains(expected),
