@@ -177,7 +177,7 @@ fn revoking_and_logging_out_are_protected_too() {
 }
 
 #[test]
-fn logout_by_form_post_with_the_csrf_field_redirects_to_the_account_page() {
+fn logout_by_form_post_with_the_csrf_field_signs_out_here_and_at_the_provider() {
     let _writers = shared();
     let session = demo();
     let main = Instance::main();
@@ -188,9 +188,16 @@ fn logout_by_form_post_with_the_csrf_field_redirects_to_the_account_page() {
         .form(&[("csrf_token", &session.csrf_token)])
         .send();
     response.expect_status(303);
+    // On to the provider's end-session endpoint, which sends the browser back to /account.
     let location = response.location();
+    let idp = main.identity_provider();
     assert!(
-        location == "/account" || location == format!("{}/account", main.base_url()),
+        location.starts_with(&format!("{}/session/end?", idp.base_url())),
+        "{response}"
+    );
+    let back = edgeauth_e2e::oidc::encode(&format!("{}/account", main.base_url()));
+    assert!(
+        location.ends_with(&format!("post_logout_redirect_uri={back}")),
         "{response}"
     );
     let cleared = response.expect_set_cookie(SESSION_COOKIE);
