@@ -144,7 +144,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         Errors::Json => navigation,
     };
     let home = navigation && req.path() == "/";
-    let mut response = match handle(req, &env, &ctx).await {
+    let answer = handle(req, &env, &ctx).await;
+    // An error (and `/`) is a page or JSON by `Accept`: caches must keep the two apart.
+    let negotiated = answer.is_err();
+    let mut response = match answer {
         // The origin's answer is the origin's: its headers, caching and body, untouched.
         Ok(Answer::Proxied(response)) => return Ok(response),
         Ok(Answer::Own(response)) => response,
@@ -153,6 +156,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         Err(e) if html_errors => e.into_html_response(),
         Err(e) => e.into_response(),
     };
+    if negotiated {
+        http::append_header(&mut response, "Vary", "Accept");
+    }
     // Answers about credentials are never cached by browsers or proxies (the JWKS, which is
     // public and meant to be cached, says so itself).
     if !response.headers().has("Cache-Control").unwrap_or(false) {

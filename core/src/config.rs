@@ -10,13 +10,15 @@ use core::fmt;
 use crate::access_token;
 use crate::crypto::{RootSecret, TokenHash};
 use crate::gateway::Gateway;
-use crate::oidc::DISCOVERY_PATH;
 use crate::project::ProjectName;
 use crate::refresh::{self, RefreshFamilyPolicy};
 use crate::role::TeamRoles;
 use crate::secret_scanning::ScanningKeys;
 use crate::signing;
 use crate::trust;
+
+/// The path of the discovery document below the issuer (OIDC Discovery 1.0 §4).
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 pub use crate::uri::{is_loopback_host, is_port_number, url_problem};
 
 /// The project used when neither the request nor `DEFAULT_PROJECT` names one.

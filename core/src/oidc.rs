@@ -31,8 +31,7 @@ const MAX_ERROR_CODE_LEN: usize = 64;
 /// [`crate::sealed`]). A longer one is not kept: the person's teams are then read at sign-in only.
 pub const MAX_REFRESH_TOKEN_LEN: usize = 4096;
 
-/// The path of the discovery document below the issuer (OIDC Discovery 1.0 §4).
-pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+pub use crate::config::DISCOVERY_PATH;
 
 /// An answer from the identity provider that cannot be used: its discovery document, JWKS or
 /// token response is malformed or unsafe. The Worker answers 502 `provider_unavailable`.
@@ -62,7 +61,9 @@ pub struct ProviderMetadata {
     /// The provider's signing keys.
     pub jwks_uri: String,
     /// Where signing out of edgeauth sends the browser to end the provider's session too
-    /// (OIDC RP-Initiated Logout 1.0), when the provider has a usable one.
+    /// (OIDC RP-Initiated Logout 1.0), when the provider has a usable one on the issuer's own
+    /// origin: the signed-in pages allow exactly that origin in their CSP `form-action`, which
+    /// Chromium applies to the sign-out form's redirect.
     pub end_session_endpoint: Option<String>,
     /// The `prompt` that lets the person choose another account at the next sign-in:
     /// `select_account` when the provider lists it in `prompt_values_supported`, else `login`
@@ -91,11 +92,12 @@ pub fn parse_discovery(body: &[u8], issuer: &str) -> Result<ProviderMetadata, Pr
         authorization_endpoint: endpoint("authorization_endpoint")?,
         token_endpoint: endpoint("token_endpoint")?,
         jwks_uri: endpoint("jwks_uri")?,
-        // Optional: one the provider gets wrong is ignored rather than failing every sign-in.
+        // Optional: one the provider gets wrong, or elsewhere than the issuer's origin, is
+        // ignored rather than failing every sign-in.
         end_session_endpoint: doc
             .get("end_session_endpoint")
             .and_then(Value::as_str)
-            .filter(|url| endpoint_problem(url).is_none())
+            .filter(|url| endpoint_problem(url).is_none() && origin(url) == origin(issuer))
             .map(str::to_owned),
         choose_account_prompt: match doc.get("prompt_values_supported") {
             Some(Value::Array(values)) if values.iter().any(|v| v == SELECT_ACCOUNT) => {
@@ -576,7 +578,9 @@ pub struct AuthorizationRequest<'a> {
     pub prompt: Option<&'a str>,
 }
 
-const SELECT_ACCOUNT: &str = "select_account";
+/// The `prompt` (OIDC Core §3.1.2.1) that asks the provider to let the person choose the
+/// account; `/api/auth/login` takes it too, for "Sign in with another account".
+pub const SELECT_ACCOUNT: &str = "select_account";
 
 /// The names of the parameters [`authorization_url`] always sets.
 const AUTHORIZATION_PARAMS: [&str; 8] = [
@@ -937,6 +941,13 @@ mod tests {
         .unwrap();
         assert_eq!(metadata.end_session_endpoint, None);
         assert_eq!(metadata.choose_account_prompt, "login");
+        // Only on the issuer's origin, the one the account page's CSP lets the form reach.
+        let elsewhere = parse_discovery(
+            &discovery(json!({"end_session_endpoint": "https://logout.example.test/end"})),
+            ISS,
+        )
+        .unwrap();
+        assert_eq!(elsewhere.end_session_endpoint, None);
     }
 
     #[test]

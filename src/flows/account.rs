@@ -5,13 +5,14 @@
 use std::collections::BTreeSet;
 
 use edgeauth_core::audit::AuditQuery;
+use edgeauth_core::lifetime::Governed;
 use edgeauth_core::oidc::origin;
 use edgeauth_core::session;
 use edgeauth_core::time::rfc3339;
 use edgeauth_core::{BrowserSession, ProjectName, SessionId, UserId};
 use worker::{D1Database, Env, Response};
 
-use crate::auth::Caller;
+use crate::auth::{lifetime, Caller};
 use crate::error::ApiError;
 use crate::http;
 use crate::pages::{self, action_in_words, Activity, LoginLine};
@@ -183,6 +184,8 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
         &tokens,
         ProjectRoles::granting(&db, &user.teams).await?,
     );
+    // The expiry choices are the ones the project's lifetime policy accepts.
+    let policy = lifetime::of_project(&caller.settings, &caller.project, env).await?;
     let page = pages::page_response(
         200,
         pages::account_html(&pages::AccountView {
@@ -198,6 +201,7 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
             session_ends_at: &session_ends_at,
             activity: &activity,
             logins: &logins,
+            lifetime: *policy.limits(Governed::UserTokens),
         }),
     );
     Ok(with_sign_out_form(caller, page))
@@ -236,6 +240,7 @@ pub async fn service_tokens_page(caller: &Caller, env: &Env) -> Result<Response,
         &tokens,
         ProjectRoles::granting(&db, &user.teams).await?,
     );
+    let policy = lifetime::of_project(&caller.settings, &caller.project, env).await?;
     let page = pages::page_response(
         200,
         pages::service_tokens_html(&pages::ServiceTokensView {
@@ -245,6 +250,7 @@ pub async fn service_tokens_page(caller: &Caller, env: &Env) -> Result<Response,
             workspaces: &workspaces,
             csrf_token: &csrf,
             session_ends_at: &session_ends_at(caller),
+            lifetime: *policy.limits(Governed::ServiceTokens),
         }),
     );
     Ok(with_sign_out_form(caller, page))

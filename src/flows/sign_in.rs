@@ -8,7 +8,7 @@
 use edgeauth_core::audit as refusals;
 use edgeauth_core::cli_login::CliLoginRequest;
 use edgeauth_core::crypto::DerivedKey;
-use edgeauth_core::oidc::{end_session_url, origin};
+use edgeauth_core::oidc::{end_session_url, SELECT_ACCOUNT};
 use edgeauth_core::pkce;
 use edgeauth_core::return_to::{safe_return_to, DEFAULT_RETURN_TO};
 use edgeauth_core::session::{self, CookieNames, LoginState, LoginStateError};
@@ -23,9 +23,6 @@ use crate::error::ApiError;
 use crate::http::{self, header, redirect};
 use crate::store::{Actor, AuditEvent, NewSession, SessionRecord, UserRecord};
 use crate::{database, now_ms, WebCrypto};
-
-/// The `prompt` of `/api/auth/login` that lets the person choose another account.
-pub const CHOOSE_ACCOUNT: &str = "select_account";
 
 fn refused(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::Refused {
@@ -52,10 +49,10 @@ pub async fn login(caller: &Caller) -> Result<Response, ApiError> {
     };
     let choose_account = match caller.query("prompt").as_deref() {
         None => false,
-        Some(CHOOSE_ACCOUNT) => true,
+        Some(SELECT_ACCOUNT) => true,
         Some(_) => {
             return Err(ApiError::BadRequest(format!(
-                "`prompt` may only be `{CHOOSE_ACCOUNT}` (to choose another account than the one signed in at the identity provider), or absent"
+                "`prompt` may only be `{SELECT_ACCOUNT}` (to choose another account than the one signed in at the identity provider), or absent"
             )))
         }
     };
@@ -311,13 +308,11 @@ pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Respons
     }
     let clear = names.set_cookie(names.session, "", session::COOKIE_PATH, 0);
     if http::is_form(req) {
-        // Only on the issuer's own origin, which the account page's CSP lets its sign-out
-        // form reach (`flows::account`): Chromium applies `form-action` to this redirect.
+        // On the issuer's own origin (discovery keeps no other), which the signed-in pages'
+        // CSP lets the sign-out form reach (`flows::account`).
         let provider_sign_out = match caller.settings.oidc() {
             Ok(settings) => oidc::provider(settings).await.ok().and_then(|provider| {
-                let endpoint = provider
-                    .end_session_endpoint
-                    .filter(|e| origin(e) == origin(&settings.issuer))?;
+                let endpoint = provider.end_session_endpoint?;
                 let back = format!("{}/account", caller.own_origin());
                 Some(end_session_url(&endpoint, &settings.client_id, &back))
             }),

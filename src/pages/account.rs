@@ -4,6 +4,8 @@
 //! plaintext in the DOM only.
 
 use askama::Template;
+use edgeauth_core::lifetime::KindLimits;
+use edgeauth_core::oidc::SELECT_ACCOUNT;
 use edgeauth_core::token_request::DEFAULT_TOKEN_LIFETIME_DAYS;
 
 use super::{given, render};
@@ -18,26 +20,43 @@ pub struct ExpiryChoice {
     pub selected: bool,
 }
 
-/// The "Expires" choices: [`EXPIRY_DAYS`] with [`DEFAULT_TOKEN_LIFETIME_DAYS`] selected (the
-/// CLI's default too), then "Never".
-pub fn expiry_choices() -> Vec<ExpiryChoice> {
-    let mut choices: Vec<ExpiryChoice> = EXPIRY_DAYS
+/// The "Expires" choices under the project's lifetime policy for the kind (`limits`): the
+/// default it gives a token whose creator chooses none, selected (`KindLimits::login_token_days`:
+/// the project's default, else [`DEFAULT_TOKEN_LIFETIME_DAYS`], within its max; the CLI's
+/// default too), [`EXPIRY_DAYS`] up to the max, the max itself, and "Never" only without a max:
+/// every choice is one the server accepts.
+pub fn expiry_choices(limits: &KindLimits) -> Vec<ExpiryChoice> {
+    let default = limits.login_token_days();
+    let max = limits.max_days;
+    let mut days: Vec<i64> = EXPIRY_DAYS
         .iter()
-        .map(|&days| ExpiryChoice {
-            days: days.to_string(),
-            label: match (days, days == DEFAULT_TOKEN_LIFETIME_DAYS) {
-                (1, _) => "1 day".to_owned(),
-                (days, true) => format!("{days} days (default)"),
-                (days, false) => format!("{days} days"),
+        .map(|&d| i64::from(d))
+        .chain([default])
+        .chain(max)
+        .filter(|&d| max.is_none_or(|max| d <= max))
+        .collect();
+    days.sort_unstable();
+    days.dedup();
+    let mut choices: Vec<ExpiryChoice> = days
+        .into_iter()
+        .map(|d| ExpiryChoice {
+            days: d.to_string(),
+            label: match (d, d == default, Some(d) == max) {
+                (1, _, _) => "1 day".to_owned(),
+                (d, true, _) => format!("{d} days (default)"),
+                (d, false, true) => format!("{d} days (the project's limit)"),
+                (d, false, false) => format!("{d} days"),
             },
-            selected: days == DEFAULT_TOKEN_LIFETIME_DAYS,
+            selected: d == default,
         })
         .collect();
-    choices.push(ExpiryChoice {
-        days: String::new(),
-        label: "Never".to_owned(),
-        selected: false,
-    });
+    if max.is_none() {
+        choices.push(ExpiryChoice {
+            days: String::new(),
+            label: "Never".to_owned(),
+            selected: false,
+        });
+    }
     choices
 }
 
@@ -82,6 +101,8 @@ pub struct AccountView<'a> {
     pub activity: &'a [Activity],
     /// Their live browser sessions and device logins.
     pub logins: &'a [LoginLine],
+    /// The project's lifetime policy for user tokens (none: no limits).
+    pub lifetime: KindLimits,
 }
 
 /// One line of "Where you're signed in".
@@ -164,7 +185,7 @@ pub fn account_html(view: &AccountView) -> String {
         form: TokenForm {
             name_hint: "What will use it, e.g. “laptop” or “CI deploy”.",
             workspaces: view.workspaces,
-            expiry_choices: expiry_choices(),
+            expiry_choices: expiry_choices(&view.lifetime),
         },
         projects: ProjectChoice {
             action: "/account",
@@ -180,12 +201,16 @@ pub fn account_html(view: &AccountView) -> String {
 #[template(path = "signed_out.html")]
 struct SignedOutPage<'a> {
     login_href: &'a str,
+    other_account_href: &'a str,
 }
 
 /// The page of someone not signed in: a "Sign in" link to `login_href` (a sign-in URL with a
 /// query), and "Sign in with another account", the same with `prompt=select_account`.
 pub fn signed_out_html(login_href: &str) -> String {
-    render(&SignedOutPage { login_href })
+    render(&SignedOutPage {
+        login_href,
+        other_account_href: &format!("{login_href}&prompt={SELECT_ACCOUNT}"),
+    })
 }
 
 #[cfg(test)]
@@ -213,6 +238,7 @@ mod tests {
             session_ends_at: "2026-12-11T10:00:00Z",
             activity: &[],
             logins: &[],
+            lifetime: KindLimits::default(),
         }
     }
 
@@ -420,6 +446,71 @@ mod tests {
     }
 
     #[test]
+    fn the_expiry_choices_are_those_the_projects_policy_accepts() {
+        let offered = |max_days, default_days| {
+            expiry_choices(&KindLimits {
+                max_days,
+                default_days,
+            })
+            .into_iter()
+            .map(|c| (c.days, c.selected))
+            .collect::<Vec<_>>()
+        };
+        let days = |list: &[(&str, bool)]| {
+            list.iter()
+                .map(|(d, s)| ((*d).to_owned(), *s))
+                .collect::<Vec<_>>()
+        };
+        // No policy: the CLI's default selected, and "never".
+        assert_eq!(
+            offered(None, None),
+            days(&[
+                ("1", false),
+                ("7", false),
+                ("30", false),
+                ("90", true),
+                ("365", false),
+                ("", false)
+            ])
+        );
+        // A max of 45: nothing above it, the max itself the default, no "never".
+        assert_eq!(
+            offered(Some(45), None),
+            days(&[("1", false), ("7", false), ("30", false), ("45", true)])
+        );
+        // The project's own default, offered and selected.
+        assert_eq!(
+            offered(None, Some(14)),
+            days(&[
+                ("1", false),
+                ("7", false),
+                ("14", true),
+                ("30", false),
+                ("90", false),
+                ("365", false),
+                ("", false)
+            ])
+        );
+        let labels: Vec<String> = expiry_choices(&KindLimits {
+            max_days: Some(180),
+            default_days: Some(30),
+        })
+        .into_iter()
+        .map(|c| c.label)
+        .collect();
+        assert_eq!(
+            labels,
+            [
+                "1 day",
+                "7 days",
+                "30 days (default)",
+                "90 days",
+                "180 days (the project's limit)"
+            ]
+        );
+    }
+
+    #[test]
     fn account_page_escapes_every_value() {
         let hostile_teams = teams(&[HOSTILE, "ok"]);
         let html = account_html(&AccountView {
@@ -435,6 +526,7 @@ mod tests {
             session_ends_at: HOSTILE,
             activity: &[activity(HOSTILE, 2)],
             logins: &[login(HOSTILE, false)],
+            lifetime: KindLimits::default(),
         });
         assert_no_injection(&html);
         // Same number of tags as with benign values: nothing was added.
@@ -452,6 +544,7 @@ mod tests {
             session_ends_at: "x",
             activity: &[activity("x", 2)],
             logins: &[login("x", false)],
+            lifetime: KindLimits::default(),
         });
         assert_eq!(tags(&html).len(), tags(&benign).len());
         // Each value is where it belongs, as text.

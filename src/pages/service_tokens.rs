@@ -4,6 +4,7 @@
 //! and keeps a new secret in the DOM only.
 
 use askama::Template;
+use edgeauth_core::lifetime::KindLimits;
 
 use super::account::{expiry_choices, ProjectChoice, TokenForm};
 use super::render;
@@ -22,6 +23,8 @@ pub struct ServiceTokensView<'a> {
     pub csrf_token: &'a str,
     /// When this sign-in ends (RFC 3339): the latest a token made on the page lives.
     pub session_ends_at: &'a str,
+    /// The project's lifetime policy for service tokens (none: no limits).
+    pub lifetime: KindLimits,
 }
 
 #[derive(Template)]
@@ -43,7 +46,7 @@ pub fn service_tokens_html(view: &ServiceTokensView) -> String {
         form: TokenForm {
             name_hint: "What will use it, e.g. “CI deploy” or “backup job”.",
             workspaces: view.workspaces,
-            expiry_choices: expiry_choices(),
+            expiry_choices: expiry_choices(&view.lifetime),
         },
         projects: ProjectChoice {
             action: "/account/service-tokens",
@@ -73,6 +76,7 @@ mod tests {
             workspaces: &[],
             csrf_token: "c5rf-T0ken_value",
             session_ends_at: "2026-12-11T10:00:00Z",
+            lifetime: KindLimits::default(),
         }
     }
 
@@ -126,6 +130,7 @@ mod tests {
             workspaces: &hostile,
             csrf_token: HOSTILE,
             session_ends_at: HOSTILE,
+            lifetime: KindLimits::default(),
         });
         assert_no_injection(&html);
         assert_no_inline_script_or_style(&html);
@@ -137,6 +142,7 @@ mod tests {
             workspaces: &benign,
             csrf_token: "x",
             session_ends_at: "x",
+            lifetime: KindLimits::default(),
         });
         assert_eq!(tags(&html).len(), tags(&plain).len());
         for shown in [

@@ -49,12 +49,59 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_TIMEOUT_SECS: u64 = 86_400;
 
+/// How `edgeauth login` (without `--device`) reaches a browser.
+pub enum Browser {
+    /// Open the URL in a browser here (and print it).
+    Open,
+    /// Only print the URL (`--no-browser`, or none can open here and the server offers no
+    /// device login).
+    PrintUrl,
+    /// None can open here, and the server offers device login: use that instead.
+    DeviceCode,
+}
+
+/// Decides how to reach a browser: a browser opened here could not reach the person (SSH) or
+/// cannot open at all (no display), and a device code works from any browser, so that is
+/// what is used when the server offers it. Says why on stderr when it is not the usual way.
+pub fn browser(
+    ctx: &Context,
+    io: &mut Io<'_>,
+    settings: &Settings,
+    env: &Environment,
+    args: &LoginArgs,
+) -> Result<Browser, CliError> {
+    if args.no_browser {
+        return Ok(Browser::PrintUrl);
+    }
+    let Some(why) = no_browser_here(env, |name| std::env::var(name).ok()) else {
+        return Ok(Browser::Open);
+    };
+    let server = &settings.server;
+    if capabilities(&ctx.client.with_token(None), server)?
+        .login_methods
+        .device
+    {
+        writeln!(
+            io.err,
+            "No browser can open here ({why}): signing in with a device code instead, to approve in a browser anywhere.\n(`edgeauth login --no-browser` keeps the browser login, for a browser on this machine.)"
+        )?;
+        return Ok(Browser::DeviceCode);
+    }
+    writeln!(
+        io.err,
+        "warning: no browser can open here ({why}) and {server} offers no device login: open the URL below in a browser on this machine"
+    )?;
+    Ok(Browser::PrintUrl)
+}
+
+/// The loopback login; `open`: open the URL in a browser here ([`browser`]).
 pub fn run(
     ctx: &Context,
     io: &mut Io<'_>,
     settings: &Settings,
     env: &Environment,
     args: &LoginArgs,
+    open: bool,
 ) -> Result<(), CliError> {
     let server = &settings.server;
     let timeout = login_timeout(env.login_timeout.as_deref())?;
@@ -64,23 +111,6 @@ pub fn run(
     // No credential goes to the server during a login: a stale stored token would only earn a
     // 401, and the exchange is authenticated by the code and the verifier.
     let anonymous = ctx.client.with_token(None);
-    let mut open = !args.no_browser;
-    // A browser opened here could not reach the person (SSH) or cannot open at all (no
-    // display): a device code works from any browser, so that is what is used when offered.
-    if let Some(why) = no_browser_here(env, |name| std::env::var(name).ok()).filter(|_| open) {
-        if capabilities(&anonymous, server)?.login_methods.device {
-            writeln!(
-                io.err,
-                "No browser can open here ({why}): signing in with a device code instead, to approve in a browser anywhere.\n(`edgeauth login --no-browser` keeps the browser login, for a browser on this machine.)"
-            )?;
-            return super::device::sign_in(ctx, io, settings, env, args, false);
-        }
-        writeln!(
-            io.err,
-            "warning: no browser can open here ({why}) and {server} offers no device login: open the URL below in a browser on this machine"
-        )?;
-        open = false;
-    }
     check_offered(&anonymous, server, Offered::Loopback)?;
 
     let listener = LoopbackListener::bind().map_err(|e| {

@@ -97,7 +97,11 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
                 .unwrap_or("(the server's default)"),
         ),
         Command::Login(args) if args.device => device::run(&ctx, io, &settings, &env, &args),
-        Command::Login(args) => login::run(&ctx, io, &settings, &env, &args),
+        Command::Login(args) => match login::browser(&ctx, io, &settings, &env, &args)? {
+            login::Browser::DeviceCode => device::sign_in(&ctx, io, &settings, &env, &args, false),
+            login::Browser::Open => login::run(&ctx, io, &settings, &env, &args, true),
+            login::Browser::PrintUrl => login::run(&ctx, io, &settings, &env, &args, false),
+        },
         Command::Logout(args) => logout::run(&ctx, io, &settings, &env, args.all),
         Command::Whoami => whoami::run(&ctx, io, settings.token.as_ref().map(|t| &t.source)),
         Command::Token(UserTokenCommand::Create(args)) => tokens::USER_TOKENS.create(

@@ -29,6 +29,7 @@ fn a_browser_opening_the_root_gets_the_home_page_and_a_client_the_same_404() {
     let main = Instance::main();
     let home = main.get("/").header("Accept", BROWSER).send();
     home.expect_status(200);
+    assert_eq!(home.header("Vary"), Some("Accept"), "{home}");
     let html = assert_house_page(&home);
     assert!(html.contains(r#"<h1 id="home-heading">"#), "{html}");
     for link in [
@@ -51,7 +52,13 @@ fn a_browser_opening_the_root_gets_the_home_page_and_a_client_the_same_404() {
         if let Some(accept) = accept {
             request = request.header("Accept", accept);
         }
-        let message = request.send().expect_error(404, "not_found");
+        let response = request.send();
+        assert_eq!(
+            response.header("Vary"),
+            Some("Accept"),
+            "caches keep the two apart"
+        );
+        let message = response.expect_error(404, "not_found");
         assert!(message.contains("no endpoint at `/`"), "{message}");
     }
 }
