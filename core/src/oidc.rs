@@ -642,17 +642,26 @@ pub fn authorization_url(
 }
 
 /// Where signing out sends the browser (OIDC RP-Initiated Logout 1.0 §2): the provider's
-/// `end_session_endpoint` with `client_id` (edgeauth keeps no ID token for `id_token_hint`) and
-/// `post_logout_redirect_uri`, which the provider must have registered for the client; a
-/// query already on the endpoint is kept.
-pub fn end_session_url(endpoint: &str, client_id: &str, post_logout_redirect_uri: &str) -> String {
+/// `end_session_endpoint` with `client_id`, `post_logout_redirect_uri` (which the provider must
+/// have registered for the client) and the session's ID token as `id_token_hint` when it is
+/// at hand (several providers honour the redirect only with it, Okta requires it); a query
+/// already on the endpoint is kept.
+pub fn end_session_url(
+    endpoint: &str,
+    client_id: &str,
+    post_logout_redirect_uri: &str,
+    id_token_hint: Option<&str>,
+) -> String {
     let separator = match endpoint.split_once('?') {
         None => "?",
         Some((_, "")) => "",
         Some(_) => "&",
     };
+    let hint = id_token_hint
+        .map(|token| format!("&id_token_hint={}", percent_encode(token)))
+        .unwrap_or_default();
     format!(
-        "{endpoint}{separator}client_id={}&post_logout_redirect_uri={}",
+        "{endpoint}{separator}client_id={}&post_logout_redirect_uri={}{hint}",
         percent_encode(client_id),
         percent_encode(post_logout_redirect_uri)
     )
@@ -956,16 +965,22 @@ mod tests {
             end_session_url(
                 "https://idp.example.test/session/end",
                 "edgeauth",
-                "https://auth.example.com/account"
+                "https://auth.example.com/account",
+                None
             ),
             "https://idp.example.test/session/end?client_id=edgeauth&post_logout_redirect_uri=https%3A%2F%2Fauth.example.com%2Faccount"
         );
         assert!(end_session_url(
             "https://idp.example.test/logout?tenant=t",
             "c",
-            "https://a/"
+            "https://a/",
+            None
         )
         .starts_with("https://idp.example.test/logout?tenant=t&client_id=c&"));
+        assert!(
+            end_session_url("https://i/end", "c", "https://a/", Some("h.p.s"))
+                .ends_with("&id_token_hint=h.p.s")
+        );
     }
 
     #[test]

@@ -63,6 +63,13 @@ pub fn provider_token_context(issuer: &str, subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The associated data of a session's sealed ID token (its cookie, the `id_token_hint` of
+/// signing out at the provider): the session it belongs to, by the hex SHA-256 of its cookie,
+/// so that it opens only beside that session's cookie.
+pub fn id_token_context(session_hash_hex: &str) -> Vec<u8> {
+    format!("edgeauth/v1/id-token-hint/{session_hash_hex}").into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,19 +195,26 @@ pub fn csrf_token_matches(key: &DerivedKey, session_hash_hex: &str, presented: &
     )
 }
 
-/// The names of the two cookies. On https origins both carry the `__Host-` prefix, which
-/// browsers accept only with `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot
-/// plant one (a planted sign-in cookie would be login CSRF). Both are therefore set on
-/// [`COOKIE_PATH`].
-/// The path of both cookies: `/`, as `__Host-` requires.
+/// The path of the session and sign-in cookies: `/`, as `__Host-` requires.
 pub const COOKIE_PATH: &str = "/";
 
+/// The only path the ID-token cookie is sent to, so that it weighs on no other request
+/// (`__Host-` needs `Path=/`, so on https it is `__Secure-` instead).
+pub const ID_TOKEN_PATH: &str = "/api/auth/logout";
+
+/// The names of the cookies. On https origins the session and sign-in cookies carry the
+/// `__Host-` prefix, which browsers accept only with `Secure`, `Path=/` and no `Domain`, so a
+/// sibling subdomain cannot plant one (a planted sign-in cookie would be login CSRF). Both are
+/// therefore set on [`COOKIE_PATH`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CookieNames {
     /// The session cookie.
     pub session: &'static str,
     /// The sign-in-in-flight cookie.
     pub login: &'static str,
+    /// The session's ID token, sealed, sent only to `/api/auth/logout` ([`ID_TOKEN_PATH`]):
+    /// the `id_token_hint` of signing out at the provider.
+    pub id_token: &'static str,
     /// Whether cookies get `Secure`.
     pub secure: bool,
 }
@@ -219,12 +226,14 @@ impl CookieNames {
             Self {
                 session: "__Host-edgeauth_session",
                 login: "__Host-edgeauth_login",
+                id_token: "__Secure-edgeauth_id_token",
                 secure: true,
             }
         } else {
             Self {
                 session: "edgeauth_session",
                 login: "edgeauth_login",
+                id_token: "edgeauth_id_token",
                 secure: false,
             }
         }

@@ -15,7 +15,7 @@
 //! token: the teams of the last sign-in stand, as before.
 
 use edgeauth_core::crypto::DerivedKey;
-use edgeauth_core::sealed::{provider_token_context, Sealed};
+use edgeauth_core::sealed::{id_token_context, provider_token_context, Sealed};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -191,6 +191,25 @@ pub async fn seal_for(
     refresh_token: &str,
 ) -> Result<String, ApiError> {
     seal(key, &provider_token_context(issuer, subject), refresh_token).await
+}
+
+/// A session's ID token, sealed for its cookie, bound to the session (by the hex SHA-256 of
+/// its cookie) under the same key as the provider's refresh tokens: another context.
+pub async fn seal_id_token(
+    key: &DerivedKey,
+    session_hash_hex: &str,
+    id_token: &str,
+) -> Result<String, ApiError> {
+    seal(key, &id_token_context(session_hash_hex), id_token).await
+}
+
+/// The ID token a session's cookie seals, if it opens for that session.
+pub async fn open_id_token(
+    key: &DerivedKey,
+    session_hash_hex: &str,
+    sealed: &str,
+) -> Result<Option<String>, ApiError> {
+    unseal(key, &id_token_context(session_hash_hex), sealed).await
 }
 
 /// `plaintext` sealed under `key`, bound to `context`, in its stored form.

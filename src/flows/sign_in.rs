@@ -234,6 +234,16 @@ async fn finish(
     };
 
     let value = session::new_session_value(caller.settings.session_key()?, &mut WebCrypto);
+    let session_hash = TokenHash::of(&value);
+    // The ID token, sealed to this session, for the `id_token_hint` of signing out at the
+    // provider; a cookie sent only to /api/auth/logout. Without it, sign-out works unhinted.
+    let id_token = provider_refresh::seal_id_token(
+        caller.settings.provider_token_key()?,
+        session_hash.as_hex(),
+        &answer.id_token,
+    )
+    .await
+    .ok();
     let session_id = SessionId::generate(&mut WebCrypto);
     let detail = json!({"issuer": identity.issuer, "subject": identity.subject}).to_string();
     UserRecord {
@@ -249,7 +259,7 @@ async fn finish(
     .sign_in(
         &database(env)?,
         &NewSession {
-            hash: &TokenHash::of(&value),
+            hash: &session_hash,
             id: &session_id,
             created_at: now,
             expires_at: now + session::SESSION_TTL_S * 1000,
@@ -259,19 +269,24 @@ async fn finish(
         provider_refresh.as_deref(),
     )
     .await?;
-    Ok(redirect(
-        303,
-        &login.return_to,
-        &[
-            names.set_cookie(
-                names.session,
-                &value,
-                session::COOKIE_PATH,
-                session::SESSION_TTL_S,
-            ),
-            names.set_cookie(names.login, "", session::COOKIE_PATH, 0),
-        ],
-    ))
+    let mut cookies = vec![
+        names.set_cookie(
+            names.session,
+            &value,
+            session::COOKIE_PATH,
+            session::SESSION_TTL_S,
+        ),
+        names.set_cookie(names.login, "", session::COOKIE_PATH, 0),
+    ];
+    if let Some(sealed) = id_token {
+        cookies.push(names.set_cookie(
+            names.id_token,
+            &sealed,
+            session::ID_TOKEN_PATH,
+            session::SESSION_TTL_S,
+        ));
+    }
+    Ok(redirect(303, &login.return_to, &cookies))
 }
 
 /// `POST /api/auth/logout`: deletes the session server-side and clears the cookie. The
@@ -284,7 +299,17 @@ async fn finish(
 /// `/account`, whose signed-out page offers to sign in with another account.
 pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let names = CookieNames::for_origin(&caller.own_origin());
+    let mut id_token = None;
     if let Some(session) = caller.browser_session() {
+        // The session's own ID token, if its cookie came along and opens for this session.
+        let sealed = header(req, "Cookie")
+            .and_then(|cookies| session::cookie_value(&cookies, names.id_token).map(str::to_owned));
+        if let (Some(sealed), Ok(key)) = (sealed, caller.settings.provider_token_key()) {
+            id_token = provider_refresh::open_id_token(key, session.cookie_hash.as_hex(), &sealed)
+                .await
+                .ok()
+                .flatten();
+        }
         let now = now_ms();
         // The session and what it made stop at once here; elsewhere within the bound.
         cache::forget_login(&Login::Session(session.session_id.clone()));
@@ -306,7 +331,10 @@ pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Respons
         )
         .await?;
     }
-    let clear = names.set_cookie(names.session, "", session::COOKIE_PATH, 0);
+    let clear = [
+        names.set_cookie(names.session, "", session::COOKIE_PATH, 0),
+        names.set_cookie(names.id_token, "", session::ID_TOKEN_PATH, 0),
+    ];
     if http::is_form(req) {
         // On the issuer's own origin (discovery keeps no other), which the signed-in pages'
         // CSP lets the sign-out form reach (`flows::account`).
@@ -314,15 +342,22 @@ pub async fn logout(req: &Request, caller: &Caller, env: &Env) -> Result<Respons
             Ok(settings) => oidc::provider(settings).await.ok().and_then(|provider| {
                 let endpoint = provider.end_session_endpoint?;
                 let back = format!("{}/account", caller.own_origin());
-                Some(end_session_url(&endpoint, &settings.client_id, &back))
+                Some(end_session_url(
+                    &endpoint,
+                    &settings.client_id,
+                    &back,
+                    id_token.as_deref(),
+                ))
             }),
             Err(_) => None,
         };
         let next = provider_sign_out.as_deref().unwrap_or("/account");
-        Ok(redirect(303, next, &[clear]))
+        Ok(redirect(303, next, &clear))
     } else {
         let mut response = http::no_content();
-        http::append_header(&mut response, "Set-Cookie", &clear);
+        for cookie in &clear {
+            http::append_header(&mut response, "Set-Cookie", cookie);
+        }
         Ok(response)
     }
 }

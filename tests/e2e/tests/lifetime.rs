@@ -233,3 +233,46 @@ fn a_token_unused_longer_than_the_policy_allows_is_refused_saying_why() {
     whoami(&main, &idle.token, &project).expect_json(200);
     whoami(&main, &idle_user.token, &project).expect_json(200);
 }
+
+/// The account pages offer only lifetimes the project's policy accepts: its default selected,
+/// nothing above its max, and no "Never" under a max (a person's default choice is never a 400).
+#[test]
+fn the_account_pages_offer_the_lifetimes_the_policy_accepts() {
+    let _writers = shared();
+    let main = Instance::main();
+    let project = unique("lifetimepage");
+    put_policy(
+        &main,
+        &super_token(),
+        &project,
+        &json!({"service_tokens": {"max_days": 45},
+                "user_tokens": {"max_days": 30, "default_days": 14}}),
+    );
+    let demo = sign_in(&main, DEMO);
+    let page = |path: &str| {
+        let response = demo
+            .get(&format!("{path}?project={project}"))
+            .accept_html()
+            .send();
+        response.expect_status(200);
+        response.text()
+    };
+    let account = page("/account");
+    assert!(
+        account.contains(r#"<option value="14" selected>14 days (default)</option>"#),
+        "{account}"
+    );
+    assert!(account.contains(r#"<option value="30">30 days (the project's limit)</option>"#));
+    assert!(
+        !account.contains(r#"<option value="90""#),
+        "nothing above the max"
+    );
+    assert!(!account.contains(">Never</option>"), "no Never under a max");
+    // DEMO administers every project on MAIN: the service-token page is theirs.
+    let service = page("/account/service-tokens");
+    assert!(
+        service.contains(r#"<option value="45" selected>45 days (default)</option>"#),
+        "{service}"
+    );
+    assert!(!service.contains(">Never</option>"));
+}

@@ -481,7 +481,16 @@ fn signing_out_lets_another_account_sign_in_next() {
     let (callback, asked) =
         browser.authorize(&main, &begin(&main, None), AtTheProvider::SignIn(DEMO));
     assert!(asked, "the first sign-in shows the provider's login form");
-    let demo = session_from(&main, DEMO, &callback.finish());
+    let signed_in = callback.finish();
+    let demo = session_from(&main, DEMO, &signed_in);
+    // The ID token, sealed, in a cookie only /api/auth/logout receives.
+    let id_token_cookie = signed_in.expect_set_cookie("edgeauth_id_token");
+    assert_eq!(id_token_cookie.attribute("path"), Some("/api/auth/logout"));
+    assert!(
+        !id_token_cookie.value.contains("eyJ"),
+        "sealed, not the JWT itself: {}",
+        id_token_cookie.raw
+    );
     // While the provider's session lives, it signs DEMO in again without asking.
     let (callback, asked) =
         browser.authorize(&main, &begin(&main, None), AtTheProvider::SignIn(MEMBER));
@@ -493,6 +502,7 @@ fn signing_out_lets_another_account_sign_in_next() {
     // endpoint, naming the client and where to come back.
     let response = demo
         .write("POST", "/api/auth/logout")
+        .cookie("edgeauth_id_token", &id_token_cookie.value)
         .form(&[("csrf_token", demo.csrf_token.as_str())])
         .send();
     response.expect_status(303);
@@ -512,6 +522,14 @@ fn signing_out_lets_another_account_sign_in_next() {
         query_param(&location, "post_logout_redirect_uri").as_deref(),
         Some(back.as_str())
     );
+    // The session's own ID token as `id_token_hint` (from its sealed cookie, which only
+    // /api/auth/logout receives), issued to this client for DEMO.
+    let hint = query_param(&location, "id_token_hint").expect("an id_token_hint");
+    let claims = jwt_claims(&hint);
+    assert_eq!(claims["aud"], oidc::CLIENT_ID, "{claims}");
+    assert_eq!(claims["sub"], DEMO.username, "{claims}");
+    let cleared = response.expect_set_cookie("edgeauth_id_token");
+    assert!(cleared.clears(), "{}", cleared.raw);
     demo.get("/api/users/me").send().expect_status(401);
     // The account page's CSP lets its sign-out form go there (Chromium applies form-action
     // to the redirect).
@@ -1001,4 +1019,14 @@ fn no_session_is_stored_for_refusals_and_the_code_stays_unspent_by_cookie_checks
     );
     let response = callback.finish();
     session_from(&main, DEMO, &response);
+}
+
+/// The claims of a JWT, unverified (the test only reads what was sent).
+fn jwt_claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
 }
