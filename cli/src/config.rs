@@ -788,6 +788,75 @@ mod tests {
     }
 
     #[test]
+    fn a_token_given_by_hand_never_goes_to_the_last_logins_server() {
+        let fx = Fixture::new();
+        let mut store = CredentialStore::default();
+        store.insert_login(
+            &ServerUrl::parse("https://staging.example.com").unwrap(),
+            StoredCredential::new(Secret::new("eau_staging"), "user"),
+            Storage::File,
+        );
+        credentials::save(&fx.config_dir, &store).unwrap();
+        let refused = |flags: &Flags, env: &Environment| {
+            let err = resolve(flags, env, &fx.base).unwrap_err();
+            assert_eq!(err.status, crate::error::ExitStatus::Config);
+            assert!(
+                err.message.ends_with(
+                    "(the last login's server, https://staging.example.com, is not used for a token given by hand)"
+                ),
+                "{}",
+                err.message
+            );
+            assert!(!err.to_string().contains("eas_prod"), "{err}");
+            err.message
+        };
+
+        let env = Environment {
+            token: Some(Secret::new("eas_prod")),
+            ..fx.env()
+        };
+        let message = refused(&Flags::default(), &env);
+        assert!(
+            message.starts_with(
+                "EDGEAUTH_TOKEN is set but no server is: set EDGEAUTH_SERVER or pass --server"
+            ),
+            "{message}"
+        );
+        let flags = Flags {
+            token: Some(Secret::new("eas_prod")),
+            ..Flags::default()
+        };
+        let message = refused(&flags, &fx.env());
+        assert!(
+            message.starts_with("--token is given but no server is"),
+            "{message}"
+        );
+        let toml = fx.write_toml("", "token = \"eas_prod\"\n");
+        let message = refused(&Flags::default(), &fx.env());
+        assert!(
+            message.starts_with(&format!(
+                "{} holds a token but no server is: add `server = ",
+                toml.display()
+            )),
+            "{message}"
+        );
+
+        // Named, the server gets the token given by hand.
+        let env = Environment {
+            server: Some("https://prod.example.com".into()),
+            ..env
+        };
+        let s = resolve(&Flags::default(), &env, &fx.base).unwrap();
+        assert_eq!(s.server.as_str(), "https://prod.example.com");
+        assert_eq!(token_of(&s).0, "eas_prod");
+        // And the last login's server still gets its own stored login.
+        std::fs::remove_file(&toml).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap();
+        assert_eq!(s.server.as_str(), "https://staging.example.com");
+        assert_eq!(token_of(&s).0, "eau_staging");
+    }
+
+    #[test]
     fn plain_http_off_loopback_warns() {
         let fx = Fixture::new();
         for (server, warns) in [
