@@ -124,6 +124,58 @@ fn auth_status_lists_every_login_offline_and_marks_the_default() {
     assert_eq!(logins[0]["expired"], false, "a device login renews itself");
 }
 
+/// The keyring is asked only for the login a command uses: `auth status` shows no secret and
+/// never asks it (on macOS each read may raise a Keychain prompt; a locked keyring asks to be
+/// unlocked), nor does a command using another server's login.
+#[cfg(unix)]
+#[test]
+fn only_the_login_in_use_is_read_from_the_keyring() {
+    let bus = common::DeadBus::start();
+    let sb = Sandbox::new();
+    write_credentials(
+        &sb,
+        r#"{"version":1,"default_server":"https://file.example.com","servers":{
+          "https://file.example.com":{"token":"eau_file","kind":"user"},
+          "https://kept.example.com":{"kind":"user","storage":"keyring","token_id":"ut_k",
+            "user":{"email":"kept@example.test"}}}}"#,
+    );
+    let env = [("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str())];
+    let out = sb.run(&sb.work(), &env, &["auth", "status"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let kept = table
+        .lines()
+        .find(|row| row.contains("https://kept.example.com"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        kept.contains("kept@example.test") && kept.contains("OS keyring (service edgeauth)"),
+        "{kept}"
+    );
+    let out = sb.run(&sb.work(), &env, &["auth", "status", "--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["logins"][1]["storage"], "keyring");
+    // The default server's login is in the file: the keyring is not asked either.
+    let out = sb.run(&sb.work(), &env, &["auth", "token"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "eau_file\n");
+    assert_eq!(bus.knocks(), 0, "the keyring was asked");
+
+    // The login kept there is read from it when it is the one in use (here: no keyring).
+    let out = sb.run(
+        &sb.work(),
+        &env,
+        &["auth", "token", "--server", "https://kept.example.com"],
+    );
+    assert_eq!(code(&out), 8, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is kept in the OS keyring, which cannot be read"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(bus.knocks() > 0, "the keyring was never asked");
+}
+
 #[test]
 fn auth_token_prints_the_token_in_use_alone_and_without_one_says_how_to_log_in() {
     let sb = Sandbox::new();
