@@ -387,7 +387,6 @@ fn policy_server(policy: Policy) -> Stub {
     Stub::start(move |r| match (r.method.as_str(), r.path.as_str()) {
         ("GET", "/api/lifetime-policy") => policy.lock().unwrap().clone(),
         ("POST", path) => {
-            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
             let (id, token) = match path {
                 "/api/service-tokens" => ("st_new", SECRET),
                 _ => ("ut_new", USER_SECRET),
