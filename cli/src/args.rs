@@ -5,7 +5,7 @@ use crate::error::EXIT_CODES_HELP;
 use crate::server_url::ServerUrl;
 use clap::{Args, Parser, Subcommand};
 use edgeauth_core::secret::Secret;
-use edgeauth_core::token_request::{DEFAULT_TOKEN_LIFETIME_DAYS, MAX_EXPIRES_IN_DAYS};
+use edgeauth_core::token_request::MAX_EXPIRES_IN_DAYS;
 
 const LONG_ABOUT: &str = "\
 edgeauth: authentication and API tokens for an HTTP API.
@@ -54,8 +54,9 @@ Workspace patterns: `*` (everything), an exact name (`staging`), or `name/*`
 (everything strictly below `name`). A token's scope can never be broader than
 the scope of the credential that creates it.
 
-Without --expires-in-days the token expires after 90 days; --no-expiry asks for
-none (the project's lifetime policy, `edgeauth lifetime`, may still bound it).";
+Without --expires-in-days the token gets the project's default lifetime
+(`edgeauth lifetime show`), else 90 days, never more than its max; --no-expiry
+asks for none (the project's lifetime policy may still bound it).";
 
 const LIST_LONG: &str = "\
 List the project's service tokens (revoked ones are not shown; secrets never are).
@@ -89,8 +90,9 @@ Without --workspaces the token gets `*`: everything your own credential may
 do. Patterns: `*`, an exact name (`staging`), or `name/*` (everything strictly
 below `name`); they must lie within your credential's scope.
 
-Without --expires-in-days the token expires after 90 days; --no-expiry asks for
-none (the project's lifetime policy, `edgeauth lifetime`, may still bound it).";
+Without --expires-in-days the token gets the project's default lifetime
+(`edgeauth lifetime show`), else 90 days, never more than its max; --no-expiry
+asks for none (the project's lifetime policy may still bound it).";
 
 const TOKEN_LIST_LONG: &str = "\
 List your user tokens, in every project (revoked ones are not shown; secrets
@@ -688,7 +690,7 @@ pub struct CreateUserToken {
     /// Workspace patterns, comma-separated; the flag may be repeated; default: *
     #[arg(long, value_name = "PATTERNS", value_delimiter = ',', value_parser = parse_workspace_pattern)]
     pub workspaces: Vec<String>,
-    /// Expire the token after this many days (1 to 3650); default: 90
+    /// Expire the token after this many days (1 to 3650); default: the project's default, else 90
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_EXPIRES_IN_DAYS))]
     pub expires_in_days: Option<u32>,
     /// Ask for a token that never expires (the project's lifetime policy may still bound it)
@@ -736,7 +738,7 @@ pub struct CreateServiceToken {
     /// Workspace patterns, comma-separated; the flag may be repeated
     #[arg(long, required = true, value_name = "PATTERNS", value_delimiter = ',', value_parser = parse_workspace_pattern)]
     pub workspaces: Vec<String>,
-    /// Expire the token after this many days (1 to 3650); default: 90
+    /// Expire the token after this many days (1 to 3650); default: the project's default, else 90
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_EXPIRES_IN_DAYS))]
     pub expires_in_days: Option<u32>,
     /// Ask for a token that never expires (the project's lifetime policy may still bound it)
@@ -746,12 +748,19 @@ pub struct CreateServiceToken {
 
 /// What `token create` and `service-token create` ask for: `--expires-in-days`, nothing with
 /// `--no-expiry` (the server then applies the project's default, else no expiry), else
-/// [`DEFAULT_TOKEN_LIFETIME_DAYS`].
-pub fn asked_lifetime_days(expires_in_days: Option<u32>, no_expiry: bool) -> Option<u32> {
+/// `default_days()`: the project's default for the kind within its max, else
+/// [`DEFAULT_TOKEN_LIFETIME_DAYS`](edgeauth_core::token_request::DEFAULT_TOKEN_LIFETIME_DAYS)
+/// (`crate::commands::lifetime::default_token_days`, which
+/// asks the server, and so is called only then).
+pub fn asked_lifetime_days(
+    expires_in_days: Option<u32>,
+    no_expiry: bool,
+    default_days: impl FnOnce() -> u32,
+) -> Option<u32> {
     match (expires_in_days, no_expiry) {
         (Some(days), _) => Some(days),
         (None, true) => None,
-        (None, false) => Some(DEFAULT_TOKEN_LIFETIME_DAYS),
+        (None, false) => Some(default_days()),
     }
 }
 
@@ -1111,10 +1120,14 @@ mod tests {
 
     #[test]
     fn tokens_last_90_days_unless_asked_otherwise() {
-        assert_eq!(DEFAULT_TOKEN_LIFETIME_DAYS, 90);
-        assert_eq!(asked_lifetime_days(None, false), Some(90));
-        assert_eq!(asked_lifetime_days(Some(7), false), Some(7));
-        assert_eq!(asked_lifetime_days(None, true), None);
+        assert_eq!(
+            edgeauth_core::token_request::DEFAULT_TOKEN_LIFETIME_DAYS,
+            90
+        );
+        let unasked = || -> u32 { panic!("the default is asked for only when needed") };
+        assert_eq!(asked_lifetime_days(None, false, || 30), Some(30));
+        assert_eq!(asked_lifetime_days(Some(7), false, unasked), Some(7));
+        assert_eq!(asked_lifetime_days(None, true, unasked), None);
         let cli = parse(&[
             "service-token",
             "create",

@@ -239,6 +239,19 @@ pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings,
             .or_else(|| file.cloned().map(|v| (v, file_source())))
     };
 
+    // The token first: a token given by hand never goes to the server of the last login.
+    let explicit_token = flags
+        .token
+        .clone()
+        .map(|t| (t, Source::Flag))
+        .or_else(|| env.token.clone().map(|t| (t, Source::Env)))
+        .or_else(|| {
+            file.and_then(|f| f.token.clone())
+                .map(|t| (t, file_source()))
+        });
+    // Read at most once, and only when a setting needs it.
+    let mut stored = StoredLogins::new(env);
+
     let given = pick(
         &flags.server,
         &env.server,
@@ -246,11 +259,17 @@ pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings,
     );
     let (server, server_source) = match given {
         Some(given) => given,
-        None => last_login_server(env)?.ok_or_else(|| {
-            CliError::config("no server given").with_hint(
-                "run `edgeauth login --server URL` once (the server is remembered), or pass --server URL, set EDGEAUTH_SERVER, or put `server = \"https://…\"` in an edgeauth.toml in this directory or a parent",
-            )
-        })?,
+        None => {
+            let Some(last) = stored.last_login_server()? else {
+                return Err(CliError::config("no server given").with_hint(
+                    "run `edgeauth login --server URL` once (the server is remembered), or pass --server URL, set EDGEAUTH_SERVER, or put `server = \"https://…\"` in an edgeauth.toml in this directory or a parent",
+                ));
+            };
+            if let Some((_, source)) = &explicit_token {
+                return Err(token_without_server(source, &last.0));
+            }
+            last
+        }
     };
     let server = ServerUrl::parse(&server).map_err(|e| {
         CliError::config(format!(
@@ -280,21 +299,12 @@ pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings,
         ));
     }
 
-    let explicit_token = flags
-        .token
-        .clone()
-        .map(|t| (t, Source::Flag))
-        .or_else(|| env.token.clone().map(|t| (t, Source::Env)))
-        .or_else(|| {
-            file.and_then(|f| f.token.clone())
-                .map(|t| (t, file_source()))
-        });
     if let Some((_, Source::ConfigFile(path))) = &explicit_token {
         warnings.extend(exposed_token_warnings(path));
     }
     let token = match explicit_token {
         Some((secret, source)) => Some(ResolvedToken { secret, source }),
-        None => stored_token(&server, env, &mut warnings)?,
+        None => stored.token(&server, &mut warnings)?,
     };
     if let Some(token) = &token {
         validate_token(token.secret.expose()).map_err(|e| {
@@ -343,11 +353,24 @@ pub fn exposed_token_warnings(path: &Path) -> Vec<String> {
 }
 
 /// `git ls-files --error-unmatch FILE` in the file's directory succeeds.
+///
+/// That directory may be an untrusted checkout or archive, whose `.git/config` can name a
+/// program git would run (`core.fsmonitor` on reading the index, hooks): those are switched
+/// off on the command line, which overrides the repository's config, and the system config is
+/// not read. The user's own global config is kept (`safe.directory` and the like are theirs).
 fn is_tracked_by_git(path: &Path) -> bool {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return false;
     };
     std::process::Command::new("git")
+        .args([
+            "-c",
+            "core.fsmonitor=false",
+            "-c",
+            "core.hooksPath=/dev/null",
+        ])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_OPTIONAL_LOCKS", "0")
         .arg("ls-files")
         .arg("--error-unmatch")
         .arg("--")
@@ -360,40 +383,89 @@ fn is_tracked_by_git(path: &Path) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-/// The server of the last successful login, when no setting names one.
-fn last_login_server(env: &Environment) -> Result<Option<(String, Source)>, CliError> {
-    let Some(dir) = env.credentials_dir() else {
-        return Ok(None);
+/// The refusal of a token given by hand (`--token`, `EDGEAUTH_TOKEN`, `token` in an
+/// edgeauth.toml) when no setting names a server: like gh, a token belongs to its server, and
+/// the last login's server is only ever used with that server's own stored login.
+fn token_without_server(source: &Source, last_login: &str) -> CliError {
+    let (given, set) = match source {
+        Source::Flag => (
+            "--token is given".to_owned(),
+            "pass --server URL or set EDGEAUTH_SERVER",
+        ),
+        Source::ConfigFile(path) => (
+            format!("{} holds a token", path.display()),
+            "add `server = \"https://…\"` to that file, set EDGEAUTH_SERVER or pass --server",
+        ),
+        _ => (
+            "EDGEAUTH_TOKEN is set".to_owned(),
+            "set EDGEAUTH_SERVER or pass --server",
+        ),
     };
-    let server = credentials::load(&dir)?.default_server();
-    Ok(server.map(|url| {
-        (
-            url.as_str().to_owned(),
-            Source::LastLogin(credentials::file_path(&dir)),
-        )
-    }))
+    CliError::config(format!(
+        "{given} but no server is: {set} (the last login's server, {last_login}, is not used for a token given by hand)"
+    ))
 }
 
-fn stored_token(
-    server: &ServerUrl,
-    env: &Environment,
-    warnings: &mut Vec<String>,
-) -> Result<Option<ResolvedToken>, CliError> {
-    let Some(dir) = env.credentials_dir() else {
-        return Ok(None);
-    };
-    let store = credentials::load(&dir)?;
-    let path = credentials::file_path(&dir);
-    if let Some(credential) = store.get(server) {
+/// The credentials file, read when a setting first needs it: the keyring is asked only for
+/// the secrets of the login that is used ([`credentials::load`] reads no secret).
+struct StoredLogins<'a> {
+    env: &'a Environment,
+    loaded: Option<(PathBuf, credentials::CredentialStore)>,
+}
+
+impl<'a> StoredLogins<'a> {
+    fn new(env: &'a Environment) -> Self {
+        StoredLogins { env, loaded: None }
+    }
+
+    fn store(&mut self) -> Result<Option<&mut (PathBuf, credentials::CredentialStore)>, CliError> {
+        if self.loaded.is_none() {
+            let Some(dir) = self.env.credentials_dir() else {
+                return Ok(None);
+            };
+            let store = credentials::load(&dir)?;
+            self.loaded = Some((dir, store));
+        }
+        Ok(self.loaded.as_mut())
+    }
+
+    /// The server of the last successful login, when no setting names one.
+    fn last_login_server(&mut self) -> Result<Option<(String, Source)>, CliError> {
+        let Some((dir, store)) = self.store()? else {
+            return Ok(None);
+        };
+        Ok(store.default_server().map(|url| {
+            (
+                url.as_str().to_owned(),
+                Source::LastLogin(credentials::file_path(dir)),
+            )
+        }))
+    }
+
+    /// The token of the login stored for `server`, its secrets read from the keyring now if
+    /// it is kept there.
+    fn token(
+        &mut self,
+        server: &ServerUrl,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<ResolvedToken>, CliError> {
+        let Some((dir, store)) = self.store()? else {
+            return Ok(None);
+        };
+        let path = credentials::file_path(dir);
+        store.read_secrets(server);
+        let Some(credential) = store.get(server) else {
+            return Ok(None);
+        };
         if let Some(e) = credential.unreadable(server) {
             return Err(e);
         }
         warnings.extend(credentials::permission_warning(&path));
+        Ok(Some(ResolvedToken {
+            secret: credential.token.clone(),
+            source: Source::StoredCredentials(path),
+        }))
     }
-    Ok(store.get(server).map(|cred| ResolvedToken {
-        secret: cred.token.clone(),
-        source: Source::StoredCredentials(path),
-    }))
 }
 
 #[cfg(test)]
@@ -713,6 +785,75 @@ mod tests {
         let s = resolve(&Flags::default(), &env, &fx.base).unwrap();
         assert_eq!(s.server.as_str(), "https://other.example.com");
         assert!(s.token.is_none());
+    }
+
+    #[test]
+    fn a_token_given_by_hand_never_goes_to_the_last_logins_server() {
+        let fx = Fixture::new();
+        let mut store = CredentialStore::default();
+        store.insert_login(
+            &ServerUrl::parse("https://staging.example.com").unwrap(),
+            StoredCredential::new(Secret::new("eau_staging"), "user"),
+            Storage::File,
+        );
+        credentials::save(&fx.config_dir, &store).unwrap();
+        let refused = |flags: &Flags, env: &Environment| {
+            let err = resolve(flags, env, &fx.base).unwrap_err();
+            assert_eq!(err.status, crate::error::ExitStatus::Config);
+            assert!(
+                err.message.ends_with(
+                    "(the last login's server, https://staging.example.com, is not used for a token given by hand)"
+                ),
+                "{}",
+                err.message
+            );
+            assert!(!err.to_string().contains("eas_prod"), "{err}");
+            err.message
+        };
+
+        let env = Environment {
+            token: Some(Secret::new("eas_prod")),
+            ..fx.env()
+        };
+        let message = refused(&Flags::default(), &env);
+        assert!(
+            message.starts_with(
+                "EDGEAUTH_TOKEN is set but no server is: set EDGEAUTH_SERVER or pass --server"
+            ),
+            "{message}"
+        );
+        let flags = Flags {
+            token: Some(Secret::new("eas_prod")),
+            ..Flags::default()
+        };
+        let message = refused(&flags, &fx.env());
+        assert!(
+            message.starts_with("--token is given but no server is"),
+            "{message}"
+        );
+        let toml = fx.write_toml("", "token = \"eas_prod\"\n");
+        let message = refused(&Flags::default(), &fx.env());
+        assert!(
+            message.starts_with(&format!(
+                "{} holds a token but no server is: add `server = ",
+                toml.display()
+            )),
+            "{message}"
+        );
+
+        // Named, the server gets the token given by hand.
+        let env = Environment {
+            server: Some("https://prod.example.com".into()),
+            ..env
+        };
+        let s = resolve(&Flags::default(), &env, &fx.base).unwrap();
+        assert_eq!(s.server.as_str(), "https://prod.example.com");
+        assert_eq!(token_of(&s).0, "eas_prod");
+        // And the last login's server still gets its own stored login.
+        std::fs::remove_file(&toml).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap();
+        assert_eq!(s.server.as_str(), "https://staging.example.com");
+        assert_eq!(token_of(&s).0, "eau_staging");
     }
 
     #[test]

@@ -24,8 +24,12 @@
 //! successful login, which commands use when nothing else names a server.
 //!
 //! A login kept in the OS keyring ([`crate::os_keyring`]) has `"storage": "keyring"` and no
-//! `token` or `refresh_token` here: [`load`] fills them in from the keyring, and [`save`] writes
-//! them back there when they changed (a refresh) and deletes the items of logins removed. Fields other than `token` and `kind` are optional, and fields
+//! `token` or `refresh_token` here. [`load`] reads the file only, never the keyring (on macOS
+//! each read may raise a Keychain prompt, and a locked keyring asks to be unlocked): the
+//! secrets of the one login in use are read with [`CredentialStore::read_secrets`] (or
+//! [`load_for`]). [`save`] writes a login's secrets to the keyring when they are new (a login)
+//! or changed (a refresh), before the file, and deletes the items of logins removed after it.
+//! Fields other than `token` and `kind` are optional, and fields
 //! this version does not know are kept when the file is rewritten. That is why `name`,
 //! `project`, `user` and `created_at` (added with `edgeauth login`) needed no version bump: an
 //! older file without them reads as before, and an older edgeauth keeps them untouched.
@@ -155,7 +159,7 @@ impl StoredCredential {
     }
 }
 
-/// Where [`CredentialStore::insert_login`] put a new login's secrets.
+/// Where [`store_login`] put a new login's secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
     Keyring,
@@ -262,32 +266,42 @@ impl CredentialStore {
     }
 
     /// Stores a new login for `server` and makes `server` the default. With
-    /// [`Storage::Keyring`] its secrets are written to the OS keyring now, and only the rest
-    /// goes to the file; a keyring that cannot be written leaves them in the file
-    /// ([`Placement::FileInstead`]): a login never fails for want of a keyring.
+    /// [`Storage::Keyring`] its secrets are meant for the OS keyring: [`save`] writes them
+    /// there, or leaves them in the file when the keyring cannot be written (a login never
+    /// fails for want of a keyring; [`store_login`] says which happened).
     pub fn insert_login(
         &mut self,
         server: &ServerUrl,
         mut credential: StoredCredential,
         storage: Storage,
-    ) -> Placement {
+    ) {
         credential.server = Some(server.as_str().to_owned());
-        credential.storage = None;
+        credential.storage = (storage == Storage::Keyring).then(|| KEYRING.to_owned());
         credential.kept = None;
-        let placement = match storage {
-            Storage::File => Placement::File,
-            Storage::Keyring => match os_keyring::write(&server.key(), &credential.secrets()) {
-                Ok(()) => {
-                    credential.storage = Some(KEYRING.to_owned());
-                    credential.kept = Some(credential.secrets());
-                    Placement::Keyring
-                }
-                Err(why) => Placement::FileInstead(why),
-            },
-        };
+        credential.keyring_error = None;
         self.default_server = Some(server.as_str().to_owned());
         self.insert(server, credential);
-        placement
+    }
+
+    /// Reads the secrets of the login stored for `server` from the OS keyring, if it is kept
+    /// there and they were not read yet; a keyring that will not give them leaves
+    /// [`StoredCredential::keyring_error`] set. The keyring is asked about this login only.
+    pub fn read_secrets(&mut self, server: &ServerUrl) {
+        let Some(credential) = self.servers.get_mut(&server.key()) else {
+            return;
+        };
+        if !credential.in_keyring() || credential.kept.is_some() || !is_empty(&credential.token) {
+            return;
+        }
+        match os_keyring::read(&server.key()) {
+            Ok(kept) => {
+                credential.token = kept.token.clone();
+                credential.refresh_token = kept.refresh_token.clone();
+                credential.kept = Some(kept);
+                credential.keyring_error = None;
+            }
+            Err(why) => credential.keyring_error = Some(why),
+        }
     }
 
     pub fn remove(&mut self, server: &ServerUrl) -> Option<StoredCredential> {
@@ -345,7 +359,7 @@ fn bad_file(path: &Path, what: impl fmt::Display) -> CliError {
     ))
 }
 
-/// Reads `<dir>/credentials.json`; a missing file is an empty store.
+/// Reads `<dir>/credentials.json`, and no keyring; a missing file is an empty store.
 pub fn load(dir: &Path) -> Result<CredentialStore, CliError> {
     let path = file_path(dir);
     let text = match fs::read_to_string(&path) {
@@ -371,41 +385,89 @@ pub fn load(dir: &Path) -> Result<CredentialStore, CliError> {
     let mut store: CredentialStore = serde_json::from_str(&text)
         .map_err(|e| bad_file(&path, format_args!("is not a credentials file: {e}")))?;
     store.normalise_keys();
-    for (key, credential) in &mut store.servers {
-        if credential.in_keyring() {
-            match os_keyring::read(key) {
-                Ok(kept) => {
-                    credential.token = kept.token.clone();
-                    credential.refresh_token = kept.refresh_token.clone();
-                    credential.kept = Some(kept);
-                }
-                Err(why) => credential.keyring_error = Some(why),
-            }
-        }
-    }
+    Ok(store)
+}
+
+/// [`load`], with the secrets of `server`'s login read from the keyring if it is kept there.
+pub fn load_for(dir: &Path, server: &ServerUrl) -> Result<CredentialStore, CliError> {
+    let mut store = load(dir)?;
+    store.read_secrets(server);
     Ok(store)
 }
 
 /// Writes `<dir>/credentials.json` atomically with mode 0600, creating `<dir>` (0700) if needed.
 pub fn save(dir: &Path, store: &CredentialStore) -> Result<(), CliError> {
+    save_placing(dir, store).map(drop)
+}
+
+/// [`save`], returning the keys of new logins meant for the keyring that went to the file
+/// instead, each with the keyring's reason.
+///
+/// The keyring is written first, so the file never points at secrets that are not there. A
+/// new login's item may replace the item of the login it replaces (one item per server): if
+/// the file then cannot be written, that item is put back (or removed, if there was none), so
+/// the keyring still holds the secrets the unchanged file describes and the old login can
+/// still be revoked. A refresh's new secrets are kept even then: they belong to the same login,
+/// and the spent ones are no use.
+fn save_placing(dir: &Path, store: &CredentialStore) -> Result<BTreeMap<String, String>, CliError> {
     let path = file_path(dir);
-    // The keyring first: the file must never point at secrets that are not there.
     let mut on_disk = store.clone();
+    let mut fell_back = BTreeMap::new();
+    // New logins' items, with what the keyring held for their key before (None: no item).
+    let mut replaced: Vec<(String, Option<KeptSecrets>)> = Vec::new();
     for (key, credential) in &mut on_disk.servers {
         if !credential.in_keyring() {
             continue;
         }
         let current = credential.secrets();
-        let unread = credential.keyring_error.is_some() && is_empty(&current.token);
-        if !unread && credential.kept.as_ref() != Some(&current) {
-            os_keyring::write(key, &current).map_err(|why| {
-                CliError::config(format!(
+        // Secrets never read (or unreadable) are in the keyring as they were: nothing to write.
+        if is_empty(&current.token) || credential.kept.as_ref() == Some(&current) {
+            credential.token = no_secret();
+            credential.refresh_token = None;
+            continue;
+        }
+        let new_login = credential.kept.is_none();
+        let before = match new_login {
+            true => os_keyring::read_existing(key),
+            false => Ok(None),
+        };
+        let written = before.and_then(|before| {
+            os_keyring::write(key, &current)?;
+            Ok(before)
+        });
+        match (written, new_login) {
+            (Ok(before), true) => replaced.push((key.clone(), before)),
+            (Ok(_), false) => {}
+            // The login keeps its secrets in the file.
+            (Err(why), true) => {
+                credential.storage = None;
+                fell_back.insert(key.clone(), why);
+                continue;
+            }
+            (Err(why), false) => {
+                return Err(CliError::config(format!(
                     "cannot write the login for {key} to the OS keyring: {why}"
-                ))
-            })?;
+                )))
+            }
         }
         credential.token = no_secret();
         credential.refresh_token = None;
+    }
+    let mut bytes = serde_json::to_vec_pretty(&on_disk).expect("credentials serialise");
+    bytes.push(b'\n');
+    let written = create_private_dir(dir).and_then(|()| write_atomically(&path, &bytes));
+    if let Err(e) = written {
+        for (key, before) in replaced {
+            // Best effort: the keyring just took a write for this key.
+            let _ = match before {
+                Some(before) => os_keyring::write(&key, &before),
+                None => os_keyring::delete(&key),
+            };
+        }
+        return Err(CliError::config(format!(
+            "cannot write {}: {e}",
+            path.display()
+        )));
     }
     for key in &store.forgotten {
         if !on_disk
@@ -417,11 +479,7 @@ pub fn save(dir: &Path, store: &CredentialStore) -> Result<(), CliError> {
             let _ = os_keyring::delete(key);
         }
     }
-    let mut bytes = serde_json::to_vec_pretty(&on_disk).expect("credentials serialise");
-    bytes.push(b'\n');
-    create_private_dir(dir)
-        .and_then(|()| write_atomically(&path, &bytes))
-        .map_err(|e| CliError::config(format!("cannot write {}: {e}", path.display())))
+    Ok(fell_back)
 }
 
 /// An exclusive lock on the credentials file, held until dropped.
@@ -475,6 +533,27 @@ pub fn update<R>(
     let result = change(&mut store)?;
     save(dir, &store)?;
     Ok(result)
+}
+
+/// Stores a new login for `server` (replacing the one stored for it, which is returned with
+/// its secrets so that it can be revoked), under [`lock`], and says where its secrets went.
+pub fn store_login(
+    dir: &Path,
+    server: &ServerUrl,
+    credential: StoredCredential,
+    storage: Storage,
+) -> Result<(Option<StoredCredential>, Placement), CliError> {
+    let _lock = lock(dir)?;
+    let mut store = load_for(dir, server)?;
+    let previous = store.remove(server);
+    store.insert_login(server, credential, storage);
+    let fell_back = save_placing(dir, &store)?;
+    let placement = match (storage, fell_back.get(&server.key())) {
+        (Storage::File, _) => Placement::File,
+        (Storage::Keyring, None) => Placement::Keyring,
+        (Storage::Keyring, Some(why)) => Placement::FileInstead(why.clone()),
+    };
+    Ok((previous, placement))
 }
 
 /// Creates `dir` and its missing parents; the directories it creates are 0700. An existing

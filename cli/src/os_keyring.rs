@@ -62,11 +62,19 @@ fn entry(key: &str) -> Result<keyring::Entry, String> {
 
 /// The secrets kept for `key`.
 pub fn read(key: &str) -> Result<KeptSecrets, String> {
-    let text = entry(key)?.get_password().map_err(|e| match e {
-        keyring::Error::NoEntry => "the OS keyring has no item for it".to_owned(),
-        other => other.to_string(),
-    })?;
-    serde_json::from_str(&text).map_err(|_| "the OS keyring's item is not edgeauth's".to_owned())
+    read_existing(key)?.ok_or_else(|| "the OS keyring has no item for it".to_owned())
+}
+
+/// The secrets kept for `key`, `None` if the keyring has no item for it.
+pub fn read_existing(key: &str) -> Result<Option<KeptSecrets>, String> {
+    let text = match entry(key)?.get_password() {
+        Ok(text) => text,
+        Err(keyring::Error::NoEntry) => return Ok(None),
+        Err(other) => return Err(other.to_string()),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|_| "the OS keyring's item is not edgeauth's".to_owned())
 }
 
 /// Replaces the secrets kept for `key`.

@@ -97,7 +97,7 @@ pub fn fresh_access_token(
     why: Why<'_>,
 ) -> Result<Secret, CliError> {
     let _lock = credentials::lock(dir)?;
-    let store = credentials::load(dir)?;
+    let store = credentials::load_for(dir, server)?;
     let path = credentials::file_path(dir);
     let Some(credential) = store.get(server).cloned() else {
         return Err(CliError::new(

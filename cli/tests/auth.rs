@@ -124,6 +124,58 @@ fn auth_status_lists_every_login_offline_and_marks_the_default() {
     assert_eq!(logins[0]["expired"], false, "a device login renews itself");
 }
 
+/// The keyring is asked only for the login a command uses: `auth status` shows no secret and
+/// never asks it (on macOS each read may raise a Keychain prompt; a locked keyring asks to be
+/// unlocked), nor does a command using another server's login.
+#[cfg(unix)]
+#[test]
+fn only_the_login_in_use_is_read_from_the_keyring() {
+    let bus = common::DeadBus::start();
+    let sb = Sandbox::new();
+    write_credentials(
+        &sb,
+        r#"{"version":1,"default_server":"https://file.example.com","servers":{
+          "https://file.example.com":{"token":"eau_file","kind":"user"},
+          "https://kept.example.com":{"kind":"user","storage":"keyring","token_id":"ut_k",
+            "user":{"email":"kept@example.test"}}}}"#,
+    );
+    let env = [("DBUS_SESSION_BUS_ADDRESS", bus.address.as_str())];
+    let out = sb.run(&sb.work(), &env, &["auth", "status"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let kept = table
+        .lines()
+        .find(|row| row.contains("https://kept.example.com"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        kept.contains("kept@example.test") && kept.contains("OS keyring (service edgeauth)"),
+        "{kept}"
+    );
+    let out = sb.run(&sb.work(), &env, &["auth", "status", "--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["logins"][1]["storage"], "keyring");
+    // The default server's login is in the file: the keyring is not asked either.
+    let out = sb.run(&sb.work(), &env, &["auth", "token"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "eau_file\n");
+    assert_eq!(bus.knocks(), 0, "the keyring was asked");
+
+    // The login kept there is read from it when it is the one in use (here: no keyring).
+    let out = sb.run(
+        &sb.work(),
+        &env,
+        &["auth", "token", "--server", "https://kept.example.com"],
+    );
+    assert_eq!(code(&out), 8, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is kept in the OS keyring, which cannot be read"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(bus.knocks() > 0, "the keyring was never asked");
+}
+
 #[test]
 fn auth_token_prints_the_token_in_use_alone_and_without_one_says_how_to_log_in() {
     let sb = Sandbox::new();
@@ -146,7 +198,10 @@ fn auth_token_prints_the_token_in_use_alone_and_without_one_says_how_to_log_in()
     // A token that takes precedence is the one printed.
     let out = sb.run(
         &sb.work(),
-        &[("EDGEAUTH_TOKEN", "eas_env")],
+        &[
+            ("EDGEAUTH_TOKEN", "eas_env"),
+            ("EDGEAUTH_SERVER", "http://localhost:8787"),
+        ],
         &["auth", "token", "--json"],
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -231,6 +286,79 @@ fn with_no_server_anywhere_the_error_says_to_log_in_with_one() {
             );
         }
     }
+}
+
+#[test]
+fn a_token_given_by_hand_is_never_sent_to_the_last_logins_server() {
+    // The last login was to this server; the token given by hand is for another one.
+    let last = Stub::start(|_| (200, r#"{"tokens":[]}"#.into()));
+    let sb = Sandbox::new();
+    write_credentials(
+        &sb,
+        &format!(
+            r#"{{"version":1,"default_server":"{0}","servers":{{
+              "{0}":{{"token":"eau_stored","kind":"user"}}}}}}"#,
+            last.url
+        ),
+    );
+    let refused = |env: &[(&str, &str)], args: &[&str]| {
+        let out = sb.run(&sb.work(), env, args);
+        assert_eq!(code(&out), 8, "{}", text(&out.stderr));
+        assert!(out.stdout.is_empty());
+        let err = text(&out.stderr);
+        assert!(!err.contains("eas_prod"), "{err}");
+        err
+    };
+    let err = refused(&[("EDGEAUTH_TOKEN", "eas_prod")], &["whoami"]);
+    assert_eq!(
+        err,
+        format!(
+            "error: EDGEAUTH_TOKEN is set but no server is: set EDGEAUTH_SERVER or pass --server (the last login's server, {}, is not used for a token given by hand)\n",
+            last.url
+        )
+    );
+    let err = refused(&[], &["token", "list", "--token", "eas_prod"]);
+    assert!(
+        err.starts_with("error: --token is given but no server is"),
+        "{err}"
+    );
+    // An edgeauth.toml with a token and no server: the same.
+    let toml = sb.work().join("edgeauth.toml");
+    std::fs::write(&toml, "token = \"eas_prod\"\n").unwrap();
+    let err = refused(&[], &["token", "list"]);
+    assert!(
+        err.starts_with(&format!(
+            "error: {} holds a token but no server is: add `server = ",
+            toml.display()
+        )),
+        "{err}"
+    );
+    assert!(last.requests().is_empty(), "{:?}", last.requests());
+
+    // The stored login still goes to its own server, which is remembered.
+    std::fs::remove_file(&toml).unwrap();
+    let out = sb.run(&sb.work(), &[], &["token", "list"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(
+        last.requests()[0].header("authorization"),
+        Some("Bearer eau_stored")
+    );
+    // With the server named, the token given by hand goes there.
+    let named = Stub::start(|_| (200, r#"{"tokens":[]}"#.into()));
+    let out = sb.run(
+        &sb.work(),
+        &[
+            ("EDGEAUTH_TOKEN", "eas_prod"),
+            ("EDGEAUTH_SERVER", &named.url),
+        ],
+        &["token", "list"],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(
+        named.requests()[0].header("authorization"),
+        Some("Bearer eas_prod")
+    );
+    assert_eq!(last.requests().len(), 1);
 }
 
 #[test]
@@ -397,6 +525,76 @@ fn a_toml_token_readable_by_others_or_tracked_by_git_is_warned_about() {
     );
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert!(!text(&out.stderr).contains("git"), "{}", text(&out.stderr));
+}
+
+/// An edgeauth.toml may sit in an untrusted checkout: asking git whether it is tracked must
+/// not run what the checkout's .git/config names (`core.fsmonitor` runs on reading the index).
+#[cfg(unix)]
+#[test]
+fn the_git_check_runs_no_program_the_repository_names() {
+    use std::os::unix::fs::PermissionsExt;
+    let stub = Stub::start(|_| (200, r#"{"service_tokens":[]}"#.into()));
+    let sb = Sandbox::new();
+    let toml = sb.work().join("edgeauth.toml");
+    std::fs::write(
+        &toml,
+        format!("server = \"{}\"\ntoken = \"eas_fromtoml\"\n", stub.url),
+    )
+    .unwrap();
+    std::fs::set_permissions(&toml, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(sb.work())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", sb.root.path())
+            .output()
+    };
+    match git(&["init", "-q"]) {
+        Ok(done) if done.status.success() => {}
+        _ => {
+            eprintln!("git is not installed: the fsmonitor test did not run");
+            return;
+        }
+    }
+    assert!(git(&["add", "edgeauth.toml"]).unwrap().status.success());
+    let marker = sb.root.path().join("fsmonitor-ran");
+    let hook = sb.root.path().join("fsmonitor.sh");
+    std::fs::write(&hook, format!("#!/bin/sh\ntouch '{}'\n", marker.display())).unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let hook = hook.display().to_string();
+    assert!(git(&["config", "core.fsmonitor", &hook])
+        .unwrap()
+        .status
+        .success());
+    // git itself runs it (so the test can see a run).
+    git(&["ls-files"]).unwrap();
+    assert!(marker.exists(), "git did not run core.fsmonitor here");
+    std::fs::remove_file(&marker).unwrap();
+
+    let path = std::env::var("PATH").unwrap_or_default();
+    let out = sb.run(
+        &sb.work().join("sub"),
+        &[
+            ("PATH", &path),
+            ("HOME", &sb.root.path().display().to_string()),
+        ],
+        &["service-token", "list"],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(
+        !marker.exists(),
+        "edgeauth let git run the repository's core.fsmonitor"
+    );
+    // And the check still works.
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "warning: {} holds a token and is tracked by git",
+            toml.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{code, text, Sandbox, Stub};
+use common::{code, text, Sandbox, Seen, Stub};
 use std::net::TcpListener;
 
 const SECRET: &str = "eas_TopSecretTokenValue";
@@ -286,7 +286,8 @@ const USER_SECRET: &str = "eau_TopSecretUserTokenValue";
 #[test]
 fn token_create_sends_only_what_was_given_and_prints_the_token_alone() {
     let stub = Stub::start(|r| {
-        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        // The GET of the lifetime policy has no body (and gets an answer that is no policy).
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
         let workspaces = body
             .get("workspaces")
             .cloned()
@@ -316,7 +317,14 @@ fn token_create_sends_only_what_was_given_and_prints_the_token_alone() {
          ut_new  laptop  eau_TopSecre  *           never\n\
          The token is printed below (stdout) and will not be shown again: store it now.\n"
     );
-    let seen = &stub.requests()[0];
+    // The stub has no lifetime policy to give (its answer is no policy view): 90 days.
+    let posts = || -> Vec<Seen> {
+        stub.requests()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .collect()
+    };
+    let seen = &posts()[0];
     assert_eq!(
         (seen.method.as_str(), seen.path.as_str()),
         ("POST", "/api/tokens")
@@ -332,7 +340,7 @@ fn token_create_sends_only_what_was_given_and_prints_the_token_alone() {
         &["token", "create", "--name", "laptop", "--no-expiry"],
     );
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    assert_eq!(stub.requests()[1].body, r#"{"name":"laptop"}"#);
+    assert_eq!(posts()[1].body, r#"{"name":"laptop"}"#);
 
     let out = sb.run(
         &sb.work(),
@@ -357,10 +365,128 @@ fn token_create_sends_only_what_was_given_and_prints_the_token_alone() {
         serde_json::json!(["staging", "production/*"])
     );
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
-    let body: serde_json::Value = serde_json::from_str(&stub.requests()[2].body).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&posts()[2].body).unwrap();
     assert_eq!(
         body,
         serde_json::json!({"name": "laptop", "workspaces": ["staging", "production/*"], "expires_in_days": 30})
+    );
+    // The policy is asked for only when no lifetime is given: once, before the first create.
+    let gets: Vec<_> = stub
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(gets, ["/api/lifetime-policy"]);
+}
+
+/// A lifetime policy the fake server gives: 200 with this body, or another status.
+type Policy = std::sync::Arc<std::sync::Mutex<(u16, String)>>;
+
+fn policy_server(policy: Policy) -> Stub {
+    Stub::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/api/lifetime-policy") => policy.lock().unwrap().clone(),
+        ("POST", path) => {
+            let (id, token) = match path {
+                "/api/service-tokens" => ("st_new", SECRET),
+                _ => ("ut_new", USER_SECRET),
+            };
+            (
+                201,
+                format!(
+                    r#"{{"id":"{id}","name":"n","project":"default","workspaces":["*"],
+                    "prefix":"eas_TopSecre","created_at":"2026-11-24T10:00:00Z","expires_at":null,
+                    "last_used_at":null,"token":"{token}"}}"#
+                ),
+            )
+        }
+        _ => (
+            404,
+            r#"{"error":"not_found","message":"no such route"}"#.into(),
+        ),
+    })
+}
+
+fn view(service: &str, user: &str) -> String {
+    format!(
+        r#"{{"project":"default","service_tokens":{service},"user_tokens":{user},
+        "unused_days":null,"updated_at":"2026-12-05T08:00:00Z","updated_by":"super"}}"#
+    )
+}
+
+#[test]
+fn create_without_a_lifetime_asks_for_the_projects_default_within_its_max() {
+    let no_limits = r#"{"max_days":null,"default_days":null}"#;
+    let policy: Policy = Default::default();
+    let stub = policy_server(policy.clone());
+    let sb = Sandbox::new();
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_TOKEN", "eau_creator"),
+    ];
+    let asked = |answer: (u16, String), args: &[&str]| -> serde_json::Value {
+        *policy.lock().unwrap() = answer;
+        let before = stub.requests().len();
+        let out = sb.run(&sb.work(), &env, args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", text(&out.stderr));
+        let seen = stub.requests()[before..].to_vec();
+        assert_eq!(
+            seen.iter()
+                .map(|r| (r.method.as_str(), r.path.as_str()))
+                .collect::<Vec<_>>()[..1],
+            [("GET", "/api/lifetime-policy")]
+        );
+        let body: serde_json::Value = serde_json::from_str(&seen[1].body).unwrap();
+        body["expires_in_days"].clone()
+    };
+    let service = [
+        "service-token",
+        "create",
+        "--name",
+        "n",
+        "--workspaces",
+        "*",
+    ];
+    let user = ["token", "create", "--name", "n"];
+
+    // A max of 30 days: 30 is asked, not the 90 the server would refuse.
+    let max_30 = view(r#"{"max_days":30,"default_days":null}"#, no_limits);
+    assert_eq!(asked((200, max_30.clone()), &service), 30);
+    // Each kind by its own limits: the user tokens' are none here.
+    assert_eq!(asked((200, max_30), &user), 90);
+    // A default of 7 days: 7.
+    let default_7 = view(no_limits, r#"{"max_days":null,"default_days":7}"#);
+    assert_eq!(asked((200, default_7.clone()), &user), 7);
+    assert_eq!(asked((200, default_7), &service), 90);
+    // No policy: 90.
+    assert_eq!(asked((200, view(no_limits, no_limits)), &service), 90);
+    // A policy that cannot be read (no role in the project, an older server): 90.
+    let forbidden = r#"{"error":"forbidden","message":"needs a role in project `default`"}"#;
+    assert_eq!(asked((403, forbidden.into()), &service), 90);
+    let missing = r#"{"error":"not_found","message":"no such route"}"#;
+    assert_eq!(asked((404, missing.into()), &user), 90);
+
+    // --no-expiry reads no policy and asks for no lifetime: the server applies the policy.
+    let before = stub.requests().len();
+    let out = sb.run(
+        &sb.work(),
+        &env,
+        &[
+            "service-token",
+            "create",
+            "--name",
+            "n",
+            "--workspaces",
+            "*",
+            "--no-expiry",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let seen = stub.requests()[before..].to_vec();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].body.as_str()),
+        ("POST", r#"{"name":"n","workspaces":["*"]}"#)
     );
 }
 

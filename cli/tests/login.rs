@@ -866,3 +866,107 @@ fn a_login_in_the_secret_service_keeps_only_metadata_in_the_file() {
         text(&out.stderr)
     );
 }
+
+/// Makes `dir` refuse new entries (so a save, which writes a temporary file there, fails)
+/// while its files stay readable and writable, until dropped; `None` where this cannot be
+/// done (no `chattr`, or a file system without the immutable flag, as root).
+#[cfg(unix)]
+struct Frozen(std::path::PathBuf);
+
+#[cfg(unix)]
+impl Frozen {
+    fn dir(dir: &std::path::Path) -> Option<Frozen> {
+        use std::os::unix::fs::PermissionsExt;
+        let chattr = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .output();
+        if !chattr.is_ok_and(|done| done.status.success()) {
+            // Not root, or no chattr: a directory without write permission does it.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+        }
+        let frozen = Frozen(dir.to_owned());
+        let probe = dir.join("probe");
+        if std::fs::write(&probe, "x").is_ok() {
+            let _ = std::fs::remove_file(&probe);
+            eprintln!("cannot make {} refuse new files here", dir.display());
+            return None;
+        }
+        Some(frozen)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .output();
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+/// One keyring item per server: a new login's item replaces the old login's before the file is
+/// written. When the file then cannot be written, the old item is put back, so the keyring
+/// still holds the token the unchanged file describes (which can then still be revoked).
+#[cfg(unix)]
+#[test]
+fn a_login_that_cannot_be_saved_leaves_the_keyring_as_the_file_describes() {
+    const FIRST_SECRET: &str = "eau_FirstLoginSecretTokenValueThatStaysInTheKeyring01";
+    let sb = Sandbox::new();
+    let home = sb.root.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let Some(keyring) = SecretService::start(&home) else {
+        return;
+    };
+    let exchanges = std::sync::atomic::AtomicUsize::new(0);
+    let stub = server(move |_| {
+        let first = exchanges.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        match first {
+            true => (
+                201,
+                exchanged("ut_first", "demo").replace(LOGIN_SECRET, FIRST_SECRET),
+            ),
+            false => (201, exchanged("ut_login", "demo")),
+        }
+    });
+    let home = home.display().to_string();
+    let env = [
+        ("EDGEAUTH_SERVER", stub.url.as_str()),
+        ("EDGEAUTH_CREDENTIAL_STORE", "keyring"),
+        ("DBUS_SESSION_BUS_ADDRESS", keyring.address.as_str()),
+        ("HOME", home.as_str()),
+    ];
+    let log_in = || {
+        let login = Login::start(&sb, &env, &["login", "--no-browser"]);
+        let state = login.param("state");
+        login.browser_returns(&format!("code={CODE}&state={state}"));
+        login.finish()
+    };
+    let (status, _, stderr) = log_in();
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stderr.contains("kept in the OS keyring"), "{stderr}");
+    let before = std::fs::read_to_string(sb.config_dir().join("credentials.json")).unwrap();
+
+    let Some(frozen) = Frozen::dir(&sb.config_dir()) else {
+        return;
+    };
+    let (status, _, stderr) = log_in();
+    drop(frozen);
+    assert_ne!(status, 0, "{stderr}");
+    assert!(stderr.contains("cannot write"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(sb.config_dir().join("credentials.json")).unwrap(),
+        before
+    );
+    // The file still describes the first login, and the keyring still holds its token.
+    assert_eq!(
+        stored(&sb).unwrap()["servers"][stub.url.as_str()]["token_id"],
+        "ut_first"
+    );
+    let out = sb.run(&sb.work(), &env, &["auth", "token"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{FIRST_SECRET}\n"));
+}

@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::api::{KindLimitsView, LifetimePolicyView};
 use crate::time::DAY_MS;
 use crate::token_request::{
     reject_unknown_fields, DEFAULT_TOKEN_LIFETIME_DAYS, MAX_EXPIRES_IN_DAYS,
@@ -197,10 +198,55 @@ impl LifetimePolicy {
     }
 }
 
+impl From<&KindLimitsView> for KindLimits {
+    fn from(view: &KindLimitsView) -> Self {
+        Self {
+            max_days: view.max_days,
+            default_days: view.default_days,
+        }
+    }
+}
+
+impl From<&LifetimePolicyView> for LifetimePolicy {
+    /// The policy as the server shows it (`GET /api/lifetime-policy`), for a client that
+    /// applies its rules before asking (the CLI's default token lifetime,
+    /// [`KindLimits::login_token_days`]).
+    fn from(view: &LifetimePolicyView) -> Self {
+        Self {
+            service_tokens: (&view.service_tokens).into(),
+            user_tokens: (&view.user_tokens).into(),
+            unused_days: view.unused_days,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_policy_view_gives_the_rules_back() {
+        let view: LifetimePolicyView = serde_json::from_value(json!({
+            "project": "default",
+            "service_tokens": {"max_days": 30, "default_days": null},
+            "user_tokens": {"max_days": null, "default_days": 7},
+            "unused_days": 60,
+            "updated_at": "2026-12-05T08:00:00Z",
+            "updated_by": "super"
+        }))
+        .unwrap();
+        let policy = LifetimePolicy::from(&view);
+        assert_eq!(
+            policy.limits(Governed::ServiceTokens).login_token_days(),
+            30
+        );
+        assert_eq!(policy.limits(Governed::UserTokens).login_token_days(), 7);
+        assert_eq!(policy.unused_days, Some(60));
+        let none: LifetimePolicyView =
+            serde_json::from_value(json!({"project": "default"})).unwrap();
+        assert_eq!(LifetimePolicy::from(&none), LifetimePolicy::default());
+    }
 
     #[test]
     fn a_login_token_lives_the_default_days_within_the_projects_policy() {

@@ -1,8 +1,9 @@
 //! `edgeauth auth status` (every stored login, read offline from the credentials file) and
 //! `edgeauth auth token` (the token in use, alone on stdout, for `curl`).
 //!
-//! `auth status` asks no server: it must answer on a plane, and `whoami` is the command that
-//! asks the server who a credential is. What it cannot know offline it does not claim: a user
+//! `auth status` asks no server and no keyring (it shows no secret): it must answer on a plane,
+//! without a Keychain prompt or a request to unlock a keyring; `whoami` is the command that asks
+//! the server who a credential is. What it cannot know offline it does not claim: a user
 //! token's stored expiry is the one the server gave at login, and a device login keeps itself
 //! signed in by refreshing, so its access token's expiry is no end of the login.
 

@@ -202,18 +202,14 @@ pub(super) fn sign_in(
     credential.user = user.clone();
     credential.created_at = Some(edgeauth_core::time::rfc3339(session::now_ms()));
     let storage = super::login::storage_choice(env, args);
-    let (previous, placement) = credentials::update(&dir, |store| {
-        let previous = store.remove(server);
-        let placement = store.insert_login(server, credential.clone(), storage);
-        Ok((previous, placement))
-    })
-    .map_err(|e| CliError {
-        message: format!(
-            "signed in, but the login could not be stored: {}",
-            e.message
-        ),
-        ..e
-    })?;
+    let (previous, placement) = credentials::store_login(&dir, server, credential.clone(), storage)
+        .map_err(|e| CliError {
+            message: format!(
+                "signed in, but the login could not be stored: {}",
+                e.message
+            ),
+            ..e
+        })?;
 
     if ctx.json {
         let summary = serde_json::json!({

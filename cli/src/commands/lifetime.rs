@@ -7,6 +7,8 @@ use crate::client::ApiResponse;
 use crate::error::CliError;
 use crate::output::{self, sanitize};
 use edgeauth_core::api::{KindLimitsView, LifetimePolicyView};
+use edgeauth_core::lifetime::{Governed, LifetimePolicy};
+use edgeauth_core::token_request::DEFAULT_TOKEN_LIFETIME_DAYS;
 use serde_json::json;
 
 const PATH: &str = "/api/lifetime-policy";
@@ -14,6 +16,26 @@ const PATH: &str = "/api/lifetime-policy";
 /// Prints the project's policy.
 pub fn show(ctx: &Context, io: &mut Io<'_>) -> Result<(), CliError> {
     print(ctx, io, &ctx.client.get(PATH)?)
+}
+
+/// The lifetime a new token of `kind` gets when none is asked for: the project's default for
+/// the kind, else [`DEFAULT_TOKEN_LIFETIME_DAYS`], within its max
+/// ([`edgeauth_core::lifetime::KindLimits::login_token_days`], the rule the server applies to
+/// a login's token). A policy that cannot be read (a credential without a role in the project,
+/// a server without policies) gives [`DEFAULT_TOKEN_LIFETIME_DAYS`]: the create that follows
+/// meets the same server, which has the last word.
+pub fn default_token_days(ctx: &Context, kind: Governed) -> u32 {
+    let policy = ctx
+        .client
+        .get(PATH)
+        .and_then(|response| response.parse::<LifetimePolicyView>());
+    match policy {
+        Ok(view) => {
+            let days = LifetimePolicy::from(&view).limits(kind).login_token_days();
+            u32::try_from(days).unwrap_or(DEFAULT_TOKEN_LIFETIME_DAYS)
+        }
+        Err(_) => DEFAULT_TOKEN_LIFETIME_DAYS,
+    }
 }
 
 /// Replaces the project's policy (a limit not given is none), then prints it.

@@ -605,7 +605,7 @@ fn store(
     exchanged: &CliExchangeResponse,
     storage: Storage,
 ) -> Result<(Option<StoredCredential>, Placement), CliError> {
-    credentials::update(dir, |store| Ok(store_in(store, server, exchanged, storage)))
+    credentials::store_login(dir, server, credential_of(exchanged), storage)
 }
 
 /// Where a new login's secrets go: `--storage`, else `EDGEAUTH_CREDENTIAL_STORE`, else the
@@ -633,14 +633,9 @@ pub(super) fn placement_note(placement: &Placement, path: &Path) -> Option<Strin
     }
 }
 
-fn store_in(
-    store: &mut credentials::CredentialStore,
-    server: &ServerUrl,
-    exchanged: &CliExchangeResponse,
-    storage: Storage,
-) -> (Option<StoredCredential>, Placement) {
+/// The credentials file's entry for the login's new token.
+fn credential_of(exchanged: &CliExchangeResponse) -> StoredCredential {
     let issued = &exchanged.created.view.token;
-    let previous = store.remove(server);
     let mut credential = StoredCredential::new(exchanged.created.token.clone(), "user");
     credential.token_id = Some(issued.id.to_string());
     credential.prefix = Some(prefix_of(exchanged));
@@ -649,8 +644,7 @@ fn store_in(
     credential.expires_at = issued.expires_at.clone();
     credential.user = stored_user(exchanged);
     credential.created_at = Some(edgeauth_core::time::rfc3339(crate::session::now_ms()));
-    let placement = store.insert_login(server, credential, storage);
-    (previous, placement)
+    credential
 }
 
 /// The new token's display prefix: as the server gives it, else its first characters.

@@ -61,7 +61,7 @@ pub fn run(
         }
     }
     let stored = match env.credentials_dir() {
-        Some(dir) => credentials::load(&dir)?
+        Some(dir) => credentials::load_for(&dir, server)?
             .get(server)
             .cloned()
             .map(|credential| (dir, credential)),

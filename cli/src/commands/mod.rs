@@ -26,6 +26,7 @@ use crate::config::{self, Environment, Flags};
 use crate::credentials;
 use crate::error::CliError;
 use crate::session::{self, Why};
+use edgeauth_core::lifetime::Governed;
 use std::io::Write;
 use std::rc::Rc;
 
@@ -110,7 +111,9 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
             &tokens::creation_body(
                 &args.name,
                 &args.workspaces,
-                asked_lifetime_days(args.expires_in_days, args.no_expiry),
+                asked_lifetime_days(args.expires_in_days, args.no_expiry, || {
+                    lifetime::default_token_days(&ctx, Governed::UserTokens)
+                }),
             ),
         ),
         Command::Token(UserTokenCommand::List) => tokens::USER_TOKENS.list(&ctx, io),
@@ -126,7 +129,9 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
             &tokens::creation_body(
                 &args.name,
                 &args.workspaces,
-                asked_lifetime_days(args.expires_in_days, args.no_expiry),
+                asked_lifetime_days(args.expires_in_days, args.no_expiry, || {
+                    lifetime::default_token_days(&ctx, Governed::ServiceTokens)
+                }),
             ),
         ),
         Command::ServiceToken(ServiceTokenCommand::List) => tokens::SERVICE_TOKENS.list(&ctx, io),

@@ -178,6 +178,46 @@ impl SecretService {
     }
 }
 
+/// A D-Bus session address that counts the processes that knock on it and answers none: the
+/// OS keyring (Secret Service) is reached over the session bus, so a command run with
+/// `DBUS_SESSION_BUS_ADDRESS` set to [`DeadBus::address`] that asks the keyring anything
+/// knocks once or more, and then finds no keyring.
+#[cfg(unix)]
+pub struct DeadBus {
+    pub address: String,
+    knocks: Arc<std::sync::atomic::AtomicUsize>,
+    _dir: tempfile::TempDir,
+}
+
+#[cfg(unix)]
+impl DeadBus {
+    pub fn start() -> DeadBus {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bus");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let knocks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = knocks.clone();
+        // Counted before the connection closes: a knocking process cannot go on (and exit)
+        // before its knock is counted.
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        DeadBus {
+            address: format!("unix:path={}", path.display()),
+            knocks,
+            _dir: dir,
+        }
+    }
+
+    /// How many connections were made so far.
+    pub fn knocks(&self) -> usize {
+        self.knocks.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// `None` with a note, or a failed test where the Secret Service is required.
 fn not_here(why: &str) -> Option<SecretService> {
     if std::env::var("EDGEAUTH_TEST_SECRET_SERVICE").as_deref() == Ok("required") {
