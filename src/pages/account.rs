@@ -41,11 +41,16 @@ pub fn expiry_choices(limits: &KindLimits) -> Vec<ExpiryChoice> {
         .into_iter()
         .map(|d| ExpiryChoice {
             days: d.to_string(),
-            label: match (d, d == default, Some(d) == max) {
-                (1, _, _) => "1 day".to_owned(),
-                (d, true, _) => format!("{d} days (default)"),
-                (d, false, true) => format!("{d} days (the project's limit)"),
-                (d, false, false) => format!("{d} days"),
+            label: {
+                let unit = if d == 1 { "day" } else { "days" };
+                let note = if d == default {
+                    " (default)"
+                } else if Some(d) == max {
+                    " (the project's limit)"
+                } else {
+                    ""
+                };
+                format!("{d} {unit}{note}")
             },
             selected: d == default,
         })
@@ -508,6 +513,13 @@ mod tests {
                 "180 days (the project's limit)"
             ]
         );
+        let one_day_default = expiry_choices(&KindLimits {
+            max_days: Some(1),
+            default_days: Some(1),
+        });
+        assert_eq!(one_day_default.len(), 1);
+        assert_eq!(one_day_default[0].label, "1 day (default)");
+        assert!(one_day_default[0].selected);
     }
 
     #[test]
