@@ -328,7 +328,7 @@ pub fn find(method: &str, path: &str) -> Result<Matched, ApiError> {
         .find_map(|route| match_path(route.path, path).map(|id| (route, id)))
         .ok_or_else(|| {
             ApiError::NotFound(format!(
-                "no endpoint at `{}`; see the API reference in the README",
+                "no endpoint at `{}`; see the API reference, `/openapi.json` (docs/api.md in the repository)",
                 path.escape_default()
             ))
         })?;

@@ -37,7 +37,7 @@ says what kind of failure it was. Times are UTC.";
 
 const SHORT_AFTER: &str = "Exit codes: 0 ok, 1 failure, 2 usage, 3 unauthorized, 4 forbidden, \
 5 not found, 6 unreachable, 7 server error, 8 local configuration, 9 login timed out, \
-10 login cancelled or refused (details: --help)";
+10 login denied or refused (details: --help)";
 
 const CREATE_LONG: &str = "\
 Create a service token for the project.
@@ -132,8 +132,9 @@ Environment:
 
 Prints `Logged in to SERVER as EMAIL (token eau_AbCdEfGh…, project P)`; with
 --json, {\"server\", \"user\", \"token_id\", \"prefix\", \"project\", \"expires_at\"}.
-Exit 9: no answer from the browser in time. Exit 10: cancelled in the browser,
-or an answer that does not belong to this login (nothing is stored).
+Exit 9: no answer from the browser in time (with --device: the code expired).
+Exit 10: denied in the browser, refused by the server (an account not allowed
+there), or an answer that does not belong to this login (nothing is stored).
 
 --device: the device login (RFC 8628), for when the browser is on another
 machine. stderr says `To sign in, open URL and enter the code XXXX-XXXX`, then
@@ -266,7 +267,7 @@ const AUTH_STATUS_LONG: &str = "\
 List every login stored by `edgeauth login`, per server: the server (`*` marks the
 default: the last login's, used when no --server, EDGEAUTH_SERVER or edgeauth.toml
 names one), who (email), the kind (`user token` or `device login`), the project, the
-expiry and where the token is kept (the credentials file's path).
+expiry and where the token is kept (the OS keyring, or the credentials file's path).
 
 It reads only what is stored and asks no server: it works offline, and a login whose
 expiry has passed says `expired` (a device login refreshes itself while its refresh
@@ -587,8 +588,9 @@ macro_rules! revoke_long {
                 "confirmed by the hash through the audit trail (`GET /api/audit?token_hash=…`) where\n",
                 "the credential may read it, else the prefix alone decides (stderr says so).\n",
                 "Several arguments are revoked one by one, each reported; the exit code is that of\n",
-                "the first failure (0 if none failed). --json prints\n",
-                "{\"revoked\": [ids], \"failed\": [{\"argument\", \"error\"}]} (a token shown by its prefix)."
+                "the first failure (0 if none failed). --json prints {\"revoked\": \"ID\"} for one\n",
+                "argument; for several, {\"revoked\": [ids], \"failed\": [{\"argument\", \"error\"}]}\n",
+                "(a token shown by its prefix)."
             )
         };
     }

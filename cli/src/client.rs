@@ -414,8 +414,11 @@ impl ApiClient {
             ureq::Error::Io(io) => match io.kind() {
                 ErrorKind::ConnectionRefused => unreachable("connection refused".into()),
                 ErrorKind::TimedOut => unreachable("timed out".into()),
-                // rustls reports a handshake failure as invalid data on the socket.
-                ErrorKind::InvalidData if server.as_str().starts_with("https:") => {
+                // rustls reports a handshake failure as invalid data on the socket (an http
+                // server's plain answer) or as its end (a server that just hangs up).
+                ErrorKind::InvalidData | ErrorKind::UnexpectedEof
+                    if server.as_str().starts_with("https:") =>
+                {
                     tls_failed(io.to_string())
                 }
                 _ => unreachable(io.to_string()),

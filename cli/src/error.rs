@@ -16,7 +16,7 @@
 //! | 7 | server error or unexpected response: 5xx (incl. 501 `not_configured`, 503 `misconfigured`), a body that is not the JSON expected, a redirect |
 //! | 8 | local configuration error: no server set, bad `edgeauth.toml`, bad credentials file, bad `EDGEAUTH_*` value |
 //! | 9 | `edgeauth login`: no answer from the browser in time (`EDGEAUTH_LOGIN_TIMEOUT`, default 300 s); `login --device`: the code expired (`expired_token`) before it was approved |
-//! | 10 | `edgeauth login`: the browser login did not succeed: cancelled in the browser (`access_denied`, also for `--device`), or the answer that reached the CLI was not valid for this login (wrong `state`, no code) |
+//! | 10 | `edgeauth login`: the browser login did not succeed: denied in the browser (`access_denied`, also for `--device`), refused by the server (an account not allowed there), or the answer that reached the CLI was not valid for this login (wrong `state`, no code) |
 
 use std::fmt;
 use std::process::ExitCode;
@@ -74,8 +74,9 @@ Exit codes:
   8  local configuration error (no server, bad edgeauth.toml or credentials file)
   9  login: no answer from the browser in time (EDGEAUTH_LOGIN_TIMEOUT, 300 s);
      login --device: the code expired before it was approved
-  10 login: cancelled in the browser (or, with --device, denied), or the
-     browser's answer was not valid for this login (wrong state)";
+  10 login: denied in the browser (or, with --device, on the device page),
+     refused by the server (an account not allowed there), or the browser's
+     answer was not valid for this login (wrong state)";
 
 /// A failure with its exit status and, where there is one, the next step for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -804,7 +804,7 @@ fn help_documents_the_exit_codes() {
         "3  authentication required",
         "8  local configuration error",
         "9  login: no answer from the browser in time",
-        "10 login: cancelled in the browser",
+        "10 login: denied in the browser",
         "EDGEAUTH_CONFIG_DIR",
     ] {
         assert!(help.contains(line), "{line}");
@@ -824,5 +824,49 @@ fn help_documents_the_exit_codes() {
         "Exit 10",
     ] {
         assert!(text(&out.stdout).contains(line), "{line}");
+    }
+}
+
+/// A plain-http server on a loopback port that answers whatever comes with `answer` (bytes,
+/// perhaps nothing) and hangs up.
+fn plain_http_server(answer: &'static [u8]) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(answer);
+        }
+    });
+    addr
+}
+
+#[test]
+fn https_against_an_http_server_says_to_try_http() {
+    for answer in [
+        &b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"[..],
+        &b""[..],
+    ] {
+        let addr = plain_http_server(answer);
+        let sb = Sandbox::new();
+        let server = format!("https://{addr}");
+        let out = sb.run(
+            &sb.work(),
+            &[("EDGEAUTH_SERVER", server.as_str())],
+            &["whoami"],
+        );
+        let err = text(&out.stderr);
+        assert_eq!(code(&out), 6, "{err}");
+        assert!(
+            err.contains(&format!("cannot reach {server}: the TLS handshake failed")),
+            "{err}"
+        );
+        assert!(
+            err.contains("a local server usually speaks http://, not https://"),
+            "{err}"
+        );
+        assert!(!err.contains("unexpected end of file\n"), "{err}");
     }
 }

@@ -367,10 +367,14 @@ fn a_browser_that_cannot_start_leaves_the_url_to_open_by_hand() {
         stderr.starts_with("warning: could not open a browser (/nonexistent/browser: "),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("or sign in from anywhere with `edgeauth login --device`"),
+        "a browser that cannot start names the device login: {stderr}"
+    );
 }
 
 #[test]
-fn cancelling_in_the_browser_exits_10_and_stores_nothing() {
+fn denying_in_the_browser_exits_10_and_stores_nothing() {
     let stub = accepting_server();
     let sb = Sandbox::new();
     let login = Login::start(
@@ -386,10 +390,10 @@ fn cancelling_in_the_browser_exits_10_and_stores_nothing() {
     assert_eq!(status, 10, "{stderr}");
     assert!(stdout.is_empty());
     assert!(
-        stderr.contains("error: login cancelled in the browser; nothing was stored\nhint: "),
+        stderr.contains("error: login denied in the browser; nothing was stored\nhint: "),
         "{stderr}"
     );
-    assert!(page.contains("Sign-in cancelled"), "{page}");
+    assert!(page.contains("Sign-in denied"), "{page}");
     assert!(exchanges(&stub).is_empty());
     assert!(stored(&sb).is_none());
 }
@@ -471,6 +475,10 @@ fn no_answer_from_the_browser_times_out_with_exit_9() {
     assert!(
         err.contains("error: no answer from the browser within 1 s; nothing was stored\nhint: "),
         "{err}"
+    );
+    assert!(
+        err.contains("or sign in from a browser anywhere with `edgeauth login --device`"),
+        "the timeout names the device login: {err}"
     );
     assert!(stored(&sb).is_none());
 

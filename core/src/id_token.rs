@@ -175,6 +175,13 @@ impl fmt::Display for ClaimError {
     }
 }
 
+/// Whether a person in `teams` may sign in where `ALLOWED_TEAMS` is `allowed`: anyone when it
+/// is empty, else a member of one of its teams. The one rule for the sign-in, the renewal of
+/// a provider login and the approval of a device.
+pub fn admitted(allowed: &[String], teams: &[String]) -> bool {
+    allowed.is_empty() || teams.iter().any(|t| allowed.contains(t))
+}
+
 /// Checks signature-verified ID-token claims against `expected` (OpenID Connect Core
 /// §3.1.3.7), in this order, and returns who signed in:
 ///
@@ -299,10 +306,11 @@ fn check(
             .ok_or_else(|| ClaimError::MalformedTeams(expected.teams_claim.clone()))?,
         Some(_) => return Err(ClaimError::MalformedTeams(expected.teams_claim.clone())),
     };
-    if let Some(allowed) = expected.allowed_teams.as_deref().filter(|a| !a.is_empty()) {
-        if !teams.iter().any(|t| allowed.contains(t)) {
-            return Err(ClaimError::NotInAllowedTeam);
-        }
+    if !admitted(
+        expected.allowed_teams.as_deref().unwrap_or_default(),
+        &teams,
+    ) {
+        return Err(ClaimError::NotInAllowedTeam);
     }
 
     Ok(Identity {
@@ -684,6 +692,12 @@ mod tests {
         );
         // Some(empty) is no restriction, like None.
         assert!(check_claims(&with(json!({"groups": null})), &only(&[])).is_ok());
+        // The rule the device approval and the provider's renewal ask too.
+        let eng = ["eng".to_owned()];
+        assert!(admitted(&[], &[]));
+        assert!(admitted(&eng, &["ops".to_owned(), "eng".to_owned()]));
+        assert!(!admitted(&eng, &[]));
+        assert!(!admitted(&eng, &["ENG".to_owned()]));
     }
 
     #[test]

@@ -61,6 +61,25 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
 
+# logged NAME CMD...: runs CMD with its output (an installer's chatter) kept in
+# .state/setup/NAME.log instead of printed; when it fails, prints the log's last lines and where
+# the whole log is. EDGEAUTH_VERBOSE=1 prints everything as it comes.
+logged() {
+    local name="$1" log
+    shift
+    if [[ "${EDGEAUTH_VERBOSE:-}" == 1 ]]; then
+        "$@"
+        return
+    fi
+    log="$ROOT/.state/setup/$name.log"
+    mkdir -p "$(dirname "$log")"
+    if ! "$@" >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        error "$name failed (whole log: ${log#"$ROOT"/})"
+        return 1
+    fi
+}
+
 # The tools build-worker needs, found on PATH (installed by scripts/setup).
 export_build_tools() {
     WASM_BINDGEN_BIN="$(command -v wasm-bindgen || true)"
@@ -92,25 +111,31 @@ start_bg() {
     STARTED_PIDS+=("$BG_PID")
 }
 
-# stop_pid PID: SIGTERM to the process group, SIGKILL after 5 s if still there.
+# stop_pid PID...: SIGTERM to each process group, then SIGKILL to those still there after
+# 5 s in all (not 5 s each: several servers stop together).
 stop_pid() {
-    local pid="$1" i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    local pid i alive
+    for pid in "$@"; do
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    done
     for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
+        alive=0
+        for pid in "$@"; do
+            kill -0 "$pid" 2>/dev/null && alive=1
+        done
+        ((alive)) || break
         sleep 0.1
     done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    for pid in "$@"; do
+        kill -KILL -- "-$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
 }
 
-# Stops everything start_bg started, newest first. Safe to call more than once.
+# Stops everything start_bg started. Safe to call more than once.
 stop_started() {
-    local i
-    for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
-        stop_pid "${STARTED_PIDS[i]}"
-    done
+    ((${#STARTED_PIDS[@]})) || return 0
+    stop_pid "${STARTED_PIDS[@]}"
     STARTED_PIDS=()
 }
 

@@ -16,6 +16,7 @@ use edgeauth_core::device::{
     self, DeviceCode, LookupFailures, DEVICE_CODE_LIFETIME_S, MAX_USER_CODE_INPUT, POLL_INTERVAL_S,
 };
 use edgeauth_core::encoding::percent_encode;
+use edgeauth_core::id_token::{self, ClaimError};
 use edgeauth_core::secret::Secret;
 use edgeauth_core::time::{minutes_rounded_up, spoken_duration};
 use edgeauth_core::{session, BrowserSession};
@@ -310,15 +311,13 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
     // deny it, so that the waiting device stops at once instead of polling until it expires.
     let refusal = if !approve {
         None
-    } else if !settings.allowed_teams.is_empty()
-        && !user
-            .teams
-            .iter()
-            .any(|t| settings.allowed_teams.contains(t))
-    {
+    } else if !id_token::admitted(&settings.allowed_teams, &user.teams) {
         Some((
             "not_in_allowed_team",
-            "Your account is not in any of the teams allowed to sign in here, so it cannot approve a device. Ask the operator to add you to one of them, then sign in again.".to_owned(),
+            format!(
+                "{} Until then it cannot approve a device.",
+                ClaimError::NotInAllowedTeam
+            ),
         ))
     } else if roles::role_of(&user.teams, &caller.settings, &grant.project, env)
         .await?

@@ -15,6 +15,7 @@
 //! token: the teams of the last sign-in stand, as before.
 
 use edgeauth_core::crypto::DerivedKey;
+use edgeauth_core::id_token;
 use edgeauth_core::sealed::{id_token_context, provider_token_context, Sealed};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -139,8 +140,7 @@ pub async fn at_refresh(
                     )))
                 }
             };
-            let allowed = &settings.allowed_teams;
-            if !allowed.is_empty() && !teams.iter().any(|t| allowed.contains(t)) {
+            if !id_token::admitted(&settings.allowed_teams, &teams) {
                 return Ok(Teams::Ended(
                     "your account is no longer in any of the teams allowed to sign in here (your identity provider says so)".into(),
                 ));

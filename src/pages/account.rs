@@ -46,7 +46,7 @@ pub fn expiry_choices(limits: &KindLimits) -> Vec<ExpiryChoice> {
                 let note = if d == default {
                     " (default)"
                 } else if Some(d) == max {
-                    " (the project's limit)"
+                    " (the maximum)"
                 } else {
                     ""
                 };
@@ -510,7 +510,7 @@ mod tests {
                 "7 days",
                 "30 days (default)",
                 "90 days",
-                "180 days (the project's limit)"
+                "180 days (the maximum)"
             ]
         );
         let one_day_default = expiry_choices(&KindLimits {

@@ -184,7 +184,7 @@ pub fn run(
     let code = match outcome {
         Outcome::Code(code) => code,
         refused => {
-            let (error, page) = refusal(&refused);
+            let (error, page) = refusal(&refused, server);
             reply.send(page);
             return Err(error);
         }
@@ -474,8 +474,9 @@ pub(super) fn browser_failure(browser: &mut Option<Child>) -> Option<String> {
     })
 }
 
-/// The error and the browser page for a callback that carries no usable code.
-fn refusal(outcome: &Outcome) -> (CliError, Page<'_>) {
+/// The error and the browser page for a callback that carries no usable code; `server`'s
+/// sign-in page that lets the person choose another account is named in the hint.
+fn refusal<'a>(outcome: &'a Outcome, server: &ServerUrl) -> (CliError, Page<'a>) {
     let again = "run `edgeauth login` again";
     match outcome {
         // The server refused the person (not in an allowed team, no role in the project, …)
@@ -492,7 +493,8 @@ fn refusal(outcome: &Outcome) -> (CliError, Page<'_>) {
                 ),
             )
             .with_hint(format!(
-                "{again} and sign in as a person allowed here (sign out at the identity provider first to choose another account), or ask the server's operator"
+                "to use another account, choose it at {} first, then {again}; or ask the server's operator to let this one in",
+                server.join("/api/auth/login?prompt=select_account")
             )),
             Page {
                 ok: false,
@@ -503,12 +505,12 @@ fn refusal(outcome: &Outcome) -> (CliError, Page<'_>) {
         Outcome::Refused { error, .. } if error == "access_denied" => (
             CliError::new(
                 ExitStatus::LoginRefused,
-                "login cancelled in the browser; nothing was stored",
+                "login denied in the browser; nothing was stored",
             )
             .with_hint(format!("{again} and approve the sign-in")),
             Page {
                 ok: false,
-                title: "Sign-in cancelled",
+                title: "Sign-in denied",
                 detail: "edgeauth got no token. You can close this tab.",
             },
         ),
@@ -821,20 +823,21 @@ mod tests {
             error: "access_denied".into(),
             description: None,
         };
-        let (e, page) = refusal(&cancelled);
+        let server = ServerUrl::parse("http://127.0.0.1:8787").unwrap();
+        let (e, page) = refusal(&cancelled, &server);
         assert_eq!(e.status, ExitStatus::LoginRefused);
-        assert_eq!(
-            e.message,
-            "login cancelled in the browser; nothing was stored"
-        );
+        assert_eq!(e.message, "login denied in the browser; nothing was stored");
         assert!(!page.ok);
-        let (e, _) = refusal(&Outcome::WrongState);
+        let (e, _) = refusal(&Outcome::WrongState, &server);
         assert_eq!(e.status, ExitStatus::LoginRefused);
         assert!(e.message.contains("wrong state"), "{}", e.message);
-        let (e, _) = refusal(&Outcome::Refused {
-            error: "server_error".into(),
-            description: Some("try\nlater".into()),
-        });
+        let (e, _) = refusal(
+            &Outcome::Refused {
+                error: "server_error".into(),
+                description: Some("try\nlater".into()),
+            },
+            &server,
+        );
         assert_eq!(
             e.message,
             "the server refused the login: server_error (try\u{FFFD}later)"
@@ -846,11 +849,15 @@ mod tests {
                 "Your account is not in any of the teams allowed to sign in here.".into(),
             ),
         };
-        let (e, page) = refusal(&refused);
+        let (e, page) = refusal(&refused, &server);
         assert_eq!(e.status, ExitStatus::LoginRefused);
         assert_eq!(
             e.message,
             "the server refused the sign-in: Your account is not in any of the teams allowed to sign in here; nothing was stored"
+        );
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("to use another account, choose it at http://127.0.0.1:8787/api/auth/login?prompt=select_account first, then run `edgeauth login` again; or ask the server's operator to let this one in")
         );
         assert_eq!(page.title, "Sign-in refused");
         assert!(

@@ -32,7 +32,8 @@ pub const EXIT_SERVER_ERROR: i32 = 7;
 pub const EXIT_NO_SERVER: i32 = 8;
 /// `login`: no answer from the browser within `EDGEAUTH_LOGIN_TIMEOUT`.
 pub const EXIT_LOGIN_TIMED_OUT: i32 = 9;
-/// `login`: cancelled in the browser, or an answer that was not valid for this login.
+/// `login`: denied in the browser, refused by the server, or an answer that was not valid for
+/// this login.
 pub const EXIT_LOGIN_REFUSED: i32 = 10;
 
 /// The line `edgeauth login` writes to stderr before the URL (which follows on the next line,

@@ -276,6 +276,32 @@ impl Screenshots {
     }
 }
 
+/// The SHA-256 (hex) of what the pages look like: every file of `templates/` and `assets/`,
+/// by name and content, in name order.
+fn page_sources_digest() -> String {
+    use sha2::{Digest, Sha256};
+    let mut files: Vec<PathBuf> = ["templates", "assets"]
+        .iter()
+        .flat_map(|dir| {
+            std::fs::read_dir(repo_root().join(dir))
+                .unwrap_or_else(|e| panic!("{dir}: {e}"))
+                .map(|entry| entry.expect("a directory entry").path())
+        })
+        .collect();
+    files.sort();
+    let mut hash = Sha256::new();
+    for file in files {
+        let name = file
+            .strip_prefix(repo_root())
+            .expect("under the repository");
+        hash.update(name.to_string_lossy().as_bytes());
+        hash.update([0]);
+        hash.update(std::fs::read(&file).expect("read a page source"));
+        hash.update([0]);
+    }
+    hex::encode(hash.finalize())
+}
+
 /// The width and height of a PNG file.
 fn png_size(path: &Path) -> (u32, u32) {
     let bytes = std::fs::read(path)
@@ -442,6 +468,27 @@ fn listed_by_token<'a>(listing: &'a [Value], token: &str) -> Option<&'a Value> {
 }
 
 // --- the tests ----------------------------------------------------------------------------
+
+/// The screenshots in docs/screenshots/ show the pages as they are: they were taken from the
+/// templates and assets of this commit (their digest is kept beside them in `SOURCES`).
+/// `EDGEAUTH_UPDATE_SCREENSHOTS=1` takes them again and records the digest.
+#[test]
+fn the_documentation_screenshots_are_of_the_current_pages() {
+    let stamp = repo_root().join("docs/screenshots/SOURCES");
+    let digest = page_sources_digest();
+    if matches!(Screenshots::choose(), Screenshots::Docs(_)) {
+        std::fs::write(&stamp, format!("{digest}\n")).expect("write docs/screenshots/SOURCES");
+        return;
+    }
+    let recorded = std::fs::read_to_string(&stamp).unwrap_or_default();
+    assert_eq!(
+        recorded.trim(),
+        digest,
+        "templates/ or assets/ changed since docs/screenshots/ were taken: take them again with \
+         `scripts/test --fleet` then `source .state/e2e/env && EDGEAUTH_UPDATE_SCREENSHOTS=1 \
+         cargo test -p edgeauth-e2e --test browser`, and commit them with docs/screenshots/SOURCES"
+    );
+}
 
 #[test]
 fn a_person_signs_in_creates_copies_and_revokes_tokens_in_the_browser() {

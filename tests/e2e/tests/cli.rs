@@ -310,6 +310,73 @@ fn revoke_makes_the_token_fail_with_the_401_exit_code() {
 }
 
 #[test]
+fn a_leaked_token_is_revoked_by_its_plaintext_confirmed_by_the_audit_trail() {
+    let cli = CliSandbox::new();
+    let project = unique("clileak");
+    let leaked = api_token(&project, "leaked", &["*"]);
+    let bystander = api_token(&project, "bystander", &["*"]);
+    let other = api_token(&project, "other", &["*"]);
+    let env = [
+        ("EDGEAUTH_SERVER", server()),
+        ("EDGEAUTH_PROJECT", project.clone()),
+        ("EDGEAUTH_TOKEN", super_token()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    // The token itself: hashed here, found by its prefix, confirmed by the hash in the audit
+    // trail (its creation event) — no "prefix alone" note.
+    let revoked = cli.run(&["service-token", "revoke", &leaked.token], &env);
+    revoked.expect_code(EXIT_OK);
+    assert_eq!(
+        revoked.stdout.trim(),
+        format!("revoked {}", leaked.id),
+        "{revoked}"
+    );
+    assert!(!revoked.stderr.contains("note:"), "{revoked}");
+    assert!(
+        !revoked.stdout.contains(&leaked.token) && !revoked.stderr.contains(&leaked.token),
+        "the token is never repeated:\n{revoked}"
+    );
+    whoami(&Instance::main(), &leaked.token, &project).expect_invalid_token();
+    whoami(&Instance::main(), &bystander.token, &project).expect_status(200);
+
+    // Again: it is no longer live, so nothing starts with its prefix.
+    let again = cli.run(&["service-token", "revoke", &leaked.token], &env);
+    again.expect_code(EXIT_NOT_FOUND);
+    assert!(
+        again.stderr.contains("no live service token starts with"),
+        "{again}"
+    );
+
+    // Several at once, a token and an id that does not exist: the one is revoked, the other
+    // reported, and the exit code is the failure's.
+    let several = cli.run(
+        &[
+            "--json",
+            "service-token",
+            "revoke",
+            &other.token,
+            "st_doesnotexist",
+        ],
+        &env,
+    );
+    several.expect_code(EXIT_NOT_FOUND);
+    let answer: serde_json::Value =
+        serde_json::from_str(several.stdout.trim()).unwrap_or_else(|e| panic!("{e}:\n{several}"));
+    assert_eq!(
+        answer["revoked"],
+        serde_json::json!([other.id]),
+        "{several}"
+    );
+    assert_eq!(
+        answer["failed"][0]["argument"], "st_doesnotexist",
+        "{several}"
+    );
+    whoami(&Instance::main(), &other.token, &project).expect_invalid_token();
+    whoami(&Instance::main(), &bystander.token, &project).expect_status(200);
+}
+
+#[test]
 fn exit_code_for_a_rejected_token_is_3() {
     let cli = CliSandbox::new();
     let forged = tokens::reseal(&format!("eas_{}", "x".repeat(SERVICE_TOKEN_LEN - 4)));

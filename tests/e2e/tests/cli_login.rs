@@ -1032,12 +1032,12 @@ fn with_a_session_the_person_is_asked_and_cancel_stores_nothing() {
 
     assert_eq!(landed["path"], "/callback", "{landed}");
     assert_eq!(landed["query_keys"], json!(["error", "state"]), "{landed}");
-    assert_eq!(landed["heading"], "Sign-in cancelled", "{landed}");
+    assert_eq!(landed["heading"], "Sign-in denied", "{landed}");
 
     run.expect_code(EXIT_LOGIN_REFUSED);
     assert!(
-        run.stderr.contains("cancelled"),
-        "the CLI says the login was cancelled:\n{run}"
+        run.stderr.contains("login denied in the browser"),
+        "the CLI says the login was denied:\n{run}"
     );
     assert!(run.stdout.is_empty(), "{run}");
     assert!(
@@ -1125,7 +1125,10 @@ fn a_refused_sign_in_reaches_the_waiting_cli_at_once() {
         "the CLI says why:\n{run}"
     );
     assert!(
-        run.stderr.contains("sign in as a person allowed here"),
+        run.stderr.contains(&format!(
+            "hint: to use another account, choose it at {}/api/auth/login?prompt=select_account first",
+            Instance::main().base_url()
+        )),
         "and what to do:\n{run}"
     );
     assert!(run.stdout.is_empty(), "{run}");

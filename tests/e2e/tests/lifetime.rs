@@ -262,7 +262,10 @@ fn the_account_pages_offer_the_lifetimes_the_policy_accepts() {
         account.contains(r#"<option value="14" selected>14 days (default)</option>"#),
         "{account}"
     );
-    assert!(account.contains(r#"<option value="30">30 days (the project's limit)</option>"#));
+    assert!(
+        account.contains(r#"<option value="30">30 days (the maximum)</option>"#),
+        "{account}"
+    );
     assert!(
         !account.contains(r#"<option value="90""#),
         "nothing above the max"

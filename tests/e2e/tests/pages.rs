@@ -82,7 +82,7 @@ fn an_unknown_path_is_a_page_for_a_browser_and_json_for_a_client() {
         .expect_error(404, "not_found");
     assert_eq!(
         message,
-        "no endpoint at `/no-such-page`; see the API reference in the README"
+        "no endpoint at `/no-such-page`; see the API reference, `/openapi.json` (docs/api.md in the repository)"
     );
     main.get("/no-such-page")
         .send()
