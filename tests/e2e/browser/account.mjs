@@ -14,22 +14,20 @@
 //
 // EDGEAUTH_BROWSER_TOKEN_NAMES (optional): the two token names, comma-separated.
 
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   cookieFlags,
   createTokenByKeyboard,
+  DESKTOP,
   emit,
   pageFetch,
   scenario,
+  screenshot,
   shownValue,
   signIn,
   tokenRows,
   waitForNewToken,
 } from './lib.mjs';
 
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 375, height: 812 };
 
 await scenario('account', async (run, cfg) => {
   const [firstName, secondName] = (process.env.EDGEAUTH_BROWSER_TOKEN_NAMES || 'laptop,ci-nightly').split(',');
@@ -115,24 +113,11 @@ await scenario('account', async (run, cfg) => {
     rows: await tokenRows(page),
   };
 
-  if (cfg.screenshots) {
-    run.at('screenshots');
-    mkdirSync(cfg.screenshots, { recursive: true });
-    const desktop = join(cfg.screenshots, 'account-desktop.png');
-    const phone = join(cfg.screenshots, 'account-phone.png');
-    await page.setViewportSize(DESKTOP);
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await page.screenshot({ path: desktop, animations: 'disabled', caret: 'hide' });
-    await page.setViewportSize(PHONE);
-    await page.evaluate(() => window.scrollTo(0, 0));
-    observed.phone = await page.evaluate(() => ({
-      scroll_width: document.documentElement.scrollWidth,
-      viewport_width: window.innerWidth,
-    }));
-    // The whole page at phone width: the tokens table lies below the first screen.
-    await page.screenshot({ path: phone, fullPage: true, animations: 'disabled', caret: 'hide' });
-    await page.setViewportSize(DESKTOP);
-    observed.screenshots = { desktop, phone };
+  // The whole page at phone width: the tokens table lies below the first screen.
+  const shot = await screenshot(run, page, cfg, 'account');
+  if (shot) {
+    observed.phone = { scroll_width: shot.phone_width };
+    observed.screenshots = { desktop: shot.desktop, phone: shot.phone };
   }
 
   Object.assign(observed, run.diagnostics(), { navigations: run.navigations });

@@ -11,6 +11,8 @@
 //   EDGEAUTH_CLI_LOGIN_REPORT_SECRETS=1  add "secrets": {code, state} to the "landed" line (the
 //                                query the browser brought to the CLI), for the test to look
 //                                for them in storage and logs; never otherwise reported
+//   EDGEAUTH_SCREENSHOTS_NAME    with EDGEAUTH_SCREENSHOTS_DIR: screenshots of the CLI's page,
+//                                `<name>-desktop.png` and `<name>-phone.png` (lib.mjs)
 //
 // The person opens the URL; if the Worker sends them to the identity provider, they sign in
 // there; on the consent page they read what it says and press #approve or #deny; the browser
@@ -21,15 +23,16 @@
 //   {"phase": "consent", "signed_in_at_provider", "path", "person", "project", "client_name",
 //    "listener", "heading", "buttons", "response": {status, content_type, csp, ...}, ...}
 //   {"phase": "landed", "origin", "path", "query_keys", "status", "title", "heading", "text",
-//    "loopback_origin", ...}
+//    "loopback_origin", "phone_width" (with screenshots), ...}
 // URLs in reports never carry their query (codes and states stay out of logs).
 
-import { emit, redactUrl, scenario, signIn } from './lib.mjs';
+import { emit, redactUrl, scenario, screenshot, signIn } from './lib.mjs';
 
 const url = process.argv[2] || process.env.EDGEAUTH_CLI_LOGIN_URL;
 const decision = process.env.EDGEAUTH_CLI_LOGIN_DECISION || 'approve';
 const signInFirst = process.env.EDGEAUTH_CLI_LOGIN_SIGN_IN_FIRST === '1';
 const reportSecrets = process.env.EDGEAUTH_CLI_LOGIN_REPORT_SECRETS === '1';
+const screenshotName = process.env.EDGEAUTH_SCREENSHOTS_NAME || null;
 
 await scenario('cli_login', async (run, cfg) => {
   run.at('read the URL to open');
@@ -105,6 +108,7 @@ await scenario('cli_login', async (run, cfg) => {
 
   run.at('read the page of the CLI');
   const landed = new URL(page.url());
+  const shot = screenshotName ? await screenshot(run, page, cfg, screenshotName) : null;
   emit({
     phase: 'landed',
     loopback_origin: loopback.origin,
@@ -116,6 +120,7 @@ await scenario('cli_login', async (run, cfg) => {
     heading: await text('h1'),
     text: (await page.locator('body').innerText()).trim(),
     navigations: run.navigations.slice(navigationsAtDecision),
+    phone_width: shot ? shot.phone_width : null,
     ...run.diagnostics(),
     ...(reportSecrets
       ? { secrets: { code: landed.searchParams.get('code'), state: landed.searchParams.get('state') } }

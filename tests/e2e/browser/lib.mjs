@@ -62,6 +62,33 @@ export function config() {
   };
 }
 
+/** The two widths of the documentation screenshots. */
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 375, height: 812 };
+
+/**
+ * Screenshots of `page` as it is, `<name>-desktop.png` (the first screen at 1280×800) and
+ * `<name>-phone.png` (the whole page at 375 wide), into EDGEAUTH_SCREENSHOTS_DIR; null when
+ * that is not set. Returns their paths and the page's width on a phone (wider than 375: it
+ * scrolls sideways). The page is left at desktop width.
+ */
+export async function screenshot(run, page, cfg, name) {
+  if (!cfg.screenshots) return null;
+  run.at(`screenshots of ${name}`);
+  mkdirSync(cfg.screenshots, { recursive: true });
+  const desktop = join(cfg.screenshots, `${name}-desktop.png`);
+  const phone = join(cfg.screenshots, `${name}-phone.png`);
+  await page.setViewportSize(DESKTOP);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: desktop, animations: 'disabled', caret: 'hide' });
+  await page.setViewportSize(PHONE);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const phoneWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  await page.screenshot({ path: phone, fullPage: true, animations: 'disabled', caret: 'hide' });
+  await page.setViewportSize(DESKTOP);
+  return { desktop, phone, phone_width: phoneWidth };
+}
+
 /** Prints one JSON line for the Rust side. */
 export function emit(observation) {
   process.stdout.write(`${JSON.stringify(observation)}\n`);

@@ -14,12 +14,8 @@
 //   "error": {...}, "account": {...}, "service_tokens": {...}, "consent": {...},
 //   "device": {...}, "screenshots": [...], "phone_overflow": {...}, console_errors, ...}
 
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { emit, scenario, shownValue, signIn, tokenRows, waitForNewToken } from './lib.mjs';
+import { DESKTOP, emit, scenario, screenshot, shownValue, signIn, tokenRows, waitForNewToken } from './lib.mjs';
 
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 375, height: 812 };
 const project = process.env.EDGEAUTH_PAGES_PROJECT || 'default';
 
 /** The trimmed, one-line text of the first element matching `selector`, or null. */
@@ -42,19 +38,9 @@ await scenario('pages', async (run, cfg) => {
 
   // The current page at both widths; at the phone width, also whether it scrolls sideways.
   async function shoot(page, name) {
-    if (!cfg.screenshots) return;
-    run.at(`screenshots of ${name}`);
-    mkdirSync(cfg.screenshots, { recursive: true });
-    const desktop = join(cfg.screenshots, `${name}-desktop.png`);
-    const phone = join(cfg.screenshots, `${name}-phone.png`);
-    await page.setViewportSize(DESKTOP);
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await page.screenshot({ path: desktop, animations: 'disabled', caret: 'hide' });
-    await page.setViewportSize(PHONE);
-    await page.evaluate(() => window.scrollTo(0, 0));
-    observed.phone_overflow[name] = await page.evaluate(() => document.documentElement.scrollWidth);
-    await page.screenshot({ path: phone, fullPage: true, animations: 'disabled', caret: 'hide' });
-    await page.setViewportSize(DESKTOP);
+    const shot = await screenshot(run, page, cfg, name);
+    if (!shot) return;
+    observed.phone_overflow[name] = shot.phone_width;
     observed.screenshots.push(name);
   }
 

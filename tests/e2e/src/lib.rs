@@ -27,6 +27,7 @@ pub mod http;
 pub mod loopback;
 pub mod oidc;
 pub mod scanning;
+pub mod screenshots;
 pub mod store;
 pub mod tokens;
 

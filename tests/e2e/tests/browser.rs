@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use edgeauth_e2e::screenshots::{page_sources_digest, sources_stamp, Screenshots};
 use edgeauth_e2e::tokens::{checksum_is_valid, DISPLAY_PREFIX_CHARS, USER_TOKEN_LEN};
 use edgeauth_e2e::*;
 use serde_json::{json, Value};
@@ -252,69 +253,6 @@ impl Drop for Browser {
     }
 }
 
-/// Where the screenshots go: `docs/screenshots/` with `EDGEAUTH_UPDATE_SCREENSHOTS=1`, else
-/// a scratch directory removed afterwards.
-enum Screenshots {
-    Docs(PathBuf),
-    Scratch(tempfile::TempDir),
-}
-
-impl Screenshots {
-    fn choose() -> Screenshots {
-        if std::env::var("EDGEAUTH_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
-            Screenshots::Docs(repo_root().join("docs/screenshots"))
-        } else {
-            Screenshots::Scratch(tempfile::tempdir().expect("a scratch directory"))
-        }
-    }
-
-    fn dir(&self) -> &Path {
-        match self {
-            Screenshots::Docs(path) => path,
-            Screenshots::Scratch(dir) => dir.path(),
-        }
-    }
-}
-
-/// The SHA-256 (hex) of what the pages look like: every file of `templates/` and `assets/`,
-/// by name and content, in name order.
-fn page_sources_digest() -> String {
-    use sha2::{Digest, Sha256};
-    let mut files: Vec<PathBuf> = ["templates", "assets"]
-        .iter()
-        .flat_map(|dir| {
-            std::fs::read_dir(repo_root().join(dir))
-                .unwrap_or_else(|e| panic!("{dir}: {e}"))
-                .map(|entry| entry.expect("a directory entry").path())
-        })
-        .collect();
-    files.sort();
-    let mut hash = Sha256::new();
-    for file in files {
-        let name = file
-            .strip_prefix(repo_root())
-            .expect("under the repository");
-        hash.update(name.to_string_lossy().as_bytes());
-        hash.update([0]);
-        hash.update(std::fs::read(&file).expect("read a page source"));
-        hash.update([0]);
-    }
-    hex::encode(hash.finalize())
-}
-
-/// The width and height of a PNG file.
-fn png_size(path: &Path) -> (u32, u32) {
-    let bytes = std::fs::read(path)
-        .unwrap_or_else(|e| panic!("screenshot {} is missing: {e}", path.display()));
-    assert!(
-        bytes.len() > 24 && bytes.starts_with(b"\x89PNG\r\n\x1a\n") && &bytes[12..16] == b"IHDR",
-        "{} is not a PNG",
-        path.display()
-    );
-    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
-    (word(16), word(20))
-}
-
 // --- reading observations -----------------------------------------------------------------
 
 /// `value` with every user or refresh token cut to its display prefix, for failure messages.
@@ -470,11 +408,12 @@ fn listed_by_token<'a>(listing: &'a [Value], token: &str) -> Option<&'a Value> {
 // --- the tests ----------------------------------------------------------------------------
 
 /// The screenshots in docs/screenshots/ show the pages as they are: they were taken from the
-/// templates and assets of this commit (their digest is kept beside them in `SOURCES`).
-/// `EDGEAUTH_UPDATE_SCREENSHOTS=1` takes them again and records the digest.
+/// templates and assets of this commit, and the CLI's page of this commit (their digest is
+/// kept beside them in `SOURCES`). `EDGEAUTH_UPDATE_SCREENSHOTS=1` takes them again (this
+/// file's tests and cli_login's) and records the digest.
 #[test]
 fn the_documentation_screenshots_are_of_the_current_pages() {
-    let stamp = repo_root().join("docs/screenshots/SOURCES");
+    let stamp = sources_stamp();
     let digest = page_sources_digest();
     if matches!(Screenshots::choose(), Screenshots::Docs(_)) {
         std::fs::write(&stamp, format!("{digest}\n")).expect("write docs/screenshots/SOURCES");
@@ -484,9 +423,10 @@ fn the_documentation_screenshots_are_of_the_current_pages() {
     assert_eq!(
         recorded.trim(),
         digest,
-        "templates/ or assets/ changed since docs/screenshots/ were taken: take them again with \
-         `scripts/test --fleet` then `source .state/e2e/env && EDGEAUTH_UPDATE_SCREENSHOTS=1 \
-         cargo test -p edgeauth-e2e --test browser`, and commit them with docs/screenshots/SOURCES"
+        "templates/, assets/ or cli/src/loopback.rs changed since docs/screenshots/ were taken: \
+         take them again with `scripts/test --fleet` then `source .state/e2e/env && \
+         EDGEAUTH_UPDATE_SCREENSHOTS=1 cargo test -p edgeauth-e2e --test browser --test \
+         cli_login`, and commit them with docs/screenshots/SOURCES"
     );
 }
 
@@ -647,15 +587,7 @@ fn a_person_signs_in_creates_copies_and_revokes_tokens_in_the_browser() {
 
     // Screenshots: the first screen on a desktop, the whole page on a phone, which does not
     // scroll sideways.
-    assert_eq!(
-        png_size(&screenshots.dir().join("account-desktop.png")),
-        (1280, 800)
-    );
-    let (phone_width, phone_height) = png_size(&screenshots.dir().join("account-phone.png"));
-    assert!(
-        phone_width == 375 && phone_height >= 812,
-        "the phone screenshot is the whole page at 375 px wide: {phone_width}x{phone_height}"
-    );
+    screenshots.assert_taken("account");
     let scroll_width = created["phone"]["scroll_width"]
         .as_i64()
         .unwrap_or(i64::MAX);
@@ -1071,13 +1003,7 @@ fn every_page_in_the_house_style_and_service_tokens_managed_on_their_page() {
         "device-done",
         "device-denied",
     ] {
-        assert_eq!(
-            png_size(&screenshots.dir().join(format!("{name}-desktop.png"))),
-            (1280, 800),
-            "{name}"
-        );
-        let (width, height) = png_size(&screenshots.dir().join(format!("{name}-phone.png")));
-        assert!(width == 375 && height >= 812, "{name}: {width}x{height}");
+        screenshots.assert_taken(name);
         let scroll = seen["phone_overflow"][name].as_i64().unwrap_or(i64::MAX);
         assert!(scroll <= 375, "{name} is {scroll} px wide on a phone");
     }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use edgeauth_e2e::cli::*;
 use edgeauth_e2e::loopback::*;
 use edgeauth_e2e::oidc::{self, Session, DEMO, SESSION_COOKIE};
+use edgeauth_e2e::screenshots::Screenshots;
 use edgeauth_e2e::store::{self, files_containing, files_under, Row};
 use edgeauth_e2e::tokens::{assert_user_token_shape, sha256_hex, DISPLAY_PREFIX_CHARS};
 use edgeauth_e2e::*;
@@ -734,13 +735,22 @@ fn the_cli_logs_in_through_a_real_browser() {
     let config_dir = cli.root().join("fresh").join("edgeauth");
     let env = login_env(&config_dir);
     let env = borrowed(&env);
+    let screenshots = Screenshots::choose();
+    let shots = screenshots.dir().to_string_lossy().into_owned();
 
     let (url, consent, landed, run) = {
         let _turn = browser_turn();
         let mut login = cli.spawn(&["login", "--no-browser"], &env);
         let url = login.login_url(CLI_PATIENCE);
         let start_url = check_start_url(&url, None);
-        let mut driver = Driver::start(&url, &[("EDGEAUTH_CLI_LOGIN_REPORT_SECRETS", "1")]);
+        let mut driver = Driver::start(
+            &url,
+            &[
+                ("EDGEAUTH_CLI_LOGIN_REPORT_SECRETS", "1"),
+                ("EDGEAUTH_SCREENSHOTS_DIR", shots.as_str()),
+                ("EDGEAUTH_SCREENSHOTS_NAME", "cli-signed-in"),
+            ],
+        );
         let consent = driver.next("consent");
         let landed = driver.next("landed");
         driver.finish();
@@ -776,6 +786,11 @@ fn the_cli_logs_in_through_a_real_browser() {
     assert_eq!(landed["status"], 200, "{landed}");
     assert_eq!(landed["heading"], SIGNED_IN_HEADING, "{landed}");
     assert_clean_page(&landed, "the CLI's page");
+    screenshots.assert_taken("cli-signed-in");
+    assert!(
+        landed["phone_width"].as_i64().unwrap_or(i64::MAX) <= 375,
+        "the CLI's page does not scroll sideways on a phone: {landed}"
+    );
 
     // The terminal's view.
     run.expect_code(EXIT_OK);
@@ -984,7 +999,7 @@ fn is_zombie(pid: &str) -> bool {
 /// re-authorization); Cancel sends the CLI `access_denied`: exit 10, "cancelled", nothing
 /// stored anywhere.
 #[test]
-fn with_a_session_the_person_is_asked_and_cancel_stores_nothing() {
+fn with_a_session_the_person_is_asked_and_deny_stores_nothing() {
     let _writers = oidc::shared();
     let main = Instance::main();
     let cli = CliSandbox::new();
@@ -992,6 +1007,8 @@ fn with_a_session_the_person_is_asked_and_cancel_stores_nothing() {
     let mut env = login_env(&cli.config_dir());
     env.push(("EDGEAUTH_PROJECT".into(), project.clone()));
     let env = borrowed(&env);
+    let screenshots = Screenshots::choose();
+    let shots = screenshots.dir().to_string_lossy().into_owned();
 
     let (url, signed_in, consent, landed, run) = {
         let _turn = browser_turn();
@@ -1003,6 +1020,8 @@ fn with_a_session_the_person_is_asked_and_cancel_stores_nothing() {
             &[
                 ("EDGEAUTH_CLI_LOGIN_SIGN_IN_FIRST", "1"),
                 ("EDGEAUTH_CLI_LOGIN_DECISION", "deny"),
+                ("EDGEAUTH_SCREENSHOTS_DIR", shots.as_str()),
+                ("EDGEAUTH_SCREENSHOTS_NAME", "cli-denied"),
             ],
         );
         let signed_in = driver.next("signed_in");
@@ -1033,6 +1052,7 @@ fn with_a_session_the_person_is_asked_and_cancel_stores_nothing() {
     assert_eq!(landed["path"], "/callback", "{landed}");
     assert_eq!(landed["query_keys"], json!(["error", "state"]), "{landed}");
     assert_eq!(landed["heading"], "Sign-in denied", "{landed}");
+    screenshots.assert_taken("cli-denied");
 
     run.expect_code(EXIT_LOGIN_REFUSED);
     assert!(
