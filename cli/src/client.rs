@@ -70,6 +70,13 @@ impl ApiResponse {
     }
 }
 
+/// Where a transport error happened: before the answer's head, or while reading its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Request,
+    Body,
+}
+
 /// The server's error body: `{error, message}`, or on the OAuth endpoints (RFC 6749 §5.2)
 /// `{error, error_description}`.
 #[derive(Debug, Deserialize)]
@@ -324,7 +331,7 @@ impl ApiClient {
             }
             RawBody::Stdin => agent.run(builder.body(std::io::stdin()).map_err(bad_request)?),
         };
-        sent.map_err(|e| self.transport_error(e))
+        sent.map_err(|e| self.transport_error(e, Phase::Request))
     }
 
     /// The error for a response of `status` with `body`, as every command reports one: the
@@ -370,7 +377,7 @@ impl ApiClient {
         &self,
         result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<ApiResponse, CliError> {
-        let mut response = result.map_err(|e| self.transport_error(e))?;
+        let mut response = result.map_err(|e| self.transport_error(e, Phase::Request))?;
         let status = response.status().as_u16();
         let location = response
             .headers()
@@ -382,7 +389,7 @@ impl ApiClient {
             .with_config()
             .limit(MAX_BODY)
             .read_to_string()
-            .map_err(|e| self.transport_error(e))?;
+            .map_err(|e| self.transport_error(e, Phase::Body))?;
         if (200..300).contains(&status) {
             Ok(ApiResponse { status, body })
         } else {
@@ -390,7 +397,7 @@ impl ApiClient {
         }
     }
 
-    fn transport_error(&self, e: ureq::Error) -> CliError {
+    fn transport_error(&self, e: ureq::Error, phase: Phase) -> CliError {
         use std::io::ErrorKind;
         let server = &self.server;
         let source = self.server_source.describe("server");
@@ -401,26 +408,46 @@ impl ApiClient {
             )
             .with_hint(format!("check the server URL (it came from {source})"))
         };
+        let https = server.as_str().starts_with("https:");
+        // An https URL for a local server that speaks plain http (wrangler dev) is the usual
+        // cause of a handshake that fails on this machine.
+        let check_url = if https && server.is_loopback() {
+            format!("check the server URL (it came from {source}); a local server usually speaks http://, not https://")
+        } else {
+            format!("check the server URL (it came from {source})")
+        };
         let tls_failed = |why: String| {
             CliError::new(
                 ExitStatus::Unreachable,
                 format!("cannot reach {server}: the TLS handshake failed ({why})"),
             )
-            .with_hint(format!(
-                "check the server URL (it came from {source}); a local server usually speaks http://, not https://"
-            ))
+            .with_hint(check_url.clone())
         };
         match e {
             ureq::Error::Io(io) => match io.kind() {
                 ErrorKind::ConnectionRefused => unreachable("connection refused".into()),
                 ErrorKind::TimedOut => unreachable("timed out".into()),
                 // rustls reports a handshake failure as invalid data on the socket (an http
-                // server's plain answer) or as its end (a server that just hangs up).
-                ErrorKind::InvalidData | ErrorKind::UnexpectedEof
-                    if server.as_str().starts_with("https:") =>
-                {
+                // server's plain answer).
+                ErrorKind::InvalidData if https && phase == Phase::Request => {
                     tls_failed(io.to_string())
                 }
+                // The connection ended before any answer: a handshake the server gave up on
+                // (a plain-http server hangs up on one), or a server that hung up.
+                ErrorKind::UnexpectedEof if phase == Phase::Request => CliError::new(
+                    ExitStatus::Unreachable,
+                    format!("cannot reach {server}: the connection closed before an answer ({})", if https {
+                        "a TLS handshake that failed, or a server that hung up"
+                    } else {
+                        "the server hung up"
+                    }),
+                )
+                .with_hint(check_url.clone()),
+                ErrorKind::UnexpectedEof => CliError::new(
+                    ExitStatus::Unreachable,
+                    format!("the connection to {server} closed in the middle of its answer"),
+                )
+                .with_hint("run the command again; if it keeps happening, the server or a proxy before it is cutting answers short"),
                 _ => unreachable(io.to_string()),
             },
             ureq::Error::HostNotFound => unreachable("host not found".into()),

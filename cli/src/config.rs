@@ -10,7 +10,10 @@
 //!
 //! `edgeauth.toml` is looked for in the working directory, then in each parent up to the root;
 //! the first one found is the only one read; a token in it draws a warning when the file is
-//! readable by others or tracked by git ([`exposed_token_warnings`]). Its keys are `server`, `project` and `token`, all
+//! readable by others or tracked by git ([`exposed_token_warnings`]). On Unix a file that
+//! belongs to another user, or that others may write to, is refused (exit 8), as git refuses a
+//! repository of another user: it could name a server of theirs, and a token given by hand
+//! would go there ([`untrusted_config`]). Its keys are `server`, `project` and `token`, all
 //! optional; any other key is an error that names the file. An empty environment variable
 //! counts as unset. Stored credentials are looked up under the normalised server URL (see
 //! [`ServerUrl`]) in the credentials directory: `$EDGEAUTH_CONFIG_DIR` if set, else
@@ -180,12 +183,53 @@ pub struct ConfigFile {
     pub token: Option<Secret>,
 }
 
-/// The nearest `edgeauth.toml` at or above `cwd`, parsed; `None` if there is none.
+/// Why an `edgeauth.toml` cannot be trusted, if it cannot: on Unix, it belongs to another
+/// user than the one running the CLI, or every user may write to it. Anyone who can write it
+/// chooses the server that `--token` or `EDGEAUTH_TOKEN` is sent to. (Group-writable is
+/// allowed: with a umask of 002, a user's own group is theirs alone.)
+#[cfg(unix)]
+pub fn untrusted_config(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        Some(format!(
+            "it belongs to another user (uid {}, not {me})",
+            meta.uid()
+        ))
+    } else if meta.mode() & 0o002 != 0 {
+        Some(format!(
+            "every user may write to it (mode {:o})",
+            meta.mode() & 0o777
+        ))
+    } else {
+        None
+    }
+}
+
+/// Elsewhere files have no such owner and mode: every file is taken as it is.
+#[cfg(not(unix))]
+pub fn untrusted_config(_path: &Path) -> Option<String> {
+    None
+}
+
+/// The nearest `edgeauth.toml` at or above `cwd`, parsed; `None` if there is none. One that
+/// cannot be trusted ([`untrusted_config`]) is an error, not skipped: a parent's file would
+/// otherwise silently take its place.
 pub fn find_config_file(cwd: &Path) -> Result<Option<(PathBuf, ConfigFile)>, CliError> {
     for dir in cwd.ancestors() {
         let path = dir.join(CONFIG_FILE_NAME);
         match std::fs::read_to_string(&path) {
             Ok(text) => {
+                if let Some(why) = untrusted_config(&path) {
+                    return Err(CliError::config(format!(
+                        "{} is not used: {why}",
+                        path.display()
+                    ))
+                    .with_hint(
+                        "make it yours and not writable by everyone (chown, chmod o-w), remove it, or run edgeauth from another directory",
+                    ));
+                }
                 let file = toml::from_str::<ConfigFile>(&text).map_err(|e| {
                     CliError::config(format!("{} is not valid: {}", path.display(), e.message()))
                         .with_hint("its keys are `server`, `project` and `token` (all strings)")
@@ -224,8 +268,25 @@ pub struct Settings {
     pub warnings: Vec<String>,
 }
 
+/// What the command does with a token, which decides what [`resolve`] looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// It sends the token with its requests: everything but `login` and `logout`.
+    Requests,
+    /// `login` and `logout`: they send no token of the settings (a login asks anonymously and
+    /// stores a new one; a logout revokes the stored one, which it reads itself). A token
+    /// given by hand is kept only to warn that it takes precedence; the stored one is not
+    /// read (a locked keyring must not stop a login).
+    SignInOrOut,
+}
+
 /// Applies the order in the module doc.
-pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings, CliError> {
+pub fn resolve(
+    flags: &Flags,
+    env: &Environment,
+    cwd: &Path,
+    purpose: Purpose,
+) -> Result<Settings, CliError> {
     let file = find_config_file(cwd)?;
     let (file_path, file) = match &file {
         Some((path, file)) => (Some(path.clone()), Some(file)),
@@ -260,12 +321,16 @@ pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings,
     let (server, server_source) = match given {
         Some(given) => given,
         None => {
+            let sent_by_hand = explicit_token
+                .as_ref()
+                .filter(|_| purpose == Purpose::Requests);
             let Some(last) = stored.last_login_server()? else {
-                return Err(CliError::config("no server given").with_hint(
-                    "run `edgeauth login --server URL` once (the server is remembered), or pass --server URL, set EDGEAUTH_SERVER, or put `server = \"https://…\"` in an edgeauth.toml in this directory or a parent",
-                ));
+                return Err(CliError::config("no server given").with_hint(match sent_by_hand {
+                    Some(_) => "pass --server URL or set EDGEAUTH_SERVER (a token given by hand goes only to a server named with it)",
+                    None => "run `edgeauth login --server URL` once (the server is remembered), or pass --server URL, set EDGEAUTH_SERVER, or put `server = \"https://…\"` in an edgeauth.toml in this directory or a parent",
+                }));
             };
-            if let Some((_, source)) = &explicit_token {
+            if let Some((_, source)) = sent_by_hand {
                 return Err(token_without_server(source, &last.0));
             }
             last
@@ -302,9 +367,10 @@ pub fn resolve(flags: &Flags, env: &Environment, cwd: &Path) -> Result<Settings,
     if let Some((_, Source::ConfigFile(path))) = &explicit_token {
         warnings.extend(exposed_token_warnings(path));
     }
-    let token = match explicit_token {
-        Some((secret, source)) => Some(ResolvedToken { secret, source }),
-        None => stored.token(&server, &mut warnings)?,
+    let token = match (explicit_token, purpose) {
+        (Some((secret, source)), _) => Some(ResolvedToken { secret, source }),
+        (None, Purpose::Requests) => stored.token(&server, &mut warnings)?,
+        (None, Purpose::SignInOrOut) => None,
     };
     if let Some(token) = &token {
         validate_token(token.secret.expose()).map_err(|e| {
@@ -363,12 +429,7 @@ fn is_tracked_by_git(path: &Path) -> bool {
         return false;
     };
     std::process::Command::new("git")
-        .args([
-            "-c",
-            "core.fsmonitor=false",
-            "-c",
-            "core.hooksPath=/dev/null",
-        ])
+        .args(["-c", "core.fsmonitor=", "-c", "core.hooksPath=/dev/null"])
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_OPTIONAL_LOCKS", "0")
         .arg("ls-files")
@@ -560,19 +621,19 @@ mod tests {
         };
         let cwd = fx.base.join("a/b/c");
 
-        let s = resolve(&flags, &env, &cwd).unwrap();
+        let s = resolve(&flags, &env, &cwd, Purpose::Requests).unwrap();
         assert_eq!(s.server.as_str(), "http://127.0.0.1:3");
         assert_eq!(s.server_source, Source::Flag);
         assert_eq!(s.project.as_deref(), Some("fromflag"));
         assert_eq!(token_of(&s), ("tok_flag", &Source::Flag));
 
-        let s = resolve(&Flags::default(), &env, &cwd).unwrap();
+        let s = resolve(&Flags::default(), &env, &cwd, Purpose::Requests).unwrap();
         assert_eq!(s.server.as_str(), "http://127.0.0.1:2");
         assert_eq!(s.server_source, Source::Env);
         assert_eq!(s.project.as_deref(), Some("fromenv"));
         assert_eq!(token_of(&s), ("tok_env", &Source::Env));
 
-        let s = resolve(&Flags::default(), &fx.env(), &cwd).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &cwd, Purpose::Requests).unwrap();
         assert_eq!(s.server.as_str(), "http://127.0.0.1:1");
         assert_eq!(s.server_source, Source::ConfigFile(toml.clone()));
         assert_eq!(s.project.as_deref(), Some("fromtoml"));
@@ -583,7 +644,7 @@ mod tests {
 
         // Without a token in the toml, the stored credential for that server is used.
         fx.write_toml("", "server = \"HTTP://127.0.0.1:1/\"\n");
-        let s = resolve(&Flags::default(), &fx.env(), &cwd).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &cwd, Purpose::Requests).unwrap();
         assert_eq!(s.project, None);
         let (token, source) = token_of(&s);
         assert_eq!(token, "tok_stored");
@@ -598,11 +659,11 @@ mod tests {
             server: Some("https://auth.example.com".into()),
             ..Flags::default()
         };
-        let s = resolve(&flags, &fx.env(), &fx.base).unwrap();
+        let s = resolve(&flags, &fx.env(), &fx.base, Purpose::Requests).unwrap();
         assert!(s.token.is_none());
 
         fx.store("https://Auth.Example.com/", "tok_auth");
-        let s = resolve(&flags, &fx.env(), &fx.base).unwrap();
+        let s = resolve(&flags, &fx.env(), &fx.base, Purpose::Requests).unwrap();
         assert_eq!(token_of(&s).0, "tok_auth");
     }
 
@@ -613,7 +674,7 @@ mod tests {
             server: Some("https://auth.example.com".into()),
             ..fx.env()
         };
-        let s = resolve(&Flags::default(), &env, &fx.base).unwrap();
+        let s = resolve(&Flags::default(), &env, &fx.base, Purpose::Requests).unwrap();
         assert_eq!(s.server_source, Source::Env);
         assert!(s.token.is_none());
         assert!(s.project.is_none());
@@ -627,11 +688,23 @@ mod tests {
         let inner = fx.write_toml("a/b", "server = \"https://inner.example.com\"\n");
         let env = fx.env();
 
-        let s = resolve(&Flags::default(), &env, &fx.base.join("a/b/c")).unwrap();
+        let s = resolve(
+            &Flags::default(),
+            &env,
+            &fx.base.join("a/b/c"),
+            Purpose::Requests,
+        )
+        .unwrap();
         assert_eq!(s.server.as_str(), "https://inner.example.com");
         assert_eq!(s.server_source, Source::ConfigFile(inner));
 
-        let s = resolve(&Flags::default(), &env, &fx.base.join("a")).unwrap();
+        let s = resolve(
+            &Flags::default(),
+            &env,
+            &fx.base.join("a"),
+            Purpose::Requests,
+        )
+        .unwrap();
         assert_eq!(s.server.as_str(), "https://outer.example.com");
 
         // The first file found is the only one read: the inner file has no project, and the
@@ -640,7 +713,13 @@ mod tests {
             "",
             "server = \"https://outer.example.com\"\nproject = \"outer\"\n",
         );
-        let s = resolve(&Flags::default(), &env, &fx.base.join("a/b/c")).unwrap();
+        let s = resolve(
+            &Flags::default(),
+            &env,
+            &fx.base.join("a/b/c"),
+            Purpose::Requests,
+        )
+        .unwrap();
         assert_eq!(s.project, None);
     }
 
@@ -649,7 +728,13 @@ mod tests {
         let fx = Fixture::new();
         fx.write_toml("", "server = \"https://outer.example.com\"\n");
         std::fs::create_dir(fx.base.join("a").join(CONFIG_FILE_NAME)).unwrap();
-        let s = resolve(&Flags::default(), &fx.env(), &fx.base.join("a/b")).unwrap();
+        let s = resolve(
+            &Flags::default(),
+            &fx.env(),
+            &fx.base.join("a/b"),
+            Purpose::Requests,
+        )
+        .unwrap();
         assert_eq!(s.server.as_str(), "https://outer.example.com");
     }
 
@@ -660,7 +745,13 @@ mod tests {
             "a",
             "server = \"https://x.example.com\"\nservr = \"typo\"\n",
         );
-        let err = resolve(&Flags::default(), &fx.env(), &fx.base.join("a/b")).unwrap_err();
+        let err = resolve(
+            &Flags::default(),
+            &fx.env(),
+            &fx.base.join("a/b"),
+            Purpose::Requests,
+        )
+        .unwrap_err();
         assert_eq!(err.status, crate::error::ExitStatus::Config);
         assert!(
             err.message.contains(&path.display().to_string()),
@@ -674,20 +765,20 @@ mod tests {
     fn malformed_toml_is_a_config_error() {
         let fx = Fixture::new();
         fx.write_toml("", "server = 42\n");
-        let err = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap_err();
+        let err = resolve(&Flags::default(), &fx.env(), &fx.base, Purpose::Requests).unwrap_err();
         assert_eq!(err.status, crate::error::ExitStatus::Config);
         // A bad file is an error even when every setting is also given elsewhere.
         let flags = Flags {
             server: Some("https://x.example.com".into()),
             ..Flags::default()
         };
-        assert!(resolve(&flags, &fx.env(), &fx.base).is_err());
+        assert!(resolve(&flags, &fx.env(), &fx.base, Purpose::Requests).is_err());
     }
 
     #[test]
     fn no_server_is_a_config_error_with_a_hint() {
         let fx = Fixture::new();
-        let err = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap_err();
+        let err = resolve(&Flags::default(), &fx.env(), &fx.base, Purpose::Requests).unwrap_err();
         assert_eq!(err.status, crate::error::ExitStatus::Config);
         let hint = err.hint.unwrap();
         assert!(hint.contains("edgeauth login --server URL"), "{hint}");
@@ -702,7 +793,7 @@ mod tests {
             "",
             "server = \"https://x.example.com\"\nproject = \"Bad_Name\"\n",
         );
-        let err = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap_err();
+        let err = resolve(&Flags::default(), &fx.env(), &fx.base, Purpose::Requests).unwrap_err();
         assert!(
             err.message.contains(&path.display().to_string()),
             "{}",
@@ -713,7 +804,7 @@ mod tests {
             server: Some("not a url".into()),
             ..fx.env()
         };
-        let err = resolve(&Flags::default(), &env, &fx.base).unwrap_err();
+        let err = resolve(&Flags::default(), &env, &fx.base, Purpose::Requests).unwrap_err();
         assert!(err.message.contains("EDGEAUTH_SERVER"), "{}", err.message);
 
         fx.write_toml("", "server = \"https://x.example.com\"\n");
@@ -721,7 +812,7 @@ mod tests {
             token: Some(Secret::new("tok en")),
             ..fx.env()
         };
-        let err = resolve(&Flags::default(), &env, &fx.base).unwrap_err();
+        let err = resolve(&Flags::default(), &env, &fx.base, Purpose::Requests).unwrap_err();
         assert!(err.message.contains("EDGEAUTH_TOKEN"), "{}", err.message);
         assert!(!err.message.contains("tok en"));
     }
@@ -736,7 +827,13 @@ mod tests {
             "server = \"https://x.example.com\"\ntoken = \"eas_t\"\n",
         );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let s = resolve(&Flags::default(), &fx.env(), &fx.base.join("a/b")).unwrap();
+        let s = resolve(
+            &Flags::default(),
+            &fx.env(),
+            &fx.base.join("a/b"),
+            Purpose::Requests,
+        )
+        .unwrap();
         let warning = s
             .warnings
             .iter()
@@ -746,12 +843,12 @@ mod tests {
         assert!(warning.contains("mode 644"), "{warning}");
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let s = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base, Purpose::Requests).unwrap();
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
         // Without a token, a world-readable file is fine.
         let path = fx.write_toml("", "server = \"https://x.example.com\"\n");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let s = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base, Purpose::Requests).unwrap();
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     }
 
@@ -765,7 +862,7 @@ mod tests {
             Storage::File,
         );
         credentials::save(&fx.config_dir, &store).unwrap();
-        let s = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base, Purpose::Requests).unwrap();
         assert_eq!(s.server.as_str(), "http://localhost:8787");
         assert!(matches!(s.server_source, Source::LastLogin(_)));
         assert_eq!(token_of(&s).0, "eau_stored");
@@ -774,7 +871,7 @@ mod tests {
             server: Some("http://127.0.0.1:8787".into()),
             ..Flags::default()
         };
-        let s = resolve(&flags, &fx.env(), &fx.base).unwrap();
+        let s = resolve(&flags, &fx.env(), &fx.base, Purpose::Requests).unwrap();
         assert_eq!(s.server.as_str(), "http://127.0.0.1:8787");
         assert_eq!(token_of(&s).0, "eau_stored");
         // A setting still wins over the remembered server.
@@ -782,7 +879,7 @@ mod tests {
             server: Some("https://other.example.com".into()),
             ..fx.env()
         };
-        let s = resolve(&Flags::default(), &env, &fx.base).unwrap();
+        let s = resolve(&Flags::default(), &env, &fx.base, Purpose::Requests).unwrap();
         assert_eq!(s.server.as_str(), "https://other.example.com");
         assert!(s.token.is_none());
     }
@@ -798,7 +895,7 @@ mod tests {
         );
         credentials::save(&fx.config_dir, &store).unwrap();
         let refused = |flags: &Flags, env: &Environment| {
-            let err = resolve(flags, env, &fx.base).unwrap_err();
+            let err = resolve(flags, env, &fx.base, Purpose::Requests).unwrap_err();
             assert_eq!(err.status, crate::error::ExitStatus::Config);
             assert!(
                 err.message.ends_with(
@@ -846,14 +943,70 @@ mod tests {
             server: Some("https://prod.example.com".into()),
             ..env
         };
-        let s = resolve(&Flags::default(), &env, &fx.base).unwrap();
+        let s = resolve(&Flags::default(), &env, &fx.base, Purpose::Requests).unwrap();
         assert_eq!(s.server.as_str(), "https://prod.example.com");
         assert_eq!(token_of(&s).0, "eas_prod");
         // And the last login's server still gets its own stored login.
         std::fs::remove_file(&toml).unwrap();
-        let s = resolve(&Flags::default(), &fx.env(), &fx.base).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base, Purpose::Requests).unwrap();
         assert_eq!(s.server.as_str(), "https://staging.example.com");
         assert_eq!(token_of(&s).0, "eau_staging");
+
+        // `login` and `logout` send no token of the settings: EDGEAUTH_TOKEN does not stop them
+        // at the last login's server, and the stored login is not read for them.
+        let env = Environment {
+            token: Some(Secret::new("eas_prod")),
+            ..fx.env()
+        };
+        let s = resolve(&Flags::default(), &env, &fx.base, Purpose::SignInOrOut).unwrap();
+        assert_eq!(s.server.as_str(), "https://staging.example.com");
+        assert_eq!(
+            token_of(&s).0,
+            "eas_prod",
+            "kept, to warn that it takes precedence"
+        );
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base, Purpose::SignInOrOut).unwrap();
+        assert!(s.token.is_none(), "the stored login is not read");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_edgeauth_toml_anyone_may_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let fx = Fixture::new();
+        let toml = fx.write_toml("", "server = \"https://evil.example\"\n");
+        std::fs::set_permissions(&toml, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = resolve(&Flags::default(), &fx.env(), &fx.base, Purpose::Requests).unwrap_err();
+        assert_eq!(err.status, crate::error::ExitStatus::Config);
+        assert_eq!(
+            err.message,
+            format!(
+                "{} is not used: every user may write to it (mode 666)",
+                toml.display()
+            )
+        );
+        // Group-writable is the user's own group with a umask of 002: used.
+        std::fs::set_permissions(&toml, std::fs::Permissions::from_mode(0o664)).unwrap();
+        let s = resolve(&Flags::default(), &fx.env(), &fx.base, Purpose::Requests).unwrap();
+        assert_eq!(s.server.as_str(), "https://evil.example");
+
+        // Another user's file (only root can give one away; CI runs as root).
+        match std::os::unix::fs::chown(&toml, Some(65534), None) {
+            Ok(()) => {
+                let err =
+                    resolve(&Flags::default(), &fx.env(), &fx.base, Purpose::Requests).unwrap_err();
+                assert_eq!(err.status, crate::error::ExitStatus::Config);
+                assert!(
+                    err.message.ends_with(&format!(
+                        "is not used: it belongs to another user (uid 65534, not {})",
+                        rustix::process::geteuid().as_raw()
+                    )),
+                    "{}",
+                    err.message
+                );
+            }
+            Err(e) => eprintln!("not root ({e}): another user's edgeauth.toml was not tried"),
+        }
     }
 
     #[test]
@@ -870,7 +1023,7 @@ mod tests {
                 server: Some(server.into()),
                 ..Flags::default()
             };
-            let s = resolve(&flags, &fx.env(), &fx.base).unwrap();
+            let s = resolve(&flags, &fx.env(), &fx.base, Purpose::Requests).unwrap();
             assert_eq!(!s.warnings.is_empty(), warns, "{server}");
         }
     }
@@ -901,7 +1054,7 @@ mod tests {
             token: Some(Secret::new("eas_verysecret")),
             ..Flags::default()
         };
-        let s = resolve(&flags, &fx.env(), &fx.base).unwrap();
+        let s = resolve(&flags, &fx.env(), &fx.base, Purpose::Requests).unwrap();
         let shown = format!("{s:?} {flags:?}");
         assert!(!shown.contains("verysecret"), "{shown}");
     }

@@ -89,6 +89,13 @@ impl ServerUrl {
         format!("{}{}", self.0, path)
     }
 
+    /// Whether the host is this machine (`localhost`, `127.0.0.1`, `[::1]`, …).
+    pub fn is_loopback(&self) -> bool {
+        let rest = self.0.split_once("://").map_or("", |(_, rest)| rest);
+        let authority = rest.split('/').next().unwrap_or_default();
+        is_loopback_host(split_port(authority).0)
+    }
+
     /// Whether bearer tokens sent to this server would cross the network in the clear: plain
     /// http to a host that is not loopback (the server's own rule, [`is_loopback_host`]).
     pub fn is_plain_http_off_loopback(&self) -> bool {

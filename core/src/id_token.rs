@@ -177,7 +177,7 @@ impl fmt::Display for ClaimError {
 
 /// Whether a person in `teams` may sign in where `ALLOWED_TEAMS` is `allowed`: anyone when it
 /// is empty, else a member of one of its teams. The one rule for the sign-in, the renewal of
-/// a provider login and the approval of a device.
+/// a provider login, a person's role (none outside these teams) and the approval of a device.
 pub fn admitted(allowed: &[String], teams: &[String]) -> bool {
     allowed.is_empty() || teams.iter().any(|t| allowed.contains(t))
 }

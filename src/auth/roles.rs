@@ -4,6 +4,7 @@
 //! the isolate for the revocation bound ([`cache::project_roles`]), so a warm credential
 //! costs no read for its role either.
 
+use edgeauth_core::id_token;
 use edgeauth_core::{ProjectName, Role, TeamRoles};
 use worker::Env;
 
@@ -44,7 +45,7 @@ pub async fn role_of(
         .oidc
         .as_ref()
         .map_or(&[][..], |oidc| oidc.allowed_teams.as_slice());
-    if !allowed.is_empty() && !teams.iter().any(|t| allowed.contains(t)) {
+    if !id_token::admitted(allowed, teams) {
         return Ok(None);
     }
     Ok(of_project(settings, project, env).await?.role_of(teams))

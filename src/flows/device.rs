@@ -315,7 +315,7 @@ pub async fn decide(mut req: Request, caller: &Caller, env: &Env) -> Result<Resp
         Some((
             "not_in_allowed_team",
             format!(
-                "{} Until then it cannot approve a device.",
+                "{} Until then it cannot approve a device; once added, sign in again.",
                 ClaimError::NotInAllowedTeam
             ),
         ))

@@ -22,7 +22,7 @@ use crate::args::{
     ServiceTokenCommand, TrustCommand, UserTokenCommand,
 };
 use crate::client::ApiClient;
-use crate::config::{self, Environment, Flags};
+use crate::config::{self, Environment, Flags, Purpose};
 use crate::credentials;
 use crate::error::CliError;
 use crate::session::{self, Why};
@@ -73,15 +73,18 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
         project: cli.global.project,
         token: cli.global.token,
     };
-    let settings = config::resolve(&flags, &env, &cwd)?;
+    let purpose = match command {
+        Command::Login(_) | Command::Logout(_) => Purpose::SignInOrOut,
+        _ => Purpose::Requests,
+    };
+    let settings = config::resolve(&flags, &env, &cwd, purpose)?;
     for warning in &settings.warnings {
         writeln!(io.err, "warning: {warning}")?;
     }
-    let uses_stored_token = !matches!(command, Command::Login(_) | Command::Logout(_));
-    let client = if uses_stored_token {
-        keep_fresh(ApiClient::new(&settings), &settings, &env)?
-    } else {
-        ApiClient::new(&settings)
+    let client = match purpose {
+        Purpose::Requests => keep_fresh(ApiClient::new(&settings), &settings, &env)?,
+        // What they send, they choose themselves (anonymous, or the stored login).
+        Purpose::SignInOrOut => ApiClient::new(&settings).with_token(None),
     };
     let ctx = Context {
         client,

@@ -13,9 +13,9 @@ fn repo_root() -> PathBuf {
         .expect("the repository root exists")
 }
 
-/// What the pages look like is made of: the Worker's templates and assets, and the CLI's own
-/// page on its loopback listener.
-const PAGE_SOURCES: &[&str] = &["templates", "assets", "cli/src/loopback.rs"];
+/// What the pages look like is made of: the Worker's templates, assets and the Rust that fills
+/// them in (labels, choices), and the CLI's own page on its loopback listener.
+const PAGE_SOURCES: &[&str] = &["templates", "assets", "src/pages", "cli/src/loopback.rs"];
 
 /// Where the screenshots go: `docs/screenshots/` with `EDGEAUTH_UPDATE_SCREENSHOTS=1`, else
 /// a scratch directory removed afterwards.
@@ -70,6 +70,7 @@ pub fn page_sources_digest() -> String {
                 std::fs::read_dir(&path)
                     .unwrap_or_else(|e| panic!("{source}: {e}"))
                     .map(|entry| entry.expect("a directory entry").path())
+                    .filter(|path| path.is_file())
                     .collect()
             } else {
                 vec![path]

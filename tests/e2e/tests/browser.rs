@@ -423,10 +423,11 @@ fn the_documentation_screenshots_are_of_the_current_pages() {
     assert_eq!(
         recorded.trim(),
         digest,
-        "templates/, assets/ or cli/src/loopback.rs changed since docs/screenshots/ were taken: \
-         take them again with `scripts/test --fleet` then `source .state/e2e/env && \
-         EDGEAUTH_UPDATE_SCREENSHOTS=1 cargo test -p edgeauth-e2e --test browser --test \
-         cli_login`, and commit them with docs/screenshots/SOURCES"
+        "templates/, assets/, src/pages/ or cli/src/loopback.rs changed since docs/screenshots/ \
+         were taken: take them all again on a fresh fleet (`scripts/test --fleet`, then before \
+         any other test `source .state/e2e/env && EDGEAUTH_UPDATE_SCREENSHOTS=1 cargo test -p \
+         edgeauth-e2e --test browser --test cli_login`: other tests' tokens and sessions would \
+         fill the pages), and commit them with docs/screenshots/SOURCES"
     );
 }
 

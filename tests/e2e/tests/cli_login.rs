@@ -996,7 +996,7 @@ fn is_zombie(pid: &str) -> bool {
 }
 
 /// With a session already in the browser, the CLI's URL shows the consent page (no silent
-/// re-authorization); Cancel sends the CLI `access_denied`: exit 10, "cancelled", nothing
+/// re-authorization); Deny sends the CLI `access_denied`: exit 10, "denied", nothing
 /// stored anywhere.
 #[test]
 fn with_a_session_the_person_is_asked_and_deny_stores_nothing() {
@@ -1062,12 +1062,12 @@ fn with_a_session_the_person_is_asked_and_deny_stores_nothing() {
     assert!(run.stdout.is_empty(), "{run}");
     assert!(
         !cli.config_dir().join("credentials.json").exists(),
-        "a cancelled login stores no credentials"
+        "a denied login stores no credentials"
     );
     let tokens = rows_where(&main, "user_tokens", "project", &project);
     assert!(
         tokens.is_empty(),
-        "a cancelled login mints no token: {tokens:?}"
+        "a denied login mints no token: {tokens:?}"
     );
     // Recorded after the response.
     let events: Vec<String> = store::settled(
