@@ -140,6 +140,11 @@ cp "$work/deploy.env" "$work/unknown.env"
 printf 'NOT_A_SETTING=1\n' >>"$work/unknown.env"
 ENV_FILE="$work/unknown.env" refused unknown-setting "sets NOT_A_SETTING, which is not a setting scripts/deploy knows"
 ENV_FILE="$work/absent.env" refused absent-env-file "absent.env does not exist"
+# A Python without tomllib (older than 3.11) first on PATH: refused, saying which Python it needs.
+mkdir -p "$work/old-python"
+printf '#!/bin/sh\nexit 1\n' >"$work/old-python/python3"
+chmod +x "$work/old-python/python3"
+refused old-python "scripts/deploy needs Python 3.11 or newer" "PATH=$work/old-python:$PATH"
 
 # The deployment check itself, on configurations a dry run could not produce.
 check_refuses() {
