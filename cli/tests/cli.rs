@@ -875,3 +875,48 @@ fn https_against_an_http_server_says_to_try_http() {
         assert!(!err.contains("unexpected end of file\n"), "{err}");
     }
 }
+
+/// The README's exit-code table and `edgeauth --help` list the same codes: every status the
+/// CLI can exit with (0 and `ExitStatus`'s 1 to 10), each with a line of its own.
+#[test]
+fn the_readme_and_help_list_the_same_exit_codes() {
+    let codes = |lines: Vec<u8>| {
+        let mut lines = lines;
+        lines.sort_unstable();
+        lines
+    };
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .unwrap();
+    let table = readme
+        .split("| exit code | meaning |")
+        .nth(1)
+        .expect("README.md has the exit-code table");
+    let in_readme = codes(
+        table
+            .lines()
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .filter_map(|line| line.split('|').nth(1)?.trim().parse().ok())
+            .collect(),
+    );
+    let sb = Sandbox::new();
+    let help = text(&sb.run(&sb.work(), &[], &["--help"]).stdout);
+    let listed = help
+        .split("Exit codes:")
+        .nth(1)
+        .expect("--help lists the exit codes");
+    let in_help = codes(
+        listed
+            .lines()
+            .filter_map(|line| {
+                let line = line.strip_prefix("  ")?;
+                line.split_whitespace().next()?.parse().ok()
+            })
+            .collect(),
+    );
+    let all: Vec<u8> = (0..=10).collect();
+    assert_eq!(in_readme, all, "README.md's exit-code table");
+    assert_eq!(in_help, all, "edgeauth --help");
+}
