@@ -408,6 +408,13 @@ impl ApiClient {
             )
             .with_hint(format!("check the server URL (it came from {source})"))
         };
+        let no_such_host = || {
+            CliError::new(
+                ExitStatus::Unreachable,
+                format!("cannot reach {server}: its host name does not resolve (no such host, or no DNS here)"),
+            )
+            .with_hint(format!("check the server URL (it came from {source})"))
+        };
         let https = server.as_str().starts_with("https:");
         // An https URL for a local server that speaks plain http (wrangler dev) is the usual
         // cause of a handshake that fails on this machine.
@@ -426,6 +433,8 @@ impl ApiClient {
         match e {
             ureq::Error::Io(io) => match io.kind() {
                 ErrorKind::ConnectionRefused => unreachable("connection refused".into()),
+                // The resolver's failure comes as an I/O error of no particular kind.
+                _ if io.to_string().contains("failed to lookup address") => no_such_host(),
                 ErrorKind::TimedOut => unreachable("timed out".into()),
                 // rustls reports a handshake failure as invalid data on the socket (an http
                 // server's plain answer).
@@ -450,7 +459,7 @@ impl ApiClient {
                 .with_hint("run the command again; if it keeps happening, the server or a proxy before it is cutting answers short"),
                 _ => unreachable(io.to_string()),
             },
-            ureq::Error::HostNotFound => unreachable("host not found".into()),
+            ureq::Error::HostNotFound => no_such_host(),
             ureq::Error::ConnectionFailed => unreachable("connection failed".into()),
             ureq::Error::Timeout(_) => {
                 unreachable(format!("no answer within {} s", TIMEOUT.as_secs()))
@@ -499,9 +508,18 @@ impl ApiClient {
                 self.server_source.describe("server")
             )),
             401 => self.unauthorized(error(ExitStatus::Unauthorized)),
-            403 => error(ExitStatus::Forbidden).with_hint(
-                "the credential's workspace scope does not cover this request; see it with `edgeauth whoami`, or use a token whose scope does (the super token covers everything)",
-            ),
+            403 => {
+                // The server says what is missing: a role, or a scope wide enough.
+                let refused = error(ExitStatus::Forbidden);
+                let hint = if refused.message.contains("role") {
+                    "your role in the project does not allow it: see it with `edgeauth whoami`, and the project's roles with `edgeauth roles show`; an admin of the project can change them"
+                } else if refused.message.contains("scope") || refused.message.contains("workspace") {
+                    "the credential's workspace scope does not cover this request; see it with `edgeauth whoami`, or use a token whose scope does (the super token covers everything)"
+                } else {
+                    "see what the credential is with `edgeauth whoami`"
+                };
+                refused.with_hint(hint)
+            }
             404 => error(ExitStatus::NotFound),
             501 if code == "not_configured" => error(ExitStatus::ServerError).with_hint(
                 "the server's SECRET is unset: its operator must set SECRET (at least 32 bytes), e.g. `wrangler secret put SECRET`, or in .dev.vars locally",

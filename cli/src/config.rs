@@ -324,15 +324,18 @@ pub fn resolve(
             let sent_by_hand = explicit_token
                 .as_ref()
                 .filter(|_| purpose == Purpose::Requests);
-            let Some(last) = stored.last_login_server()? else {
-                return Err(CliError::config("no server given").with_hint(match sent_by_hand {
-                    Some(_) => "pass --server URL or set EDGEAUTH_SERVER (a token given by hand goes only to a server named with it)",
-                    None => "run `edgeauth login --server URL` once (the server is remembered), or pass --server URL, set EDGEAUTH_SERVER, or put `server = \"https://…\"` in an edgeauth.toml in this directory or a parent",
-                }));
-            };
+            let last = stored.last_login_server()?;
             if let Some((_, source)) = sent_by_hand {
-                return Err(token_without_server(source, &last.0));
+                return Err(token_without_server(
+                    source,
+                    last.as_ref().map(|(url, _)| url.as_str()),
+                ));
             }
+            let Some(last) = last else {
+                return Err(CliError::config("no server given").with_hint(
+                    "run `edgeauth login --server URL` once (the server is remembered), or pass --server URL, set EDGEAUTH_SERVER, or put `server = \"https://…\"` in an edgeauth.toml in this directory or a parent",
+                ));
+            };
             last
         }
     };
@@ -447,7 +450,7 @@ fn is_tracked_by_git(path: &Path) -> bool {
 /// The refusal of a token given by hand (`--token`, `EDGEAUTH_TOKEN`, `token` in an
 /// edgeauth.toml) when no setting names a server: like gh, a token belongs to its server, and
 /// the last login's server is only ever used with that server's own stored login.
-fn token_without_server(source: &Source, last_login: &str) -> CliError {
+fn token_without_server(source: &Source, last_login: Option<&str>) -> CliError {
     let (given, set) = match source {
         Source::Flag => (
             "--token is given".to_owned(),
@@ -462,9 +465,13 @@ fn token_without_server(source: &Source, last_login: &str) -> CliError {
             "set EDGEAUTH_SERVER or pass --server",
         ),
     };
-    CliError::config(format!(
-        "{given} but no server is: {set} (the last login's server, {last_login}, is not used for a token given by hand)"
-    ))
+    let why = match last_login {
+        Some(last_login) => format!(
+            " (the last login's server, {last_login}, is not used for a token given by hand)"
+        ),
+        None => String::new(),
+    };
+    CliError::config(format!("{given} but no server is: {set}{why}"))
 }
 
 /// The credentials file, read when a setting first needs it: the keyring is asked only for
@@ -967,6 +974,21 @@ mod tests {
         );
         let s = resolve(&Flags::default(), &fx.env(), &fx.base, Purpose::SignInOrOut).unwrap();
         assert!(s.token.is_none(), "the stored login is not read");
+    }
+
+    #[test]
+    fn a_token_given_by_hand_without_any_server_says_so_before_any_login() {
+        let fx = Fixture::new();
+        let env = Environment {
+            token: Some(Secret::new("eas_prod")),
+            ..fx.env()
+        };
+        let err = resolve(&Flags::default(), &env, &fx.base, Purpose::Requests).unwrap_err();
+        assert_eq!(err.status, crate::error::ExitStatus::Config);
+        assert_eq!(
+            err.message,
+            "EDGEAUTH_TOKEN is set but no server is: set EDGEAUTH_SERVER or pass --server"
+        );
     }
 
     #[cfg(unix)]

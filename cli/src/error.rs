@@ -89,7 +89,23 @@ pub struct CliError {
     pub code: Option<String>,
 }
 
+/// The `code` that marks [`CliError::closed_output`] (no server code looks like it).
+const CLOSED_OUTPUT: &str = "edgeauth:closed-output";
+
 impl CliError {
+    /// Whoever read the output stopped reading (`edgeauth token list | head -1`): not a
+    /// failure to report; the process ends quietly, as `head`'s upstream should.
+    pub fn closed_output() -> Self {
+        CliError {
+            code: Some(CLOSED_OUTPUT.to_owned()),
+            ..CliError::new(ExitStatus::Failure, "the output was closed")
+        }
+    }
+
+    pub fn is_closed_output(&self) -> bool {
+        self.code.as_deref() == Some(CLOSED_OUTPUT)
+    }
+
     pub fn new(status: ExitStatus, message: impl Into<String>) -> Self {
         CliError {
             status,

@@ -59,6 +59,8 @@ fn main() -> ExitCode {
     };
     match commands::run(cli, &mut io) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader has what it wanted (`| head`): nothing to say, as ripgrep does.
+        Err(e) if e.is_closed_output() => ExitCode::SUCCESS,
         Err(e) => {
             let _ = io.out.flush();
             let _ = match json {

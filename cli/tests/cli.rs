@@ -920,3 +920,73 @@ fn the_readme_and_help_list_the_same_exit_codes() {
     assert_eq!(in_readme, all, "README.md's exit-code table");
     assert_eq!(in_help, all, "edgeauth --help");
 }
+
+/// A 403's hint follows what the server says is missing: a role, or a scope wide enough.
+#[test]
+fn a_refusal_is_explained_by_what_is_missing() {
+    let sb = Sandbox::new();
+    for (message, hint) in [
+        (
+            "managing service tokens needs the admin role in project `default` (you are a member); admins are …",
+            "hint: your role in the project does not allow it: see it with `edgeauth whoami`, and the project's roles with `edgeauth roles show`",
+        ),
+        (
+            "the credential's scope (`staging/*`) does not cover the workspace `production`",
+            "hint: the credential's workspace scope does not cover this request",
+        ),
+        (
+            "a service credential is not a person; user API tokens and /api/users/me need a signed-in person",
+            "hint: see what the credential is with `edgeauth whoami`",
+        ),
+    ] {
+        let body = serde_json::json!({"error": "forbidden", "message": message}).to_string();
+        let stub = Stub::start(move |_| (403, body.clone()));
+        let out = sb.run(
+            &sb.work(),
+            &[("EDGEAUTH_SERVER", stub.url.as_str()), ("EDGEAUTH_TOKEN", "eas_x")],
+            &["service-token", "list"],
+        );
+        let err = text(&out.stderr);
+        assert_eq!(code(&out), 4, "{err}");
+        assert!(err.contains(hint), "{message}:\n{err}");
+    }
+}
+
+/// A reader that stops reading (`edgeauth … | head -1`) ends the CLI quietly: exit 0, nothing
+/// on stderr, as ripgrep does, not `error: cannot write output: Broken pipe`.
+#[test]
+fn a_closed_output_ends_the_cli_quietly() {
+    use std::process::Stdio;
+    let sb = Sandbox::new();
+    let mut child = sb
+        .command(&sb.work(), &[], &["completion", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The completion script is far larger than a pipe holds: the write meets the closed pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
+
+/// A host name that does not resolve (`.invalid` never does, RFC 6761) is said to be one, not
+/// "is it running?".
+#[test]
+fn a_host_that_does_not_resolve_is_named_as_such() {
+    let sb = Sandbox::new();
+    let out = sb.run(
+        &sb.work(),
+        &[("EDGEAUTH_SERVER", "https://edgeauth.invalid")],
+        &["whoami"],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 6, "{err}");
+    assert!(
+        err.starts_with(
+            "error: cannot reach https://edgeauth.invalid: its host name does not resolve"
+        ),
+        "{err}"
+    );
+}

@@ -51,7 +51,13 @@ pub fn run(ctx: &Context, io: &mut Io<'_>, args: &ApiArgs) -> Result<(), CliErro
             "{}",
             serde_json::to_string_pretty(&json).expect("a JSON value serialises")
         )?,
-        _ => io.out.write_all(&bytes)?,
+        _ => {
+            io.out.write_all(&bytes)?;
+            // An error's body, then the error on stderr: not on one line.
+            if !ok && !bytes.is_empty() && !bytes.ends_with(b"\n") {
+                writeln!(io.out)?;
+            }
+        }
     }
     io.out.flush()?;
     if ok {

@@ -53,7 +53,10 @@ pub fn run(
     env: &Environment,
     args: &LoginArgs,
 ) -> Result<(), CliError> {
-    sign_in(ctx, io, settings, env, args, !args.no_browser)
+    // Where no browser can open (SSH, no display), the code and URL printed are the way.
+    let open = !args.no_browser
+        && super::login::no_browser_here(env, |name| std::env::var(name).ok()).is_none();
+    sign_in(ctx, io, settings, env, args, open)
 }
 
 /// The device login, opening the verification URL in a browser when `open` says so.

@@ -284,7 +284,7 @@ fn capabilities(client: &ApiClient, server: &ServerUrl) -> Result<Capabilities, 
 /// browser is named (`EDGEAUTH_BROWSER`): an SSH session (the person's browser runs on
 /// another machine, whose 127.0.0.1 is not this listener's), or no display on Linux and the
 /// BSDs (`DISPLAY` and `WAYLAND_DISPLAY` unset). `var` reads the environment.
-fn no_browser_here(
+pub(super) fn no_browser_here(
     env: &Environment,
     var: impl Fn(&str) -> Option<String>,
 ) -> Option<&'static str> {

@@ -199,6 +199,9 @@ fn keep_fresh(
 
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> CliError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return CliError::closed_output();
+        }
         CliError::new(
             crate::error::ExitStatus::Failure,
             format!("cannot write output: {e}"),

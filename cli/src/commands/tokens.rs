@@ -99,6 +99,31 @@ const PERSON_ONLY_HINT: &str = "user tokens belong to a person: sign in with `ed
 
 /// The body of a creation request ([`NewTokenBody`]); no workspaces leaves the server's
 /// default.
+/// A note when the token made expires sooner than `body` asked (by more than a minute, or at
+/// all when it asked for no expiry): the server caps a token at the end of the credential
+/// that makes it (a login's token at the login's end) and at the project's lifetime policy,
+/// and a person should not find out from a failing job.
+fn sooner_than_asked(body: &serde_json::Value, made: &TokenView) -> Option<String> {
+    let expires = made.expires_at.as_deref()?;
+    let expires_ms = edgeauth_core::time::parse_rfc3339(expires)?;
+    let asked = match body["expires_in_days"].as_u64() {
+        Some(days) => {
+            let created_ms = edgeauth_core::time::parse_rfc3339(&made.created_at)?;
+            let asked_ms =
+                created_ms.saturating_add(i64::try_from(days).ok()?.saturating_mul(86_400_000));
+            if expires_ms >= asked_ms - 60_000 {
+                return None;
+            }
+            format!("sooner than the {days} days asked")
+        }
+        None => "although no expiry was asked".to_owned(),
+    };
+    Some(format!(
+        "note: it expires {} UTC, {asked}: a token never outlives the credential that makes it (a login's tokens end with the login), and the project's lifetime policy may cap it",
+        output::time(Some(expires))
+    ))
+}
+
 pub fn creation_body(
     name: &str,
     workspaces: &[String],
@@ -157,6 +182,9 @@ impl TokenCollection {
             expires_cell(t),
         ]);
         write!(io.err, "{}", table.render())?;
+        if let Some(note) = sooner_than_asked(body, t) {
+            writeln!(io.err, "{note}")?;
+        }
         writeln!(
             io.err,
             "The token is printed below (stdout) and will not be shown again: store it now."
@@ -518,6 +546,38 @@ mod tests {
             body: json.to_owned(),
         };
         response.parse_field(collection.list_field).unwrap()
+    }
+
+    #[test]
+    fn a_token_that_expires_sooner_than_asked_is_noted() {
+        let made = |expires: &str| {
+            let json = format!(
+                r#"{{"service_tokens":[{{"id":"st_1","name":"CI","project":"default","workspaces":["*"],
+                   "prefix":"eas_AbCdEfGh","created_at":"2026-12-01T10:00:00Z","expires_at":{expires},
+                   "last_used_at":null,"expired":false}}]}}"#
+            );
+            tokens(&SERVICE_TOKENS, &json).remove(0)
+        };
+        let asked = |days: Option<u32>| creation_body("CI", &[], days);
+        // As asked: nothing to say.
+        assert_eq!(
+            sooner_than_asked(&asked(Some(30)), &made(r#""2026-12-31T10:00:00Z""#)),
+            None
+        );
+        assert_eq!(sooner_than_asked(&asked(None), &made("null")), None);
+        // Cut short by the login that made it, or given an expiry when none was asked.
+        let note = sooner_than_asked(&asked(Some(90)), &made(r#""2026-12-08T10:00:00Z""#))
+            .expect("a note");
+        assert!(
+            note.starts_with("note: it expires 2026-12-08 10:00 UTC, sooner than the 90 days asked: a token never outlives"),
+            "{note}"
+        );
+        let note =
+            sooner_than_asked(&asked(None), &made(r#""2027-03-01T10:00:00Z""#)).expect("a note");
+        assert!(
+            note.contains("2027-03-01 10:00 UTC, although no expiry was asked: "),
+            "{note}"
+        );
     }
 
     #[test]

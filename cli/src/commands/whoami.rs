@@ -142,7 +142,8 @@ fn source_json(source: Option<&Source>) -> serde_json::Value {
 /// `service token "CI" (st_1) in project default; workspaces: production/*; expires never`.
 ///
 /// The name is the token's own for `service` and `user` tokens, and the person's for a
-/// `session` or an `access` token, which have none of their own.
+/// `session`. An `access` token (a device login's) carries only the person's id, not worth
+/// showing: the `person:` line that follows names them.
 pub fn describe(who: &Whoami) -> String {
     let clean = |s: &str| output::sanitize(s);
     let mut line = match (who.kind.as_str(), given(&who.name)) {
@@ -150,7 +151,7 @@ pub fn describe(who: &Whoami) -> String {
         ("anonymous", _) => "anonymous (authentication is disabled on this server)".to_owned(),
         ("session", Some(name)) => format!("browser session of \"{}\"", clean(name)),
         ("session", None) => "browser session".to_owned(),
-        ("access", Some(name)) => format!("access token of \"{}\"", clean(name)),
+        ("access", _) => "access token of a device login".to_owned(),
         (kind, Some(name)) => format!("{} token \"{}\"", clean(kind), clean(name)),
         (kind, None) => format!("{} token", clean(kind)),
     };
@@ -254,12 +255,12 @@ mod tests {
             "browser session; workspaces: *; expires never"
         );
         let w = who(
-            r#"{"kind":"access","name":"demo@example.test","project":"default","workspaces":["*"],
-                "expires_at":"2026-11-24T10:15:00Z"}"#,
+            r#"{"kind":"access","name":"usr_lg6otRHUwvXOVp99xHam","token_id":"53gzRUyzvFMfqH783FRWnX",
+                "project":"default","workspaces":["*"],"expires_at":"2026-11-24T10:15:00Z"}"#,
         );
         assert_eq!(
             describe(&w),
-            "access token of \"demo@example.test\" in project default; workspaces: *; expires 2026-11-24 10:15 UTC"
+            "access token of a device login (53gzRUyzvFMfqH783FRWnX) in project default; workspaces: *; expires 2026-11-24 10:15 UTC"
         );
     }
 

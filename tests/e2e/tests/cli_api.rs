@@ -123,6 +123,10 @@ fn api_reports_refusals_with_the_servers_message_and_exit_code() {
     let failed = run(&cli, &["api", "/status/503"], Some(&token));
     failed.expect_code(EXIT_SERVER_ERROR);
     assert!(failed.stdout.contains("\"origin\":\"status\""), "{failed}");
+    assert!(
+        failed.stdout.ends_with('\n'),
+        "an error's body ends its line, so that the error that follows is not on it: {failed}"
+    );
     // Usage errors: the credential is never set with -H; a URL of another host is refused.
     let usage = run(
         &cli,
