@@ -326,6 +326,31 @@ fn login_over_ssh_signs_in_with_a_device_code() {
     );
 }
 
+/// `login --device` where no browser can open (no display): the code and URL are the way; no
+/// browser is tried, so no "A browser should open" and no failed-browser warning.
+#[test]
+fn device_login_without_a_display_opens_nothing() {
+    let (stub, _state) = serve(Fake::new(vec!["ok"]));
+    let sb = Sandbox::new();
+    let out = sb.run(
+        &sb.work(),
+        &[("EDGEAUTH_SERVER", stub.url.as_str())],
+        &["login", "--device"],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 0, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "To sign in, open http://verify.test/device and enter the code {USER_CODE}\n"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("A browser should open") && !stderr.contains("warning:"),
+        "no browser was tried: {stderr}"
+    );
+}
+
 /// Without a display and without device login on the server, the browser login goes on: the
 /// URL is printed, with a warning that says why nothing opened.
 #[test]
