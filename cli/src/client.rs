@@ -70,6 +70,24 @@ impl ApiResponse {
     }
 }
 
+/// The next step after a 403, by what the server's message says is missing (its fixed
+/// phrases; the rest of a message is names, which could contain anything): the admin role, a
+/// role at all, or a scope wide enough; else who the credential is.
+fn forbidden_hint(message: &str) -> &'static str {
+    if message.contains("needs the admin role") {
+        "it takes a project admin (or the super token): see who you are with `edgeauth whoami`"
+    } else if message.contains("so it has no role there") {
+        "see who you are with `edgeauth whoami`; an admin of the project (or the operator) can add one of your teams"
+    } else if message.contains("credential covers ")
+        || message.contains("credential does not cover")
+        || message.contains("'s scope")
+    {
+        "the credential's workspaces do not cover this request; see them with `edgeauth whoami`, or use a token whose workspaces do (the super token covers everything)"
+    } else {
+        "see what the credential is with `edgeauth whoami`"
+    }
+}
+
 /// Where a transport error happened: before the answer's head, or while reading its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -433,8 +451,13 @@ impl ApiClient {
         match e {
             ureq::Error::Io(io) => match io.kind() {
                 ErrorKind::ConnectionRefused => unreachable("connection refused".into()),
-                // The resolver's failure comes as an I/O error of no particular kind.
-                _ if io.to_string().contains("failed to lookup address") => no_such_host(),
+                // The resolver's failure comes as an I/O error of no particular kind: std's
+                // own words on Unix, WSAHOST_NOT_FOUND or WSATRY_AGAIN on Windows.
+                _ if io.to_string().contains("failed to lookup address")
+                    || matches!(io.raw_os_error(), Some(11001 | 11002)) && cfg!(windows) =>
+                {
+                    no_such_host()
+                }
                 ErrorKind::TimedOut => unreachable("timed out".into()),
                 // rustls reports a handshake failure as invalid data on the socket (an http
                 // server's plain answer).
@@ -509,15 +532,8 @@ impl ApiClient {
             )),
             401 => self.unauthorized(error(ExitStatus::Unauthorized)),
             403 => {
-                // The server says what is missing: a role, or a scope wide enough.
                 let refused = error(ExitStatus::Forbidden);
-                let hint = if refused.message.contains("role") {
-                    "your role in the project does not allow it: see it with `edgeauth whoami`, and the project's roles with `edgeauth roles show`; an admin of the project can change them"
-                } else if refused.message.contains("scope") || refused.message.contains("workspace") {
-                    "the credential's workspace scope does not cover this request; see it with `edgeauth whoami`, or use a token whose scope does (the super token covers everything)"
-                } else {
-                    "see what the credential is with `edgeauth whoami`"
-                };
+                let hint = forbidden_hint(&refused.message);
                 refused.with_hint(hint)
             }
             404 => error(ExitStatus::NotFound),
@@ -739,9 +755,13 @@ pub(crate) mod tests {
         );
         assert!(hint.ends_with("` again"), "{hint}");
 
-        let e = status_of(403, r#"{"error":"forbidden","message":"scope"}"#, None);
+        let e = status_of(
+            403,
+            r#"{"error":"forbidden","message":"your credential covers staging/*, not the workspace `prod`"}"#,
+            None,
+        );
         assert_eq!(e.status, ExitStatus::Forbidden);
-        assert!(e.hint.unwrap().contains("scope"));
+        assert!(e.hint.unwrap().contains("workspaces do not cover"));
 
         let e = status_of(
             404,

@@ -11,9 +11,10 @@
 //! `edgeauth.toml` is looked for in the working directory, then in each parent up to the root;
 //! the first one found is the only one read; a token in it draws a warning when the file is
 //! readable by others or tracked by git ([`exposed_token_warnings`]). On Unix a file that
-//! belongs to another user, or that others may write to, is refused (exit 8), as git refuses a
-//! repository of another user: it could name a server of theirs, and a token given by hand
-//! would go there ([`untrusted_config`]). Its keys are `server`, `project` and `token`, all
+//! belongs to another user (not root), or that every user may write to, is refused (exit 8)
+//! where it would choose the server or the token, as git refuses another user's repository:
+//! it could name a server of theirs, and a token given by hand would go there; elsewhere it is
+//! left out with a warning ([`untrusted_config`]). Its keys are `server`, `project` and `token`, all
 //! optional; any other key is an error that names the file. An empty environment variable
 //! counts as unset. Stored credentials are looked up under the normalised server URL (see
 //! [`ServerUrl`]) in the credentials directory: `$EDGEAUTH_CONFIG_DIR` if set, else
@@ -184,15 +185,16 @@ pub struct ConfigFile {
 }
 
 /// Why an `edgeauth.toml` cannot be trusted, if it cannot: on Unix, it belongs to another
-/// user than the one running the CLI, or every user may write to it. Anyone who can write it
-/// chooses the server that `--token` or `EDGEAUTH_TOKEN` is sent to. (Group-writable is
-/// allowed: with a umask of 002, a user's own group is theirs alone.)
+/// user than the one running the CLI (root's files excepted, as OpenSSH excepts them), or
+/// every user may write to it. Whoever can write it chooses the server that `--token` or
+/// `EDGEAUTH_TOKEN` is sent to. (Group-writable is allowed: with a umask of 002, a user's own
+/// group is theirs alone.) `meta` is the opened file's own, so that the file judged is the
+/// file read.
 #[cfg(unix)]
-pub fn untrusted_config(path: &Path) -> Option<String> {
+fn untrusted_config(meta: &std::fs::Metadata) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).ok()?;
     let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me {
+    if meta.uid() != me && meta.uid() != 0 {
         Some(format!(
             "it belongs to another user (uid {}, not {me})",
             meta.uid()
@@ -209,43 +211,48 @@ pub fn untrusted_config(path: &Path) -> Option<String> {
 
 /// Elsewhere files have no such owner and mode: every file is taken as it is.
 #[cfg(not(unix))]
-pub fn untrusted_config(_path: &Path) -> Option<String> {
+fn untrusted_config(_meta: &std::fs::Metadata) -> Option<String> {
     None
 }
 
-/// The nearest `edgeauth.toml` at or above `cwd`, parsed; `None` if there is none. One that
-/// cannot be trusted ([`untrusted_config`]) is an error, not skipped: a parent's file would
-/// otherwise silently take its place.
-pub fn find_config_file(cwd: &Path) -> Result<Option<(PathBuf, ConfigFile)>, CliError> {
+/// An `edgeauth.toml` found, and why it cannot be trusted, if it cannot
+/// ([`untrusted_config`]); [`resolve`] decides what that means.
+struct FoundConfig {
+    path: PathBuf,
+    file: ConfigFile,
+    untrusted: Option<String>,
+}
+
+/// The nearest `edgeauth.toml` at or above `cwd`, parsed; `None` if there is none. It is
+/// opened once, and judged and read through that one handle.
+fn find_config_file(cwd: &Path) -> Result<Option<FoundConfig>, CliError> {
+    use std::io::Read;
     for dir in cwd.ancestors() {
         let path = dir.join(CONFIG_FILE_NAME);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                if let Some(why) = untrusted_config(&path) {
-                    return Err(CliError::config(format!(
-                        "{} is not used: {why}",
-                        path.display()
-                    ))
-                    .with_hint(
-                        "make it yours and not writable by everyone (chown, chmod o-w), remove it, or run edgeauth from another directory",
-                    ));
-                }
-                let file = toml::from_str::<ConfigFile>(&text).map_err(|e| {
-                    CliError::config(format!("{} is not valid: {}", path.display(), e.message()))
-                        .with_hint("its keys are `server`, `project` and `token` (all strings)")
-                })?;
-                return Ok(Some((path, file)));
-            }
+        let cannot_read =
+            |e: std::io::Error| CliError::config(format!("cannot read {}: {e}", path.display()));
+        let mut opened = match std::fs::File::open(&path) {
+            Ok(opened) => opened,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             // A directory that happens to be named edgeauth.toml is not a config file.
             Err(_) if path.is_dir() => continue,
-            Err(e) => {
-                return Err(CliError::config(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )))
-            }
+            Err(e) => return Err(cannot_read(e)),
+        };
+        let meta = opened.metadata().map_err(cannot_read)?;
+        if meta.is_dir() {
+            continue;
         }
+        let mut text = String::new();
+        opened.read_to_string(&mut text).map_err(cannot_read)?;
+        let file = toml::from_str::<ConfigFile>(&text).map_err(|e| {
+            CliError::config(format!("{} is not valid: {}", path.display(), e.message()))
+                .with_hint("its keys are `server`, `project` and `token` (all strings)")
+        })?;
+        return Ok(Some(FoundConfig {
+            untrusted: untrusted_config(&meta),
+            path,
+            file,
+        }));
     }
     Ok(None)
 }
@@ -287,9 +294,30 @@ pub fn resolve(
     cwd: &Path,
     purpose: Purpose,
 ) -> Result<Settings, CliError> {
-    let file = find_config_file(cwd)?;
-    let (file_path, file) = match &file {
-        Some((path, file)) => (Some(path.clone()), Some(file)),
+    let mut found = find_config_file(cwd)?;
+    // An untrusted file is refused where it would choose the server or the token, and
+    // otherwise left out with a warning.
+    let mut ignored = None;
+    if let Some(FoundConfig {
+        path,
+        file,
+        untrusted: Some(why),
+    }) = &found
+    {
+        let chooses_server =
+            flags.server.is_none() && env.server.is_none() && file.server.is_some();
+        let chooses_token = flags.token.is_none() && env.token.is_none() && file.token.is_some();
+        if chooses_server || chooses_token {
+            return Err(CliError::config(format!("{} is not used: {why}", path.display()))
+                .with_hint(
+                    "make it yours and not writable by everyone (chown, chmod o-w), remove it, or run edgeauth from another directory",
+                ));
+        }
+        ignored = Some(format!("{} is not used: {why}", path.display()));
+        found = None;
+    }
+    let (file_path, file) = match &found {
+        Some(found) => (Some(found.path.clone()), Some(&found.file)),
         None => (None, None),
     };
     let file_source = || Source::ConfigFile(file_path.clone().unwrap_or_default());
@@ -324,13 +352,15 @@ pub fn resolve(
             let sent_by_hand = explicit_token
                 .as_ref()
                 .filter(|_| purpose == Purpose::Requests);
-            let last = stored.last_login_server()?;
             if let Some((_, source)) = sent_by_hand {
+                // Only for the message: a credentials file that cannot be read must not hide it.
+                let last = stored.last_login_server().ok().flatten();
                 return Err(token_without_server(
                     source,
                     last.as_ref().map(|(url, _)| url.as_str()),
                 ));
             }
+            let last = stored.last_login_server()?;
             let Some(last) = last else {
                 return Err(CliError::config("no server given").with_hint(
                     "run `edgeauth login --server URL` once (the server is remembered), or pass --server URL, set EDGEAUTH_SERVER, or put `server = \"https://…\"` in an edgeauth.toml in this directory or a parent",
@@ -360,7 +390,7 @@ pub fn resolve(
         })?;
     }
 
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = ignored.into_iter().collect();
     if server.is_plain_http_off_loopback() {
         warnings.push(format!(
             "{server} uses plain http off loopback: tokens would cross the network unencrypted; use https"
@@ -1006,6 +1036,20 @@ mod tests {
                 "{} is not used: every user may write to it (mode 666)",
                 toml.display()
             )
+        );
+        // Where it would choose nothing (the server named elsewhere), it is left out, said.
+        let env = Environment {
+            server: Some("https://auth.example.com".into()),
+            ..fx.env()
+        };
+        let s = resolve(&Flags::default(), &env, &fx.base, Purpose::Requests).unwrap();
+        assert_eq!(s.server.as_str(), "https://auth.example.com");
+        assert_eq!(
+            s.warnings,
+            [format!(
+                "{} is not used: every user may write to it (mode 666)",
+                toml.display()
+            )]
         );
         // Group-writable is the user's own group with a umask of 002: used.
         std::fs::set_permissions(&toml, std::fs::Permissions::from_mode(0o664)).unwrap();

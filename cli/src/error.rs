@@ -87,23 +87,24 @@ pub struct CliError {
     /// The server's error code (`error` of its error body), when the failure was an HTTP error
     /// with one: lets a caller tell `authorization_pending` from `invalid_grant`.
     pub code: Option<String>,
+    /// Whoever read stdout went away (EPIPE, `| head -1`): nothing is said, and the exit status
+    /// is 1, as for a program a closed pipe stops. Only [`CliError::closed_output`] sets it.
+    pub(crate) closed_output: bool,
 }
 
-/// The `code` that marks [`CliError::closed_output`] (no server code looks like it).
-const CLOSED_OUTPUT: &str = "edgeauth:closed-output";
-
 impl CliError {
-    /// Whoever read the output stopped reading (`edgeauth token list | head -1`): not a
-    /// failure to report; the process ends quietly, as `head`'s upstream should.
+    /// Whoever read the output stopped reading (`edgeauth token list | head -1`): nothing to
+    /// report, but not a success either (the command may not have finished, or its output,
+    /// a new token say, may be lost), so exit 1 without a word, as a closed pipe stops `yes`.
     pub fn closed_output() -> Self {
         CliError {
-            code: Some(CLOSED_OUTPUT.to_owned()),
+            closed_output: true,
             ..CliError::new(ExitStatus::Failure, "the output was closed")
         }
     }
 
     pub fn is_closed_output(&self) -> bool {
-        self.code.as_deref() == Some(CLOSED_OUTPUT)
+        self.closed_output
     }
 
     pub fn new(status: ExitStatus, message: impl Into<String>) -> Self {
@@ -112,6 +113,7 @@ impl CliError {
             message: message.into(),
             hint: None,
             code: None,
+            closed_output: false,
         }
     }
 

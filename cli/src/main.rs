@@ -59,8 +59,8 @@ fn main() -> ExitCode {
     };
     match commands::run(cli, &mut io) {
         Ok(()) => ExitCode::SUCCESS,
-        // The reader has what it wanted (`| head`): nothing to say, as ripgrep does.
-        Err(e) if e.is_closed_output() => ExitCode::SUCCESS,
+        // The reader went away (`| head`): nothing to say, but no success claimed.
+        Err(e) if e.is_closed_output() => e.exit_code(),
         Err(e) => {
             let _ = io.out.flush();
             let _ = match json {

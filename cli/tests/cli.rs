@@ -928,11 +928,19 @@ fn a_refusal_is_explained_by_what_is_missing() {
     for (message, hint) in [
         (
             "managing service tokens needs the admin role in project `default` (you are a member); admins are …",
-            "hint: your role in the project does not allow it: see it with `edgeauth whoami`, and the project's roles with `edgeauth roles show`",
+            "hint: it takes a project admin (or the super token): see who you are with `edgeauth whoami`",
         ),
         (
-            "the credential's scope (`staging/*`) does not cover the workspace `production`",
-            "hint: the credential's workspace scope does not cover this request",
+            "your account is in none of the teams that use project `roles-x`, so it has no role there; ask an admin",
+            "hint: see who you are with `edgeauth whoami`; an admin of the project (or the operator) can add one of your teams",
+        ),
+        (
+            "your credential covers staging/*, which does not include all of production/*; a new token cannot be broader than its creator",
+            "hint: the credential's workspaces do not cover this request",
+        ),
+        (
+            "this service credential covers staging/*, not the workspace `roles-admin`; use a token whose workspaces include it",
+            "hint: the credential's workspaces do not cover this request",
         ),
         (
             "a service credential is not a person; user API tokens and /api/users/me need a signed-in person",
@@ -952,8 +960,9 @@ fn a_refusal_is_explained_by_what_is_missing() {
     }
 }
 
-/// A reader that stops reading (`edgeauth … | head -1`) ends the CLI quietly: exit 0, nothing
-/// on stderr, as ripgrep does, not `error: cannot write output: Broken pipe`.
+/// A reader that stops reading (`edgeauth … | head -1`) ends the CLI quietly: nothing on
+/// stderr (not `error: cannot write output: Broken pipe`), and exit 1, as a closed pipe stops
+/// any program: the command may not have finished, so it does not claim success.
 #[test]
 fn a_closed_output_ends_the_cli_quietly() {
     use std::process::Stdio;
@@ -967,7 +976,7 @@ fn a_closed_output_ends_the_cli_quietly() {
     // The completion script is far larger than a pipe holds: the write meets the closed pipe.
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "");
 }
 

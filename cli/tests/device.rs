@@ -327,7 +327,9 @@ fn login_over_ssh_signs_in_with_a_device_code() {
 }
 
 /// `login --device` where no browser can open (no display): the code and URL are the way; no
-/// browser is tried, so no "A browser should open" and no failed-browser warning.
+/// browser is tried, so no "A browser should open" and no failed-browser warning. (Only where
+/// an empty environment means no display: Linux and the BSDs.)
+#[cfg(all(unix, not(target_os = "macos")))]
 #[test]
 fn device_login_without_a_display_opens_nothing() {
     let (stub, _state) = serve(Fake::new(vec!["ok"]));
@@ -353,6 +355,7 @@ fn device_login_without_a_display_opens_nothing() {
 
 /// Without a display and without device login on the server, the browser login goes on: the
 /// URL is printed, with a warning that says why nothing opened.
+#[cfg(all(unix, not(target_os = "macos")))]
 #[test]
 fn login_without_a_display_or_device_login_prints_the_url() {
     let mut fake = Fake::new(vec![]);

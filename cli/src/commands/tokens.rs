@@ -97,8 +97,6 @@ const NEVER: &str = "never";
 
 const PERSON_ONLY_HINT: &str = "user tokens belong to a person: sign in with `edgeauth login`, or use one of your user tokens (eau_…), not the super token or a service token";
 
-/// The body of a creation request ([`NewTokenBody`]); no workspaces leaves the server's
-/// default.
 /// A note when the token made expires sooner than `body` asked (by more than a minute, or at
 /// all when it asked for no expiry): the server caps a token at the end of the credential
 /// that makes it (a login's token at the login's end) and at the project's lifetime policy,
@@ -114,7 +112,8 @@ fn sooner_than_asked(body: &serde_json::Value, made: &TokenView) -> Option<Strin
             if expires_ms >= asked_ms - 60_000 {
                 return None;
             }
-            format!("sooner than the {days} days asked")
+            // The days given, or the default ones: "asked" would not fit those.
+            format!("before its {days} days are up")
         }
         None => "although no expiry was asked".to_owned(),
     };
@@ -124,6 +123,8 @@ fn sooner_than_asked(body: &serde_json::Value, made: &TokenView) -> Option<Strin
     ))
 }
 
+/// The body of a creation request ([`NewTokenBody`]); no workspaces leaves the server's
+/// default.
 pub fn creation_body(
     name: &str,
     workspaces: &[String],
@@ -569,7 +570,7 @@ mod tests {
         let note = sooner_than_asked(&asked(Some(90)), &made(r#""2026-12-08T10:00:00Z""#))
             .expect("a note");
         assert!(
-            note.starts_with("note: it expires 2026-12-08 10:00 UTC, sooner than the 90 days asked: a token never outlives"),
+            note.starts_with("note: it expires 2026-12-08 10:00 UTC, before its 90 days are up: a token never outlives"),
             "{note}"
         );
         let note =
@@ -763,11 +764,11 @@ ut_1  old     eau_QwErTyUi  default  *                     2025-01-01 00:00  nev
     fn a_service_token_403_keeps_the_scope_hint() {
         let (result, _, _, _) = against(
             403,
-            r#"{"error":"forbidden","message":"scope"}"#,
+            r#"{"error":"forbidden","message":"your credential does not cover the workspaces of `st_1` (production/*)"}"#,
             |ctx, io| SERVICE_TOKENS.list(ctx, io),
         );
         let hint = result.unwrap_err().hint.unwrap();
-        assert!(hint.contains("workspace scope"), "{hint}");
+        assert!(hint.contains("workspaces do not cover"), "{hint}");
         assert!(!hint.contains("person"), "{hint}");
     }
 
