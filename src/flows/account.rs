@@ -9,7 +9,7 @@ use edgeauth_core::lifetime::Governed;
 use edgeauth_core::oidc::origin;
 use edgeauth_core::session;
 use edgeauth_core::time::rfc3339;
-use edgeauth_core::{BrowserSession, ProjectName, SessionId, UserId};
+use edgeauth_core::{BrowserSession, SessionId, UserId};
 use worker::{D1Database, Env, Response};
 
 use crate::auth::{lifetime, Caller};
@@ -102,11 +102,13 @@ fn from_where(ip: Option<String>, colo: Option<String>, user_agent: Option<Strin
 /// default one, the page's, those of their tokens, those whose stored roles give them one),
 /// and the workspace patterns of `tokens` besides `*`. There is no table of projects: a
 /// project exists by being named.
-fn choices(
+async fn choices(
     caller: &Caller,
+    db: &D1Database,
+    user: &UserRecord,
     tokens: &[TokenRecord],
-    role_projects: Vec<ProjectName>,
-) -> (Vec<String>, Vec<String>) {
+) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let role_projects = ProjectRoles::granting(db, &user.teams).await?;
     let projects: BTreeSet<String> = [
         caller.settings.config.default_project.to_string(),
         caller.project.to_string(),
@@ -120,10 +122,10 @@ fn choices(
         .flat_map(|t| t.scope.to_strings())
         .filter(|w| w != "*")
         .collect();
-    (
+    Ok((
         projects.into_iter().collect(),
         workspaces.into_iter().collect(),
-    )
+    ))
 }
 
 /// The page of someone not signed in: a "Sign in" link coming back to `path` (and its
@@ -179,11 +181,7 @@ pub async fn page(caller: &Caller, env: &Env) -> Result<Response, ApiError> {
     let activity = recent_activity(&db, &user.id).await?;
     let logins = logins(&db, &user.id, &session.session_id).await?;
     let tokens = TokenRecord::list_active(&db, TokensOf::User(&user.id)).await?;
-    let (projects, workspaces) = choices(
-        caller,
-        &tokens,
-        ProjectRoles::granting(&db, &user.teams).await?,
-    );
+    let (projects, workspaces) = choices(caller, &db, &user, &tokens).await?;
     // The expiry choices are the ones the project's lifetime policy accepts.
     let policy = lifetime::of_project(&caller.settings, &caller.project, env).await?;
     let page = pages::page_response(
@@ -235,11 +233,7 @@ pub async fn service_tokens_page(caller: &Caller, env: &Env) -> Result<Response,
     if role == "admin" {
         tokens.extend(TokenRecord::list_active(&db, TokensOf::Project(&caller.project)).await?);
     }
-    let (projects, workspaces) = choices(
-        caller,
-        &tokens,
-        ProjectRoles::granting(&db, &user.teams).await?,
-    );
+    let (projects, workspaces) = choices(caller, &db, &user, &tokens).await?;
     let policy = lifetime::of_project(&caller.settings, &caller.project, env).await?;
     let page = pages::page_response(
         200,

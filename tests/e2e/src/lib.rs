@@ -56,6 +56,14 @@ pub fn super_token() -> String {
     require_env("EDGEAUTH_E2E_SUPER_TOKEN")
 }
 
+/// The repository's root directory (the tests' scripts, templates and documents are there).
+pub fn repo_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root exists")
+}
+
 /// The directory holding every instance's persisted state (`<STATE>/<name>/persist/…`).
 pub fn state_dir() -> PathBuf {
     PathBuf::from(require_env("EDGEAUTH_E2E_STATE"))

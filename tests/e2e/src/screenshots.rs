@@ -6,12 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the repository root exists")
-}
+use crate::repo_root;
 
 /// What the pages look like is made of: the Worker's templates, assets and the Rust that fills
 /// them in (labels, choices), and the CLI's own page on its loopback listener.

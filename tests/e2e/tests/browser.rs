@@ -9,7 +9,7 @@
 //! (otherwise they go to a scratch directory, so a test run never dirties the tree).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,13 +30,6 @@ const DAY_MS: i64 = 86_400_000;
 static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 // --- running the scripts ------------------------------------------------------------------
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the repository root exists")
-}
 
 /// The local identity provider's base URL, which scripts/test exports beside the fleet.
 fn idp_url() -> String {

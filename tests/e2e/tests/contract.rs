@@ -13,7 +13,6 @@
 //! Every operation of the document must be exercised here at least once, or the test fails.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 use base64::Engine;
@@ -27,10 +26,6 @@ use sha2::{Digest, Sha256};
 
 const DOCUMENT_URI: &str = "urn:edgeauth:openapi";
 const METHODS: [&str; 4] = ["get", "post", "put", "delete"];
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn document_text() -> String {
     std::fs::read_to_string(repo_root().join("openapi.json")).expect("openapi.json is readable")

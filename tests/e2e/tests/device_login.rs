@@ -469,13 +469,6 @@ fn assert_logged_in(run: &CliRun, instance: &Instance, email: &str, project: &st
 
 // --- the browser ----------------------------------------------------------------------------
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the repository root exists")
-}
-
 /// Runs tests/e2e/browser/device.mjs on `url` to its end; returns its JSON lines by phase.
 fn browser_device(instance: &Instance, url: &str, decision: &str) -> Vec<Value> {
     let _turn = ONE_BROWSER_AT_A_TIME
